@@ -1,0 +1,86 @@
+/**
+ * Durable file writes: write to a temporary file in the same directory,
+ * fsync it, rename over the target, fsync the directory. A crash at any point
+ * leaves the old or the new content, never a torn file.
+ */
+import { promises as fsp, openSync, writeSync, fsyncSync, closeSync, renameSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, basename, join } from "node:path";
+import { randomBytes } from "node:crypto";
+
+function tmpName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = tmpName(path);
+  const fh = await fsp.open(tmp, "w", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.rename(tmp, path);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(dirname(path));
+}
+
+export function atomicWriteSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = tmpName(path);
+  const fd = openSync(tmp, "w", mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  try {
+    const d = openSync(dirname(path), "r");
+    try { fsyncSync(d); } finally { closeSync(d); }
+  } catch { /* directory fsync is best effort */ }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const fh = await fsp.open(dir, "r");
+    try { await fh.sync(); } finally { await fh.close(); }
+  } catch { /* best effort */ }
+}
+
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await atomicWrite(path, JSON.stringify(value, null, 1));
+}
+
+export async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await fsp.readFile(path, "utf8")) as T;
+}
+
+export function readJsonSync<T>(path: string): T {
+  return JSON.parse(readFileSync(path, "utf8")) as T;
+}
+
+export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
+  try {
+    return await readJson<T>(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+export async function ensureDir(path: string, mode = 0o755): Promise<void> {
+  await fsp.mkdir(path, { recursive: true, mode });
+}
+
+export function ensureDirSync(path: string, mode = 0o755): void {
+  mkdirSync(path, { recursive: true, mode });
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try { await fsp.lstat(path); return true; } catch { return false; }
+}
