@@ -1,0 +1,34 @@
+# berth: `make demo` and `make test` work on a fresh Debian machine as root.
+SHELL := /bin/bash
+NODE ?= node
+
+.PHONY: all deps build demo test unit integration typecheck bench clean
+
+all: build
+
+deps:
+	@./scripts/setup.sh
+
+build: deps
+	@$(NODE) scripts/build.mjs
+
+typecheck: deps
+	@npx tsc --noEmit -p .
+
+demo: build
+	@./scripts/demo.sh
+
+unit: build
+	$(NODE) --import tsx --test --test-concurrency=1 test/unit/*.test.ts
+
+integration: build
+	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/integration/*.test.ts
+
+test: build typecheck
+	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts
+
+bench: build
+	@./bench/run-latency
+
+clean:
+	rm -rf bin/berth bin/berthd bin/berth-attach dist

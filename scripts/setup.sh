@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a Debian machine, only what is missing:
+# Debian packages (host tools) and the npm packages from the lock file.
+set -eu
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+pkgs="runc conmon iproute2 nftables busybox-static catatonit gcc libc6-dev tmux procps attr"
+need=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+if [ -n "$need" ]; then
+  echo "setup: installing Debian packages:$need"
+  if [ "$(id -u)" != 0 ]; then echo "setup: run as root to install packages" >&2; exit 1; fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+if ! command -v node >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+stamp=node_modules/.berth-lock
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+getent group berth >/dev/null 2>&1 || groupadd --system berth 2>/dev/null || true

@@ -1,0 +1,141 @@
+/**
+ * berthd: owns one data root (guarded by a lock file), serves the Docker
+ * Engine API on a unix socket (0660, root and the `berth` group). Stopping
+ * the daemon leaves containers running under conmon; the next daemon re-adopts
+ * them.
+ */
+import { promises as fsp, openSync, writeSync, closeSync, readFileSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import net from "node:net";
+import { Engine } from "../engine/engine.js";
+import { createApiServer } from "./server.js";
+import { errorMessage } from "../lib/errors.js";
+import { ensureDir } from "../lib/fsutil.js";
+import { run } from "../lib/proc.js";
+
+interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string }
+
+const USAGE = `Usage:  berthd [OPTIONS]
+
+A Docker-compatible container engine
+
+Options:
+      --data-root string   Root directory of persistent state (default "/var/lib/berth")
+      --exec-root string   Root directory for execution state files (default "/run/berth")
+  -G, --group string       Group for the unix socket (default "berth")
+  -H, --host list          Daemon socket to listen on (default unix:///run/berth/berth.sock)
+      --runtime string     Default OCI runtime (default "runc")
+  -v, --version            Print version information and quit
+`;
+
+function parseArgs(argv: string[]): DaemonArgs {
+  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth" };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let val: string | undefined;
+    const eq = arg.indexOf("=");
+    if (arg.startsWith("--") && eq > 0) { val = arg.slice(eq + 1); arg = arg.slice(0, eq); }
+    const next = () => {
+      if (val !== undefined) return val;
+      const v = argv[++i];
+      if (v === undefined) { process.stderr.write(`flag needs an argument: ${arg}\n${USAGE}`); process.exit(125); }
+      return v;
+    };
+    switch (arg) {
+      case "--data-root": a.dataRoot = resolve(next()); break;
+      case "--exec-root": a.execRoot = resolve(next()); break;
+      case "-H": case "--host": a.hosts.push(next()); break;
+      case "--runtime": case "--default-runtime": a.runtime = next(); break;
+      case "-G": case "--group": a.group = next(); break;
+      case "-h": case "--help": process.stdout.write(USAGE); process.exit(0); break;
+      case "-v": case "--version": process.stdout.write("berthd version 0.1.0\n"); process.exit(0); break;
+      default: process.stderr.write(`unknown flag: ${arg}\n${USAGE}`); process.exit(125);
+    }
+  }
+  if (a.hosts.length === 0) a.hosts.push(`unix://${join(a.execRoot, "berth.sock")}`);
+  return a;
+}
+
+function log(msg: string): void { process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`); }
+
+/** One daemon per data root: a lock file holding our pid; a stale one (dead pid) is taken over. */
+function lockDataRoot(dataRoot: string): () => void {
+  const path = join(dataRoot, "berthd.pid");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => { try { if (readFileSync(path, "utf8") === String(process.pid)) unlinkSync(path); } catch { /* gone */ } };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number(readFileSync(path, "utf8"));
+      let alive = false;
+      try { if (pid > 0) { process.kill(pid, 0); alive = true; } } catch { alive = false; }
+      if (alive && pid !== process.pid) throw new Error(`another berthd (pid ${pid}) is using data root ${dataRoot}`);
+      unlinkSync(path);
+    }
+  }
+  throw new Error(`cannot lock data root ${dataRoot}`);
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = net.connect(path);
+    s.once("connect", () => { s.destroy(); res(true); });
+    s.once("error", () => res(false));
+  });
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  await ensureDir(args.dataRoot, 0o711);
+  const unlock = lockDataRoot(args.dataRoot);
+  let engine: Engine;
+  try {
+    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime });
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+  const server = createApiServer(engine);
+  const sockets: string[] = [];
+  for (const h of args.hosts) {
+    if (h.startsWith("unix://") || h.startsWith("/")) {
+      const path = h.replace(/^unix:\/\//, "");
+      await ensureDir(dirname(path));
+      if (await socketAnswers(path)) throw new Error(`${path} is in use by another daemon`);
+      await fsp.rm(path, { force: true });
+      await new Promise<void>((res, rej) => { server.once("error", rej); server.listen(path, () => { server.off("error", rej); res(); }); });
+      await fsp.chmod(path, 0o660);
+      const g = await run("getent", ["group", args.group]).catch(() => undefined);
+      const gid = g && g.code === 0 ? Number(g.stdout.split(":")[2]) : undefined;
+      if (gid !== undefined && Number.isFinite(gid)) await fsp.chown(path, 0, gid).catch(() => {});
+      sockets.push(path);
+      log(`API listening on ${path}`);
+    } else {
+      throw new Error(`${h}: only unix sockets are supported; TCP needs TLS client certificates, which berthd does not serve yet`);
+    }
+  }
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: shutting down (containers keep running)`);
+    engine.close();
+    server.close();
+    server.closeAllConnections?.();
+    for (const p of sockets) { try { unlinkSync(p); } catch { /* gone */ } }
+    unlock();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("uncaughtException", (e) => log(`uncaught: ${e.stack ?? errorMessage(e)}`));
+  process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? e.stack : String(e)}`));
+}
+
+main().catch((e) => {
+  log(errorMessage(e));
+  process.exit(1);
+});

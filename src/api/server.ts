@@ -1,0 +1,442 @@
+/**
+ * The Docker Engine API server: routes → engine. Accepts version-prefixed
+ * paths (/v1.24 … /v{API_VERSION}), answers version negotiation on /_ping,
+ * hijacks connections for attach and exec (101 UPGRADED, then raw or
+ * multiplexed stdio), and maps typed engine errors to Docker's statuses and
+ * `{"message": ...}` bodies.
+ */
+import http from "node:http";
+import type { Duplex } from "node:stream";
+import { URL } from "node:url";
+import type { Engine } from "../engine/engine.js";
+import { ENGINE_VERSION } from "../engine/engine.js";
+import type { AttachStreams } from "../runtime/driver.js";
+import { BadParameterError, BerthError, NotFoundError, errorMessage } from "../lib/errors.js";
+import { frame } from "./stdcopy.js";
+import type { CreateBody, WaitCondition } from "../engine/containers.js";
+
+export const API_VERSION = "1.47";
+export const MIN_API_VERSION = "1.24";
+
+type Query = URLSearchParams;
+interface Ctx {
+  req: http.IncomingMessage;
+  res?: http.ServerResponse;
+  socket?: Duplex; // set for hijacked (upgraded) requests
+  head?: Buffer;
+  params: string[];
+  query: Query;
+  version: string;
+}
+type Handler = (e: Engine, c: Ctx) => Promise<unknown> | unknown;
+
+/** A handler's answer: a status with a JSON body, or nothing (it wrote the response itself). */
+class Reply { constructor(readonly status: number, readonly body?: unknown) {} }
+const HANDLED = Symbol("handled");
+
+const routes: { method: string; re: RegExp; h: Handler }[] = [];
+function route(method: string, path: string, h: Handler): void {
+  // {name} matches one segment; {name*} matches the rest (image names contain slashes).
+  const re = new RegExp("^" + path.replace(/\{\w+\*\}/g, "(.+)").replace(/\{\w+\}/g, "([^/]+)") + "$");
+  routes.push({ method, re, h });
+}
+
+function bool(q: Query, k: string, dflt = false): boolean {
+  const v = q.get(k);
+  if (v === null) return dflt;
+  return !(v === "" || v === "0" || v.toLowerCase() === "false");
+}
+
+function num(q: Query, k: string): number | undefined {
+  const v = q.get(k);
+  if (v === null || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new BadParameterError(`invalid value for ${k}: ${v}`);
+  return n;
+}
+
+function filters(q: Query): Record<string, string[]> {
+  const raw = q.get("filters");
+  if (!raw) return {};
+  let parsed: unknown;
+  try { parsed = JSON.parse(raw); } catch { throw new BadParameterError(`invalid filter: ${raw}`); }
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    // Both {"k":["v"]} and the older {"k":{"v":true}} forms.
+    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object);
+  }
+  return out;
+}
+
+/** Docker's time parameters: unix seconds with optional fraction, or RFC3339. */
+function timeParam(q: Query, k: string): number | undefined {
+  const v = q.get(k);
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new BadParameterError(`invalid value for ${k}: ${v}`);
+  return t / 1000;
+}
+
+async function readBody(req: http.IncomingMessage, limit = 10 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > limit) throw new BadParameterError("request body too large");
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The body of an upgrade request: Node leaves it in `head` and the socket, by Content-Length. */
+async function upgradeBody(c: Ctx): Promise<Buffer> {
+  const len = Number(c.req.headers["content-length"] ?? 0);
+  let buf = c.head ?? Buffer.alloc(0);
+  const sock = c.socket!;
+  while (buf.length < len) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (d: Buffer) => { cleanup(); resolve(d); };
+      const onEnd = () => { cleanup(); resolve(null); };
+      const cleanup = () => { sock.off("data", onData); sock.off("end", onEnd); sock.pause(); };
+      sock.on("data", onData); sock.once("end", onEnd); sock.resume();
+    });
+    if (!chunk) break;
+    buf = Buffer.concat([buf, chunk]);
+  }
+  c.head = buf.subarray(len);
+  return buf.subarray(0, len);
+}
+
+async function jsonBody<T>(req: http.IncomingMessage, optional = false, c?: Ctx): Promise<T> {
+  const buf = c?.socket ? await upgradeBody(c) : await readBody(req);
+  if (buf.length === 0) {
+    if (optional) return {} as T;
+    throw new BadParameterError("bad parameter: request body is empty; expected a JSON object");
+  }
+  let v: unknown;
+  try { v = JSON.parse(buf.toString("utf8")); } catch (e) { throw new BadParameterError(`invalid JSON: ${errorMessage(e)}`); }
+  if (optional && v === null) return {} as T;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new BadParameterError("invalid JSON: expected an object");
+  return v as T;
+}
+
+function streamHeaders(res: http.ServerResponse, contentType: string): void {
+  res.writeHead(200, { "Content-Type": contentType, "Api-Version": API_VERSION, "Server": `berth/${ENGINE_VERSION}` });
+  res.flushHeaders();
+}
+
+const RAW = "application/vnd.docker.raw-stream";
+const MUX = "application/vnd.docker.multiplexed-stream";
+
+// ------------------------------------------------------------------ system
+
+route("GET", "/_ping", () => "OK");
+route("HEAD", "/_ping", () => new Reply(200, ""));
+route("GET", "/version", () => ({
+  Platform: { Name: "berth" },
+  Components: [{ Name: "Engine", Version: ENGINE_VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch } }],
+  Version: ENGINE_VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: "", GoVersion: `node${process.versions.node}`,
+  Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch, KernelVersion: "", BuildTime: "",
+}));
+route("GET", "/info", (e) => e.info());
+route("GET", "/system/df", async (e) => ({
+  LayersSize: 0,
+  Images: await e.images.list({}),
+  Containers: e.containers.list({ all: true, imageName: (id) => e.images.displayName(id) }),
+  Volumes: [], BuildCache: [],
+}));
+route("GET", "/events", (e, c) => {
+  const res = c.res!;
+  const f = { since: timeParam(c.query, "since"), until: timeParam(c.query, "until"), filters: filters(c.query) };
+  streamHeaders(res, "application/json");
+  for (const ev of e.events.past(f)) res.write(JSON.stringify(ev) + "\n");
+  const now = Date.now() / 1000;
+  if (f.until !== undefined && f.until <= now) { res.end(); return HANDLED; }
+  const unsub = e.events.subscribe(f, (ev) => res.write(JSON.stringify(ev) + "\n"));
+  let timer: NodeJS.Timeout | undefined;
+  const done = () => { unsub(); if (timer) clearTimeout(timer); res.end(); };
+  if (f.until !== undefined) timer = setTimeout(done, (f.until - now) * 1000);
+  res.on("close", done);
+  return HANDLED;
+});
+
+// ------------------------------------------------------------------ containers
+
+route("GET", "/containers/json", (e, c) => e.containers.list({
+  all: bool(c.query, "all"), limit: num(c.query, "limit"), filters: filters(c.query), imageName: (id) => e.images.displayName(id),
+}));
+route("POST", "/containers/create", async (e, c) => {
+  const body = await jsonBody<CreateBody>(c.req);
+  return new Reply(201, await e.createContainer(body, c.query.get("name") ?? undefined));
+});
+route("GET", "/containers/{id}/json", (e, c) => {
+  const { Berth: _b, ...rec } = e.containers.get(c.params[0]);
+  return { ...rec, SizeRw: bool(c.query, "size") ? 0 : undefined, SizeRootFs: bool(c.query, "size") ? 0 : undefined };
+});
+route("POST", "/containers/{id}/start", async (e, c) => { await e.containers.start(c.params[0]); return new Reply(204); });
+route("POST", "/containers/{id}/stop", async (e, c) => {
+  await e.containers.stop(c.params[0], { timeout: num(c.query, "t"), signal: c.query.get("signal") ?? undefined });
+  return new Reply(204);
+});
+route("POST", "/containers/{id}/kill", async (e, c) => { await e.containers.kill(c.params[0], c.query.get("signal") || "SIGKILL"); return new Reply(204); });
+route("POST", "/containers/{id}/restart", async (e, c) => { await e.containers.restart(c.params[0], num(c.query, "t")); return new Reply(204); });
+route("POST", "/containers/{id}/pause", async (e, c) => { await e.containers.pause(c.params[0]); return new Reply(204); });
+route("POST", "/containers/{id}/unpause", async (e, c) => { await e.containers.unpause(c.params[0]); return new Reply(204); });
+route("POST", "/containers/{id}/rename", async (e, c) => { await e.containers.rename(c.params[0], c.query.get("name") ?? ""); return new Reply(204); });
+route("POST", "/containers/{id}/resize", async (e, c) => { await e.containers.resize(c.params[0], num(c.query, "h") ?? 0, num(c.query, "w") ?? 0); return new Reply(200, ""); });
+route("GET", "/containers/{id}/top", (e, c) => e.containers.top(c.params[0], c.query.get("ps_args") || "-ef"));
+route("DELETE", "/containers/{id}", async (e, c) => {
+  await e.containers.remove(c.params[0], { force: bool(c.query, "force"), volumes: bool(c.query, "v") });
+  return new Reply(204);
+});
+route("POST", "/containers/prune", async (e) => {
+  const deleted: string[] = [];
+  for (const ct of e.containers.all()) {
+    if (ct.State.Running || ct.State.Status === "removing") continue;
+    await e.containers.remove(ct.Id).then(() => deleted.push(ct.Id), () => {});
+  }
+  return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+});
+route("POST", "/containers/{id}/wait", async (e, c) => {
+  const res = c.res!;
+  const done = e.containers.wait(c.params[0], (c.query.get("condition") || "not-running") as WaitCondition);
+  // Headers go out once the waiter is registered: the CLI starts the container only after it sees them.
+  streamHeaders(res, "application/json");
+  res.end(JSON.stringify(await done) + "\n");
+  return HANDLED;
+});
+route("GET", "/containers/{id}/logs", async (e, c) => {
+  const q = c.query;
+  const stdout = bool(q, "stdout"), stderr = bool(q, "stderr");
+  if (!stdout && !stderr) throw new BadParameterError("Bad parameters: you must choose at least one stream");
+  const tailRaw = q.get("tail");
+  const tail = !tailRaw || tailRaw === "all" ? -1 : Number(tailRaw);
+  if (Number.isNaN(tail)) throw new BadParameterError(`invalid value for tail: ${tailRaw}`);
+  const ac = new AbortController();
+  const { tty, entries } = e.containers.logs(c.params[0], { follow: bool(q, "follow"), tail, since: timeParam(q, "since"), until: timeParam(q, "until"), signal: ac.signal });
+  const res = c.res!;
+  res.on("close", () => ac.abort());
+  streamHeaders(res, tty ? RAW : MUX);
+  const ts = bool(q, "timestamps");
+  try {
+    for await (const en of entries) {
+      if (en.stream === "stdout" ? !stdout : !stderr) continue;
+      const payload = ts ? Buffer.concat([Buffer.from(en.time + " "), en.data]) : en.data;
+      const ok = res.write(tty ? payload : frame(en.stream === "stdout" ? 1 : 2, payload));
+      if (!ok) await new Promise((r) => res.once("drain", r));
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+  }
+  res.end();
+  return HANDLED;
+});
+route("POST", "/containers/{id}/attach", async (e, c) => {
+  const ct = e.containers.get(c.params[0]);
+  const q = c.query;
+  const wantStdin = bool(q, "stdin");
+  const stream = bool(q, "stream");
+  const logs = bool(q, "logs");
+  const sock = hijack(c, ct.Config.Tty ? RAW : MUX);
+  if (logs) {
+    const { entries } = e.containers.logs(ct.Id, { follow: false });
+    for await (const en of entries) sock.write(ct.Config.Tty ? en.data : frame(en.stream === "stdout" ? 1 : 2, en.data));
+  }
+  if (!stream) { sock.end(); return HANDLED; }
+  let attach: AttachStreams;
+  let cancelled = false;
+  const onClose = () => { cancelled = true; };
+  sock.once("close", onClose);
+  try {
+    attach = await e.containers.attach(ct.Id, { stdin: wantStdin });
+  } catch (err) {
+    if (!ct.Config.Tty) sock.write(frame(3, errorMessage(err) + "\n"));
+    sock.end();
+    return HANDLED;
+  }
+  sock.off("close", onClose);
+  if (cancelled) { attach.close(); return HANDLED; }
+  relay(sock, attach, wantStdin && ct.Config.OpenStdin, ct.Config.Tty, { stdout: bool(q, "stdout", true), stderr: bool(q, "stderr", true) });
+  return HANDLED;
+});
+
+// ------------------------------------------------------------------ exec
+
+route("POST", "/containers/{id}/exec", async (e, c) => new Reply(201, e.containers.execCreate(c.params[0], await jsonBody(c.req))));
+route("GET", "/exec/{id}/json", (e, c) => {
+  const r = e.containers.execInspect(c.params[0]);
+  return { ...r, ExitCode: r.ExitCode ?? 0 };
+});
+route("POST", "/exec/{id}/resize", async (e, c) => { await e.containers.execResize(c.params[0], num(c.query, "h") ?? 0, num(c.query, "w") ?? 0); return new Reply(200, ""); });
+route("POST", "/exec/{id}/start", async (e, c) => {
+  const body = await jsonBody<{ Detach?: boolean; Tty?: boolean }>(c.req, true, c);
+  const rec = e.containers.execInspect(c.params[0]);
+  const started = await e.containers.execStart(c.params[0], { detach: !!body.Detach, tty: body.Tty });
+  if (body.Detach || !started.attach) {
+    if (c.socket) { hijack(c, RAW).end(); return HANDLED; }
+    return new Reply(200, "");
+  }
+  const sock = hijack(c, started.tty ? RAW : MUX);
+  relay(sock, started.attach, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
+  return HANDLED;
+});
+
+// ------------------------------------------------------------------ images
+
+route("GET", "/images/json", (e, c) => e.images.list({ all: bool(c.query, "all"), filters: filters(c.query), digests: bool(c.query, "digests") }));
+route("POST", "/images/create", async (e, c) => {
+  const q = c.query;
+  const src = q.get("fromSrc");
+  if (src === "-") {
+    const res = c.res!;
+    const rec = await e.images.importTar(c.req, { repo: q.get("repo") ?? undefined, tag: q.get("tag") ?? undefined, message: q.get("message") ?? undefined, changes: q.getAll("changes") });
+    streamHeaders(res, "application/json");
+    res.end(JSON.stringify({ status: rec.id }) + "\n");
+    return HANDLED;
+  }
+  if (src) throw new BadParameterError("importing from a URL is not supported yet; download the file and use `import FILE`");
+  const image = q.get("fromImage") ?? "";
+  const tag = q.get("tag");
+  const ref = tag && !image.includes("@") ? `${image}:${tag}` : image;
+  throw new NotFoundError(`pull access denied for ${image}: berth cannot pull ${ref} yet (registry support is coming); create base images with \`berth image bootstrap busybox\` or \`berth import\``);
+});
+route("POST", "/berth/images/bootstrap", async (e, c) => {
+  const name = c.query.get("name") || "busybox";
+  const rec = await e.images.bootstrap(name);
+  return { status: `Bootstrapped ${name}`, id: rec.id };
+});
+route("POST", "/images/prune", async (e, c) => {
+  const f = filters(c.query);
+  return e.images.prune(f.dangling?.[0] === "false");
+});
+route("GET", "/images/{name*}/json", (e, c) => e.images.inspect(c.params[0]));
+route("GET", "/images/{name*}/history", (e, c) => e.images.history(c.params[0]));
+route("POST", "/images/{name*}/tag", async (e, c) => {
+  const repo = c.query.get("repo");
+  if (!repo) throw new BadParameterError("repository name must have at least one component");
+  await e.images.tag(c.params[0], repo, c.query.get("tag") ?? undefined);
+  return new Reply(201, "");
+});
+route("DELETE", "/images/{name*}", (e, c) => e.images.remove(c.params[0], { force: bool(c.query, "force"), noprune: bool(c.query, "noprune") }));
+
+// ------------------------------------------------------------------ hijacking
+
+/** Switches the connection to a raw stream: 101 for upgrade requests, 200 otherwise. */
+function hijack(c: Ctx, contentType: string): Duplex {
+  if (c.socket) {
+    c.socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+    if (c.head?.length) c.socket.unshift(c.head);
+    return c.socket;
+  }
+  const res = c.res!;
+  const sock = res.socket!;
+  // Older clients attach without an upgrade: answer 200 and take the socket over.
+  sock.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\nConnection: close\r\n\r\n`);
+  (res as unknown as { _headerSent: boolean })._headerSent = true;
+  return sock;
+}
+
+/** Copies container output to the client socket and client input to the container, until the output ends. */
+function relay(sock: Duplex, a: AttachStreams, stdin: boolean, tty: boolean, want: { stdout: boolean; stderr: boolean }, before?: Promise<unknown>): void {
+  if (stdin) {
+    sock.on("data", (d: Buffer) => { a.input.write(d); });
+    sock.on("end", () => a.input.end());
+  } else {
+    sock.on("data", () => {});
+  }
+  sock.on("error", () => a.close());
+  sock.on("close", () => a.close());
+  const filter = !tty && (!want.stdout || !want.stderr);
+  let pending = Buffer.alloc(0);
+  a.output.on("data", (d: Buffer) => {
+    if (!filter) { if (!sock.write(d)) { a.output.pause(); sock.once("drain", () => a.output.resume()); } return; }
+    pending = Buffer.concat([pending, d]);
+    while (pending.length >= 8) {
+      const len = pending.readUInt32BE(4);
+      if (pending.length < 8 + len) break;
+      const kind = pending[0];
+      if ((kind === 1 && want.stdout) || (kind === 2 && want.stderr) || kind === 3) sock.write(pending.subarray(0, 8 + len));
+      pending = pending.subarray(8 + len);
+    }
+  });
+  a.output.on("end", () => {
+    void Promise.resolve(before).catch(() => {}).then(() => {
+      if (!sock.destroyed) sock.end();
+    });
+  });
+  sock.resume();
+}
+
+// ------------------------------------------------------------------ dispatch
+
+function versionOf(path: string): { version: string; path: string } {
+  const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
+  return m ? { version: m[1], path: m[2] } : { version: API_VERSION, path };
+}
+
+function cmpVersion(a: string, b: string): number {
+  const [a1, a2] = a.split(".").map(Number);
+  const [b1, b2] = b.split(".").map(Number);
+  return a1 - b1 || a2 - b2;
+}
+
+function sendError(res: http.ServerResponse | undefined, socket: Duplex | undefined, status: number, message: string): void {
+  const body = JSON.stringify({ message }) + "\n";
+  if (res) {
+    if (res.headersSent) { res.destroy(); return; }
+    res.writeHead(status, { "Content-Type": "application/json", "Api-Version": API_VERSION });
+    res.end(status === 304 ? undefined : body);
+    return;
+  }
+  if (socket) {
+    const reason = http.STATUS_CODES[status] ?? "Error";
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nApi-Version: ${API_VERSION}\r\n\r\n${body}`);
+  }
+}
+
+async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://berth");
+  const { version, path } = versionOf(url.pathname);
+  try {
+    if (cmpVersion(version, API_VERSION) > 0) throw new BadParameterError(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+    if (cmpVersion(version, MIN_API_VERSION) < 0) throw new BadParameterError(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+    const method = req.method ?? "GET";
+    let found: { h: Handler; params: string[] } | undefined;
+    let pathMatched = false;
+    for (const r of routes) {
+      const m = r.re.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (r.method !== method) continue;
+      found = { h: r.h, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+      break;
+    }
+    if (!found) {
+      throw pathMatched ? new BerthError(`method ${method} not allowed for ${path}`, 405) : new NotFoundError(`page not found`);
+    }
+    const out = await found.h(engine, { req, res, socket, head, params: found.params, query: url.searchParams, version });
+    if (out === HANDLED) return;
+    const reply = out instanceof Reply ? out : new Reply(200, out);
+    if (!res) { sendError(undefined, socket, 400, "this endpoint does not upgrade the connection"); return; }
+    const headers: Record<string, string> = { "Api-Version": API_VERSION, "Server": `berth/${ENGINE_VERSION}`, "Docker-Experimental": "false", "Ostype": "linux" };
+    if (path === "/_ping") { headers["Cache-Control"] = "no-cache, no-store, must-revalidate"; headers["Pragma"] = "no-cache"; headers["Content-Type"] = "text/plain; charset=utf-8"; }
+    if (reply.body === undefined || reply.status === 204 || reply.status === 304) { res.writeHead(reply.status, headers); res.end(); return; }
+    if (typeof reply.body === "string") { res.writeHead(reply.status, headers); res.end(reply.body); return; }
+    headers["Content-Type"] = "application/json";
+    res.writeHead(reply.status, headers);
+    res.end(JSON.stringify(reply.body) + "\n");
+  } catch (e) {
+    const status = e instanceof BerthError ? e.status : 500;
+    sendError(res, socket, status, errorMessage(e));
+  }
+}
+
+export function createApiServer(engine: Engine): http.Server {
+  const server = http.createServer({ keepAlive: true }, (req, res) => { void dispatch(engine, req, res); });
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => { void dispatch(engine, req, undefined, socket, head); });
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  return server;
+}

@@ -1,0 +1,736 @@
+/**
+ * Containers: the state machine behind create/start/stop/kill/rm/wait/attach/
+ * logs/exec. State lives in memory (ps and inspect never touch the runtime)
+ * and is persisted per container as containers/<id>/config.json on every
+ * change. Locks are per container: a hung runtime call for one container
+ * never blocks requests about another.
+ *
+ * Lifecycle: create (record only) → start (mount overlay, write /etc files,
+ * conmon + runc create, connect waiting attachers, runc start) → exit (conmon
+ * writes the exit file; the exit watcher records it, deletes the runc state,
+ * unmounts) → rm.
+ */
+import { promises as fsp } from "node:fs";
+import { join } from "node:path";
+import { ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
+import { KeyedMutex } from "../lib/mutex.js";
+import { newId, randomName, shortId } from "../lib/ids.js";
+import { ensureDir, readJsonIfExists, writeJson } from "../lib/fsutil.js";
+import type { Store } from "../store/index.js";
+import type { ImageRecord } from "../store/images.js";
+import { familiarString, parseReference } from "../oci/reference.js";
+import type { ImageConfig } from "../oci/image.js";
+import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
+import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from "../runtime/driver.js";
+import { buildSpec } from "../runtime/spec.js";
+import { resolveUser } from "../runtime/user.js";
+import { removeCgroup } from "../runtime/cgroups.js";
+import { readLog, type LogEntry } from "../runtime/logs.js";
+import type { EventBus } from "./events.js";
+import { etcPaths, writeEtcFiles } from "./etc-files.js";
+import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
+import { humanDuration } from "./human.js";
+
+export interface EnginePaths { dataRoot: string; execRoot: string }
+
+/** What a create request carries (Docker's ContainerCreateRequest, loosely typed: it is user input). */
+export interface CreateBody {
+  Hostname?: string; Domainname?: string; User?: string;
+  AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean;
+  ExposedPorts?: Record<string, object>; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean;
+  Env?: string[] | null; Cmd?: string[] | string | null; Entrypoint?: string[] | string | null;
+  Image?: string; Volumes?: Record<string, object> | null; WorkingDir?: string; Labels?: Record<string, string> | null;
+  StopSignal?: string; StopTimeout?: number;
+  HostConfig?: Partial<HostConfig> & Record<string, unknown>;
+  NetworkingConfig?: unknown;
+}
+
+export type WaitCondition = "not-running" | "next-exit" | "removed";
+
+interface Waiter { condition: WaitCondition; resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void }
+interface PendingAttach { stdin: boolean; resolve: (a: AttachStreams) => void; reject: (e: Error) => void }
+interface ExecState { rec: ExecRecord; handle?: ExecHandle }
+
+const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const STOPPED_STATUSES = new Set(["created", "exited", "dead"]);
+
+function nowIso(): string { return new Date().toISOString(); }
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+function asArray(v: string[] | string | null | undefined): string[] | null {
+  if (v === undefined || v === null) return null;
+  return typeof v === "string" ? [v] : v;
+}
+
+/** Merges env lists: later entries replace earlier ones with the same key. */
+export function mergeEnv(...lists: (string[] | null | undefined)[]): string[] {
+  const out = new Map<string, string>();
+  for (const l of lists) for (const e of l ?? []) {
+    const k = e.split("=", 1)[0];
+    out.delete(k);
+    out.set(k, e);
+  }
+  return [...out.values()];
+}
+
+export class ContainerService {
+  private byId = new Map<string, ContainerRecord>();
+  private names = new Map<string, string>();
+  private locks = new KeyedMutex();
+  private waiters = new Map<string, Waiter[]>();
+  private pendingAttach = new Map<string, PendingAttach[]>();
+  private execs = new Map<string, ExecState>();
+  private stopWatch: (() => void) | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly runtime: RuntimeDriver,
+    private readonly events: EventBus,
+    private readonly paths: EnginePaths,
+  ) {}
+
+  // ---------------------------------------------------------------- paths
+
+  private dir(id: string): string { return join(this.paths.dataRoot, "containers", id); }
+  private exitDir(): string { return join(this.paths.execRoot, "exits"); }
+  private rtPaths(id: string): ContainerPaths {
+    const d = this.dir(id);
+    return {
+      bundle: join(d, "bundle"), logPath: join(d, "container.log"), exitDir: this.exitDir(),
+      socketDir: join(this.paths.execRoot, "s"), pidFile: join(d, "pid"), conmonPidFile: join(d, "conmon.pid"),
+    };
+  }
+
+  // ---------------------------------------------------------------- load / reconcile
+
+  /** Loads every container record and reconciles it with what is really running (re-adoption after a daemon restart or crash). */
+  async load(): Promise<void> {
+    const root = join(this.paths.dataRoot, "containers");
+    await ensureDir(root);
+    await ensureDir(this.exitDir());
+    await ensureDir(join(this.paths.execRoot, "s"));
+    for (const id of await fsp.readdir(root)) {
+      const rec = await readJsonIfExists<ContainerRecord>(join(root, id, "config.json")).catch(() => undefined);
+      if (!rec || rec.Id !== id) continue;
+      if (rec.State.Status === "removing") { await this.purge(rec).catch(() => {}); continue; }
+      this.byId.set(id, rec);
+      this.names.set(rec.Name.slice(1), id);
+    }
+    // Exits recorded by conmon while we were away are delivered by the watcher (it reports existing files first).
+    this.stopWatch = this.runtime.watchExits(this.exitDir(), (id, code) => { void this.onExit(id, code); });
+    for (const rec of this.byId.values()) {
+      if (!rec.State.Running) continue;
+      const code = await this.runtime.exitCode(this.rtPaths(rec.Id), rec.Id);
+      if (code !== undefined) { await this.onExit(rec.Id, code); continue; }
+      const st = await this.runtime.state(rec.Id).catch(() => null);
+      if (!st || st.status === "stopped") await this.onExit(rec.Id, 255);
+      else if (st.status === "running" || st.status === "paused") {
+        rec.State.Pid = st.pid;
+        rec.State.Paused = st.status === "paused";
+        rec.State.Status = st.status;
+      }
+    }
+  }
+
+  close(): void { this.stopWatch?.(); }
+
+  // ---------------------------------------------------------------- lookup
+
+  /** By full ID, name, or unique ID prefix, as Docker resolves them. */
+  get(ref: string): ContainerRecord {
+    const c = this.find(ref);
+    if (!c) throw new NotFoundError(`No such container: ${ref}`);
+    return c;
+  }
+
+  find(ref: string): ContainerRecord | undefined {
+    if (!ref) return undefined;
+    const exact = this.byId.get(ref);
+    if (exact) return exact;
+    const byName = this.names.get(ref.replace(/^\//, ""));
+    if (byName) return this.byId.get(byName);
+    if (!/^[0-9a-f]+$/.test(ref)) return undefined;
+    const hits = [...this.byId.keys()].filter((id) => id.startsWith(ref));
+    if (hits.length > 1) throw new BadParameterError(`multiple IDs found with provided prefix: ${ref}`);
+    return hits.length ? this.byId.get(hits[0]) : undefined;
+  }
+
+  all(): ContainerRecord[] { return [...this.byId.values()]; }
+
+  usingImage(imageId: string): ContainerRecord[] { return this.all().filter((c) => c.Image === imageId); }
+
+  private async persist(c: ContainerRecord): Promise<void> {
+    if (!this.byId.has(c.Id)) return;
+    await writeJson(join(this.dir(c.Id), "config.json"), c);
+  }
+
+  private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...c.Config.Labels, image: c.Config.Image, name: c.Name.slice(1), ...extra };
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(body: CreateBody, name: string | undefined, image: ImageRecord, imageConfig: ImageConfig): Promise<{ Id: string; Warnings: string[] }> {
+    if (name !== undefined && name !== "") {
+      if (!NAME_RE.test(name)) throw new BadParameterError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      name = name.replace(/^\//, "");
+    }
+    const ic = imageConfig.config ?? {};
+    const entrypointGiven = body.Entrypoint !== undefined && body.Entrypoint !== null;
+    let entrypoint = entrypointGiven ? asArray(body.Entrypoint) : (ic.Entrypoint ?? null);
+    if (entrypoint && entrypoint.length === 1 && entrypoint[0] === "") entrypoint = null;
+    let cmd = asArray(body.Cmd);
+    if ((!cmd || cmd.length === 0) && !entrypointGiven) cmd = ic.Cmd ?? null;
+    const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+    if (argv.length === 0) throw new BadParameterError("No command specified");
+    const hc = body.HostConfig ?? {};
+    if (hc.AutoRemove && hc.RestartPolicy && hc.RestartPolicy.Name && hc.RestartPolicy.Name !== "no") {
+      throw new BadParameterError("Conflicting options: cannot specify both --restart and --rm");
+    }
+    const restart = hc.RestartPolicy ?? { Name: "no", MaximumRetryCount: 0 };
+    if (!["", "no", "always", "unless-stopped", "on-failure"].includes(restart.Name)) {
+      throw new BadParameterError(`invalid restart policy: unknown policy '${restart.Name}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'`);
+    }
+    const netMode = hc.NetworkMode || "default";
+    if (!/^(default|bridge|none|host|container:.+)$/.test(netMode)) {
+      throw new NotFoundError(`network ${netMode} not found`);
+    }
+    if (hc.Memory !== undefined && (typeof hc.Memory !== "number" || (hc.Memory > 0 && hc.Memory < 6 * 1024 * 1024))) {
+      throw new BadParameterError("Minimum memory limit allowed is 6MB");
+    }
+
+    const id = newId();
+    // Reserve the name before any await, so concurrent creates cannot both take it.
+    if (!name) { do { name = randomName(); } while (this.names.has(name)); }
+    const holder = this.names.get(name);
+    if (holder) {
+      throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+    this.names.set(name, id);
+
+    const d = this.dir(id);
+    const etc = etcPaths(d);
+    const rec: ContainerRecord = {
+      Id: id,
+      Created: nowIso(),
+      Path: argv[0],
+      Args: argv.slice(1),
+      State: { Status: "created", Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
+      Image: image.id,
+      ResolvConfPath: etc.resolv, HostnamePath: etc.hostname, HostsPath: etc.hosts,
+      LogPath: this.rtPaths(id).logPath,
+      Name: "/" + name,
+      RestartCount: 0,
+      Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: "",
+      ExecIDs: null,
+      HostConfig: {
+        Binds: hc.Binds ?? null, NetworkMode: netMode, PortBindings: hc.PortBindings ?? null,
+        RestartPolicy: { Name: restart.Name || "no", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
+        AutoRemove: !!hc.AutoRemove, CapAdd: hc.CapAdd ?? null, CapDrop: hc.CapDrop ?? null,
+        Privileged: !!hc.Privileged, ReadonlyRootfs: !!hc.ReadonlyRootfs, Init: hc.Init ?? null,
+        Memory: hc.Memory ?? 0, NanoCpus: hc.NanoCpus ?? 0, CpuShares: hc.CpuShares ?? 0, PidsLimit: hc.PidsLimit ?? null,
+        Sysctls: hc.Sysctls, Runtime: this.runtime.name, LogConfig: { Type: "k8s-file", Config: {} },
+        ExtraHosts: hc.ExtraHosts ?? null,
+      },
+      GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
+      Mounts: [],
+      Config: {
+        Hostname: body.Hostname || id.slice(0, 12),
+        Domainname: body.Domainname ?? "",
+        User: body.User ?? ic.User ?? "",
+        AttachStdin: !!body.AttachStdin, AttachStdout: body.AttachStdout ?? false, AttachStderr: body.AttachStderr ?? false,
+        ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
+        Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
+        Env: mergeEnv(ic.Env, body.Env),
+        Cmd: cmd, Image: body.Image ?? "", Volumes: body.Volumes ?? ic.Volumes ?? null,
+        WorkingDir: body.WorkingDir || ic.WorkingDir || "",
+        Entrypoint: entrypoint, OnBuild: null,
+        Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
+        StopSignal: body.StopSignal ?? ic.StopSignal, StopTimeout: body.StopTimeout,
+      },
+      NetworkSettings: { Bridge: "", SandboxID: "", Ports: {}, Networks: {} },
+      Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
+    };
+    try {
+      await ensureDir(d, 0o710);
+      this.byId.set(id, rec);
+      await this.persist(rec);
+    } catch (e) {
+      this.byId.delete(id);
+      this.names.delete(name);
+      await fsp.rm(d, { recursive: true, force: true });
+      throw e;
+    }
+    this.events.publish("container", "create", id, this.attrs(rec));
+    return { Id: id, Warnings: [] };
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async start(ref: string): Promise<void> {
+    const c = this.get(ref);
+    await this.locks.run(c.Id, async () => {
+      if (c.State.Status === "removing") throw new ConflictError(`container is marked for removal and cannot be started`);
+      if (c.State.Running) throw new NotModifiedError();
+      c.Berth.ManualStop = false;
+      await this.launch(c);
+    });
+  }
+
+  private async launch(c: ContainerRecord): Promise<void> {
+    const d = this.dir(c.Id);
+    const rootfs = join(d, "rootfs");
+    const p = this.rtPaths(c.Id);
+    await this.runtime.delete(c.Id, true).catch(() => {});
+    await fsp.rm(join(p.exitDir, c.Id), { force: true });
+    await ensureDir(p.bundle);
+    await this.store.snapshots.mount(c.Berth.ChainId, d, rootfs);
+    try {
+      const user = await resolveUser(rootfs, c.Config.User);
+      const etc = etcPaths(d);
+      await writeEtcFiles(etc, c.Config.Hostname, [], (c.HostConfig.ExtraHosts as string[] | null) ?? []);
+      const env = mergeEnv(
+        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        [`HOSTNAME=${c.Config.Hostname}`],
+        c.Config.Tty ? ["TERM=xterm"] : [],
+        c.Config.Env,
+      );
+      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home || "/root"}`);
+      const hc = c.HostConfig;
+      const spec = buildSpec({
+        id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
+        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+        hostname: c.Config.Hostname, tty: c.Config.Tty, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
+        capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
+        networkNamespacePath: hc.NetworkMode === "host" ? "host" : null,
+        extraMounts: [
+          { destination: "/etc/resolv.conf", source: etc.resolv, type: "bind", options: ["rbind", "rprivate"] },
+          { destination: "/etc/hostname", source: etc.hostname, type: "bind", options: ["rbind", "rprivate"] },
+          { destination: "/etc/hosts", source: etc.hosts, type: "bind", options: ["rbind", "rprivate"] },
+        ],
+        resources: { memory: hc.Memory || undefined, cpuShares: hc.CpuShares || undefined, nanoCpus: hc.NanoCpus || undefined, pidsLimit: hc.PidsLimit ?? undefined },
+        sysctls: hc.Sysctls, init: !!hc.Init,
+      });
+      const created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce });
+      try {
+        for (const w of this.pendingAttach.get(c.Id) ?? []) {
+          try { w.resolve(await this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty })); } catch (e) { w.reject(e as Error); }
+        }
+        this.pendingAttach.delete(c.Id);
+        await this.runtime.start(c.Id);
+      } catch (e) {
+        await this.runtime.delete(c.Id, true).catch(() => {});
+        throw e;
+      }
+      c.State = { ...c.State, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.pid, ExitCode: 0, Error: "", StartedAt: nowIso(), FinishedAt: ZERO_TIME };
+      c.Berth.ConmonPid = created.conmonPid;
+      await this.persist(c);
+      this.events.publish("container", "start", c.Id, this.attrs(c));
+    } catch (e) {
+      await this.store.snapshots.unmount(rootfs).catch(() => {});
+      await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+      const msg = errorMessage(e);
+      c.State.Error = msg;
+      c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      await this.persist(c).catch(() => {});
+      for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
+      this.pendingAttach.delete(c.Id);
+      throw e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
+    }
+  }
+
+  // ---------------------------------------------------------------- exit
+
+  /** Called by the exit watcher when conmon records an exit. */
+  private async onExit(id: string, code: number): Promise<void> {
+    const c = this.byId.get(id);
+    const p = this.rtPaths(id);
+    if (!c) { await fsp.rm(join(p.exitDir, id), { force: true }); return; }
+    let handled = false;
+    await this.locks.run(id, async () => {
+      if (!c.State.Running) return;
+      handled = true;
+      c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
+      c.Berth.ConmonPid = 0;
+      await this.runtime.delete(id, true).catch(() => {});
+      await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
+      await removeCgroup(`/berth/${id}`).catch(() => {});
+      await fsp.rm(join(p.exitDir, id), { force: true });
+      await this.persist(c);
+      this.events.publish("container", "die", id, this.attrs(c, { exitCode: String(code) }));
+    });
+    if (!handled) return;
+    this.notify(id, ["not-running", "next-exit"], code);
+    if (c.HostConfig.AutoRemove) {
+      await this.remove(id, { force: true }).catch(() => {});
+      return;
+    }
+    const rp = c.HostConfig.RestartPolicy;
+    const again = !c.Berth.ManualStop && (rp.Name === "always" || rp.Name === "unless-stopped" ||
+      (rp.Name === "on-failure" && code !== 0 && (!rp.MaximumRetryCount || c.RestartCount < rp.MaximumRetryCount)));
+    if (again) {
+      const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
+      setTimeout(() => {
+        void this.locks.run(id, async () => {
+          if (!this.byId.has(id) || c.State.Running || c.Berth.ManualStop) return;
+          c.RestartCount++;
+          await this.launch(c);
+          this.events.publish("container", "restart", id, this.attrs(c));
+        }).catch(() => {});
+      }, delay).unref();
+    }
+  }
+
+  private notify(id: string, conditions: WaitCondition[], code: number): void {
+    const list = this.waiters.get(id);
+    if (!list) return;
+    const keep: Waiter[] = [];
+    for (const w of list) {
+      if (conditions.includes(w.condition)) w.resolve({ StatusCode: code, Error: null });
+      else keep.push(w);
+    }
+    if (keep.length) this.waiters.set(id, keep); else this.waiters.delete(id);
+  }
+
+  // ---------------------------------------------------------------- wait / stop / kill / restart
+
+  wait(ref: string, condition: WaitCondition = "not-running"): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const c = this.get(ref);
+    if (!["not-running", "next-exit", "removed"].includes(condition)) {
+      throw new BadParameterError(`invalid condition: "${condition}"`);
+    }
+    if (condition === "not-running" && !c.State.Running) return Promise.resolve({ StatusCode: c.State.ExitCode, Error: null });
+    return new Promise((resolve) => {
+      const list = this.waiters.get(c.Id) ?? [];
+      list.push({ condition, resolve });
+      this.waiters.set(c.Id, list);
+    });
+  }
+
+  /** Resolves true when the container has stopped within ms (-1: wait forever). */
+  private waitStopped(c: ContainerRecord, ms: number): Promise<boolean> {
+    if (!c.State.Running) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const list = this.waiters.get(c.Id) ?? [];
+      const w: Waiter = { condition: "not-running", resolve: () => { if (timer) clearTimeout(timer); resolve(true); } };
+      list.push(w);
+      this.waiters.set(c.Id, list);
+      if (ms >= 0) timer = setTimeout(() => {
+        const l = this.waiters.get(c.Id);
+        if (l) { const i = l.indexOf(w); if (i >= 0) l.splice(i, 1); }
+        resolve(false);
+      }, ms);
+    });
+  }
+
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw new NotModifiedError();
+    c.Berth.ManualStop = true;
+    await this.persist(c);
+    const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
+    const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
+    await this.runtime.kill(c.Id, signal).catch(() => {});
+    if (await this.waitStopped(c, timeout < 0 ? -1 : timeout * 1000)) return;
+    await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
+    if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`container ${c.Id} did not stop after SIGKILL`);
+  }
+
+  async kill(ref: string, signal = "SIGKILL"): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
+    if (!/^(SIG)?[A-Z0-9+-]+$/i.test(signal) || (/^\d+$/.test(signal) && (Number(signal) < 1 || Number(signal) > 64))) {
+      throw new BadParameterError(`Invalid signal: ${signal}`);
+    }
+    await this.locks.run(c.Id, () => this.runtime.kill(c.Id, /^\d+$/.test(signal) ? Number(signal) : signal.toUpperCase()));
+    this.events.publish("container", "kill", c.Id, this.attrs(c, { signal }));
+  }
+
+  async restart(ref: string, timeout?: number): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Running) await this.stop(c.Id, { timeout }).catch((e) => { if (!(e instanceof NotModifiedError)) throw e; });
+    await this.start(c.Id);
+    this.events.publish("container", "restart", c.Id, this.attrs(c));
+  }
+
+  async pause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw new ConflictError(`Container ${c.Id} is already paused`);
+    await this.locks.run(c.Id, async () => { await this.runtime.pause(c.Id); c.State.Paused = true; c.State.Status = "paused"; await this.persist(c); });
+    this.events.publish("container", "pause", c.Id, this.attrs(c));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Paused) throw new ConflictError(`Container ${c.Id} is not paused`);
+    await this.locks.run(c.Id, async () => { await this.runtime.resume(c.Id); c.State.Paused = false; c.State.Status = "running"; await this.persist(c); });
+    this.events.publish("container", "unpause", c.Id, this.attrs(c));
+  }
+
+  // ---------------------------------------------------------------- remove / rename
+
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Status === "removing") throw new ConflictError(`removal of container ${c.Id.slice(0, 12)} is already in progress`);
+    if (c.State.Running) {
+      if (!opts.force) {
+        throw new ConflictError(`cannot remove container "${c.Name}": container is running: stop the container before removing or force remove`);
+      }
+      c.Berth.ManualStop = true;
+      await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
+      if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`could not kill running container ${c.Id}, cannot remove`);
+    }
+    await this.locks.run(c.Id, async () => {
+      if (!this.byId.has(c.Id)) return;
+      c.State.Status = "removing";
+      await this.persist(c);
+      await this.purge(c);
+      this.byId.delete(c.Id);
+      if (this.names.get(c.Name.slice(1)) === c.Id) this.names.delete(c.Name.slice(1));
+    });
+    for (const [k, e] of this.execs) if (e.rec.ContainerID === c.Id) this.execs.delete(k);
+    this.events.publish("container", "destroy", c.Id, this.attrs(c));
+    this.notify(c.Id, ["not-running", "next-exit", "removed"], c.State.ExitCode);
+  }
+
+  private async purge(c: ContainerRecord): Promise<void> {
+    const d = this.dir(c.Id);
+    await this.runtime.delete(c.Id, true).catch(() => {});
+    await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {});
+    await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+    await fsp.rm(d, { recursive: true, force: true });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.get(ref);
+    if (!newName || !NAME_RE.test(newName)) throw new BadParameterError(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    newName = newName.replace(/^\//, "");
+    if (c.Name === "/" + newName) throw new BadParameterError("Renaming a container with the same name as its current name");
+    const holder = this.names.get(newName);
+    if (holder) throw new ConflictError(`Conflict. The container name "/${newName}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const old = c.Name.slice(1);
+    this.names.set(newName, c.Id);
+    this.names.delete(old);
+    c.Name = "/" + newName;
+    await this.persist(c);
+    this.events.publish("container", "rename", c.Id, this.attrs(c, { oldName: "/" + old }));
+  }
+
+  // ---------------------------------------------------------------- attach / logs / resize
+
+  /**
+   * Attaches to a container's stdio. For a created container the attach is
+   * connected at start, before `runc start`, so no output is missed.
+   */
+  async attach(ref: string, opts: { stdin: boolean }): Promise<AttachStreams> {
+    const c = this.get(ref);
+    const stdin = opts.stdin && c.Config.OpenStdin;
+    if (c.State.Running) return this.runtime.attach(c.Id, this.rtPaths(c.Id), { stdin, tty: c.Config.Tty });
+    if (c.State.Status !== "created" && c.State.Status !== "exited") throw new ConflictError(`You cannot attach to a stopped container, start it first`);
+    return new Promise((resolve, reject) => {
+      const list = this.pendingAttach.get(c.Id) ?? [];
+      list.push({ stdin, resolve, reject });
+      this.pendingAttach.set(c.Id, list);
+    });
+  }
+
+  /** Cancels attaches still waiting for a start (the client went away). */
+  cancelPendingAttach(id: string, reject: (e: Error) => void): void {
+    const list = this.pendingAttach.get(id);
+    if (!list) return;
+    const rest = list.filter((p) => p.reject !== reject);
+    if (rest.length) this.pendingAttach.set(id, rest); else this.pendingAttach.delete(id);
+  }
+
+  logs(ref: string, opts: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal }): { tty: boolean; entries: AsyncIterable<LogEntry> } {
+    const c = this.get(ref);
+    const entries = readLog(this.rtPaths(c.Id).logPath, {
+      follow: !!opts.follow && (c.State.Running || c.State.Status === "created"), tail: opts.tail ?? -1,
+      since: opts.since, until: opts.until, signal: opts.signal,
+      stopWhen: () => !c.State.Running && c.State.Status !== "created",
+    });
+    return { tty: c.Config.Tty, entries };
+  }
+
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
+    if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw new BadParameterError("invalid height or width");
+    if (c.Config.Tty) await this.runtime.resize(c.Id, this.rtPaths(c.Id), h, w);
+  }
+
+  async top(ref: string, psArgs = "-ef"): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
+    const pids = await this.runtime.pids(c.Id);
+    const { runOk } = await import("../lib/proc.js");
+    const out = await runOk("ps", psArgs.split(/\s+/).filter(Boolean));
+    const lines = out.trimEnd().split("\n");
+    const titles = lines[0].trim().split(/\s+/);
+    const pidCol = titles.indexOf("PID");
+    const procs: string[][] = [];
+    for (const line of lines.slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const row = [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(" ")];
+      if (pidCol >= 0 && pids.includes(Number(row[pidCol]))) procs.push(row);
+    }
+    return { Titles: titles, Processes: procs };
+  }
+
+  // ---------------------------------------------------------------- exec
+
+  execCreate(ref: string, body: { AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Tty?: boolean; Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string; Privileged?: boolean; DetachKeys?: string }): { Id: string } {
+    const c = this.get(ref);
+    if (!c.State.Running) throw new ConflictError(`container ${c.Id} is not running`);
+    if (c.State.Paused) throw new ConflictError(`container ${c.Id} is paused, unpause the container before exec`);
+    if (!Array.isArray(body.Cmd) || body.Cmd.length === 0) throw new BadParameterError("No exec command specified");
+    const id = newId();
+    const rec: ExecRecord = {
+      ID: id, ContainerID: c.Id, Running: false, ExitCode: null, Pid: 0,
+      OpenStdin: !!body.AttachStdin, OpenStdout: body.AttachStdout ?? true, OpenStderr: body.AttachStderr ?? true,
+      CanRemove: false, DetachKeys: body.DetachKeys ?? "",
+      ProcessConfig: { tty: !!body.Tty, entrypoint: body.Cmd[0], arguments: body.Cmd.slice(1), privileged: !!body.Privileged, user: body.User ?? "" },
+      Env: body.Env ?? [], WorkingDir: body.WorkingDir ?? "",
+    };
+    this.execs.set(id, { rec });
+    c.ExecIDs = [...(c.ExecIDs ?? []), id];
+    this.events.publish("container", `exec_create: ${body.Cmd.join(" ")}`, c.Id, this.attrs(c, { execID: id }));
+    return { Id: id };
+  }
+
+  execInspect(id: string): ExecRecord & { Pid: number } {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
+    return e.rec;
+  }
+
+  /** Starts an exec; returns its attach streams (null when detached) and a promise of its exit code. */
+  async execStart(id: string, opts: { detach: boolean; tty?: boolean }): Promise<{ attach: AttachStreams | null; exitCode: Promise<number>; tty: boolean }> {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
+    if (e.rec.Running || e.rec.ExitCode !== null) throw new ConflictError(`Exec command ${id} has already run`);
+    const c = this.get(e.rec.ContainerID);
+    if (!c.State.Running) throw new ConflictError(`container ${c.Id} is not running`);
+    const tty = opts.tty ?? e.rec.ProcessConfig.tty;
+    const base = JSON.parse(await fsp.readFile(join(this.rtPaths(c.Id).bundle, "config.json"), "utf8")) as RuntimeSpec;
+    const rootfs = join(this.dir(c.Id), "rootfs");
+    const user = e.rec.ProcessConfig.user ? await resolveUser(rootfs, e.rec.ProcessConfig.user) : undefined;
+    const proc: SpecProcess = {
+      ...base.process,
+      terminal: tty,
+      args: [e.rec.ProcessConfig.entrypoint, ...e.rec.ProcessConfig.arguments],
+      env: mergeEnv(base.process.env, e.rec.Env),
+      cwd: e.rec.WorkingDir || base.process.cwd,
+      user: user ? { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } : base.process.user,
+    };
+    if (e.rec.ProcessConfig.privileged) {
+      const all = buildSpec({ id: c.Id, rootfs, args: ["true"], env: [], cwd: "/", user: { uid: 0, gid: 0 }, hostname: "", tty: false, privileged: true, cgroupsPath: "" }).process.capabilities;
+      proc.capabilities = all;
+    }
+    delete proc.consoleSize;
+    const dir = join(this.paths.execRoot, "e", id.slice(0, 16));
+    await ensureDir(dir);
+    e.rec.Running = true;
+    let handle: ExecHandle;
+    try {
+      handle = await this.runtime.exec({ id: c.Id, execId: id, process: proc, terminal: tty, stdin: e.rec.OpenStdin && !opts.detach, detach: opts.detach, paths: { dir } });
+    } catch (err) {
+      const msg = errorMessage(err);
+      e.rec.Running = false;
+      e.rec.ExitCode = /not found|no such file/i.test(msg) ? 127 : 126;
+      await fsp.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    e.handle = handle;
+    e.rec.Pid = handle.pid;
+    this.events.publish("container", `exec_start: ${[e.rec.ProcessConfig.entrypoint, ...e.rec.ProcessConfig.arguments].join(" ")}`, c.Id, this.attrs(c, { execID: id }));
+    const exitCode = handle.exitCode.then(async (code) => {
+      e.rec.Running = false;
+      e.rec.ExitCode = code;
+      e.rec.Pid = 0;
+      await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+      this.events.publish("container", "exec_die", c.Id, this.attrs(c, { execID: id, exitCode: String(code) }));
+      return code;
+    });
+    return { attach: handle.attach, exitCode, tty };
+  }
+
+  async execResize(id: string, h: number, w: number): Promise<void> {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
+    if (!e.rec.Running) return;
+    await this.runtime.resizeExec(join(this.paths.execRoot, "e", id.slice(0, 16)), h, w);
+  }
+
+  // ---------------------------------------------------------------- listing
+
+  /** `docker ps` rows (Docker's ContainerSummary). */
+  list(opts: { all?: boolean; limit?: number; filters?: Record<string, string[]>; imageName: (id: string) => string }): Record<string, unknown>[] {
+    let list = this.all().sort((a, b) => b.Created.localeCompare(a.Created));
+    const f = opts.filters ?? {};
+    const showAll = opts.all || (opts.limit !== undefined && opts.limit > 0) || (f.status?.length ?? 0) > 0 || (f.exited?.length ?? 0) > 0;
+    if (!showAll) list = list.filter((c) => c.State.Running);
+    list = list.filter((c) => matchFilters(c, f, opts.imageName));
+    if (opts.limit !== undefined && opts.limit > 0) list = list.slice(0, opts.limit);
+    return list.map((c) => ({
+      Id: c.Id,
+      Names: [c.Name],
+      Image: c.Config.Image || opts.imageName(c.Image),
+      ImageID: c.Image,
+      Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
+      Created: Math.floor(Date.parse(c.Created) / 1000),
+      Ports: [],
+      Labels: c.Config.Labels ?? {},
+      State: c.State.Status,
+      Status: statusText(c),
+      HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
+      NetworkSettings: { Networks: c.NetworkSettings.Networks ?? {} },
+      Mounts: c.Mounts,
+    }));
+  }
+}
+
+export function statusText(c: ContainerRecord): string {
+  const s = c.State;
+  if (s.Status === "removing") return "Removal In Progress";
+  if (s.Running) {
+    const up = `Up ${humanDuration(Date.now() - Date.parse(s.StartedAt))}`;
+    return s.Paused ? `${up} (Paused)` : up;
+  }
+  if (s.Status === "created") return "Created";
+  if (s.Status === "dead") return "Dead";
+  if (s.FinishedAt === ZERO_TIME) return "Created";
+  return `Exited (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
+}
+
+function matchFilters(c: ContainerRecord, f: Record<string, string[]>, imageName: (id: string) => string): boolean {
+  for (const [key, values] of Object.entries(f)) {
+    if (!values.length) continue;
+    const ok = values.some((v) => {
+      switch (key) {
+        case "id": return c.Id.startsWith(v);
+        case "name": return new RegExp(v).test(c.Name.slice(1)) || c.Name.slice(1).includes(v);
+        case "label": {
+          const i = v.indexOf("=");
+          return i < 0 ? v in (c.Config.Labels ?? {}) : c.Config.Labels?.[v.slice(0, i)] === v.slice(i + 1);
+        }
+        case "status": return c.State.Status === v;
+        case "exited": return !c.State.Running && c.State.Status === "exited" && String(c.State.ExitCode) === v;
+        case "ancestor": {
+          if (c.Image === v || c.Image.replace("sha256:", "").startsWith(v.replace("sha256:", ""))) return true;
+          try { return familiarString(parseReference(v)) === familiarString(parseReference(c.Config.Image || imageName(c.Image))); } catch { return false; }
+        }
+        case "before": case "since": return true;
+        case "network": return c.HostConfig.NetworkMode === v;
+        case "is-task": return v === "false";
+        default: throw new BadParameterError(`invalid filter '${key}'`);
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export { STOPPED_STATUSES, shortId };

@@ -1,0 +1,74 @@
+/**
+ * The engine: one object that composes the store, the runtime and the event
+ * bus into the services the API serves. Nothing above this layer touches the
+ * store or the runtime directly.
+ */
+import { hostname, cpus, totalmem, release } from "node:os";
+import { Store } from "../store/index.js";
+import { createRuntime, type RuntimeDriver } from "../runtime/driver.js";
+import { detectCgroupMode } from "../runtime/cgroups.js";
+import { ensureDir } from "../lib/fsutil.js";
+import { EventBus } from "./events.js";
+import { ContainerService, type CreateBody } from "./containers.js";
+import { ImageService } from "./images.js";
+import { NotFoundError } from "../lib/errors.js";
+import { join } from "node:path";
+
+export interface EngineOptions { dataRoot: string; execRoot: string; runtime?: string }
+
+export const ENGINE_VERSION = "0.1.0";
+
+export class Engine {
+  private constructor(
+    readonly opts: EngineOptions,
+    readonly store: Store,
+    readonly runtime: RuntimeDriver,
+    readonly events: EventBus,
+    readonly containers: ContainerService,
+    readonly images: ImageService,
+  ) {}
+
+  static async open(opts: EngineOptions): Promise<Engine> {
+    await ensureDir(opts.dataRoot, 0o711);
+    await ensureDir(opts.execRoot, 0o711);
+    const store = await Store.open(opts.dataRoot);
+    const runtime = createRuntime(opts.runtime ?? "runc", { runtimeRoot: join(opts.execRoot, "runc") });
+    const events = new EventBus();
+    const containers = new ContainerService(store, runtime, events, opts);
+    const images = new ImageService(store, events, containers);
+    await containers.load();
+    return new Engine(opts, store, runtime, events, containers, images);
+  }
+
+  close(): void { this.containers.close(); }
+
+  /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
+  async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (!body.Image) throw new NotFoundError("No such image: ");
+    const image = this.images.resolve(body.Image);
+    const cfg = await this.store.images.config(image);
+    return this.containers.create(body, name, image, cfg);
+  }
+
+  info(): Record<string, unknown> {
+    const all = this.containers.all();
+    const running = all.filter((c) => c.State.Running && !c.State.Paused).length;
+    const paused = all.filter((c) => c.State.Paused).length;
+    const mode = detectCgroupMode();
+    return {
+      ID: "berth", Containers: all.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: all.length - running - paused,
+      Images: this.store.images.list().length, Driver: "overlay2", DriverStatus: [["Backing Filesystem", "extfs"]],
+      Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["k8s-file"] },
+      MemoryLimit: true, SwapLimit: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
+      IPv4Forwarding: true, Debug: false, NFd: 0, OomKillDisable: false, NGoroutines: 0, SystemTime: new Date().toISOString(),
+      LoggingDriver: "k8s-file", CgroupDriver: "cgroupfs", CgroupVersion: mode === "v2" ? "2" : "1", NEventsListener: 0,
+      KernelVersion: release(),
+      OperatingSystem: "Debian GNU/Linux", OSVersion: "12", OSType: "linux", Architecture: process.arch === "x64" ? "x86_64" : process.arch,
+      IndexServerAddress: "https://index.docker.io/v1/", RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ["127.0.0.0/8"], Mirrors: [] },
+      NCPU: cpus().length, MemTotal: totalmem(),
+      DockerRootDir: this.opts.dataRoot, Name: hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: ENGINE_VERSION,
+      Runtimes: { runc: { path: "runc" } }, DefaultRuntime: this.runtime.name, Swarm: { LocalNodeState: "inactive" },
+      LiveRestoreEnabled: true, Isolation: "", InitBinary: "catatonit", SecurityOptions: ["name=cgroupns"], Warnings: [],
+    };
+  }
+}

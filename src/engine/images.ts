@@ -1,0 +1,262 @@
+/**
+ * Images as the API sees them: list, inspect, tag, delete (untag vs delete,
+ * refusing images in use), import and bootstrap. Reference parsing and
+ * storage are the store's; this file decides Docker's semantics.
+ */
+import type { Store } from "../store/index.js";
+import type { ImageRecord } from "../store/images.js";
+import { createImageFromTar, bootstrapBusybox } from "../store/create-image.js";
+import { familiarString, parseReference, formatReference } from "../oci/reference.js";
+import type { ContainerConfigSpec } from "../oci/image.js";
+import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
+import type { EventBus } from "./events.js";
+import type { ContainerService } from "./containers.js";
+
+function familiar(ref: string): string {
+  try { return familiarString(parseReference(ref)); } catch { return ref; }
+}
+
+export class ImageService {
+  constructor(private readonly store: Store, private readonly events: EventBus, private readonly containers: ContainerService) {}
+
+  resolve(ref: string): ImageRecord {
+    const rec = this.store.images.resolve(ref);
+    if (!rec) throw new NotFoundError(`No such image: ${ref.includes(":") || ref.includes("@") || /^[0-9a-f]{12,}$/.test(ref) ? ref : ref + ":latest"}`);
+    return rec;
+  }
+
+  find(ref: string): ImageRecord | undefined { return this.store.images.resolve(ref); }
+
+  /** The name `ps` shows for a container whose image was given by ID or has since been retagged. */
+  displayName(id: string): string {
+    const rec = this.store.images.resolve(id);
+    if (rec?.repoTags.length) return familiar(rec.repoTags[0]);
+    return id.replace("sha256:", "").slice(0, 12);
+  }
+
+  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean }): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    const f = opts.filters ?? {};
+    for (const rec of this.store.images.list()) {
+      const cfg = await this.store.images.config(rec);
+      const labels = cfg.config?.Labels ?? {};
+      if (f.dangling?.length && (f.dangling[0] === "true") !== (rec.repoTags.length === 0)) continue;
+      if (f.label?.length && !f.label.every((l) => { const [k, v] = l.split("=", 2); return v === undefined ? k in labels : labels[k] === v; })) continue;
+      if (f.reference?.length && !f.reference.some((pat) => rec.repoTags.some((t) => globMatch(pat, familiar(t))))) continue;
+      out.push({
+        Id: rec.id,
+        ParentId: "",
+        RepoTags: rec.repoTags.map(familiar),
+        RepoDigests: rec.repoDigests.map(familiar),
+        Created: Math.floor(Date.parse(rec.created) / 1000) || 0,
+        Size: rec.size,
+        SharedSize: -1,
+        VirtualSize: rec.size,
+        Labels: labels,
+        Containers: this.containers.usingImage(rec.id).length,
+      });
+    }
+    return out.sort((a, b) => (b.Created as number) - (a.Created as number));
+  }
+
+  async inspect(ref: string): Promise<Record<string, unknown>> {
+    const rec = this.resolve(ref);
+    const cfg = await this.store.images.config(rec);
+    const history = cfg.history ?? [];
+    return {
+      Id: rec.id,
+      RepoTags: rec.repoTags.map(familiar),
+      RepoDigests: rec.repoDigests.map(familiar),
+      Parent: "",
+      Comment: history.length ? history[history.length - 1].comment ?? "" : "",
+      Created: rec.created,
+      DockerVersion: "",
+      Author: cfg.author ?? "",
+      Config: { Hostname: "", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false, Env: null, Cmd: null, Image: "", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: null, ...(cfg.config ?? {}) },
+      Architecture: cfg.architecture,
+      Variant: cfg.variant,
+      Os: cfg.os,
+      Size: rec.size,
+      VirtualSize: rec.size,
+      GraphDriver: { Name: "overlay2", Data: null },
+      RootFS: { Type: "layers", Layers: cfg.rootfs.diff_ids },
+      Metadata: { LastTagTime: "0001-01-01T00:00:00Z" },
+      Descriptor: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: rec.manifestDigest },
+    };
+  }
+
+  async history(ref: string): Promise<Record<string, unknown>[]> {
+    const rec = this.resolve(ref);
+    const cfg = await this.store.images.config(rec);
+    const sizes = await this.layerSizes(rec);
+    let layer = 0;
+    const rows = (cfg.history ?? []).map((h, i, all) => {
+      const size = h.empty_layer ? 0 : sizes[layer++] ?? 0;
+      return { Id: i === all.length - 1 ? rec.id : "<missing>", Created: Math.floor(Date.parse(h.created ?? rec.created) / 1000), CreatedBy: h.created_by ?? "", Tags: i === all.length - 1 ? rec.repoTags.map(familiar) : null, Size: size, Comment: h.comment ?? "" };
+    });
+    return rows.reverse();
+  }
+
+  private async layerSizes(rec: ImageRecord): Promise<number[]> {
+    const snaps = await this.store.snapshots.list();
+    const byChain = new Map(snaps.map((s) => [s.chainId, s.size]));
+    const { chainIdOf } = await import("../store/snapshots.js");
+    return rec.diffIds.map((_, i) => byChain.get(chainIdOf(rec.diffIds.slice(0, i + 1))) ?? 0);
+  }
+
+  async tag(source: string, repo: string, tag?: string): Promise<void> {
+    const rec = this.resolve(source);
+    let ref: string;
+    try {
+      const r = parseReference(tag ? `${repo}:${tag}` : repo);
+      if (r.digest) throw new BadParameterError("refusing to create a tag with a digest reference");
+      ref = formatReference(r);
+    } catch (e) {
+      if (e instanceof BadParameterError) throw e;
+      throw new BadParameterError(`invalid reference format`);
+    }
+    await this.store.images.tag(rec.id, ref);
+    this.events.publish("image", "tag", rec.id, { name: familiar(ref) });
+  }
+
+  /** `docker rmi`: untags the given reference; deletes the image when no reference is left (or by ID). */
+  async remove(ref: string, opts: { force?: boolean; noprune?: boolean }): Promise<{ Untagged?: string; Deleted?: string }[]> {
+    const rec = this.resolve(ref);
+    const out: { Untagged?: string; Deleted?: string }[] = [];
+    const byId = rec.id === ref || rec.id.replace("sha256:", "").startsWith(ref.replace("sha256:", "")) && /^(sha256:)?[0-9a-f]+$/.test(ref) && !rec.repoTags.some((t) => familiar(t) === ref || familiar(t).split(":")[0] === ref);
+    const users = this.containers.usingImage(rec.id);
+    const running = users.find((c) => c.State.Running);
+    if (!byId && rec.repoTags.length > 1) {
+      const full = formatReference(parseReference(ref));
+      await this.store.images.untag(full);
+      this.events.publish("image", "untag", rec.id, { name: familiar(full) });
+      return [{ Untagged: familiar(full) }];
+    }
+    if (byId && rec.repoTags.length > 1 && !opts.force) {
+      throw new ConflictError(`conflict: unable to delete ${rec.id.replace("sha256:", "").slice(0, 12)} (must be forced) - image is referenced in multiple repositories`);
+    }
+    if (running) {
+      throw new ConflictError(`conflict: unable to delete ${byId ? rec.id.replace("sha256:", "").slice(0, 12) : `repository reference "${ref}"`} (cannot be forced) - image is being used by running container ${running.Id.slice(0, 12)}`);
+    }
+    if (users.length && !opts.force) {
+      throw new ConflictError(`conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0].Id.slice(0, 12)} is using its referenced image ${rec.id.replace("sha256:", "").slice(0, 12)}`);
+    }
+    for (const t of [...rec.repoTags]) {
+      await this.store.images.untag(t);
+      out.push({ Untagged: familiar(t) });
+      this.events.publish("image", "untag", rec.id, { name: familiar(t) });
+    }
+    for (const d of rec.repoDigests) out.push({ Untagged: familiar(d) });
+    if (users.length) return out; // forced: the image stays as long as a container uses it
+    await this.store.images.remove(rec.id);
+    out.push({ Deleted: rec.id });
+    this.events.publish("image", "delete", rec.id, {});
+    await this.collect();
+    return out;
+  }
+
+  /** Removes blobs and snapshots no image or container references any more. */
+  async collect(): Promise<void> {
+    const liveBlobs = new Set<string>();
+    const liveChains = new Set<string>();
+    const { chainIdOf } = await import("../store/snapshots.js");
+    for (const rec of this.store.images.list()) {
+      liveBlobs.add(rec.manifestDigest);
+      const m = await this.store.images.manifest(rec).catch(() => undefined);
+      if (m) { liveBlobs.add(m.config.digest); for (const l of m.layers) liveBlobs.add(l.digest); }
+      rec.diffIds.forEach((_, i) => liveChains.add(chainIdOf(rec.diffIds.slice(0, i + 1))));
+    }
+    for (const c of this.containers.all()) {
+      const img = this.store.images.resolve(c.Image);
+      if (img) img.diffIds.forEach((_, i) => liveChains.add(chainIdOf(img.diffIds.slice(0, i + 1))));
+      else if (c.Berth.ChainId) {
+        // The image is gone but the container still needs its layers: keep the whole chain.
+        const snaps = await this.store.snapshots.list();
+        const parent = new Map(snaps.map((s) => [s.chainId, s.parent]));
+        for (let id: string | null | undefined = c.Berth.ChainId; id; id = parent.get(id)) liveChains.add(id);
+      }
+    }
+    // Children before parents: remove the snapshots whose parents are removed later.
+    const snaps = await this.store.snapshots.list();
+    for (const s of snaps.reverse()) if (!liveChains.has(s.chainId)) await this.store.snapshots.remove(s.chainId).catch(() => {});
+    for (const d of await this.store.content.list()) if (!liveBlobs.has(d)) await this.store.content.delete(d).catch(() => {});
+  }
+
+  async prune(all: boolean): Promise<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[]; SpaceReclaimed: number }> {
+    const deleted: { Untagged?: string; Deleted?: string }[] = [];
+    let space = 0;
+    for (const rec of this.store.images.list()) {
+      if (this.containers.usingImage(rec.id).length) continue;
+      if (!all && rec.repoTags.length) continue;
+      for (const t of rec.repoTags) deleted.push({ Untagged: familiar(t) });
+      await this.store.images.remove(rec.id);
+      deleted.push({ Deleted: rec.id });
+      space += rec.size;
+      this.events.publish("image", "delete", rec.id, {});
+    }
+    await this.collect();
+    return { ImagesDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  async importTar(tar: NodeJS.ReadableStream, opts: { repo?: string; tag?: string; message?: string; changes?: string[] }): Promise<ImageRecord> {
+    let ref: string | undefined;
+    if (opts.repo) ref = formatReference(parseReference(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo));
+    const config = parseChanges(opts.changes ?? []);
+    const rec = await createImageFromTar(this.store, tar, { ref, config, comment: opts.message, createdBy: "" });
+    this.events.publish("image", "import", rec.id, ref ? { name: familiar(ref) } : {});
+    return rec;
+  }
+
+  async bootstrap(name: string): Promise<ImageRecord> {
+    const r = parseReference(name);
+    const base = familiarString(r).split(":")[0];
+    if (base !== "busybox") {
+      throw new BadParameterError(`cannot bootstrap ${name}: berth can bootstrap busybox (from Debian's busybox-static)`);
+    }
+    const rec = await bootstrapBusybox(this.store, familiarString(r));
+    this.events.publish("image", "import", rec.id, { name: familiarString(r) });
+    return rec;
+  }
+}
+
+function globMatch(pattern: string, s: string): boolean {
+  const re = new RegExp("^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".") + "(:.*)?$");
+  return re.test(s);
+}
+
+/** `docker import --change`: the Dockerfile instructions import accepts (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL). */
+export function parseChanges(changes: string[]): Partial<ContainerConfigSpec> {
+  const cfg: Partial<ContainerConfigSpec> = {};
+  const list = (rest: string): string[] => {
+    const t = rest.trim();
+    if (t.startsWith("[")) {
+      try {
+        const v = JSON.parse(t) as unknown;
+        if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+      } catch { /* shell form */ }
+    }
+    return ["/bin/sh", "-c", t];
+  };
+  for (const ch of changes) {
+    const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(ch);
+    if (!m) throw new BadParameterError(`dockerfile parse error: ${ch}`);
+    const [, instr, rest] = m;
+    switch (instr.toUpperCase()) {
+      case "CMD": cfg.Cmd = list(rest); break;
+      case "ENTRYPOINT": cfg.Entrypoint = list(rest); break;
+      case "ENV": {
+        const kv = rest.includes("=") ? rest.trim().split(/\s+(?=[^=\s]+=)/) : [rest.trim().replace(/\s+/, "=")];
+        cfg.Env = [...(cfg.Env ?? []), ...kv.map((x) => x.replace(/^([^=]+)="(.*)"$/, "$1=$2"))];
+        break;
+      }
+      case "EXPOSE": for (const p of rest.trim().split(/\s+/)) (cfg.ExposedPorts ??= {})[p.includes("/") ? p : `${p}/tcp`] = {}; break;
+      case "LABEL": for (const kv of rest.trim().split(/\s+(?=[^=\s]+=)/)) { const i = kv.indexOf("="); (cfg.Labels ??= {})[kv.slice(0, i)] = kv.slice(i + 1).replace(/^"(.*)"$/, "$1"); } break;
+      case "USER": cfg.User = rest.trim(); break;
+      case "WORKDIR": cfg.WorkingDir = rest.trim(); break;
+      case "VOLUME": for (const v of list(rest)[0] === "/bin/sh" ? rest.trim().split(/\s+/) : list(rest)) (cfg.Volumes ??= {})[v] = {}; break;
+      case "STOPSIGNAL": cfg.StopSignal = rest.trim(); break;
+      default: throw new BadParameterError(`${instr.toUpperCase()} is not a valid change command`);
+    }
+  }
+  return cfg;
+}

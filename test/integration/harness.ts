@@ -1,0 +1,157 @@
+/**
+ * Integration harness: a real berthd on a temporary data root, exec root and
+ * socket, driven by bin/berth and by the real docker CLI. stop() removes
+ * every container, kills the daemon and checks nothing is left behind
+ * (mounts, conmon processes, cgroups).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import net from "node:net";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+export const BERTH = join(REPO, "bin/berth");
+export const BERTHD = join(REPO, "bin/berthd");
+export const DOCKER = "/usr/local/bin/docker";
+
+export interface Result { code: number; stdout: string; stderr: string }
+
+export class Daemon {
+  readonly root: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly sock: string;
+  proc: ChildProcess | undefined;
+  log = "";
+
+  constructor() {
+    this.root = mkdtempSync(join(tmpdir(), "berth-it-"));
+    this.dataRoot = join(this.root, "data");
+    this.execRoot = join(this.root, "run");
+    this.sock = join(this.execRoot, "berth.sock");
+  }
+
+  get host(): string { return `unix://${this.sock}`; }
+
+  async start(): Promise<void> {
+    this.proc = spawn(process.execPath, [BERTHD, "--data-root", this.dataRoot, "--exec-root", this.execRoot, "-H", this.host], { stdio: ["ignore", "pipe", "pipe"] });
+    this.proc.stdout!.on("data", (d) => { this.log += d; });
+    this.proc.stderr!.on("data", (d) => { this.log += d; });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`berthd exited: ${this.log}`);
+      if (await ping(this.sock)) return;
+      await sleep(50);
+    }
+    throw new Error(`berthd did not answer: ${this.log}`);
+  }
+
+  /** kill -9: containers must survive it. */
+  async crash(): Promise<void> {
+    if (!this.proc) return;
+    const p = this.proc;
+    p.kill("SIGKILL");
+    if (p.exitCode === null) await new Promise((r) => p.once("exit", r));
+    this.proc = undefined;
+  }
+
+  async stopDaemon(): Promise<void> {
+    if (!this.proc) return;
+    const p = this.proc;
+    p.kill("SIGTERM");
+    if (p.exitCode === null) await new Promise((r) => p.once("exit", r));
+    this.proc = undefined;
+  }
+
+  berth(args: string[], opts: { input?: string; env?: Record<string, string>; timeout?: number } = {}): Result {
+    return runSync(process.execPath, [BERTH, "-H", this.host, ...args], opts);
+  }
+
+  docker(args: string[], opts: { input?: string; timeout?: number } = {}): Result {
+    return runSync(DOCKER, args, { ...opts, env: { DOCKER_HOST: this.host, DOCKER_CONFIG: join(this.root, "docker-config") } });
+  }
+
+  async berthAsync(args: string[], opts: { input?: string } = {}): Promise<Result> {
+    return runAsync(process.execPath, [BERTH, "-H", this.host, ...args], opts);
+  }
+
+  async bootstrap(): Promise<void> {
+    const r = this.berth(["image", "bootstrap", "busybox"]);
+    if (r.code !== 0) throw new Error(`bootstrap failed: ${r.stderr}${r.stdout}`);
+  }
+
+  /** Removes every container, stops the daemon, and removes the temp dirs; throws if anything leaked. */
+  async stop(): Promise<void> {
+    if (this.proc) {
+      const ids = this.berth(["ps", "-aq", "--no-trunc"]).stdout.split("\n").filter(Boolean);
+      if (ids.length) this.berth(["rm", "-f", ...ids], { timeout: 60_000 });
+      await this.stopDaemon();
+    }
+    const leaks = leftovers(this.root);
+    // Last resort so one failure does not poison the machine; the test still fails.
+    if (leaks.length) {
+      for (const m of mountsUnder(this.root).reverse()) spawnSync("umount", ["-l", m]);
+      spawnSync("pkill", ["-9", "-f", `conmon.*${this.root}`]);
+    }
+    rmSync(this.root, { recursive: true, force: true });
+    if (leaks.length) throw new Error(`left behind: ${leaks.join("; ")}`);
+  }
+}
+
+export function mountsUnder(root: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]).filter((m) => m && m.startsWith(root));
+}
+
+export function leftovers(root: string): string[] {
+  const out: string[] = [];
+  const m = mountsUnder(root);
+  if (m.length) out.push(`mounts: ${m.join(", ")}`);
+  const ps = spawnSync("pgrep", ["-af", `conmon.*${root}`], { encoding: "utf8" }).stdout.trim();
+  if (ps) out.push(`conmon: ${ps}`);
+  const runcRoot = join(root, "run", "runc");
+  if (existsSync(runcRoot) && readdirSync(runcRoot).length) out.push(`runc state: ${readdirSync(runcRoot).join(",")}`);
+  return out;
+}
+
+export function runSync(cmd: string, args: string[], opts: { input?: string; env?: Record<string, string>; timeout?: number } = {}): Result {
+  const r = spawnSync(cmd, args, { input: opts.input ?? "", encoding: "utf8", env: { ...process.env, ...opts.env }, timeout: opts.timeout ?? 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+export function runAsync(cmd: string, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  return new Promise((res) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env } });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => { stdout += d; });
+    p.stderr.on("data", (d) => { stderr += d; });
+    p.on("close", (code) => res({ code: code ?? -1, stdout, stderr }));
+    p.stdin.end(opts.input ?? "");
+  });
+}
+
+export function ping(sock: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = net.connect(sock);
+    s.once("connect", () => { s.end("GET /_ping HTTP/1.0\r\n\r\n"); });
+    let buf = "";
+    s.on("data", (d) => { buf += d; });
+    s.once("close", () => res(buf.startsWith("HTTP/1.1 200")));
+    s.once("error", () => res(false));
+  });
+}
+
+export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
+
+/** Raw HTTP over the daemon socket, for API-level assertions. */
+export function api(sock: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return import("node:http").then(({ request }) => new Promise((res, rej) => {
+    const req = request({ socketPath: sock, method, path, headers: { "Content-Type": "application/json", ...headers } }, (r) => {
+      let b = "";
+      r.on("data", (d) => { b += d; });
+      r.on("end", () => res({ status: r.statusCode ?? 0, body: b, headers: r.headers }));
+    });
+    req.on("error", rej);
+    req.end(body);
+  }));
+}
