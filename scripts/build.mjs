@@ -12,6 +12,7 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "bin/berth", minify: true }),
   build({ ...common, entryPoints: ["src/api/daemon-main.ts"], outfile: "bin/berthd", sourcemap: "inline" }),
+  build({ ...common, banner: {}, entryPoints: ["src/index.ts"], outfile: "dist/index.js", packages: "external" }),
 ]);
 chmodSync("bin/berth", 0o755);
 chmodSync("bin/berthd", 0o755);

@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { atomicWrite } from "../lib/fsutil.js";
+
 
 export interface EtcPaths { hostname: string; hosts: string; resolv: string }
 
@@ -32,9 +32,10 @@ export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[]
     ...extraHosts.map((h) => { const i = h.indexOf(":"); return `${h.slice(i + 1)}\t${h.slice(0, i)}`; }),
     ...ips.map((ip) => `${ip}\t${hostname}`),
   ];
+  // Regenerated at every start, so no fsync: a torn file is rewritten next time.
   await Promise.all([
-    atomicWrite(p.hostname, hostname + "\n"),
-    atomicWrite(p.hosts, hosts.join("\n") + "\n"),
-    containerResolvConf().then((r) => atomicWrite(p.resolv, r)),
+    fsp.writeFile(p.hostname, hostname + "\n"),
+    fsp.writeFile(p.hosts, hosts.join("\n") + "\n"),
+    containerResolvConf().then((r) => fsp.writeFile(p.resolv, r)),
   ]);
 }

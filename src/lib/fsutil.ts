@@ -33,7 +33,7 @@ export function atomicWriteSync(path: string, data: string | Uint8Array, mode = 
   const tmp = tmpName(path);
   const fd = openSync(tmp, "w", mode);
   try {
-    writeSync(fd, data);
+    if (typeof data === "string") writeSync(fd, data); else writeSync(fd, data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

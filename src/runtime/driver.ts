@@ -1,0 +1,343 @@
+/**
+ * The runtime driver: the one interface behind which the OCI runtime (runc)
+ * and conmon live, in the shape of Podman's libpod/oci.go. conmon is the only
+ * thing that runs `runc create` and `runc exec`; it holds the container's
+ * stdio, writes the log (k8s-file format), relays the attach socket and
+ * writes the exit code into the exit dir, so containers outlive the daemon.
+ *
+ * conmon handshake (api-version 1): fds passed through the environment,
+ *   _OCI_SYNCPIPE   conmon → us: {"data": pid} once the process exists (or
+ *                   {"data": -1, "message": "..."}); for exec a second
+ *                   {"data": exitCode} when it ends.
+ *   _OCI_STARTPIPE  us → conmon (exec): one write to begin, one more after we
+ *                   attached.
+ *   _OCI_ATTACHPIPE conmon → us (exec): {"data": 0} when the attach socket is up.
+ * The attach socket (SOCK_SEQPACKET) is <socketDir>/<id>/attach; Node cannot
+ * open it, so bin/berth-attach (native/attach.c) relays it as a byte stream.
+ * Resizes go to the `ctl` fifo in the bundle ("1 <h> <w>\n").
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { promises as fsp, watch, existsSync, constants as fsc } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Writable, type Readable } from "node:stream";
+import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
+import { run } from "../lib/proc.js";
+import { BadParameterError, SystemError } from "../lib/errors.js";
+
+export interface ContainerPaths {
+  bundle: string;
+  logPath: string;
+  exitDir: string;
+  socketDir: string;
+  pidFile: string;
+  conmonPidFile: string;
+}
+
+export interface CreateOptions { id: string; spec: RuntimeSpec; paths: ContainerPaths; terminal: boolean; stdin: boolean; stdinOnce?: boolean }
+
+export interface AttachStreams {
+  /** tty: raw terminal bytes; otherwise Docker stdcopy frames. */
+  output: NodeJS.ReadableStream;
+  /** The container's stdin; end() closes it (unless the container was created to leave it open). */
+  input: NodeJS.WritableStream;
+  close(): void;
+  done: Promise<void>;
+}
+
+export interface ExecOptions { id: string; execId: string; process: SpecProcess; terminal: boolean; stdin: boolean; detach?: boolean; paths: { dir: string } }
+export interface ExecHandle { pid: number; attach: AttachStreams | null; exitCode: Promise<number> }
+export interface RuntimeState { status: "created" | "running" | "paused" | "stopped"; pid: number }
+
+export interface RuntimeDriver {
+  readonly name: string;
+  create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }>;
+  attach(id: string, paths: ContainerPaths, opts: { stdin: boolean; tty: boolean }): Promise<AttachStreams>;
+  start(id: string): Promise<void>;
+  kill(id: string, signal: string | number, all?: boolean): Promise<void>;
+  delete(id: string, force?: boolean): Promise<void>;
+  state(id: string): Promise<RuntimeState | null>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  pids(id: string): Promise<number[]>;
+  resize(id: string, paths: ContainerPaths, height: number, width: number): Promise<void>;
+  exec(opts: ExecOptions): Promise<ExecHandle>;
+  resizeExec(execDir: string, height: number, width: number): Promise<void>;
+  exitCode(paths: ContainerPaths, id: string): Promise<number | undefined>;
+  watchExits(exitDir: string, cb: (id: string, exitCode: number) => void): () => void;
+}
+
+const RUNTIMES: Record<string, string> = { runc: "/usr/sbin/runc", crun: "/usr/bin/crun" };
+
+function helperPath(): string {
+  if (process.env.BERTH_ATTACH_HELPER) return process.env.BERTH_ATTACH_HELPER;
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [join(here, "berth-attach"), join(here, "../../bin/berth-attach"), join(here, "../bin/berth-attach")]) {
+    if (existsSync(p)) return p;
+  }
+  return "berth-attach";
+}
+
+/** Reads newline-separated JSON messages {"data": n, "message"?: s} from one of conmon's pipes. */
+class PipeReader {
+  private buf = "";
+  private queue: { data: number; message?: string }[] = [];
+  private waiting: ((m: { data: number; message?: string } | null) => void)[] = [];
+  private ended = false;
+  constructor(stream: Readable) {
+    stream.setEncoding("utf8");
+    stream.on("data", (d: string) => {
+      this.buf += d;
+      let i: number;
+      while ((i = this.buf.indexOf("\n")) >= 0) {
+        const line = this.buf.slice(0, i).trim();
+        this.buf = this.buf.slice(i + 1);
+        if (!line) continue;
+        try { this.push(JSON.parse(line) as { data: number; message?: string }); } catch { /* ignore noise */ }
+      }
+    });
+    const end = () => { this.ended = true; for (const w of this.waiting.splice(0)) w(null); };
+    stream.on("end", end);
+    stream.on("close", end);
+    stream.on("error", end);
+  }
+  private push(m: { data: number; message?: string }): void {
+    const w = this.waiting.shift();
+    if (w) w(m); else this.queue.push(m);
+  }
+  next(): Promise<{ data: number; message?: string } | null> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((r) => this.waiting.push(r));
+  }
+}
+
+function cleanRuncError(msg: string): string {
+  // runc prints logrus lines; keep the message text.
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
+  const text = m ? m[1].replace(/\\"/g, '"') : msg.trim();
+  return text.replace(/^runc (create|exec) failed: /, "");
+}
+
+export class ConmonRuntime implements RuntimeDriver {
+  readonly name: string;
+  private readonly bin: string;
+  private readonly root: string;
+
+  constructor(name = "runc", opts: { runtimeRoot?: string } = {}) {
+    this.name = name;
+    this.bin = RUNTIMES[name] ?? name;
+    this.root = opts.runtimeRoot ?? "/run/berth/runc";
+  }
+
+  private runtime(args: string[]) {
+    return run(this.bin, ["--root", this.root, ...args]);
+  }
+
+  private async conmon(args: string[], pipes: number): Promise<ChildProcess> {
+    const stdio: ("ignore" | "pipe")[] = ["ignore", "ignore", "pipe"];
+    for (let i = 0; i < pipes; i++) stdio.push("pipe");
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" };
+    if (pipes >= 2) env._OCI_STARTPIPE = "4";
+    if (pipes >= 3) env._OCI_ATTACHPIPE = "5";
+    const child = spawn("conmon", args, { stdio, env, detached: true });
+    child.unref();
+    await new Promise<void>((res, rej) => { child.once("spawn", res); child.once("error", (e) => rej(new SystemError(`conmon: ${e.message}`))); });
+    return child;
+  }
+
+  private baseArgs(id: string, uuid: string, bundle: string, socketDir: string, exitDir: string, logPath: string, pidFile: string): string[] {
+    return [
+      "--api-version", "1", "-c", id, "-u", uuid, "-n", id, "-r", this.bin, "--runtime-arg", "--root", "--runtime-arg", this.root,
+      "-b", bundle, "-p", pidFile, "-l", `k8s-file:${logPath}`, "--exit-dir", exitDir, "--socket-dir-path", socketDir,
+      "--log-level", "error",
+    ];
+  }
+
+  async create(o: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
+    const p = o.paths;
+    await Promise.all([fsp.mkdir(p.bundle, { recursive: true }), fsp.mkdir(p.exitDir, { recursive: true }), fsp.mkdir(p.socketDir, { recursive: true })]);
+    await fsp.writeFile(join(p.bundle, "config.json"), JSON.stringify(o.spec));
+    const args = this.baseArgs(o.id, o.id, p.bundle, p.socketDir, p.exitDir, p.logPath, p.pidFile);
+    args.push("-P", p.conmonPidFile);
+    if (o.terminal) args.push("-t");
+    if (o.stdin) { args.push("-i"); if (!o.stdinOnce) args.push("--leave-stdin-open"); }
+    const child = await this.conmon(args, 1);
+    const sync = new PipeReader(child.stdio[3] as Readable);
+    let stderr = "";
+    (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
+    const msg = await sync.next();
+    (child.stdio[3] as Readable).destroy();
+    (child.stderr as Readable).destroy();
+    if (!msg || msg.data < 0) {
+      await this.delete(o.id, true).catch(() => {});
+      throw new SystemError(`OCI runtime create failed: ${cleanRuncError(msg?.message ?? stderr) || "conmon failed"}`);
+    }
+    const conmonPid = Number(await fsp.readFile(p.conmonPidFile, "utf8").catch(() => "0")) || 0;
+    return { pid: msg.data, conmonPid };
+  }
+
+  private spawnAttach(socket: string, opts: { stdin: boolean; tty: boolean }): Promise<AttachStreams> {
+    const args = [socket];
+    if (opts.tty) args.push("--tty");
+    if (opts.stdin) args.push("--stdin");
+    const child = spawn(helperPath(), args, { stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const done = new Promise<void>((r) => child.once("close", () => r()));
+    return new Promise((resolve, reject) => {
+      let err = "";
+      const onData = (d: Buffer) => {
+        err += d.toString();
+        if (err.includes("connected\n")) {
+          child.stderr!.off("data", onData);
+          child.stderr!.resume();
+          const input = (child.stdin as Writable | null) ?? nullWritable();
+          child.stdin?.on("error", () => {});
+          resolve({ output: child.stdout!, input, close: () => child.kill("SIGTERM"), done });
+        }
+      };
+      child.stderr!.on("data", onData);
+      child.once("error", (e) => reject(new SystemError(`attach helper: ${e.message}`)));
+      child.once("close", (code) => { if (!err.includes("connected\n")) reject(new SystemError(`attach failed: ${err.trim() || `exit ${code}`}`)); });
+    });
+  }
+
+  attach(id: string, paths: ContainerPaths, opts: { stdin: boolean; tty: boolean }): Promise<AttachStreams> {
+    return this.spawnAttach(join(paths.socketDir, id, "attach"), opts);
+  }
+
+  async start(id: string): Promise<void> {
+    const r = await this.runtime(["start", id]);
+    if (r.code !== 0) throw new SystemError(`OCI runtime start failed: ${cleanRuncError(r.stderr)}`);
+  }
+
+  async kill(id: string, signal: string | number, all = false): Promise<void> {
+    const sig = typeof signal === "number" ? String(signal) : signal.toUpperCase().replace(/^SIG/, "");
+    const r = await this.runtime(["kill", ...(all ? ["--all"] : []), id, sig]);
+    if (r.code !== 0) {
+      const msg = cleanRuncError(r.stderr);
+      if (/invalid signal|unknown signal/i.test(msg)) throw new BadParameterError(`Invalid signal: ${signal}`);
+      throw new SystemError(`cannot kill container ${id}: ${msg}`);
+    }
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    const r = await this.runtime(["delete", ...(force ? ["--force"] : []), id]);
+    if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) throw new SystemError(`runc delete: ${cleanRuncError(r.stderr)}`);
+  }
+
+  async state(id: string): Promise<RuntimeState | null> {
+    const r = await this.runtime(["state", id]);
+    if (r.code !== 0) return null;
+    const s = JSON.parse(r.stdout) as { status: RuntimeState["status"]; pid: number };
+    return { status: s.status, pid: s.pid };
+  }
+
+  async pause(id: string): Promise<void> {
+    const r = await this.runtime(["pause", id]);
+    if (r.code !== 0) throw new SystemError(`cannot pause container ${id}: ${cleanRuncError(r.stderr)}`);
+  }
+
+  async resume(id: string): Promise<void> {
+    const r = await this.runtime(["resume", id]);
+    if (r.code !== 0) throw new SystemError(`cannot unpause container ${id}: ${cleanRuncError(r.stderr)}`);
+  }
+
+  async pids(id: string): Promise<number[]> {
+    const r = await this.runtime(["ps", "--format", "json", id]);
+    if (r.code !== 0) throw new SystemError(`runc ps: ${cleanRuncError(r.stderr)}`);
+    return (JSON.parse(r.stdout || "[]") as number[] | null) ?? [];
+  }
+
+  private async writeCtl(dir: string, height: number, width: number): Promise<void> {
+    // Non-blocking: conmon holds the read side open; if it is gone, ENXIO and we ignore it.
+    let fh: fsp.FileHandle | undefined;
+    try {
+      fh = await fsp.open(join(dir, "ctl"), fsc.O_WRONLY | fsc.O_NONBLOCK);
+      await fh.write(`1 ${Math.min(height, 1000)} ${Math.min(width, 1000)}\n`);
+    } catch { /* not a terminal, or gone */ } finally { await fh?.close(); }
+  }
+
+  resize(_id: string, paths: ContainerPaths, height: number, width: number): Promise<void> {
+    return this.writeCtl(paths.bundle, height, width);
+  }
+
+  resizeExec(execDir: string, height: number, width: number): Promise<void> {
+    return this.writeCtl(execDir, height, width);
+  }
+
+  async exec(o: ExecOptions): Promise<ExecHandle> {
+    const dir = o.paths.dir;
+    const exitDir = join(dir, "exits");
+    await fsp.mkdir(exitDir, { recursive: true });
+    const specPath = join(dir, "process.json");
+    await fsp.writeFile(specPath, JSON.stringify(o.process));
+    const attach = !o.detach;
+    const uuid = o.execId.slice(0, 32);
+    const args = this.baseArgs(o.id, uuid, dir, join(dir, "s"), exitDir, join(dir, "log"), join(dir, "pid"));
+    args.push("--exec", "--exec-process-spec", specPath);
+    if (attach) args.push("--exec-attach");
+    if (o.terminal) args.push("-t");
+    if (o.stdin && attach) args.push("-i");
+    const child = await this.conmon(args, attach ? 3 : 2);
+    const sync = new PipeReader(child.stdio[3] as Readable);
+    const start = child.stdio[4] as Writable;
+    let streams: AttachStreams | null = null;
+    start.write("0");
+    if (attach) {
+      const ready = await new PipeReader((child.stdio as unknown as Readable[])[5]).next();
+      if (!ready || ready.data < 0) throw new SystemError(`exec failed: ${ready?.message ?? "conmon did not set up the attach socket"}`);
+      streams = await this.spawnAttach(join(dir, "attach"), { stdin: o.stdin, tty: o.terminal });
+      start.write("0");
+    }
+    const first = await sync.next();
+    if (!first || first.data < 0) {
+      streams?.close();
+      throw new SystemError(`OCI runtime exec failed: ${cleanRuncError(first?.message ?? "conmon exited")}`);
+    }
+    const exitCode = (async () => {
+      const m = await sync.next();
+      for (const s of [3, 4, 5]) (child.stdio[s] as Readable | Writable | undefined)?.destroy();
+      (child.stderr as Readable).destroy();
+      if (m) return m.data;
+      const f = await fsp.readFile(join(exitDir, o.id), "utf8").catch(() => "");
+      return f ? Number(f) : 255;
+    })();
+    return { pid: first.data, attach: streams, exitCode };
+  }
+
+  async exitCode(paths: ContainerPaths, id: string): Promise<number | undefined> {
+    try {
+      const t = (await fsp.readFile(join(paths.exitDir, id), "utf8")).trim();
+      return t === "" ? undefined : Number(t);
+    } catch {
+      return undefined;
+    }
+  }
+
+  watchExits(exitDir: string, cb: (id: string, exitCode: number) => void): () => void {
+    const seen = new Map<string, number>();
+    const check = async (name: string) => {
+      if (!name || name.startsWith(".")) return;
+      try {
+        const t = (await fsp.readFile(join(exitDir, name), "utf8")).trim();
+        if (t === "") return; // conmon writes then closes; a later event brings the content
+        const st = await fsp.stat(join(exitDir, name));
+        if (seen.get(name) === st.mtimeMs) return;
+        seen.set(name, st.mtimeMs);
+        cb(name, Number(t));
+      } catch { seen.delete(name); }
+    };
+    const w = watch(exitDir, (_ev, name) => { if (name) void check(name.toString()); });
+    void fsp.readdir(exitDir).then((names) => names.forEach((n) => void check(n))).catch(() => {});
+    return () => w.close();
+  }
+}
+
+function nullWritable(): NodeJS.WritableStream {
+  return new Writable({ write(_c, _e, cb) { cb(); } });
+}
+
+export function createRuntime(name = "runc", opts: { runtimeRoot?: string } = {}): RuntimeDriver {
+  return new ConmonRuntime(name, opts);
+}

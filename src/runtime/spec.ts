@@ -1,0 +1,149 @@
+/**
+ * Container config → OCI runtime spec, carrying Docker's defaults (moby's
+ * oci/defaults.go): new pid, mount, uts, ipc and network namespaces; the 14
+ * default capabilities; masked and read-only /proc and /sys paths; /dev with
+ * the standard devices, /dev/pts, /dev/shm, /dev/mqueue; the device cgroup
+ * allow-list. No rlimits unless asked (the daemon's own hard limits may be
+ * lower than what a runtime default would ask for). No seccomp profile yet.
+ */
+import type { RuntimeSpec, SpecMount, SpecNamespace, SpecLinuxResources } from "../oci/spec.js";
+import { BadParameterError } from "../lib/errors.js";
+
+export interface SpecInput {
+  id: string;
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids?: number[] };
+  hostname: string;
+  tty: boolean;
+  readonlyRootfs?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  cgroupsPath: string;
+  /** null/undefined: a new network namespace; "host": none; a path: join it. */
+  networkNamespacePath?: string | null;
+  extraMounts?: { destination: string; source: string; type?: string; options?: string[] }[];
+  resources?: { memory?: number; cpuShares?: number; nanoCpus?: number; pidsLimit?: number };
+  sysctls?: Record<string, string>;
+  /** --init: catatonit as pid 1. */
+  init?: boolean;
+  initPath?: string;
+}
+
+export const DEFAULT_CAPS = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+export const ALL_CAPS = [
+  "CAP_AUDIT_CONTROL", "CAP_AUDIT_READ", "CAP_AUDIT_WRITE", "CAP_BLOCK_SUSPEND", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+  "CAP_KILL", "CAP_LEASE", "CAP_LINUX_IMMUTABLE", "CAP_MAC_ADMIN", "CAP_MAC_OVERRIDE", "CAP_MKNOD", "CAP_NET_ADMIN",
+  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_RAW", "CAP_PERFMON", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+  "CAP_SETUID", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_CHROOT", "CAP_SYS_MODULE", "CAP_SYS_NICE", "CAP_SYS_PACCT",
+  "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+];
+
+const MASKED = [
+  "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+];
+const READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+const DEVICES = [
+  { path: "/dev/null", major: 1, minor: 3 },
+  { path: "/dev/zero", major: 1, minor: 5 },
+  { path: "/dev/full", major: 1, minor: 7 },
+  { path: "/dev/random", major: 1, minor: 8 },
+  { path: "/dev/urandom", major: 1, minor: 9 },
+  { path: "/dev/tty", major: 5, minor: 0 },
+];
+
+function capName(c: string): string {
+  const up = c.toUpperCase();
+  return up === "ALL" ? "ALL" : up.startsWith("CAP_") ? up : `CAP_${up}`;
+}
+
+/** Docker's cap-add/cap-drop over the defaults (ALL on either side as Docker treats it). */
+export function capabilities(add: string[] = [], drop: string[] = [], privileged = false): string[] {
+  if (privileged) return [...ALL_CAPS];
+  const a = add.map(capName), d = drop.map(capName);
+  for (const c of [...a, ...d]) if (c !== "ALL" && !ALL_CAPS.includes(c)) throw new BadParameterError(`unknown capability: "${c}"`);
+  let caps = a.includes("ALL") ? [...ALL_CAPS] : [...DEFAULT_CAPS];
+  if (d.includes("ALL")) caps = [];
+  caps = caps.filter((c) => !d.includes(c));
+  for (const c of a) if (c !== "ALL" && !caps.includes(c)) caps.push(c);
+  return caps;
+}
+
+export function buildSpec(input: SpecInput): RuntimeSpec {
+  const priv = !!input.privileged;
+  const caps = capabilities(input.capAdd, input.capDrop, priv);
+  const namespaces: SpecNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  if (input.networkNamespacePath !== "host") {
+    namespaces.push(input.networkNamespacePath ? { type: "network", path: input.networkNamespacePath } : { type: "network" });
+  }
+  const mounts: SpecMount[] = [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", priv ? "rw" : "ro"] },
+    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", priv ? "rw" : "ro"] },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+  ];
+  for (const m of input.extraMounts ?? []) {
+    mounts.push({ destination: m.destination, type: m.type ?? "bind", source: m.source, options: m.options ?? ["rbind", "rprivate"] });
+  }
+  let args = input.args;
+  if (input.init) {
+    const initPath = input.initPath ?? "/usr/bin/catatonit";
+    mounts.push({ destination: "/sbin/docker-init", type: "bind", source: initPath, options: ["bind", "ro"] });
+    args = ["/sbin/docker-init", "--", ...args];
+  }
+  const resources: SpecLinuxResources = {
+    devices: priv ? [{ allow: true, access: "rwm" }] : [
+      { allow: false, access: "rwm" },
+      ...DEVICES.map((d) => ({ allow: true, type: "c", major: d.major, minor: d.minor, access: "rwm" })),
+      { allow: true, type: "c", major: 5, minor: 1, access: "rwm" }, // /dev/console
+      { allow: true, type: "c", major: 5, minor: 2, access: "rwm" }, // /dev/ptmx
+      { allow: true, type: "c", major: 136, access: "rwm" }, // /dev/pts/*
+      { allow: true, type: "c", major: 10, minor: 200, access: "rwm" }, // /dev/net/tun
+      { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
+      { allow: true, type: "c", access: "m" }, { allow: true, type: "b", access: "m" },
+    ],
+  };
+  const r = input.resources ?? {};
+  if (r.memory) resources.memory = { limit: r.memory, swap: r.memory * 2 };
+  if (r.cpuShares) resources.cpu = { ...resources.cpu, shares: r.cpuShares };
+  if (r.nanoCpus) resources.cpu = { ...resources.cpu, quota: Math.round((r.nanoCpus / 1e9) * 100000), period: 100000 };
+  if (r.pidsLimit && r.pidsLimit > 0) resources.pids = { limit: r.pidsLimit };
+
+  return {
+    ociVersion: "1.0.2-dev",
+    process: {
+      terminal: input.tty,
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids?.length ? input.user.additionalGids : undefined },
+      args,
+      env: input.env,
+      cwd: input.cwd || "/",
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: false,
+    },
+    root: { path: input.rootfs, readonly: !!input.readonlyRootfs },
+    hostname: input.hostname,
+    mounts,
+    linux: {
+      namespaces,
+      resources,
+      cgroupsPath: input.cgroupsPath || undefined,
+      maskedPaths: priv ? undefined : MASKED,
+      readonlyPaths: priv ? undefined : READONLY,
+      sysctl: input.sysctls && Object.keys(input.sysctls).length ? input.sysctls : undefined,
+      rootfsPropagation: "rprivate",
+    },
+  };
+}
