@@ -272,13 +272,29 @@ route("POST", "/exec/{id}/resize", async (e, c) => { await e.containers.execResi
 route("POST", "/exec/{id}/start", async (e, c) => {
   const body = await jsonBody<{ Detach?: boolean; Tty?: boolean }>(c.req, true, c);
   const rec = e.containers.execInspect(c.params[0]);
-  const started = await e.containers.execStart(c.params[0], { detach: !!body.Detach, tty: body.Tty });
-  if (body.Detach || !started.attach) {
+  const tty = body.Tty ?? rec.ProcessConfig.tty;
+  if (body.Detach) {
+    await e.containers.execStart(c.params[0], { detach: true, tty });
     if (c.socket) { hijack(c, RAW).end(); return HANDLED; }
     return new Reply(200, "");
   }
-  const sock = hijack(c, started.tty ? RAW : MUX);
-  relay(sock, started.attach, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
+  if (!c.socket) {
+    const started = await e.containers.execStart(c.params[0], { detach: false, tty });
+    const sock = hijack(c, started.tty ? RAW : MUX);
+    relay(sock, started.attach!, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
+    return HANDLED;
+  }
+  // Upgrade first, as Docker does: a start failure is reported inside the stream, and the exit code by inspect.
+  const sock = hijack(c, tty ? RAW : MUX);
+  let started;
+  try {
+    started = await e.containers.execStart(c.params[0], { detach: false, tty });
+  } catch (err) {
+    const msg = errorMessage(err) + "\n";
+    sock.end(tty ? msg : frame(2, msg));
+    return HANDLED;
+  }
+  relay(sock, started.attach!, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
   return HANDLED;
 });
 

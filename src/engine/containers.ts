@@ -230,7 +230,7 @@ export class ContainerService {
         Privileged: !!hc.Privileged, ReadonlyRootfs: !!hc.ReadonlyRootfs, Init: hc.Init ?? null,
         Memory: hc.Memory ?? 0, NanoCpus: hc.NanoCpus ?? 0, CpuShares: hc.CpuShares ?? 0, PidsLimit: hc.PidsLimit ?? null,
         Sysctls: hc.Sysctls, Runtime: this.runtime.name, LogConfig: { Type: "k8s-file", Config: {} },
-        ExtraHosts: hc.ExtraHosts ?? null,
+        ExtraHosts: hc.ExtraHosts ?? null, ConsoleSize: hc.ConsoleSize ?? [0, 0],
       },
       GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
       Mounts: [],
@@ -274,6 +274,10 @@ export class ContainerService {
       if (c.State.Running) throw new NotModifiedError();
       c.Berth.ManualStop = false;
       await this.launch(c);
+    }).catch(async (e) => {
+      // As Docker: a --rm container that fails to start is removed (the CLI waits for that).
+      if (c.HostConfig.AutoRemove && !(e instanceof NotModifiedError)) await this.remove(c.Id, { force: true }).catch(() => {});
+      throw e;
     });
   }
 
@@ -300,7 +304,7 @@ export class ContainerService {
       const spec = buildSpec({
         id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
         user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-        hostname: c.Config.Hostname, tty: c.Config.Tty, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
+        hostname: c.Config.Hostname, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
         capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
         networkNamespacePath: hc.NetworkMode === "host" ? "host" : null,
         extraMounts: [
@@ -679,7 +683,7 @@ export class ContainerService {
       Names: [c.Name],
       Image: c.Config.Image || opts.imageName(c.Image),
       ImageID: c.Image,
-      Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
+      Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" "),
       Created: Math.floor(Date.parse(c.Created) / 1000),
       Ports: [],
       Labels: c.Config.Labels ?? {},

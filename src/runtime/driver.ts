@@ -269,7 +269,7 @@ export class ConmonRuntime implements RuntimeDriver {
   async exec(o: ExecOptions): Promise<ExecHandle> {
     const dir = o.paths.dir;
     const exitDir = join(dir, "exits");
-    await fsp.mkdir(exitDir, { recursive: true });
+    await Promise.all([fsp.mkdir(exitDir, { recursive: true }), fsp.mkdir(join(dir, "s"), { recursive: true })]);
     const specPath = join(dir, "process.json");
     await fsp.writeFile(specPath, JSON.stringify(o.process));
     const attach = !o.detach;
@@ -281,19 +281,21 @@ export class ConmonRuntime implements RuntimeDriver {
     if (o.stdin && attach) args.push("-i");
     const child = await this.conmon(args, attach ? 3 : 2);
     const sync = new PipeReader(child.stdio[3] as Readable);
+    let stderr = "";
+    (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
     const start = child.stdio[4] as Writable;
     let streams: AttachStreams | null = null;
     start.write("0");
     if (attach) {
       const ready = await new PipeReader((child.stdio as unknown as Readable[])[5]).next();
-      if (!ready || ready.data < 0) throw new SystemError(`exec failed: ${ready?.message ?? "conmon did not set up the attach socket"}`);
+      if (!ready || ready.data < 0) throw new SystemError(`exec failed: ${ready?.message ?? (stderr.trim() || "conmon did not set up the attach socket")}`);
       streams = await this.spawnAttach(join(dir, "attach"), { stdin: o.stdin, tty: o.terminal });
       start.write("0");
     }
     const first = await sync.next();
     if (!first || first.data < 0) {
       streams?.close();
-      throw new SystemError(`OCI runtime exec failed: ${cleanRuncError(first?.message ?? "conmon exited")}`);
+      throw new SystemError(`OCI runtime exec failed: ${cleanRuncError(first?.message ?? (stderr.trim() || "conmon exited"))}`);
     }
     const exitCode = (async () => {
       const m = await sync.next();

@@ -18,6 +18,8 @@ export interface SpecInput {
   user: { uid: number; gid: number; additionalGids?: number[] };
   hostname: string;
   tty: boolean;
+  /** Initial terminal size [height, width] (Docker's HostConfig.ConsoleSize). */
+  consoleSize?: [number, number];
   readonlyRootfs?: boolean;
   privileged?: boolean;
   capAdd?: string[];
@@ -126,6 +128,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     ociVersion: "1.0.2-dev",
     process: {
       terminal: input.tty,
+      consoleSize: input.tty && input.consoleSize && input.consoleSize[0] > 0 ? { height: input.consoleSize[0], width: input.consoleSize[1] } : undefined,
       user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids?.length ? input.user.additionalGids : undefined },
       args,
       env: input.env,
