@@ -1,0 +1,528 @@
+/** Container commands: run, create, start, stop, kill, restart, rm, wait, logs, exec, attach, ps, inspect, top, rename, pause, port. */
+import { readFileSync } from "node:fs";
+import type { Command, Ctx } from "./command.js";
+import type { FlagSpec, Flags } from "./args.js";
+import { UsageError } from "./args.js";
+import { ApiError } from "../api/client.js";
+import { relayStreams, demux, initialResize } from "./stdio.js";
+import { formatRows, compile } from "./template.js";
+import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "./format.js";
+
+type Obj = Record<string, unknown>;
+
+const CREATE_FLAGS: FlagSpec[] = [
+  { long: "attach", short: "a", type: "list", desc: "Attach to STDIN, STDOUT or STDERR" },
+  { long: "detach", short: "d", type: "bool", desc: "Run container in background and print container ID" },
+  { long: "interactive", short: "i", type: "bool", desc: "Keep STDIN open even if not attached" },
+  { long: "tty", short: "t", type: "bool", desc: "Allocate a pseudo-TTY" },
+  { long: "rm", type: "bool", desc: "Automatically remove the container and its associated anonymous volumes when it exits" },
+  { long: "name", type: "string", desc: "Assign a name to the container" },
+  { long: "env", short: "e", type: "list", desc: "Set environment variables" },
+  { long: "env-file", type: "list", desc: "Read in a file of environment variables" },
+  { long: "entrypoint", type: "string", desc: "Overwrite the default ENTRYPOINT of the image" },
+  { long: "workdir", short: "w", type: "string", desc: "Working directory inside the container" },
+  { long: "user", short: "u", type: "string", desc: "Username or UID (format: <name|uid>[:<group|gid>])" },
+  { long: "hostname", short: "h", type: "string", desc: "Container host name" },
+  { long: "label", short: "l", type: "list", desc: "Set meta data on a container" },
+  { long: "network", type: "string", desc: "Connect a container to a network" },
+  { long: "net", type: "string", hidden: true },
+  { long: "init", type: "bool", desc: "Run an init inside the container that forwards signals and reaps processes" },
+  { long: "privileged", type: "bool", desc: "Give extended privileges to this container" },
+  { long: "cap-add", type: "list", desc: "Add Linux capabilities" },
+  { long: "cap-drop", type: "list", desc: "Drop Linux capabilities" },
+  { long: "read-only", type: "bool", desc: "Mount the container's root filesystem as read only" },
+  { long: "memory", short: "m", type: "string", desc: "Memory limit" },
+  { long: "cpus", type: "string", desc: "Number of CPUs" },
+  { long: "cpu-shares", short: "c", type: "int", desc: "CPU shares (relative weight)" },
+  { long: "pids-limit", type: "int", desc: "Tune container pids limit (set -1 for unlimited)" },
+  { long: "restart", type: "string", default: "no", desc: "Restart policy to apply when a container exits" },
+  { long: "stop-signal", type: "string", desc: "Signal to stop the container" },
+  { long: "stop-timeout", type: "int", desc: "Timeout (in seconds) to stop a container" },
+  { long: "publish", short: "p", type: "list", desc: "Publish a container's port(s) to the host" },
+  { long: "publish-all", short: "P", type: "bool", desc: "Publish all exposed ports to random ports" },
+  { long: "expose", type: "list", desc: "Expose a port or a range of ports" },
+  { long: "volume", short: "v", type: "list", desc: "Bind mount a volume" },
+  { long: "mount", type: "list", desc: "Attach a filesystem mount to the container" },
+  { long: "tmpfs", type: "list", desc: "Mount a tmpfs directory" },
+  { long: "add-host", type: "list", desc: "Add a custom host-to-IP mapping (host:ip)" },
+  { long: "sysctl", type: "list", desc: "Sysctl options" },
+  { long: "pull", type: "string", default: "missing", desc: 'Pull image before running ("always", "missing", "never")' },
+  { long: "platform", type: "string", desc: "Set platform if server is multi-platform capable" },
+  { long: "runtime", type: "string", desc: "Runtime to use for this container" },
+  { long: "sig-proxy", type: "bool", default: true, desc: "Proxy received signals to the process" },
+  { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" },
+  { long: "quiet", short: "q", type: "bool", desc: "Suppress the pull output" },
+];
+
+function parseMemory(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmgt]?)b?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`invalid argument "${v}" for "-m, --memory" flag: invalid size: '${v}'`);
+  const mult: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  return Math.round(Number(m[1]) * mult[m[2].toLowerCase()]);
+}
+
+function readEnvFile(path: string): string[] {
+  let text: string;
+  try { text = readFileSync(path, "utf8"); } catch (e) { throw new UsageError(`open ${path}: no such file or directory`); }
+  return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map((l) => (l.includes("=") ? l : process.env[l] !== undefined ? `${l}=${process.env[l]}` : l));
+}
+
+function parsePorts(specs: string[]): { exposed: Record<string, object>; bindings: Record<string, { HostIp: string; HostPort: string }[]> } {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const s of specs) {
+    const [rest, proto = "tcp"] = s.split("/");
+    const parts = rest.split(":");
+    const cport = parts.pop()!;
+    const hport = parts.pop() ?? "";
+    const hip = parts.join(":");
+    if (!/^\d+(-\d+)?$/.test(cport)) throw new UsageError(`invalid containerPort: ${cport}`);
+    const key = `${cport}/${proto}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: hip, HostPort: hport });
+  }
+  return { exposed, bindings };
+}
+
+export function createBody(f: Flags, args: string[]): Obj {
+  const [image, ...cmd] = args;
+  const env: string[] = [];
+  for (const file of f["env-file"] as string[]) env.push(...readEnvFile(file));
+  for (const e of f.env as string[]) env.push(e.includes("=") ? e : process.env[e] !== undefined ? `${e}=${process.env[e]}` : e);
+  const labels: Record<string, string> = {};
+  for (const l of f.label as string[]) { const i = l.indexOf("="); labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1); }
+  const restart = String(f.restart ?? "no");
+  const [rpName, rpMax] = restart.split(":");
+  const ports = parsePorts(f.publish as string[]);
+  for (const e of f.expose as string[]) ports.exposed[e.includes("/") ? e : `${e}/tcp`] = {};
+  const attach = f.attach as string[];
+  const detached = !!f.detach;
+  const stdinAttached = !!f.interactive && !detached && (attach.length === 0 || attach.includes("stdin"));
+  const hostConfig: Obj = {
+    AutoRemove: !!f.rm,
+    NetworkMode: (f.network as string) || (f.net as string) || "default",
+    Init: f.init ? true : null,
+    Privileged: !!f.privileged,
+    CapAdd: (f["cap-add"] as string[]).length ? f["cap-add"] : null,
+    CapDrop: (f["cap-drop"] as string[]).length ? f["cap-drop"] : null,
+    ReadonlyRootfs: !!f["read-only"],
+    Memory: f.memory ? parseMemory(String(f.memory)) : 0,
+    NanoCpus: f.cpus ? Math.round(Number(f.cpus) * 1e9) : 0,
+    CpuShares: (f["cpu-shares"] as number) ?? 0,
+    PidsLimit: (f["pids-limit"] as number | undefined) ?? null,
+    RestartPolicy: { Name: rpName, MaximumRetryCount: rpMax ? Number(rpMax) : 0 },
+    PortBindings: ports.bindings,
+    PublishAllPorts: !!f["publish-all"],
+    Binds: (f.volume as string[]).length ? f.volume : null,
+    Mounts: (f.mount as string[]).map(parseMount),
+    Tmpfs: Object.fromEntries((f.tmpfs as string[]).map((t) => { const i = t.indexOf(":"); return i < 0 ? [t, ""] : [t.slice(0, i), t.slice(i + 1)]; })),
+    ExtraHosts: (f["add-host"] as string[]).length ? f["add-host"] : null,
+    Sysctls: Object.fromEntries((f.sysctl as string[]).map((s) => { const i = s.indexOf("="); return [s.slice(0, i), s.slice(i + 1)]; })),
+    Runtime: f.runtime || undefined,
+    ConsoleSize: f.tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : [0, 0],
+  };
+  return {
+    Image: image,
+    Cmd: cmd.length ? cmd : undefined,
+    Entrypoint: f.entrypoint !== undefined ? (f.entrypoint === "" ? [""] : [f.entrypoint]) : undefined,
+    Env: env,
+    WorkingDir: (f.workdir as string) ?? "",
+    User: (f.user as string) ?? "",
+    Hostname: (f.hostname as string) ?? "",
+    Labels: labels,
+    Tty: !!f.tty,
+    OpenStdin: !!f.interactive,
+    StdinOnce: stdinAttached,
+    AttachStdin: stdinAttached,
+    AttachStdout: !detached && (attach.length === 0 || attach.includes("stdout")),
+    AttachStderr: !detached && (attach.length === 0 || attach.includes("stderr")),
+    ExposedPorts: ports.exposed,
+    StopSignal: f["stop-signal"] || undefined,
+    StopTimeout: f["stop-timeout"],
+    HostConfig: hostConfig,
+  };
+}
+
+function parseMount(spec: string): Obj {
+  const m: Obj = { Type: "volume" };
+  for (const kv of spec.split(",")) {
+    const [k, v = "true"] = kv.split("=");
+    switch (k) {
+      case "type": m.Type = v; break;
+      case "source": case "src": m.Source = v; break;
+      case "target": case "destination": case "dst": m.Target = v; break;
+      case "readonly": case "ro": m.ReadOnly = v !== "false" && v !== "0"; break;
+      default: break;
+    }
+  }
+  return m;
+}
+
+/** create with Docker's "Unable to find image" dance (pull when missing). */
+async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string> {
+  const body = createBody(f, args);
+  const image = String(body.Image);
+  const create = () => c.api.json<{ Id: string; Warnings?: string[] }>("POST", "/containers/create", { query: { name: (f.name as string) || undefined, platform: (f.platform as string) || undefined }, body });
+  if (f.pull === "always") await pull(c, image, !!f.quiet);
+  try {
+    const r = await create();
+    for (const w of r.Warnings ?? []) c.err(`WARNING: ${w}\n`);
+    return r.Id;
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404 || !/No such image/i.test(e.message) || f.pull === "never") throw e;
+    const ref = image.includes(":") || image.includes("@") ? image : `${image}:latest`;
+    c.err(`Unable to find image '${ref}' locally\n`);
+    await pull(c, image, !!f.quiet);
+    return (await create()).Id;
+  }
+}
+
+async function pull(c: Ctx, image: string, quiet: boolean): Promise<void> {
+  const [name, tag] = image.includes("@") ? [image, undefined] : splitTag(image);
+  const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag } });
+  let buf = "";
+  for await (const chunk of res) {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i); buf = buf.slice(i + 1);
+      if (!line.trim()) continue;
+      const m = JSON.parse(line) as { status?: string; error?: string; id?: string; progress?: string };
+      if (m.error) throw new ApiError(500, m.error);
+      if (!quiet && m.status) c.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);
+    }
+  }
+}
+
+function splitTag(image: string): [string, string | undefined] {
+  const slash = image.lastIndexOf("/");
+  const colon = image.lastIndexOf(":");
+  return colon > slash ? [image.slice(0, colon), image.slice(colon + 1)] : [image, "latest"];
+}
+
+function runExitCode(msg: string): number {
+  if (/executable file not found|no such file or directory|not found/i.test(msg) && /exec|runtime create|start container/i.test(msg)) return 127;
+  if (/permission denied/i.test(msg) && /exec|runtime create|start container/i.test(msg)) return 126;
+  return 125;
+}
+
+async function runCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
+  if (!args.length) throw new UsageError(`"run" requires at least 1 argument.`);
+  if (f.rm && f.restart && f.restart !== "no") throw new UsageError("Conflicting options: cannot specify both --restart and --rm");
+  let id: string;
+  try { id = await createContainer(c, f, args); } catch (e) { return reportRun(c, e, "run"); }
+  if (f.detach) {
+    try { await c.api.request("POST", `/containers/${id}/start`); } catch (e) { return reportRun(c, e, "run"); }
+    c.out(id + "\n");
+    return 0;
+  }
+  const tty = !!f.tty, interactive = !!f.interactive;
+  const sock = await c.api.hijack(`/containers/${id}/attach`, { query: { stream: 1, stdin: interactive ? 1 : 0, stdout: 1, stderr: 1 } });
+  sock.pause();
+  const waitRes = await c.api.stream("POST", `/containers/${id}/wait`, { query: { condition: f.rm ? "removed" : "next-exit" } });
+  const status = readWait(waitRes);
+  try {
+    await c.api.request("POST", `/containers/${id}/start`);
+  } catch (e) {
+    sock.destroy();
+    if (f.rm) await status.catch(() => {});
+    return reportRun(c, e, "run");
+  }
+  if (tty) await initialResize(c.api, `/containers/${id}/resize`);
+  const sigs = !tty && f["sig-proxy"] !== false ? proxySignals(c, id) : () => {};
+  const how = await relayStreams(sock, { tty, stdin: interactive, detachKeys: f["detach-keys"] as string | undefined, resize: (h, w) => c.api.request("POST", `/containers/${id}/resize`, { query: { h, w } }) });
+  sigs();
+  if (how === "detached") { c.err("\nread escape sequence\n"); return 0; }
+  const code = await status;
+  return code;
+}
+
+function proxySignals(c: Ctx, id: string): () => void {
+  const handlers: [NodeJS.Signals, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((s) => [s, () => { void c.api.request("POST", `/containers/${id}/kill`, { query: { signal: s } }).catch(() => {}); }]);
+  for (const [s, h] of handlers) process.on(s, h);
+  return () => { for (const [s, h] of handlers) process.off(s, h); };
+}
+
+async function readWait(res: NodeJS.ReadableStream): Promise<number> {
+  let text = "";
+  for await (const c of res) text += c;
+  const r = JSON.parse(text || "{}") as { StatusCode?: number; Error?: { Message?: string } | null };
+  return r.StatusCode ?? 0;
+}
+
+function reportRun(c: Ctx, e: unknown, cmd: string): number {
+  const msg = e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message;
+  c.err(`berth: ${msg}\n\nRun 'berth ${cmd} --help' for more information\n`);
+  return e instanceof ApiError ? runExitCode(e.message) : 125;
+}
+
+/** Applies fn to each argument, Docker style: print the argument on success, the error on failure, exit 1 if any failed. */
+async function each(c: Ctx, ids: string[], fn: (id: string) => Promise<unknown>, echo = true): Promise<number> {
+  let failed = 0;
+  for (const id of ids) {
+    try { await fn(id); if (echo) c.out(id + "\n"); } catch (e) {
+      failed++;
+      c.err(e instanceof ApiError ? `Error response from daemon: ${e.message}\n` : `${(e as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+function need(args: string[], n: number, cmd: string): void {
+  if (args.length < n) throw new UsageError(`"${cmd}" requires at least ${n} argument${n > 1 ? "s" : ""}.`);
+}
+
+/** Placeholders `ps --format` offers, computed from a container summary. */
+function psRow(s: Obj, noTrunc: boolean): Obj {
+  const names = (s.Names as string[]).map((n) => n.replace(/^\//, ""));
+  const labels = (s.Labels as Record<string, string>) ?? {};
+  const cmd = String(s.Command ?? "");
+  return {
+    ID: noTrunc ? s.Id : String(s.Id).slice(0, 12),
+    Image: s.Image,
+    Command: JSON.stringify(noTrunc ? cmd : ellipsis(cmd, 20)),
+    CreatedAt: goTime(Number(s.Created)),
+    RunningFor: `${humanDuration(Date.now() - Number(s.Created) * 1000)} ago`,
+    Ports: formatPorts((s.Ports as Obj[]) ?? []),
+    State: s.State,
+    Status: s.Status,
+    Size: s.SizeRw !== undefined ? `${humanSize(Number(s.SizeRw))} (virtual ${humanSize(Number(s.SizeRootFs ?? 0))})` : "0B",
+    Names: names.join(","),
+    Labels: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(","),
+    Label: (k: string) => labels[k] ?? "",
+    Mounts: "",
+    Networks: Object.keys(((s.NetworkSettings as Obj)?.Networks as Obj) ?? {}).join(","),
+  };
+}
+
+function formatPorts(ports: Obj[]): string {
+  return ports.map((p) => (p.PublicPort ? `${p.IP ?? "0.0.0.0"}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(", ");
+}
+
+const PS_HEADERS: Record<string, string> = { ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED", Ports: "PORTS", State: "STATE", Status: "STATUS", Size: "SIZE", Names: "NAMES", Labels: "LABELS", Mounts: "MOUNTS", Networks: "NETWORKS" };
+
+function parseFilters(list: string[]): string | undefined {
+  if (!list.length) return undefined;
+  const f: Record<string, string[]> = {};
+  for (const x of list) {
+    const i = x.indexOf("=");
+    if (i < 0) throw new UsageError(`bad format of filter (expected name=value)`);
+    (f[x.slice(0, i)] ??= []).push(x.slice(i + 1));
+  }
+  return JSON.stringify(f);
+}
+
+async function logsTo(c: Ctx, id: string, f: Flags): Promise<number> {
+  const info = await c.api.json<Obj>("GET", `/containers/${id}/json`);
+  const res = await c.api.stream("GET", `/containers/${id}/logs`, {
+    query: { stdout: 1, stderr: 1, follow: !!f.follow, timestamps: !!f.timestamps, tail: (f.tail as string) ?? "all", since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined },
+  });
+  if ((info.Config as Obj).Tty) { for await (const d of res) process.stdout.write(d as Buffer); }
+  else await demux(res, process.stdout, process.stderr);
+  return 0;
+}
+
+async function execCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
+  need(args, 2, "exec");
+  const [target, ...cmd] = args;
+  const tty = !!f.tty, interactive = !!f.interactive, detach = !!f.detach;
+  const env: string[] = [];
+  for (const file of f["env-file"] as string[]) env.push(...readEnvFile(file));
+  env.push(...(f.env as string[]));
+  const { Id } = await c.api.json<{ Id: string }>("POST", `/containers/${target}/exec`, {
+    body: { AttachStdin: interactive && !detach, AttachStdout: !detach, AttachStderr: !detach, Tty: tty, Cmd: cmd, Env: env, WorkingDir: (f.workdir as string) ?? "", User: (f.user as string) ?? "", Privileged: !!f.privileged, DetachKeys: f["detach-keys"] as string | undefined, ConsoleSize: tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : undefined },
+  });
+  if (detach) { await c.api.request("POST", `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } }); return 0; }
+  const sock = await c.api.hijack(`/exec/${Id}/start`, { body: { Detach: false, Tty: tty } });
+  if (tty) await initialResize(c.api, `/exec/${Id}/resize`);
+  const how = await relayStreams(sock, { tty, stdin: interactive, detachKeys: f["detach-keys"] as string | undefined, resize: (h, w) => c.api.request("POST", `/exec/${Id}/resize`, { query: { h, w } }) });
+  if (how === "detached") return 0;
+  const r = await c.api.json<{ ExitCode: number }>("GET", `/exec/${Id}/json`);
+  return r.ExitCode ?? 0;
+}
+
+async function inspectCmd(c: Ctx, f: Flags, args: string[], type?: string): Promise<number> {
+  need(args, 1, "inspect");
+  const kind = type ?? (f.type as string | undefined);
+  const out: unknown[] = [];
+  let failed = 0;
+  for (const a of args) {
+    try {
+      if (kind === "image") out.push(await c.api.json("GET", `/images/${a}/json`));
+      else if (kind === "container") out.push(await c.api.json("GET", `/containers/${a}/json`, { query: { size: !!f.size } }));
+      else {
+        try { out.push(await c.api.json("GET", `/containers/${a}/json`, { query: { size: !!f.size } })); }
+        catch (e) { if (!(e instanceof ApiError) || e.status !== 404) throw e; out.push(await c.api.json("GET", `/images/${a}/json`).catch((e2) => { throw e2 instanceof ApiError && e2.status === 404 ? new ApiError(404, `No such object: ${a}`) : e2; })); }
+      }
+    } catch (e) {
+      failed++;
+      c.err(e instanceof ApiError ? `Error: ${e.message}\n` : `${(e as Error).message}\n`);
+    }
+  }
+  if (f.format) {
+    const tpl = compile(String(f.format));
+    for (const o of out) c.out(tpl(o) + "\n");
+  } else {
+    c.out(JSON.stringify(out, null, 4) + "\n");
+  }
+  return failed ? 1 : 0;
+}
+
+const LOG_FLAGS: FlagSpec[] = [
+  { long: "follow", short: "f", type: "bool", desc: "Follow log output" },
+  { long: "tail", short: "n", type: "string", default: "all", desc: "Number of lines to show from the end of the logs" },
+  { long: "since", type: "string", desc: "Show logs since timestamp or relative (e.g. 42m for 42 minutes)" },
+  { long: "until", type: "string", desc: "Show logs before a timestamp or relative" },
+  { long: "timestamps", short: "t", type: "bool", desc: "Show timestamps" },
+  { long: "details", type: "bool", desc: "Show extra details provided to logs" },
+];
+
+const PS_FLAGS: FlagSpec[] = [
+  { long: "all", short: "a", type: "bool", desc: "Show all containers (default shows just running)" },
+  { long: "quiet", short: "q", type: "bool", desc: "Only display container IDs" },
+  { long: "filter", short: "f", type: "list", desc: "Filter output based on conditions provided" },
+  { long: "no-trunc", type: "bool", desc: "Don't truncate output" },
+  { long: "format", type: "string", desc: "Format output using a custom template" },
+  { long: "last", short: "n", type: "int", default: -1, desc: "Show n last created containers (includes all states)" },
+  { long: "latest", short: "l", type: "bool", desc: "Show the latest created container (includes all states)" },
+  { long: "size", short: "s", type: "bool", desc: "Display total file sizes" },
+];
+
+async function psCmd(c: Ctx, f: Flags): Promise<number> {
+  const limit = f.latest ? 1 : (f.last as number);
+  const list = await c.api.json<Obj[]>("GET", "/containers/json", { query: { all: !!f.all, limit: limit > 0 ? limit : undefined, size: !!f.size, filters: parseFilters(f.filter as string[]) } });
+  const noTrunc = !!f["no-trunc"];
+  if (f.quiet) { c.out(list.map((s) => (noTrunc ? s.Id : String(s.Id).slice(0, 12)) + "\n").join("")); return 0; }
+  const fmt = (f.format as string | undefined) ?? `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${f.size ? "\t{{.Size}}" : ""}`;
+  c.out(formatRows(fmt === "table" ? `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}` : fmt, list.map((s) => psRow(s, noTrunc)), PS_HEADERS));
+  return 0;
+}
+
+const stopFlags: FlagSpec[] = [
+  { long: "time", short: "t", type: "int", desc: "Seconds to wait before killing the container" },
+  { long: "signal", short: "s", type: "string", desc: "Signal to send to the container" },
+];
+
+export const containerCommands: Command[] = [
+  { name: "run", usage: "run [OPTIONS] IMAGE [COMMAND] [ARG...]", desc: "Create and run a new container from an image", flags: CREATE_FLAGS, stop: true, run: runCmd },
+  {
+    name: "create", usage: "create [OPTIONS] IMAGE [COMMAND] [ARG...]", desc: "Create a new container", flags: CREATE_FLAGS, stop: true,
+    run: async (c, f, a) => {
+      need(a, 1, "create");
+      try { c.out((await createContainer(c, f, a)) + "\n"); return 0; } catch (e) { return reportRun(c, e, "create"); }
+    },
+  },
+  {
+    name: "start", usage: "start [OPTIONS] CONTAINER [CONTAINER...]", desc: "Start one or more stopped containers",
+    flags: [{ long: "attach", short: "a", type: "bool", desc: "Attach STDOUT/STDERR and forward signals" }, { long: "interactive", short: "i", type: "bool", desc: "Attach container's STDIN" }, { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" }],
+    run: async (c, f, a) => {
+      need(a, 1, "start");
+      if (!f.attach && !f.interactive) return each(c, a, (id) => c.api.request("POST", `/containers/${id}/start`));
+      const id = a[0];
+      const info = await c.api.json<Obj>("GET", `/containers/${id}/json`);
+      const tty = !!(info.Config as Obj).Tty;
+      const sock = await c.api.hijack(`/containers/${id}/attach`, { query: { stream: 1, stdin: f.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
+      sock.pause();
+      const status = readWait(await c.api.stream("POST", `/containers/${id}/wait`, { query: { condition: "next-exit" } }));
+      try { await c.api.request("POST", `/containers/${id}/start`); } catch (e) { sock.destroy(); throw e; }
+      if (tty) await initialResize(c.api, `/containers/${id}/resize`);
+      const how = await relayStreams(sock, { tty, stdin: !!f.interactive, detachKeys: f["detach-keys"] as string | undefined });
+      return how === "detached" ? 0 : status;
+    },
+  },
+  { name: "stop", usage: "stop [OPTIONS] CONTAINER [CONTAINER...]", desc: "Stop one or more running containers", flags: stopFlags, run: (c, f, a) => { need(a, 1, "stop"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/stop`, { query: { t: f.time as number | undefined, signal: f.signal as string | undefined } })); } },
+  { name: "restart", usage: "restart [OPTIONS] CONTAINER [CONTAINER...]", desc: "Restart one or more containers", flags: stopFlags, run: (c, f, a) => { need(a, 1, "restart"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/restart`, { query: { t: f.time as number | undefined, signal: f.signal as string | undefined } })); } },
+  { name: "kill", usage: "kill [OPTIONS] CONTAINER [CONTAINER...]", desc: "Kill one or more running containers", flags: [{ long: "signal", short: "s", type: "string", desc: "Signal to send to the container" }], run: (c, f, a) => { need(a, 1, "kill"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/kill`, { query: { signal: f.signal as string | undefined } })); } },
+  {
+    name: "rm", usage: "rm [OPTIONS] CONTAINER [CONTAINER...]", desc: "Remove one or more containers",
+    flags: [{ long: "force", short: "f", type: "bool", desc: "Force the removal of a running container (uses SIGKILL)" }, { long: "volumes", short: "v", type: "bool", desc: "Remove anonymous volumes associated with the container" }, { long: "link", short: "l", type: "bool", desc: "Remove the specified link" }],
+    run: (c, f, a) => { need(a, 1, "rm"); return each(c, a, (id) => c.api.request("DELETE", `/containers/${id}`, { query: { force: !!f.force, v: !!f.volumes } })); },
+  },
+  {
+    name: "wait", usage: "wait CONTAINER [CONTAINER...]", desc: "Block until one or more containers stop, then print their exit codes", flags: [],
+    run: async (c, _f, a) => {
+      need(a, 1, "wait");
+      let failed = 0;
+      for (const id of a) {
+        try { c.out(`${await readWait(await c.api.stream("POST", `/containers/${id}/wait`))}\n`); } catch (e) { failed++; c.err(`Error response from daemon: ${(e as Error).message}\n`); }
+      }
+      return failed ? 1 : 0;
+    },
+  },
+  { name: "logs", usage: "logs [OPTIONS] CONTAINER", desc: "Fetch the logs of a container", flags: LOG_FLAGS, run: (c, f, a) => { need(a, 1, "logs"); return logsTo(c, a[0], f); } },
+  {
+    name: "exec", usage: "exec [OPTIONS] CONTAINER COMMAND [ARG...]", desc: "Execute a command in a running container", stop: true,
+    flags: [
+      { long: "detach", short: "d", type: "bool", desc: "Detached mode: run command in the background" },
+      { long: "interactive", short: "i", type: "bool", desc: "Keep STDIN open even if not attached" },
+      { long: "tty", short: "t", type: "bool", desc: "Allocate a pseudo-TTY" },
+      { long: "env", short: "e", type: "list", desc: "Set environment variables" },
+      { long: "env-file", type: "list", desc: "Read in a file of environment variables" },
+      { long: "workdir", short: "w", type: "string", desc: "Working directory inside the container" },
+      { long: "user", short: "u", type: "string", desc: "Username or UID (format: <name|uid>[:<group|gid>])" },
+      { long: "privileged", type: "bool", desc: "Give extended privileges to the command" },
+      { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" },
+    ],
+    run: execCmd,
+  },
+  {
+    name: "attach", usage: "attach [OPTIONS] CONTAINER", desc: "Attach local standard input, output, and error streams to a running container",
+    flags: [{ long: "no-stdin", type: "bool", desc: "Do not attach STDIN" }, { long: "sig-proxy", type: "bool", default: true, desc: "Proxy all received signals to the process" }, { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" }],
+    run: async (c, f, a) => {
+      need(a, 1, "attach");
+      const info = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`);
+      const state = info.State as Obj;
+      if (!state.Running) throw new ApiError(409, "You cannot attach to a stopped container, start it first");
+      const cfg = info.Config as Obj;
+      const tty = !!cfg.Tty, stdin = !f["no-stdin"] && !!cfg.OpenStdin;
+      const sock = await c.api.hijack(`/containers/${a[0]}/attach`, { query: { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1 } });
+      if (tty) await initialResize(c.api, `/containers/${a[0]}/resize`);
+      const how = await relayStreams(sock, { tty, stdin, detachKeys: f["detach-keys"] as string | undefined });
+      if (how === "detached") return 0;
+      const after = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`).catch(() => undefined);
+      const st = after?.State as Obj | undefined;
+      if (st && !st.Running) return readWait(await c.api.stream("POST", `/containers/${a[0]}/wait`));
+      return 0;
+    },
+  },
+  { name: "ps", usage: "ps [OPTIONS]", desc: "List containers", flags: PS_FLAGS, run: psCmd },
+  {
+    name: "inspect", usage: "inspect [OPTIONS] NAME|ID [NAME|ID...]", desc: "Return low-level information on Docker objects",
+    flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }, { long: "type", type: "string", desc: "Only inspect objects of the given type" }, { long: "size", short: "s", type: "bool", desc: "Display total file sizes if the type is container" }],
+    run: (c, f, a) => inspectCmd(c, f, a),
+  },
+  {
+    name: "top", usage: "top CONTAINER [ps OPTIONS]", desc: "Display the running processes of a container", flags: [], stop: true,
+    run: async (c, _f, a) => {
+      need(a, 1, "top");
+      const r = await c.api.json<{ Titles: string[]; Processes: string[][] }>("GET", `/containers/${a[0]}/top`, { query: { ps_args: a.slice(1).join(" ") || undefined } });
+      const { tabulate } = await import("./template.js");
+      c.out(tabulate([r.Titles, ...r.Processes]));
+      return 0;
+    },
+  },
+  { name: "rename", usage: "rename CONTAINER NEW_NAME", desc: "Rename a container", flags: [], run: async (c, _f, a) => { if (a.length !== 2) throw new UsageError(`"rename" requires exactly 2 arguments.`); await c.api.request("POST", `/containers/${a[0]}/rename`, { query: { name: a[1] } }); return 0; } },
+  { name: "pause", usage: "pause CONTAINER [CONTAINER...]", desc: "Pause all processes within one or more containers", flags: [], run: (c, _f, a) => { need(a, 1, "pause"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/pause`)); } },
+  { name: "unpause", usage: "unpause CONTAINER [CONTAINER...]", desc: "Unpause all processes within one or more containers", flags: [], run: (c, _f, a) => { need(a, 1, "unpause"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/unpause`)); } },
+  {
+    name: "port", usage: "port CONTAINER [PRIVATE_PORT[/PROTO]]", desc: "List port mappings or a specific mapping for the container", flags: [],
+    run: async (c, _f, a) => {
+      need(a, 1, "port");
+      const info = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`);
+      const ports = ((info.NetworkSettings as Obj)?.Ports ?? {}) as Record<string, { HostIp: string; HostPort: string }[] | null>;
+      for (const [k, v] of Object.entries(ports)) for (const b of v ?? []) if (!a[1] || k === a[1] || k === `${a[1]}/tcp`) c.out(`${a[1] ? "" : `${k} -> `}${b.HostIp || "0.0.0.0"}:${b.HostPort}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "container prune", usage: "container prune [OPTIONS]", desc: "Remove all stopped containers", flags: [{ long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" }, { long: "filter", type: "list", desc: "Provide filter values" }],
+    run: async (c) => {
+      const r = await c.api.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/containers/prune");
+      if (r.ContainersDeleted?.length) c.out(`Deleted Containers:\n${r.ContainersDeleted.join("\n")}\n\n`);
+      c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
+      return 0;
+    },
+  },
+];
+
+export { inspectCmd, pull };

@@ -1,0 +1,52 @@
+/** Docker's human formats: sizes (go-units, SI, 3 significant digits), durations, times. */
+
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let v = bytes, i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${Number(v.toPrecision(3))}${units[i]}`;
+}
+
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return "Less than a second";
+  if (s === 1) return "1 second";
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return "About a minute";
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+/** Go's "2006-01-02 15:04:05 -0700 MST" in UTC. */
+export function goTime(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000 UTC`;
+}
+
+/** Ellipsis as the docker CLI truncates: n-1 characters and "…". */
+export function ellipsis(s: string, n: number): string {
+  const chars = [...s];
+  return chars.length <= n ? s : chars.slice(0, n - 1).join("") + "…";
+}
+
+/** Docker's duration flags ("10s", "1m30s", "2h") or timestamps, to unix seconds relative to now. */
+export function parseSince(v: string, now = Date.now()): string {
+  if (/^\d+(\.\d+)?$/.test(v)) return v;
+  const m = /^((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)$/.exec(v);
+  if (m) {
+    let ms = 0;
+    for (const [, n, u] of v.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) ms += Number(n) * ({ h: 3600e3, m: 60e3, s: 1e3, ms: 1 } as Record<string, number>)[u];
+    return ((now - ms) / 1000).toFixed(9);
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new Error(`invalid value for "since": ${v}`);
+  return (t / 1000).toFixed(9);
+}

@@ -1,0 +1,212 @@
+/**
+ * `berth`: the command-line client. Global flags, command dispatch, Docker's
+ * error wording and exit codes, and starting berthd when nothing answers on
+ * the default socket.
+ */
+import { spawn } from "node:child_process";
+import { openSync, mkdirSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ApiClient, ApiError, DEFAULT_HOST, CLIENT_API_VERSION } from "../api/client.js";
+import { parseFlags, flagHelp, UsageError, type FlagSpec } from "./args.js";
+import type { Command, Ctx } from "./command.js";
+import { containerCommands } from "./containers.js";
+import { imageCommands } from "./images.js";
+import { compile, formatRows } from "./template.js";
+import { humanSize } from "./format.js";
+
+const VERSION = "0.1.0";
+
+const systemCommands: Command[] = [
+  {
+    name: "version", usage: "version [OPTIONS]", desc: "Show the berth version information",
+    flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }, { long: "client", type: "bool", hidden: true }],
+    run: async (c, f) => {
+      const client = { Version: VERSION, ApiVersion: CLIENT_API_VERSION, GoVersion: `node${process.versions.node}`, Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch };
+      let server: Record<string, unknown> | undefined;
+      if (!f.client) server = await c.api.json<Record<string, unknown>>("GET", "/version").catch((e) => { if (f.format) return undefined; throw e; });
+      if (f.format) { c.out(compile(String(f.format))({ Client: client, Server: server }) + "\n"); return 0; }
+      c.out(`Client:\n Version:           ${client.Version}\n API version:       ${client.ApiVersion}\n Node version:      ${process.versions.node}\n OS/Arch:           linux/${client.Arch}\n`);
+      if (server) c.out(`\nServer: berth\n Engine:\n  Version:          ${server.Version}\n  API version:      ${server.ApiVersion} (minimum version ${server.MinAPIVersion})\n  OS/Arch:          ${server.Os}/${server.Arch}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "info", usage: "info [OPTIONS]", desc: "Display system-wide information", flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }],
+    run: async (c, f) => {
+      const i = await c.api.json<Record<string, unknown>>("GET", "/info");
+      if (f.format) { c.out(compile(String(f.format))(i) + "\n"); return 0; }
+      c.out(`Server:\n Containers: ${i.Containers}\n  Running: ${i.ContainersRunning}\n  Paused: ${i.ContainersPaused}\n  Stopped: ${i.ContainersStopped}\n Images: ${i.Images}\n Server Version: ${i.ServerVersion}\n Storage Driver: ${i.Driver}\n Logging Driver: ${i.LoggingDriver}\n Cgroup Driver: ${i.CgroupDriver}\n Cgroup Version: ${i.CgroupVersion}\n Default Runtime: ${i.DefaultRuntime}\n Kernel Version: ${i.KernelVersion}\n Operating System: ${i.OperatingSystem}\n OSType: ${i.OSType}\n Architecture: ${i.Architecture}\n CPUs: ${i.NCPU}\n Total Memory: ${humanSize(Number(i.MemTotal))}\n Name: ${i.Name}\n Docker Root Dir: ${i.DockerRootDir}\n Live Restore Enabled: ${i.LiveRestoreEnabled}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "events", usage: "events [OPTIONS]", desc: "Get real time events from the server",
+    flags: [{ long: "since", type: "string", desc: "Show all events created since timestamp" }, { long: "until", type: "string", desc: "Stream events until this timestamp" }, { long: "filter", short: "f", type: "list", desc: "Filter output based on conditions provided" }, { long: "format", type: "string", desc: "Format the output using the given Go template" }],
+    run: async (c, f) => {
+      const { parseSince } = await import("./format.js");
+      const filters: Record<string, string[]> = {};
+      for (const x of f.filter as string[]) { const i = x.indexOf("="); (filters[x.slice(0, i)] ??= []).push(x.slice(i + 1)); }
+      const res = await c.api.stream("GET", "/events", { query: { since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+      const tpl = f.format ? compile(String(f.format)) : undefined;
+      let buf = "";
+      for await (const chunk of res) {
+        buf += chunk;
+        let i: number;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i); buf = buf.slice(i + 1);
+          if (!line.trim()) continue;
+          const e = JSON.parse(line) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; timeNano: number };
+          if (tpl) { c.out(tpl(e) + "\n"); continue; }
+          const t = new Date(Math.floor(e.timeNano / 1e6)).toISOString().replace("Z", String(e.timeNano % 1e6).padStart(6, "0").slice(0, 6) + "Z").replace(/\.(\d{3})(\d{6})Z$/, ".$1$2Z");
+          const attrs = Object.entries(e.Actor.Attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(", ");
+          c.out(`${t} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs ? ` (${attrs})` : ""}\n`);
+        }
+      }
+      return 0;
+    },
+  },
+  {
+    name: "system df", usage: "system df [OPTIONS]", desc: "Show docker disk usage", flags: [{ long: "verbose", short: "v", type: "bool", desc: "Show detailed information on space usage" }, { long: "format", type: "string", desc: "Format output using a custom template" }],
+    run: async (c, f) => {
+      const d = await c.api.json<{ Images: { Size: number; Containers: number }[]; Containers: { State: string }[]; Volumes: unknown[] }>("GET", "/system/df");
+      const imgSize = d.Images.reduce((a, i) => a + i.Size, 0);
+      const active = d.Images.filter((i) => i.Containers > 0);
+      const rows = [
+        { Type: "Images", TotalCount: d.Images.length, Active: active.length, Size: humanSize(imgSize), Reclaimable: `${humanSize(imgSize - active.reduce((a, i) => a + i.Size, 0))}` },
+        { Type: "Containers", TotalCount: d.Containers.length, Active: d.Containers.filter((x) => x.State === "running").length, Size: "0B", Reclaimable: "0B" },
+        { Type: "Local Volumes", TotalCount: d.Volumes.length, Active: 0, Size: "0B", Reclaimable: "0B" },
+        { Type: "Build Cache", TotalCount: 0, Active: 0, Size: "0B", Reclaimable: "0B" },
+      ];
+      c.out(formatRows((f.format as string) ?? "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", rows, { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: "SIZE", Reclaimable: "RECLAIMABLE" }));
+      return 0;
+    },
+  },
+];
+
+const ALIASES: Record<string, string> = {
+  "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
+  "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
+  "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
+  "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port",
+  "system info": "info", "system events": "events", "image inspect": "image inspect",
+};
+
+const commands: Command[] = [...containerCommands, ...imageCommands, ...systemCommands];
+
+const GLOBAL: FlagSpec[] = [
+  { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
+  { long: "debug", short: "D", type: "bool", desc: "Enable debug mode" },
+  { long: "log-level", short: "l", type: "string", desc: "Set the logging level" },
+  { long: "config", type: "string", desc: "Location of client config files" },
+  { long: "context", short: "c", type: "string", desc: "Name of the context to use" },
+  { long: "version", short: "v", type: "bool", desc: "Print version information and quit" },
+  { long: "help", type: "bool", desc: "Print usage" },
+];
+
+function usage(): string {
+  const main = commands.filter((c) => !c.name.includes(" ")).map((c) => `  ${c.name.padEnd(12)}${c.desc}`).join("\n");
+  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
+}
+
+function commandHelp(cmd: Command): string {
+  return `\nUsage:  berth ${cmd.usage}\n\n${cmd.desc}\n${flagHelp(cmd.flags)}`;
+}
+
+function daemonPath(): string {
+  if (process.env.BERTH_DAEMON) return process.env.BERTH_DAEMON;
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, "berthd");
+}
+
+/** No daemon on the default socket: start one (detached) and wait for /_ping. */
+async function ensureDaemon(api: ApiClient): Promise<void> {
+  try { await api.ping(); return; } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ECONNREFUSED") throw e;
+  }
+  const bin = daemonPath();
+  if (!existsSync(bin)) throw new Error(`no daemon answers on ${DEFAULT_HOST} and ${bin} is missing`);
+  if (process.getuid?.() !== 0) throw new Error(`no daemon answers on ${DEFAULT_HOST}; start berthd as root`);
+  mkdirSync("/run/berth", { recursive: true });
+  const log = openSync("/run/berth/berthd.log", "a");
+  const child = spawn(process.execPath, [bin], { detached: true, stdio: ["ignore", log, log] });
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    try { await api.ping(); return; } catch { /* not yet */ }
+  }
+  throw new Error("berthd did not start; see /run/berth/berthd.log");
+}
+
+function resolveCommand(words: string[]): { cmd?: Command; rest: string[] } {
+  for (const n of [2, 1]) {
+    if (words.length < n) continue;
+    const name = words.slice(0, n).join(" ");
+    const target = ALIASES[name] ?? name;
+    const cmd = commands.find((c) => c.name === target);
+    if (cmd) return { cmd: name !== target ? { ...cmd, usage: cmd.usage.replace(target, name) } : cmd, rest: words.slice(n) };
+  }
+  return { rest: words };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const ctx: Ctx = { api: undefined as unknown as ApiClient, out: (s) => { process.stdout.write(s); }, err: (s) => { process.stderr.write(s); } };
+  let global;
+  try { global = parseFlags(argv, GLOBAL, { stopAtPositional: true }); } catch (e) {
+    ctx.err(`${(e as Error).message}\nSee 'berth --help'.\n`);
+    return 125;
+  }
+  if (global.flags.version) { ctx.out(`berth version ${VERSION}\n`); return 0; }
+  if (global.flags.help || global.args.length === 0) { ctx.out(usage()); return global.args.length === 0 && !global.flags.help ? 0 : 0; }
+  const { cmd, rest } = resolveCommand(global.args);
+  if (!cmd) {
+    const word = global.args[0];
+    if (["image", "container", "system"].includes(word)) { ctx.err(`berth: '${global.args.slice(0, 2).join(" ")}' is not a berth command.\nSee 'berth --help'\n`); return 1; }
+    ctx.err(`berth: '${word}' is not a berth command.\nSee 'berth --help'\n`);
+    return 1;
+  }
+  let parsed;
+  try {
+    parsed = parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
+  } catch (e) {
+    ctx.err(`${(e as Error).message}\nSee 'berth ${cmd.name} --help'.\n`);
+    return 125;
+  }
+  if (parsed.flags.help) { ctx.out(commandHelp(cmd)); return 0; }
+  const explicit = (global.flags.host as string | undefined) ?? process.env.BERTH_HOST ?? process.env.DOCKER_HOST;
+  ctx.api = new ApiClient(explicit ?? DEFAULT_HOST);
+  try {
+    const local = cmd.name === "version" && parsed.flags.client;
+    if (!local) {
+      if (explicit) await ctx.api.ping();
+      else await ensureDaemon(ctx.api);
+    }
+    return await cmd.run(ctx, parsed.flags, parsed.args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      ctx.err(`berth: ${e.message}\nSee 'berth ${cmd.name} --help'.\n\nUsage:  berth ${cmd.usage}\n\n${cmd.desc}\n`);
+      return e.message.includes("requires") ? 1 : 125;
+    }
+    if (e instanceof ApiError) { ctx.err(`Error response from daemon: ${e.message}\n`); return 1; }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ECONNREFUSED") {
+      ctx.err(`Cannot connect to the berth daemon at ${ctx.api.host}. Is the daemon running?\n`);
+      return 1;
+    }
+    ctx.err(`${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    ctx.api.close();
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  // Flush stdout before exiting: process.exit can cut a pending pipe write.
+  if (process.stdout.writableLength) process.stdout.once("drain", () => process.exit(code));
+  else process.exitCode = code, setImmediate(() => process.exit(code));
+}, (e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

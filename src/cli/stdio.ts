@@ -1,0 +1,92 @@
+/** Client-side stdio: demultiplexing Docker's stdcopy frames, raw terminals, detach keys, resizes. */
+import type { Socket } from "node:net";
+import type { ApiClient } from "../api/client.js";
+
+/** Splits a multiplexed stream into stdout and stderr writes; resolves at its end. */
+export function demux(src: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    src.on("data", (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      while (buf.length >= 8) {
+        const len = buf.readUInt32BE(4);
+        if (buf.length < 8 + len) break;
+        const kind = buf[0];
+        const payload = buf.subarray(8, 8 + len);
+        if (kind === 2 || kind === 3) err.write(payload); else out.write(payload);
+        buf = buf.subarray(8 + len);
+      }
+    });
+    src.on("end", resolve);
+    src.on("close", resolve);
+    src.on("error", reject);
+  });
+}
+
+/** Parses docker's --detach-keys ("ctrl-p,ctrl-q") into bytes. */
+export function detachKeys(spec = "ctrl-p,ctrl-q"): number[] {
+  return spec.split(",").filter(Boolean).map((k) => {
+    const m = /^ctrl-(.)$/.exec(k.trim());
+    if (m) { const c = m[1]; return c === "@" ? 0 : c === "[" ? 27 : c === "\\" ? 28 : c === "]" ? 29 : c === "^" ? 30 : c === "_" ? 31 : c.toLowerCase().charCodeAt(0) - 96; }
+    return k.charCodeAt(0);
+  });
+}
+
+export interface StreamOpts { tty: boolean; stdin: boolean; detachKeys?: string; resize?: (h: number, w: number) => Promise<unknown> }
+
+/**
+ * Relays a hijacked connection: output to stdout/stderr (demultiplexed unless
+ * tty), stdin to the socket (half-closed at EOF). Resolves when the output
+ * ends; "detached" when the user typed the detach keys.
+ */
+export function relayStreams(sock: Socket, o: StreamOpts): Promise<"done" | "detached"> {
+  const stdin = process.stdin;
+  let restore = () => {};
+  if (o.tty && stdin.isTTY) {
+    stdin.setRawMode(true);
+    restore = () => { try { stdin.setRawMode(false); } catch { /* closed */ } };
+  }
+  return new Promise((resolve) => {
+    let finished = false;
+    const finish = (how: "done" | "detached") => {
+      if (finished) return;
+      finished = true;
+      restore();
+      stdin.pause();
+      if (onResize) process.stdout.off("resize", onResize);
+      resolve(how);
+    };
+    let onResize: (() => void) | undefined;
+    if (o.tty && o.resize && process.stdout.isTTY) {
+      onResize = () => { void o.resize!(process.stdout.rows, process.stdout.columns).catch(() => {}); };
+      process.stdout.on("resize", onResize);
+    }
+    if (o.stdin) {
+      const keys = o.tty ? detachKeys(o.detachKeys) : [];
+      let matched = 0;
+      stdin.on("data", (d: Buffer) => {
+        if (keys.length) {
+          for (const b of d) {
+            matched = b === keys[matched] ? matched + 1 : b === keys[0] ? 1 : 0;
+            if (matched === keys.length) { sock.destroy(); finish("detached"); return; }
+          }
+        }
+        sock.write(d);
+      });
+      stdin.on("end", () => { if (!o.tty) sock.end(); });
+      stdin.resume();
+    }
+    const done = o.tty
+      ? new Promise<void>((r) => { sock.on("data", (d) => process.stdout.write(d)); sock.on("end", r); sock.on("close", r); })
+      : demux(sock, process.stdout, process.stderr);
+    sock.on("error", () => finish("done"));
+    void done.catch(() => {}).then(() => finish("done"));
+    sock.resume();
+  });
+}
+
+/** Sends the current terminal size, as the docker CLI does right after start. */
+export async function initialResize(api: ApiClient, path: string): Promise<void> {
+  if (!process.stdout.isTTY) return;
+  await api.request("POST", path, { query: { h: process.stdout.rows, w: process.stdout.columns } }).catch(() => {});
+}

@@ -1,0 +1,233 @@
+/**
+ * The subset of Go's text/template the docker CLI's --format uses:
+ * {{.A.B}}, {{json .}}, {{index .M "k"}}, {{join .L ","}}, {{lower}},
+ * {{upper}}, {{title}}, {{len}}, {{printf "%s" .X}}, {{println}}, pipelines
+ * ({{.X | json}}), {{range .L}}…{{end}}, {{if .X}}…{{else}}…{{end}}, and
+ * methods with arguments ({{.Label "k"}}) when the value is a function.
+ */
+
+type Node =
+  | { t: "text"; s: string }
+  | { t: "expr"; e: Cmd[] }
+  | { t: "if"; e: Cmd[]; then: Node[]; else: Node[] }
+  | { t: "range"; e: Cmd[]; body: Node[] }
+  | { t: "with"; e: Cmd[]; then: Node[]; else: Node[] };
+type Operand = { k: "field"; path: string[] } | { k: "str"; v: string } | { k: "num"; v: number } | { k: "ident"; v: string } | { k: "dot" } | { k: "sub"; e: Cmd[] };
+type Cmd = Operand[];
+
+export class TemplateError extends Error {}
+
+function tokenize(src: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i];
+    if (/\s/.test(c)) { i++; continue; }
+    if (c === '"' || c === "`") {
+      let j = i + 1, s = "";
+      while (j < src.length && src[j] !== c) {
+        if (src[j] === "\\" && c === '"') { const n = src[++j]; s += n === "n" ? "\n" : n === "t" ? "\t" : n; j++; continue; }
+        s += src[j++];
+      }
+      out.push(JSON.stringify(s));
+      i = j + 1;
+      continue;
+    }
+    if (c === "|" || c === "(" || c === ")") { out.push(c); i++; continue; }
+    let j = i;
+    while (j < src.length && !/[\s|()"]/.test(src[j])) j++;
+    out.push(src.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
+function parsePipeline(tokens: string[], pos = { i: 0 }): Cmd[] {
+  const cmds: Cmd[] = [[]];
+  while (pos.i < tokens.length) {
+    const tok = tokens[pos.i++];
+    if (tok === ")") break;
+    if (tok === "|") { cmds.push([]); continue; }
+    const cur = cmds[cmds.length - 1];
+    if (tok === "(") { cur.push({ k: "sub", e: parsePipeline(tokens, pos) }); continue; }
+    if (tok.startsWith('"')) cur.push({ k: "str", v: JSON.parse(tok) as string });
+    else if (tok === ".") cur.push({ k: "dot" });
+    else if (tok.startsWith(".")) cur.push({ k: "field", path: tok.slice(1).split(".") });
+    else if (/^-?\d+(\.\d+)?$/.test(tok)) cur.push({ k: "num", v: Number(tok) });
+    else cur.push({ k: "ident", v: tok });
+  }
+  return cmds;
+}
+
+function parse(src: string): Node[] {
+  const root: Node[] = [];
+  const stack: { nodes: Node[]; node?: Node & { then?: Node[]; else?: Node[]; body?: Node[] }; inElse?: boolean }[] = [{ nodes: root }];
+  const re = /\{\{-?\s*([\s\S]*?)\s*-?\}\}/g;
+  let last = 0;
+  let m: RegExpExecArray | null;
+  const top = () => stack[stack.length - 1];
+  while ((m = re.exec(src))) {
+    if (m.index > last) top().nodes.push({ t: "text", s: src.slice(last, m.index) });
+    last = re.lastIndex;
+    const body = m[1];
+    const word = body.split(/\s+/, 1)[0];
+    if (word === "if" || word === "range" || word === "with") {
+      const e = parsePipeline(tokenize(body.slice(word.length)));
+      const node = word === "range" ? { t: "range" as const, e, body: [] as Node[] } : { t: word as "if" | "with", e, then: [] as Node[], else: [] as Node[] };
+      top().nodes.push(node);
+      stack.push({ nodes: node.t === "range" ? node.body : (node as { then: Node[] }).then, node });
+    } else if (word === "else") {
+      const f = top();
+      if (!f.node || f.node.t === "range") throw new TemplateError("unexpected {{else}}");
+      f.nodes = f.node.else!;
+    } else if (word === "end") {
+      if (stack.length === 1) throw new TemplateError("unexpected {{end}}");
+      stack.pop();
+    } else if (body.startsWith("/*")) {
+      continue;
+    } else {
+      top().nodes.push({ t: "expr", e: parsePipeline(tokenize(body)) });
+    }
+  }
+  if (stack.length !== 1) throw new TemplateError("unexpected EOF: missing {{end}}");
+  if (last < src.length) root.push({ t: "text", s: src.slice(last) });
+  return root;
+}
+
+function truthy(v: unknown): boolean {
+  if (v === null || v === undefined || v === false || v === 0 || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.keys(v as object).length > 0;
+  return true;
+}
+
+function str(v: unknown): string {
+  if (v === null || v === undefined) return "<no value>";
+  if (Array.isArray(v)) return `[${v.map(str).join(" ")}]`;
+  if (typeof v === "object") return `map[${Object.entries(v as object).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => `${k}:${str(x)}`).join(" ")}]`;
+  return String(v);
+}
+
+function sprintf(fmt: string, args: unknown[]): string {
+  let i = 0;
+  return fmt.replace(/%([-+ 0#]*\d*(?:\.\d+)?)([svdqf%])/g, (_all, _flags: string, verb: string) => {
+    if (verb === "%") return "%";
+    const a = args[i++];
+    if (verb === "q") return JSON.stringify(str(a));
+    if (verb === "d") return String(Math.trunc(Number(a)));
+    return str(a);
+  });
+}
+
+const FUNCS: Record<string, (...a: unknown[]) => unknown> = {
+  json: (v) => JSON.stringify(v ?? null),
+  index: (v, ...keys) => keys.reduce<unknown>((o, k) => (o == null ? undefined : (o as Record<string, unknown>)[String(k)]), v),
+  join: (v, sep) => (Array.isArray(v) ? v.map(str).join(String(sep)) : str(v)),
+  lower: (v) => str(v).toLowerCase(),
+  upper: (v) => str(v).toUpperCase(),
+  title: (v) => str(v).replace(/\b\w/g, (c) => c.toUpperCase()),
+  len: (v) => (Array.isArray(v) || typeof v === "string" ? v.length : v && typeof v === "object" ? Object.keys(v).length : 0),
+  println: (...a) => a.map(str).join(" ") + "\n",
+  print: (...a) => a.map(str).join(""),
+  printf: (f, ...a) => sprintf(String(f), a),
+  split: (v, sep) => str(v).split(String(sep)),
+  truncate: (v, n) => str(v).slice(0, Number(n)),
+  pad: (v, l, r) => " ".repeat(Number(l)) + str(v) + " ".repeat(Number(r)),
+  eq: (a, ...b) => b.some((x) => x === a),
+  ne: (a, b) => a !== b,
+  not: (a) => !truthy(a),
+  and: (...a) => a.find((x) => !truthy(x)) ?? a[a.length - 1],
+  or: (...a) => a.find((x) => truthy(x)) ?? a[a.length - 1],
+};
+
+function field(dot: unknown, path: string[], args: unknown[]): unknown {
+  let v: unknown = dot;
+  for (let i = 0; i < path.length; i++) {
+    if (v === null || v === undefined) return undefined;
+    const obj = v as Record<string, unknown>;
+    const key = path[i];
+    let next: unknown = obj[key];
+    if (next === undefined) {
+      const k2 = Object.keys(obj).find((k) => k.toLowerCase() === key.toLowerCase());
+      if (k2) next = obj[k2];
+    }
+    if (typeof next === "function") next = (next as (...a: unknown[]) => unknown).apply(obj, i === path.length - 1 ? args : []);
+    v = next;
+  }
+  return v;
+}
+
+function evalCmd(cmd: Cmd, dot: unknown, piped: unknown[]): unknown {
+  if (cmd.length === 0) throw new TemplateError("empty command");
+  const operand = (o: Operand): unknown => {
+    switch (o.k) {
+      case "str": return o.v;
+      case "num": return o.v;
+      case "dot": return dot;
+      case "field": return field(dot, o.path, []);
+      case "sub": return evalPipe(o.e, dot);
+      case "ident":
+        if (o.v === "true") return true;
+        if (o.v === "false") return false;
+        if (o.v === "nil") return null;
+        if (FUNCS[o.v]) return FUNCS[o.v]();
+        throw new TemplateError(`function "${o.v}" not defined`);
+    }
+  };
+  const [head, ...rest] = cmd;
+  if (head.k === "ident" && FUNCS[head.v]) return FUNCS[head.v](...rest.map(operand), ...piped);
+  if (head.k === "ident" && !["true", "false", "nil"].includes(head.v)) throw new TemplateError(`function "${head.v}" not defined`);
+  if (head.k === "field") return field(dot, head.path, [...rest.map(operand), ...piped]);
+  return operand(head);
+}
+
+function evalPipe(cmds: Cmd[], dot: unknown): unknown {
+  let v: unknown;
+  cmds.forEach((c, i) => { v = evalCmd(c, dot, i === 0 ? [] : [v]); });
+  return v;
+}
+
+function render(nodes: Node[], dot: unknown): string {
+  let out = "";
+  for (const n of nodes) {
+    switch (n.t) {
+      case "text": out += n.s; break;
+      case "expr": { const v = evalPipe(n.e, dot); out += typeof v === "string" ? v : str(v); break; }
+      case "if": out += truthy(evalPipe(n.e, dot)) ? render(n.then, dot) : render(n.else, dot); break;
+      case "with": { const v = evalPipe(n.e, dot); out += truthy(v) ? render(n.then, v) : render(n.else, dot); break; }
+      case "range": {
+        const v = evalPipe(n.e, dot);
+        if (Array.isArray(v)) for (const x of v) out += render(n.body, x);
+        else if (v && typeof v === "object") for (const k of Object.keys(v).sort()) out += render(n.body, (v as Record<string, unknown>)[k]);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export function compile(src: string): (dot: unknown) => string {
+  const nodes = parse(src);
+  return (dot) => render(nodes, dot);
+}
+
+/** docker's tabwriter: minwidth 10, padding 3, cells separated by tabs. */
+export function tabulate(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => { if (i < r.length - 1) widths[i] = Math.max(widths[i] ?? 0, [...c].length); });
+  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c + " ".repeat(Math.max(10, widths[i] + 3) - [...c].length) : c)).join("").replace(/\s+$/, "")).join("\n") + (rows.length ? "\n" : "");
+}
+
+/**
+ * Renders rows with a --format value: "table …" gives a header from `headers`
+ * (placeholder → column title) and aligned columns; otherwise one line per row.
+ */
+export function formatRows(format: string, rows: unknown[], headers: Record<string, string>): string {
+  const isTable = format.startsWith("table");
+  const body = isTable ? format.slice(5).trimStart() : format;
+  const tpl = compile(body.replace(/\\t/g, "\t").replace(/\\n/g, "\n"));
+  if (!isTable) return rows.map((r) => tpl(r) + "\n").join("");
+  const header = body.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (_m, k: string) => headers[k] ?? k.toUpperCase()).replace(/\{\{[^}]*\}\}/g, "").replace(/\\t/g, "\t");
+  const lines = [header, ...rows.map((r) => tpl(r))];
+  return tabulate(lines.map((l) => l.split("\t")));
+}
