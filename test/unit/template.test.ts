@@ -1,0 +1,54 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { compile, formatRows, tabulate } from "../../src/cli/template.js";
+import { parseFlags } from "../../src/cli/args.js";
+import { humanSize, ellipsis } from "../../src/cli/format.js";
+
+const dot = { ID: "abc", Names: "web", Labels: { tier: "front", "a.b": "x" }, List: ["x", "y"], Nested: { Deep: { V: 3 } }, Empty: "", Label: (k: string) => (k === "tier" ? "front" : "") };
+
+test("Go template subset", () => {
+  assert.equal(compile("{{.ID}} {{.Names}}")(dot), "abc web");
+  assert.equal(compile("{{.Nested.Deep.V}}")(dot), "3");
+  assert.equal(compile("{{json .List}}")(dot), '["x","y"]');
+  assert.equal(compile('{{index .Labels "a.b"}}')(dot), "x");
+  assert.equal(compile('{{.Label "tier"}}')(dot), "front");
+  assert.equal(compile("{{range .List}}<{{.}}>{{end}}")(dot), "<x><y>");
+  assert.equal(compile("{{if .Empty}}yes{{else}}no{{end}}")(dot), "no");
+  assert.equal(compile('{{join .List ","}}')(dot), "x,y");
+  assert.equal(compile("{{.Names | upper}}")(dot), "WEB");
+  assert.equal(compile('{{printf "%s-%d" .ID 7}}')(dot), "abc-7");
+  assert.equal(compile("{{json .}}")({ a: 1 }), '{"a":1}');
+  assert.throws(() => compile("{{if .X}}"), /missing \{\{end\}\}/);
+  assert.throws(() => compile("{{nosuchfunc .X}}")(dot), /function "nosuchfunc" not defined/);
+});
+
+test("table formats align like docker's tabwriter", () => {
+  const out = formatRows("table {{.ID}}\t{{.Names}}", [{ ID: "0123456789ab", Names: "web" }], { ID: "CONTAINER ID", Names: "NAMES" });
+  assert.equal(out, "CONTAINER ID   NAMES\n0123456789ab   web\n");
+  assert.equal(tabulate([["A", "B"], ["ccc", "d"]]), "A         B\nccc       d\n");
+});
+
+test("flag parsing: bundles, =values, lists, stop at the first positional", () => {
+  const specs = [
+    { long: "detach", short: "d", type: "bool" as const }, { long: "interactive", short: "i", type: "bool" as const },
+    { long: "tty", short: "t", type: "bool" as const }, { long: "env", short: "e", type: "list" as const }, { long: "name", type: "string" as const },
+  ];
+  const r = parseFlags(["-dit", "-e", "A=1", "-e=B=2", "--name=x", "busybox", "ls", "-l", "--name", "y"], specs, { stopAtPositional: true });
+  assert.equal(r.flags.detach, true);
+  assert.equal(r.flags.tty, true);
+  assert.deepEqual(r.flags.env, ["A=1", "B=2"]);
+  assert.equal(r.flags.name, "x");
+  assert.deepEqual(r.args, ["busybox", "ls", "-l", "--name", "y"]);
+  assert.equal(parseFlags(["--detach=false"], specs).flags.detach, false);
+  assert.throws(() => parseFlags(["--nope"], specs), /unknown flag: --nope/);
+  assert.throws(() => parseFlags(["-x"], specs), /unknown shorthand flag: 'x' in -x/);
+  assert.throws(() => parseFlags(["--name"], specs), /flag needs an argument: --name/);
+});
+
+test("human sizes and truncation as the docker CLI prints them", () => {
+  assert.equal(humanSize(1_980_000), "1.98MB");
+  assert.equal(humanSize(10_500), "10.5kB");
+  assert.equal(humanSize(123), "123B");
+  assert.equal(humanSize(1_234_567_890), "1.23GB");
+  assert.equal(ellipsis("sh -c 'echo started; sleep 1000'", 20), "sh -c 'echo started…");
+});
