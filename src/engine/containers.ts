@@ -285,8 +285,11 @@ export class ContainerService {
     const d = this.dir(c.Id);
     const rootfs = join(d, "rootfs");
     const p = this.rtPaths(c.Id);
-    await this.runtime.delete(c.Id, true).catch(() => {});
-    await fsp.rm(join(p.exitDir, c.Id), { force: true });
+    if (c.State.StartedAt !== ZERO_TIME || c.State.Error) {
+      // A restart: clear what the previous run may have left.
+      await this.runtime.delete(c.Id, true).catch(() => {});
+      await fsp.rm(join(p.exitDir, c.Id), { force: true });
+    }
     await ensureDir(p.bundle);
     await this.store.snapshots.mount(c.Berth.ChainId, d, rootfs);
     try {
@@ -501,9 +504,13 @@ export class ContainerService {
 
   private async purge(c: ContainerRecord): Promise<void> {
     const d = this.dir(c.Id);
-    await this.runtime.delete(c.Id, true).catch(() => {});
-    await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {});
-    await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+    // A container that exited cleanly was already torn down by onExit; others may have left runtime state.
+    const clean = c.State.FinishedAt !== ZERO_TIME && !c.State.Running && c.Berth.ConmonPid === 0;
+    if (!clean) {
+      await this.runtime.delete(c.Id, true).catch(() => {});
+      await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {});
+      await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+    }
     await fsp.rm(d, { recursive: true, force: true });
   }
 
