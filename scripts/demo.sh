@@ -12,8 +12,8 @@ if ! berth image inspect busybox >/dev/null 2>&1; then
   say image bootstrap busybox; berth image bootstrap busybox
 fi
 say images; berth images
-say run --rm busybox sh -c 'echo hello from \$(hostname); echo my pid is \$\$; ps'
-berth run --rm busybox sh -c 'echo hello from $(hostname); echo my pid is $$; ps'
+printf '\nThis host is %s; a container has its own hostname, its own pid 1, and sees only its own processes:\n' "$(hostname)"
+say run --rm busybox sh -c "'hostname; echo my pid is \$\$; ps; true'"; berth run --rm busybox sh -c 'hostname; echo my pid is $$; ps; true'
 say run -d --name demo-web busybox sh -c 'while true; do date; sleep 1; done'
 berth rm -f demo-web >/dev/null 2>&1 || true
 berth run -d --name demo-web busybox sh -c 'while true; do date; sleep 1; done'

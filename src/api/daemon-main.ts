@@ -12,6 +12,7 @@ import { createApiServer } from "./server.js";
 import { errorMessage } from "../lib/errors.js";
 import { ensureDir } from "../lib/fsutil.js";
 import { run } from "../lib/proc.js";
+import { removeCgroup } from "../runtime/cgroups.js";
 
 interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string }
 
@@ -123,6 +124,8 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${sig}: shutting down (containers keep running)`);
     engine.close();
+    // The shared /berth parent cgroup goes when empty (rmdir refuses while any container still uses it).
+    void removeCgroup("/berth").catch(() => {});
     server.close();
     server.closeAllConnections?.();
     for (const p of sockets) { try { unlinkSync(p); } catch { /* gone */ } }
