@@ -49,7 +49,7 @@ export type WaitCondition = "not-running" | "next-exit" | "removed";
 
 interface Waiter { condition: WaitCondition; resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void }
 interface PendingAttach { stdin: boolean; resolve: (a: AttachStreams) => void; reject: (e: Error) => void }
-interface ExecState { rec: ExecRecord; handle?: ExecHandle }
+interface ExecState { rec: ExecRecord; handle?: ExecHandle; consoleSize?: [number, number] }
 
 const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const STOPPED_STATUSES = new Set(["created", "exited", "dead"]);
@@ -592,7 +592,7 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- exec
 
-  execCreate(ref: string, body: { AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Tty?: boolean; Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string; Privileged?: boolean; DetachKeys?: string }): { Id: string } {
+  execCreate(ref: string, body: { AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Tty?: boolean; Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string; Privileged?: boolean; DetachKeys?: string; ConsoleSize?: [number, number] | null }): { Id: string } {
     const c = this.get(ref);
     if (!c.State.Running) throw new ConflictError(`container ${c.Id} is not running`);
     if (c.State.Paused) throw new ConflictError(`container ${c.Id} is paused, unpause the container before exec`);
@@ -605,7 +605,7 @@ export class ContainerService {
       ProcessConfig: { tty: !!body.Tty, entrypoint: body.Cmd[0], arguments: body.Cmd.slice(1), privileged: !!body.Privileged, user: body.User ?? "" },
       Env: body.Env ?? [], WorkingDir: body.WorkingDir ?? "",
     };
-    this.execs.set(id, { rec });
+    this.execs.set(id, { rec, consoleSize: body.ConsoleSize ?? undefined });
     c.ExecIDs = [...(c.ExecIDs ?? []), id];
     this.events.publish("container", `exec_create: ${body.Cmd.join(" ")}`, c.Id, this.attrs(c, { execID: id }));
     return { Id: id };
@@ -641,6 +641,7 @@ export class ContainerService {
       proc.capabilities = all;
     }
     delete proc.consoleSize;
+    if (tty && e.consoleSize && e.consoleSize[0] > 0) proc.consoleSize = { height: e.consoleSize[0], width: e.consoleSize[1] };
     const dir = join(this.paths.execRoot, "e", id.slice(0, 16));
     await ensureDir(dir);
     e.rec.Running = true;

@@ -1,0 +1,119 @@
+/**
+ * Images through the API (import, tag, rmi, inspect, history), events, the
+ * data-root lock, and exec -it: with bin/berth and the docker CLI.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Daemon, BERTH, BERTHD, DOCKER, sleep } from "./harness.js";
+
+const d = new Daemon();
+let work: string;
+
+before(async () => {
+  await d.start();
+  await d.bootstrap();
+  work = mkdtempSync(join(tmpdir(), "berth-img-it-"));
+});
+
+after(async () => {
+  rmSync(work, { recursive: true, force: true });
+  await d.stop();
+});
+
+test("the API socket is 0660", () => {
+  assert.equal(statSync(d.sock).mode & 0o777, 0o660);
+});
+
+test("import FILE and - make images that run, with --change and tags", () => {
+  const root = join(work, "rootfs");
+  mkdirSync(join(root, "bin"), { recursive: true });
+  spawnSync("cp", ["/bin/busybox", join(root, "bin/busybox")]);
+  spawnSync("ln", ["-s", "busybox", join(root, "bin/sh")]);
+  spawnSync("ln", ["-s", "busybox", join(root, "bin/cat")]);
+  writeFileSync(join(root, "greeting"), "hello from an imported image\n");
+  const tarPath = join(work, "rootfs.tar");
+  assert.equal(spawnSync("tar", ["-C", root, "-cf", tarPath, "."]).status, 0);
+
+  const imp = d.berth(["import", "-c", 'CMD ["/bin/cat", "/greeting"]', "-m", "my import", tarPath, "myimg:1.0"]);
+  assert.equal(imp.code, 0, imp.stderr);
+  assert.match(imp.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+  assert.equal(d.berth(["run", "--rm", "myimg:1.0"]).stdout, "hello from an imported image\n");
+
+  const gz = spawnSync("sh", ["-c", `gzip -c ${tarPath} | ${process.execPath} ${BERTH} -H ${d.host} import - piped`], { encoding: "utf8" });
+  assert.equal(gz.status, 0, gz.stderr);
+  assert.equal(d.berth(["run", "--rm", "piped", "/bin/cat", "/greeting"]).stdout, "hello from an imported image\n");
+
+  const dk = spawnSync("sh", ["-c", `DOCKER_HOST=${d.host} DOCKER_CONFIG=${d.root}/docker-config ${DOCKER} import --change 'ENV A=b' ${tarPath} viadocker`], { encoding: "utf8" });
+  assert.equal(dk.status, 0, dk.stderr);
+  assert.equal(d.berth(["run", "--rm", "viadocker", "/bin/sh", "-c", "echo $A"]).stdout, "b\n");
+
+  const hist = d.berth(["history", "myimg:1.0"]);
+  assert.match(hist.stdout, /IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT/);
+  assert.match(hist.stdout, /my import/);
+  const bad = d.berth(["import", join(work, "missing.tar")]);
+  assert.notEqual(bad.code, 0);
+});
+
+test("images, tag, inspect and rmi (untag vs delete, refused while in use)", () => {
+  assert.equal(d.berth(["tag", "busybox", "registry.local:5000/team/bb:2"]).code, 0);
+  const list = d.berth(["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split("\n");
+  assert.ok(list.includes("registry.local:5000/team/bb:2"));
+  assert.ok(list.includes("busybox:latest"));
+  const id = d.berth(["image", "inspect", "-f", "{{.Id}}", "busybox"]).stdout.trim();
+  assert.equal(d.berth(["image", "inspect", "-f", "{{.Id}}", "registry.local:5000/team/bb:2"]).stdout.trim(), id);
+  assert.deepEqual(JSON.parse(d.berth(["image", "inspect", "-f", "{{json .Config.Cmd}}", "busybox"]).stdout), ["sh"]);
+  const un = d.berth(["rmi", "registry.local:5000/team/bb:2"]);
+  assert.equal(un.stdout.trim(), "Untagged: registry.local:5000/team/bb:2");
+  assert.equal(d.berth(["image", "inspect", "busybox"]).code, 0, "the image stays while another tag points at it");
+
+  d.berth(["tag", "myimg:1.0", "inuse:1"]);
+  d.berth(["rmi", "myimg:1.0"]);
+  d.berth(["create", "--name", "user1", "inuse:1"]);
+  const refused = d.berth(["rmi", "inuse:1"]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /conflict: unable to remove repository reference "inuse:1" \(must force\) - container [0-9a-f]{12} is using its referenced image/);
+  d.berth(["rm", "user1"]);
+  const del = d.berth(["rmi", "inuse:1"]);
+  assert.match(del.stdout, /Untagged: inuse:1\nDeleted: sha256:[0-9a-f]{64}/);
+  assert.notEqual(d.berth(["image", "inspect", "inuse:1"]).code, 0);
+  const nf = d.docker(["rmi", "nosuchimage"]);
+  assert.notEqual(nf.code, 0);
+  assert.match(nf.stderr, /No such image: nosuchimage/);
+});
+
+test("events stream container lifecycle (berth and docker CLI)", async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  d.berth(["run", "--rm", "--name", "ev1", "busybox", "true"]);
+  await sleep(200);
+  const until = Math.floor(Date.now() / 1000) + 1;
+  const r = d.berth(["events", "--since", String(since), "--until", String(until), "--filter", "container=ev1", "--format", "{{.Action}}"]);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["create", "start", "die", "destroy"]);
+  const dk = d.docker(["events", "--since", String(since), "--until", String(until), "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"]);
+  assert.ok(dk.stdout.split("\n").includes("ev1"), dk.stdout + dk.stderr);
+});
+
+test("exec -it and exec -d", async () => {
+  d.berth(["run", "-d", "--name", "ex", "busybox", "sleep", "1000"]);
+  const r = spawnSync("script", ["-qfec", `stty rows 20 cols 70; ${process.execPath} ${BERTH} -H ${d.host} exec -it ex sh -c 'tty; stty size; exit 3'`, "/dev/null"], { encoding: "utf8", timeout: 30_000 });
+  assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  assert.match(r.stdout, /20 70/);
+  assert.equal(r.status, 3);
+  assert.equal(d.berth(["exec", "-d", "ex", "sh", "-c", "echo bg > /tmp/done"]).code, 0);
+  await sleep(300);
+  assert.equal(d.berth(["exec", "ex", "cat", "/tmp/done"]).stdout, "bg\n");
+  d.berth(["rm", "-f", "ex"]);
+});
+
+test("one daemon per data root", async () => {
+  const second = spawn(process.execPath, [BERTHD, "--data-root", d.dataRoot, "--exec-root", join(d.root, "run2"), "-H", `unix://${join(d.root, "other.sock")}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  second.stderr.on("data", (x) => { err += x; });
+  const code = await new Promise<number | null>((res) => second.on("exit", res));
+  assert.equal(code, 1);
+  assert.match(err, /another berthd \(pid \d+\) is using data root/);
+  assert.equal(d.berth(["ps"]).code, 0, "the first daemon is unaffected");
+});
