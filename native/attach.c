@@ -59,7 +59,15 @@ int main(int argc, char **argv) {
   } else {
     strcpy(addr.sun_path, path);
   }
-  if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) { fprintf(stderr, "berth-attach: connect %s: %s\n", path, strerror(errno)); return 1; }
+  /* The socket may not exist yet: berthd starts us while conmon is still setting up. Retry for up to 5 s. */
+  for (int tries = 0;; tries++) {
+    if (connect(s, (struct sockaddr *)&addr, sizeof addr) == 0) break;
+    if ((errno != ENOENT && errno != ECONNREFUSED) || tries >= 10000) {
+      fprintf(stderr, "berth-attach: connect %s: %s\n", path, strerror(errno));
+      return 1;
+    }
+    usleep(500);
+  }
   /* Tell the parent we are connected (it starts the container only then). */
   (void)!write(2, "connected\n", 10);
 

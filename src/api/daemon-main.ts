@@ -123,14 +123,15 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${sig}: shutting down (containers keep running)`);
-    engine.close();
-    // The shared /berth parent cgroup goes when empty (rmdir refuses while any container still uses it).
-    void removeCgroup("/berth").catch(() => {});
     server.close();
     server.closeAllConnections?.();
     for (const p of sockets) { try { unlinkSync(p); } catch { /* gone */ } }
-    unlock();
-    process.exit(0);
+    void engine.close().finally(async () => {
+      // The shared /berth parent cgroup goes when empty (rmdir refuses while any container still uses it).
+      await removeCgroup("/berth").catch(() => {});
+      unlock();
+      process.exit(0);
+    });
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

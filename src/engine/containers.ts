@@ -30,6 +30,7 @@ import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { humanDuration } from "./human.js";
+import { trace } from "../lib/trace.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }
 
@@ -81,6 +82,8 @@ export class ContainerService {
   private pendingAttach = new Map<string, PendingAttach[]>();
   private execs = new Map<string, ExecState>();
   private stopWatch: (() => void) | undefined;
+  /** `runc delete` of exited containers runs after waiters are told; a restart waits for it. */
+  private cleanups = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -118,6 +121,11 @@ export class ContainerService {
     }
     // Exits recorded by conmon while we were away are delivered by the watcher (it reports existing files first).
     this.stopWatch = this.runtime.watchExits(this.exitDir(), (id, code) => { void this.onExit(id, code); });
+    // Runtime state of containers that are gone or stopped (a cleanup cut short by a crash).
+    for (const id of await this.runtime.known()) {
+      const rec = this.byId.get(id);
+      if (!rec || !rec.State.Running) await this.runtime.delete(id, true).catch(() => {});
+    }
     for (const rec of this.byId.values()) {
       if (!rec.State.Running) continue;
       const code = await this.runtime.exitCode(this.rtPaths(rec.Id), rec.Id);
@@ -132,7 +140,11 @@ export class ContainerService {
     }
   }
 
-  close(): void { this.stopWatch?.(); }
+  /** Stops watching exits and waits for runtime cleanups still running in the background. */
+  async close(): Promise<void> {
+    this.stopWatch?.();
+    await Promise.allSettled([...this.cleanups.values()]);
+  }
 
   // ---------------------------------------------------------------- lookup
 
@@ -262,6 +274,7 @@ export class ContainerService {
       throw e;
     }
     this.events.publish("container", "create", id, this.attrs(rec));
+    trace(`created record ${id.slice(0, 12)}`);
     return { Id: id, Warnings: [] };
   }
 
@@ -285,17 +298,23 @@ export class ContainerService {
     const d = this.dir(c.Id);
     const rootfs = join(d, "rootfs");
     const p = this.rtPaths(c.Id);
+    await this.cleanups.get(c.Id);
     if (c.State.StartedAt !== ZERO_TIME || c.State.Error) {
       // A restart: clear what the previous run may have left.
       await this.runtime.delete(c.Id, true).catch(() => {});
       await fsp.rm(join(p.exitDir, c.Id), { force: true });
     }
     await ensureDir(p.bundle);
-    await this.store.snapshots.mount(c.Berth.ChainId, d, rootfs);
+    trace(`launch ${c.Id.slice(0, 12)}`);
+    const etc = etcPaths(d);
+    const [mounted, etcDone] = await Promise.allSettled([
+      this.store.snapshots.mount(c.Berth.ChainId, d, rootfs),
+      writeEtcFiles(etc, c.Config.Hostname, [], (c.HostConfig.ExtraHosts as string[] | null) ?? []),
+    ]);
+    if (mounted.status === "rejected") throw mounted.reason;
     try {
+      if (etcDone.status === "rejected") throw etcDone.reason;
       const user = await resolveUser(rootfs, c.Config.User);
-      const etc = etcPaths(d);
-      await writeEtcFiles(etc, c.Config.Hostname, [], (c.HostConfig.ExtraHosts as string[] | null) ?? []);
       const env = mergeEnv(
         ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         [`HOSTNAME=${c.Config.Hostname}`],
@@ -318,13 +337,25 @@ export class ContainerService {
         resources: { memory: hc.Memory || undefined, cpuShares: hc.CpuShares || undefined, nanoCpus: hc.NanoCpus || undefined, pidsLimit: hc.PidsLimit ?? undefined },
         sysctls: hc.Sysctls, init: !!hc.Init,
       });
-      const created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce });
+      trace("spec built");
+      // Attachers connect while conmon and runc create the container (the helper waits for the socket).
+      const waiting = this.pendingAttach.get(c.Id) ?? [];
+      this.pendingAttach.delete(c.Id);
+      const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
+      let created: { pid: number; conmonPid: number };
       try {
-        for (const w of this.pendingAttach.get(c.Id) ?? []) {
-          try { w.resolve(await this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty })); } catch (e) { w.reject(e as Error); }
-        }
-        this.pendingAttach.delete(c.Id);
+        created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce });
+      } catch (e) {
+        for (const a of attaching) void a.then((s) => s.close(), () => {});
+        for (const w of waiting) w.reject(e as Error);
+        throw e;
+      }
+      try {
+        const results = await Promise.allSettled(attaching);
+        results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
+        trace("created+attached");
         await this.runtime.start(c.Id);
+        trace("started");
       } catch (e) {
         await this.runtime.delete(c.Id, true).catch(() => {});
         throw e;
@@ -353,18 +384,23 @@ export class ContainerService {
     const c = this.byId.get(id);
     const p = this.rtPaths(id);
     if (!c) { await fsp.rm(join(p.exitDir, id), { force: true }); return; }
+    trace(`exit ${id.slice(0, 12)} ${code}`);
     let handled = false;
     await this.locks.run(id, async () => {
       if (!c.State.Running) return;
       handled = true;
       c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
       c.Berth.ConmonPid = 0;
-      await this.runtime.delete(id, true).catch(() => {});
       await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
-      await removeCgroup(`/berth/${id}`).catch(() => {});
+      // The runtime's own state goes in the background: nothing a waiter sees depends on it.
+      const cleanup = this.runtime.delete(id, true).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
+        .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
+      this.cleanups.set(id, cleanup);
+      // An --rm container goes straight on to removal, which records its own state.
+      if (!c.HostConfig.AutoRemove) await this.persist(c);
       await fsp.rm(join(p.exitDir, id), { force: true });
-      await this.persist(c);
       this.events.publish("container", "die", id, this.attrs(c, { exitCode: String(code) }));
+      trace("exit handled");
     });
     if (!handled) return;
     this.notify(id, ["not-running", "next-exit"], code);
@@ -499,6 +535,7 @@ export class ContainerService {
     });
     for (const [k, e] of this.execs) if (e.rec.ContainerID === c.Id) this.execs.delete(k);
     this.events.publish("container", "destroy", c.Id, this.attrs(c));
+    trace("removed");
     this.notify(c.Id, ["not-running", "next-exit", "removed"], c.State.ExitCode);
   }
 

@@ -40,7 +40,7 @@ export class Engine {
     return new Engine(opts, store, runtime, events, containers, images);
   }
 
-  close(): void { this.containers.close(); }
+  close(): Promise<void> { return this.containers.close(); }
 
   /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
   async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {

@@ -57,6 +57,8 @@ export interface RuntimeDriver {
   kill(id: string, signal: string | number, all?: boolean): Promise<void>;
   delete(id: string, force?: boolean): Promise<void>;
   state(id: string): Promise<RuntimeState | null>;
+  /** IDs the runtime holds state for (running or not). */
+  known(): Promise<string[]>;
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   pids(id: string): Promise<number[]>;
@@ -231,6 +233,10 @@ export class ConmonRuntime implements RuntimeDriver {
     if (r.code !== 0) return null;
     const s = JSON.parse(r.stdout) as { status: RuntimeState["status"]; pid: number };
     return { status: s.status, pid: s.pid };
+  }
+
+  async known(): Promise<string[]> {
+    return fsp.readdir(this.root).catch(() => []);
   }
 
   async pause(id: string): Promise<void> {
