@@ -4,8 +4,8 @@
  * header), maps error bodies to ApiError, and hijacks connections for attach
  * and exec (Upgrade: tcp → a raw duplex socket).
  */
-import http from "node:http";
 import net from "node:net";
+import { PassThrough } from "node:stream";
 
 export const CLIENT_API_VERSION = "1.47";
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
@@ -26,11 +26,96 @@ function cmp(a: string, b: string): number {
   return a1 - b1 || a2 - b2;
 }
 
+const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error" };
+
+/** A response: status, lower-cased headers, and the decoded body as a stream. */
+export interface Response extends NodeJS.ReadableStream {
+  statusCode: number;
+  headers: Record<string, string>;
+}
+
+/**
+ * A minimal HTTP/1.1 exchange over one fresh connection (Connection: close).
+ * node:http costs ~10 ms of cold start per process; this costs ~1 ms, and
+ * `berth` is a short-lived process that makes a handful of requests.
+ */
+function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.ReadableStream | undefined): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    let res: (PassThrough & Response) | undefined;
+    let remaining = -1; // content-length left, -1: until close
+    let chunked = false;
+    let chunkLeft = 0; // bytes of chunk data left (+2 for its CRLF once started)
+    const feedChunked = () => {
+      while (buf.length) {
+        if (chunkLeft === 0) {
+          const i = buf.indexOf("\r\n");
+          if (i < 0) return;
+          const size = parseInt(buf.subarray(0, i).toString(), 16);
+          buf = buf.subarray(i + 2);
+          if (size === 0) { res!.end(); sock.destroy(); return; }
+          chunkLeft = size + 2;
+        }
+        const take = Math.min(chunkLeft, buf.length);
+        const data = buf.subarray(0, take);
+        chunkLeft -= take;
+        buf = buf.subarray(take);
+        const payload = chunkLeft >= 2 ? data : data.subarray(0, Math.max(0, data.length - (2 - chunkLeft)));
+        if (payload.length) res!.write(payload);
+      }
+    };
+    const feed = () => {
+      if (chunked) return feedChunked();
+      if (!buf.length) return;
+      if (remaining >= 0) {
+        const take = buf.subarray(0, remaining);
+        remaining -= take.length;
+        buf = buf.subarray(take.length);
+        if (take.length) res!.write(take);
+        if (remaining === 0) { res!.end(); sock.destroy(); }
+      } else {
+        res!.write(buf);
+        buf = Buffer.alloc(0);
+      }
+    };
+    sock.on("data", (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      if (!res) {
+        const i = buf.indexOf("\r\n\r\n");
+        if (i < 0) return;
+        const lines = buf.subarray(0, i).toString().split("\r\n");
+        buf = buf.subarray(i + 4);
+        const headers: Record<string, string> = {};
+        for (const l of lines.slice(1)) { const c = l.indexOf(":"); if (c > 0) headers[l.slice(0, c).trim().toLowerCase()] = l.slice(c + 1).trim(); }
+        res = Object.assign(new PassThrough(), { statusCode: Number(/^HTTP\/1\.[01] (\d+)/.exec(lines[0])?.[1] ?? 0), headers });
+        chunked = /chunked/i.test(headers["transfer-encoding"] ?? "");
+        if (headers["content-length"] !== undefined) remaining = Number(headers["content-length"]);
+        const noBody = res.statusCode === 204 || res.statusCode === 304 || remaining === 0;
+        resolve(res);
+        if (noBody) { res.end(); sock.destroy(); return; }
+      }
+      feed();
+    });
+    sock.on("end", () => { if (res) res.end(); else reject(new ApiError(500, "the daemon closed the connection without answering")); });
+    sock.on("error", (e) => { if (res) res.destroy(e); else reject(e); });
+    sock.write(head);
+    if (body === undefined) return;
+    if (Buffer.isBuffer(body)) { sock.write(body); return; }
+    body.on("data", (d: Buffer) => {
+      if (!d.length) return;
+      sock.write(`${d.length.toString(16)}\r\n`);
+      sock.write(d);
+      if (!sock.write("\r\n")) { body.pause(); sock.once("drain", () => body.resume()); }
+    });
+    body.on("end", () => sock.write("0\r\n\r\n"));
+    body.on("error", (e: Error) => { sock.destroy(e); });
+  });
+}
+
 export class ApiClient {
   private version: string | undefined;
   private readonly socketPath?: string;
   private readonly tcp?: { host: string; port: number };
-  private readonly agent: http.Agent;
 
   constructor(readonly host: string = DEFAULT_HOST) {
     if (host.startsWith("unix://")) this.socketPath = host.slice(7);
@@ -39,14 +124,14 @@ export class ApiClient {
       const u = new URL(host.replace(/^tcp:/, "http:"));
       this.tcp = { host: u.hostname, port: Number(u.port || 2375) };
     }
-    this.agent = new http.Agent({ keepAlive: true });
   }
 
-  private conn(): http.RequestOptions {
-    return this.socketPath ? { socketPath: this.socketPath, agent: this.agent } : { host: this.tcp!.host, port: this.tcp!.port, agent: this.agent };
+  private connect(): Promise<net.Socket> {
+    const sock = this.socketPath ? net.connect(this.socketPath) : net.connect(this.tcp!.port, this.tcp!.host);
+    return new Promise((res, rej) => { sock.once("connect", () => { sock.off("error", rej); res(sock); }); sock.once("error", rej); });
   }
 
-  close(): void { this.agent.destroy(); }
+  close(): void { /* connections close with each exchange */ }
 
   /** GET /_ping; resolves the server's API version (and remembers the negotiated one). */
   async ping(): Promise<string> {
@@ -73,31 +158,30 @@ export class ApiClient {
     return `${versioned && this.version ? `/v${this.version}` : ""}${p}${qs ? `?${qs}` : ""}`;
   }
 
-  private send(method: string, p: string, o: RequestOptions, versioned = true): Promise<http.IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { ...o.headers };
-      let payload: Buffer | undefined;
-      if (o.body !== undefined) { payload = Buffer.from(JSON.stringify(o.body)); headers["Content-Type"] = "application/json"; }
-      if (Buffer.isBuffer(o.raw)) payload = o.raw;
-      const req = http.request({ ...this.conn(), method, path: this.path(p, o.query, versioned), headers }, resolve);
-      req.on("error", reject);
-      if (o.raw && !Buffer.isBuffer(o.raw)) o.raw.pipe(req);
-      else req.end(payload);
-    });
+  private async send(method: string, p: string, o: RequestOptions, versioned = true): Promise<Response> {
+    const headers: Record<string, string> = { Host: "berth", Connection: "close", ...o.headers };
+    let payload: Buffer | NodeJS.ReadableStream | undefined;
+    if (o.body !== undefined) { payload = Buffer.from(JSON.stringify(o.body)); headers["Content-Type"] = "application/json"; }
+    else if (o.raw) payload = o.raw;
+    if (Buffer.isBuffer(payload)) headers["Content-Length"] = String(payload.length);
+    else if (payload) headers["Transfer-Encoding"] = "chunked";
+    else if (method !== "GET" && method !== "HEAD") headers["Content-Length"] = "0";
+    const head = `${method} ${this.path(p, o.query, versioned)} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+    return exchange(await this.connect(), head, payload);
   }
 
-  private async check(res: http.IncomingMessage): Promise<http.IncomingMessage> {
+  private async check(res: Response): Promise<Response> {
     if ((res.statusCode ?? 500) < 400) return res;
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString();
     let message = text.trim();
     try { message = (JSON.parse(text) as { message?: string }).message ?? message; } catch { /* plain text */ }
-    throw new ApiError(res.statusCode ?? 500, message || http.STATUS_CODES[res.statusCode ?? 500] || "error");
+    throw new ApiError(res.statusCode ?? 500, message || STATUS_TEXT[res.statusCode ?? 500] || "error");
   }
 
   /** A request whose response is streamed (logs, events, progress). */
-  async stream(method: string, p: string, o: RequestOptions = {}): Promise<http.IncomingMessage> {
+  async stream(method: string, p: string, o: RequestOptions = {}): Promise<Response> {
     await this.apiVersion();
     return this.check(await this.send(method, p, o));
   }
@@ -119,8 +203,7 @@ export class ApiClient {
   /** POST with Upgrade: tcp; resolves the raw socket once the server switched protocols. */
   async hijack(p: string, o: RequestOptions = {}): Promise<net.Socket> {
     await this.apiVersion();
-    const sock = this.socketPath ? net.connect(this.socketPath) : net.connect(this.tcp!.port, this.tcp!.host);
-    await new Promise<void>((res, rej) => { sock.once("connect", res); sock.once("error", rej); });
+    const sock = await this.connect();
     const body = o.body !== undefined ? Buffer.from(JSON.stringify(o.body)) : Buffer.alloc(0);
     sock.write(`POST ${this.path(p, o.query)} HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     sock.write(body);

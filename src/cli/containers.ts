@@ -217,9 +217,12 @@ async function runCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
     return 0;
   }
   const tty = !!f.tty, interactive = !!f.interactive;
-  const sock = await c.api.hijack(`/containers/${id}/attach`, { query: { stream: 1, stdin: interactive ? 1 : 0, stdout: 1, stderr: 1 } });
+  // Attach and wait are both in place before start (in parallel: each is one round trip).
+  const [sock, waitRes] = await Promise.all([
+    c.api.hijack(`/containers/${id}/attach`, { query: { stream: 1, stdin: interactive ? 1 : 0, stdout: 1, stderr: 1 } }),
+    c.api.stream("POST", `/containers/${id}/wait`, { query: { condition: f.rm ? "removed" : "next-exit" } }),
+  ]);
   sock.pause();
-  const waitRes = await c.api.stream("POST", `/containers/${id}/wait`, { query: { condition: f.rm ? "removed" : "next-exit" } });
   const status = readWait(waitRes);
   try {
     await c.api.request("POST", `/containers/${id}/start`);
