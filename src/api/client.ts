@@ -26,6 +26,21 @@ function cmp(a: string, b: string): number {
   return a1 - b1 || a2 - b2;
 }
 
+/** The objects of a newline-delimited JSON stream (pull progress, events). */
+export async function* jsonLines<T>(stream: NodeJS.ReadableStream): AsyncGenerator<T> {
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (line) yield JSON.parse(line) as T;
+    }
+  }
+  if (buf.trim()) yield JSON.parse(buf) as T;
+}
+
 const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error" };
 
 /** A response: status, lower-cased headers, and the decoded body as a stream. */

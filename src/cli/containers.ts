@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Command, Ctx } from "./command.js";
 import type { FlagSpec, Flags } from "./args.js";
 import { UsageError } from "./args.js";
-import { ApiError } from "../api/client.js";
+import { ApiError, jsonLines } from "../api/client.js";
 import { relayStreams, demux, initialResize } from "./stdio.js";
 import { formatRows, compile } from "./template.js";
 import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "./format.js";
@@ -180,17 +180,9 @@ async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string
 async function pull(c: Ctx, image: string, quiet: boolean): Promise<void> {
   const [name, tag] = image.includes("@") ? [image, undefined] : splitTag(image);
   const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag } });
-  let buf = "";
-  for await (const chunk of res) {
-    buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i); buf = buf.slice(i + 1);
-      if (!line.trim()) continue;
-      const m = JSON.parse(line) as { status?: string; error?: string; id?: string; progress?: string };
-      if (m.error) throw new ApiError(500, m.error);
-      if (!quiet && m.status) c.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);
-    }
+  for await (const m of jsonLines<{ status?: string; error?: string; id?: string; progress?: string }>(res)) {
+    if (m.error) throw new ApiError(500, m.error);
+    if (!quiet && m.status) c.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);
   }
 }
 

@@ -1,27 +1,11 @@
-/** Docker's human formats: sizes (go-units, SI, 3 significant digits), durations, times. */
+/** Docker's human formats: sizes (go-units, SI, 3 significant digits), times, truncation. */
+export { humanDuration } from "../lib/human.js";
 
 export function humanSize(bytes: number): string {
   const units = ["B", "kB", "MB", "GB", "TB", "PB"];
   let v = bytes, i = 0;
   while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
   return `${Number(v.toPrecision(3))}${units[i]}`;
-}
-
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 1) return "Less than a second";
-  if (s === 1) return "1 second";
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return "About a minute";
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return "About an hour";
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
 }
 
 /** Go's "2006-01-02 15:04:05 -0700 MST" in UTC. */

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { openSync, mkdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ApiClient, ApiError, DEFAULT_HOST, CLIENT_API_VERSION } from "../api/client.js";
+import { ApiClient, ApiError, DEFAULT_HOST, CLIENT_API_VERSION, jsonLines } from "../api/client.js";
 import { parseFlags, flagHelp, UsageError, type FlagSpec } from "./args.js";
 import type { Command, Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
@@ -49,19 +49,12 @@ const systemCommands: Command[] = [
       for (const x of f.filter as string[]) { const i = x.indexOf("="); (filters[x.slice(0, i)] ??= []).push(x.slice(i + 1)); }
       const res = await c.api.stream("GET", "/events", { query: { since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
       const tpl = f.format ? compile(String(f.format)) : undefined;
-      let buf = "";
-      for await (const chunk of res) {
-        buf += chunk;
-        let i: number;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, i); buf = buf.slice(i + 1);
-          if (!line.trim()) continue;
-          const e = JSON.parse(line) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; timeNano: number };
-          if (tpl) { c.out(tpl(e) + "\n"); continue; }
-          const t = new Date(Math.floor(e.timeNano / 1e6)).toISOString().replace("Z", String(e.timeNano % 1e6).padStart(6, "0").slice(0, 6) + "Z").replace(/\.(\d{3})(\d{6})Z$/, ".$1$2Z");
-          const attrs = Object.entries(e.Actor.Attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(", ");
-          c.out(`${t} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs ? ` (${attrs})` : ""}\n`);
-        }
+      type Ev = { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; time: number; timeNano: number };
+      for await (const e of jsonLines<Ev>(res)) {
+        if (tpl) { c.out(tpl(e) + "\n"); continue; }
+        const t = `${new Date(e.time * 1000).toISOString().slice(0, 19)}.${String(e.timeNano % 1e9).padStart(9, "0")}Z`;
+        const attrs = Object.entries(e.Actor.Attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(", ");
+        c.out(`${t} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs ? ` (${attrs})` : ""}\n`);
       }
       return 0;
     },

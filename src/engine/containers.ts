@@ -29,7 +29,7 @@ import { readLog, type LogEntry } from "../runtime/logs.js";
 import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
-import { humanDuration } from "./human.js";
+import { humanDuration } from "../lib/human.js";
 import { trace } from "../lib/trace.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mergeEnv } from "../../src/engine/containers.js";
 import { parseChanges } from "../../src/engine/images.js";
-import { humanDuration } from "../../src/engine/human.js";
+import { humanDuration } from "../../src/lib/human.js";
 import { EventBus } from "../../src/engine/events.js";
 import { KeyedMutex } from "../../src/lib/mutex.js";
 
