@@ -144,7 +144,7 @@ route("GET", "/system/df", async (e) => ({
   LayersSize: 0,
   Images: await e.images.list({}),
   Containers: e.containers.list({ all: true, imageName: (id) => e.images.displayName(id) }),
-  Volumes: [], BuildCache: [],
+  Volumes: e.volumes.list().Volumes, BuildCache: [],
 }));
 route("GET", "/events", (e, c) => {
   const res = c.res!;
@@ -335,6 +335,14 @@ route("POST", "/images/{name*}/tag", async (e, c) => {
   return new Reply(201, "");
 });
 route("DELETE", "/images/{name*}", (e, c) => e.images.remove(c.params[0], { force: bool(c.query, "force"), noprune: bool(c.query, "noprune") }));
+
+// ------------------------------------------------------------------ volumes
+
+route("GET", "/volumes", (e, c) => e.volumes.list(filters(c.query)));
+route("POST", "/volumes/create", async (e, c) => new Reply(201, await e.volumes.create(await jsonBody(c.req, true))));
+route("POST", "/volumes/prune", (e, c) => e.volumes.prune(filters(c.query)));
+route("GET", "/volumes/{name}", (e, c) => e.volumes.inspect(c.params[0]));
+route("DELETE", "/volumes/{name}", async (e, c) => { await e.volumes.remove(c.params[0], bool(c.query, "force")); return new Reply(204); });
 
 // ------------------------------------------------------------------ hijacking
 

@@ -113,7 +113,7 @@ export function createBody(f: Flags, args: string[]): Obj {
     RestartPolicy: { Name: rpName, MaximumRetryCount: rpMax ? Number(rpMax) : 0 },
     PortBindings: ports.bindings,
     PublishAllPorts: !!f["publish-all"],
-    Binds: (f.volume as string[]).length ? f.volume : null,
+    Binds: (f.volume as string[]).filter((v) => v.includes(":")),
     Mounts: (f.mount as string[]).map(parseMount),
     Tmpfs: Object.fromEntries((f.tmpfs as string[]).map((t) => { const i = t.indexOf(":"); return i < 0 ? [t, ""] : [t.slice(0, i), t.slice(i + 1)]; })),
     ExtraHosts: (f["add-host"] as string[]).length ? f["add-host"] : null,
@@ -137,6 +137,7 @@ export function createBody(f: Flags, args: string[]): Obj {
     AttachStdout: !detached && (attach.length === 0 || attach.includes("stdout")),
     AttachStderr: !detached && (attach.length === 0 || attach.includes("stderr")),
     ExposedPorts: ports.exposed,
+    Volumes: Object.fromEntries((f.volume as string[]).filter((v) => !v.includes(":")).map((v) => [v, {}])),
     StopSignal: f["stop-signal"] || undefined,
     StopTimeout: f["stop-timeout"],
     HostConfig: hostConfig,
@@ -145,16 +146,26 @@ export function createBody(f: Flags, args: string[]): Obj {
 
 function parseMount(spec: string): Obj {
   const m: Obj = { Type: "volume" };
+  const tmpfs: Obj = {};
+  const vol: Obj = {};
   for (const kv of spec.split(",")) {
-    const [k, v = "true"] = kv.split("=");
+    const i = kv.indexOf("=");
+    const k = i < 0 ? kv : kv.slice(0, i), v = i < 0 ? "true" : kv.slice(i + 1);
     switch (k) {
       case "type": m.Type = v; break;
       case "source": case "src": m.Source = v; break;
       case "target": case "destination": case "dst": m.Target = v; break;
       case "readonly": case "ro": m.ReadOnly = v !== "false" && v !== "0"; break;
-      default: break;
+      case "volume-nocopy": vol.NoCopy = v !== "false" && v !== "0"; break;
+      case "tmpfs-size": tmpfs.SizeBytes = parseMemory(v); break;
+      case "tmpfs-mode": tmpfs.Mode = parseInt(v, 8); break;
+      case "bind-propagation": case "consistency": case "volume-driver": break;
+      default: throw new UsageError(`invalid argument "${spec}" for "--mount" flag: unexpected key '${k}' in '${kv}'`);
     }
   }
+  if (!m.Target) throw new UsageError(`invalid argument "${spec}" for "--mount" flag: target is required`);
+  if (Object.keys(tmpfs).length) m.TmpfsOptions = tmpfs;
+  if (Object.keys(vol).length) m.VolumeOptions = vol;
   return m;
 }
 

@@ -12,6 +12,7 @@ import { parseFlags, flagHelp, UsageError, type FlagSpec } from "./args.js";
 import type { Command, Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
+import { volumeCommands } from "./volumes.js";
 import { compile, formatRows } from "./template.js";
 import { humanSize } from "./format.js";
 
@@ -82,10 +83,10 @@ const ALIASES: Record<string, string> = {
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
   "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port",
-  "system info": "info", "system events": "events", "image inspect": "image inspect",
+  "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm",
 };
 
-const commands: Command[] = [...containerCommands, ...imageCommands, ...systemCommands];
+const commands: Command[] = [...containerCommands, ...imageCommands, ...volumeCommands, ...systemCommands];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
@@ -99,7 +100,7 @@ const GLOBAL: FlagSpec[] = [
 
 function usage(): string {
   const main = commands.filter((c) => !c.name.includes(" ")).map((c) => `  ${c.name.padEnd(12)}${c.desc}`).join("\n");
-  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
+  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n  volume      Manage volumes\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
 }
 
 function commandHelp(cmd: Command): string {
@@ -156,7 +157,7 @@ async function main(argv: string[]): Promise<number> {
   const { cmd, rest } = resolveCommand(global.args);
   if (!cmd) {
     const word = global.args[0];
-    if (["image", "container", "system"].includes(word)) { ctx.err(`berth: '${global.args.slice(0, 2).join(" ")}' is not a berth command.\nSee 'berth --help'\n`); return 1; }
+    if (["image", "container", "system", "volume"].includes(word)) { ctx.err(`berth: '${global.args.slice(0, 2).join(" ")}' is not a berth command.\nSee 'berth --help'\n`); return 1; }
     ctx.err(`berth: '${word}' is not a berth command.\nSee 'berth --help'\n`);
     return 1;
   }

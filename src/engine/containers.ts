@@ -31,6 +31,8 @@ import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { humanDuration } from "../lib/human.js";
 import { trace } from "../lib/trace.js";
+import { resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
+import { ANON_LABEL } from "../store/volumes.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }
 
@@ -219,6 +221,13 @@ export class ContainerService {
       throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
     }
     this.names.set(name, id);
+    let mounts: MountPoint[];
+    try {
+      mounts = await resolveMounts(hc as MountRequest, [...Object.keys(body.Volumes ?? {}), ...Object.keys(ic.Volumes ?? {})], this.store.volumes);
+    } catch (e) {
+      this.names.delete(name);
+      throw e;
+    }
 
     const d = this.dir(id);
     const etc = etcPaths(d);
@@ -245,7 +254,7 @@ export class ContainerService {
         ExtraHosts: hc.ExtraHosts ?? null, ConsoleSize: hc.ConsoleSize ?? [0, 0],
       },
       GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
-      Mounts: [],
+      Mounts: mounts,
       Config: {
         Hostname: body.Hostname || id.slice(0, 12),
         Domainname: body.Domainname ?? "",
@@ -271,6 +280,7 @@ export class ContainerService {
       this.byId.delete(id);
       this.names.delete(name);
       await fsp.rm(d, { recursive: true, force: true });
+      await this.dropAnonymousVolumes(rec);
       throw e;
     }
     this.events.publish("container", "create", id, this.attrs(rec));
@@ -323,17 +333,19 @@ export class ContainerService {
       );
       if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home || "/root"}`);
       const hc = c.HostConfig;
+      const userMounts = await specMounts(c.Mounts as MountPoint[], rootfs, this.store.volumes);
+      const etcMounts = [
+        { destination: "/etc/resolv.conf", source: etc.resolv, type: "bind", options: ["rbind", "rprivate"] },
+        { destination: "/etc/hostname", source: etc.hostname, type: "bind", options: ["rbind", "rprivate"] },
+        { destination: "/etc/hosts", source: etc.hosts, type: "bind", options: ["rbind", "rprivate"] },
+      ].filter((m) => !userMounts.some((u) => u.destination === m.destination));
       const spec = buildSpec({
         id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
         user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
         hostname: c.Config.Hostname, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
         capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
         networkNamespacePath: hc.NetworkMode === "host" ? "host" : null,
-        extraMounts: [
-          { destination: "/etc/resolv.conf", source: etc.resolv, type: "bind", options: ["rbind", "rprivate"] },
-          { destination: "/etc/hostname", source: etc.hostname, type: "bind", options: ["rbind", "rprivate"] },
-          { destination: "/etc/hosts", source: etc.hosts, type: "bind", options: ["rbind", "rprivate"] },
-        ],
+        extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
         resources: { memory: hc.Memory || undefined, cpuShares: hc.CpuShares || undefined, nanoCpus: hc.NanoCpus || undefined, pidsLimit: hc.PidsLimit ?? undefined },
         sysctls: hc.Sysctls, init: !!hc.Init,
       });
@@ -396,6 +408,8 @@ export class ContainerService {
       const cleanup = this.runtime.delete(id, true).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
         .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
       this.cleanups.set(id, cleanup);
+      const running = this.volumesInUse(id, true);
+      for (const m of c.Mounts as MountPoint[]) if (m.Type === "volume" && m.Name && !running.has(m.Name)) await this.store.volumes.deactivate(m.Name).catch(() => {});
       // An --rm container goes straight on to removal, which records its own state.
       if (!c.HostConfig.AutoRemove) await this.persist(c);
       await fsp.rm(join(p.exitDir, id), { force: true });
@@ -533,10 +547,30 @@ export class ContainerService {
       this.byId.delete(c.Id);
       if (this.names.get(c.Name.slice(1)) === c.Id) this.names.delete(c.Name.slice(1));
     });
+    if (opts.volumes || c.HostConfig.AutoRemove) await this.dropAnonymousVolumes(c);
     for (const [k, e] of this.execs) if (e.rec.ContainerID === c.Id) this.execs.delete(k);
     this.events.publish("container", "destroy", c.Id, this.attrs(c));
     trace("removed");
     this.notify(c.Id, ["not-running", "next-exit", "removed"], c.State.ExitCode);
+  }
+
+  /** Names of volumes mounted by any container other than `except`. */
+  volumesInUse(except?: string, runningOnly = false): Map<string, string[]> {
+    const used = new Map<string, string[]>();
+    for (const c of this.byId.values()) {
+      if (c.Id === except || (runningOnly && !c.State.Running)) continue;
+      for (const m of c.Mounts as MountPoint[]) if (m.Type === "volume" && m.Name) used.set(m.Name, [...(used.get(m.Name) ?? []), c.Id]);
+    }
+    return used;
+  }
+
+  private async dropAnonymousVolumes(c: ContainerRecord): Promise<void> {
+    const used = this.volumesInUse(c.Id);
+    for (const m of c.Mounts as MountPoint[]) {
+      if (m.Type !== "volume" || !m.Name || used.has(m.Name)) continue;
+      const v = this.store.volumes.get(m.Name);
+      if (v && ANON_LABEL in v.Labels) await this.store.volumes.remove(m.Name).catch(() => {});
+    }
   }
 
   private async purge(c: ContainerRecord): Promise<void> {

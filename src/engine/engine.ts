@@ -11,6 +11,7 @@ import { ensureDir } from "../lib/fsutil.js";
 import { EventBus } from "./events.js";
 import { ContainerService, type CreateBody } from "./containers.js";
 import { ImageService } from "./images.js";
+import { VolumeService } from "./volumes.js";
 import { NotFoundError } from "../lib/errors.js";
 import { join } from "node:path";
 
@@ -26,6 +27,7 @@ export class Engine {
     readonly events: EventBus,
     readonly containers: ContainerService,
     readonly images: ImageService,
+    readonly volumes: VolumeService,
   ) {}
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -36,8 +38,9 @@ export class Engine {
     const events = new EventBus();
     const containers = new ContainerService(store, runtime, events, opts);
     const images = new ImageService(store, events, containers);
+    const volumes = new VolumeService(store, events, containers);
     await containers.load();
-    return new Engine(opts, store, runtime, events, containers, images);
+    return new Engine(opts, store, runtime, events, containers, images, volumes);
   }
 
   close(): Promise<void> { return this.containers.close(); }

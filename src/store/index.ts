@@ -1,17 +1,19 @@
-/** The store: content blobs, unpacked layers, image metadata, under one data root. */
+/** The store: content blobs, unpacked layers, image metadata and volumes, under one data root. */
 import { join } from "node:path";
 import { ContentStore } from "./content.js";
 import { Snapshotter } from "./snapshots.js";
 import { ImageStore } from "./images.js";
+import { VolumeStore } from "./volumes.js";
 
 export class Store {
-  private constructor(readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore) {}
+  private constructor(readonly content: ContentStore, readonly snapshots: Snapshotter, readonly images: ImageStore, readonly volumes: VolumeStore) {}
 
   static async open(dataRoot: string): Promise<Store> {
     const content = new ContentStore(join(dataRoot, "content"));
     const snapshots = new Snapshotter(join(dataRoot, "snapshots"));
     const images = new ImageStore(dataRoot, content);
-    await Promise.all([content.init(), snapshots.init(), images.load()]);
-    return new Store(content, snapshots, images);
+    const volumes = new VolumeStore(join(dataRoot, "volumes"));
+    await Promise.all([content.init(), snapshots.init(), images.load(), volumes.load()]);
+    return new Store(content, snapshots, images, volumes);
   }
 }

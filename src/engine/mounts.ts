@@ -1,0 +1,138 @@
+/**
+ * Container mounts as Docker resolves them: -v binds and named volumes
+ * (HostConfig.Binds), --mount (HostConfig.Mounts), --tmpfs (HostConfig.Tmpfs),
+ * and anonymous volumes (-v /path, the image's VOLUME). Resolution happens at
+ * create (volumes are created then); at start the mounts become OCI spec
+ * mounts, and a new volume is first filled with what the image has at its
+ * path.
+ */
+import { promises as fsp } from "node:fs";
+import { isAbsolute, normalize } from "node:path";
+import type { VolumeStore } from "../store/volumes.js";
+import { ANON_LABEL } from "../store/volumes.js";
+import { BadParameterError } from "../lib/errors.js";
+import { secureJoin } from "../lib/securejoin.js";
+import { runOk } from "../lib/proc.js";
+import type { SpecMount } from "../oci/spec.js";
+
+export interface MountPoint {
+  Type: "bind" | "volume" | "tmpfs";
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+  /** berth: tmpfs options, and nocopy for volumes. */
+  TmpfsOptions?: string;
+  NoCopy?: boolean;
+}
+
+export interface MountRequest {
+  Binds?: string[] | null;
+  Mounts?: { Type?: string; Source?: string; Target?: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number; Mode?: number }; VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> } }[] | null;
+  Tmpfs?: Record<string, string> | null;
+}
+
+function dest(p: string | undefined): string {
+  if (!p || !isAbsolute(p)) throw new BadParameterError(`invalid mount config: mount path must be absolute: ${p ?? ""}`);
+  return normalize(p).replace(/\/$/, "") || "/";
+}
+
+/** Resolves every mount of a new container, creating named and anonymous volumes as needed. */
+export async function resolveMounts(req: MountRequest, anonymous: string[], volumes: VolumeStore): Promise<MountPoint[]> {
+  const out: MountPoint[] = [];
+  const add = (m: MountPoint) => {
+    if (out.some((x) => x.Destination === m.Destination)) throw new BadParameterError(`Duplicate mount point: ${m.Destination}`);
+    out.push(m);
+  };
+  const volume = async (name: string | undefined, d: string, rw: boolean, mode: string, nocopy = false, labels: Record<string, string> = {}) => {
+    const v = await volumes.create(name || undefined, name ? labels : { ...labels, [ANON_LABEL]: "" });
+    add({ Type: "volume", Name: v.Name, Source: v.Mountpoint, Destination: d, Driver: "local", Mode: mode, RW: rw, Propagation: "", NoCopy: nocopy });
+  };
+  for (const b of req.Binds ?? []) {
+    const parts = b.split(":");
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) throw new BadParameterError(`invalid volume specification: '${b}'`);
+    const [src, d0, opts = ""] = parts;
+    const d = dest(d0);
+    const flags = opts.split(",").filter(Boolean);
+    for (const f of flags) if (!["ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "consistent", "cached", "delegated"].includes(f)) throw new BadParameterError(`invalid mode: ${f}`);
+    const rw = !flags.includes("ro");
+    if (isAbsolute(src)) {
+      // As Docker's -v: a missing host directory is created.
+      await fsp.mkdir(src, { recursive: true });
+      add({ Type: "bind", Source: normalize(src), Destination: d, Mode: opts, RW: rw, Propagation: "rprivate" });
+    } else {
+      await volume(src, d, rw, opts, flags.includes("nocopy"));
+    }
+  }
+  for (const m of req.Mounts ?? []) {
+    const d = dest(m.Target);
+    const rw = !m.ReadOnly;
+    switch (m.Type) {
+      case "bind": {
+        if (!m.Source || !isAbsolute(m.Source)) throw new BadParameterError(`invalid mount config for type "bind": invalid mount path: '${m.Source ?? ""}' mount path must be absolute`);
+        try { await fsp.stat(m.Source); } catch { throw new BadParameterError(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`); }
+        add({ Type: "bind", Source: normalize(m.Source), Destination: d, Mode: "", RW: rw, Propagation: "rprivate" });
+        break;
+      }
+      case "volume": case undefined:
+        await volume(m.Source, d, rw, "", !!m.VolumeOptions?.NoCopy, m.VolumeOptions?.Labels ?? {});
+        break;
+      case "tmpfs": {
+        const o: string[] = [];
+        if (m.TmpfsOptions?.SizeBytes) o.push(`size=${m.TmpfsOptions.SizeBytes}`);
+        if (m.TmpfsOptions?.Mode) o.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
+        add({ Type: "tmpfs", Source: "", Destination: d, Mode: "", RW: rw, Propagation: "", TmpfsOptions: o.join(",") });
+        break;
+      }
+      default: throw new BadParameterError(`invalid mount config: mount type unknown: "${m.Type}"`);
+    }
+  }
+  for (const [p, opts] of Object.entries(req.Tmpfs ?? {})) {
+    add({ Type: "tmpfs", Source: "", Destination: dest(p), Mode: "", RW: !opts.split(",").includes("ro"), Propagation: "", TmpfsOptions: opts });
+  }
+  for (const p of anonymous) {
+    const d = dest(p);
+    if (out.some((x) => x.Destination === d)) continue;
+    await volume(undefined, d, true, "");
+  }
+  return out;
+}
+
+/** OCI mounts for the container's mount points; fills new volumes from the image first. */
+export async function specMounts(mounts: MountPoint[], rootfs: string, volumes: VolumeStore): Promise<SpecMount[]> {
+  const out: SpecMount[] = [];
+  for (const m of mounts) {
+    if (m.Type === "tmpfs") {
+      const opts = (m.TmpfsOptions ?? "").split(",").filter(Boolean);
+      const base = ["nosuid", "nodev", "noexec"].filter((o) => !opts.some((x) => x === o.replace(/^no/, "") || x === o));
+      if (!opts.some((o) => o.startsWith("size="))) base.push("size=65536k");
+      out.push({ destination: m.Destination, type: "tmpfs", source: "tmpfs", options: [...base, ...opts.filter((o) => o !== "ro" && o !== "rw"), m.RW ? "rw" : "ro"] });
+      continue;
+    }
+    if (m.Type === "volume" && m.Name) {
+      await volumes.activate(m.Name);
+      const v = volumes.get(m.Name);
+      if (v && !v.Populated) {
+        if (!m.NoCopy) await copyUp(rootfs, m.Destination, v.Mountpoint);
+        await volumes.markPopulated(m.Name);
+      }
+    }
+    out.push({ destination: m.Destination, type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro", m.Propagation || "rprivate"] });
+  }
+  return out;
+}
+
+/** Docker's copy-up: an empty volume mounted over image content starts with a copy of it. */
+async function copyUp(rootfs: string, destination: string, data: string): Promise<void> {
+  if ((await fsp.readdir(data)).length) return;
+  const src = await secureJoin(rootfs, destination);
+  const st = await fsp.stat(src).catch(() => undefined);
+  if (!st?.isDirectory()) return;
+  if ((await fsp.readdir(src)).length === 0) return;
+  await runOk("cp", ["-a", "--", `${src}/.`, `${data}/`]);
+  await fsp.chown(data, st.uid, st.gid).catch(() => {});
+  await fsp.chmod(data, st.mode & 0o7777).catch(() => {});
+}
