@@ -4,7 +4,7 @@
  * the daemon leaves containers running under conmon; the next daemon re-adopts
  * them.
  */
-import { promises as fsp, openSync, writeSync, closeSync, readFileSync, unlinkSync } from "node:fs";
+import { promises as fsp, openSync, writeSync, closeSync, readFileSync, unlinkSync, readdirSync, readlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import net from "node:net";
 import { Engine } from "../engine/engine.js";
@@ -60,9 +60,11 @@ function parseArgs(argv: string[]): DaemonArgs {
 function log(msg: string): void { process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`); }
 
 /** One daemon per data root: a lock file holding our pid; a stale one (dead pid) is taken over. */
-function lockDataRoot(dataRoot: string): () => void {
+async function lockDataRoot(dataRoot: string): Promise<() => void> {
   const path = join(dataRoot, "berthd.pid");
-  for (let attempt = 0; attempt < 2; attempt++) {
+  // A daemon that is shutting down holds the lock for a moment: wait up to 5 s for it.
+  const deadline = Date.now() + 5000;
+  for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, "wx", 0o644);
       writeSync(fd, String(process.pid));
@@ -73,11 +75,29 @@ function lockDataRoot(dataRoot: string): () => void {
       const pid = Number(readFileSync(path, "utf8"));
       let alive = false;
       try { if (pid > 0) { process.kill(pid, 0); alive = true; } } catch { alive = false; }
-      if (alive && pid !== process.pid) throw new Error(`another berthd (pid ${pid}) is using data root ${dataRoot}`);
+      if (alive && pid !== process.pid) {
+        if (Date.now() < deadline && isStopping(pid)) { await new Promise((r) => setTimeout(r, 50)); continue; }
+        throw new Error(`another berthd (pid ${pid}) is using data root ${dataRoot}`);
+      }
       unlinkSync(path);
     }
   }
-  throw new Error(`cannot lock data root ${dataRoot}`);
+}
+
+/** A daemon that is exiting has closed its API socket: it no longer listens. */
+function isStopping(pid: number): boolean {
+  try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("berthd") && !listening(pid); } catch { return false; }
+}
+function listening(pid: number): boolean {
+  // Unix sockets the process listens on show in /proc/net/unix with state 01 (LISTEN); map by inode via /proc/<pid>/fd.
+  try {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    }
+    return readFileSync("/proc/net/unix", "utf8").split("\n").some((l) => { const f = l.trim().split(/\s+/); return f[3] === "00010000" && inodes.has(f[6]); });
+  } catch { return false; }
 }
 
 function socketAnswers(path: string): Promise<boolean> {
@@ -91,7 +111,7 @@ function socketAnswers(path: string): Promise<boolean> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   await ensureDir(args.dataRoot, 0o711);
-  const unlock = lockDataRoot(args.dataRoot);
+  const unlock = await lockDataRoot(args.dataRoot);
   let engine: Engine;
   try {
     engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime });

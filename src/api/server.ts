@@ -314,8 +314,22 @@ route("POST", "/images/create", async (e, c) => {
   if (src) throw new BadParameterError("importing from a URL is not supported yet; download the file and use `import FILE`");
   const image = q.get("fromImage") ?? "";
   const tag = q.get("tag");
-  const ref = tag && !image.includes("@") ? `${image}:${tag}` : image;
-  throw new NotFoundError(`pull access denied for ${image}: berth cannot pull ${ref} yet (registry support is coming); create base images with \`berth image bootstrap busybox\` or \`berth import\``);
+  const ref = tag && !image.includes("@") && !/:[^/]+$/.test(image) ? `${image}:${tag}` : image;
+  // Errors before any progress are plain API errors; once streaming, they travel as {"error": ...} messages, as Docker's.
+  const res = c.res!;
+  let started = false;
+  const send = (m: object) => {
+    if (!started) { streamHeaders(res, "application/json"); started = true; }
+    res.write(JSON.stringify(m) + "\n");
+  };
+  try {
+    await e.images.pull(ref, { platform: q.get("platform") || undefined, onProgress: send });
+  } catch (err) {
+    if (!started) throw err;
+    send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
+  }
+  res.end();
+  return HANDLED;
 });
 route("POST", "/berth/images/bootstrap", async (e, c) => {
   const name = c.query.get("name") || "busybox";

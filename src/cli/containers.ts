@@ -181,7 +181,7 @@ async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string
     return r.Id;
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 404 || !/No such image/i.test(e.message) || f.pull === "never") throw e;
-    const ref = image.includes(":") || image.includes("@") ? image : `${image}:latest`;
+    const ref = image.includes("@") || image.lastIndexOf(":") > image.lastIndexOf("/") ? image : `${image}:latest`;
     c.err(`Unable to find image '${ref}' locally\n`);
     await pull(c, image, !!f.quiet);
     return (await create()).Id;

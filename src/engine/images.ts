@@ -6,6 +6,7 @@
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { createImageFromTar, bootstrapBusybox } from "../store/create-image.js";
+import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
 import { familiarString, parseReference, formatReference } from "../oci/reference.js";
 import type { ContainerConfigSpec } from "../oci/image.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
@@ -204,6 +205,12 @@ export class ImageService {
     const config = parseChanges(opts.changes ?? []);
     const rec = await createImageFromTar(this.store, tar, { ref, config, comment: opts.message, createdBy: "" });
     this.events.publish("image", "import", rec.id, ref ? { name: familiar(ref) } : {});
+    return rec;
+  }
+
+  async pull(ref: string, opts: { platform?: string; onProgress?: (m: ProgressMessage) => void }): Promise<ImageRecord> {
+    const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, onProgress: opts.onProgress });
+    this.events.publish("image", "pull", familiar(ref), { name: familiar(ref) });
     return rec;
   }
 

@@ -110,6 +110,14 @@ export class ImageStore {
     await this.save();
   }
 
+  async addRepoDigest(id: string, digestRef: string): Promise<void> {
+    const rec = this.byId.get(id);
+    if (!rec) throw new NotFoundError(`No such image: ${id}`);
+    const repo = digestRef.split("@")[0];
+    rec.repoDigests = [...rec.repoDigests.filter((d) => d.split("@")[0] !== repo), digestRef];
+    await this.save();
+  }
+
   async untag(ref: string): Promise<ImageRecord | undefined> {
     const full = formatReference(parseReference(ref));
     for (const r of this.byId.values()) {
