@@ -175,8 +175,8 @@ test("errors and exit codes are Docker's, and bad input changes nothing", async 
   // A registry on loopback that refuses connections: the pull fails without leaving the machine.
   const nf = d.berth(["run", "127.0.0.1:59999/nosuchimage"]);
   assert.equal(nf.code, 125);
-  assert.match(nf.stderr, /Unable to find image '127.0.0.1:9\/nosuchimage:latest' locally/);
-  assert.match(nf.stderr, /Error response from daemon: .*127\.0\.0\.1:9/);
+  assert.match(nf.stderr, /Unable to find image '127.0.0.1:59999\/nosuchimage:latest' locally/);
+  assert.match(nf.stderr, /Error response from daemon: .*127\.0\.0\.1:59999/);
   const never = d.berth(["run", "--pull", "never", "nosuchimage"]);
   assert.equal(never.code, 125);
   assert.match(never.stderr, /No such image: nosuchimage:latest/);
