@@ -323,13 +323,43 @@ route("POST", "/images/create", async (e, c) => {
     res.write(JSON.stringify(m) + "\n");
   };
   try {
-    await e.images.pull(ref, { platform: q.get("platform") || undefined, onProgress: send });
+    await e.images.pull(ref, { platform: q.get("platform") || undefined, creds: registryAuth(c.req), onProgress: send });
   } catch (err) {
     if (!started) throw err;
     send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
   }
   res.end();
   return HANDLED;
+});
+/** Docker's X-Registry-Auth: base64url JSON {username, password, serveraddress}. */
+function registryAuth(req: http.IncomingMessage): { username: string; password: string } | undefined {
+  const h = req.headers["x-registry-auth"];
+  if (typeof h !== "string" || !h) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(h.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString()) as { username?: string; password?: string };
+    return v.username ? { username: v.username, password: v.password ?? "" } : undefined;
+  } catch { return undefined; }
+}
+
+route("POST", "/images/{name*}/push", async (e, c) => {
+  const tag = c.query.get("tag");
+  const ref = tag ? `${c.params[0]}:${tag}` : c.params[0];
+  e.images.resolve(ref);
+  const res = c.res!;
+  streamHeaders(res, "application/json");
+  const send = (m: object) => res.write(JSON.stringify(m) + "\n");
+  try {
+    await e.images.push(ref, { creds: registryAuth(c.req), onProgress: send });
+  } catch (err) {
+    send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
+  }
+  res.end();
+  return HANDLED;
+});
+route("POST", "/auth", async (e, c) => {
+  const b = await jsonBody<{ username?: string; password?: string; serveraddress?: string }>(c.req);
+  await e.images.login(b.serveraddress ?? "docker.io", { username: b.username ?? "", password: b.password ?? "" });
+  return { Status: "Login Succeeded", IdentityToken: "" };
 });
 route("POST", "/berth/images/bootstrap", async (e, c) => {
   const name = c.query.get("name") || "busybox";

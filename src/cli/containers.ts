@@ -190,7 +190,8 @@ async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string
 
 async function pull(c: Ctx, image: string, quiet: boolean): Promise<void> {
   const [name, tag] = image.includes("@") ? [image, undefined] : splitTag(image);
-  const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag } });
+  const { authHeader } = await import("./registry.js");
+  const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag }, headers: authHeader(image) });
   for await (const m of jsonLines<{ status?: string; error?: string; id?: string; progress?: string }>(res)) {
     if (m.error) throw new ApiError(500, m.error);
     if (!quiet && m.status) c.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);

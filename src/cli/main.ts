@@ -13,6 +13,7 @@ import type { Command, Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
+import { registryCommands } from "./registry.js";
 import { compile, formatRows } from "./template.js";
 import { humanSize } from "./format.js";
 
@@ -83,10 +84,10 @@ const ALIASES: Record<string, string> = {
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
   "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port",
-  "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm",
+  "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
 };
 
-const commands: Command[] = [...containerCommands, ...imageCommands, ...volumeCommands, ...systemCommands];
+const commands: Command[] = [...containerCommands, ...imageCommands, ...volumeCommands, ...registryCommands, ...systemCommands];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },

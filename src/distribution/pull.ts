@@ -14,11 +14,11 @@ import { chainIdOf } from "../store/snapshots.js";
 import { parseReference, familiarString, type Reference } from "../oci/reference.js";
 import { hostPlatform, MediaType, type Index, type Manifest, type ImageConfig, type Platform } from "../oci/image.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
-import { RegistryClient } from "./registry.js";
+import { RegistryClient, type Credentials } from "./registry.js";
 
 export interface ProgressMessage { status: string; id?: string; progress?: string; progressDetail?: { current?: number; total?: number } }
 
-export interface PullOptions { platform?: Platform; insecure?: string[]; onProgress?: (m: ProgressMessage) => void }
+export interface PullOptions { platform?: Platform; insecure?: string[]; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }
 
 const sha256 = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
@@ -38,7 +38,7 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
   const ref: Reference = parseReference(refStr);
   const say = opts.onProgress ?? (() => {});
   const want = opts.platform ?? hostPlatform();
-  const client = new RegistryClient(ref, { insecure: opts.insecure });
+  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds });
   let got = await client.manifest(ref.digest ?? ref.tag!);
   say({ status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest });
   const topDigest = sha256(got.bytes);

@@ -26,7 +26,9 @@ export function isInsecure(domain: string, insecure: string[] = []): boolean {
   return host === "localhost" || /^127\./.test(host) || host === "[::1]" || insecure.includes(domain);
 }
 
-function dockerConfigAuth(domain: string): { username: string; password: string } | undefined {
+export interface Credentials { username: string; password: string }
+
+function dockerConfigAuth(domain: string): Credentials | undefined {
   try {
     const dir = process.env.DOCKER_CONFIG ?? join(homedir(), ".docker");
     const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { auths?: Record<string, { auth?: string }> };
@@ -54,9 +56,16 @@ export class RegistryClient {
   private auth: string | undefined;
   private readonly base: string;
 
-  constructor(private readonly ref: Reference, opts: { insecure?: string[] } = {}) {
+  private readonly creds?: Credentials;
+  private readonly actions: string;
+  readonly origin: string;
+
+  constructor(private readonly ref: Reference, opts: { insecure?: string[]; creds?: Credentials; push?: boolean } = {}) {
     const scheme = isInsecure(ref.domain, opts.insecure) ? "http" : "https";
-    this.base = `${scheme}://${registryHost(ref.domain)}/v2/${ref.path}`;
+    this.origin = `${scheme}://${registryHost(ref.domain)}`;
+    this.base = `${this.origin}/v2/${ref.path}`;
+    this.creds = opts.creds?.username ? opts.creds : dockerConfigAuth(ref.domain);
+    this.actions = opts.push ? "pull,push" : "pull";
   }
 
   private async request(url: string, init: RequestInit = {}, retried = false): Promise<Response> {
@@ -81,7 +90,7 @@ export class RegistryClient {
 
   private async authenticate(header: string): Promise<void> {
     const { scheme, params } = parseChallenge(header);
-    const creds = dockerConfigAuth(this.ref.domain);
+    const creds = this.creds;
     if (scheme === "basic") {
       if (!creds) throw new RegistryError(`pull access denied for ${this.ref.path}: authentication required`, 401);
       this.auth = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
@@ -90,7 +99,7 @@ export class RegistryClient {
     if (scheme !== "bearer" || !params.realm) throw new RegistryError(`unsupported authentication challenge: ${header}`, 401);
     const u = new URL(params.realm);
     if (params.service) u.searchParams.set("service", params.service);
-    u.searchParams.set("scope", params.scope ?? `repository:${this.ref.path}:pull`);
+    u.searchParams.set("scope", `repository:${this.ref.path}:${this.actions}`);
     const headers: Record<string, string> = {};
     if (creds) headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
     const r = await fetch(u, { headers });
@@ -113,6 +122,43 @@ export class RegistryClient {
     const bytes = Buffer.from(await res.arrayBuffer());
     const mediaType = (res.headers.get("content-type") ?? "").split(";")[0] || ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? "");
     return { bytes, mediaType, digest: res.headers.get("docker-content-digest") ?? undefined };
+  }
+
+  /** HEAD a blob: does the repository have it? */
+  async hasBlob(digest: string): Promise<boolean> {
+    const res = await this.request(`${this.base}/blobs/${digest}`, { method: "HEAD" });
+    return res.ok;
+  }
+
+  /** Uploads a blob: cross-repository mount when `from` names a repository that has it, else one monolithic PUT. */
+  async putBlob(digest: string, size: number, body: () => NodeJS.ReadableStream, from?: string): Promise<"mounted" | "pushed"> {
+    const q = from ? `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}` : "";
+    const start = await this.request(`${this.base}/blobs/uploads/${q}`, { method: "POST", headers: { "Content-Length": "0" } });
+    await start.body?.cancel();
+    if (start.status === 201) return "mounted";
+    if (start.status !== 202) throw new RegistryError(`starting upload of ${digest}: ${start.status} ${start.statusText}`, start.status === 401 || start.status === 403 ? 401 : 500);
+    const loc = new URL(start.headers.get("location") ?? "", this.origin);
+    loc.searchParams.set("digest", digest);
+    const put = await this.request(loc.toString(), {
+      method: "PUT", headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
+      body: Readable.toWeb(Readable.from(body() as AsyncIterable<Buffer>)) as unknown as BodyInit, duplex: "half",
+    } as RequestInit);
+    if (put.status !== 201) throw new RegistryError(`uploading ${digest}: ${put.status} ${await put.text()}`, 500);
+    return "pushed";
+  }
+
+  async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const res = await this.request(`${this.base}/manifests/${reference}`, { method: "PUT", headers: { "Content-Type": mediaType }, body: new Uint8Array(bytes) });
+    if (res.status !== 201) throw new RegistryError(`pushing manifest: ${res.status} ${await res.text()}`, res.status === 401 || res.status === 403 ? 401 : 500);
+    return res.headers.get("docker-content-digest") ?? "";
+  }
+
+  /** GET /v2/ with the credentials: does the registry accept them? (`login`) */
+  async ping(): Promise<void> {
+    const res = await this.request(`${this.origin}/v2/`);
+    await res.body?.cancel();
+    if (res.status === 401) throw new RegistryError("unauthorized: incorrect username or password", 401);
+    if (!res.ok) throw new RegistryError(`login to ${this.origin}: ${res.status} ${res.statusText}`, 500);
   }
 
   /** Streams a blob. */

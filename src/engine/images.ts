@@ -7,6 +7,8 @@ import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { createImageFromTar, bootstrapBusybox } from "../store/create-image.js";
 import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
+import { pushImage, checkLogin } from "../distribution/push.js";
+import type { Credentials } from "../distribution/registry.js";
 import { familiarString, parseReference, formatReference } from "../oci/reference.js";
 import type { ContainerConfigSpec } from "../oci/image.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
@@ -208,8 +210,16 @@ export class ImageService {
     return rec;
   }
 
-  async pull(ref: string, opts: { platform?: string; onProgress?: (m: ProgressMessage) => void }): Promise<ImageRecord> {
-    const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, onProgress: opts.onProgress });
+  async push(ref: string, opts: { creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<string> {
+    const digest = await pushImage(this.store, ref, opts);
+    this.events.publish("image", "push", familiar(ref), { name: familiar(ref) });
+    return digest;
+  }
+
+  login(server: string, creds: Credentials): Promise<void> { return checkLogin(server, creds); }
+
+  async pull(ref: string, opts: { platform?: string; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<ImageRecord> {
+    const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress });
     this.events.publish("image", "pull", familiar(ref), { name: familiar(ref) });
     return rec;
   }

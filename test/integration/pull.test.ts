@@ -17,7 +17,9 @@ const src = new Daemon();
 const dst = new Daemon();
 let work: string;
 let registry: ChildProcess | undefined;
+let authRegistry: ChildProcess | undefined;
 let port = 0;
+let authPort = 0;
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -49,6 +51,16 @@ before(async () => {
     if (ok) break;
     await sleep(100);
   }
+  // A second registry that wants htpasswd basic auth.
+  authPort = await freePort();
+  assert.equal(spawnSync("htpasswd", ["-Bbc", join(work, "htpasswd"), "alice", "s3cret"]).status, 0);
+  writeFileSync(join(work, "auth.yml"), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${work}/auth-storage\nauth:\n  htpasswd:\n    realm: berth-test\n    path: ${work}/htpasswd\nhttp:\n  addr: 127.0.0.1:${authPort}\n`);
+  authRegistry = spawn("docker-registry", ["serve", join(work, "auth.yml")], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    const st = await fetch(`http://127.0.0.1:${authPort}/v2/`).then((r) => r.status, () => 0);
+    if (st === 401) break;
+    await sleep(100);
+  }
   await src.start();
   await src.bootstrap();
   await dst.start();
@@ -61,6 +73,7 @@ before(async () => {
 
 after(async () => {
   registry?.kill("SIGTERM");
+  authRegistry?.kill("SIGTERM");
   await src.stop();
   await dst.stop();
   rmSync(work, { recursive: true, force: true });
@@ -92,4 +105,50 @@ test("pull errors are Docker's", () => {
   const missing = dst.berth(["run", "--rm", `127.0.0.1:${port}/team/nothing`, "true"]);
   assert.equal(missing.code, 125);
   assert.match(missing.stderr, /Unable to find image/);
+});
+
+test("push to a registry (HEAD first, cross-repository mount), pull it back elsewhere; skopeo reads it", () => {
+  const ref = `127.0.0.1:${port}/team/pushed:1`;
+  assert.equal(src.berth(["tag", "busybox", ref]).code, 0);
+  const p1 = src.berth(["push", ref]);
+  assert.equal(p1.code, 0, p1.stderr);
+  assert.match(p1.stdout, /The push refers to repository \[127\.0\.0\.1:\d+\/team\/pushed\]/);
+  assert.match(p1.stdout, /Pushed/);
+  assert.match(p1.stdout, /1: digest: sha256:[0-9a-f]{64} size: \d+/);
+  const p2 = src.berth(["push", ref]);
+  assert.match(p2.stdout, /Layer already exists/, "a second push uploads nothing");
+  const other = `127.0.0.1:${port}/team/other:1`;
+  src.berth(["tag", "busybox", other]);
+  const p3 = src.docker(["push", other]);
+  assert.equal(p3.code, 0, p3.stderr);
+  assert.match(p3.stdout, /Mounted from team\/pushed/);
+  const insp = spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" });
+  assert.equal(insp.status, 0, insp.stderr);
+  assert.equal((JSON.parse(insp.stdout) as { Layers: string[] }).Layers.length, 1);
+  assert.equal(dst.berth(["run", "--rm", other, "echo", "round trip"]).stdout, "round trip\n");
+});
+
+test("login, push and pull with basic auth; credentials kept as Docker keeps them", () => {
+  const ref = `127.0.0.1:${authPort}/private/bb:1`;
+  src.berth(["tag", "busybox", ref]);
+  const denied = src.berth(["push", ref]);
+  assert.notEqual(denied.code, 0);
+  const cfg = join(work, "docker-config");
+  const env = { DOCKER_CONFIG: cfg };
+  const bad = src.berth(["login", "-u", "alice", "--password-stdin", `127.0.0.1:${authPort}`], { input: "wrong\n", env });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /unauthorized/);
+  const ok = src.berth(["login", "-u", "alice", "--password-stdin", `127.0.0.1:${authPort}`], { input: "s3cret\n", env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), "Login Succeeded");
+  const saved = JSON.parse(readFileSync(join(cfg, "config.json"), "utf8")) as { auths: Record<string, { auth: string }> };
+  assert.equal(Buffer.from(saved.auths[`127.0.0.1:${authPort}`].auth, "base64").toString(), "alice:s3cret");
+  assert.equal(spawnSync("stat", ["-c", "%a", join(cfg, "config.json")], { encoding: "utf8" }).stdout.trim(), "600");
+  const pushed = src.berth(["push", ref], { env });
+  assert.equal(pushed.code, 0, pushed.stderr + pushed.stdout);
+  assert.equal(dst.berth(["pull", ref], { env }).code, 0);
+  assert.equal(dst.berth(["run", "--rm", ref, "echo", "authenticated"]).stdout, "authenticated\n");
+  assert.match(src.berth(["logout", `127.0.0.1:${authPort}`], { env }).stdout, /Removing login credentials/);
+  const after = JSON.parse(readFileSync(join(cfg, "config.json"), "utf8")) as { auths: Record<string, unknown> };
+  assert.equal(after.auths[`127.0.0.1:${authPort}`], undefined);
 });

@@ -1,0 +1,48 @@
+/**
+ * Push: every blob the image needs (config, layers) is checked with HEAD and
+ * uploaded only when missing, by cross-repository mount when the same
+ * registry already has it under another repository, else by a monolithic
+ * upload; then the manifest, in the format the image has.
+ */
+import type { Store } from "../store/index.js";
+import { parseReference, familiarString } from "../oci/reference.js";
+import type { Manifest } from "../oci/image.js";
+import { MediaType } from "../oci/image.js";
+import { NotFoundError, BadParameterError } from "../lib/errors.js";
+import { RegistryClient, type Credentials } from "./registry.js";
+import type { ProgressMessage } from "./pull.js";
+
+export async function pushImage(store: Store, refStr: string, opts: { creds?: Credentials; insecure?: string[]; onProgress?: (m: ProgressMessage) => void } = {}): Promise<string> {
+  const ref = parseReference(refStr);
+  if (ref.digest) throw new BadParameterError("cannot push a digest reference");
+  const rec = store.images.resolve(refStr);
+  if (!rec) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(ref).replace(/:latest$/, "")}`);
+  const say = opts.onProgress ?? (() => {});
+  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds, push: true });
+  say({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
+  const manifestBytes = await store.content.readBytes(rec.manifestDigest);
+  const manifest = JSON.parse(manifestBytes.toString()) as Manifest;
+  // Another repository of the same registry that has this image's blobs, for a cross-repository mount.
+  const from = rec.repoDigests.map((d) => parseReference(d)).find((r) => r.domain === ref.domain && r.path !== ref.path)?.path;
+  const short = (d: string) => d.slice(7, 19);
+  const blobs = [...manifest.layers, manifest.config];
+  await Promise.all(blobs.map(async (b) => {
+    if (await client.hasBlob(b.digest)) { say({ status: "Layer already exists", id: short(b.digest) }); return; }
+    if (!(await store.content.has(b.digest))) throw new NotFoundError(`blob ${b.digest} is not in the local store`);
+    say({ status: "Pushing", id: short(b.digest) });
+    const how = await client.putBlob(b.digest, b.size, () => store.content.reader(b.digest), from);
+    say({ status: how === "mounted" ? `Mounted from ${from}` : "Pushed", id: short(b.digest) });
+  }));
+  const mediaType = manifest.mediaType ?? MediaType.OciManifest;
+  await client.putManifest(ref.tag!, manifestBytes, mediaType);
+  await store.images.addRepoDigest(rec.id, `${ref.domain}/${ref.path}@${rec.manifestDigest}`);
+  say({ status: `${ref.tag}: digest: ${rec.manifestDigest} size: ${manifestBytes.length}` });
+  return rec.manifestDigest;
+}
+
+/** `login`: checks the credentials against the registry. */
+export async function checkLogin(server: string, creds: Credentials, insecure: string[] = []): Promise<void> {
+  const domain = server.replace(/^https?:\/\//, "").replace(/\/.*$/, "") || "docker.io";
+  const client = new RegistryClient({ domain: domain === "index.docker.io" ? "docker.io" : domain, path: "library/x", tag: "latest" }, { creds, insecure });
+  await client.ping();
+}
