@@ -8,6 +8,7 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { URL } from "node:url";
+import { join } from "node:path";
 import type { Engine } from "../engine/engine.js";
 import { ENGINE_VERSION } from "../engine/engine.js";
 import type { AttachStreams } from "../runtime/driver.js";
@@ -366,11 +367,41 @@ route("POST", "/berth/images/bootstrap", async (e, c) => {
   const rec = await e.images.bootstrap(name);
   return { status: `Bootstrapped ${name}`, id: rec.id };
 });
+route("GET", "/images/get", (e, c) => {
+  const out = e.images.save(c.query.getAll("names"));
+  const res = c.res!;
+  streamHeaders(res, "application/x-tar");
+  out.pipe(res);
+  out.on("error", () => res.destroy());
+  return HANDLED;
+});
+route("POST", "/images/load", async (e, c) => {
+  const loaded = await e.images.load(c.req, join(e.opts.dataRoot, "tmp"));
+  const res = c.res!;
+  streamHeaders(res, "application/json");
+  for (const l of loaded) res.write(JSON.stringify({ stream: l + "\n" }) + "\n");
+  res.end();
+  return HANDLED;
+});
+route("GET", "/containers/{id}/export", async (e, c) => {
+  const out = await e.containers.export(c.params[0]);
+  const res = c.res!;
+  streamHeaders(res, "application/x-tar");
+  out.pipe(res);
+  return HANDLED;
+});
 route("POST", "/images/prune", async (e, c) => {
   const f = filters(c.query);
   return e.images.prune(f.dangling?.[0] === "false");
 });
 route("GET", "/images/{name*}/json", (e, c) => e.images.inspect(c.params[0]));
+route("GET", "/images/{name*}/get", (e, c) => {
+  const out = e.images.save([c.params[0]]);
+  const res = c.res!;
+  streamHeaders(res, "application/x-tar");
+  out.pipe(res);
+  return HANDLED;
+});
 route("GET", "/images/{name*}/history", (e, c) => e.images.history(c.params[0]));
 route("POST", "/images/{name*}/tag", async (e, c) => {
   const repo = c.query.get("repo");

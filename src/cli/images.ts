@@ -1,5 +1,6 @@
 /** Image commands: images, rmi, tag, import, pull, push, history, image bootstrap/inspect/prune. */
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import type { Command } from "./command.js";
 import { UsageError } from "./args.js";
 import { ApiError } from "../api/client.js";
@@ -156,7 +157,54 @@ const imageInspect: Command = {
   run: (c, f, a) => inspectCmd(c, f, a, "image"),
 };
 
+/** Writes a tar stream to -o FILE or stdout (never to a terminal, as Docker). */
+async function toOutput(res: NodeJS.ReadableStream, output: string | undefined, what: string): Promise<void> {
+  if (!output && process.stdout.isTTY) throw new UsageError(`cowardly refusing to save to a terminal. Use the -o flag or redirect`);
+  await pipeline(res, output ? createWriteStream(output) : process.stdout);
+  void what;
+}
+
+const saveCmd: Command = {
+  name: "save", usage: "save [OPTIONS] IMAGE [IMAGE...]", desc: "Save one or more images to a tar archive (streamed to STDOUT by default)",
+  flags: [{ long: "output", short: "o", type: "string", desc: "Write to a file, instead of STDOUT" }],
+  run: async (c, f, a) => {
+    if (!a.length) throw new UsageError(`"save" requires at least 1 argument.`);
+    if (!f.output && process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    const res = await c.api.stream("GET", "/images/get", { query: { names: a } });
+    await toOutput(res, f.output as string | undefined, "save");
+    return 0;
+  },
+};
+
+const loadCmd: Command = {
+  name: "load", usage: "load [OPTIONS]", desc: "Load an image from a tar archive or STDIN",
+  flags: [{ long: "input", short: "i", type: "string", desc: "Read from tar archive file, instead of STDIN" }, { long: "quiet", short: "q", type: "bool", desc: "Suppress the load output" }],
+  run: async (c, f) => {
+    if (!f.input && process.stdin.isTTY) throw new UsageError("requested load from stdin, but stdin is empty");
+    const body = f.input ? createReadStream(String(f.input)) : process.stdin;
+    const res = await c.api.stream("POST", "/images/load", { query: { quiet: !!f.quiet }, raw: body, headers: { "Content-Type": "application/x-tar" } });
+    const { jsonLines } = await import("../api/client.js");
+    for await (const m of jsonLines<{ stream?: string; error?: string }>(res)) {
+      if (m.error) { c.err(m.error + "\n"); return 1; }
+      if (m.stream) c.out(m.stream);
+    }
+    return 0;
+  },
+};
+
+const exportCmd: Command = {
+  name: "export", usage: "export [OPTIONS] CONTAINER", desc: "Export a container's filesystem as a tar archive",
+  flags: [{ long: "output", short: "o", type: "string", desc: "Write to a file, instead of STDOUT" }],
+  run: async (c, f, a) => {
+    if (a.length !== 1) throw new UsageError(`"export" requires exactly 1 argument.`);
+    if (!f.output && process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    await toOutput(await c.api.stream("GET", `/containers/${a[0]}/export`), f.output as string | undefined, "export");
+    return 0;
+  },
+};
+
 export const imageCommands: Command[] = [
+  saveCmd, loadCmd, exportCmd, { ...saveCmd, name: "image save" }, { ...loadCmd, name: "image load" }, { ...exportCmd, name: "container export" },
   imagesCmd, rmiCmd, tagCmd, importCmd, historyCmd, pullCmd, bootstrapCmd, pruneCmd, imageInspect,
   { ...imagesCmd, name: "image ls", usage: "image ls [OPTIONS] [REPOSITORY[:TAG]]" },
   { ...imagesCmd, name: "image list", usage: "image list [OPTIONS] [REPOSITORY[:TAG]]" },

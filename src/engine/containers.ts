@@ -661,6 +661,20 @@ export class ContainerService {
     return { Titles: titles, Processes: procs };
   }
 
+  /** `export`: the container's filesystem as a tar stream (mounted for the occasion when stopped). */
+  async export(ref: string): Promise<NodeJS.ReadableStream> {
+    const c = this.get(ref);
+    const d = this.dir(c.Id);
+    const rootfs = join(d, "rootfs");
+    const wasMounted = c.State.Running;
+    if (!wasMounted) await this.store.snapshots.mount(c.Berth.ChainId, d, rootfs);
+    const { spawn } = await import("node:child_process");
+    const child = spawn("tar", ["--numeric-owner", "--xattrs", "-C", rootfs, "-cf", "-", "."], { stdio: ["ignore", "pipe", "ignore"] });
+    child.on("close", () => { if (!wasMounted && !c.State.Running) void this.store.snapshots.unmount(rootfs).catch(() => {}); });
+    this.events.publish("container", "export", c.Id, this.attrs(c));
+    return child.stdout;
+  }
+
   // ---------------------------------------------------------------- exec
 
   execCreate(ref: string, body: { AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Tty?: boolean; Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string; Privileged?: boolean; DetachKeys?: string; ConsoleSize?: [number, number] | null }): { Id: string } {

@@ -8,6 +8,7 @@ import type { ImageRecord } from "../store/images.js";
 import { createImageFromTar, bootstrapBusybox } from "../store/create-image.js";
 import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
 import { pushImage, checkLogin } from "../distribution/push.js";
+import { saveImages, loadImages } from "../distribution/archive.js";
 import type { Credentials } from "../distribution/registry.js";
 import { familiarString, parseReference, formatReference } from "../oci/reference.js";
 import type { ContainerConfigSpec } from "../oci/image.js";
@@ -222,6 +223,25 @@ export class ImageService {
     const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress });
     this.events.publish("image", "pull", familiar(ref), { name: familiar(ref) });
     return rec;
+  }
+
+  save(names: string[]): NodeJS.ReadableStream {
+    if (!names.length) throw new BadParameterError("no images given to save");
+    const byId = new Map<string, { rec: ImageRecord; refs: string[] }>();
+    for (const n of names) {
+      const rec = this.resolve(n);
+      const entry = byId.get(rec.id) ?? { rec, refs: [] };
+      const isId = rec.id.includes(n.replace(/^sha256:/, "")) && /^(sha256:)?[0-9a-f]+$/.test(n);
+      if (!isId) entry.refs.push(formatReference(parseReference(n)));
+      byId.set(rec.id, entry);
+    }
+    return saveImages(this.store, [...byId.values()]);
+  }
+
+  async load(src: NodeJS.ReadableStream, tmpRoot: string): Promise<string[]> {
+    const loaded = await loadImages(this.store, src, tmpRoot);
+    for (const l of loaded) this.events.publish("image", "load", l.replace(/^Loaded image( ID)?: /, ""), {});
+    return loaded;
   }
 
   async bootstrap(name: string): Promise<ImageRecord> {

@@ -152,3 +152,37 @@ test("login, push and pull with basic auth; credentials kept as Docker keeps the
   const after = JSON.parse(readFileSync(join(cfg, "config.json"), "utf8")) as { auths: Record<string, unknown> };
   assert.equal(after.auths[`127.0.0.1:${authPort}`], undefined);
 });
+
+test("save is read by skopeo; archives written by skopeo load and run; export gives the container's files", () => {
+  const saved = join(work, "saved.tar");
+  assert.equal(src.berth(["save", "-o", saved, "busybox"]).code, 0);
+  for (const transport of ["docker-archive", "oci-archive"]) {
+    const r = spawnSync("skopeo", ["inspect", `${transport}:${saved}`], { encoding: "utf8" });
+    assert.equal(r.status, 0, `${transport}: ${r.stderr}`);
+    assert.equal((JSON.parse(r.stdout) as { Layers: string[] }).Layers.length, 1);
+  }
+  for (const [transport, tag] of [["docker-archive", "skd:1"], ["oci-archive", "sko:1"]]) {
+    const file = join(work, `${tag.replace(":", "-")}.tar`);
+    const cp = spawnSync("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://127.0.0.1:${port}/team/bb:gz`, `${transport}:${file}:${tag}`], { encoding: "utf8" });
+    assert.equal(cp.status, 0, cp.stderr);
+    const ld = dst.berth(["load", "-i", file]);
+    assert.equal(ld.code, 0, ld.stderr);
+    assert.match(ld.stdout, /Loaded image/);
+  }
+  assert.equal(dst.berth(["run", "--rm", "skd:1", "echo", "from docker-archive"]).stdout, "from docker-archive\n");
+  assert.match(dst.berth(["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout, /sko:1/);
+  // A round trip through save and load keeps the image ID
+  const id = src.berth(["image", "inspect", "-f", "{{.Id}}", "busybox"]).stdout.trim();
+  const again = dst.berth(["load", "-i", saved]);
+  assert.equal(again.stdout.trim(), "Loaded image: busybox:latest");
+  assert.equal(dst.berth(["image", "inspect", "-f", "{{.Id}}", "busybox"]).stdout.trim(), id);
+  const bad = dst.berth(["load"], { input: "not a tar" });
+  assert.notEqual(bad.code, 0);
+
+  dst.berth(["run", "--name", "exp", "busybox", "sh", "-c", "echo inside > /marker"]);
+  const out = join(work, "exp.tar");
+  assert.equal(dst.berth(["export", "-o", out, "exp"]).code, 0);
+  const list = spawnSync("tar", ["-tf", out], { encoding: "utf8" }).stdout.split("\n");
+  assert.ok(list.includes("./marker") && list.includes("./bin/busybox"), list.slice(0, 5).join(","));
+  dst.berth(["rm", "exp"]);
+});
