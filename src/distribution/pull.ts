@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { createGunzip } from "node:zlib";
+import { PassThrough } from "node:stream";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { chainIdOf } from "../store/snapshots.js";
@@ -65,49 +66,52 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) throw new BadParameterError("image config and manifest disagree on the number of layers");
 
-  // Fetch what is missing, three at a time; unpack strictly in order.
+  // Each missing layer streams once from the registry into two consumers at the same time: the content
+  // store (verifying the blob digest) and decompression → the snapshotter (verifying the diff ID).
+  // Layers go three at a time; each unpacks into its own directory, so none waits for its parent.
   const short = (d: string) => d.slice(7, 19);
-  const need: boolean[] = [];
-  for (let i = 0; i < diffIds.length; i++) {
-    const have = await store.snapshots.has(chainIdOf(diffIds.slice(0, i + 1)));
-    need.push(!have);
-    if (have) say({ status: "Already exists", id: short(manifest.layers[i].digest) });
-  }
-  const downloads: (Promise<void> | undefined)[] = [];
   let running = 0;
   const queue: (() => void)[] = [];
   const slot = () => new Promise<void>((r) => { if (running < 3) { running++; r(); } else queue.push(() => { running++; r(); }); });
   const release = () => { running--; queue.shift()?.(); };
-  manifest.layers.forEach((l, i) => {
-    if (!need[i]) return;
-    downloads[i] = (async () => {
-      if (await store.content.has(l.digest)) return;
-      await slot();
-      try {
-        say({ status: "Pulling fs layer", id: short(l.digest) });
-        if (l.mediaType === MediaType.OciLayerZstd || /zstd/.test(l.mediaType)) throw new BadParameterError(`layer ${l.digest}: zstd-compressed layers are not supported yet`);
-        await store.content.ingest(await client.blob(l.digest), { digest: l.digest, size: l.size });
-        say({ status: "Download complete", id: short(l.digest) });
-      } finally { release(); }
-    })();
-    downloads[i]!.catch(() => {});
-  });
-  let parent: string | null = null;
-  let size = 0;
-  for (let i = 0; i < manifest.layers.length; i++) {
+  const chains = diffIds.map((_, i) => chainIdOf(diffIds.slice(0, i + 1)));
+  const fetchLayer = async (i: number) => {
     const l = manifest.layers[i];
-    const chain = chainIdOf(diffIds.slice(0, i + 1));
-    if (need[i]) {
-      await downloads[i];
-      const raw = store.content.reader(l.digest);
-      const gz = /gzip/.test(l.mediaType) || l.mediaType === MediaType.DockerLayerGzip;
-      say({ status: "Extracting", id: short(l.digest) });
-      await store.snapshots.applyLayer(parent, gz ? raw.pipe(createGunzip()) : raw, diffIds[i]);
+    if (await store.snapshots.has(chains[i])) { say({ status: "Already exists", id: short(l.digest) }); return; }
+    if (l.mediaType === MediaType.OciLayerZstd || /zstd/.test(l.mediaType)) throw new BadParameterError(`layer ${l.digest}: zstd-compressed layers are not supported yet`);
+    await slot();
+    try {
+      const gz = /gzip/.test(l.mediaType);
+      const parent = i ? chains[i - 1] : null;
+      if (await store.content.has(l.digest)) {
+        const s = store.content.reader(l.digest);
+        await store.snapshots.applyLayer(parent, gz ? s.pipe(createGunzip()) : s, diffIds[i], { parentPending: true });
+      } else {
+        say({ status: "Pulling fs layer", id: short(l.digest) });
+        const body = await client.blob(l.digest);
+        const toStore = new PassThrough(), toUnpack = new PassThrough();
+        body.pipe(toStore);
+        body.pipe(toUnpack);
+        const fail = (e: Error) => { for (const s of [toStore, toUnpack]) s.destroy(e); };
+        body.on("error", fail);
+        const unpackSrc = gz ? toUnpack.pipe(createGunzip()).on("error", fail) : toUnpack;
+        const results = await Promise.allSettled([
+          store.content.ingest(toStore, { digest: l.digest, size: l.size }),
+          store.snapshots.applyLayer(parent, unpackSrc, diffIds[i], { parentPending: true }),
+        ]);
+        const bad = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+        if (bad) {
+          fail(bad.reason as Error);
+          if (results[1].status === "fulfilled") await store.snapshots.remove(chains[i]).catch(() => {});
+          throw bad.reason;
+        }
+      }
       say({ status: "Pull complete", id: short(l.digest) });
-    }
-    size += (await store.snapshots.list()).find((s) => s.chainId === chain)?.size ?? 0;
-    parent = chain;
-  }
+    } finally { release(); }
+  };
+  await Promise.all(manifest.layers.map((_, i) => fetchLayer(i)));
+  const snaps = new Map((await store.snapshots.list()).map((x) => [x.chainId, x.size]));
+  const size = chains.reduce((a, c) => a + (snaps.get(c) ?? 0), 0);
   await store.content.writeBytes(got.bytes, manifestDigest);
   const tagRef = ref.tag ? familiarString({ ...ref, digest: undefined }) : undefined;
   const rec = await store.images.add(manifestDigest, tagRef, size);

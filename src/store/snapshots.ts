@@ -82,8 +82,12 @@ export class Snapshotter {
     return join(this.root, String(s.n), "fs");
   }
 
-  async applyLayer(parent: string | null, src: NodeJS.ReadableStream, expectedDiffId?: string): Promise<{ chainId: string; diffId: string; size: number }> {
-    if (parent && !this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
+  /**
+   * `parentPending`: the parent is being unpacked concurrently (a pull unpacks all its layers at once:
+   * each goes to its own directory, only the chain ID depends on the parent).
+   */
+  async applyLayer(parent: string | null, src: NodeJS.ReadableStream, expectedDiffId?: string, opts: { parentPending?: boolean } = {}): Promise<{ chainId: string; diffId: string; size: number }> {
+    if (parent && !opts.parentPending && !this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
     if (expectedDiffId) {
       const chainId = parent ? chainIdOf([parent, expectedDiffId]) : expectedDiffId;
       const have = this.index.snapshots[chainId];
