@@ -362,6 +362,10 @@ route("POST", "/auth", async (e, c) => {
   await e.images.login(b.serveraddress ?? "docker.io", { username: b.username ?? "", password: b.password ?? "" });
   return { Status: "Login Succeeded", IdentityToken: "" };
 });
+route("POST", "/berth/system/check", async (e) => {
+  const { checkStore } = await import("../store/check.js");
+  return checkStore(e.store);
+});
 route("POST", "/berth/images/bootstrap", async (e, c) => {
   const name = c.query.get("name") || "busybox";
   const rec = await e.images.bootstrap(name);

@@ -79,6 +79,17 @@ const systemCommands: Command[] = [
   },
 ];
 
+const checkCmd: Command = {
+  name: "system check", usage: "system check", desc: "Verify every blob against its digest and every image against its unpacked layers", flags: [],
+  run: async (c) => {
+    const r = await c.api.json<{ Blobs: number; Snapshots: number; Images: number; Problems: string[] }>("POST", "/berth/system/check");
+    for (const p of r.Problems) c.out(`PROBLEM: ${p}\n`);
+    c.out(`checked ${r.Blobs} blobs, ${r.Snapshots} snapshots, ${r.Images} images: ${r.Problems.length ? `${r.Problems.length} problem(s)` : "all good"}\n`);
+    return r.Problems.length ? 1 : 0;
+  },
+};
+systemCommands.push(checkCmd);
+
 const ALIASES: Record<string, string> = {
   "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync, statSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, statSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, BERTH, BERTHD, DOCKER, sleep } from "./harness.js";
@@ -116,4 +116,23 @@ test("one daemon per data root", async () => {
   assert.equal(code, 1);
   assert.match(err, /another berthd \(pid \d+\) is using data root/);
   assert.equal(d.berth(["ps"]).code, 0, "the first daemon is unaffected");
+});
+
+test("system check verifies blobs and unpacked layers, and reports what is wrong", () => {
+  const ok = d.berth(["system", "check"]);
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.match(ok.stdout, /all good/);
+  const tarPath = join(work, "tiny.tar");
+  writeFileSync(join(work, "tiny.txt"), "tiny\n");
+  spawnSync("tar", ["-C", work, "-cf", tarPath, "tiny.txt"]);
+  assert.equal(d.berth(["import", tarPath, "victim:1"]).code, 0);
+  const manifest = JSON.parse(d.berth(["image", "inspect", "-f", "{{json .Descriptor}}", "victim:1"]).stdout) as { digest: string };
+  const blobs = join(d.dataRoot, "content/blobs/sha256");
+  const m = JSON.parse(readFileSync(join(blobs, manifest.digest.slice(7)), "utf8")) as { layers: { digest: string }[] };
+  writeFileSync(join(blobs, m.layers[0].digest.slice(7)), "corrupted");
+  const bad = d.berth(["system", "check"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, new RegExp(`PROBLEM: blob ${m.layers[0].digest}: content hashes to sha256:`));
+  assert.equal(d.berth(["rmi", "victim:1"]).code, 0);
+  assert.equal(d.berth(["system", "check"]).code, 0, "deleting the image took its blobs away");
 });
