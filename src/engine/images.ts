@@ -5,7 +5,7 @@
  */
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
-import { createImageFromTar, bootstrapBusybox } from "../store/create-image.js";
+import { createImageFromTar, bootstrapBusybox, bootstrapDebian } from "../store/create-image.js";
 import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
 import { pushImage, checkLogin } from "../distribution/push.js";
 import { saveImages, loadImages } from "../distribution/archive.js";
@@ -247,10 +247,15 @@ export class ImageService {
   async bootstrap(name: string): Promise<ImageRecord> {
     const r = parseReference(name);
     const base = familiarString(r).split(":")[0];
-    if (base !== "busybox") {
-      throw new BadParameterError(`cannot bootstrap ${name}: berth can bootstrap busybox (from Debian's busybox-static)`);
+    let rec: ImageRecord;
+    if (base === "busybox") rec = await bootstrapBusybox(this.store, familiarString(r));
+    else if (base === "debian") {
+      const m = /^(bookworm|bullseye|trixie|sid|stable|oldstable|testing|unstable)(-slim)?$/.exec(r.tag ?? "");
+      if (!m) throw new BadParameterError(`cannot bootstrap ${name}: use debian:<suite> or debian:<suite>-slim, e.g. debian:bookworm-slim`);
+      rec = await bootstrapDebian(this.store, m[1], !!m[2], familiarString(r));
+    } else {
+      throw new BadParameterError(`cannot bootstrap ${name}: berth can bootstrap busybox (from Debian's busybox-static) and debian:<suite>[-slim] (with mmdebstrap)`);
     }
-    const rec = await bootstrapBusybox(this.store, familiarString(r));
     this.events.publish("image", "import", rec.id, { name: familiarString(r) });
     return rec;
   }

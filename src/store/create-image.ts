@@ -14,6 +14,8 @@ import type { Store } from "./index.js";
 import type { ImageRecord } from "./images.js";
 import { MediaType, hostPlatform, type ContainerConfigSpec, type ImageConfig, type Manifest } from "../oci/image.js";
 import { runOk } from "../lib/proc.js";
+import { spawn } from "node:child_process";
+import { SystemError } from "../lib/errors.js";
 
 export interface CreateImageOptions { ref?: string; config?: Partial<ContainerConfigSpec>; comment?: string; createdBy?: string; created?: Date }
 
@@ -87,4 +89,38 @@ export async function bootstrapBusybox(store: Store, ref = "busybox:latest"): Pr
     createdBy: `BusyBox ${version} from Debian's busybox-static`,
     comment: "berth image bootstrap busybox",
   });
+}
+
+/** What Debian's own -slim images leave out. */
+const SLIM_EXCLUDES = [
+  "path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright", "path-exclude=/usr/share/man/*",
+  "path-exclude=/usr/share/info/*", "path-exclude=/usr/share/locale/*", "path-include=/usr/share/locale/locale.alias",
+  "path-exclude=/usr/share/groff/*", "path-exclude=/usr/share/lintian/*", "path-exclude=/usr/share/linda/*",
+];
+
+/**
+ * `berth image bootstrap debian:bookworm[-slim]`: a minimal Debian root made by mmdebstrap from Debian's
+ * packages (minbase variant), streamed as a tar straight into an image. No registry involved.
+ */
+export async function bootstrapDebian(store: Store, suite: string, slim: boolean, ref: string, mirror = process.env.BERTH_DEBIAN_MIRROR ?? "http://deb.debian.org/debian"): Promise<ImageRecord> {
+  const args = ["--variant=minbase", "--mode=root", "--format=tar", "--quiet", ...(slim ? SLIM_EXCLUDES.map((o) => `--dpkgopt=${o}`) : []), suite, "-", mirror];
+  const child = spawn("mmdebstrap", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (d) => { if (err.length < 16384) err += d; });
+  const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 1)));
+  child.on("error", () => {});
+  const created = new Date();
+  let rec: ImageRecord;
+  try {
+    rec = await createImageFromTar(store, child.stdout, {
+      ref, created, config: { Cmd: ["bash"] },
+      createdBy: `mmdebstrap --variant=minbase${slim ? " (slim)" : ""} ${suite} ${mirror}`, comment: "berth image bootstrap",
+    });
+  } catch (e) {
+    child.kill();
+    throw new SystemError(`mmdebstrap: ${err.trim() || (e as Error).message}`);
+  }
+  const code = await exited;
+  if (code !== 0) throw new SystemError(`mmdebstrap exited with status ${code}: ${err.trim()}`);
+  return rec;
 }
