@@ -209,6 +209,24 @@ export class ConmonRuntime implements RuntimeDriver {
   }
 
   async start(id: string): Promise<void> {
+    // What `runc start` does, without starting another Go binary: read the byte runc init writes into
+    // exec.fifo (that lets it exec the process), then remove the fifo so the state reads "running".
+    if (this.name === "runc") {
+      const fifo = join(this.root, id, "exec.fifo");
+      let fh: fsp.FileHandle | undefined;
+      try {
+        fh = await fsp.open(fifo, fsc.O_RDONLY);
+        const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null);
+        await fh.close();
+        fh = undefined;
+        await fsp.unlink(fifo).catch(() => {});
+        if (bytesRead === 1) return;
+        throw new SystemError("OCI runtime start failed: the container's init process exited before it could start");
+      } catch (e) {
+        await fh?.close().catch(() => {});
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      }
+    }
     const r = await this.runtime(["start", id]);
     if (r.code !== 0) throw new SystemError(`OCI runtime start failed: ${cleanRuncError(r.stderr)}`);
   }
