@@ -395,7 +395,7 @@ export class ContainerService {
   private async onExit(id: string, code: number): Promise<void> {
     const c = this.byId.get(id);
     const p = this.rtPaths(id);
-    if (!c) { await fsp.rm(join(p.exitDir, id), { force: true }); return; }
+    if (!c) { if (/^[0-9a-f]{64}$/.test(id)) await fsp.rm(join(p.exitDir, id), { force: true }); return; }
     trace(`exit ${id.slice(0, 12)} ${code}`);
     let handled = false;
     await this.locks.run(id, async () => {

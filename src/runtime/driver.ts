@@ -344,7 +344,9 @@ export class ConmonRuntime implements RuntimeDriver {
   watchExits(exitDir: string, cb: (id: string, exitCode: number) => void): () => void {
     const seen = new Map<string, number>();
     const check = async (name: string) => {
-      if (!name || name.startsWith(".")) return;
+      // conmon writes the exit file with g_file_set_contents: a temp file "<id>.XXXXXX" renamed into place.
+      // The temp file is not ours to read, let alone remove (that would lose the exit).
+      if (!name || name.includes(".")) return;
       try {
         const t = (await fsp.readFile(join(exitDir, name), "utf8")).trim();
         if (t === "") return; // conmon writes then closes; a later event brings the content

@@ -24,6 +24,7 @@ export class Daemon {
   readonly sock: string;
   proc: ChildProcess | undefined;
   log = "";
+  lastRm = "";
 
   constructor() {
     this.root = mkdtempSync(join(tmpdir(), "berth-it-"));
@@ -85,7 +86,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.proc) {
       const ids = this.berth(["ps", "-aq", "--no-trunc"]).stdout.split("\n").filter(Boolean);
-      if (ids.length) this.berth(["rm", "-f", ...ids], { timeout: 60_000 });
+      if (ids.length) { const r = this.berth(["rm", "-f", ...ids], { timeout: 60_000 }); this.lastRm = `${ids.join(" ")}: ${r.code} ${r.stdout} ${r.stderr}`; }
       await this.stopDaemon();
     }
     const leaks = leftovers(this.root);
@@ -95,7 +96,7 @@ export class Daemon {
       spawnSync("pkill", ["-9", "-f", `conmon.*${this.root}`]);
     }
     rmSync(this.root, { recursive: true, force: true });
-    if (leaks.length) throw new Error(`left behind: ${leaks.join("; ")}`);
+    if (leaks.length) throw new Error(`left behind: ${leaks.join("; ")}\n--- berthd log ---\n${this.log.slice(-4000)}\n--- rm -f said ---\n${this.lastRm}`);
   }
 }
 
