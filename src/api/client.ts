@@ -61,6 +61,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
     let remaining = -1; // content-length left, -1: until close
     let chunked = false;
     let chunkLeft = 0; // bytes of chunk data left (+2 for its CRLF once started)
+    let complete = false; // the last chunk arrived
     const feedChunked = () => {
       while (buf.length) {
         if (chunkLeft === 0) {
@@ -68,7 +69,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
           if (i < 0) return;
           const size = parseInt(buf.subarray(0, i).toString(), 16);
           buf = buf.subarray(i + 2);
-          if (size === 0) { res!.end(); sock.destroy(); return; }
+          if (size === 0) { complete = true; res!.end(); sock.destroy(); return; }
           chunkLeft = size + 2;
         }
         const take = Math.min(chunkLeft, buf.length);
@@ -111,7 +112,12 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
       }
       feed();
     });
-    sock.on("end", () => { if (res) res.end(); else reject(new ApiError(500, "the daemon closed the connection without answering")); });
+    sock.on("end", () => {
+      if (!res) { reject(new ApiError(500, "the daemon closed the connection without answering")); return; }
+      // A chunked body without its last chunk, or a short Content-Length body, was cut off: the daemon went away.
+      if ((chunked && !complete) || remaining > 0) res.destroy(new ApiError(500, "unexpected EOF"));
+      else res.end();
+    });
     sock.on("error", (e) => { if (res) res.destroy(e); else reject(e); });
     sock.write(head);
     if (body === undefined) return;

@@ -11,7 +11,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, readFileSync, rmSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
-import { Daemon, sleep } from "./harness.js";
+import { Daemon, sleep, BERTH } from "./harness.js";
 
 const src = new Daemon();
 const dst = new Daemon();
@@ -185,4 +185,61 @@ test("save is read by skopeo; archives written by skopeo load and run; export gi
   const list = spawnSync("tar", ["-tf", out], { encoding: "utf8" }).stdout.split("\n");
   assert.ok(list.includes("./marker") && list.includes("./bin/busybox"), list.slice(0, 5).join(","));
   dst.berth(["rm", "exp"]);
+});
+
+test("a pull cut short by kill -9 of berthd leaves the store consistent; the next pull completes", async () => {
+  // An image of three 40 MB incompressible layers, so the pull is still running when the daemon dies.
+  const lay = join(work, "big");
+  mkdirSync(join(lay, "blobs/sha256"), { recursive: true });
+  const sha = (f: string) => spawnSync("sha256sum", [f], { encoding: "utf8" }).stdout.split(" ")[0];
+  const layers: { mediaType: string; digest: string; size: number }[] = [];
+  const diffs: string[] = [];
+  for (let i = 1; i <= 3; i++) {
+    const dir = join(work, `gen${i}`);
+    mkdirSync(dir);
+    assert.equal(spawnSync("sh", ["-c", `head -c 40M /dev/urandom > ${dir}/f${i} && tar -C ${dir} -cf ${dir}.tar f${i} && gzip -1 ${dir}.tar`]).status, 0);
+    diffs.push(`sha256:${spawnSync("sh", ["-c", `gzip -dc ${dir}.tar.gz | sha256sum`], { encoding: "utf8" }).stdout.split(" ")[0]}`);
+    const dg = sha(`${dir}.tar.gz`);
+    copyFileSync(`${dir}.tar.gz`, join(lay, "blobs/sha256", dg));
+    layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${dg}`, size: Number(spawnSync("stat", ["-c", "%s", `${dir}.tar.gz`], { encoding: "utf8" }).stdout) });
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.tar.gz`);
+  }
+  const put = (o: object) => {
+    const b = Buffer.from(JSON.stringify(o));
+    const p = join(lay, "tmp.json");
+    writeFileSync(p, b);
+    const dg = sha(p);
+    copyFileSync(p, join(lay, "blobs/sha256", dg));
+    rmSync(p);
+    return { digest: `sha256:${dg}`, size: b.length };
+  };
+  const cfg = put({ architecture: "amd64", os: "linux", config: { Cmd: ["/bin/true"] }, rootfs: { type: "layers", diff_ids: diffs } });
+  const man = put({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", ...cfg }, layers });
+  writeFileSync(join(lay, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  writeFileSync(join(lay, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...man, annotations: { "org.opencontainers.image.ref.name": "1" } }] }));
+  const ref = `127.0.0.1:${port}/team/big:1`;
+  const cp = spawnSync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `oci:${lay}:1`, `docker://${ref}`], { encoding: "utf8" });
+  assert.equal(cp.status, 0, cp.stderr);
+
+  // Kill the daemon as soon as layers start to stream in.
+  const cli = spawn(process.execPath, [BERTH, "-H", dst.host, "pull", ref], { stdio: ["ignore", "pipe", "pipe"] });
+  let said = "";
+  await new Promise<void>((resolve) => {
+    const on = (d: Buffer) => { said += d; if (said.includes("Pulling fs layer")) { cli.stderr.off("data", on); resolve(); } };
+    cli.stderr.on("data", on);
+    cli.on("close", () => resolve());
+  });
+  await sleep(50);
+  await dst.crash();
+  const code = await new Promise<number | null>((r) => (cli.exitCode !== null ? r(cli.exitCode) : cli.on("close", r)));
+  assert.notEqual(code, 0, `the pull was cut short: ${said}`);
+  await dst.start();
+  const check = dst.berth(["system", "check"]);
+  assert.equal(check.code, 0, check.stdout);
+  assert.equal(dst.berth(["image", "inspect", ref]).code, 1, "no half-pulled image is visible");
+  const again = dst.berth(["pull", ref]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(dst.berth(["system", "check"]).code, 0);
+  assert.equal(dst.berth(["rmi", ref]).code, 0);
 });
