@@ -17,6 +17,9 @@ export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList
 
 export class RegistryError extends BerthError {}
 
+/** Blobs up to this size go in one PUT; larger ones in a chunked (PATCH) upload. */
+const MONOLITHIC_MAX = 8 * 1024 * 1024;
+
 function registryHost(domain: string): string {
   return domain === "docker.io" ? "registry-1.docker.io" : domain;
 }
@@ -138,12 +141,22 @@ export class RegistryClient {
     if (start.status === 201) return "mounted";
     if (start.status !== 202) throw new RegistryError(`starting upload of ${digest}: ${start.status} ${start.statusText}`, start.status === 401 || start.status === 403 ? 401 : 500);
     const loc = new URL(start.headers.get("location") ?? "", this.origin);
-    loc.searchParams.set("digest", digest);
-    const put = await this.request(loc.toString(), {
-      method: "PUT", headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
-      body: Readable.toWeb(Readable.from(body() as AsyncIterable<Buffer>)) as unknown as BodyInit, duplex: "half",
-    } as RequestInit);
-    if (put.status !== 201) throw new RegistryError(`uploading ${digest}: ${put.status} ${await put.text()}`, 500);
+    const stream = () => Readable.toWeb(Readable.from(body() as AsyncIterable<Buffer>)) as unknown as BodyInit;
+    if (size <= MONOLITHIC_MAX) {
+      // Small blobs: one monolithic PUT.
+      loc.searchParams.set("digest", digest);
+      const put = await this.request(loc.toString(), { method: "PUT", headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) }, body: stream(), duplex: "half" } as RequestInit);
+      if (put.status !== 201) throw new RegistryError(`uploading ${digest}: ${put.status} ${await put.text()}`, 500);
+      return "pushed";
+    }
+    // Large blobs: a chunked upload (the data streamed in a PATCH), then a PUT that closes it with the digest.
+    const patch = await this.request(loc.toString(), { method: "PATCH", headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size), "Content-Range": `0-${size - 1}` }, body: stream(), duplex: "half" } as RequestInit);
+    await patch.body?.cancel();
+    if (patch.status !== 202) throw new RegistryError(`uploading ${digest}: ${patch.status} ${patch.statusText}`, 500);
+    const next = new URL(patch.headers.get("location") ?? loc.toString(), this.origin);
+    next.searchParams.set("digest", digest);
+    const put = await this.request(next.toString(), { method: "PUT", headers: { "Content-Length": "0" } });
+    if (put.status !== 201) throw new RegistryError(`finishing upload of ${digest}: ${put.status} ${await put.text()}`, 500);
     return "pushed";
   }
 
