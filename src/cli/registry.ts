@@ -4,6 +4,7 @@
  * and Docker share logins. `push`/`pull` send them as X-Registry-Auth.
  */
 import { readFileSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "./command.js";
@@ -37,14 +38,42 @@ export function registryKey(imageOrServer: string): string {
   return INDEX;
 }
 
+/** The credential helper configured for a registry (credHelpers wins over credsStore), as Docker chooses. */
+function helperFor(cfg: DockerConfig, key: string): string | undefined {
+  return cfg.credHelpers?.[key] ?? cfg.credsStore;
+}
+
+/** Runs docker-credential-<helper> ACTION with input on stdin (the protocol Docker's helpers speak). */
+function callHelper(helper: string, action: "get" | "store" | "erase", input: string): string {
+  const r = spawnSync(`docker-credential-${helper}`, [action], { input, encoding: "utf8" });
+  if (r.error) throw new Error(`error getting credentials - err: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`error ${action === "get" ? "getting" : action === "store" ? "storing" : "erasing"} credentials - err: exit status ${r.status}, out: \`${(r.stdout || r.stderr).trim()}\``);
+  return r.stdout;
+}
+
+/** Saved credentials for a registry: from its credential helper, else from `auths`. */
+export function credentialsFor(key: string): { username: string; password: string } | undefined {
+  const cfg = readConfig();
+  const helper = helperFor(cfg, key);
+  if (helper) {
+    try {
+      const v = JSON.parse(callHelper(helper, "get", key)) as { Username?: string; Secret?: string };
+      return v.Username ? { username: v.Username, password: v.Secret ?? "" } : undefined;
+    } catch { return undefined; }
+  }
+  const a = cfg.auths?.[key]?.auth;
+  if (!a) return undefined;
+  const s = Buffer.from(a, "base64").toString();
+  const i = s.indexOf(":");
+  return { username: s.slice(0, i), password: s.slice(i + 1) };
+}
+
 /** X-Registry-Auth for an image reference, from the saved logins. */
 export function authHeader(image: string): Record<string, string> {
   const key = registryKey(image);
-  const a = readConfig().auths?.[key]?.auth;
-  if (!a) return {};
-  const s = Buffer.from(a, "base64").toString();
-  const i = s.indexOf(":");
-  const json = JSON.stringify({ username: s.slice(0, i), password: s.slice(i + 1), serveraddress: key });
+  const creds = credentialsFor(key);
+  if (!creds) return {};
+  const json = JSON.stringify({ ...creds, serveraddress: key });
   return { "X-Registry-Auth": Buffer.from(json).toString("base64url") };
 }
 
@@ -77,7 +106,14 @@ export const registryCommands: Command[] = [
         throw e;
       }
       const cfg = readConfig();
-      cfg.auths = { ...cfg.auths, [key]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } };
+      const helper = helperFor(cfg, key);
+      if (helper) {
+        callHelper(helper, "store", JSON.stringify({ ServerURL: key, Username: username, Secret: password }));
+        // Docker keeps an empty entry in auths so `docker info`/logout know of the login.
+        cfg.auths = { ...cfg.auths, [key]: {} };
+      } else {
+        cfg.auths = { ...cfg.auths, [key]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } };
+      }
       writeConfig(cfg);
       c.out("Login Succeeded\n");
       return 0;
@@ -88,9 +124,11 @@ export const registryCommands: Command[] = [
     run: async (c, _f, a) => {
       const key = registryKey(a[0] ?? INDEX);
       const cfg = readConfig();
-      if (!cfg.auths?.[key]) { c.out(`Not logged in to ${key}\n`); return 0; }
+      const helper = helperFor(cfg, key);
+      if (!cfg.auths?.[key] && !helper) { c.out(`Not logged in to ${key}\n`); return 0; }
       c.out(`Removing login credentials for ${key}\n`);
-      delete cfg.auths[key];
+      if (helper) { try { callHelper(helper, "erase", key); } catch (e) { c.err(`WARNING: could not erase credentials: ${(e as Error).message}\n`); } }
+      if (cfg.auths) delete cfg.auths[key];
       writeConfig(cfg);
       return 0;
     },

@@ -253,3 +253,41 @@ test("a pull cut short by kill -9 of berthd leaves the store consistent; the nex
   assert.deepEqual((JSON.parse(insp.stdout) as { Layers: string[] }).Layers, layers.map((l) => l.digest));
   assert.equal(dst.berth(["rmi", ref, copy]).code, 0);
 });
+
+test("credsStore: login, push and logout go through a docker-credential helper", () => {
+  const bin = join(work, "helper-bin");
+  mkdirSync(bin, { recursive: true });
+  const store = join(work, "helper-store.json");
+  // A real credential helper speaking Docker's protocol (store/get/erase on stdin), keeping one secret in a file.
+  writeFileSync(join(bin, "docker-credential-berthtest"), `#!${process.execPath}
+const fs = require("fs"); const store = ${JSON.stringify(store)};
+let input = ""; process.stdin.on("data", (d) => input += d).on("end", () => {
+  const action = process.argv[2];
+  if (action === "store") fs.writeFileSync(store, input);
+  else if (action === "get") {
+    if (!fs.existsSync(store)) { process.stdout.write("credentials not found in native keychain"); process.exit(1); }
+    const v = JSON.parse(fs.readFileSync(store, "utf8"));
+    if (v.ServerURL !== input.trim()) { process.stdout.write("credentials not found in native keychain"); process.exit(1); }
+    process.stdout.write(JSON.stringify({ ServerURL: v.ServerURL, Username: v.Username, Secret: v.Secret }));
+  } else if (action === "erase") fs.rmSync(store, { force: true });
+});
+`, { mode: 0o755 });
+  const cfgDir = join(work, "helper-config");
+  mkdirSync(cfgDir, { recursive: true });
+  writeFileSync(join(cfgDir, "config.json"), JSON.stringify({ credsStore: "berthtest" }));
+  const env = { DOCKER_CONFIG: cfgDir, PATH: `${bin}:${process.env.PATH}` };
+  const server = `127.0.0.1:${authPort}`;
+  assert.equal(src.berth(["login", "-u", "alice", "--password-stdin", server], { input: "s3cret\n", env }).code, 0);
+  const kept = JSON.parse(readFileSync(store, "utf8")) as { ServerURL: string; Username: string; Secret: string };
+  assert.deepEqual(kept, { ServerURL: server, Username: "alice", Secret: "s3cret" });
+  const cfg = JSON.parse(readFileSync(join(cfgDir, "config.json"), "utf8")) as { credsStore: string; auths: Record<string, { auth?: string }> };
+  assert.equal(cfg.credsStore, "berthtest");
+  assert.equal(cfg.auths[server].auth, undefined, "no password in config.json");
+  const ref = `${server}/viahelper/bb:1`;
+  src.berth(["tag", "busybox", ref]);
+  const pushed = src.berth(["push", ref], { env });
+  assert.equal(pushed.code, 0, pushed.stderr + pushed.stdout);
+  assert.equal(src.berth(["logout", server], { env }).code, 0);
+  assert.throws(() => readFileSync(store), /ENOENT/, "logout erased the helper's secret");
+  assert.notEqual(src.berth(["push", ref], { env }).code, 0, "without credentials the push is refused");
+});
