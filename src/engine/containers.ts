@@ -403,7 +403,8 @@ export class ContainerService {
       handled = true;
       c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
       c.Berth.ConmonPid = 0;
-      await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
+      // An --rm container's rootfs goes with its removal, after its waiters are told.
+      if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
       // The runtime's own state goes in the background: nothing a waiter sees depends on it.
       const cleanup = this.runtime.delete(id, true).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
         .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
@@ -539,19 +540,24 @@ export class ContainerService {
       await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
       if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`could not kill running container ${c.Id}, cannot remove`);
     }
+    let mine = false;
     await this.locks.run(c.Id, async () => {
-      if (!this.byId.has(c.Id)) return;
+      if (!this.byId.has(c.Id)) return; // another removal (say --rm's) got there first
+      mine = true;
+      // Once "removing" is on disk the removal completes even across a crash (load() finishes it),
+      // so the container is gone for everyone now and its files go after.
       c.State.Status = "removing";
       await this.persist(c);
-      await this.purge(c);
       this.byId.delete(c.Id);
       if (this.names.get(c.Name.slice(1)) === c.Id) this.names.delete(c.Name.slice(1));
     });
-    if (opts.volumes || c.HostConfig.AutoRemove) await this.dropAnonymousVolumes(c);
+    if (!mine) return;
     for (const [k, e] of this.execs) if (e.rec.ContainerID === c.Id) this.execs.delete(k);
     this.events.publish("container", "destroy", c.Id, this.attrs(c));
     trace("removed");
     this.notify(c.Id, ["not-running", "next-exit", "removed"], c.State.ExitCode);
+    await this.locks.run(c.Id, () => this.purge(c));
+    if (opts.volumes || c.HostConfig.AutoRemove) await this.dropAnonymousVolumes(c);
   }
 
   /** Names of volumes mounted by any container other than `except`. */
@@ -579,9 +585,9 @@ export class ContainerService {
     const clean = c.State.FinishedAt !== ZERO_TIME && !c.State.Running && c.Berth.ConmonPid === 0;
     if (!clean) {
       await this.runtime.delete(c.Id, true).catch(() => {});
-      await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {});
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
     }
+    await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {}); // no spawn when not mounted
     await fsp.rm(d, { recursive: true, force: true });
   }
 
