@@ -154,6 +154,15 @@ export class ApiClient {
 
   close(): void { /* connections close with each exchange */ }
 
+  /** Is anything listening on the socket? (a bare connect, no HTTP) */
+  async reachable(): Promise<boolean> {
+    try { (await this.connect()).destroy(); return true; } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ECONNREFUSED") return false;
+      throw e;
+    }
+  }
+
   /** GET /_ping; resolves the server's API version (and remembers the negotiated one). */
   async ping(): Promise<string> {
     const res = await this.send("GET", "/_ping", {}, false);
@@ -163,9 +172,24 @@ export class ApiClient {
     return v;
   }
 
+  /**
+   * The API version to speak. No /_ping round trip up front: berth assumes its own version and negotiates
+   * (ping, then retry) only if the server answers that the version is too new, as an older dockerd would.
+   */
   async apiVersion(): Promise<string> {
-    if (!this.version) await this.ping();
-    return this.version!;
+    if (!this.version) { this.version = CLIENT_API_VERSION; this.optimistic = true; }
+    return this.version;
+  }
+
+  private optimistic = false;
+
+  /** True when a response says our optimistic version is too new (and the request can be sent again). */
+  private async tooNew(res: { statusCode: number; body: string }, o: RequestOptions): Promise<boolean> {
+    if (!this.optimistic || res.statusCode !== 400 || !/is too new/.test(res.body)) return false;
+    if (o.raw && !Buffer.isBuffer(o.raw)) return false;
+    await this.ping();
+    this.optimistic = false;
+    return true;
   }
 
   private path(p: string, query?: RequestOptions["query"], versioned = true): string {
@@ -204,7 +228,20 @@ export class ApiClient {
   /** A request whose response is streamed (logs, events, progress). */
   async stream(method: string, p: string, o: RequestOptions = {}): Promise<Response> {
     await this.apiVersion();
-    return this.check(await this.send(method, p, o));
+    let res = await this.send(method, p, o);
+    if (res.statusCode === 400 && this.optimistic) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks).toString();
+      if (await this.tooNew({ statusCode: 400, body }, o)) res = await this.send(method, p, o);
+      else {
+        let message = body.trim();
+        try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* text */ }
+        throw new ApiError(400, message);
+      }
+    }
+    this.optimistic = false;
+    return this.check(res);
   }
 
   async request<T = unknown>(method: string, p: string, o: RequestOptions = {}): Promise<{ status: number; body: T }> {
@@ -245,6 +282,7 @@ export class ApiClient {
     });
     if (head.status === 101 || head.status === 200) {
       if (head.rest.length) sock.unshift(head.rest);
+      this.optimistic = false;
       return sock;
     }
     // An error: read the rest of the body by Content-Length.
@@ -257,6 +295,7 @@ export class ApiClient {
       rest = Buffer.concat([rest, d]);
     }
     sock.destroy();
+    if (await this.tooNew({ statusCode: head.status, body: rest.toString() }, o)) return this.hijack(p, o);
     let message = rest.toString().trim();
     try { message = (JSON.parse(message) as { message?: string }).message ?? message; } catch { /* text */ }
     throw new ApiError(head.status, message);

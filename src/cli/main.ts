@@ -127,10 +127,7 @@ function daemonPath(): string {
 
 /** No daemon on the default socket: start one (detached) and wait for /_ping. */
 async function ensureDaemon(api: ApiClient): Promise<void> {
-  try { await api.ping(); return; } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT" && code !== "ECONNREFUSED") throw e;
-  }
+  if (await api.reachable()) return;
   const bin = daemonPath();
   if (!existsSync(bin)) throw new Error(`no daemon answers on ${DEFAULT_HOST} and ${bin} is missing`);
   if (process.getuid?.() !== 0) throw new Error(`no daemon answers on ${DEFAULT_HOST}; start berthd as root`);
@@ -186,8 +183,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const local = cmd.name === "version" && parsed.flags.client;
     if (!local) {
-      if (explicit) await ctx.api.ping();
-      else await ensureDaemon(ctx.api);
+      if (!explicit) await ensureDaemon(ctx.api);
     }
     return await cmd.run(ctx, parsed.flags, parsed.args);
   } catch (e) {

@@ -40,9 +40,10 @@ export interface StreamOpts { tty: boolean; stdin: boolean; detachKeys?: string;
  * ends; "detached" when the user typed the detach keys.
  */
 export function relayStreams(sock: Socket, o: StreamOpts): Promise<"done" | "detached"> {
-  const stdin = process.stdin;
+  // process.stdin is created on first use (a handle, a read): only touch it when it is wanted.
+  const stdin = o.stdin || o.tty ? process.stdin : undefined;
   let restore = () => {};
-  if (o.tty && stdin.isTTY) {
+  if (o.tty && stdin?.isTTY) {
     stdin.setRawMode(true);
     restore = () => { try { stdin.setRawMode(false); } catch { /* closed */ } };
   }
@@ -52,7 +53,7 @@ export function relayStreams(sock: Socket, o: StreamOpts): Promise<"done" | "det
       if (finished) return;
       finished = true;
       restore();
-      stdin.pause();
+      stdin?.pause();
       if (onResize) process.stdout.off("resize", onResize);
       resolve(how);
     };
@@ -61,7 +62,7 @@ export function relayStreams(sock: Socket, o: StreamOpts): Promise<"done" | "det
       onResize = () => { void o.resize!(process.stdout.rows, process.stdout.columns).catch(() => {}); };
       process.stdout.on("resize", onResize);
     }
-    if (o.stdin) {
+    if (o.stdin && stdin) {
       const keys = o.tty ? detachKeys(o.detachKeys) : [];
       let matched = 0;
       stdin.on("data", (d: Buffer) => {
