@@ -344,7 +344,7 @@ export class ContainerService {
         user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
         hostname: c.Config.Hostname, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
         capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
-        networkNamespacePath: hc.NetworkMode === "host" ? "host" : null,
+        networkNamespacePath: this.netnsPath(hc.NetworkMode),
         extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
         resources: { memory: hc.Memory || undefined, cpuShares: hc.CpuShares || undefined, nanoCpus: hc.NanoCpus || undefined, pidsLimit: hc.PidsLimit ?? undefined },
         sysctls: hc.Sysctls, init: !!hc.Init,
@@ -387,6 +387,16 @@ export class ContainerService {
       this.pendingAttach.delete(c.Id);
       throw e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
     }
+  }
+
+  /** --network host: the host's; container:<name|id>: that running container's; otherwise a new one. */
+  private netnsPath(mode: string): string | null {
+    if (mode === "host") return "host";
+    if (!mode.startsWith("container:")) return null;
+    const target = this.find(mode.slice("container:".length));
+    if (!target) throw new NotFoundError(`No such container: ${mode.slice("container:".length)}`);
+    if (!target.State.Running || !target.State.Pid) throw new ConflictError(`cannot join network namespace of a non running container: container ${target.Id} is ${target.State.Status}`);
+    return `/proc/${target.State.Pid}/ns/net`;
   }
 
   // ---------------------------------------------------------------- exit
