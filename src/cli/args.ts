@@ -82,3 +82,19 @@ export function flagHelp(specs: FlagSpec[]): string {
   });
   return lines.length ? `\nOptions:\n${lines.join("\n")}\n` : "";
 }
+
+/** `--filter k=v` flags → Docker's filters map. */
+export function filterMap(list: string[]): Record<string, string[]> {
+  const f: Record<string, string[]> = {};
+  for (const x of list) {
+    const i = x.indexOf("=");
+    if (i < 0) throw new UsageError("bad format of filter (expected name=value)");
+    (f[x.slice(0, i)] ??= []).push(x.slice(i + 1));
+  }
+  return f;
+}
+
+/** The `filters` query parameter (JSON), or undefined when there are none. */
+export function filtersQuery(list: string[]): string | undefined {
+  return list.length ? JSON.stringify(filterMap(list)) : undefined;
+}

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { Command, Ctx } from "./command.js";
 import type { FlagSpec, Flags } from "./args.js";
-import { UsageError } from "./args.js";
+import { UsageError, filtersQuery } from "./args.js";
 import { ApiError, jsonLines } from "../api/client.js";
 import { relayStreams, demux, initialResize } from "./stdio.js";
 import { formatRows, compile } from "./template.js";
@@ -308,16 +308,6 @@ function formatPorts(ports: Obj[]): string {
 
 const PS_HEADERS: Record<string, string> = { ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED", Ports: "PORTS", State: "STATE", Status: "STATUS", Size: "SIZE", Names: "NAMES", Labels: "LABELS", Mounts: "MOUNTS", Networks: "NETWORKS" };
 
-function parseFilters(list: string[]): string | undefined {
-  if (!list.length) return undefined;
-  const f: Record<string, string[]> = {};
-  for (const x of list) {
-    const i = x.indexOf("=");
-    if (i < 0) throw new UsageError(`bad format of filter (expected name=value)`);
-    (f[x.slice(0, i)] ??= []).push(x.slice(i + 1));
-  }
-  return JSON.stringify(f);
-}
 
 async function logsTo(c: Ctx, id: string, f: Flags): Promise<number> {
   const info = await c.api.json<Obj>("GET", `/containers/${id}/json`);
@@ -397,7 +387,7 @@ const PS_FLAGS: FlagSpec[] = [
 
 async function psCmd(c: Ctx, f: Flags): Promise<number> {
   const limit = f.latest ? 1 : (f.last as number);
-  const list = await c.api.json<Obj[]>("GET", "/containers/json", { query: { all: !!f.all, limit: limit > 0 ? limit : undefined, size: !!f.size, filters: parseFilters(f.filter as string[]) } });
+  const list = await c.api.json<Obj[]>("GET", "/containers/json", { query: { all: !!f.all, limit: limit > 0 ? limit : undefined, size: !!f.size, filters: filtersQuery(f.filter as string[]) } });
   const noTrunc = !!f["no-trunc"];
   if (f.quiet) { c.out(list.map((s) => (noTrunc ? s.Id : String(s.Id).slice(0, 12)) + "\n").join("")); return 0; }
   const fmt = (f.format as string | undefined) ?? `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${f.size ? "\t{{.Size}}" : ""}`;

@@ -2,7 +2,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "./command.js";
-import { UsageError } from "./args.js";
+import { UsageError, filtersQuery } from "./args.js";
 import { ApiError } from "../api/client.js";
 import { formatRows } from "./template.js";
 import { humanDuration, humanSize, goTime, ellipsis } from "./format.js";
@@ -31,12 +31,6 @@ function imageRows(list: Obj[], noTrunc: boolean): Obj[] {
   return rows;
 }
 
-function filtersJson(list: string[]): string | undefined {
-  if (!list.length) return undefined;
-  const f: Record<string, string[]> = {};
-  for (const x of list) { const i = x.indexOf("="); if (i < 0) throw new UsageError("bad format of filter (expected name=value)"); (f[x.slice(0, i)] ??= []).push(x.slice(i + 1)); }
-  return JSON.stringify(f);
-}
 
 const imagesCmd: Command = {
   name: "images", usage: "images [OPTIONS] [REPOSITORY[:TAG]]", desc: "List images",
@@ -51,7 +45,7 @@ const imagesCmd: Command = {
   run: async (c, f, a) => {
     const filters = [...(f.filter as string[])];
     if (a[0]) filters.push(`reference=${a[0]}`);
-    const list = await c.api.json<Obj[]>("GET", "/images/json", { query: { all: !!f.all, digests: !!f.digests, filters: filtersJson(filters) } });
+    const list = await c.api.json<Obj[]>("GET", "/images/json", { query: { all: !!f.all, digests: !!f.digests, filters: filtersQuery(filters) } });
     const rows = imageRows(list, !!f["no-trunc"]);
     if (f.quiet) { c.out([...new Set(rows.map((r) => String(r.ID)))].map((x) => x + "\n").join("")); return 0; }
     const fmt = (f.format as string | undefined) ?? `table {{.Repository}}\t{{.Tag}}${f.digests ? "\t{{.Digest}}" : ""}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`;

@@ -8,7 +8,7 @@ import { openSync, mkdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ApiClient, ApiError, DEFAULT_HOST, CLIENT_API_VERSION, jsonLines } from "../api/client.js";
-import { parseFlags, flagHelp, UsageError, type FlagSpec } from "./args.js";
+import { parseFlags, flagHelp, UsageError, filtersQuery, type FlagSpec } from "./args.js";
 import type { Command, Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
@@ -47,9 +47,7 @@ const systemCommands: Command[] = [
     flags: [{ long: "since", type: "string", desc: "Show all events created since timestamp" }, { long: "until", type: "string", desc: "Stream events until this timestamp" }, { long: "filter", short: "f", type: "list", desc: "Filter output based on conditions provided" }, { long: "format", type: "string", desc: "Format the output using the given Go template" }],
     run: async (c, f) => {
       const { parseSince } = await import("./format.js");
-      const filters: Record<string, string[]> = {};
-      for (const x of f.filter as string[]) { const i = x.indexOf("="); (filters[x.slice(0, i)] ??= []).push(x.slice(i + 1)); }
-      const res = await c.api.stream("GET", "/events", { query: { since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+      const res = await c.api.stream("GET", "/events", { query: { since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined, filters: filtersQuery(f.filter as string[]) } });
       const tpl = f.format ? compile(String(f.format)) : undefined;
       type Ev = { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; time: number; timeNano: number };
       for await (const e of jsonLines<Ev>(res)) {

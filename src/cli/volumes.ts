@@ -1,6 +1,6 @@
 /** Volume commands: volume create, ls, inspect, rm, prune. */
 import type { Command } from "./command.js";
-import { UsageError } from "./args.js";
+import { UsageError, filterMap, filtersQuery } from "./args.js";
 import { ApiError } from "../api/client.js";
 import { compile, formatRows } from "./template.js";
 import { humanSize } from "./format.js";
@@ -26,9 +26,7 @@ export const volumeCommands: Command[] = [
     name: "volume ls", usage: "volume ls [OPTIONS]", desc: "List volumes",
     flags: [{ long: "quiet", short: "q", type: "bool", desc: "Only display volume names" }, { long: "filter", short: "f", type: "list", desc: "Provide filter values" }, { long: "format", type: "string", desc: "Format output using a custom template" }],
     run: async (c, f) => {
-      const filters: Record<string, string[]> = {};
-      for (const x of f.filter as string[]) { const i = x.indexOf("="); if (i < 0) throw new UsageError("bad format of filter (expected name=value)"); (filters[x.slice(0, i)] ??= []).push(x.slice(i + 1)); }
-      const r = await c.api.json<{ Volumes: Vol[] | null }>("GET", "/volumes", { query: { filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+      const r = await c.api.json<{ Volumes: Vol[] | null }>("GET", "/volumes", { query: { filters: filtersQuery(f.filter as string[]) } });
       const vols = (r.Volumes ?? []).sort((x, y) => x.Name.localeCompare(y.Name));
       if (f.quiet) { c.out(vols.map((v) => v.Name + "\n").join("")); return 0; }
       const rows = vols.map((v) => ({ ...v, Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(","), Label: (k: string) => v.Labels?.[k] ?? "" }));
@@ -68,8 +66,7 @@ export const volumeCommands: Command[] = [
     name: "volume prune", usage: "volume prune [OPTIONS]", desc: "Remove unused local volumes",
     flags: [{ long: "all", short: "a", type: "bool", desc: "Remove all unused volumes, not just anonymous ones" }, { long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" }, { long: "filter", type: "list", desc: "Provide filter values" }],
     run: async (c, f) => {
-      const filters: Record<string, string[]> = {};
-      for (const x of f.filter as string[]) { const i = x.indexOf("="); (filters[x.slice(0, i)] ??= []).push(x.slice(i + 1)); }
+      const filters = filterMap(f.filter as string[]);
       if (f.all) filters.all = ["true"];
       const r = await c.api.json<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/volumes/prune", { query: { filters: JSON.stringify(filters) } });
       if (r.VolumesDeleted?.length) c.out(`Deleted Volumes:\n${r.VolumesDeleted.join("\n")}\n\n`);
