@@ -136,3 +136,27 @@ test("system check verifies blobs and unpacked layers, and reports what is wrong
   assert.equal(d.berth(["rmi", "victim:1"]).code, 0);
   assert.equal(d.berth(["system", "check"]).code, 0, "deleting the image took its blobs away");
 });
+
+test("images filters, image prune (dangling, then -a) and system df", () => {
+  const tarPath = join(work, "p.tar");
+  writeFileSync(join(work, "p.txt"), "p\n");
+  spawnSync("tar", ["-C", work, "-cf", tarPath, "p.txt"]);
+  d.berth(["import", "-c", "LABEL team=blue", tarPath, "prune-me:1"]);
+  writeFileSync(join(work, "p.txt"), "q\n");
+  spawnSync("tar", ["-C", work, "-cf", tarPath, "p.txt"]);
+  d.berth(["import", tarPath, "prune-me:1"]); // the tag moves: the first image is now dangling
+  const dangling = d.berth(["images", "-q", "--filter", "dangling=true"]).stdout.trim().split("\n").filter(Boolean);
+  assert.equal(dangling.length, 1);
+  assert.equal(d.berth(["images", "--filter", "label=team=blue", "--format", "{{.ID}}"]).stdout.trim(), dangling[0]);
+  assert.equal(d.berth(["images", "--format", "{{.Repository}}:{{.Tag}}", "prune-*"]).stdout.trim(), "prune-me:1");
+  const df = d.berth(["system", "df"]);
+  assert.match(df.stdout, /TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+\d+/);
+  const p1 = d.berth(["image", "prune", "-f"]);
+  assert.match(p1.stdout, new RegExp(`deleted: sha256:${dangling[0]}`));
+  assert.equal(d.berth(["images", "-q", "--filter", "dangling=true"]).stdout.trim(), "");
+  d.berth(["create", "--name", "keeper", "busybox", "true"]);
+  const p2 = d.berth(["image", "prune", "-a", "-f"]);
+  assert.match(p2.stdout, /untagged: prune-me:1/);
+  assert.ok(d.berth(["image", "inspect", "busybox"]).code === 0, "an image a container uses stays");
+  d.berth(["rm", "keeper"]);
+});
