@@ -7,6 +7,7 @@
  * lower than what a runtime default would ask for). No seccomp profile yet.
  */
 import type { RuntimeSpec, SpecMount, SpecNamespace, SpecLinuxResources } from "../oci/spec.js";
+import { readFileSync } from "node:fs";
 import { BadParameterError } from "../lib/errors.js";
 
 export interface SpecInput {
@@ -64,6 +65,29 @@ const DEVICES = [
   { path: "/dev/tty", major: 5, minor: 0 },
 ];
 
+const CAP_BITS = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+  "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+];
+
+let hostCaps: string[] | undefined;
+/** The capabilities this process may pass on (its bounding set): --privileged gets these, as with Docker. */
+export function hostCapabilities(): string[] {
+  if (hostCaps) return hostCaps;
+  try {
+    const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("CapBnd:"));
+    const mask = BigInt("0x" + (line?.split(/\s+/)[1] ?? "0"));
+    hostCaps = CAP_BITS.filter((_, i) => (mask >> BigInt(i)) & 1n);
+  } catch {
+    hostCaps = [...ALL_CAPS];
+  }
+  return hostCaps;
+}
+
 function capName(c: string): string {
   const up = c.toUpperCase();
   return up === "ALL" ? "ALL" : up.startsWith("CAP_") ? up : `CAP_${up}`;
@@ -71,10 +95,10 @@ function capName(c: string): string {
 
 /** Docker's cap-add/cap-drop over the defaults (ALL on either side as Docker treats it). */
 export function capabilities(add: string[] = [], drop: string[] = [], privileged = false): string[] {
-  if (privileged) return [...ALL_CAPS];
+  if (privileged) return hostCapabilities();
   const a = add.map(capName), d = drop.map(capName);
   for (const c of [...a, ...d]) if (c !== "ALL" && !ALL_CAPS.includes(c)) throw new BadParameterError(`unknown capability: "${c}"`);
-  let caps = a.includes("ALL") ? [...ALL_CAPS] : [...DEFAULT_CAPS];
+  let caps = a.includes("ALL") ? hostCapabilities() : [...DEFAULT_CAPS];
   if (d.includes("ALL")) caps = [];
   caps = caps.filter((c) => !d.includes(c));
   for (const c of a) if (c !== "ALL" && !caps.includes(c)) caps.push(c);

@@ -111,6 +111,21 @@ test("the docker CLI drives berthd: run, -d, ps, logs, exec, stop, rm", async ()
   assert.equal(d.docker(["version", "--format", "{{.Server.Os}}"]).stdout.trim(), "linux");
 });
 
+test("cgroup limits, capabilities, --init and --privileged", () => {
+  const mem = d.berth(["run", "--rm", "-m", "64m", "busybox", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]);
+  assert.equal(mem.stdout.trim(), "67108864", mem.stderr);
+  const pids = d.berth(["run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"]);
+  assert.equal(pids.stdout.trim(), "20");
+  const caps = (args: string[]) => d.berth(["run", "--rm", ...args, "busybox", "sh", "-c", "grep CapEff /proc/1/status"]).stdout.trim().split(/\s+/)[1];
+  assert.equal(caps([]), "00000000a80425fb", "Docker's 14 default capabilities");
+  assert.equal(d.berth(["run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "nobody", "/tmp"]).code, 1);
+  assert.equal(d.berth(["run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "ip", "link", "set", "lo", "down"]).code, 0);
+  assert.notEqual(d.berth(["run", "--rm", "busybox", "ip", "link", "set", "lo", "down"]).code, 0);
+  assert.ok(BigInt("0x" + caps(["--privileged"])) > 0xa80425fbn, "privileged gets every capability berthd has");
+  const init = d.berth(["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
+  assert.match(init.stdout, /^\s+1 docker-init$/m);
+});
+
 test("-it gives a terminal (through a pty)", () => {
   for (const cli of ["berth", "docker"]) {
     const cmd = cli === "berth" ? `${process.execPath} ${BERTH} -H ${d.host}` : `DOCKER_HOST=${d.host} DOCKER_CONFIG=${d.root}/docker-config ${DOCKER}`;

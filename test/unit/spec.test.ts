@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSpec, capabilities, DEFAULT_CAPS } from "../../src/runtime/spec.js";
@@ -22,6 +22,9 @@ test("the spec carries Docker's defaults", () => {
   const priv = buildSpec({ ...base, privileged: true });
   assert.equal(priv.linux.maskedPaths, undefined);
   assert.ok(priv.process.capabilities!.bounding!.includes("CAP_SYS_ADMIN"));
+  // Never more than this process holds (root here lacks CAP_SYS_RESOURCE, so asking for it would fail in runc).
+  const own = BigInt("0x" + readFileSync("/proc/self/status", "utf8").match(/CapBnd:\s+(\w+)/)![1]);
+  assert.equal(priv.process.capabilities!.bounding!.length, own.toString(2).split("").filter((b) => b === "1").length);
   const init = buildSpec({ ...base, init: true });
   assert.deepEqual(init.process.args, ["/sbin/docker-init", "--", "sh"]);
 });
