@@ -174,7 +174,7 @@ async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string
   const body = createBody(f, args);
   const image = String(body.Image);
   const create = () => c.api.json<{ Id: string; Warnings?: string[] }>("POST", "/containers/create", { query: { name: (f.name as string) || undefined, platform: (f.platform as string) || undefined }, body });
-  if (f.pull === "always") await pull(c, image, !!f.quiet);
+  if (f.pull === "always") await pull(c, image, !!f.quiet, f.platform as string | undefined);
   try {
     const r = await create();
     for (const w of r.Warnings ?? []) c.err(`WARNING: ${w}\n`);
@@ -183,15 +183,15 @@ async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string
     if (!(e instanceof ApiError) || e.status !== 404 || !/No such image/i.test(e.message) || f.pull === "never") throw e;
     const ref = image.includes("@") || image.lastIndexOf(":") > image.lastIndexOf("/") ? image : `${image}:latest`;
     c.err(`Unable to find image '${ref}' locally\n`);
-    await pull(c, image, !!f.quiet);
+    await pull(c, image, !!f.quiet, f.platform as string | undefined);
     return (await create()).Id;
   }
 }
 
-async function pull(c: Ctx, image: string, quiet: boolean): Promise<void> {
+async function pull(c: Ctx, image: string, quiet: boolean, platform?: string): Promise<void> {
   const [name, tag] = image.includes("@") ? [image, undefined] : splitTag(image);
   const { authHeader } = await import("./registry.js");
-  const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag }, headers: authHeader(image) });
+  const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag, platform: platform || undefined }, headers: authHeader(image) });
   for await (const m of jsonLines<{ status?: string; error?: string; id?: string; progress?: string }>(res)) {
     if (m.error) throw new ApiError(500, m.error);
     if (!quiet && m.status) c.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);

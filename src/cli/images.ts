@@ -121,7 +121,7 @@ const historyCmd: Command = {
 const pullCmd: Command = {
   name: "pull", usage: "pull [OPTIONS] NAME[:TAG|@DIGEST]", desc: "Download an image from a registry",
   flags: [{ long: "quiet", short: "q", type: "bool", desc: "Suppress verbose output" }, { long: "platform", type: "string", desc: "Set platform" }, { long: "all-tags", short: "a", type: "bool", desc: "Download all tagged images in the repository" }],
-  run: async (c, f, a) => { if (a.length !== 1) throw new UsageError(`"pull" requires exactly 1 argument.`); await pull(c, a[0], !!f.quiet); return 0; },
+  run: async (c, f, a) => { if (a.length !== 1) throw new UsageError(`"pull" requires exactly 1 argument.`); await pull(c, a[0], !!f.quiet, f.platform as string | undefined); return 0; },
 };
 
 const bootstrapCmd: Command = {

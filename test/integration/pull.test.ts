@@ -291,3 +291,45 @@ let input = ""; process.stdin.on("data", (d) => input += d).on("end", () => {
   assert.throws(() => readFileSync(store), /ENOENT/, "logout erased the helper's secret");
   assert.notEqual(src.berth(["push", ref], { env }).code, 0, "without credentials the push is refused");
 });
+
+test("an index: the host's platform is chosen, --platform picks another", () => {
+  // Two single-platform images from the source store, put behind one OCI index.
+  const tiny = join(work, "tiny-root");
+  mkdirSync(tiny, { recursive: true });
+  writeFileSync(join(tiny, "which"), "the arm64 one\n");
+  spawnSync("tar", ["-C", tiny, "-cf", join(work, "tiny.tar"), "which"]);
+  assert.equal(src.berth(["import", join(work, "tiny.tar"), "tiny:arm"]).code, 0);
+  const lay = join(work, "multi");
+  ociLayout(src, "docker.io/library/busybox:latest", lay, "x");
+  const images = JSON.parse(readFileSync(join(src.dataRoot, "images.json"), "utf8")) as { images: { manifestDigest: string; repoTags: string[] }[] };
+  const amd = images.images.find((i) => i.repoTags.includes("docker.io/library/busybox:latest"))!.manifestDigest;
+  const arm = images.images.find((i) => i.repoTags.includes("docker.io/library/tiny:arm"))!.manifestDigest;
+  const blobsOf = (dg: string) => {
+    const m = JSON.parse(readFileSync(join(src.dataRoot, "content/blobs/sha256", dg.slice(7)), "utf8")) as { config: { digest: string }; layers: { digest: string }[] };
+    return [dg, m.config.digest, ...m.layers.map((l) => l.digest)];
+  };
+  for (const b of blobsOf(arm)) copyFileSync(join(src.dataRoot, "content/blobs/sha256", b.slice(7)), join(lay, "blobs/sha256", b.slice(7)));
+  const size = (dg: string) => readFileSync(join(lay, "blobs/sha256", dg.slice(7))).length;
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [
+    { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: arm, size: size(arm), platform: { os: "linux", architecture: "arm64" } },
+    { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: amd, size: size(amd), platform: { os: "linux", architecture: "amd64" } },
+  ] }));
+  const idxDigest = spawnSync("sha256sum", { input: index, encoding: "utf8" }).stdout.split(" ")[0];
+  writeFileSync(join(lay, "blobs/sha256", idxDigest), index);
+  writeFileSync(join(lay, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.index.v1+json", digest: `sha256:${idxDigest}`, size: index.length, annotations: { "org.opencontainers.image.ref.name": "multi" } }] }));
+  const ref = `127.0.0.1:${port}/team/multi:1`;
+  const cp = spawnSync("skopeo", ["copy", "--quiet", "--all", "--dest-tls-verify=false", `oci:${lay}:multi`, `docker://${ref}`], { encoding: "utf8" });
+  assert.equal(cp.status, 0, cp.stderr);
+  assert.equal(dst.berth(["pull", ref]).code, 0);
+  assert.equal(dst.berth(["image", "inspect", "-f", "{{.Architecture}}", ref]).stdout.trim(), "amd64");
+  const served = spawnSync("sh", ["-c", `skopeo inspect --raw --tls-verify=false docker://${ref} | sha256sum`], { encoding: "utf8" }).stdout.split(" ")[0];
+  assert.match(dst.berth(["image", "inspect", "-f", "{{json .RepoDigests}}", ref]).stdout, new RegExp(`team/multi@sha256:${served}`), "the repo digest is the index's");
+  const armRef = `127.0.0.1:${port}/team/multi:1`;
+  dst.berth(["rmi", ref]);
+  assert.equal(dst.berth(["pull", "--platform", "linux/arm64", armRef]).code, 0);
+  assert.equal(dst.berth(["image", "inspect", "-f", "{{.Id}}", armRef]).stdout.trim(), src.berth(["image", "inspect", "-f", "{{.Id}}", "tiny:arm"]).stdout.trim(), "the arm64 entry was pulled");
+  const none = dst.berth(["pull", "--platform", "linux/s390x", ref]);
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /no matching manifest for linux\/s390x in the manifest list entries/);
+  dst.berth(["rmi", ref]);
+});
