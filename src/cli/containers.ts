@@ -192,9 +192,11 @@ async function pull(c: Ctx, image: string, quiet: boolean, platform?: string): P
   const [name, tag] = image.includes("@") ? [image, undefined] : splitTag(image);
   const { authHeader } = await import("./registry.js");
   const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag, platform: platform || undefined }, headers: authHeader(image) });
+  const { progressPrinter } = await import("./stdio.js");
+  const show = progressPrinter(quiet, (s) => c.err(s));
   for await (const m of jsonLines<{ status?: string; error?: string; id?: string; progress?: string }>(res)) {
     if (m.error) throw new ApiError(500, m.error);
-    if (!quiet && m.status) c.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);
+    show(m);
   }
 }
 

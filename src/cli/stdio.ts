@@ -91,3 +91,23 @@ export async function initialResize(api: ApiClient, path: string): Promise<void>
   if (!process.stdout.isTTY) return;
   await api.request("POST", path, { query: { h: process.stdout.rows, w: process.stdout.columns } }).catch(() => {});
 }
+
+/**
+ * Docker-style pull/push progress: on a terminal one line per layer, redrawn in place as messages arrive;
+ * otherwise one line per status change (no "Downloading" chatter in logs).
+ */
+export function progressPrinter(quiet: boolean, write: (s: string) => void, tty = !!process.stderr.isTTY): (m: { status?: string; id?: string; progress?: string }) => void {
+  const ids: string[] = [];
+  const lines = new Map<string, string>();
+  return (m) => {
+    if (quiet || !m.status) return;
+    const text = `${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}`;
+    if (!m.id || !/^[0-9a-f]{12}$/.test(m.id)) { write(text + "\n"); if (tty) ids.length = 0; return; }
+    if (!tty) { if (m.status !== "Downloading" && m.status !== "Extracting") write(text + "\n"); return; }
+    const i = ids.indexOf(m.id);
+    if (i < 0) { ids.push(m.id); lines.set(m.id, text); write(text + "\n"); return; }
+    lines.set(m.id, text);
+    const up = ids.length - i;
+    write(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
+  };
+}

@@ -21,6 +21,13 @@ export interface ProgressMessage { status: string; id?: string; progress?: strin
 
 export interface PullOptions { platform?: Platform; insecure?: string[]; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }
 
+/** Docker's progress text: [=====>     ]  10.5MB/31.2MB */
+function bar(current: number, total: number): string {
+  const width = 50, n = total ? Math.min(width, Math.floor((current / total) * width)) : 0;
+  const mb = (x: number) => `${(x / 1e6).toFixed(x < 1e7 ? 2 : 1)}MB`;
+  return `[${"=".repeat(Math.max(0, n - 1))}${n ? ">" : ""}${" ".repeat(width - n)}] ${mb(current)}/${mb(total)}`;
+}
+
 const sha256 = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 export function parsePlatform(s: string): Platform {
@@ -90,6 +97,14 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
         say({ status: "Pulling fs layer", id: short(l.digest) });
         const body = await client.blob(l.digest);
         const toStore = new PassThrough(), toUnpack = new PassThrough();
+        let current = 0, last = 0;
+        body.on("data", (d: Buffer) => {
+          current += d.length;
+          const now = Date.now();
+          if (now - last < 100) return;
+          last = now;
+          say({ status: "Downloading", id: short(l.digest), progressDetail: { current, total: l.size }, progress: bar(current, l.size) });
+        });
         body.pipe(toStore);
         body.pipe(toUnpack);
         const fail = (e: Error) => { for (const s of [toStore, toUnpack]) s.destroy(e); };

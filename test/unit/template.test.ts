@@ -52,3 +52,20 @@ test("human sizes and truncation as the docker CLI prints them", () => {
   assert.equal(humanSize(1_234_567_890), "1.23GB");
   assert.equal(ellipsis("sh -c 'echo started; sleep 1000'", 20), "sh -c 'echo started…");
 });
+
+test("pull progress: one line per layer redrawn in place on a terminal, status changes only elsewhere", async () => {
+  const { progressPrinter } = await import("../../src/cli/stdio.js");
+  let out = "";
+  const tty = progressPrinter(false, (s) => { out += s; }, true);
+  tty({ status: "Pulling from team/bb", id: "1" });
+  tty({ status: "Pulling fs layer", id: "aaaaaaaaaaaa" });
+  tty({ status: "Pulling fs layer", id: "bbbbbbbbbbbb" });
+  tty({ status: "Downloading", id: "aaaaaaaaaaaa", progress: "[==>  ] 1MB/2MB" });
+  assert.equal(out, "1: Pulling from team/bb\naaaaaaaaaaaa: Pulling fs layer\nbbbbbbbbbbbb: Pulling fs layer\n\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Downloading [==>  ] 1MB/2MB\x1b[2B\r");
+  out = "";
+  const plain = progressPrinter(false, (s) => { out += s; }, false);
+  plain({ status: "Pulling fs layer", id: "aaaaaaaaaaaa" });
+  plain({ status: "Downloading", id: "aaaaaaaaaaaa", progress: "[=>] 1/2" });
+  plain({ status: "Pull complete", id: "aaaaaaaaaaaa" });
+  assert.equal(out, "aaaaaaaaaaaa: Pulling fs layer\naaaaaaaaaaaa: Pull complete\n");
+});
