@@ -125,7 +125,7 @@ const pullCmd: Command = {
 };
 
 const bootstrapCmd: Command = {
-  name: "image bootstrap", usage: "image bootstrap NAME", desc: "Create a base image without a registry (busybox from Debian's busybox-static)", flags: [],
+  name: "image bootstrap", usage: "image bootstrap NAME", desc: "Create a base image without a registry: busybox (busybox-static) or debian:<suite>[-slim] (mmdebstrap)", flags: [],
   run: async (c, _f, a) => {
     if (a.length !== 1) throw new UsageError(`"image bootstrap" requires exactly 1 argument.`);
     const r = await c.api.json<{ status: string; id: string }>("POST", "/berth/images/bootstrap", { query: { name: a[0] } });

@@ -164,7 +164,16 @@ async function main(argv: string[]): Promise<number> {
   const { cmd, rest } = resolveCommand(global.args);
   if (!cmd) {
     const word = global.args[0];
-    if (["image", "container", "system", "volume"].includes(word)) { ctx.err(`berth: '${global.args.slice(0, 2).join(" ")}' is not a berth command.\nSee 'berth --help'\n`); return 1; }
+    if (["image", "container", "system", "volume"].includes(word)) {
+      const subs = [...commands.filter((c) => c.name.startsWith(word + " ")).map((c) => [c.name.slice(word.length + 1), c.desc] as const),
+        ...Object.entries(ALIASES).filter(([a]) => a.startsWith(word + " ")).map(([a, t]) => [a.slice(word.length + 1), commands.find((c) => c.name === t)?.desc ?? ""] as const)];
+      const seen = new Set<string>();
+      const list = subs.filter(([n]) => !seen.has(n) && !!seen.add(n)).sort(([a], [b]) => a.localeCompare(b)).map(([n, d]) => `  ${n.padEnd(12)}${d}`).join("\n");
+      const help = `\nUsage:  berth ${word} COMMAND\n\nManage ${word === "system" ? "berth" : word + "s"}\n\nCommands:\n${list}\n\nRun 'berth ${word} COMMAND --help' for more information on a command.\n`;
+      if (global.args.length === 1 || global.args[1] === "--help") { ctx.out(help); return 0; }
+      ctx.err(`berth: '${global.args.slice(0, 2).join(" ")}' is not a berth command.\nSee 'berth ${word} --help'\n`);
+      return 1;
+    }
     ctx.err(`berth: '${word}' is not a berth command.\nSee 'berth --help'\n`);
     return 1;
   }
