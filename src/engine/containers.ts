@@ -123,6 +123,10 @@ export class ContainerService {
     }
     // Exits recorded by conmon while we were away are delivered by the watcher (it reports existing files first).
     this.stopWatch = this.runtime.watchExits(this.exitDir(), (id, code) => { void this.onExit(id, code); });
+    // Attach-socket links of containers that are gone.
+    for (const name of await fsp.readdir(join(this.paths.execRoot, "s")).catch(() => [] as string[])) {
+      if (!this.byId.has(name)) await fsp.rm(join(this.paths.execRoot, "s", name), { force: true });
+    }
     // Runtime state of containers that are gone or stopped (a cleanup cut short by a crash).
     for (const id of await this.runtime.known()) {
       const rec = this.byId.get(id);
@@ -599,6 +603,8 @@ export class ContainerService {
     }
     await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {}); // no spawn when not mounted
     await fsp.rm(d, { recursive: true, force: true });
+    // conmon's link to the attach socket (socketDir/<id> → bundle)
+    await fsp.rm(this.rtPaths(c.Id).socketDir + "/" + c.Id, { force: true });
   }
 
   async rename(ref: string, newName: string): Promise<void> {

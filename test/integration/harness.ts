@@ -110,6 +110,8 @@ export function leftovers(root: string): string[] {
   if (m.length) out.push(`mounts: ${m.join(", ")}`);
   const ps = spawnSync("pgrep", ["-af", `conmon.*${root}`], { encoding: "utf8" }).stdout.trim();
   if (ps) out.push(`conmon: ${ps}`);
+  const socketLinks = join(root, "run", "s");
+  if (existsSync(socketLinks) && readdirSync(socketLinks).length) out.push(`attach socket links: ${readdirSync(socketLinks).length}`);
   const runcRoot = join(root, "run", "runc");
   if (existsSync(runcRoot) && readdirSync(runcRoot).length) out.push(`runc state: ${readdirSync(runcRoot).join(",")}`);
   return out;
