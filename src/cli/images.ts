@@ -92,7 +92,7 @@ const importCmd: Command = {
     let repo: string | undefined, tag: string | undefined;
     if (a[1]) { const s = a[1].lastIndexOf("/"), k = a[1].lastIndexOf(":"); [repo, tag] = k > s ? [a[1].slice(0, k), a[1].slice(k + 1)] : [a[1], undefined]; }
     const body = src === "-" ? process.stdin : createReadStream(src);
-    if (src !== "-") await new Promise<void>((res, rej) => { (body as NodeJS.ReadableStream).once("open" as "data", () => res()); (body as NodeJS.ReadableStream).once("error", (e: Error) => rej(new UsageError(`open ${src}: no such file or directory`))); });
+    if (src !== "-") await new Promise<void>((res, rej) => { (body as NodeJS.ReadableStream).once("open" as "data", () => res()); (body as NodeJS.ReadableStream).once("error", () => rej(new UsageError(`open ${src}: no such file or directory`))); });
     const res = await c.api.json<{ status?: string } | string>("POST", "/images/create", { query: { fromSrc: "-", repo, tag, message: f.message as string | undefined, changes: f.change as string[] }, raw: body, headers: { "Content-Type": "application/x-tar" } });
     const status = typeof res === "string" ? (JSON.parse(res.trim().split("\n").pop() || "{}") as { status?: string }).status : res.status;
     c.out(`${status ?? ""}\n`);
@@ -152,10 +152,9 @@ const imageInspect: Command = {
 };
 
 /** Writes a tar stream to -o FILE or stdout (never to a terminal, as Docker). */
-async function toOutput(res: NodeJS.ReadableStream, output: string | undefined, what: string): Promise<void> {
+async function toOutput(res: NodeJS.ReadableStream, output: string | undefined): Promise<void> {
   if (!output && process.stdout.isTTY) throw new UsageError(`cowardly refusing to save to a terminal. Use the -o flag or redirect`);
   await pipeline(res, output ? createWriteStream(output) : process.stdout);
-  void what;
 }
 
 const saveCmd: Command = {
@@ -165,7 +164,7 @@ const saveCmd: Command = {
     if (!a.length) throw new UsageError(`"save" requires at least 1 argument.`);
     if (!f.output && process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     const res = await c.api.stream("GET", "/images/get", { query: { names: a } });
-    await toOutput(res, f.output as string | undefined, "save");
+    await toOutput(res, f.output as string | undefined);
     return 0;
   },
 };
@@ -192,7 +191,7 @@ const exportCmd: Command = {
   run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"export" requires exactly 1 argument.`);
     if (!f.output && process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-    await toOutput(await c.api.stream("GET", `/containers/${a[0]}/export`), f.output as string | undefined, "export");
+    await toOutput(await c.api.stream("GET", `/containers/${a[0]}/export`), f.output as string | undefined);
     return 0;
   },
 };

@@ -14,7 +14,7 @@ import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
 import { KeyedMutex } from "../lib/mutex.js";
-import { newId, randomName, shortId } from "../lib/ids.js";
+import { newId, randomName } from "../lib/ids.js";
 import { ensureDir, readJsonIfExists, writeJson } from "../lib/fsutil.js";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
@@ -55,7 +55,6 @@ interface PendingAttach { stdin: boolean; resolve: (a: AttachStreams) => void; r
 interface ExecState { rec: ExecRecord; handle?: ExecHandle; consoleSize?: [number, number] }
 
 const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-const STOPPED_STATUSES = new Set(["created", "exited", "dead"]);
 
 function nowIso(): string { return new Date().toISOString(); }
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -852,4 +851,3 @@ function matchFilters(c: ContainerRecord, f: Record<string, string[]>, imageName
   return true;
 }
 
-export { STOPPED_STATUSES, shortId };
