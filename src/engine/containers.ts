@@ -212,6 +212,12 @@ export class ContainerService {
     if (!/^(default|bridge|none|host|container:.+)$/.test(netMode)) {
       throw new NotFoundError(`network ${netMode} not found`);
     }
+    const exposed = Object.keys({ ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) }).length > 0;
+    const published = Object.values(hc.PortBindings ?? {}).some((b) => (b ?? []).length > 0) || (!!hc.PublishAllPorts && exposed);
+    if (published && netMode !== "host") {
+      // Better a clear refusal than a service that silently cannot be reached.
+      throw new BadParameterError("publishing ports (-p/-P) needs bridge networking, which this berth does not provide yet; use --network host");
+    }
     if (hc.Memory !== undefined && (typeof hc.Memory !== "number" || (hc.Memory > 0 && hc.Memory < 6 * 1024 * 1024))) {
       throw new BadParameterError("Minimum memory limit allowed is 6MB");
     }

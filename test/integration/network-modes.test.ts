@@ -30,6 +30,9 @@ test("container:<name> shares that container's network namespace; others do not 
   const missing = d.berth(["run", "--rm", "--network", "container:nosuch", "busybox", "true"]);
   assert.equal(missing.code, 125);
   assert.match(missing.stderr, /No such container: nosuch/);
+  const ports = d.berth(["run", "--rm", "-p", "8080:80", "busybox", "true"]);
+  assert.equal(ports.code, 125);
+  assert.match(ports.stderr, /publishing ports \(-p\/-P\) needs bridge networking/);
   const bad = d.berth(["run", "--rm", "--network", "nosuchnet", "busybox", "true"]);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /network nosuchnet not found/);
