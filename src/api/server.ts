@@ -186,6 +186,29 @@ route("POST", "/containers/{id}/pause", async (e, c) => { await e.containers.pau
 route("POST", "/containers/{id}/unpause", async (e, c) => { await e.containers.unpause(c.params[0]); return new Reply(204); });
 route("POST", "/containers/{id}/rename", async (e, c) => { await e.containers.rename(c.params[0], c.query.get("name") ?? ""); return new Reply(204); });
 route("POST", "/containers/{id}/resize", async (e, c) => { await e.containers.resize(c.params[0], num(c.query, "h") ?? 0, num(c.query, "w") ?? 0); return new Reply(200, ""); });
+route("GET", "/containers/{id}/stats", async (e, c) => {
+  // stream=false (docker stats --no-stream): two samples a second apart so CPU % has a delta; one-shot: one sample.
+  const stream = bool(c.query, "stream", true), oneShot = bool(c.query, "one-shot");
+  const res = c.res!;
+  let prev = e.containers.stats(c.params[0]);
+  if (!stream && oneShot) return prev;
+  streamHeaders(res, "application/json");
+  let closed = false;
+  res.on("close", () => { closed = true; });
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (closed) return HANDLED;
+    let cur: Record<string, unknown>;
+    try { cur = e.containers.stats(c.params[0]); } catch { break; }
+    cur.precpu_stats = prev.cpu_stats;
+    cur.preread = prev.read;
+    res.write(JSON.stringify(cur) + "\n");
+    prev = cur;
+    if (!stream) break;
+  }
+  res.end();
+  return HANDLED;
+});
 route("GET", "/containers/{id}/top", (e, c) => e.containers.top(c.params[0], c.query.get("ps_args") || "-ef"));
 route("DELETE", "/containers/{id}", async (e, c) => {
   await e.containers.remove(c.params[0], { force: bool(c.query, "force"), volumes: bool(c.query, "v") });

@@ -14,6 +14,7 @@ import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
 import { registryCommands } from "./registry.js";
+import { statsCommand } from "./stats.js";
 import { compile, formatRows } from "./template.js";
 import { humanSize } from "./format.js";
 
@@ -92,11 +93,11 @@ const ALIASES: Record<string, string> = {
   "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
-  "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port",
+  "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats",
   "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
 };
 
-const commands: Command[] = [...containerCommands, ...imageCommands, ...volumeCommands, ...registryCommands, ...systemCommands];
+const commands: Command[] = [...containerCommands, statsCommand, ...imageCommands, ...volumeCommands, ...registryCommands, ...systemCommands];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },

@@ -11,6 +11,7 @@
  * unmounts) → rm.
  */
 import { promises as fsp } from "node:fs";
+import { totalmem, cpus as hostCpus } from "node:os";
 import { join } from "node:path";
 import { ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
 import { KeyedMutex } from "../lib/mutex.js";
@@ -24,7 +25,7 @@ import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
 import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from "../runtime/driver.js";
 import { buildSpec } from "../runtime/spec.js";
 import { resolveUser } from "../runtime/user.js";
-import { removeCgroup } from "../runtime/cgroups.js";
+import { removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
 import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
@@ -686,6 +687,23 @@ export class ContainerService {
       if (pidCol >= 0 && pids.includes(Number(row[pidCol]))) procs.push(row);
     }
     return { Titles: titles, Processes: procs };
+  }
+
+  /** One stats sample in Docker's shape (precpu filled by the caller from the previous sample). */
+  stats(ref: string): Record<string, unknown> {
+    const c = this.get(ref);
+    const running = c.State.Running;
+    const s = running ? readCgroupStats(`/berth/${c.Id}`) : undefined;
+    const cpus = hostCpus().length;
+    return {
+      read: new Date().toISOString(), preread: "0001-01-01T00:00:00Z", id: c.Id, name: c.Name,
+      pids_stats: s ? { current: s.pids, limit: s.pidsLimit } : {},
+      num_procs: 0, storage_stats: {}, blkio_stats: { io_service_bytes_recursive: null },
+      cpu_stats: s ? { cpu_usage: { total_usage: s.cpuTotalNs, usage_in_usermode: s.cpuUserNs, usage_in_kernelmode: s.cpuKernelNs }, system_cpu_usage: systemCpuNs(), online_cpus: cpus, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } } : { cpu_usage: { total_usage: 0 }, throttling_data: {} },
+      precpu_stats: { cpu_usage: { total_usage: 0 }, throttling_data: {} },
+      memory_stats: s ? { usage: s.memoryUsage, limit: Math.min(s.memoryLimit, totalmem()), stats: { ...s.memoryStat, inactive_file: s.memoryCache } } : {},
+      networks: {},
+    };
   }
 
   /** `export`: the container's filesystem as a tar stream (mounted for the occasion when stopped). */

@@ -126,6 +126,20 @@ test("cgroup limits, capabilities, --init and --privileged", () => {
   assert.match(init.stdout, /^\s+1 docker-init$/m);
 });
 
+test("stats: CPU, memory against its limit, pids (berth and docker CLI)", () => {
+  d.berth(["run", "-d", "--name", "busy", "-m", "100m", "busybox", "sh", "-c", "while true; do :; done"]);
+  for (const r of [d.berth(["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy"]), d.docker(["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy"])]) {
+    assert.equal(r.code, 0, r.stderr);
+    const [name, cpu, used, , limit, pids] = r.stdout.trim().split(" ");
+    assert.equal(name, "busy");
+    assert.ok(parseFloat(cpu) > 50, `a busy loop uses a CPU: ${cpu}`);
+    assert.match(used, /^\d+(\.\d+)?[KM]iB$/);
+    assert.equal(limit, "100MiB");
+    assert.equal(pids, "1");
+  }
+  d.berth(["rm", "-f", "busy"]);
+});
+
 test("-it gives a terminal (through a pty)", () => {
   for (const cli of ["berth", "docker"]) {
     const cmd = cli === "berth" ? `${process.execPath} ${BERTH} -H ${d.host}` : `DOCKER_HOST=${d.host} DOCKER_CONFIG=${d.root}/docker-config ${DOCKER}`;
