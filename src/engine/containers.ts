@@ -504,9 +504,10 @@ export class ContainerService {
 
   async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
     const c = this.get(ref);
-    if (!c.State.Running) throw new NotModifiedError();
+    // Set even when it is not running: it cancels a restart the policy has scheduled.
     c.Berth.ManualStop = true;
     await this.persist(c);
+    if (!c.State.Running) throw new NotModifiedError();
     const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
     const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
     await this.runtime.kill(c.Id, signal).catch(() => {});

@@ -140,6 +140,23 @@ test("stats: CPU, memory against its limit, pids (berth and docker CLI)", () => 
   d.berth(["rm", "-f", "busy"]);
 });
 
+test("restart policies: on-failure retries up to its count; always restarts until stopped", async () => {
+  d.berth(["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"]);
+  for (let i = 0; i < 50 && d.berth(["inspect", "-f", "{{.RestartCount}}", "flaky"]).stdout.trim() !== "2"; i++) await sleep(100);
+  await sleep(500);
+  assert.equal(d.berth(["inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "flaky"]).stdout.trim(), "2 exited 3");
+  d.berth(["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2"]);
+  for (let i = 0; i < 50 && Number(d.berth(["inspect", "-f", "{{.RestartCount}}", "always"]).stdout.trim()) < 2; i++) await sleep(100);
+  assert.ok(Number(d.berth(["inspect", "-f", "{{.RestartCount}}", "always"]).stdout.trim()) >= 2);
+  assert.equal(d.berth(["stop", "always"]).code, 0);
+  await sleep(600);
+  assert.equal(d.berth(["inspect", "-f", "{{.State.Running}}", "always"]).stdout.trim(), "false", "a stopped container stays stopped");
+  const both = d.berth(["run", "--rm", "--restart", "always", "busybox", "true"]);
+  assert.equal(both.code, 125);
+  assert.match(both.stderr, /Conflicting options: cannot specify both --restart and --rm/);
+  d.berth(["rm", "-f", "flaky", "always"]);
+});
+
 test("-it gives a terminal (through a pty)", () => {
   for (const cli of ["berth", "docker"]) {
     const cmd = cli === "berth" ? `${process.execPath} ${BERTH} -H ${d.host}` : `DOCKER_HOST=${d.host} DOCKER_CONFIG=${d.root}/docker-config ${DOCKER}`;
