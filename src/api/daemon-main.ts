@@ -14,7 +14,7 @@ import { ensureDir } from "../lib/fsutil.js";
 import { run } from "../lib/proc.js";
 import { removeCgroup } from "../runtime/cgroups.js";
 
-interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string }
+interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean }
 
 const USAGE = `Usage:  berthd [OPTIONS]
 
@@ -22,15 +22,17 @@ A Docker-compatible container engine
 
 Options:
       --data-root string   Root directory of persistent state (default "/var/lib/berth")
+      --dns list           DNS servers the embedded DNS forwards to (default: the host's resolv.conf)
       --exec-root string   Root directory for execution state files (default "/run/berth")
   -G, --group string       Group for the unix socket (default "berth")
   -H, --host list          Daemon socket to listen on (default unix:///run/berth/berth.sock)
       --runtime string     Default OCI runtime (default "runc")
+      --teardown-networks  Remove this daemon's bridges and firewall table when it stops
   -v, --version            Print version information and quit
 `;
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth" };
+  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let val: string | undefined;
@@ -48,6 +50,8 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "-H": case "--host": a.hosts.push(next()); break;
       case "--runtime": case "--default-runtime": a.runtime = next(); break;
       case "-G": case "--group": a.group = next(); break;
+      case "--dns": a.dns.push(next()); break;
+      case "--teardown-networks": a.teardownNetworks = true; break;
       case "-h": case "--help": process.stdout.write(USAGE); process.exit(0); break;
       case "-v": case "--version": process.stdout.write("berthd version 0.1.0\n"); process.exit(0); break;
       default: process.stderr.write(`unknown flag: ${arg}\n${USAGE}`); process.exit(125);
@@ -114,7 +118,7 @@ async function main(): Promise<void> {
   const unlock = await lockDataRoot(args.dataRoot);
   let engine: Engine;
   try {
-    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime });
+    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks });
   } catch (e) {
     unlock();
     throw e;

@@ -446,6 +446,26 @@ route("POST", "/volumes/prune", (e, c) => e.volumes.prune(filters(c.query)));
 route("GET", "/volumes/{name}", (e, c) => e.volumes.inspect(c.params[0]));
 route("DELETE", "/volumes/{name}", async (e, c) => { await e.volumes.remove(c.params[0], bool(c.query, "force")); return new Reply(204); });
 
+// ------------------------------------------------------------------ networks
+
+route("GET", "/networks", (e, c) => e.networks.list(filters(c.query)));
+route("POST", "/networks/create", async (e, c) => new Reply(201, await e.networks.create(await jsonBody(c.req))));
+route("POST", "/networks/prune", (e, c) => e.networks.prune(filters(c.query)));
+route("GET", "/networks/{id}", (e, c) => e.networks.inspect(c.params[0]));
+route("DELETE", "/networks/{id}", async (e, c) => { await e.networks.remove(c.params[0]); return new Reply(204); });
+route("POST", "/networks/{id}/connect", async (e, c) => {
+  const body = await jsonBody(c.req) as { Container?: string; EndpointConfig?: Record<string, unknown> };
+  if (!body.Container) throw new BadParameterError("no container specified");
+  await e.connectNetwork(c.params[0], body.Container, body.EndpointConfig ?? {});
+  return new Reply(200, "");
+});
+route("POST", "/networks/{id}/disconnect", async (e, c) => {
+  const body = await jsonBody(c.req) as { Container?: string; Force?: boolean };
+  if (!body.Container) throw new BadParameterError("no container specified");
+  await e.disconnectNetwork(c.params[0], body.Container, !!body.Force);
+  return new Reply(200, "");
+});
+
 // ------------------------------------------------------------------ hijacking
 
 /** Switches the connection to a raw stream: 101 for upgrade requests, 200 otherwise. */

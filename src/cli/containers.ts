@@ -26,6 +26,8 @@ const CREATE_FLAGS: FlagSpec[] = [
   { long: "label", short: "l", type: "list", desc: "Set meta data on a container" },
   { long: "network", type: "string", desc: "Connect a container to a network" },
   { long: "net", type: "string", hidden: true },
+  { long: "network-alias", type: "list", desc: "Add network-scoped alias for the container" },
+  { long: "ip", type: "string", desc: "IPv4 address (e.g., 172.30.100.104)" },
   { long: "init", type: "bool", desc: "Run an init inside the container that forwards signals and reaps processes" },
   { long: "privileged", type: "bool", desc: "Give extended privileges to this container" },
   { long: "cap-add", type: "list", desc: "Add Linux capabilities" },
@@ -67,19 +69,44 @@ function readEnvFile(path: string): string[] {
   return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map((l) => (l.includes("=") ? l : process.env[l] !== undefined ? `${l}=${process.env[l]}` : l));
 }
 
-function parsePorts(specs: string[]): { exposed: Record<string, object>; bindings: Record<string, { HostIp: string; HostPort: string }[]> } {
+/** Docker's -p forms: [ip:][hostPort[-end]:]containerPort[-end][/proto], also [v6]:host:ctr. */
+export function parsePorts(specs: string[]): { exposed: Record<string, object>; bindings: Record<string, { HostIp: string; HostPort: string }[]> } {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  const range = (s: string, what: string): [number, number] => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(s);
+    if (!m) throw new UsageError(`invalid ${what}: ${s}`);
+    const a = Number(m[1]), b = m[2] ? Number(m[2]) : a;
+    if (a < (what === "containerPort" ? 1 : 0) || b > 65535 || b < a) throw new UsageError(`invalid ${what}: ${s}`);
+    return [a, b];
+  };
   for (const s of specs) {
-    const [rest, proto = "tcp"] = s.split("/");
-    const parts = rest.split(":");
-    const cport = parts.pop()!;
-    const hport = parts.pop() ?? "";
-    const hip = parts.join(":");
-    if (!/^\d+(-\d+)?$/.test(cport)) throw new UsageError(`invalid containerPort: ${cport}`);
-    const key = `${cport}/${proto}`;
-    exposed[key] = {};
-    (bindings[key] ??= []).push({ HostIp: hip, HostPort: hport });
+    const slash = s.lastIndexOf("/");
+    const proto = slash >= 0 ? s.slice(slash + 1).toLowerCase() : "tcp";
+    const rest = slash >= 0 ? s.slice(0, slash) : s;
+    if (!["tcp", "udp", "sctp"].includes(proto)) throw new UsageError(`invalid proto: ${proto}`);
+    let hip = "", hport = "", cport: string;
+    const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d*(?:-\d+)?):(.+)$/.exec(rest);
+    if (v6) { [, hip, hport, cport] = v6; }
+    else {
+      const parts = rest.split(":");
+      if (parts.length > 3) throw new UsageError(`invalid port format: ${s}`);
+      cport = parts.pop()!;
+      hport = parts.pop() ?? "";
+      hip = parts.pop() ?? "";
+    }
+    if (hip && !/^[\d.]+$/.test(hip) && !v6) throw new UsageError(`invalid IP address: ${hip}`);
+    const [c0, c1] = range(cport, "containerPort");
+    const h = hport ? range(hport, "hostPort") : undefined;
+    const n = c1 - c0 + 1;
+    if (h && n > 1 && h[1] - h[0] + 1 !== n) throw new UsageError(`invalid ranges specified for container and host Ports: ${cport} and ${hport}`);
+    for (let i = 0; i < n; i++) {
+      const key = `${c0 + i}/${proto}`;
+      exposed[key] = {};
+      // One container port with a host range: the first free port of the range (the daemon picks).
+      const hp = !h ? "" : n === 1 ? (h[0] === h[1] ? String(h[0]) : `${h[0]}-${h[1]}`) : String(h[0] + i);
+      (bindings[key] ??= []).push({ HostIp: hip, HostPort: hp });
+    }
   }
   return { exposed, bindings };
 }
@@ -141,7 +168,20 @@ export function createBody(f: Flags, args: string[]): Obj {
     StopSignal: f["stop-signal"] || undefined,
     StopTimeout: f["stop-timeout"],
     HostConfig: hostConfig,
+    NetworkingConfig: networkingConfig(f),
   };
+}
+
+/** --network-alias and --ip go to the endpoint of the --network given (Docker's CLI sends them the same way). */
+function networkingConfig(f: Flags): Obj | undefined {
+  const net = (f.network as string) || (f.net as string) || "default";
+  const aliases = f["network-alias"] as string[];
+  const ip = f.ip as string | undefined;
+  if (!aliases.length && !ip) return undefined;
+  if (["default", "bridge", "host", "none"].includes(net) || net.startsWith("container:")) {
+    throw new UsageError(aliases.length ? "network-scoped aliases are only supported for user-defined networks" : "user specified IP address is supported on user defined networks only");
+  }
+  return { EndpointsConfig: { [net]: { Aliases: aliases.length ? aliases : undefined, IPAMConfig: ip ? { IPv4Address: ip } : undefined } } };
 }
 
 function parseMount(spec: string): Obj {
@@ -509,7 +549,9 @@ export const containerCommands: Command[] = [
       need(a, 1, "port");
       const info = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`);
       const ports = ((info.NetworkSettings as Obj)?.Ports ?? {}) as Record<string, { HostIp: string; HostPort: string }[] | null>;
-      for (const [k, v] of Object.entries(ports)) for (const b of v ?? []) if (!a[1] || k === a[1] || k === `${a[1]}/tcp`) c.out(`${a[1] ? "" : `${k} -> `}${b.HostIp || "0.0.0.0"}:${b.HostPort}\n`);
+      let found = false;
+      for (const [k, v] of Object.entries(ports)) for (const b of v ?? []) if (!a[1] || k === a[1] || k === `${a[1]}/tcp`) { found = true; c.out(`${a[1] ? "" : `${k} -> `}${b.HostIp || "0.0.0.0"}:${b.HostPort}\n`); }
+      if (a[1] && !found) { c.err(`Error: No public port '${a[1].includes("/") ? a[1] : `${a[1]}/tcp`}' published for ${a[0]}\n`); return 1; }
       return 0;
     },
   },

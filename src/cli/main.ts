@@ -13,6 +13,7 @@ import type { Command, Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
+import { networkCommands } from "./networks.js";
 import { registryCommands } from "./registry.js";
 import { statsCommand } from "./stats.js";
 import { compile, formatRows } from "./template.js";
@@ -95,9 +96,10 @@ const ALIASES: Record<string, string> = {
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
   "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats",
   "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
+  "network list": "network ls", "network remove": "network rm",
 };
 
-const commands: Command[] = [...containerCommands, statsCommand, ...imageCommands, ...volumeCommands, ...registryCommands, ...systemCommands];
+const commands: Command[] = [...containerCommands, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
@@ -111,7 +113,7 @@ const GLOBAL: FlagSpec[] = [
 
 function usage(): string {
   const main = commands.filter((c) => !c.name.includes(" ")).map((c) => `  ${c.name.padEnd(12)}${c.desc}`).join("\n");
-  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n  volume      Manage volumes\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
+  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n  network     Manage networks\n  volume      Manage volumes\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
 }
 
 function commandHelp(cmd: Command): string {
@@ -165,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
   const { cmd, rest } = resolveCommand(global.args);
   if (!cmd) {
     const word = global.args[0];
-    if (["image", "container", "system", "volume"].includes(word)) {
+    if (["image", "container", "system", "volume", "network"].includes(word)) {
       const subs = [...commands.filter((c) => c.name.startsWith(word + " ")).map((c) => [c.name.slice(word.length + 1), c.desc] as const),
         ...Object.entries(ALIASES).filter(([a]) => a.startsWith(word + " ")).map(([a, t]) => [a.slice(word.length + 1), commands.find((c) => c.name === t)?.desc ?? ""] as const)];
       const seen = new Set<string>();

@@ -12,7 +12,7 @@ type Node =
   | { t: "if"; e: Cmd[]; then: Node[]; else: Node[] }
   | { t: "range"; e: Cmd[]; body: Node[] }
   | { t: "with"; e: Cmd[]; then: Node[]; else: Node[] };
-type Operand = { k: "field"; path: string[] } | { k: "str"; v: string } | { k: "num"; v: number } | { k: "ident"; v: string } | { k: "dot" } | { k: "sub"; e: Cmd[] };
+type Operand = { k: "field"; path: string[] } | { k: "str"; v: string } | { k: "num"; v: number } | { k: "ident"; v: string } | { k: "dot" } | { k: "sub"; e: Cmd[]; path?: string[] };
 type Cmd = Operand[];
 
 export class TemplateError extends Error {}
@@ -33,7 +33,12 @@ function tokenize(src: string): string[] {
       i = j + 1;
       continue;
     }
-    if (c === "|" || c === "(" || c === ")") { out.push(c); i++; continue; }
+    if (c === "|" || c === "(" || c === ")") {
+      out.push(c); i++;
+      // (expr).Field.Sub: a field chain on the value of a parenthesised pipeline.
+      if (c === ")" && src[i] === ".") { let j = i; while (j < src.length && !/[\s|()"]/.test(src[j])) j++; out.push("@" + src.slice(i, j)); i = j; }
+      continue;
+    }
     let j = i;
     while (j < src.length && !/[\s|()"]/.test(src[j])) j++;
     out.push(src.slice(i, j));
@@ -49,7 +54,12 @@ function parsePipeline(tokens: string[], pos = { i: 0 }): Cmd[] {
     if (tok === ")") break;
     if (tok === "|") { cmds.push([]); continue; }
     const cur = cmds[cmds.length - 1];
-    if (tok === "(") { cur.push({ k: "sub", e: parsePipeline(tokens, pos) }); continue; }
+    if (tok === "(") {
+      const sub: Operand = { k: "sub", e: parsePipeline(tokens, pos) };
+      if (tokens[pos.i]?.startsWith("@.")) sub.path = tokens[pos.i++].slice(2).split(".");
+      cur.push(sub);
+      continue;
+    }
     if (tok.startsWith('"')) cur.push({ k: "str", v: JSON.parse(tok) as string });
     else if (tok === ".") cur.push({ k: "dot" });
     else if (tok.startsWith(".")) cur.push({ k: "field", path: tok.slice(1).split(".") });
@@ -165,7 +175,7 @@ function evalCmd(cmd: Cmd, dot: unknown, piped: unknown[]): unknown {
       case "num": return o.v;
       case "dot": return dot;
       case "field": return field(dot, o.path, []);
-      case "sub": return evalPipe(o.e, dot);
+      case "sub": { const v = evalPipe(o.e, dot); return o.path ? field(v, o.path, []) : v; }
       case "ident":
         if (o.v === "true") return true;
         if (o.v === "false") return false;

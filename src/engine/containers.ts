@@ -34,6 +34,7 @@ import { humanDuration } from "../lib/human.js";
 import { trace } from "../lib/trace.js";
 import { resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
+import type { NetworkService, EndpointSettings } from "./networks.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }
 
@@ -92,7 +93,10 @@ export class ContainerService {
     private readonly runtime: RuntimeDriver,
     private readonly events: EventBus,
     private readonly paths: EnginePaths,
-  ) {}
+    private readonly networks: NetworkService,
+  ) {
+    networks.setContainerSource(() => this.all());
+  }
 
   // ---------------------------------------------------------------- paths
 
@@ -142,8 +146,10 @@ export class ContainerService {
         rec.State.Pid = st.pid;
         rec.State.Paused = st.status === "paused";
         rec.State.Status = st.status;
+        await this.networks.adopt(rec);
       }
     }
+    await this.networks.adopted();
   }
 
   /** Stops watching exits and waits for runtime cleanups still running in the background. */
@@ -174,6 +180,12 @@ export class ContainerService {
   }
 
   all(): ContainerRecord[] { return [...this.byId.values()]; }
+
+  /** Runs fn on a container under its lock and persists the record afterwards (network connect/disconnect). */
+  async withContainer(ref: string, fn: (c: ContainerRecord) => Promise<void>): Promise<void> {
+    const c = this.get(ref);
+    await this.locks.run(c.Id, async () => { await fn(c); await this.persist(c); });
+  }
 
   usingImage(imageId: string): ContainerRecord[] { return this.all().filter((c) => c.Image === imageId); }
 
@@ -210,15 +222,15 @@ export class ContainerService {
       throw new BadParameterError(`invalid restart policy: unknown policy '${restart.Name}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'`);
     }
     const netMode = hc.NetworkMode || "default";
-    if (!/^(default|bridge|none|host|container:.+)$/.test(netMode)) {
-      throw new NotFoundError(`network ${netMode} not found`);
+    const exposedKeys = Object.keys({ ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) });
+    const published = Object.values(hc.PortBindings ?? {}).some((b) => (b ?? []).length > 0);
+    if (published && /^(none|container:.+)$/.test(netMode)) {
+      throw new BadParameterError("conflicting options: port publishing and the container type network mode");
     }
-    const exposed = Object.keys({ ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) }).length > 0;
-    const published = Object.values(hc.PortBindings ?? {}).some((b) => (b ?? []).length > 0) || (!!hc.PublishAllPorts && exposed);
-    if (published && netMode !== "host") {
-      // Better a clear refusal than a service that silently cannot be reached.
-      throw new BadParameterError("publishing ports (-p/-P) needs bridge networking, which this berth does not provide yet; use --network host");
-    }
+    for (const k of Object.keys(hc.PortBindings ?? {})) if (!/^\d+(\/(tcp|udp|sctp))?$/i.test(k)) throw new BadParameterError(`invalid port specification: "${k}"`);
+    if (netMode.startsWith("container:") && body.Hostname) throw new BadParameterError("conflicting options: hostname and the network mode");
+    const endpointsConfig = (body.NetworkingConfig as { EndpointsConfig?: Record<string, Partial<EndpointSettings>> } | undefined)?.EndpointsConfig;
+    const networkSettings = this.networks.initialSettings(netMode, endpointsConfig ?? undefined, exposedKeys);
     if (hc.Memory !== undefined && (typeof hc.Memory !== "number" || (hc.Memory > 0 && hc.Memory < 6 * 1024 * 1024))) {
       throw new BadParameterError("Minimum memory limit allowed is 6MB");
     }
@@ -255,7 +267,7 @@ export class ContainerService {
       Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: "",
       ExecIDs: null,
       HostConfig: {
-        Binds: hc.Binds ?? null, NetworkMode: netMode, PortBindings: hc.PortBindings ?? null,
+        Binds: hc.Binds ?? null, NetworkMode: netMode, PortBindings: hc.PortBindings ?? null, PublishAllPorts: !!hc.PublishAllPorts,
         RestartPolicy: { Name: restart.Name || "no", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
         AutoRemove: !!hc.AutoRemove, CapAdd: hc.CapAdd ?? null, CapDrop: hc.CapDrop ?? null,
         Privileged: !!hc.Privileged, ReadonlyRootfs: !!hc.ReadonlyRootfs, Init: hc.Init ?? null,
@@ -279,7 +291,7 @@ export class ContainerService {
         Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
         StopSignal: body.StopSignal ?? ic.StopSignal, StopTimeout: body.StopTimeout,
       },
-      NetworkSettings: { Bridge: "", SandboxID: "", Ports: {}, Networks: {} },
+      NetworkSettings: networkSettings,
       Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
     };
     try {
@@ -327,11 +339,17 @@ export class ContainerService {
     await ensureDir(p.bundle);
     trace(`launch ${c.Id.slice(0, 12)}`);
     const etc = etcPaths(d);
+    // Addresses and published host ports first: a port already taken fails here, before anything is made.
+    const ips = await this.networks.prepare(c).catch(async (e) => {
+      c.State.Error = errorMessage(e);
+      await this.persist(c).catch(() => {});
+      throw e instanceof BadParameterError || e instanceof NotFoundError || e instanceof ConflictError ? e : new SystemError(`driver failed programming external connectivity on endpoint ${c.Name.slice(1)} (${c.Id.slice(0, 12)}): ${errorMessage(e)}`);
+    });
     const [mounted, etcDone] = await Promise.allSettled([
       this.store.snapshots.mount(c.Berth.ChainId, d, rootfs),
-      writeEtcFiles(etc, c.Config.Hostname, [], (c.HostConfig.ExtraHosts as string[] | null) ?? []),
+      writeEtcFiles(etc, c.Config.Hostname, ips, (c.HostConfig.ExtraHosts as string[] | null) ?? [], this.networks.dnsServerFor(c)),
     ]);
-    if (mounted.status === "rejected") throw mounted.reason;
+    if (mounted.status === "rejected") { await this.networks.release(c); throw mounted.reason; }
     try {
       if (etcDone.status === "rejected") throw etcDone.reason;
       const user = await resolveUser(rootfs, c.Config.User);
@@ -373,6 +391,7 @@ export class ContainerService {
         throw e;
       }
       try {
+        if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
         const results = await Promise.allSettled(attaching);
         results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
         trace("created+attached");
@@ -389,6 +408,7 @@ export class ContainerService {
     } catch (e) {
       await this.store.snapshots.unmount(rootfs).catch(() => {});
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+      await this.networks.release(c).catch(() => {});
       const msg = errorMessage(e);
       c.State.Error = msg;
       c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
@@ -423,6 +443,7 @@ export class ContainerService {
       handled = true;
       c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
       c.Berth.ConmonPid = 0;
+      await this.networks.release(c).catch(() => {});
       // An --rm container's rootfs goes with its removal, after its waiters are told.
       if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
       // The runtime's own state goes in the background: nothing a waiter sees depends on it.
@@ -824,7 +845,7 @@ export class ContainerService {
       ImageID: c.Image,
       Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" "),
       Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: [],
+      Ports: summaryPorts(c),
       Labels: c.Config.Labels ?? {},
       State: c.State.Status,
       Status: statusText(c),
@@ -833,6 +854,18 @@ export class ContainerService {
       Mounts: c.Mounts,
     }));
   }
+}
+
+/** Docker's ContainerSummary.Ports: one entry per host binding, or the bare exposed port. */
+export function summaryPorts(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  const ports = (c.NetworkSettings.Ports ?? {}) as Record<string, { HostIp: string; HostPort: string }[] | null>;
+  for (const [k, list] of Object.entries(ports)) {
+    const [p, proto = "tcp"] = k.split("/");
+    if (!list?.length) out.push({ PrivatePort: Number(p), Type: proto });
+    else for (const b of list) out.push({ IP: b.HostIp || "0.0.0.0", PrivatePort: Number(p), PublicPort: Number(b.HostPort), Type: proto });
+  }
+  return out;
 }
 
 export function statusText(c: ContainerRecord): string {
@@ -866,7 +899,7 @@ function matchFilters(c: ContainerRecord, f: Record<string, string[]>, imageName
           try { return familiarString(parseReference(v)) === familiarString(parseReference(c.Config.Image || imageName(c.Image))); } catch { return false; }
         }
         case "before": case "since": return true;
-        case "network": return c.HostConfig.NetworkMode === v;
+        case "network": return c.HostConfig.NetworkMode === v || Object.entries((c.NetworkSettings.Networks ?? {}) as Record<string, { NetworkID: string }>).some(([n, e]) => n === v || e.NetworkID === v);
         case "is-task": return v === "false";
         default: throw new BadParameterError(`invalid filter '${key}'`);
       }

@@ -12,10 +12,17 @@ import { EventBus } from "./events.js";
 import { ContainerService, type CreateBody } from "./containers.js";
 import { ImageService } from "./images.js";
 import { VolumeService } from "./volumes.js";
+import { NetworkService } from "./networks.js";
 import { NotFoundError } from "../lib/errors.js";
 import { join } from "node:path";
 
-export interface EngineOptions { dataRoot: string; execRoot: string; runtime?: string }
+export interface EngineOptions {
+  dataRoot: string; execRoot: string; runtime?: string;
+  /** Upstream resolvers of the embedded DNS (default: the host's resolv.conf). */
+  dns?: string[];
+  /** Remove this daemon's bridges and firewall table when it stops (tests; Docker keeps them). */
+  teardownNetworks?: boolean;
+}
 
 export const ENGINE_VERSION = "0.1.0";
 
@@ -28,6 +35,7 @@ export class Engine {
     readonly containers: ContainerService,
     readonly images: ImageService,
     readonly volumes: VolumeService,
+    readonly networks: NetworkService,
   ) {}
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -36,14 +44,29 @@ export class Engine {
     const store = await Store.open(opts.dataRoot);
     const runtime = createRuntime(opts.runtime ?? "runc", { runtimeRoot: join(opts.execRoot, "runc") });
     const events = new EventBus();
-    const containers = new ContainerService(store, runtime, events, opts);
+    const networks = new NetworkService(store, events, { dataRoot: opts.dataRoot, dns: opts.dns, teardown: opts.teardownNetworks });
+    await networks.init();
+    const containers = new ContainerService(store, runtime, events, opts, networks);
     const images = new ImageService(store, events, containers);
     const volumes = new VolumeService(store, events, containers);
     await containers.load();
-    return new Engine(opts, store, runtime, events, containers, images, volumes);
+    return new Engine(opts, store, runtime, events, containers, images, volumes, networks);
   }
 
-  close(): Promise<void> { return this.containers.close(); }
+  async close(): Promise<void> {
+    await this.containers.close();
+    await this.networks.close();
+  }
+
+  async connectNetwork(net: string, container: string, cfg: Record<string, unknown> = {}): Promise<void> {
+    await this.containers.withContainer(container, (c) => this.networks.connect(net, c, cfg));
+  }
+
+  async disconnectNetwork(net: string, container: string, force = false): Promise<void> {
+    const c = this.containers.find(container);
+    if (!c) { if (force) return; throw new NotFoundError(`No such container: ${container}`); }
+    await this.containers.withContainer(c.Id, (rec) => this.networks.disconnect(net, rec));
+  }
 
   /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
   async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {

@@ -21,7 +21,15 @@ export async function containerResolvConf(hostResolv = "/etc/resolv.conf"): Prom
   return lines.join("\n").replace(/\n*$/, "\n");
 }
 
-export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[] = [], extraHosts: string[] = []): Promise<void> {
+/** On a user network: the network's embedded DNS server, keeping the host's search and options lines. */
+export async function embeddedResolvConf(nameserver: string, hostResolv = "/etc/resolv.conf"): Promise<string> {
+  let text = "";
+  try { text = await fsp.readFile(hostResolv, "utf8"); } catch { /* none */ }
+  const keep = text.split("\n").filter((l) => /^\s*(search|domain|options)\s/.test(l));
+  return [`nameserver ${nameserver}`, ...keep].join("\n") + "\n";
+}
+
+export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[] = [], extraHosts: string[] = [], nameserver?: string): Promise<void> {
   const hosts = [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -36,6 +44,6 @@ export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[]
   await Promise.all([
     fsp.writeFile(p.hostname, hostname + "\n"),
     fsp.writeFile(p.hosts, hosts.join("\n") + "\n"),
-    containerResolvConf().then((r) => fsp.writeFile(p.resolv, r)),
+    (nameserver ? embeddedResolvConf(nameserver) : containerResolvConf()).then((r) => fsp.writeFile(p.resolv, r)),
   ]);
 }

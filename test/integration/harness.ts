@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync } from "node
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import net from "node:net";
+import { createHash } from "node:crypto";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 export const BERTH = join(REPO, "bin/berth");
@@ -26,6 +27,11 @@ export class Daemon {
   log = "";
   lastRm = "";
 
+  /** Veths on the host when the daemon started: any new one still there at stop is a leak. */
+  private vethsBefore = new Set<string>();
+  /** Extra berthd flags (--dns ...). */
+  extraArgs: string[] = [];
+
   constructor() {
     this.root = mkdtempSync(join(tmpdir(), "berth-it-"));
     this.dataRoot = join(this.root, "data");
@@ -35,8 +41,12 @@ export class Daemon {
 
   get host(): string { return `unix://${this.sock}`; }
 
+  /** This daemon's nftables table (berthd names it after the data root). */
+  get nftTable(): string { return `berth_${createHash("sha256").update(this.dataRoot).digest("hex").slice(0, 6)}`; }
+
   async start(): Promise<void> {
-    this.proc = spawn(process.execPath, [BERTHD, "--data-root", this.dataRoot, "--exec-root", this.execRoot, "-H", this.host], { stdio: ["ignore", "pipe", "pipe"] });
+    if (!this.vethsBefore.size) this.vethsBefore = new Set([...veths(), "-"]);
+    this.proc = spawn(process.execPath, [BERTHD, "--data-root", this.dataRoot, "--exec-root", this.execRoot, "-H", this.host, "--teardown-networks", ...this.extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
     this.proc.stdout!.on("data", (d) => { this.log += d; });
     this.proc.stderr!.on("data", (d) => { this.log += d; });
     const deadline = Date.now() + 15_000;
@@ -84,12 +94,26 @@ export class Daemon {
 
   /** Removes every container, stops the daemon, and removes the temp dirs; throws if anything leaked. */
   async stop(): Promise<void> {
+    let bridges: string[] = [];
     if (this.proc) {
       const ids = this.berth(["ps", "-aq", "--no-trunc"]).stdout.split("\n").filter(Boolean);
       if (ids.length) { const r = this.berth(["rm", "-f", ...ids], { timeout: 60_000 }); this.lastRm = `${ids.join(" ")}: ${r.code} ${r.stdout} ${r.stderr}`; }
+      bridges = this.berth(["network", "ls", "-q", "--no-trunc"]).stdout.split("\n").filter(Boolean)
+        .map((id) => this.berth(["network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, id]).stdout.trim()).filter(Boolean);
       await this.stopDaemon();
     }
     const leaks = leftovers(this.root);
+    // Network objects: --teardown-networks removes bridges and the table at stop; veths go with their containers.
+    const links = new Set(spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0]).filter(Boolean));
+    const leftBridges = bridges.filter((b) => links.has(b));
+    if (leftBridges.length) { leaks.push(`bridges: ${leftBridges.join(",")}`); for (const b of leftBridges) spawnSync("ip", ["link", "del", b]); }
+    const newVeths = veths().filter((v) => this.vethsBefore.size && !this.vethsBefore.has(v));
+    if (newVeths.length) leaks.push(`veths: ${newVeths.join(",")}`);
+    const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout;
+    const table = this.nftTable;
+    if (tables.includes(` ${table}\n`) || tables.endsWith(` ${table}`)) { leaks.push(`nft table ${table}`); spawnSync("nft", ["delete", "table", "ip", table]); }
+    const fwd = spawnSync("iptables", ["-S", "FORWARD"], { encoding: "utf8" }).stdout ?? "";
+    for (const b of bridges) if (fwd.includes(`berth:${b}`)) leaks.push(`iptables FORWARD rules for ${b}`);
     // Last resort so one failure does not poison the machine; the test still fails.
     if (leaks.length) {
       for (const m of mountsUnder(this.root).reverse()) spawnSync("umount", ["-l", m]);
@@ -98,6 +122,10 @@ export class Daemon {
     rmSync(this.root, { recursive: true, force: true });
     if (leaks.length) throw new Error(`left behind: ${leaks.join("; ")}\n--- berthd log ---\n${this.log.slice(-4000)}\n--- rm -f said ---\n${this.lastRm}`);
   }
+}
+
+export function veths(): string[] {
+  return spawnSync("ip", ["-o", "link", "show", "type", "veth"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0]).filter(Boolean);
 }
 
 export function mountsUnder(root: string): string[] {

@@ -1,0 +1,103 @@
+/**
+ * Links: Linux bridges and the veth pairs that plug a container's network
+ * namespace into them. Each step is one `ip -batch` (two processes to plug a
+ * container in: one on the host side, one inside its namespace via nsenter).
+ * A container's end lives in its namespace, so when the namespace goes (the
+ * container exits) the kernel removes the pair: nothing to clean up, even
+ * after a crash of the daemon.
+ */
+import { existsSync, writeFileSync, readFileSync, readlinkSync } from "node:fs";
+import { basename } from "node:path";
+import { randomBytes } from "node:crypto";
+import { run } from "../lib/proc.js";
+import { SystemError } from "../lib/errors.js";
+
+async function ipBatch(lines: string[], netnsPath?: string): Promise<void> {
+  const input = lines.join("\n") + "\n";
+  const r = netnsPath
+    ? await run("nsenter", [`--net=${netnsPath}`, "ip", "-batch", "-"], { input })
+    : await run("ip", ["-batch", "-"], { input });
+  if (r.code !== 0) throw new SystemError(`ip: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join("; ")}`);
+}
+
+export function linkExists(name: string): boolean { return existsSync(`/sys/class/net/${name}`); }
+
+/** The bridge a link is a port of (no process spawned). */
+export function masterOf(name: string): string | undefined {
+  try { return basename(readlinkSync(`/sys/class/net/${name}/master`)); } catch { return undefined; }
+}
+
+export async function attachToBridge(hostIf: string, bridge: string): Promise<void> {
+  await ipBatch([`link set ${hostIf} master ${bridge} up`, `link set dev ${hostIf} type bridge_slave hairpin on`]);
+}
+
+function writeSysctl(path: string, value: string): void {
+  try {
+    if (readFileSync(path, "utf8").trim() === value) return;
+    writeFileSync(path, value);
+  } catch { /* not available here (read-only /proc/sys, say): the rule still works for remote clients */ }
+}
+
+/** Creates (or re-addresses) a bridge and brings it up. route_localnet lets 127.0.0.1 reach published ports by DNAT. */
+export async function ensureBridge(name: string, gatewayCidr: string, opts: { forward: boolean; mtu?: number }): Promise<void> {
+  const lines: string[] = [];
+  if (!linkExists(name)) lines.push(`link add name ${name}${opts.mtu ? ` mtu ${opts.mtu}` : ""} type bridge`);
+  lines.push(`addr replace ${gatewayCidr} dev ${name}`, `link set ${name} up`);
+  await ipBatch(lines);
+  writeSysctl(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, "1");
+  // Forwarding only once a network that reaches out exists.
+  if (opts.forward) writeSysctl("/proc/sys/net/ipv4/ip_forward", "1");
+}
+
+export async function deleteBridge(name: string): Promise<void> {
+  if (!linkExists(name)) return;
+  await ipBatch([`link del ${name}`]);
+}
+
+export interface VethPlan {
+  bridge: string;
+  /** Interface name inside the container: eth0, eth1, ... */
+  ifName: string;
+  mac: string;
+  /** address/prefix */
+  cidr: string;
+  /** Default route via this gateway (the first network that has one). */
+  gateway?: string;
+  mtu?: number;
+}
+
+/** A host-side veth name: unique per plug, so a restart never waits for the kernel to free the previous pair. */
+export function hostVethName(): string { return "veth" + randomBytes(4).toString("hex"); }
+
+/**
+ * Plugs the namespace of process `pid` into a bridge: the pair is made with
+ * its container end directly inside the namespace, the host end joins the
+ * bridge (hairpin on, so a container reaches its own published ports), then
+ * the container end gets its MAC, address and default route.
+ */
+export async function plug(pid: number, plan: VethPlan, hostIf: string, firstInNs: boolean): Promise<void> {
+  const mtu = plan.mtu ? ` mtu ${plan.mtu}` : "";
+  await ipBatch([
+    `link add ${hostIf}${mtu} type veth peer name ${plan.ifName}${mtu} netns ${pid}`,
+    `link set ${hostIf} master ${plan.bridge} up`,
+    `link set dev ${hostIf} type bridge_slave hairpin on`,
+  ]);
+  const inside = [
+    ...(firstInNs ? ["link set lo up"] : []),
+    `link set ${plan.ifName} address ${plan.mac}`,
+    `addr add ${plan.cidr} dev ${plan.ifName}`,
+    `link set ${plan.ifName} up`,
+    ...(plan.gateway ? [`route add default via ${plan.gateway} dev ${plan.ifName}`] : []),
+  ];
+  try {
+    await ipBatch(inside, `/proc/${pid}/ns/net`);
+  } catch (e) {
+    await ipBatch([`link del ${hostIf}`]).catch(() => {});
+    throw e;
+  }
+}
+
+/** Removes a container's interface (network disconnect of a running container); its host end goes with it. */
+export async function unplug(pid: number, ifName: string): Promise<void> {
+  await ipBatch([`link del ${ifName}`], `/proc/${pid}/ns/net`);
+}
