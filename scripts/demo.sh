@@ -23,4 +23,23 @@ say logs --tail 2 demo-web; berth logs --tail 2 demo-web
 say exec demo-web hostname; berth exec demo-web hostname
 say stop -t 1 demo-web; berth stop -t 1 demo-web
 say rm demo-web; berth rm demo-web
+
+printf '\nA web page from a container on a published port (kernel DNAT from the host to the container):\n'
+berth rm -f demo-page >/dev/null 2>&1 || true
+say run -d --name demo-page -p 8080:80 busybox sh -c "'mkdir /www && echo \"<h1>Hello from a berth container</h1>\" > /www/index.html && httpd -f -p 80 -h /www'"
+berth run -d --name demo-page -p 8080:80 busybox sh -c 'mkdir /www && echo "<h1>Hello from a berth container</h1>" > /www/index.html && exec httpd -f -p 80 -h /www'
+say port demo-page; berth port demo-page
+for i in $(seq 1 50); do curl -s -o /dev/null -m 1 http://localhost:8080/ && break; sleep 0.1; done
+printf '\n\033[1m$ curl http://localhost:8080/\033[0m\n'; curl -s http://localhost:8080/
+say rm -f demo-page; berth rm -f demo-page
+
+printf '\nContainers on a user network reach each other by name (embedded DNS):\n'
+berth rm -f demo-db >/dev/null 2>&1 || true; berth network rm demo-net >/dev/null 2>&1 || true
+say network create demo-net; berth network create demo-net
+say run -d --name demo-db --network demo-net busybox sh -c "'echo pong | nc -l -p 7000'"
+berth run -d --name demo-db --network demo-net busybox sh -c 'echo pong | nc -l -p 7000' >/dev/null
+sleep 0.3
+say run --rm --network demo-net busybox sh -c "'nc demo-db 7000 </dev/null'"; berth run --rm --network demo-net busybox sh -c 'nc demo-db 7000 </dev/null'
+berth rm -f demo-db >/dev/null; berth network rm demo-net >/dev/null
+
 printf '\nThe Docker CLI works too: DOCKER_HOST=unix:///run/berth/berth.sock docker ps\n'

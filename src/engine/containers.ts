@@ -391,6 +391,7 @@ export class ContainerService {
         throw e;
       }
       try {
+        trace("runtime created");
         if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
         const results = await Promise.allSettled(attaching);
         results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
