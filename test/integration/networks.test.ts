@@ -100,6 +100,12 @@ test("default bridge: address, route, /etc/hosts; ps and inspect show published 
   sh("ip", ["-n", REMOTE_NS, "link", "set", "lo", "up"]);
   const remote = sh("ip", ["netns", "exec", REMOTE_NS, "curl", "-s", "--noproxy", "*", "-m", "5", "http://198.51.100.1:18080/"]);
   assert.equal(remote.out, "hello-bridge\n");
+  // Outbound: a container reaches the remote host, which sees the host's address (masquerade) and can answer.
+  const echo = spawn("ip", ["netns", "exec", REMOTE_NS, process.execPath, "-e", "require('net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(9000, '0.0.0.0', () => console.log('up'))"], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((r) => echo.stdout!.once("data", r));
+  const out = await d.berthAsync(["run", "--rm", "busybox", "sh", "-c", "nc -w 3 198.51.100.2 9000 </dev/null"]);
+  echo.kill();
+  assert.equal(out.stdout, "198.51.100.1\n", out.stderr);
   sh("ip", ["netns", "del", REMOTE_NS]);
   sh("ip", ["link", "del", "btrem0"]);
 });
