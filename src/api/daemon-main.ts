@@ -14,25 +14,27 @@ import { ensureDir } from "../lib/fsutil.js";
 import { run } from "../lib/proc.js";
 import { removeCgroup } from "../runtime/cgroups.js";
 
-interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean }
+interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string }
 
 const USAGE = `Usage:  berthd [OPTIONS]
 
 A Docker-compatible container engine
 
 Options:
+      --config-file string Daemon configuration file (default "/etc/berth/daemon.json")
       --data-root string   Root directory of persistent state (default "/var/lib/berth")
       --dns list           DNS servers the embedded DNS forwards to (default: the host's resolv.conf)
       --exec-root string   Root directory for execution state files (default "/run/berth")
   -G, --group string       Group for the unix socket (default "berth")
   -H, --host list          Daemon socket to listen on (default unix:///run/berth/berth.sock)
+      --insecure-registry list  Registries reached over plain HTTP (host[:port] or CIDR)
       --runtime string     Default OCI runtime (default "runc")
       --teardown-networks  Remove this daemon's bridges and firewall table when it stops
   -v, --version            Print version information and quit
 `;
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false };
+  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json" };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let val: string | undefined;
@@ -51,6 +53,8 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "--runtime": case "--default-runtime": a.runtime = next(); break;
       case "-G": case "--group": a.group = next(); break;
       case "--dns": a.dns.push(next()); break;
+      case "--insecure-registry": a.insecure.push(next()); break;
+      case "--config-file": a.configFile = resolve(next()); break;
       case "--teardown-networks": a.teardownNetworks = true; break;
       case "-h": case "--help": process.stdout.write(USAGE); process.exit(0); break;
       case "-v": case "--version": process.stdout.write("berthd version 0.1.0\n"); process.exit(0); break;
@@ -58,7 +62,27 @@ function parseArgs(argv: string[]): DaemonArgs {
     }
   }
   if (a.hosts.length === 0) a.hosts.push(`unix://${join(a.execRoot, "berth.sock")}`);
+  readConfigFile(a);
   return a;
+}
+
+/** daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them). A missing file is fine; a bad one is an error. */
+function readConfigFile(a: DaemonArgs): void {
+  let text: string;
+  try { text = readFileSync(a.configFile, "utf8"); } catch { return; }
+  let cfg: Record<string, unknown>;
+  try { cfg = JSON.parse(text) as Record<string, unknown>; } catch (e) {
+    process.stderr.write(`unable to configure the daemon from ${a.configFile}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  const list = (k: string): string[] => {
+    const v = cfg[k];
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) { process.stderr.write(`${a.configFile}: "${k}" must be a list of strings\n`); process.exit(1); }
+    return v as string[];
+  };
+  a.insecure.push(...list("insecure-registries"));
+  a.dns.push(...list("dns"));
 }
 
 function log(msg: string): void { process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`); }
@@ -118,7 +142,7 @@ async function main(): Promise<void> {
   const unlock = await lockDataRoot(args.dataRoot);
   let engine: Engine;
   try {
-    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks });
+    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure });
   } catch (e) {
     unlock();
     throw e;

@@ -24,9 +24,23 @@ function registryHost(domain: string): string {
   return domain === "docker.io" ? "registry-1.docker.io" : domain;
 }
 
+/**
+ * Plain HTTP only for loopback registries and those the daemon was told are
+ * insecure (`--insecure-registry` / daemon.json "insecure-registries"), as
+ * Docker: entries are "host[:port]" or an IPv4 CIDR the registry's address is in.
+ */
 export function isInsecure(domain: string, insecure: string[] = []): boolean {
   const host = domain.replace(/:\d+$/, "");
-  return host === "localhost" || /^127\./.test(host) || host === "[::1]" || insecure.includes(domain);
+  if (host === "localhost" || /^127\./.test(host) || host === "[::1]") return true;
+  return insecure.some((e) => {
+    if (e === domain || e === host) return true;
+    const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(e);
+    if (!m || !/^\d+\.\d+\.\d+\.\d+$/.test(host)) return false;
+    const n = (ip: string) => ip.split(".").reduce((a, b) => a * 256 + Number(b), 0);
+    const bits = Number(m[2]);
+    const size = 2 ** (32 - bits);
+    return Math.floor(n(host) / size) === Math.floor(n(m[1]) / size);
+  });
 }
 
 export interface Credentials { username: string; password: string }
@@ -78,7 +92,12 @@ export class RegistryClient {
     try {
       res = await fetch(url, { ...init, headers, redirect: "follow" });
     } catch (e) {
-      throw new RegistryError(`Get "${url}": ${(e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message}`, 500);
+      const cause = (e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message;
+      // An HTTP registry answering a TLS hello: say it as Docker does, and what to do.
+      const plain = url.startsWith("https:") && /wrong version number|packet length too long|EPROTO|ssl3_get_record/i.test(cause);
+      throw new RegistryError(plain
+        ? `Get "${url}": http: server gave HTTP response to HTTPS client (add it to the daemon's insecure registries to use plain HTTP)`
+        : `Get "${url}": ${cause}`, 500);
     }
     if (res.status === 401 && !retried) {
       const challenge = res.headers.get("www-authenticate");

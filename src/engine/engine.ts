@@ -20,6 +20,8 @@ export interface EngineOptions {
   dataRoot: string; execRoot: string; runtime?: string;
   /** Upstream resolvers of the embedded DNS (default: the host's resolv.conf). */
   dns?: string[];
+  /** Registries reached over plain HTTP besides loopback ones: "host[:port]" or CIDR. */
+  insecureRegistries?: string[];
   /** Remove this daemon's bridges and firewall table when it stops (tests; Docker keeps them). */
   teardownNetworks?: boolean;
 }
@@ -47,7 +49,7 @@ export class Engine {
     const networks = new NetworkService(store, events, { dataRoot: opts.dataRoot, dns: opts.dns, teardown: opts.teardownNetworks });
     await networks.init();
     const containers = new ContainerService(store, runtime, events, opts, networks);
-    const images = new ImageService(store, events, containers);
+    const images = new ImageService(store, events, containers, opts.insecureRegistries ?? []);
     const volumes = new VolumeService(store, events, containers);
     await containers.load();
     return new Engine(opts, store, runtime, events, containers, images, volumes, networks);
@@ -90,7 +92,10 @@ export class Engine {
       LoggingDriver: "k8s-file", CgroupDriver: "cgroupfs", CgroupVersion: mode === "v2" ? "2" : "1", NEventsListener: 0,
       KernelVersion: release(),
       OperatingSystem: "Debian GNU/Linux", OSVersion: "12", OSType: "linux", Architecture: process.arch === "x64" ? "x86_64" : process.arch,
-      IndexServerAddress: "https://index.docker.io/v1/", RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ["127.0.0.0/8"], Mirrors: [] },
+      IndexServerAddress: "https://index.docker.io/v1/", RegistryConfig: {
+        IndexConfigs: Object.fromEntries((this.opts.insecureRegistries ?? []).filter((r) => !r.includes("/")).map((r) => [r, { Name: r, Mirrors: [], Secure: false, Official: false }])),
+        InsecureRegistryCIDRs: ["127.0.0.0/8", ...(this.opts.insecureRegistries ?? []).filter((r) => r.includes("/"))], Mirrors: [],
+      },
       NCPU: cpus().length, MemTotal: totalmem(),
       DockerRootDir: this.opts.dataRoot, Name: hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: ENGINE_VERSION,
       Runtimes: { runc: { path: "runc" } }, DefaultRuntime: this.runtime.name, Swarm: { LocalNodeState: "inactive" },

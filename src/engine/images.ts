@@ -21,7 +21,7 @@ function familiar(ref: string): string {
 }
 
 export class ImageService {
-  constructor(private readonly store: Store, private readonly events: EventBus, private readonly containers: ContainerService) {}
+  constructor(private readonly store: Store, private readonly events: EventBus, private readonly containers: ContainerService, private readonly insecure: string[] = []) {}
 
   resolve(ref: string): ImageRecord {
     const rec = this.store.images.resolve(ref);
@@ -212,15 +212,15 @@ export class ImageService {
   }
 
   async push(ref: string, opts: { creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<string> {
-    const digest = await pushImage(this.store, ref, opts);
+    const digest = await pushImage(this.store, ref, { ...opts, insecure: this.insecure });
     this.events.publish("image", "push", familiar(ref), { name: familiar(ref) });
     return digest;
   }
 
-  login(server: string, creds: Credentials): Promise<void> { return checkLogin(server, creds); }
+  login(server: string, creds: Credentials): Promise<void> { return checkLogin(server, creds, this.insecure); }
 
   async pull(ref: string, opts: { platform?: string; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<ImageRecord> {
-    const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress });
+    const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress, insecure: this.insecure });
     this.events.publish("image", "pull", familiar(ref), { name: familiar(ref) });
     return rec;
   }
