@@ -3,16 +3,20 @@
  * {{.A.B}}, {{json .}}, {{index .M "k"}}, {{join .L ","}}, {{lower}},
  * {{upper}}, {{title}}, {{len}}, {{printf "%s" .X}}, {{println}}, pipelines
  * ({{.X | json}}), {{range .L}}…{{end}}, {{if .X}}…{{else}}…{{end}}, and
- * methods with arguments ({{.Label "k"}}) when the value is a function.
+ * methods with arguments ({{.Label "k"}}) when the value is a function,
+ * variables ({{range $k, $v := .M}}, {{$x := .A}}, {{$.Root}}) and
+ * (pipeline).Field.
  */
 
 type Node =
   | { t: "text"; s: string }
   | { t: "expr"; e: Cmd[] }
+  | { t: "assign"; name: string; e: Cmd[] }
   | { t: "if"; e: Cmd[]; then: Node[]; else: Node[] }
-  | { t: "range"; e: Cmd[]; body: Node[] }
+  | { t: "range"; e: Cmd[]; body: Node[]; keyVar?: string; valVar?: string }
   | { t: "with"; e: Cmd[]; then: Node[]; else: Node[] };
-type Operand = { k: "field"; path: string[] } | { k: "str"; v: string } | { k: "num"; v: number } | { k: "ident"; v: string } | { k: "dot" } | { k: "sub"; e: Cmd[]; path?: string[] };
+type Operand = { k: "field"; path: string[] } | { k: "str"; v: string } | { k: "num"; v: number } | { k: "ident"; v: string } | { k: "dot" } | { k: "sub"; e: Cmd[]; path?: string[] } | { k: "var"; name: string; path: string[] };
+type Vars = Map<string, unknown>;
 type Cmd = Operand[];
 
 export class TemplateError extends Error {}
@@ -40,7 +44,8 @@ function tokenize(src: string): string[] {
       continue;
     }
     let j = i;
-    while (j < src.length && !/[\s|()"]/.test(src[j])) j++;
+    while (j < src.length && !/[\s|()",]/.test(src[j])) j++;
+    if (j === i) { i++; continue; } // a comma between range variables
     out.push(src.slice(i, j));
     i = j;
   }
@@ -61,6 +66,7 @@ function parsePipeline(tokens: string[], pos = { i: 0 }): Cmd[] {
       continue;
     }
     if (tok.startsWith('"')) cur.push({ k: "str", v: JSON.parse(tok) as string });
+    else if (tok.startsWith("$")) { const [name, ...path] = tok.split("."); cur.push({ k: "var", name, path }); }
     else if (tok === ".") cur.push({ k: "dot" });
     else if (tok.startsWith(".")) cur.push({ k: "field", path: tok.slice(1).split(".") });
     else if (/^-?\d+(\.\d+)?$/.test(tok)) cur.push({ k: "num", v: Number(tok) });
@@ -82,8 +88,12 @@ function parse(src: string): Node[] {
     const body = m[1];
     const word = body.split(/\s+/, 1)[0];
     if (word === "if" || word === "range" || word === "with") {
-      const e = parsePipeline(tokenize(body.slice(word.length)));
-      const node = word === "range" ? { t: "range" as const, e, body: [] as Node[] } : { t: word as "if" | "with", e, then: [] as Node[], else: [] as Node[] };
+      let rest = body.slice(word.length);
+      let keyVar: string | undefined, valVar: string | undefined;
+      const decl = word === "range" ? /^\s*(\$\w*)\s*(?:,\s*(\$\w*)\s*)?:=([\s\S]*)$/.exec(rest) : null;
+      if (decl) { rest = decl[3]; if (decl[2]) { keyVar = decl[1]; valVar = decl[2]; } else valVar = decl[1]; }
+      const e = parsePipeline(tokenize(rest));
+      const node = word === "range" ? { t: "range" as const, e, body: [] as Node[], keyVar, valVar } : { t: word as "if" | "with", e, then: [] as Node[], else: [] as Node[] };
       top().nodes.push(node);
       stack.push({ nodes: node.t === "range" ? node.body : (node as { then: Node[] }).then, node });
     } else if (word === "else") {
@@ -96,7 +106,9 @@ function parse(src: string): Node[] {
     } else if (body.startsWith("/*")) {
       continue;
     } else {
-      top().nodes.push({ t: "expr", e: parsePipeline(tokenize(body)) });
+      const a = /^(\$\w+)\s*:?=([\s\S]*)$/.exec(body);
+      if (a) top().nodes.push({ t: "assign", name: a[1], e: parsePipeline(tokenize(a[2])) });
+      else top().nodes.push({ t: "expr", e: parsePipeline(tokenize(body)) });
     }
   }
   if (stack.length !== 1) throw new TemplateError("unexpected EOF: missing {{end}}");
@@ -167,7 +179,7 @@ function field(dot: unknown, path: string[], args: unknown[]): unknown {
   return v;
 }
 
-function evalCmd(cmd: Cmd, dot: unknown, piped: unknown[]): unknown {
+function evalCmd(cmd: Cmd, dot: unknown, piped: unknown[], vars: Vars): unknown {
   if (cmd.length === 0) throw new TemplateError("empty command");
   const operand = (o: Operand): unknown => {
     switch (o.k) {
@@ -175,7 +187,11 @@ function evalCmd(cmd: Cmd, dot: unknown, piped: unknown[]): unknown {
       case "num": return o.v;
       case "dot": return dot;
       case "field": return field(dot, o.path, []);
-      case "sub": { const v = evalPipe(o.e, dot); return o.path ? field(v, o.path, []) : v; }
+      case "sub": { const v = evalPipe(o.e, dot, vars); return o.path ? field(v, o.path, []) : v; }
+      case "var": {
+        if (!vars.has(o.name)) throw new TemplateError(`undefined variable "${o.name}"`);
+        return o.path.length ? field(vars.get(o.name), o.path, []) : vars.get(o.name);
+      }
       case "ident":
         if (o.v === "true") return true;
         if (o.v === "false") return false;
@@ -191,24 +207,31 @@ function evalCmd(cmd: Cmd, dot: unknown, piped: unknown[]): unknown {
   return operand(head);
 }
 
-function evalPipe(cmds: Cmd[], dot: unknown): unknown {
+function evalPipe(cmds: Cmd[], dot: unknown, vars: Vars): unknown {
   let v: unknown;
-  cmds.forEach((c, i) => { v = evalCmd(c, dot, i === 0 ? [] : [v]); });
+  cmds.forEach((c, i) => { v = evalCmd(c, dot, i === 0 ? [] : [v], vars); });
   return v;
 }
 
-function render(nodes: Node[], dot: unknown): string {
+function render(nodes: Node[], dot: unknown, vars: Vars): string {
   let out = "";
   for (const n of nodes) {
     switch (n.t) {
       case "text": out += n.s; break;
-      case "expr": { const v = evalPipe(n.e, dot); out += typeof v === "string" ? v : str(v); break; }
-      case "if": out += truthy(evalPipe(n.e, dot)) ? render(n.then, dot) : render(n.else, dot); break;
-      case "with": { const v = evalPipe(n.e, dot); out += truthy(v) ? render(n.then, v) : render(n.else, dot); break; }
+      case "expr": { const v = evalPipe(n.e, dot, vars); out += typeof v === "string" ? v : str(v); break; }
+      case "assign": vars.set(n.name, evalPipe(n.e, dot, vars)); break;
+      case "if": out += truthy(evalPipe(n.e, dot, vars)) ? render(n.then, dot, vars) : render(n.else, dot, vars); break;
+      case "with": { const v = evalPipe(n.e, dot, vars); out += truthy(v) ? render(n.then, v, vars) : render(n.else, dot, vars); break; }
       case "range": {
-        const v = evalPipe(n.e, dot);
-        if (Array.isArray(v)) for (const x of v) out += render(n.body, x);
-        else if (v && typeof v === "object") for (const k of Object.keys(v).sort()) out += render(n.body, (v as Record<string, unknown>)[k]);
+        const v = evalPipe(n.e, dot, vars);
+        const each = (k: unknown, x: unknown) => {
+          const inner = new Map(vars);
+          if (n.keyVar) inner.set(n.keyVar, k);
+          if (n.valVar) inner.set(n.valVar, x);
+          out += render(n.body, x, inner);
+        };
+        if (Array.isArray(v)) v.forEach((x, i) => each(i, x));
+        else if (v && typeof v === "object") for (const k of Object.keys(v).sort()) each(k, (v as Record<string, unknown>)[k]);
         break;
       }
     }
@@ -218,7 +241,7 @@ function render(nodes: Node[], dot: unknown): string {
 
 export function compile(src: string): (dot: unknown) => string {
   const nodes = parse(src);
-  return (dot) => render(nodes, dot);
+  return (dot) => render(nodes, dot, new Map([["$", dot]]));
 }
 
 /** docker's tabwriter: minwidth 10, padding 3, cells separated by tabs. */

@@ -69,3 +69,13 @@ test("pull progress: one line per layer redrawn in place on a terminal, status c
   plain({ status: "Pull complete", id: "aaaaaaaaaaaa" });
   assert.equal(out, "aaaaaaaaaaaa: Pulling fs layer\naaaaaaaaaaaa: Pull complete\n");
 });
+
+test("variables: range $k, $v; assignment; $ is the root; (pipeline).Field — Docker's inspect examples", () => {
+  const d = { Name: "web", NetworkSettings: { Ports: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }], "443/tcp": null }, Networks: { bridge: { IPAddress: "10.88.0.2" }, app: { IPAddress: "10.89.0.3" } } } };
+  assert.equal(compile("{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{$conf}};{{end}}")(d), "443/tcp -> <no value>;80/tcp -> [map[HostIp:0.0.0.0 HostPort:8080]];");
+  assert.equal(compile("{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}{{$.Name}}")(d), "app=10.89.0.3 bridge=10.88.0.2 web");
+  assert.equal(compile("{{$n := .Name}}{{range .NetworkSettings.Networks}}{{$n}}:{{.IPAddress}} {{end}}")(d), "web:10.89.0.3 web:10.88.0.2 ");
+  assert.equal(compile('{{(index .NetworkSettings.Ports "80/tcp" 0).HostPort}}')({ NetworkSettings: { Ports: { "80/tcp": [{ HostPort: "8080" }] } } }), "8080");
+  assert.equal(compile("{{range $i, $x := .L}}{{$i}}{{$x}}{{end}}")({ L: ["a", "b"] }), "0a1b");
+  assert.throws(() => compile("{{$nope}}")({}), /undefined variable "\$nope"/);
+});
