@@ -7,7 +7,7 @@
  * lower than what a runtime default would ask for). No seccomp profile yet.
  */
 import type { RuntimeSpec, SpecMount, SpecNamespace, SpecLinuxResources } from "../oci/spec.js";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync, lstatSync } from "node:fs";
 import { BadParameterError } from "../lib/errors.js";
 
 export interface SpecInput {
@@ -105,6 +105,34 @@ export function capabilities(add: string[] = [], drop: string[] = [], privileged
   return caps;
 }
 
+type HostDevice = { path: string; type: string; major: number; minor: number; fileMode: number; uid: number; gid: number };
+let hostDeviceCache: HostDevice[] | undefined;
+
+/** Every character and block device under the host's /dev (less pts, shm, mqueue, and the console), as Docker gives --privileged. */
+export function hostDevices(root = "/dev"): HostDevice[] {
+  if (root === "/dev" && hostDeviceCache) return hostDeviceCache;
+  const out: HostDevice[] = [];
+  const walk = (dir: string): void => {
+    let names: string[];
+    try { names = readdirSync(dir); } catch { return; }
+    for (const n of names) {
+      const p = `${dir}/${n}`;
+      if (dir === root && ["pts", "shm", "mqueue", "fd", "console", "ptmx"].includes(n)) continue;
+      let st;
+      try { st = lstatSync(p); } catch { continue; }
+      if (st.isDirectory()) { walk(p); continue; }
+      if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+      const rdev = st.rdev;
+      const major = ((rdev >> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
+      const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff & 0xfffff00);
+      out.push({ path: p, type: st.isBlockDevice() ? "b" : "c", major, minor, fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+    }
+  };
+  walk(root);
+  if (root === "/dev") hostDeviceCache = out;
+  return out;
+}
+
 export function buildSpec(input: SpecInput): RuntimeSpec {
   const priv = !!input.privileged;
   const caps = capabilities(input.capAdd, input.capDrop, priv);
@@ -167,6 +195,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       namespaces,
       resources,
       cgroupsPath: input.cgroupsPath || undefined,
+      devices: priv ? hostDevices() : undefined,
       maskedPaths: priv ? undefined : MASKED,
       readonlyPaths: priv ? undefined : READONLY,
       sysctl: input.sysctls && Object.keys(input.sysctls).length ? input.sysctls : undefined,

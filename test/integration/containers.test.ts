@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
 import { Daemon, api, sleep, runSync, BERTH, DOCKER } from "./harness.js";
 
 const d = new Daemon();
@@ -122,6 +123,12 @@ test("cgroup limits, capabilities, --init and --privileged", () => {
   assert.equal(d.berth(["run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "ip", "link", "set", "lo", "down"]).code, 0);
   assert.notEqual(d.berth(["run", "--rm", "busybox", "ip", "link", "set", "lo", "down"]).code, 0);
   assert.ok(BigInt("0x" + caps(["--privileged"])) > 0xa80425fbn, "privileged gets every capability berthd has");
+  // --privileged sees the host's devices (a block device is the telling one); a plain container does not.
+  const block = readdirSync("/dev").find((n) => { try { return statSync(`/dev/${n}`).isBlockDevice(); } catch { return false; } });
+  if (block) {
+    assert.equal(d.berth(["run", "--rm", "--privileged", "busybox", "sh", "-c", `test -b /dev/${block} && echo yes`]).stdout, "yes\n");
+    assert.equal(d.berth(["run", "--rm", "busybox", "sh", "-c", `test -e /dev/${block} && echo yes || echo no`]).stdout, "no\n");
+  }
   const init = d.berth(["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
   assert.match(init.stdout, /^\s+1 docker-init$/m);
 });
