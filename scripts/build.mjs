@@ -17,6 +17,8 @@ await Promise.all([
     banner: { js: "#!/usr/bin/env node\nconst __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   }),
   build({ ...common, entryPoints: ["src/api/daemon-main.ts"], outfile: "bin/berthd", sourcemap: "inline" }),
+  // The layer worker (worker_threads): the daemon and dist/index.js find it beside themselves or in ../bin/.
+  build({ ...common, banner: { js: common.banner.js.replace("#!/usr/bin/env node\n", "") }, entryPoints: ["src/store/layer-worker.ts"], outfile: "bin/berth-layer-worker.mjs" }),
   build({ ...common, banner: {}, entryPoints: ["src/index.ts"], outfile: "dist/index.js", packages: "external" }),
 ]);
 chmodSync("bin/berth.cjs", 0o755);

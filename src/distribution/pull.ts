@@ -5,13 +5,19 @@
  * the layers in order through the snapshotter (once per chain ID: layers the
  * store already has are not fetched again). Progress goes to a callback in
  * Docker's JSON-message shape.
+ *
+ * A layer's bytes are read once from the registry and handed, in batches, to
+ * a layer worker thread (store/layer-jobs.ts) that writes and verifies the
+ * blob, decompresses it (gzip or zstd, sniffed as Docker does), hashes the
+ * tar for the diff ID and extracts it; the snapshot is committed here, on the
+ * main thread, only once the blob digest and the diff ID both check out.
  */
 import { createHash } from "node:crypto";
-import { createGunzip } from "node:zlib";
-import { PassThrough } from "node:stream";
+import type { Readable } from "node:stream";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { chainIdOf } from "../store/snapshots.js";
+import { prewarmLayerWorkers } from "../store/layer-jobs.js";
 import { parseReference, familiarString, type Reference } from "../oci/reference.js";
 import { hostPlatform, MediaType, type Index, type Manifest, type ImageConfig, type Platform } from "../oci/image.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
@@ -73,52 +79,45 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) throw new BadParameterError("image config and manifest disagree on the number of layers");
 
-  // Each missing layer streams once from the registry into two consumers at the same time: the content
-  // store (verifying the blob digest) and decompression → the snapshotter (verifying the diff ID).
-  // Layers go three at a time; each unpacks into its own directory, so none waits for its parent.
+  // Each missing layer streams once from the registry into a layer worker, which writes the blob (verifying
+  // its digest) and unpacks it (verifying the diff ID). Layers go three at a time; each unpacks into its own
+  // directory, so none waits for its parent.
   const short = (d: string) => d.slice(7, 19);
   let running = 0;
   const queue: (() => void)[] = [];
   const slot = () => new Promise<void>((r) => { if (running < 3) { running++; r(); } else queue.push(() => { running++; r(); }); });
   const release = () => { running--; queue.shift()?.(); };
   const chains = diffIds.map((_, i) => chainIdOf(diffIds.slice(0, i + 1)));
+  const missing = (await Promise.all(chains.map((c) => store.snapshots.has(c)))).filter((has) => !has).length;
+  if (missing) prewarmLayerWorkers(Math.min(3, missing));
   const fetchLayer = async (i: number) => {
     const l = manifest.layers[i];
     if (await store.snapshots.has(chains[i])) { say({ status: "Already exists", id: short(l.digest) }); return; }
-    if (l.mediaType === MediaType.OciLayerZstd || /zstd/.test(l.mediaType)) throw new BadParameterError(`layer ${l.digest}: zstd-compressed layers are not supported yet`);
     await slot();
     try {
-      const gz = /gzip/.test(l.mediaType);
       const parent = i ? chains[i - 1] : null;
+      const opts = { parentPending: true, compression: "auto" as const };
       if (await store.content.has(l.digest)) {
-        const s = store.content.reader(l.digest);
-        await store.snapshots.applyLayer(parent, gz ? s.pipe(createGunzip()) : s, diffIds[i], { parentPending: true });
+        await store.snapshots.applyLayer(parent, store.content.reader(l.digest), diffIds[i], opts);
       } else {
         say({ status: "Pulling fs layer", id: short(l.digest) });
         const body = await client.blob(l.digest);
-        const toStore = new PassThrough(), toUnpack = new PassThrough();
         let current = 0, last = 0;
-        body.on("data", (d: Buffer) => {
-          current += d.length;
-          const now = Date.now();
-          if (now - last < 100) return;
-          last = now;
-          say({ status: "Downloading", id: short(l.digest), progressDetail: { current, total: l.size }, progress: bar(current, l.size) });
-        });
-        body.pipe(toStore);
-        body.pipe(toUnpack);
-        const fail = (e: Error) => { for (const s of [toStore, toUnpack]) s.destroy(e); };
-        body.on("error", fail);
-        const unpackSrc = gz ? toUnpack.pipe(createGunzip()).on("error", fail) : toUnpack;
-        const results = await Promise.allSettled([
-          store.content.ingest(toStore, { digest: l.digest, size: l.size }),
-          store.snapshots.applyLayer(parent, unpackSrc, diffIds[i], { parentPending: true }),
-        ]);
-        const bad = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
-        if (bad) {
-          fail(bad.reason as Error);
-          if (results[1].status === "fulfilled") await store.snapshots.remove(chains[i]).catch(() => {});
-          throw bad.reason;
+        const counted = async function* () {
+          for await (const d of body as AsyncIterable<Buffer>) {
+            current += d.length;
+            const now = Date.now();
+            if (now - last >= 100) {
+              last = now;
+              say({ status: "Downloading", id: short(l.digest), progressDetail: { current, total: l.size }, progress: bar(current, l.size) });
+            }
+            yield d;
+          }
+        };
+        try {
+          await store.snapshots.applyLayer(parent, counted(), diffIds[i], { ...opts, blob: { content: store.content, digest: l.digest, size: l.size } });
+        } finally {
+          (body as Readable).destroy(); // a layer that failed early leaves no download running
         }
       }
       say({ status: "Pull complete", id: short(l.digest) });

@@ -3,7 +3,9 @@
  *
  *   applyLayer(parent, tar) → a committed, read-only snapshot keyed by the
  *       layer's chain ID, unpacked once: applying a layer whose chain ID
- *       exists drains the stream and returns the existing snapshot.
+ *       exists drains the stream and returns the existing snapshot. The tar
+ *       may come compressed (gzip, zstd); a pull also has the compressed
+ *       stream written to the content store on the way (one read, two uses).
  *   mount(chainId, containerDir, target) → overlay of the chain's lower dirs
  *       with the container's own upper/ and work/ (the writable layer).
  *   unmount(target) → the container's rootfs goes away; upper/ stays until
@@ -15,23 +17,25 @@
  * chain IDs to numbers, written atomically. Unpacking goes to <root>/tmp-*
  * and is renamed into place, so a crash leaves no half-made snapshot.
  *
- * Unpacking is hostile-tar safe: names are cleaned lexically, parents are
- * resolved inside the snapshot (symlinks never lead out), hardlinks must
- * point inside the layer, whiteouts become overlay whiteouts (0/0 char
- * devices) and opaque markers become trusted.overlay.opaque xattrs.
- * A layer is unpacked into its own directory: a path under a symlink that
- * only a lower layer has is created as a real directory here.
+ * Unpacking (decompression, the diff ID hash, tar extraction) runs in a
+ * worker thread (layer-jobs.ts, layer-worker.ts) and is hostile-tar safe
+ * (tar-unpack.ts): names are cleaned lexically, parents are resolved inside
+ * the snapshot (symlinks never lead out), hardlinks must point inside the
+ * layer, whiteouts become overlay whiteouts (0/0 char devices) and opaque
+ * markers become trusted.overlay.opaque xattrs. The index is only ever
+ * changed here, on the main thread.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, promises as fsp, readFileSync } from "node:fs";
-import { dirname, join, basename } from "node:path";
-import { Transform, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import * as tar from "tar-stream";
+import { promises as fsp, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
-import { secureJoin } from "../lib/securejoin.js";
 import { runOk, run } from "../lib/proc.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
+import type { ContentStore } from "./content.js";
+import { runLayerJob, type Compression } from "./layer-jobs.js";
+
+export { cleanEntryName } from "./tar-unpack.js";
+export type { Compression } from "./layer-jobs.js";
 
 export function chainIdOf(diffIds: string[]): string {
   let chain = diffIds[0];
@@ -41,17 +45,6 @@ export function chainIdOf(diffIds: string[]): string {
 
 interface SnapInfo { n: number; parent: string | null; size: number; diffId: string }
 interface Index { next: number; snapshots: Record<string, SnapInfo> }
-
-/** Lexically cleans a tar entry name to a relative path inside the layer; undefined for the root itself. */
-export function cleanEntryName(name: string): string | undefined {
-  const out: string[] = [];
-  for (const p of name.split("/")) {
-    if (!p || p === ".") continue;
-    if (p === "..") { out.pop(); continue; }
-    out.push(p);
-  }
-  return out.length ? out.join("/") : undefined;
-}
 
 export class Snapshotter {
   private index: Index = { next: 1, snapshots: {} };
@@ -83,16 +76,22 @@ export class Snapshotter {
   }
 
   /**
-   * `parentPending`: the parent is being unpacked concurrently (a pull unpacks all its layers at once:
-   * each goes to its own directory, only the chain ID depends on the parent).
+   * Unpacks a layer into a new snapshot (committed atomically: a temporary directory renamed into place,
+   * then the index written) and returns it; the diff ID is verified when expected.
+   * `compression`: how `src` is compressed (default none; "auto" sniffs, as Docker).
+   * `blob`: `src` is also this blob of the content store, written and verified on the way (a pull reads
+   *   the registry's stream once). `parentPending`: the parent is being unpacked concurrently (a pull
+   *   unpacks all its layers at once: each goes to its own directory, only the chain ID depends on the parent).
    */
-  async applyLayer(parent: string | null, src: NodeJS.ReadableStream, expectedDiffId?: string, opts: { parentPending?: boolean } = {}): Promise<{ chainId: string; diffId: string; size: number }> {
+  async applyLayer(parent: string | null, src: AsyncIterable<Uint8Array | string>, expectedDiffId?: string,
+    opts: { parentPending?: boolean; compression?: Compression; blob?: { content: ContentStore; digest: string; size: number } } = {}): Promise<{ chainId: string; diffId: string; size: number }> {
     if (parent && !opts.parentPending && !this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
-    if (expectedDiffId) {
+    if (expectedDiffId && !opts.blob) {
       const chainId = parent ? chainIdOf([parent, expectedDiffId]) : expectedDiffId;
       const have = this.index.snapshots[chainId];
       if (have) {
-        await pipeline(src, new Writable({ write(_c, _e, cb) { cb(); } }));
+        const it = src[Symbol.asyncIterator]();
+        while (!(await it.next()).done) { /* drain */ }
         return { chainId, diffId: expectedDiffId, size: have.size };
       }
     }
@@ -100,19 +99,8 @@ export class Snapshotter {
     const fs = join(tmp, "fs");
     await fsp.mkdir(fs, { recursive: true, mode: 0o755 });
     try {
-      const hash = createHash("sha256");
-      const tap = new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } });
-      const extract = tar.extract();
-      let size = 0;
-      const dirTimes: [string, Date][] = [];
-      const consume = (async () => {
-        for await (const entry of extract) {
-          size += await this.unpackEntry(fs, entry.header, entry as unknown as NodeJS.ReadableStream, dirTimes);
-        }
-      })();
-      await Promise.all([pipeline(src, tap, extract), consume]);
-      for (const [p, t] of dirTimes.reverse()) await fsp.utimes(p, t, t).catch(() => {});
-      const diffId = "sha256:" + hash.digest("hex");
+      const blob = opts.blob && { contentRoot: opts.blob.content.root, digest: opts.blob.digest, size: opts.blob.size };
+      const { diffId, size } = await runLayerJob({ dir: fs, compression: opts.compression ?? "none", blob }, src);
       if (expectedDiffId && expectedDiffId !== diffId) throw new BadParameterError(`layer diff ID mismatch: expected ${expectedDiffId}, got ${diffId}`);
       const chainId = parent ? chainIdOf([parent, diffId]) : diffId;
       const have = this.index.snapshots[chainId];
@@ -125,78 +113,6 @@ export class Snapshotter {
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
-  }
-
-  /** Writes one tar entry under fs; returns the bytes it adds. */
-  private async unpackEntry(fs: string, h: tar.Header, body: NodeJS.ReadableStream, dirTimes: [string, Date][]): Promise<number> {
-    const drain = () => pipeline(body, new Writable({ write(_c, _e, cb) { cb(); } }));
-    const name = cleanEntryName(h.name);
-    if (!name) {
-      if (h.type === "directory") { await fsp.chmod(fs, (h.mode ?? 0o755) & 0o7777).catch(() => {}); }
-      await drain();
-      return 0;
-    }
-    const parentRel = dirname(name) === "." ? "" : dirname(name);
-    const base = basename(name);
-    const parent = await secureJoin(fs, parentRel);
-    if (!parent.startsWith(fs)) { await drain(); return 0; }
-    await fsp.mkdir(parent, { recursive: true, mode: 0o755 });
-    const target = join(parent, base);
-    // Whiteouts
-    if (base === ".wh..wh..opq") {
-      await drain();
-      await runOk("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", parent]);
-      return 0;
-    }
-    if (base.startsWith(".wh.")) {
-      await drain();
-      const hidden = join(parent, base.slice(4));
-      await fsp.rm(hidden, { recursive: true, force: true });
-      await runOk("mknod", ["-m", "0", hidden, "c", "0", "0"]);
-      return 0;
-    }
-    // Replace whatever is there (but merge into an existing directory).
-    const existing = await fsp.lstat(target).catch(() => undefined);
-    if (existing && !(existing.isDirectory() && h.type === "directory")) await fsp.rm(target, { recursive: true, force: true });
-    const mode = (h.mode ?? 0o644) & 0o7777;
-    let added = 0;
-    switch (h.type) {
-      case "directory":
-        await fsp.mkdir(target, { recursive: true });
-        await drain();
-        break;
-      case "file": case "contiguous-file":
-        await pipeline(body, createWriteStream(target, { mode: 0o600 }));
-        added = h.size ?? 0;
-        break;
-      case "symlink":
-        await drain();
-        await fsp.symlink(h.linkname ?? "", target);
-        break;
-      case "link": {
-        await drain();
-        const linkName = cleanEntryName(h.linkname ?? "");
-        if (!linkName) throw new BadParameterError(`invalid hardlink ${h.name} → ${h.linkname}`);
-        const src = await secureJoin(fs, linkName, { followLast: false });
-        if (!src.startsWith(fs + "/")) throw new BadParameterError(`hardlink ${h.name} points outside the layer`);
-        await fsp.link(src, target);
-        return 0;
-      }
-      case "character-device": case "block-device": case "fifo":
-        await drain();
-        await runOk("mknod", ["-m", mode.toString(8), target, h.type === "fifo" ? "p" : h.type === "block-device" ? "b" : "c",
-          ...(h.type === "fifo" ? [] : [String(h.devmajor ?? 0), String(h.devminor ?? 0)])]);
-        break;
-      default:
-        await drain();
-        return 0;
-    }
-    await fsp.lchown(target, h.uid ?? 0, h.gid ?? 0).catch(() => {});
-    if (h.type !== "symlink") await fsp.chmod(target, mode);
-    const mtime = h.mtime ?? new Date(0);
-    if (h.type === "directory") dirTimes.push([target, mtime]);
-    else await fsp.lutimes(target, mtime, mtime).catch(() => {});
-    return added;
   }
 
   async lowerDirs(chainId: string): Promise<string[]> {

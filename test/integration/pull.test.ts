@@ -2,7 +2,7 @@
  * Pull from a real registry (Debian's docker-registry, CNCF distribution) on
  * 127.0.0.1: an image written by skopeo is pulled into a fresh data root and
  * runs; layers are fetched and unpacked once; the docker CLI pulls through
- * berthd too.
+ * berthd too; zstd-compressed layers pull like gzip ones.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -96,6 +96,54 @@ test("a compressed layer already in the store is not unpacked again; the docker 
   assert.equal(r.code, 0, r.stderr);
   assert.equal(Object.keys(snaps().snapshots).length, before, "same diff ID: no second snapshot");
   assert.equal(dst.berth(["run", "--rm", `127.0.0.1:${port}/team/bb:gz`, "true"]).code, 0);
+});
+
+test("a zstd-compressed layer (OCI tar+zstd) is pulled, verified and unpacked", () => {
+  // busybox's layer plus a layer compressed here with the zstd CLI, as one OCI image in the registry.
+  const lay = join(work, "zstd-layout");
+  ociLayout(src, "docker.io/library/busybox:latest", lay, "z");
+  const blob = (dg: string) => join(lay, "blobs/sha256", dg.slice(7));
+  const sha = (f: string) => `sha256:${spawnSync("sha256sum", [f], { encoding: "utf8" }).stdout.split(" ")[0]}`;
+  const gen = join(work, "zstd-gen");
+  mkdirSync(join(gen, "etc"), { recursive: true });
+  const marker = `from a zstd layer ${Date.now()}\n`;
+  writeFileSync(join(gen, "etc/zstd-marker"), marker);
+  writeFileSync(join(gen, "etc/bulk"), "x".repeat(3 << 20));
+  assert.equal(spawnSync("tar", ["-C", gen, "-cf", `${gen}.tar`, "etc"]).status, 0);
+  const zr = spawnSync("zstd", ["-q", "-19", `${gen}.tar`, "-o", `${gen}.tar.zst`], { encoding: "utf8" });
+  assert.equal(zr.status, 0, `zstd CLI (scripts/setup.sh installs it): ${zr.stderr}`);
+  const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+zstd", digest: sha(`${gen}.tar.zst`), size: readFileSync(`${gen}.tar.zst`).length };
+  copyFileSync(`${gen}.tar.zst`, blob(layer.digest));
+  const index = JSON.parse(readFileSync(join(lay, "index.json"), "utf8")) as { manifests: { digest: string; size: number }[] };
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), "utf8")) as { config: { digest: string; size: number }; layers: object[] };
+  const config = JSON.parse(readFileSync(blob(manifest.config.digest), "utf8")) as { rootfs: { diff_ids: string[] }; history?: object[] };
+  config.rootfs.diff_ids.push(sha(`${gen}.tar`));
+  config.history?.push({ created_by: "zstd test layer" });
+  const put = (o: object) => {
+    const p = join(lay, "tmp.json");
+    writeFileSync(p, JSON.stringify(o));
+    const d = { digest: sha(p), size: readFileSync(p).length };
+    copyFileSync(p, blob(d.digest));
+    rmSync(p);
+    return d;
+  };
+  manifest.config = { ...manifest.config, ...put(config) };
+  manifest.layers.push(layer);
+  const man = put(manifest);
+  writeFileSync(join(lay, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...man, annotations: { "org.opencontainers.image.ref.name": "z" } }] }));
+  const ref = `127.0.0.1:${port}/team/zstd:1`;
+  const cp = spawnSync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `oci:${lay}:z`, `docker://${ref}`], { encoding: "utf8" });
+  assert.equal(cp.status, 0, cp.stderr);
+  const served = JSON.parse(spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" }).stdout) as { layers: { mediaType: string }[] };
+  assert.equal(served.layers[1].mediaType, "application/vnd.oci.image.layer.v1.tar+zstd", "the registry serves the zstd layer as such");
+
+  const p = dst.berth(["pull", ref]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.equal(dst.berth(["run", "--rm", ref, "cat", "/etc/zstd-marker"]).stdout, marker);
+  assert.deepEqual(readFileSync(join(dst.dataRoot, "content/blobs/sha256", layer.digest.slice(7))), readFileSync(`${gen}.tar.zst`), "the compressed blob is kept, as pulled");
+  assert.equal(dst.berth(["system", "check"]).code, 0);
+  assert.equal(dst.berth(["rmi", ref]).code, 0);
+  rmSync(gen, { recursive: true, force: true });
 });
 
 test("pull errors are Docker's", () => {
