@@ -7,7 +7,11 @@
  *
  * Formats read (as Go's archive/tar, which Docker uses): ustar with its name
  * prefix, GNU long names and long link names, PAX records (path, linkpath,
- * size, uid, gid, mtime), base-256 numbers, v7 headers. Link, symlink, device,
+ * size, uid, gid, mtime, SCHILY.xattr.*), base-256 numbers, v7 headers.
+ * Extended attributes (security.capability of ping, say) are set after the
+ * owner (chown clears file capabilities), all of a layer's in one
+ * `setfattr --restore`; trusted.* ones from a layer are refused (overlay's
+ * own markers must not be forged), and one that cannot be set is skipped. Link, symlink, device,
  * directory and FIFO entries carry no data whatever their size field says.
  * Two zero blocks end the archive; anything after them is ignored.
  *
@@ -131,9 +135,12 @@ function parsePax(b: Buffer): Record<string, string> {
     if (sp < 0) break;
     const len = Number(b.toString("latin1", off, sp));
     if (!Number.isInteger(len) || len <= sp - off || off + len > b.length) fail("bad PAX record");
-    const rec = b.toString("utf8", sp + 1, off + len - 1);
-    const eq = rec.indexOf("=");
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    const eqAt = b.indexOf(0x3d, sp + 1);
+    if (eqAt > sp + 1 && eqAt < off + len - 1) {
+      const key = b.toString("utf8", sp + 1, eqAt);
+      // xattr values are bytes, not text: kept byte for byte (latin1 round-trips every byte).
+      out[key] = b.toString(key.startsWith("SCHILY.xattr.") ? "latin1" : "utf8", eqAt + 1, off + len - 1);
+    }
     off += len;
   }
   return out;
@@ -159,6 +166,8 @@ export class TarUnpacker {
   private sink: "skip" | "file" | "meta" = "skip";
   private fd = -1;
   private file: Header | undefined;
+  private filePath = "";
+  private fileXattrs: [string, string][] = [];
   private meta: Buffer[] = [];
   private metaFlag = 0;
   private pax: Record<string, string> | undefined;
@@ -167,6 +176,9 @@ export class TarUnpacker {
   /** Parent directories already resolved and made: relative path → absolute. Cleared whenever anything is removed. */
   private readonly parents = new Map<string, string>();
   private readonly dirTimes: [string, number][] = [];
+  /** Extended attributes to set when the layer ends: path → name → value bytes (latin1). */
+  private readonly xattrs: [string, [string, string][]][] = [];
+  private entryXattrs: [string, string][] = [];
 
   constructor(readonly root: string) {}
 
@@ -200,11 +212,20 @@ export class TarUnpacker {
   /** The tar ended: fails if it ended inside an entry; sets directory times (children first). */
   end(): void {
     if (this.remaining > 0 || this.pad > 0 || this.fill > 0) { this.abort(); fail("unexpected end of data"); }
+    this.applyXattrs();
     // lutimes: a directory a later entry replaced by a symlink must not lead the times outside.
     for (let i = this.dirTimes.length - 1; i >= 0; i--) {
       const [p, t] = this.dirTimes[i];
       try { lutimesSync(p, t, t); } catch { /* best effort, as tar */ }
     }
+  }
+
+  /** One setfattr for the whole layer; attributes the filesystem refuses are skipped, as tar --xattrs does. */
+  private applyXattrs(): void {
+    if (!this.xattrs.length) return;
+    const esc = (p: string) => p.replace(/[\\\n\r\t=" ]|[^\x20-\x7e]/g, (c) => [...Buffer.from(c)].map((x) => "\\" + x.toString(8).padStart(3, "0")).join(""));
+    const dump = this.xattrs.map(([p, list]) => `# file: ${esc(p)}\n${list.map(([n, v]) => `${n}=0s${Buffer.from(v, "latin1").toString("base64")}`).join("\n")}\n`).join("\n");
+    spawnSync("setfattr", ["--restore=-"], { input: dump, stdio: ["pipe", "ignore", "ignore"] });
   }
 
   /** Closes what is open (after an error). */
@@ -258,6 +279,10 @@ export class TarUnpacker {
       h.uid = n("uid") ?? h.uid;
       h.gid = n("gid") ?? h.gid;
       h.mtime = n("mtime") ?? h.mtime;
+      this.entryXattrs = Object.entries(pax).filter(([k]) => k.startsWith("SCHILY.xattr.") && !k.startsWith("SCHILY.xattr.trusted."))
+        .map(([k, v]) => [k.slice("SCHILY.xattr.".length), v]);
+    } else {
+      this.entryXattrs = [];
     }
     this.pax = this.longName = this.longLink = undefined;
     if (h.type === "file" && h.name.endsWith("/")) h.type = "directory"; // old tars mark directories so
@@ -283,6 +308,7 @@ export class TarUnpacker {
         try { futimesSync(fd, h.mtime, h.mtime); } catch { /* best effort */ }
       } finally { closeSync(fd); }
       this.size += h.size;
+      if (this.fileXattrs.length) this.xattrs.push([this.filePath, this.fileXattrs]);
     } else if (this.sink === "meta") {
       const b = Buffer.concat(this.meta);
       this.meta = [];
@@ -344,6 +370,8 @@ export class TarUnpacker {
       case "file":
         this.fd = openSync(target, CREATE, 0o600);
         this.file = h;
+        this.filePath = target;
+        this.fileXattrs = this.entryXattrs;
         this.sink = "file";
         return; // owner, mode and times once the data is in (endEntry)
       case "directory":
@@ -369,6 +397,7 @@ export class TarUnpacker {
     }
     try { lchownSync(target, h.uid, h.gid); } catch { /* as tar without privileges */ }
     if (h.type !== "symlink") chmodSync(target, mode);
+    if (h.type !== "symlink" && this.entryXattrs.length) this.xattrs.push([target, this.entryXattrs]);
     if (h.type === "directory") this.dirTimes.push([target, h.mtime]);
     else { try { lutimesSync(target, h.mtime, h.mtime); } catch { /* best effort */ } }
   }

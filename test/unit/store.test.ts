@@ -254,3 +254,28 @@ test("compressed layers: gzip and zstd are sniffed; corrupt, truncated and misma
   assert.deepEqual((await store.snapshots.list()).length, 0);
   assert.deepEqual(readdirSync(join(work, "root/snapshots")).filter((n) => n.startsWith("tmp-")), [], "no partial snapshot is left");
 });
+
+test("extended attributes in PAX records: file capabilities and user attributes are set, trusted.* refused", async (t) => {
+  const work = tmp(t, "berth-xattr-");
+  // security.capability of `setcap cap_net_raw+ep` (vfs_cap_data revision 2), as Debian's ping carries it.
+  const cap = Buffer.from("0100000200200000000000000000000000000000", "hex");
+  const pack = tar.pack();
+  pack.entry({ name: "bin/", type: "directory", mode: 0o755, mtime: new Date(0) });
+  pack.entry({ name: "bin/ping", mode: 0o755, mtime: new Date(0), pax: { "SCHILY.xattr.security.capability": cap.toString("latin1") } } as tar.Headers, "#!/bin/sh\n");
+  pack.entry({ name: "data", type: "directory", mode: 0o755, mtime: new Date(0), pax: { "SCHILY.xattr.user.note": "héllo", "SCHILY.xattr.trusted.overlay.opaque": "y" } } as tar.Headers);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  const buf = Buffer.concat(chunks);
+  const dir = join(work, "fs");
+  mkdirSync(dir);
+  const u = new TarUnpacker(dir);
+  u.write(buf);
+  u.end();
+  const get = (p: string, n: string) => spawnSync("getfattr", ["--only-values", "-n", n, join(dir, p)]);
+  assert.deepEqual(get("bin/ping", "security.capability").stdout, cap);
+  const note = get("data", "user.note");
+  if (note.status === 0) assert.equal(note.stdout.toString("utf8"), "héllo"); // tmpfs before 6.6 has no user xattrs
+  assert.notEqual(get("data", "trusted.overlay.opaque").status, 0, "a layer cannot forge overlay's markers");
+  assert.equal(readFileSync(join(dir, "bin/ping"), "utf8"), "#!/bin/sh\n");
+});
