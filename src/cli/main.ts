@@ -90,6 +90,52 @@ const checkCmd: Command = {
 };
 systemCommands.push(checkCmd);
 
+/** Reads one line from stdin (the confirmation prompt); "" at EOF. */
+function readLine(): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const done = () => { process.stdin.pause(); process.stdin.removeAllListeners("data"); resolve(buf.split("\n")[0]); };
+    process.stdin.on("data", (d) => { buf += d; if (buf.includes("\n")) done(); });
+    process.stdin.once("end", done);
+    process.stdin.resume();
+  });
+}
+
+const systemPrune: Command = {
+  name: "system prune", usage: "system prune [OPTIONS]", desc: "Remove unused data",
+  flags: [
+    { long: "all", short: "a", type: "bool", desc: "Remove all unused images not just dangling ones" },
+    { long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" },
+    { long: "volumes", type: "bool", desc: "Prune anonymous volumes" },
+    { long: "filter", type: "list", desc: "Provide filter values (e.g. \"label=<key>=<value>\")" },
+  ],
+  run: async (c, f) => {
+    if (!f.force) {
+      c.out(`WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n${f.volumes ? "  - all anonymous volumes not used by at least one container\n" : ""}  - ${f.all ? "all images without at least one container associated to them" : "all dangling images"}\n\nAre you sure you want to continue? [y/N] `);
+      if (!/^y(es)?$/i.test((await readLine()).trim())) return 0;
+    }
+    const filters = filtersQuery(f.filter as string[]);
+    let space = 0;
+    const cs = await c.api.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/containers/prune", { query: { filters } });
+    if (cs.ContainersDeleted?.length) c.out(`Deleted Containers:\n${cs.ContainersDeleted.join("\n")}\n\n`);
+    space += cs.SpaceReclaimed ?? 0;
+    const ns = await c.api.json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", { query: { filters } });
+    if (ns.NetworksDeleted?.length) c.out(`Deleted Networks:\n${ns.NetworksDeleted.join("\n")}\n\n`);
+    if (f.volumes) {
+      const vs = await c.api.json<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/volumes/prune", { query: { filters } });
+      if (vs.VolumesDeleted?.length) c.out(`Deleted Volumes:\n${vs.VolumesDeleted.join("\n")}\n\n`);
+      space += vs.SpaceReclaimed ?? 0;
+    }
+    const imgFilters = JSON.stringify({ ...JSON.parse(filters || "{}") as object, dangling: [f.all ? "false" : "true"] });
+    const is = await c.api.json<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[] | null; SpaceReclaimed: number }>("POST", "/images/prune", { query: { filters: imgFilters } });
+    if (is.ImagesDeleted?.length) c.out(`Deleted Images:\n${is.ImagesDeleted.map((x) => (x.Untagged ? `untagged: ${x.Untagged}` : `deleted: ${x.Deleted}`)).join("\n")}\n\n`);
+    space += is.SpaceReclaimed ?? 0;
+    c.out(`Total reclaimed space: ${humanSize(space)}\n`);
+    return 0;
+  },
+};
+systemCommands.push(systemPrune);
+
 const ALIASES: Record<string, string> = {
   "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",

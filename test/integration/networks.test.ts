@@ -248,3 +248,21 @@ test("leak: 200 create/start/rm cycles on a user network leave no veth, address,
   assert.match(ip, /inet 10\.199\.9\.\d+\/28/);
   assert.equal(d.berth(["network", "rm", "churn"]).code, 0);
 });
+
+test("system prune asks first, then removes stopped containers, unused networks and dangling images", () => {
+  assert.equal(d.berth(["run", "--name", "gone", "busybox", "true"]).code, 0);
+  assert.equal(d.berth(["network", "create", "unused"]).code, 0);
+  assert.equal(spawnSync("tar", ["-cf", `${d.root}/h.tar`, "-C", "/etc", "hostname"]).status, 0);
+  const dangling = d.berth(["import", `${d.root}/h.tar`]).stdout.trim();
+  assert.match(dangling, /^sha256:/);
+  const no = d.berth(["system", "prune"], { input: "n\n" });
+  assert.match(no.stdout, /Are you sure you want to continue\? \[y\/N\]/);
+  assert.match(d.berth(["ps", "-a", "--format", "{{.Names}}"]).stdout, /gone/);
+  const yes = d.berth(["system", "prune", "-f"]);
+  assert.equal(yes.code, 0, yes.stderr);
+  assert.match(yes.stdout, /Deleted Containers:\n[0-9a-f]{64}\n/);
+  assert.match(yes.stdout, /Deleted Networks:\nunused\n/);
+  assert.match(yes.stdout, new RegExp(`deleted: ${dangling}`));
+  assert.doesNotMatch(d.berth(["ps", "-a", "--format", "{{.Names}}"]).stdout, /gone/);
+  assert.equal(d.berth(["image", "inspect", "-f", "{{.Id}}", "busybox"]).code, 0, "tagged images stay without -a");
+});
