@@ -66,6 +66,17 @@ function asArray(v: string[] | string | null | undefined): string[] | null {
   return typeof v === "string" ? [v] : v;
 }
 
+/** --dns, --dns-search, --dns-option as Docker validates them. */
+function dnsList(v: unknown, flag: string, ips = false): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new BadParameterError(`invalid --${flag}: expected a list of strings`);
+  for (const x of v as string[]) {
+    if (ips && !/^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+$/.test(x)) throw new BadParameterError(`${x} is not an ip address`);
+    if (!ips && (!x || /\s/.test(x))) throw new BadParameterError(`invalid --${flag}: "${x}"`);
+  }
+  return v as string[];
+}
+
 /** Merges env lists: later entries replace earlier ones with the same key. */
 export function mergeEnv(...lists: (string[] | null | undefined)[]): string[] {
   const out = new Map<string, string>();
@@ -274,6 +285,7 @@ export class ContainerService {
         Memory: hc.Memory ?? 0, NanoCpus: hc.NanoCpus ?? 0, CpuShares: hc.CpuShares ?? 0, PidsLimit: hc.PidsLimit ?? null,
         Sysctls: hc.Sysctls, Runtime: this.runtime.name, LogConfig: { Type: "k8s-file", Config: {} },
         ExtraHosts: hc.ExtraHosts ?? null, ConsoleSize: hc.ConsoleSize ?? [0, 0],
+        Dns: dnsList(hc.Dns, "dns", true), DnsSearch: dnsList(hc.DnsSearch, "dns-search"), DnsOptions: dnsList(hc.DnsOptions, "dns-option"),
       },
       GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
       Mounts: mounts,
@@ -347,7 +359,10 @@ export class ContainerService {
     });
     const [mounted, etcDone] = await Promise.allSettled([
       this.store.snapshots.mount(c.Berth.ChainId, d, rootfs),
-      writeEtcFiles(etc, c.Config.Hostname, ips, (c.HostConfig.ExtraHosts as string[] | null) ?? [], this.networks.dnsServerFor(c)),
+      writeEtcFiles(etc, c.Config.Hostname, ips, (c.HostConfig.ExtraHosts as string[] | null) ?? [], {
+        embedded: this.networks.dnsServerFor(c), servers: c.HostConfig.Dns as string[] | undefined,
+        search: c.HostConfig.DnsSearch as string[] | undefined, options: c.HostConfig.DnsOptions as string[] | undefined,
+      }),
     ]);
     if (mounted.status === "rejected") { await this.networks.release(c); throw mounted.reason; }
     try {

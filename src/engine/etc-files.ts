@@ -12,24 +12,30 @@ export function etcPaths(dir: string): EtcPaths {
   return { hostname: join(dir, "hostname"), hosts: join(dir, "hosts"), resolv: join(dir, "resolv.conf") };
 }
 
-/** The host's resolv.conf, less loopback resolvers a container cannot reach; Google's as a fallback like Docker. */
-export async function containerResolvConf(hostResolv = "/etc/resolv.conf"): Promise<string> {
-  let text = "";
-  try { text = await fsp.readFile(hostResolv, "utf8"); } catch { /* none */ }
-  const lines = text.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\b|localhost)/.test(l));
-  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
-  return lines.join("\n").replace(/\n*$/, "\n");
+export interface DnsSettings {
+  /** The embedded DNS server (user networks): the only nameserver. */
+  embedded?: string;
+  /** --dns: nameservers instead of the host's (on user networks the embedded server forwards to them). */
+  servers?: string[];
+  /** --dns-search, --dns-option: instead of the host's search and options lines. */
+  search?: string[];
+  options?: string[];
 }
 
-/** On a user network: the network's embedded DNS server, keeping the host's search and options lines. */
-export async function embeddedResolvConf(nameserver: string, hostResolv = "/etc/resolv.conf"): Promise<string> {
+/** resolv.conf for a container: the host's, less loopback resolvers, with what the container was given instead. */
+export async function containerResolv(dns: DnsSettings = {}, hostResolv = "/etc/resolv.conf"): Promise<string> {
   let text = "";
   try { text = await fsp.readFile(hostResolv, "utf8"); } catch { /* none */ }
-  const keep = text.split("\n").filter((l) => /^\s*(search|domain|options)\s/.test(l));
-  return [`nameserver ${nameserver}`, ...keep].join("\n") + "\n";
+  const lines = text.split("\n");
+  let servers = dns.embedded ? [dns.embedded] : dns.servers?.length ? dns.servers
+    : lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((x): x is string => !!x && !/^(127\.|::1$|localhost)/.test(x));
+  if (!servers.length) servers = ["8.8.8.8", "8.8.4.4"];
+  const search = dns.search?.length ? [`search ${dns.search.join(" ")}`] : lines.filter((l) => /^\s*(search|domain)\s/.test(l));
+  const options = dns.options?.length ? [`options ${dns.options.join(" ")}`] : lines.filter((l) => /^\s*options\s/.test(l));
+  return [...servers.map((x) => `nameserver ${x}`), ...search, ...options].join("\n") + "\n";
 }
 
-export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[] = [], extraHosts: string[] = [], nameserver?: string): Promise<void> {
+export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[] = [], extraHosts: string[] = [], dns: DnsSettings = {}): Promise<void> {
   const hosts = [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -44,6 +50,6 @@ export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[]
   await Promise.all([
     fsp.writeFile(p.hostname, hostname + "\n"),
     fsp.writeFile(p.hosts, hosts.join("\n") + "\n"),
-    (nameserver ? embeddedResolvConf(nameserver) : containerResolvConf()).then((r) => fsp.writeFile(p.resolv, r)),
+    containerResolv(dns).then((r) => fsp.writeFile(p.resolv, r)),
   ]);
 }

@@ -181,13 +181,21 @@ export class NetworkService {
       const dns = new EmbeddedDns({
         address: cfg.Gateway,
         lookup: (name) => this.lookupName(d.Id, name),
-        upstreams: () => this.upstreams(),
+        upstreams: (client) => this.upstreams(d.Id, client),
       });
       try { await dns.start(); l.dns = dns; } catch (e) { process.stderr.write(`berthd: DNS server for network ${d.Name}: ${errorMessage(e)}\n`); }
     }
   }
 
-  private upstreams(): string[] {
+  /** Where the embedded DNS forwards a query: the asking container's --dns, else the daemon's --dns, else the host's. */
+  private upstreams(netId: string, client?: string): string[] {
+    if (client) {
+      for (const c of this.containers()) {
+        const dns = c.HostConfig.Dns as string[] | undefined;
+        if (!dns?.length || !c.State.Running) continue;
+        if (Object.values(this.endpoints(c)).some((e) => e.NetworkID === netId && e.IPAddress === client)) return dns;
+      }
+    }
     if (this.opts.dns?.length) return this.opts.dns;
     try {
       return readFileSync("/etc/resolv.conf", "utf8").split("\n")

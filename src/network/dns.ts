@@ -38,8 +38,8 @@ export interface DnsServerOptions {
   port?: number;              // default 53
   /** IPv4 addresses of a name known on this network (container name, alias, short ID), or undefined if unknown. Name is lower-cased, without trailing dot. */
   lookup: (name: string) => string[] | undefined;
-  /** Upstream resolvers "ip" or "ip:port" (IPv4), read at each query (the host's resolv.conf may change). */
-  upstreams: () => string[];
+  /** Upstream resolvers "ip" or "ip:port" (IPv4) for a query from `client` (its --dns), read at each query (the host's resolv.conf may change). */
+  upstreams: (client?: string) => string[];
   /** ms before trying the next upstream; default 2000 */
   timeoutMs?: number;
 }
@@ -222,7 +222,7 @@ export class EmbeddedDns {
   private readonly address: string;
   private requestedPort: number;
   private readonly lookup: (name: string) => string[] | undefined;
-  private readonly getUpstreams: () => string[];
+  private readonly getUpstreams: (client?: string) => string[];
   private readonly timeoutMs: number;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
@@ -329,7 +329,7 @@ export class EmbeddedDns {
   private onDatagram(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const q = parseQuery(msg);
     if (!q) return;
-    this.answer(q, true).then((reply) => {
+    this.answer(q, true, rinfo.address).then((reply) => {
       if (!reply || this.closed) return;
       try {
         sock.send(reply, rinfo.port, rinfo.address, () => { /* best effort */ });
@@ -363,7 +363,7 @@ export class EmbeddedDns {
           return;
         }
         pending++;
-        this.answer(q, false).then((reply) => {
+        this.answer(q, false, c.remoteAddress?.replace(/^::ffff:/, "")).then((reply) => {
           pending--;
           if (reply && !c.destroyed && c.writable) c.write(frame(reply));
         }, () => { pending--; });
@@ -372,7 +372,7 @@ export class EmbeddedDns {
   }
 
   /** The reply for a query: local, forwarded or an error. Never rejects. */
-  private async answer(q: Query, udp: boolean): Promise<Buffer | undefined> {
+  private async answer(q: Query, udp: boolean, client?: string): Promise<Buffer | undefined> {
     try {
       if (q.rcode !== undefined) return errorResponse(q, q.rcode);
       let ips: string[] | undefined;
@@ -382,7 +382,7 @@ export class EmbeddedDns {
         return errorResponse(q, RCODE_SERVFAIL);
       }
       if (ips !== undefined) return localResponse(q, ips, udp);
-      const reply = await this.forward(q, udp);
+      const reply = await this.forward(q, udp, client);
       if (this.closed) return undefined;
       return reply ?? errorResponse(q, RCODE_SERVFAIL);
     } catch {
@@ -391,10 +391,10 @@ export class EmbeddedDns {
   }
 
   /** The upstreams to use now: parsed, invalid ones and ourselves left out. */
-  private upstreams(): Upstream[] {
+  private upstreams(client?: string): Upstream[] {
     let list: string[];
     try {
-      list = this.getUpstreams();
+      list = this.getUpstreams(client);
     } catch {
       return [];
     }
@@ -407,9 +407,9 @@ export class EmbeddedDns {
   }
 
   /** Try each upstream in order; the first reply, or undefined. */
-  private async forward(q: Query, udp: boolean): Promise<Buffer | undefined> {
+  private async forward(q: Query, udp: boolean, client?: string): Promise<Buffer | undefined> {
     if (this.inflight.size >= MAX_FORWARDS) return undefined;
-    for (const u of this.upstreams()) {
+    for (const u of this.upstreams(client)) {
       if (this.closed) return undefined;
       const reply = udp ? await this.exchangeUdp(q, u) : await this.exchangeTcp(q, u);
       if (reply) return reply;

@@ -205,6 +205,23 @@ test("user networks: names, aliases and short IDs resolve; other names go to the
   assert.equal(d.berth(["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\nhost\nnone\n");
 });
 
+test("--dns, --dns-search, --dns-option: in resolv.conf on the bridge; on a user network the embedded DNS forwards to the container's --dns", () => {
+  const bridge = d.berth(["run", "--rm", "--dns", "192.0.2.53", "--dns-search", "corp.example", "--dns-option", "ndots:2", "busybox", "cat", "/etc/resolv.conf"]);
+  assert.equal(bridge.stdout, "nameserver 192.0.2.53\nsearch corp.example\noptions ndots:2\n");
+  const bad = d.berth(["run", "--rm", "--dns", "not-an-ip", "busybox", "true"]);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /not-an-ip is not an ip address/);
+  assert.equal(d.berth(["network", "create", "dnsnet"]).code, 0);
+  const gw = d.berth(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "dnsnet"]).stdout.trim();
+  const user = d.berth(["run", "--rm", "--network", "dnsnet", "--dns-search", "corp.example", "busybox", "cat", "/etc/resolv.conf"]);
+  assert.equal(user.stdout, `nameserver ${gw}\nsearch corp.example\n`);
+  // The daemon's upstream (127.0.0.153) knows outside.example; a container pointed at a dead resolver does not get it.
+  assert.match(d.berth(["run", "--rm", "--network", "dnsnet", "busybox", "nslookup", "outside.example"]).stdout, /203\.0\.113\.7/);
+  const own = d.berth(["run", "--rm", "--network", "dnsnet", "--dns", "127.0.0.154", "busybox", "nslookup", "outside.example"]);
+  assert.doesNotMatch(own.stdout, /203\.0\.113\.7/);
+  assert.equal(d.berth(["network", "rm", "dnsnet"]).code, 0);
+});
+
 test("kill -9 of berthd: ports, DNS and addresses come back; what exited meanwhile leaves nothing", async () => {
   assert.equal(d.berth(["network", "create", "life"]).code, 0);
   assert.equal(d.berth(["run", "-d", "--name", "keeper", "--network", "life", "-p", "18200:80", "busybox", ...WEB("still-here")]).code, 0);
