@@ -319,7 +319,9 @@ export class ContainerService {
     }
     this.events.publish("container", "create", id, this.attrs(rec));
     trace(`created record ${id.slice(0, 12)}`);
-    return { Id: id, Warnings: [] };
+    const warnings: string[] = [];
+    if (netMode === "host" && published) warnings.push("Published ports are discarded when using host network mode");
+    return { Id: id, Warnings: warnings };
   }
 
   // ---------------------------------------------------------------- start

@@ -33,6 +33,9 @@ test("container:<name> shares that container's network namespace; others do not 
   const ports = d.berth(["run", "--rm", "--network", "none", "-p", "8080:80", "busybox", "true"]);
   assert.equal(ports.code, 125);
   assert.match(ports.stderr, /conflicting options: port publishing and the container type network mode/);
+  const hostPorts = d.berth(["run", "--rm", "--network", "host", "-p", "8080:80", "busybox", "true"]);
+  assert.equal(hostPorts.code, 0);
+  assert.match(hostPorts.stderr, /WARNING: Published ports are discarded when using host network mode/);
   const bad = d.berth(["run", "--rm", "--network", "nosuchnet", "busybox", "true"]);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /network nosuchnet not found/);
