@@ -446,6 +446,18 @@ route("POST", "/volumes/prune", (e, c) => e.volumes.prune(filters(c.query)));
 route("GET", "/volumes/{name}", (e, c) => e.volumes.inspect(c.params[0]));
 route("DELETE", "/volumes/{name}", async (e, c) => { await e.volumes.remove(c.params[0], bool(c.query, "force")); return new Reply(204); });
 
+route("POST", "/commit", async (e, c) => {
+  const q = c.query;
+  const container = q.get("container");
+  if (!container) throw new BadParameterError("no container specified");
+  const body = await jsonBody<Record<string, unknown>>(c.req, true);
+  return new Reply(201, await e.commits.commit(container, {
+    repo: q.get("repo") || undefined, tag: q.get("tag") || undefined, comment: q.get("comment") || undefined, author: q.get("author") || undefined,
+    pause: bool(q, "pause", true), changes: q.getAll("changes").filter(Boolean), config: body,
+  }));
+});
+route("GET", "/containers/{id}/changes", (e, c) => e.commits.diff(c.params[0]));
+
 // ------------------------------------------------------------------ networks
 
 route("GET", "/networks", (e, c) => e.networks.list(filters(c.query)));

@@ -544,6 +544,37 @@ export const containerCommands: Command[] = [
       return 0;
     },
   },
+  {
+    name: "commit", usage: "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", desc: "Create a new image from a container's changes",
+    flags: [
+      { long: "author", short: "a", type: "string", desc: "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")" },
+      { long: "change", short: "c", type: "list", desc: "Apply Dockerfile instruction to the created image" },
+      { long: "message", short: "m", type: "string", desc: "Commit message" },
+      { long: "pause", short: "p", type: "bool", default: true, desc: "Pause container during commit" },
+    ],
+    run: async (c, f, a) => {
+      if (a.length < 1 || a.length > 2) throw new UsageError(`"commit" requires at least 1 and at most 2 arguments.`);
+      let repo: string | undefined, tag: string | undefined;
+      if (a[1]) {
+        const at = a[1].lastIndexOf(":");
+        if (at > a[1].lastIndexOf("/")) { repo = a[1].slice(0, at); tag = a[1].slice(at + 1); } else repo = a[1];
+      }
+      const r = await c.api.json<{ Id: string }>("POST", "/commit", {
+        query: { container: a[0], repo, tag, comment: f.message as string | undefined, author: f.author as string | undefined, pause: f.pause ? "1" : "0", changes: f.change as string[] },
+      });
+      c.out(r.Id + "\n");
+      return 0;
+    },
+  },
+  {
+    name: "diff", usage: "diff CONTAINER", desc: "Inspect changes to files or directories on a container's filesystem", flags: [],
+    run: async (c, _f, a) => {
+      if (a.length !== 1) throw new UsageError(`"diff" requires exactly 1 argument.`);
+      const list = await c.api.json<{ Path: string; Kind: number }[]>("GET", `/containers/${encodeURIComponent(a[0])}/changes`);
+      c.out(list.map((x) => `${"CAD"[x.Kind] ?? "?"} ${x.Path}\n`).join(""));
+      return 0;
+    },
+  },
   { name: "rename", usage: "rename CONTAINER NEW_NAME", desc: "Rename a container", flags: [], run: async (c, _f, a) => { if (a.length !== 2) throw new UsageError(`"rename" requires exactly 2 arguments.`); await c.api.request("POST", `/containers/${a[0]}/rename`, { query: { name: a[1] } }); return 0; } },
   { name: "pause", usage: "pause CONTAINER [CONTAINER...]", desc: "Pause all processes within one or more containers", flags: [], run: (c, _f, a) => { need(a, 1, "pause"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/pause`)); } },
   { name: "unpause", usage: "unpause CONTAINER [CONTAINER...]", desc: "Unpause all processes within one or more containers", flags: [], run: (c, _f, a) => { need(a, 1, "unpause"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/unpause`)); } },

@@ -140,7 +140,7 @@ const ALIASES: Record<string, string> = {
   "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
-  "container top": "top", "container rename": "rename", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats",
+  "container top": "top", "container rename": "rename", "container commit": "commit", "container diff": "diff", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats",
   "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
   "network list": "network ls", "network remove": "network rm",
 };

@@ -13,6 +13,7 @@ import { ContainerService, type CreateBody } from "./containers.js";
 import { ImageService } from "./images.js";
 import { VolumeService } from "./volumes.js";
 import { NetworkService } from "./networks.js";
+import { CommitService } from "./commit.js";
 import { NotFoundError } from "../lib/errors.js";
 import { join } from "node:path";
 
@@ -38,6 +39,7 @@ export class Engine {
     readonly images: ImageService,
     readonly volumes: VolumeService,
     readonly networks: NetworkService,
+    readonly commits: CommitService,
   ) {}
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -52,7 +54,8 @@ export class Engine {
     const images = new ImageService(store, events, containers, opts.insecureRegistries ?? []);
     const volumes = new VolumeService(store, events, containers);
     await containers.load();
-    return new Engine(opts, store, runtime, events, containers, images, volumes, networks);
+    const commits = new CommitService(store, containers, events, opts.dataRoot);
+    return new Engine(opts, store, runtime, events, containers, images, volumes, networks, commits);
   }
 
   async close(): Promise<void> {

@@ -160,3 +160,30 @@ test("images filters, image prune (dangling, then -a) and system df", () => {
   assert.ok(d.berth(["image", "inspect", "busybox"]).code === 0, "an image a container uses stays");
   d.berth(["rm", "keeper"]);
 });
+
+test("diff lists a container's changes; commit makes an image of them (berth and docker CLI), pausing a running one", async () => {
+  assert.equal(d.berth(["run", "--name", "changer", "busybox", "sh", "-c", "echo hi > /greeting && rm /bin/vi && mkdir /data && echo x > /data/f && ln /greeting /hard"]).code, 0);
+  assert.equal(d.berth(["diff", "changer"]).stdout, "C /bin\nD /bin/vi\nA /data\nA /data/f\nA /greeting\nA /hard\n");
+  assert.equal(d.docker(["diff", "changer"]).stdout, "C /bin\nD /bin/vi\nA /data\nA /data/f\nA /greeting\nA /hard\n");
+  const id = d.berth(["commit", "-m", "my change", "-a", "Ann <ann@example.com>", "-c", 'CMD ["cat", "/greeting"]', "-c", "ENV FOO=bar", "changer", "committed:1"]);
+  assert.equal(id.code, 0, id.stderr);
+  assert.match(id.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  assert.equal(d.berth(["run", "--rm", "committed:1"]).stdout, "hi\n");
+  assert.equal(d.berth(["run", "--rm", "committed:1", "sh", "-c", "echo $FOO; test -e /bin/vi || echo vi-gone; stat -c %h /hard; cat /data/f"]).stdout, "bar\nvi-gone\n2\nx\n");
+  const inspect = JSON.parse(d.berth(["image", "inspect", "committed:1"]).stdout)[0];
+  assert.equal(inspect.Author, "Ann <ann@example.com>");
+  assert.equal(inspect.RootFS.Layers.length, 2);
+  assert.match(d.berth(["history", "committed:1"]).stdout, /my change/);
+  // Through the docker CLI, and of a running container (paused meanwhile, running after).
+  assert.equal(d.berth(["run", "-d", "--name", "live", "busybox", "sh", "-c", "echo live > /state; sleep 60"]).code, 0);
+  await sleep(300);
+  const viaDocker = d.docker(["commit", "live", "fromlive"]);
+  assert.equal(viaDocker.code, 0, viaDocker.stderr);
+  assert.equal(d.berth(["inspect", "-f", "{{.State.Status}}", "live"]).stdout.trim(), "running");
+  assert.equal(d.docker(["run", "--rm", "fromlive", "cat", "/state"]).stdout, "live\n");
+  const bad = d.berth(["commit", "changer", "Bad:Name"]);
+  assert.notEqual(bad.code, 0);
+  assert.equal(d.berth(["commit", "nosuch"]).code, 1);
+  d.berth(["rm", "-f", "changer", "live"]);
+  d.berth(["rmi", "committed:1", "fromlive"]);
+});

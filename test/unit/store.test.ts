@@ -279,3 +279,48 @@ test("extended attributes in PAX records: file capabilities and user attributes 
   assert.notEqual(get("data", "trusted.overlay.opaque").status, 0, "a layer cannot forge overlay's markers");
   assert.equal(readFileSync(join(dir, "bin/ping"), "utf8"), "#!/bin/sh\n");
 });
+
+test("a container's upper directory round-trips as a layer: whiteouts, opaque dirs, hard links, xattrs; diff kinds", async (t) => {
+  const { layerTar, changes } = await import("../../src/store/diff.js");
+  const work = tmp(t, "berth-diff-");
+  const lower = join(work, "lower"), upper = join(work, "upper"), out = join(work, "out");
+  for (const d of [lower, upper, out]) mkdirSync(d);
+  mkdirSync(join(lower, "etc")); writeFileSync(join(lower, "etc/old"), "old");
+  mkdirSync(join(lower, "opq")); writeFileSync(join(lower, "opq/hidden"), "x");
+  mkdirSync(join(lower, "bin")); writeFileSync(join(lower, "bin/vi"), "vi");
+  // What overlay leaves in upper: a changed file, a new one with a hard link and an xattr, a whiteout, an opaque dir, a mount stub.
+  mkdirSync(join(upper, "etc")); writeFileSync(join(upper, "etc/old"), "new");
+  writeFileSync(join(upper, "etc/hosts"), "");
+  writeFileSync(join(upper, "greeting"), "hi\n"); linkSync(join(upper, "greeting"), join(upper, "hard"));
+  assert.equal(spawnSync("setfattr", ["-n", "user.k", "-v", "v1", join(upper, "greeting")]).status, 0);
+  mkdirSync(join(upper, "bin")); assert.equal(spawnSync("mknod", [join(upper, "bin/vi"), "c", "0", "0"]).status, 0);
+  mkdirSync(join(upper, "opq")); writeFileSync(join(upper, "opq/fresh"), "y");
+  assert.equal(spawnSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(upper, "opq")]).status, 0);
+
+  assert.deepEqual(changes(upper, [lower]).map((c) => `${"CAD"[c.Kind]} ${c.Path}`),
+    ["C /bin", "D /bin/vi", "C /etc", "C /etc/old", "A /greeting", "A /hard", "C /opq", "A /opq/fresh"]);
+
+  const chunks: Buffer[] = [];
+  for await (const c of layerTar(upper, [lower]) as AsyncIterable<Buffer>) chunks.push(c);
+  const buf = Buffer.concat(chunks);
+  const names: string[] = [];
+  const ex = tar.extract();
+  const listed = (async () => { for await (const e of ex) { names.push(e.header.name); e.resume(); } })();
+  Readable.from([buf]).pipe(ex);
+  await listed;
+  assert.ok(names.includes("bin/.wh.vi") && names.includes("opq/.wh..wh..opq") && !names.includes("etc/hosts"), names.join(","));
+  // GNU tar reads it too (with the attribute).
+  writeFileSync(join(work, "l.tar"), buf);
+  const gnu = spawnSync("tar", ["--xattrs", "--xattrs-include=*", "-tvf", join(work, "l.tar")], { encoding: "utf8" });
+  assert.equal(gnu.status, 0, gnu.stderr);
+  assert.match(gnu.stdout, /hard link to greeting/);
+  const u = new TarUnpacker(out);
+  u.write(buf);
+  u.end();
+  assert.equal(readFileSync(join(out, "etc/old"), "utf8"), "new");
+  assert.equal(lstatSync(join(out, "greeting")).ino, lstatSync(join(out, "hard")).ino, "hard link kept");
+  assert.equal(spawnSync("getfattr", ["--only-values", "-n", "user.k", join(out, "greeting")], { encoding: "utf8" }).stdout, "v1");
+  const wh = lstatSync(join(out, "bin/vi"));
+  assert.ok(wh.isCharacterDevice() && wh.rdev === 0, "whiteout again");
+  assert.equal(spawnSync("getfattr", ["--only-values", "-n", "trusted.overlay.opaque", join(out, "opq")], { encoding: "utf8" }).stdout, "y");
+});

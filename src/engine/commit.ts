@@ -1,0 +1,110 @@
+/**
+ * `commit` and `diff`: a container's writable layer as a new image on top of
+ * its image, and as Docker's change list. The container is paused while its
+ * changes are read (Docker's default), so the layer is a consistent picture.
+ */
+import { join } from "node:path";
+import type { Store } from "../store/index.js";
+import type { ImageRecord } from "../store/images.js";
+import { changes, layerTar, type Change } from "../store/diff.js";
+import { MediaType, type ContainerConfigSpec, type ImageConfig, type Manifest } from "../oci/image.js";
+import { formatReference, parseReference } from "../oci/reference.js";
+import { BadParameterError } from "../lib/errors.js";
+import type { ContainerService } from "./containers.js";
+import type { EventBus } from "./events.js";
+import { parseChanges } from "./images.js";
+
+export interface CommitOptions {
+  repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean;
+  changes?: string[];
+  /** The request body: config fields that replace the container's. */
+  config?: Partial<ContainerConfigSpec>;
+}
+
+const OCI_OF: Record<string, string> = {
+  [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
+  "application/vnd.docker.image.rootfs.diff.tar": MediaType.OciLayer,
+};
+
+export class CommitService {
+  constructor(private readonly store: Store, private readonly containers: ContainerService, private readonly events: EventBus, private readonly dataRoot: string) {}
+
+  private dirs(id: string): { upper: string } { return { upper: join(this.dataRoot, "containers", id, "upper") }; }
+
+  async diff(ref: string): Promise<Change[]> {
+    const c = this.containers.get(ref);
+    const lowers = c.Berth.ChainId ? await this.store.snapshots.lowerDirs(c.Berth.ChainId) : [];
+    return changes(this.dirs(c.Id).upper, lowers);
+  }
+
+  async commit(ref: string, opts: CommitOptions = {}): Promise<{ Id: string }> {
+    const c = this.containers.get(ref);
+    let target: string | undefined;
+    if (opts.repo) {
+      const r = parseReference(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo);
+      if (r.digest) throw new BadParameterError("refusing to create a tag with a digest reference");
+      target = formatReference(r);
+    } else if (opts.tag) throw new BadParameterError("tag given without a repository");
+    const fromChanges = parseChanges(opts.changes ?? []);
+    const parent: ImageRecord | undefined = this.store.images.resolve(c.Image);
+    const parentCfg: ImageConfig | undefined = parent ? await this.store.images.config(parent) : undefined;
+    const parentManifest: Manifest | undefined = parent ? await this.store.images.manifest(parent) : undefined;
+
+    const pause = opts.pause !== false && c.State.Running && !c.State.Paused;
+    if (pause) await this.containers.pause(c.Id);
+    let blob: { digest: string; size: number };
+    try {
+      const lowers = c.Berth.ChainId ? await this.store.snapshots.lowerDirs(c.Berth.ChainId) : [];
+      blob = await this.store.content.ingest(layerTar(this.dirs(c.Id).upper, lowers));
+    } finally {
+      if (pause) await this.containers.unpause(c.Id).catch(() => {});
+    }
+    const layer = await this.store.snapshots.applyLayer(c.Berth.ChainId, this.store.content.reader(blob.digest), blob.digest);
+
+    const cc = c.Config;
+    const config: ContainerConfigSpec = {
+      ...(parentCfg?.config ?? {}),
+      User: cc.User || undefined, Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined,
+      WorkingDir: cc.WorkingDir || undefined, Labels: cc.Labels, Volumes: cc.Volumes ?? undefined,
+      ExposedPorts: cc.ExposedPorts && Object.keys(cc.ExposedPorts).length ? cc.ExposedPorts : undefined, StopSignal: cc.StopSignal,
+      ...stripUndefined(opts.config ?? {}),
+      ...fromChanges,
+    };
+    if (fromChanges.Env) config.Env = mergeEnvLists(cc.Env, fromChanges.Env);
+    const created = new Date().toISOString();
+    const image: ImageConfig = {
+      ...(parentCfg ?? { architecture: process.arch === "x64" ? "amd64" : process.arch, os: "linux" }),
+      created,
+      ...(opts.author ? { author: opts.author } : {}),
+      config: stripUndefined(config),
+      rootfs: { type: "layers", diff_ids: [...(parentCfg?.rootfs?.diff_ids ?? []), layer.diffId] },
+      history: [...(parentCfg?.history ?? []), {
+        created, created_by: [c.Path, ...c.Args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}),
+      }],
+    };
+    const cfgBlob = await this.store.content.writeBytes(JSON.stringify(image));
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: cfgBlob.digest, size: cfgBlob.size },
+      layers: [
+        ...(parentManifest?.layers ?? []).map((l) => ({ ...l, mediaType: OCI_OF[l.mediaType] ?? l.mediaType })),
+        { mediaType: MediaType.OciLayer, digest: blob.digest, size: blob.size },
+      ],
+    };
+    const m = await this.store.content.writeBytes(JSON.stringify(manifest));
+    const rec = await this.store.images.add(m.digest, target, (parent?.size ?? 0) + layer.size);
+    this.events.publish("container", "commit", c.Id, { comment: opts.comment ?? "", imageID: rec.id, imageRef: target ?? "", name: c.Name.slice(1) });
+    return { Id: rec.id };
+  }
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function mergeEnvLists(a: string[] = [], b: string[] = []): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...a, ...b]) out.set(e.split("=", 1)[0], e);
+  return [...out.values()];
+}

@@ -1,0 +1,130 @@
+/**
+ * A container's changes: its overlay upper directory read back as an OCI
+ * layer (for `commit`, and the builder) and as Docker's change list (`diff`).
+ *
+ * In the upper directory a deleted path is a 0/0 character device (overlay
+ * whiteout) and a directory that replaced a lower one carries the
+ * trusted.overlay.opaque xattr; in a layer they are `.wh.<name>` and
+ * `.wh..wh..opq` entries. Hard links inside the upper directory stay hard
+ * links; extended attributes (file capabilities...) are kept as PAX
+ * SCHILY.xattr records. One `getfattr` reads every attribute at once.
+ */
+import { lstatSync, readdirSync, readlinkSync, existsSync, type Stats } from "node:fs";
+import { Readable } from "node:stream";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { writeTar, type TarEntry } from "./tar-writer.js";
+
+export interface Change { Path: string; Kind: 0 | 1 | 2 }
+
+interface Walked { rel: string; abs: string; st: Stats }
+
+/** Files berth bind-mounts over in every container: their stubs in the upper directory are not changes. */
+const MOUNT_STUBS = new Set(["etc/hostname", "etc/hosts", "etc/resolv.conf"]);
+
+/**
+ * The upper directory's entries, parents first. A directory that is only
+ * there as the parent of left-out stubs (and exists below) is left out too.
+ */
+function walk(root: string, lowers: string[]): Walked[] {
+  const out: Walked[] = [];
+  const go = (rel: string): boolean => {
+    const abs = rel ? join(root, rel) : root;
+    let names: string[];
+    try { names = readdirSync(abs).sort(); } catch { return false; }
+    let any = false;
+    for (const n of names) {
+      const r = rel ? `${rel}/${n}` : n;
+      if (MOUNT_STUBS.has(r)) continue;
+      const a = join(root, r);
+      const st = lstatSync(a);
+      const at = out.length;
+      out.push({ rel: r, abs: a, st });
+      if (st.isDirectory() && !go(r) && names.length && readdirSync(a).every((x) => MOUNT_STUBS.has(`${r}/${x}`)) && readdirSync(a).length && lowers.some((l) => lstatOk(join(l, r)))) {
+        out.splice(at, 1);
+        continue;
+      }
+      any = true;
+    }
+    return any;
+  };
+  go("");
+  return out;
+}
+
+const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
+
+/** Every extended attribute under root: absolute path → name → value bytes. Decoded from getfattr's dump. */
+function readXattrs(root: string): Map<string, Map<string, Buffer>> {
+  const out = new Map<string, Map<string, Buffer>>();
+  const r = spawnSync("getfattr", ["-R", "-P", "--absolute-names", "-d", "-m", "-", "-e", "base64", root], { encoding: "utf8", maxBuffer: 64 << 20 });
+  let file = "";
+  for (const line of (r.stdout ?? "").split("\n")) {
+    if (line.startsWith("# file: ")) {
+      file = line.slice(8).replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+      file = Buffer.from(file, "latin1").toString("utf8");
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (!file || eq < 0) continue;
+    const name = line.slice(0, eq), v = line.slice(eq + 1);
+    const value = v.startsWith("0s") ? Buffer.from(v.slice(2), "base64") : Buffer.from(v.replace(/^"|"$/g, ""));
+    if (!out.has(file)) out.set(file, new Map());
+    out.get(file)!.set(name, value);
+  }
+  return out;
+}
+
+/** Docker's `diff`: A (1) paths new to the container, C (0) changed ones, D (2) deleted ones. */
+export function changes(upper: string, lowers: string[]): Change[] {
+  const inLower = (rel: string) => lowers.some((l) => existsSync(join(l, rel)) || lstatOk(join(l, rel)));
+  const out: Change[] = [];
+  for (const w of walk(upper, lowers)) {
+    const Kind = isWhiteout(w.st) ? 2 : inLower(w.rel) ? 0 : 1;
+    out.push({ Path: "/" + w.rel, Kind });
+  }
+  return out;
+}
+
+function lstatOk(p: string): boolean { try { lstatSync(p); return true; } catch { return false; } }
+
+/** The upper directory as a layer tar (uncompressed), streamed. */
+export function layerTar(upper: string, lowers: string[]): NodeJS.ReadableStream {
+  const xattrs = readXattrs(upper);
+  const entries = walk(upper, lowers);
+  function* gen(): Generator<TarEntry> {
+    const inodes = new Map<string, string>();
+    for (const w of entries) {
+      const attrs = xattrs.get(w.abs);
+      const slash = w.rel.lastIndexOf("/");
+      const dir = slash < 0 ? "" : w.rel.slice(0, slash + 1);
+      const base = w.rel.slice(slash + 1);
+      const st = w.st;
+      if (isWhiteout(st)) {
+        yield { name: `${dir}.wh.${base}`, type: "file", mode: 0o600, mtime: st.mtime, source: Buffer.alloc(0) };
+        continue;
+      }
+      // overlay's own attributes are not the image's.
+      const keep = [...(attrs ?? [])].filter(([k]) => !k.startsWith("trusted."));
+      const h = { name: w.rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime, xattrs: keep.length ? keep : undefined };
+      const key = `${st.dev}:${st.ino}`;
+      if (st.isDirectory()) {
+        yield { ...h, type: "directory" };
+        if (attrs?.get("trusted.overlay.opaque")?.toString() === "y") yield { name: `${w.rel}/.wh..wh..opq`, type: "file", mode: 0o600, mtime: st.mtime, source: Buffer.alloc(0) };
+      } else if (st.isSymbolicLink()) {
+        yield { ...h, type: "symlink", linkname: readlinkSync(w.abs) };
+      } else if (st.isFile() && st.nlink > 1 && inodes.has(key)) {
+        yield { ...h, type: "link", linkname: inodes.get(key)!, xattrs: undefined };
+      } else if (st.isFile()) {
+        if (st.nlink > 1) inodes.set(key, w.rel);
+        yield { ...h, type: "file", size: st.size, source: w.abs };
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+        yield { ...h, type: st.isBlockDevice() ? "block" : "char", devmajor: major, devminor: minor };
+      } else if (st.isFIFO()) {
+        yield { ...h, type: "fifo" };
+      }
+    }
+  }
+  return Readable.from(writeTar(gen()));
+}
