@@ -458,6 +458,29 @@ route("POST", "/commit", async (e, c) => {
 });
 route("GET", "/containers/{id}/changes", (e, c) => e.commits.diff(c.params[0]));
 
+route("POST", "/build", async (e, c) => {
+  const q = c.query;
+  const json = <T>(k: string): T | undefined => {
+    const v = q.get(k);
+    if (!v) return undefined;
+    try { return JSON.parse(v) as T; } catch { throw new BadParameterError(`invalid ${k}: ${v}`); }
+  };
+  const res = c.res!;
+  streamHeaders(res, "application/json");
+  const send = (m: object) => { res.write(JSON.stringify(m) + "\n"); };
+  try {
+    await e.builds.build(c.req, {
+      tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
+      buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
+      labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"),
+    }, send);
+  } catch (err) {
+    send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
+  }
+  res.end();
+  return HANDLED;
+});
+
 // ------------------------------------------------------------------ networks
 
 route("GET", "/networks", (e, c) => e.networks.list(filters(c.query)));

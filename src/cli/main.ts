@@ -14,6 +14,7 @@ import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
 import { networkCommands } from "./networks.js";
+import { buildCommand } from "./build.js";
 import { registryCommands } from "./registry.js";
 import { statsCommand } from "./stats.js";
 import { compile, formatRows } from "./template.js";
@@ -142,10 +143,10 @@ const ALIASES: Record<string, string> = {
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
   "container top": "top", "container rename": "rename", "container commit": "commit", "container diff": "diff", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats",
   "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
-  "network list": "network ls", "network remove": "network rm",
+  "network list": "network ls", "network remove": "network rm", "image build": "build",
 };
 
-const commands: Command[] = [...containerCommands, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands];
+const commands: Command[] = [...containerCommands, buildCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },

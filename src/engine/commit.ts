@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { changes, layerTar, type Change } from "../store/diff.js";
-import { MediaType, type ContainerConfigSpec, type ImageConfig, type Manifest } from "../oci/image.js";
+import { MediaType, type ContainerConfigSpec, type HistoryEntry, type ImageConfig, type Manifest } from "../oci/image.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { BadParameterError } from "../lib/errors.js";
 import type { ContainerService } from "./containers.js";
@@ -19,6 +19,9 @@ export interface CommitOptions {
   changes?: string[];
   /** The request body: config fields that replace the container's. */
   config?: Partial<ContainerConfigSpec>;
+  /** The image's config exactly (the builder: not the RUN command's). */
+  exactConfig?: ContainerConfigSpec;
+  history?: HistoryEntry;
 }
 
 const OCI_OF: Record<string, string> = {
@@ -46,9 +49,8 @@ export class CommitService {
       target = formatReference(r);
     } else if (opts.tag) throw new BadParameterError("tag given without a repository");
     const fromChanges = parseChanges(opts.changes ?? []);
-    const parent: ImageRecord | undefined = this.store.images.resolve(c.Image);
-    const parentCfg: ImageConfig | undefined = parent ? await this.store.images.config(parent) : undefined;
-    const parentManifest: Manifest | undefined = parent ? await this.store.images.manifest(parent) : undefined;
+    const parent = this.store.images.resolve(c.Image);
+    const parentCfg = parent ? await this.store.images.config(parent) : undefined;
 
     const pause = opts.pause !== false && c.State.Running && !c.State.Paused;
     if (pause) await this.containers.pause(c.Id);
@@ -59,28 +61,52 @@ export class CommitService {
     } finally {
       if (pause) await this.containers.unpause(c.Id).catch(() => {});
     }
-    const layer = await this.store.snapshots.applyLayer(c.Berth.ChainId, this.store.content.reader(blob.digest), blob.digest);
-
     const cc = c.Config;
-    const config: ContainerConfigSpec = {
-      ...(parentCfg?.config ?? {}),
-      User: cc.User || undefined, Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined,
-      WorkingDir: cc.WorkingDir || undefined, Labels: cc.Labels, Volumes: cc.Volumes ?? undefined,
-      ExposedPorts: cc.ExposedPorts && Object.keys(cc.ExposedPorts).length ? cc.ExposedPorts : undefined, StopSignal: cc.StopSignal,
-      ...stripUndefined(opts.config ?? {}),
-      ...fromChanges,
-    };
-    if (fromChanges.Env) config.Env = mergeEnvLists(cc.Env, fromChanges.Env);
+    let config: ContainerConfigSpec;
+    if (opts.exactConfig) config = opts.exactConfig;
+    else {
+      config = {
+        ...(parentCfg?.config ?? {}),
+        User: cc.User || undefined, Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined,
+        WorkingDir: cc.WorkingDir || undefined, Labels: cc.Labels, Volumes: cc.Volumes ?? undefined,
+        ExposedPorts: cc.ExposedPorts && Object.keys(cc.ExposedPorts).length ? cc.ExposedPorts : undefined, StopSignal: cc.StopSignal,
+        ...stripUndefined(opts.config ?? {}),
+        ...fromChanges,
+      };
+      if (fromChanges.Env) config.Env = mergeEnvLists(cc.Env, fromChanges.Env);
+    }
+    const history: HistoryEntry = opts.history ?? { created_by: [c.Path, ...c.Args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}) };
+    const rec = await this.newImage(parent?.id ?? null, { blob }, config, history, { author: opts.author, ref: target });
+    this.events.publish("container", "commit", c.Id, { comment: opts.comment ?? "", imageID: rec.id, imageRef: target ?? "", name: c.Name.slice(1) });
+    return { Id: rec.id };
+  }
+
+  /**
+   * A new image: the parent's layers, plus one (a blob already in the content
+   * store, or a tar stream to ingest) when given, with this config and one
+   * more history entry. Always an OCI manifest (a Docker parent's layer types
+   * are mapped: same bytes).
+   */
+  async newImage(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
+    history: HistoryEntry, opts: { author?: string; ref?: string } = {}): Promise<ImageRecord> {
+    const parent = parentId ? this.store.images.resolve(parentId) : undefined;
+    const parentCfg: ImageConfig | undefined = parent ? await this.store.images.config(parent) : undefined;
+    const parentManifest: Manifest | undefined = parent ? await this.store.images.manifest(parent) : undefined;
+    let blob = layer?.blob;
+    if (!blob && layer?.tar) blob = await this.store.content.ingest(layer.tar);
+    let size = parent?.size ?? 0;
+    if (blob) {
+      const applied = await this.store.snapshots.applyLayer(parent?.chainId ?? null, this.store.content.reader(blob.digest), blob.digest);
+      size += applied.size;
+    }
     const created = new Date().toISOString();
     const image: ImageConfig = {
       ...(parentCfg ?? { architecture: process.arch === "x64" ? "amd64" : process.arch, os: "linux" }),
       created,
       ...(opts.author ? { author: opts.author } : {}),
       config: stripUndefined(config),
-      rootfs: { type: "layers", diff_ids: [...(parentCfg?.rootfs?.diff_ids ?? []), layer.diffId] },
-      history: [...(parentCfg?.history ?? []), {
-        created, created_by: [c.Path, ...c.Args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}),
-      }],
+      rootfs: { type: "layers", diff_ids: [...(parentCfg?.rootfs?.diff_ids ?? []), ...(blob ? [blob.digest] : [])] },
+      history: [...(parentCfg?.history ?? []), { created, ...history, ...(opts.author ? { author: opts.author } : {}), ...(blob ? {} : { empty_layer: true }) }],
     };
     const cfgBlob = await this.store.content.writeBytes(JSON.stringify(image));
     const manifest: Manifest = {
@@ -89,13 +115,11 @@ export class CommitService {
       config: { mediaType: MediaType.OciConfig, digest: cfgBlob.digest, size: cfgBlob.size },
       layers: [
         ...(parentManifest?.layers ?? []).map((l) => ({ ...l, mediaType: OCI_OF[l.mediaType] ?? l.mediaType })),
-        { mediaType: MediaType.OciLayer, digest: blob.digest, size: blob.size },
+        ...(blob ? [{ mediaType: MediaType.OciLayer, digest: blob.digest, size: blob.size }] : []),
       ],
     };
     const m = await this.store.content.writeBytes(JSON.stringify(manifest));
-    const rec = await this.store.images.add(m.digest, target, (parent?.size ?? 0) + layer.size);
-    this.events.publish("container", "commit", c.Id, { comment: opts.comment ?? "", imageID: rec.id, imageRef: target ?? "", name: c.Name.slice(1) });
-    return { Id: rec.id };
+    return this.store.images.add(m.digest, opts.ref, size);
   }
 }
 

@@ -14,6 +14,7 @@ import { ImageService } from "./images.js";
 import { VolumeService } from "./volumes.js";
 import { NetworkService } from "./networks.js";
 import { CommitService } from "./commit.js";
+import { BuildService } from "./build.js";
 import { NotFoundError } from "../lib/errors.js";
 import { join } from "node:path";
 
@@ -40,6 +41,7 @@ export class Engine {
     readonly volumes: VolumeService,
     readonly networks: NetworkService,
     readonly commits: CommitService,
+    readonly builds: BuildService,
   ) {}
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -55,7 +57,8 @@ export class Engine {
     const volumes = new VolumeService(store, events, containers);
     await containers.load();
     const commits = new CommitService(store, containers, events, opts.dataRoot);
-    return new Engine(opts, store, runtime, events, containers, images, volumes, networks, commits);
+    const builds = new BuildService(store, containers, images, commits, opts.dataRoot);
+    return new Engine(opts, store, runtime, events, containers, images, volumes, networks, commits, builds);
   }
 
   async close(): Promise<void> {

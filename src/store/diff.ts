@@ -13,7 +13,7 @@ import { lstatSync, readdirSync, readlinkSync, existsSync, type Stats } from "no
 import { Readable } from "node:stream";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { writeTar, type TarEntry } from "./tar-writer.js";
+import { writeTar, type TarEntry } from "../lib/tar-writer.js";
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
 

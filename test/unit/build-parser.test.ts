@@ -9,7 +9,7 @@ import {
   type ExposeInstruction, type WorkdirInstruction,
 } from "../../src/build/dockerfile.js";
 import { expand, expandString, processWords, expandHeredoc, EXPANSION } from "../../src/build/expand.js";
-import { DockerIgnore, parseDockerignore, cleanPath } from "../../src/build/dockerignore.js";
+import { DockerIgnore, parseDockerignore, cleanPath } from "../../src/lib/dockerignore.js";
 import { BadParameterError } from "../../src/lib/errors.js";
 
 /** The only stage's instructions, typed by keyword order for brevity. */

@@ -31,7 +31,7 @@
  * separators (a leading `./` or `/` is tolerated). The context root itself
  * (`.` or "") is never ignored.
  */
-import { BadParameterError } from "../lib/errors.js";
+import { BadParameterError } from "./errors.js";
 
 /** One compiled pattern. */
 export interface IgnorePattern {

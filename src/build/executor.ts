@@ -1,0 +1,390 @@
+/**
+ * The build executor: runs a parsed Dockerfile step by step, as Docker's
+ * classic builder does (and prints what it prints: "Step 2/5 : RUN ...",
+ * " ---> Running in ...", " ---> <id>", "Successfully built ..."). Each step
+ * makes an image; a step whose cache key (parent image, the instruction as
+ * expanded, the build args it sees, and for COPY/ADD the content of what is
+ * copied) was built before reuses that image ("Using cache").
+ *
+ * The executor knows nothing of containers or stores: a BuildBackend, which
+ * the engine provides, resolves and pulls images, runs RUN steps in a
+ * container and commits them, makes images from a parent plus a layer or a
+ * config change, and mounts an image's filesystem for COPY --from.
+ */
+import { createHash } from "node:crypto";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, type Stats } from "node:fs";
+import { join, posix } from "node:path";
+import { BadParameterError, SystemError } from "../lib/errors.js";
+import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
+import { parseDockerfile, type Dockerfile, type Instruction, type Stage, type CopyInstruction, type AddInstruction } from "./dockerfile.js";
+import { expandString, processWords, expandHeredoc } from "./expand.js";
+import type { TarEntry } from "../lib/tar-writer.js";
+
+export interface BuildImage { id: string; config: ContainerConfigSpec }
+
+export interface BuildBackend {
+  /** An image by reference or ID, pulled when missing (or always with pull). */
+  image(ref: string, pull: boolean, say: (line: string) => void): Promise<BuildImage>;
+  /** By ID (a cached step's image), undefined when gone. */
+  imageById(id: string): Promise<BuildImage | undefined>;
+  /** Runs cmd in a container of `parent` (null: scratch) and commits it with `config`; output streams to `out`. */
+  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void): Promise<{ exitCode: number; image?: string }>;
+  /** A new image: parent plus an optional layer (a tar stream of entries) with this config. */
+  commit(parent: string | null, layer: Iterable<TarEntry> | null, config: ContainerConfigSpec, history: HistoryEntry): Promise<string>;
+  /** Runs fn with the image's filesystem mounted read-only (null: scratch, an empty dir). */
+  withRootfs<T>(image: string | null, fn: (dir: string) => Promise<T>): Promise<T>;
+  tag(image: string, ref: string): Promise<void>;
+}
+
+export interface BuildOptions {
+  contextDir: string;
+  dockerfile?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+  pull?: boolean;
+  labels?: Record<string, string>;
+  /** Where cache records live: key → image ID. */
+  cache: Map<string, string>;
+  say: (line: string) => void;
+  output: (chunk: Buffer) => void;
+}
+
+/** Args every build knows without an ARG line (Docker's predefined proxy args). */
+const PREDEFINED_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
+
+const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+
+interface State {
+  image: string | null;
+  config: ContainerConfigSpec;
+  /** ARGs declared in this stage, with their values. */
+  args: Map<string, string | undefined>;
+  shell: string[];
+  /** CMD was set in this stage (ENTRYPOINT then keeps it). */
+  cmdSet: boolean;
+}
+
+function envMap(env: string[] = []): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of env) { const i = e.indexOf("="); m.set(i < 0 ? e : e.slice(0, i), i < 0 ? "" : e.slice(i + 1)); }
+  return m;
+}
+
+function setEnv(env: string[] = [], key: string, value: string): string[] {
+  return [...env.filter((e) => e.split("=", 1)[0] !== key), `${key}=${value}`];
+}
+
+export async function build(backend: BuildBackend, opts: BuildOptions): Promise<string> {
+  const dfPath = join(opts.contextDir, opts.dockerfile || "Dockerfile");
+  let text: string;
+  try { text = readFileSync(dfPath, "utf8"); } catch { throw new BadParameterError(`Cannot locate specified Dockerfile: ${opts.dockerfile || "Dockerfile"}`); }
+  const df: Dockerfile = parseDockerfile(text);
+  const escapeToken = df.escapeToken;
+  const buildArgs = opts.buildArgs ?? {};
+  const used = new Set<string>();
+
+  // Global ARGs: for FROM lines.
+  const globals = new Map<string, string | undefined>();
+  for (const a of df.globalArgs) for (const v of a.vars) {
+    const dflt = v.value !== undefined ? expandString(v.value, (n) => globals.get(n), { escapeToken }) : undefined;
+    globals.set(v.key, v.key in buildArgs ? buildArgs[v.key] : dflt);
+    if (v.key in buildArgs) used.add(v.key);
+  }
+
+  let stages = df.stages;
+  if (opts.target) {
+    const t = stages.find((s) => s.name === opts.target!.toLowerCase());
+    if (!t) throw new BadParameterError(`failed to reach build target ${opts.target} in Dockerfile`);
+    stages = stages.slice(0, t.index + 1);
+  }
+  // As the classic builder: global ARGs are steps too.
+  const total = df.globalArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+  let step = 0;
+  for (const a of df.globalArgs) opts.say(`Step ${++step}/${total} : ${a.original}\n`);
+  const done = new Map<string, string | null>(); // stage name / index → image
+  let last: string | null = null;
+
+  for (const stage of stages) {
+    const st = await fromStage(stage);
+    for (const ins of stage.instructions) {
+      step++;
+      opts.say(`Step ${step}/${total} : ${ins.original}\n`);
+      await runStep(st, ins);
+      opts.say(` ---> ${st.image ? short(st.image) : "scratch"}\n`);
+    }
+    done.set(String(stage.index), st.image);
+    if (stage.name) done.set(stage.name, st.image);
+    last = st.image;
+  }
+  if (!last) throw new BadParameterError("No image was generated. Is your Dockerfile empty?");
+  if (opts.labels && Object.keys(opts.labels).length) {
+    const img = (await backend.imageById(last))!;
+    last = await backend.commit(last, null, { ...img.config, Labels: { ...(img.config.Labels ?? {}), ...opts.labels } }, { created_by: "LABEL (--label)", empty_layer: true });
+  }
+  const unused = Object.keys(buildArgs).filter((k) => !used.has(k) && !PREDEFINED_ARGS.includes(k));
+  if (unused.length) opts.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
+  opts.say(`Successfully built ${short(last)}\n`);
+  for (const t of opts.tags ?? []) {
+    const full = /:[^/]+$/.test(t) ? t : `${t}:latest`;
+    await backend.tag(last, full);
+    opts.say(`Successfully tagged ${full}\n`);
+  }
+  return last;
+
+  async function fromStage(stage: Stage): Promise<State> {
+    step++;
+    opts.say(`Step ${step}/${total} : ${stage.from.original}\n`);
+    const ref = expandString(stage.image, (n) => globals.get(n), { escapeToken });
+    let base: BuildImage | null = null;
+    if (ref.toLowerCase() === "scratch") base = null;
+    else if (done.has(ref.toLowerCase())) {
+      const id = done.get(ref.toLowerCase())!;
+      base = id ? (await backend.imageById(id))! : null;
+    } else base = await backend.image(ref, !!opts.pull, opts.say);
+    opts.say(` ---> ${base ? short(base.id) : "scratch"}\n`);
+    const config: ContainerConfigSpec = base ? { ...base.config } : { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] };
+    return { image: base?.id ?? null, config, args: new Map(), shell: config.Shell ?? ["/bin/sh", "-c"], cmdSet: false };
+  }
+
+  function vars(st: State): (n: string) => string | undefined {
+    const env = envMap(st.config.Env);
+    return (n) => (env.has(n) ? env.get(n) : st.args.has(n) ? st.args.get(n) : undefined);
+  }
+
+  /** ARGs with values, as RUN sees them (environment for the command, not persisted). */
+  function argEnv(st: State): string[] {
+    const env = envMap(st.config.Env);
+    return [...st.args].filter(([k, v]) => v !== undefined && !env.has(k)).map(([k, v]) => `${k}=${v}`);
+  }
+
+  async function cached(st: State, key: string): Promise<boolean> {
+    if (opts.noCache) return false;
+    const id = opts.cache.get(key);
+    const img = id ? await backend.imageById(id) : undefined;
+    if (!img) return false;
+    opts.say(" ---> Using cache\n");
+    st.image = img.id;
+    st.config = { ...img.config };
+    return true;
+  }
+
+  function keyOf(st: State, ins: Instruction, extra: unknown = null): string {
+    return "sha256:" + createHash("sha256").update(JSON.stringify([st.image, ins.keyword, ins.original, argEnv(st), extra])).digest("hex");
+  }
+
+  async function configStep(st: State, ins: Instruction, change: (c: ContainerConfigSpec) => void): Promise<void> {
+    const key = keyOf(st, ins);
+    if (await cached(st, key)) return;
+    const next = { ...st.config };
+    change(next);
+    st.config = next;
+    st.image = await backend.commit(st.image, null, next, { created_by: `/bin/sh -c #(nop)  ${ins.original}`, empty_layer: true });
+    opts.cache.set(key, st.image);
+  }
+
+  async function runStep(st: State, ins: Instruction): Promise<void> {
+    const v = vars(st);
+    const ex = (s: string) => expandString(s, v, { escapeToken });
+    switch (ins.keyword) {
+      case "ARG":
+        for (const a of ins.vars) {
+          const dflt = a.value !== undefined ? ex(a.value) : globals.get(a.key);
+          st.args.set(a.key, a.key in buildArgs ? buildArgs[a.key] : dflt);
+          if (a.key in buildArgs) used.add(a.key);
+        }
+        return;
+      case "ENV":
+        return configStep(st, ins, (c) => { for (const p of ins.pairs) c.Env = setEnv(c.Env, p.key, ex(p.value)); });
+      case "LABEL":
+        return configStep(st, ins, (c) => { c.Labels = { ...(c.Labels ?? {}) }; for (const p of ins.pairs) c.Labels[ex(p.key)] = ex(p.value); });
+      case "MAINTAINER":
+        return configStep(st, ins, () => {});
+      case "WORKDIR": {
+        const dir = posix.resolve(st.config.WorkingDir || "/", ex(ins.path));
+        await configStep(st, ins, (c) => { c.WorkingDir = dir; });
+        return;
+      }
+      case "USER": return configStep(st, ins, (c) => { c.User = ex(ins.user); });
+      case "STOPSIGNAL": return configStep(st, ins, (c) => { c.StopSignal = ex(ins.signal); });
+      case "EXPOSE":
+        return configStep(st, ins, (c) => {
+          c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+          for (const p of ins.ports.flatMap((x) => processWords(x, v, { escapeToken }))) c.ExposedPorts[p.includes("/") ? p : `${p}/tcp`] = {};
+        });
+      case "VOLUME":
+        return configStep(st, ins, (c) => {
+          c.Volumes = { ...(c.Volumes ?? {}) };
+          for (const p of ins.volumes.flatMap((x) => processWords(x, v, { escapeToken }))) c.Volumes[p] = {};
+        });
+      case "CMD":
+        st.cmdSet = true;
+        return configStep(st, ins, (c) => { c.Cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command; });
+      case "ENTRYPOINT":
+        // As Docker: a CMD inherited from the base image does not outlive a new ENTRYPOINT.
+        return configStep(st, ins, (c) => { c.Entrypoint = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command; if (!st.cmdSet) c.Cmd = null; });
+      case "SHELL":
+        st.shell = ins.shell;
+        return configStep(st, ins, (c) => { c.Shell = ins.shell; });
+      case "HEALTHCHECK":
+        return configStep(st, ins, (c) => {
+          const h = ins.health;
+          c.Healthcheck = h.test[0] === "NONE" ? { Test: ["NONE"] } : { Test: h.test, Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod, Retries: h.retries };
+        });
+      case "ONBUILD":
+        return configStep(st, ins, (c) => { (c as ContainerConfigSpec & { OnBuild?: string[] }).OnBuild = [...((c as { OnBuild?: string[] }).OnBuild ?? []), ins.expression]; });
+      case "RUN": {
+        if (ins.mounts.length) throw new BadParameterError("RUN --mount needs BuildKit, which berth's builder does not provide yet");
+        const key = keyOf(st, ins);
+        if (await cached(st, key)) return;
+        let cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command;
+        if (ins.heredocs.length && ins.shellForm) cmd = [...st.shell, ins.command[0] + "\n" + ins.heredocs.map((h) => h.content).join("")];
+        const history: HistoryEntry = { created_by: ins.shellForm ? `/bin/sh -c ${ins.command[0]}` : `/bin/sh -c #(nop) RUN ${JSON.stringify(ins.command)}` };
+        const r = await backend.run(st.image, cmd, argEnv(st), st.config, history, opts.output, (cid) => opts.say(` ---> Running in ${short(cid)}\n`));
+        if (r.exitCode !== 0 || !r.image) {
+          throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
+        }
+        st.image = r.image;
+        opts.cache.set(key, st.image);
+        return;
+      }
+      case "COPY": case "ADD":
+        return copyStep(st, ins, ex);
+    }
+  }
+
+  async function copyStep(st: State, ins: CopyInstruction | AddInstruction, ex: (s: string) => string): Promise<void> {
+    const from = ins.keyword === "COPY" && ins.from ? ex(ins.from) : undefined;
+    if (ins.keyword === "ADD" && ins.sources.some((s) => /^(https?|git):\/\//.test(s) || s.startsWith("git@"))) {
+      throw new BadParameterError("ADD from a URL or git repository is not supported by berth's builder yet; download it and COPY it");
+    }
+    const sources = ins.sources.map(ex);
+    const destRaw = ex(ins.dest);
+    const workdir = st.config.WorkingDir || "/";
+    const destDir = destRaw.endsWith("/") || sources.length + ins.contents.length > 1 || destRaw === "." ;
+    const dest = posix.resolve(workdir, destRaw);
+    const owner = ins.chown ? ex(ins.chown) : undefined;
+    const chmod = ins.chmod ? parseInt(ex(ins.chmod), 8) : undefined;
+    if (chmod !== undefined && (Number.isNaN(chmod) || chmod > 0o7777)) throw new BadParameterError(`invalid chmod: ${ins.chmod}`);
+
+    const copyFrom = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
+      if (!from) return fn(opts.contextDir);
+      const key = from.toLowerCase();
+      const id = done.has(key) ? done.get(key)! : (await backend.image(from, false, opts.say)).id;
+      return backend.withRootfs(id, fn);
+    };
+    // The destination as the image has it: an existing directory is copied into; missing parents are made.
+    const { destIsDir, missing } = await backend.withRootfs(st.image, async (rootfs) => {
+      const parts = dest.split("/").filter(Boolean);
+      const miss: string[] = [];
+      for (let i = 1; i <= parts.length; i++) { const p = parts.slice(0, i).join("/"); if (!existsSync(join(rootfs, p))) miss.push(p); }
+      let isDir = false;
+      try { isDir = lstatSync(join(rootfs, dest)).isDirectory(); } catch { /* missing */ }
+      return { destIsDir: isDir, missing: miss };
+    });
+    await copyFrom(async (root) => {
+      type F = { src: string; rel: string; st: Stats };
+      const files: F[] = [];
+      const add = (abs: string, rel: string): void => {
+        const s = lstatSync(abs);
+        files.push({ src: abs, rel, st: s });
+        if (s.isDirectory()) for (const n of readdirSync(abs).sort()) add(join(abs, n), `${rel}/${n}`);
+      };
+      // Into a directory unless exactly one file (or heredoc) goes to a path not ending in "/".
+      let multi = sources.length + ins.contents.length > 1;
+      for (const s of sources) {
+        const clean = posix.normalize("/" + s).slice(1);
+        const matches = /[*?[]/.test(clean) ? glob(root, clean) : [clean];
+        if (!matches.length || matches.some((m) => !existsSync(join(root, m)) && !isLink(join(root, m)))) {
+          throw new BadParameterError(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
+        }
+        for (const m of matches) {
+          const abs = m ? join(root, m) : root;
+          const s2 = lstatSync(abs);
+          // A directory's contents are copied, not the directory itself.
+          if (matches.length > 1) multi = true;
+          if (s2.isDirectory()) { multi = true; for (const n of readdirSync(abs).sort()) add(join(abs, n), n); }
+          else files.push({ src: abs, rel: posix.basename(m), st: s2 });
+        }
+      }
+      const intoDir = destDir || destIsDir || multi;
+      const key = keyOf(st, ins, [dest, intoDir, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data])]);
+      if (await cached(st, key)) return;
+      const [uid, gid] = await resolveOwner(st.image, owner);
+      const baseRel = dest.replace(/^\/+/, "");
+      const entries: TarEntry[] = [];
+      const dirsToMake = intoDir ? missing : missing.slice(0, -1);
+      for (const p of dirsToMake) entries.push({ name: p, type: "directory", mode: 0o755, uid: p === baseRel ? uid : 0, gid: p === baseRel ? gid : 0, mtime: new Date() });
+      for (const f of files) {
+        const name = intoDir ? posix.join(baseRel, f.rel) : baseRel;
+        const common = { name, uid, gid, mtime: new Date(Number(f.st.mtimeMs)) };
+        if (f.st.isDirectory()) entries.push({ ...common, type: "directory", mode: chmod ?? (Number(f.st.mode) & 0o7777) });
+        else if (f.st.isSymbolicLink()) entries.push({ ...common, type: "symlink", mode: 0o777, linkname: readlinkSync(f.src) });
+        else if (f.st.isFile()) entries.push({ ...common, type: "file", mode: chmod ?? (Number(f.st.mode) & 0o7777), size: Number(f.st.size), source: f.src });
+      }
+      for (const c of ins.contents) {
+        const data = c.expand ? expandHeredoc(c.data, vars(st)) : c.data;
+        const name = intoDir ? posix.join(baseRel, c.path) : baseRel;
+        entries.push({ name, type: "file", mode: chmod ?? 0o644, uid, gid, mtime: new Date(), source: Buffer.from(data) });
+      }
+      st.image = await backend.commit(st.image, entries, st.config, { created_by: `/bin/sh -c #(nop) ${ins.original}` });
+      opts.cache.set(key, st.image);
+    });
+  }
+
+  /** --chown user[:group]: numbers as they are, names from the image's /etc/passwd and /etc/group. */
+  async function resolveOwner(image: string | null, spec: string | undefined): Promise<[number, number]> {
+    if (!spec) return [0, 0];
+    const [u, g] = spec.split(":");
+    return backend.withRootfs(image, async (root) => {
+      const look = (file: string, name: string, field: number): number | undefined => {
+        if (/^\d+$/.test(name)) return Number(name);
+        try {
+          for (const line of readFileSync(join(root, "etc", file), "utf8").split("\n")) {
+            const f = line.split(":");
+            if (f[0] === name) return Number(f[field]);
+          }
+        } catch { /* none */ }
+        return undefined;
+      };
+      const uid = look("passwd", u, 2);
+      if (uid === undefined) throw new BadParameterError(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${u}`);
+      let gid: number | undefined = g !== undefined ? look("group", g, 2) : undefined;
+      if (g !== undefined && gid === undefined) throw new BadParameterError(`unable to convert uid/gid chown string to host mapping: can't find gid for group ${g}`);
+      if (gid === undefined) gid = /^\d+$/.test(u) ? uid : look("passwd", u, 3) ?? uid;
+      return [uid, gid];
+    });
+  }
+}
+
+function isLink(p: string): boolean { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } }
+
+/** Shell-style globbing of one pattern inside root (*, ?, [..] per path segment). */
+function glob(root: string, pattern: string): string[] {
+  const segs = pattern.split("/");
+  let found = [""];
+  for (const seg of segs) {
+    const re = new RegExp("^" + seg.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
+    const next: string[] = [];
+    for (const dir of found) {
+      if (!/[*?[]/.test(seg)) { if (existsSync(join(root, dir, seg)) || isLink(join(root, dir, seg))) next.push(dir ? `${dir}/${seg}` : seg); continue; }
+      let names: string[] = [];
+      try { names = readdirSync(join(root, dir)).sort(); } catch { /* not a dir */ }
+      for (const n of names) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
+    }
+    found = next;
+  }
+  return found;
+}
+
+/** What decides a COPY's cache: names, modes, sizes and contents of the files. */
+function contentHash(files: { src: string; rel: string; st: Stats }[]): string {
+  const h = createHash("sha256");
+  for (const f of files) {
+    h.update(`${f.rel}\0${Number(f.st.mode)}\0`);
+    if (f.st.isFile()) h.update(readFileSync(f.src));
+    else if (f.st.isSymbolicLink()) h.update(readlinkSync(f.src));
+  }
+  return h.digest("hex");
+}

@@ -1,0 +1,85 @@
+/** `berth build`: sends the context (less what .dockerignore excludes) as a tar and prints the builder's stream. */
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, statSync } from "node:fs";
+import { join, resolve, relative } from "node:path";
+import { Readable } from "node:stream";
+import type { Command } from "./command.js";
+import { UsageError } from "./args.js";
+import { jsonLines } from "../api/client.js";
+import { DockerIgnore } from "../lib/dockerignore.js";
+import { writeTar, type TarEntry } from "../lib/tar-writer.js";
+
+function kv(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const x of list) {
+    const i = x.indexOf("=");
+    // --build-arg NAME alone takes the value from the environment, as Docker.
+    if (i < 0) { if (process.env[x] !== undefined) out[x] = process.env[x]!; } else out[x.slice(0, i)] = x.slice(i + 1);
+  }
+  return out;
+}
+
+/** The context's entries, parents first; ignored paths left out (the Dockerfile and .dockerignore always go). */
+function* contextEntries(dir: string, ignore: DockerIgnore, keep: Set<string>): Generator<TarEntry> {
+  const walk = function* (rel: string): Generator<TarEntry> {
+    for (const n of readdirSync(rel ? join(dir, rel) : dir).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      const abs = join(dir, r);
+      const st = lstatSync(abs);
+      const ignored = ignore.isIgnored(r, st.isDirectory()) && !keep.has(r);
+      if (ignored && (!st.isDirectory() || ignore.canSkipDir(r))) continue;
+      const common = { name: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+      if (st.isDirectory()) { if (!ignored) yield { ...common, type: "directory" }; yield* walk(r); }
+      else if (ignored) continue;
+      else if (st.isSymbolicLink()) yield { ...common, type: "symlink", linkname: readlinkSync(abs) };
+      else if (st.isFile()) yield { ...common, type: "file", size: st.size, source: abs };
+    }
+  };
+  yield* walk("");
+}
+
+export const buildCommand: Command = {
+  name: "build", usage: "build [OPTIONS] PATH", desc: "Build an image from a Dockerfile",
+  flags: [
+    { long: "tag", short: "t", type: "list", desc: "Name and optionally a tag in the \"name:tag\" format" },
+    { long: "file", short: "f", type: "string", desc: "Name of the Dockerfile (Default is \"PATH/Dockerfile\")" },
+    { long: "build-arg", type: "list", desc: "Set build-time variables" },
+    { long: "label", type: "list", desc: "Set metadata for an image" },
+    { long: "no-cache", type: "bool", desc: "Do not use cache when building the image" },
+    { long: "pull", type: "bool", desc: "Always attempt to pull a newer version of the image" },
+    { long: "quiet", short: "q", type: "bool", desc: "Suppress the build output and print image ID on success" },
+    { long: "target", type: "string", desc: "Set the target build stage to build" },
+  ],
+  run: async (c, f, a) => {
+    if (a.length !== 1) throw new UsageError(`"build" requires exactly 1 argument.`);
+    if (a[0] === "-" || /^(https?|git):\/\//.test(a[0])) throw new UsageError("berth build takes a local directory as its context");
+    const dir = resolve(a[0]);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`unable to prepare context: path "${a[0]}" not found`);
+    let dockerfile = "Dockerfile";
+    if (f.file) {
+      const p = resolve(String(f.file));
+      const rel = relative(dir, p);
+      if (rel.startsWith("..")) throw new UsageError("berth build: the Dockerfile must be inside the build context");
+      dockerfile = rel;
+    }
+    if (!existsSync(join(dir, dockerfile))) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, dockerfile)}: no such file or directory`);
+    let patterns = "";
+    try { patterns = readFileSync(join(dir, ".dockerignore"), "utf8"); } catch { /* none */ }
+    const ignore = DockerIgnore.parse(patterns);
+    const body = Readable.from(writeTar(contextEntries(dir, ignore, new Set([dockerfile, ".dockerignore"]))));
+    // Settle the API version first: a streamed context cannot be sent twice.
+    await c.api.json("GET", "/version");
+    const res = await c.api.stream("POST", "/build", {
+      query: {
+        t: f.tag as string[], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
+        nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: f.quiet ? "1" : undefined, target: (f.target as string) || undefined,
+      },
+      raw: body, headers: { "Content-Type": "application/x-tar" },
+    });
+    let failed = false;
+    for await (const m of jsonLines(res) as AsyncIterable<{ stream?: string; error?: string; aux?: { ID: string } }>) {
+      if (m.error) { c.err(`${m.error}\n`); failed = true; }
+      else if (m.stream) c.out(m.stream);
+    }
+    return failed ? 1 : 0;
+  },
+};

@@ -1,0 +1,151 @@
+/**
+ * Builds (`POST /build`, the classic builder's protocol): the context tar is
+ * unpacked into a temporary directory, the executor (src/build) runs the
+ * Dockerfile against this engine's images, containers and commits, and the
+ * build cache (key → image ID) lives in <data-root>/buildcache/index.json.
+ */
+import { promises as fsp } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import type { Store } from "../store/index.js";
+import { TarUnpacker } from "../store/tar-unpack.js";
+import { writeTar, type TarEntry } from "../lib/tar-writer.js";
+import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
+import { BadParameterError, errorMessage } from "../lib/errors.js";
+import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
+import { build, type BuildBackend, type BuildImage } from "../build/executor.js";
+import type { ContainerService } from "./containers.js";
+import type { ImageService } from "./images.js";
+import type { CommitService } from "./commit.js";
+
+export interface BuildRequest {
+  tags: string[]; dockerfile?: string; buildArgs?: Record<string, string>; target?: string;
+  noCache?: boolean; pull?: boolean; labels?: Record<string, string>; quiet?: boolean;
+}
+
+export class BuildService {
+  constructor(
+    private readonly store: Store, private readonly containers: ContainerService, private readonly images: ImageService,
+    private readonly commits: CommitService, private readonly dataRoot: string,
+  ) {}
+
+  private cachePath(): string { return join(this.dataRoot, "buildcache", "index.json"); }
+
+  /** Runs a build from a context tar (plain or gzip); messages go to `send` in Docker's JSON-stream shape. Returns the image ID. */
+  async build(context: NodeJS.ReadableStream, req: BuildRequest, send: (m: object) => void): Promise<string> {
+    const tmp = join(this.dataRoot, "tmp", `build-${randomBytes(6).toString("hex")}`);
+    const ctx = join(tmp, "context");
+    await fsp.mkdir(ctx, { recursive: true, mode: 0o700 });
+    try {
+      await unpackContext(context, ctx);
+      const cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
+      const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
+      const id = await build(this.backend(tmp), {
+        contextDir: ctx, dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
+        noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say,
+        output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
+      });
+      await fsp.mkdir(join(this.dataRoot, "buildcache"), { recursive: true });
+      await atomicWrite(this.cachePath(), JSON.stringify(Object.fromEntries(cache)));
+      send({ aux: { ID: id } });
+      if (req.quiet) send({ stream: id + "\n" });
+      return id;
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private backend(tmp: string): BuildBackend {
+    const store = this.store;
+    const info = async (id: string): Promise<BuildImage | undefined> => {
+      const rec = store.images.resolve(id);
+      if (!rec) return undefined;
+      return { id: rec.id, config: (await store.images.config(rec)).config ?? {} };
+    };
+    return {
+      image: async (ref, pull, say) => {
+        let rec = pull ? undefined : store.images.resolve(ref);
+        if (!rec) {
+          await this.images.pull(ref, { onProgress: (m) => { if (m.status && !m.progressDetail) say(`${m.id ? `${m.id}: ` : ""}${m.status}\n`); } });
+          rec = store.images.resolve(ref);
+        }
+        if (!rec) throw new BadParameterError(`pull access denied for ${ref}, repository does not exist or may require 'docker login'`);
+        return (await info(rec.id))!;
+      },
+      imageById: info,
+      run: async (parent, cmd, env, config, history, out, started) => {
+        if (!parent) throw new BadParameterError("a RUN needs a base image with a shell: FROM scratch has none");
+        const rec = store.images.resolve(parent)!;
+        const cfg = await store.images.config(rec);
+        const { Id } = await this.containers.create({
+          Image: parent, Cmd: cmd, Entrypoint: [], Env: [...(config.Env ?? []), ...env], WorkingDir: config.WorkingDir, User: config.User,
+          AttachStdout: true, AttachStderr: true, Labels: {}, HostConfig: { NetworkMode: "default" },
+        }, undefined, rec, cfg);
+        started(Id);
+        try {
+          const logs = this.containers.logs(Id, { follow: true });
+          const relay = (async () => { for await (const e of logs.entries) out(e.data); })();
+          const waited = this.containers.wait(Id, "next-exit");
+          await this.containers.start(Id);
+          const { StatusCode } = await waited;
+          await relay.catch(() => {});
+          if (StatusCode !== 0) return { exitCode: StatusCode };
+          const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history });
+          return { exitCode: 0, image };
+        } finally {
+          out(Buffer.from(`Removing intermediate container ${Id.slice(0, 12)}\n`));
+          await this.containers.remove(Id, { force: true, volumes: true }).catch(() => {});
+        }
+      },
+      commit: async (parent, layer, config, history) => {
+        const tar = layer ? Readable.from(writeTar(layer as Iterable<TarEntry>)) : null;
+        const rec = await this.commits.newImage(parent, tar ? { tar } : null, config as ContainerConfigSpec, history as HistoryEntry);
+        return rec.id;
+      },
+      withRootfs: async (image, fn) => {
+        const rec = image ? store.images.resolve(image) : undefined;
+        if (!rec?.chainId) {
+          const empty = join(tmp, `empty-${randomBytes(4).toString("hex")}`);
+          await fsp.mkdir(empty, { recursive: true });
+          return fn(empty);
+        }
+        const dir = join(tmp, `rootfs-${randomBytes(4).toString("hex")}`);
+        await store.snapshots.mount(rec.chainId, dir, join(dir, "fs"));
+        try { return await fn(join(dir, "fs")); } finally { await store.snapshots.unmount(join(dir, "fs")); }
+      },
+      tag: async (image, ref) => {
+        const i = ref.lastIndexOf(":");
+        const hasTag = i > ref.lastIndexOf("/");
+        await this.images.tag(image, hasTag ? ref.slice(0, i) : ref, hasTag ? ref.slice(i + 1) : "latest");
+      },
+    };
+  }
+}
+
+/** The context tar (gzip sniffed) into dir, with the same hostile-tar rules as layers. */
+async function unpackContext(src: NodeJS.ReadableStream, dir: string): Promise<void> {
+  const u = new TarUnpacker(dir);
+  let first = true;
+  let gunzip: ReturnType<typeof createGunzip> | undefined;
+  const feed = (b: Buffer) => u.write(b);
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) {
+      if (first) {
+        first = false;
+        if (chunk[0] === 0x1f && chunk[1] === 0x8b) {
+          gunzip = createGunzip();
+          gunzip.on("data", feed);
+        }
+      }
+      if (gunzip) { if (!gunzip.write(chunk)) await new Promise((r) => gunzip!.once("drain", r)); }
+      else feed(chunk);
+    }
+    if (gunzip) { await new Promise<void>((res, rej) => { gunzip!.once("end", res); gunzip!.once("error", rej); gunzip!.end(); }); }
+    if (!first) u.end();
+  } catch (e) {
+    u.abort();
+    throw new BadParameterError(`invalid build context: ${errorMessage(e)}`);
+  }
+}
