@@ -12,7 +12,10 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, type Stats } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { gunzipSync } from "node:zlib";
+import { TarUnpacker } from "../store/tar-unpack.js";
 import { join, posix } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
@@ -38,6 +41,8 @@ export interface BuildBackend {
 
 export interface BuildOptions {
   contextDir: string;
+  /** Scratch space of this build (ADD unpacks archives here). */
+  tmpDir: string;
   dockerfile?: string;
   tags?: string[];
   buildArgs?: Record<string, string>;
@@ -284,12 +289,12 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       return { destIsDir: isDir, missing: miss };
     });
     await copyFrom(async (root) => {
-      type F = { src: string; rel: string; st: Stats };
+      type F = { src: string; rel: string; st: Stats; keepOwner?: boolean };
       const files: F[] = [];
-      const add = (abs: string, rel: string): void => {
+      const add = (abs: string, rel: string, keepOwner = false): void => {
         const s = lstatSync(abs);
-        files.push({ src: abs, rel, st: s });
-        if (s.isDirectory()) for (const n of readdirSync(abs).sort()) add(join(abs, n), `${rel}/${n}`);
+        files.push({ src: abs, rel, st: s, keepOwner });
+        if (s.isDirectory()) for (const n of readdirSync(abs).sort()) add(join(abs, n), `${rel}/${n}`, keepOwner);
       };
       // Into a directory unless exactly one file (or heredoc) goes to a path not ending in "/".
       let multi = sources.length + ins.contents.length > 1;
@@ -304,7 +309,14 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
           const s2 = lstatSync(abs);
           // A directory's contents are copied, not the directory itself.
           if (matches.length > 1) multi = true;
-          if (s2.isDirectory()) { multi = true; for (const n of readdirSync(abs).sort()) add(join(abs, n), n); }
+          const archive = ins.keyword === "ADD" && ins.unpack !== false && !from && s2.isFile() ? archiveKind(abs) : undefined;
+          if (archive) {
+            // ADD unpacks a local archive into the destination, keeping its owners (as Docker).
+            const into = join(opts.tmpDir, `add-${createHash("sha256").update(abs + Math.random()).digest("hex").slice(0, 12)}`);
+            unpackArchive(abs, archive, into);
+            multi = true;
+            for (const n of readdirSync(into).sort()) add(join(into, n), n, true);
+          } else if (s2.isDirectory()) { multi = true; for (const n of readdirSync(abs).sort()) add(join(abs, n), n); }
           else files.push({ src: abs, rel: posix.basename(m), st: s2 });
         }
       }
@@ -318,7 +330,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       for (const p of dirsToMake) entries.push({ name: p, type: "directory", mode: 0o755, uid: p === baseRel ? uid : 0, gid: p === baseRel ? gid : 0, mtime: new Date() });
       for (const f of files) {
         const name = intoDir ? posix.join(baseRel, f.rel) : baseRel;
-        const common = { name, uid, gid, mtime: new Date(Number(f.st.mtimeMs)) };
+        const common = { name, uid: f.keepOwner && !owner ? Number(f.st.uid) : uid, gid: f.keepOwner && !owner ? Number(f.st.gid) : gid, mtime: new Date(Number(f.st.mtimeMs)) };
         if (f.st.isDirectory()) entries.push({ ...common, type: "directory", mode: chmod ?? (Number(f.st.mode) & 0o7777) });
         else if (f.st.isSymbolicLink()) entries.push({ ...common, type: "symlink", mode: 0o777, linkname: readlinkSync(f.src) });
         else if (f.st.isFile()) entries.push({ ...common, type: "file", mode: chmod ?? (Number(f.st.mode) & 0o7777), size: Number(f.st.size), source: f.src });
@@ -356,6 +368,33 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       return [uid, gid];
     });
   }
+}
+
+/** A local archive ADD unpacks: tar, possibly gzip, bzip2 or xz compressed (by its first bytes, as Docker). */
+function archiveKind(path: string): "tar" | "gzip" | "bzip2" | "xz" | undefined {
+  const fd = openSync(path, "r");
+  const b = Buffer.alloc(512);
+  let n = 0;
+  try { n = readSync(fd, b, 0, 512, 0); } finally { closeSync(fd); }
+  if (n >= 2 && b[0] === 0x1f && b[1] === 0x8b) return "gzip";
+  if (n >= 3 && b.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
+  if (n >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
+  if (n === 512 && b.subarray(257, 262).toString("latin1") === "ustar") return "tar";
+  return undefined;
+}
+
+function unpackArchive(path: string, kind: "tar" | "gzip" | "bzip2" | "xz", into: string): void {
+  mkdirSync(into, { recursive: true });
+  let data = readFileSync(path);
+  if (kind === "gzip") data = gunzipSync(data);
+  else if (kind !== "tar") {
+    const r = spawnSync(kind === "xz" ? "xz" : "bzip2", ["-dc", path], { maxBuffer: 4 << 30 });
+    if (r.status !== 0) throw new BadParameterError(`ADD ${path}: cannot decompress (${kind}): ${(r.stderr ?? "").toString().trim() || r.error?.message}`);
+    data = r.stdout;
+  }
+  const u = new TarUnpacker(into);
+  u.write(data);
+  u.end();
 }
 
 function isLink(p: string): boolean { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } }

@@ -43,7 +43,7 @@ export class BuildService {
       const cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
       const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
       const id = await build(this.backend(tmp), {
-        contextDir: ctx, dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
+        contextDir: ctx, tmpDir: tmp, dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say,
         output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
       });

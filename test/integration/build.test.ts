@@ -115,3 +115,18 @@ test("a failing RUN stops the build with Docker's message and leaves no containe
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /nothere: file does not exist/);
 });
+
+test("ADD unpacks local archives (plain, gzip, xz) keeping their owners; COPY copies them as files", () => {
+  const src = join(ctx, "payload");
+  mkdirSync(join(src, "sub"), { recursive: true });
+  writeFileSync(join(src, "sub/data.txt"), "inside\n");
+  for (const [file, flag] of [["p.tar", ""], ["p.tar.gz", "z"], ["p.tar.xz", "J"]]) {
+    const r = runSync("tar", [`--owner=1234`, `--group=4321`, `-c${flag}f`, join(ctx, file), "-C", src, "sub"]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  writeFileSync(join(ctx, "Add.dockerfile"), "FROM busybox\nADD p.tar /plain/\nADD p.tar.gz /gz\nADD p.tar.xz /xz/\nCOPY p.tar.gz /copied/\n");
+  const b = d.berth(["build", "-f", join(ctx, "Add.dockerfile"), "-t", "adder", ctx]);
+  assert.equal(b.code, 0, b.stderr + b.stdout);
+  const out = d.berth(["run", "--rm", "adder", "sh", "-c", "cat /plain/sub/data.txt /gz/sub/data.txt /xz/sub/data.txt; stat -c '%u:%g' /gz/sub/data.txt; ls /copied"]).stdout;
+  assert.equal(out, "inside\ninside\ninside\n1234:4321\np.tar.gz\n");
+});
