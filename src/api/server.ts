@@ -601,7 +601,7 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     const reply = out instanceof Reply ? out : new Reply(200, out);
     if (!res) { sendError(undefined, socket, 400, "this endpoint does not upgrade the connection"); return; }
     const headers: Record<string, string> = { "Api-Version": API_VERSION, "Server": `berth/${ENGINE_VERSION}`, "Docker-Experimental": "false", "Ostype": "linux" };
-    if (path === "/_ping") { headers["Cache-Control"] = "no-cache, no-store, must-revalidate"; headers["Pragma"] = "no-cache"; headers["Content-Type"] = "text/plain; charset=utf-8"; }
+    if (path === "/_ping") { headers["Builder-Version"] = "1"; headers["Cache-Control"] = "no-cache, no-store, must-revalidate"; headers["Pragma"] = "no-cache"; headers["Content-Type"] = "text/plain; charset=utf-8"; }
     if (reply.body === undefined || reply.status === 204 || reply.status === 304) { res.writeHead(reply.status, headers); res.end(); return; }
     if (typeof reply.body === "string") { res.writeHead(reply.status, headers); res.end(reply.body); return; }
     headers["Content-Type"] = "application/json";
