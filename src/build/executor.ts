@@ -18,6 +18,7 @@ import { gunzipSync } from "node:zlib";
 import { TarUnpacker } from "../store/tar-unpack.js";
 import { join, posix } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
+import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { parseDockerfile, type Dockerfile, type Instruction, type Stage, type CopyInstruction, type AddInstruction } from "./dockerfile.js";
 import { expandString, processWords, expandHeredoc } from "./expand.js";
@@ -116,6 +117,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     for (const ins of stage.instructions) {
       step++;
       opts.say(`Step ${step}/${total} : ${ins.original}\n`);
+      trace(`build step ${step}`);
       await runStep(st, ins);
       opts.say(` ---> ${st.image ? short(st.image) : "scratch"}\n`);
     }
@@ -279,15 +281,6 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       const id = done.has(key) ? done.get(key)! : (await backend.image(from, false, opts.say)).id;
       return backend.withRootfs(id, fn);
     };
-    // The destination as the image has it: an existing directory is copied into; missing parents are made.
-    const { destIsDir, missing } = await backend.withRootfs(st.image, async (rootfs) => {
-      const parts = dest.split("/").filter(Boolean);
-      const miss: string[] = [];
-      for (let i = 1; i <= parts.length; i++) { const p = parts.slice(0, i).join("/"); if (!existsSync(join(rootfs, p))) miss.push(p); }
-      let isDir = false;
-      try { isDir = lstatSync(join(rootfs, dest)).isDirectory(); } catch { /* missing */ }
-      return { destIsDir: isDir, missing: miss };
-    });
     await copyFrom(async (root) => {
       type F = { src: string; rel: string; st: Stats; keepOwner?: boolean };
       const files: F[] = [];
@@ -320,9 +313,19 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
           else files.push({ src: abs, rel: posix.basename(m), st: s2 });
         }
       }
-      const intoDir = destDir || destIsDir || multi;
-      const key = keyOf(st, ins, [dest, intoDir, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data])]);
+      // The parent image is part of the key, so what its filesystem has at dest is too: look only on a miss.
+      const key = keyOf(st, ins, [dest, destDir || multi, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data])]);
       if (await cached(st, key)) return;
+      // The destination as the image has it: an existing directory is copied into; missing parents are made.
+      const { destIsDir, missing } = await backend.withRootfs(st.image, async (rootfs) => {
+        const parts = dest.split("/").filter(Boolean);
+        const miss: string[] = [];
+        for (let i = 1; i <= parts.length; i++) { const p = parts.slice(0, i).join("/"); if (!existsSync(join(rootfs, p))) miss.push(p); }
+        let isDir = false;
+        try { isDir = lstatSync(join(rootfs, dest)).isDirectory(); } catch { /* missing */ }
+        return { destIsDir: isDir, missing: miss };
+      });
+      const intoDir = destDir || destIsDir || multi;
       const [uid, gid] = await resolveOwner(st.image, owner);
       const baseRel = dest.replace(/^\/+/, "");
       const entries: TarEntry[] = [];

@@ -14,6 +14,7 @@ import { TarUnpacker } from "../store/tar-unpack.js";
 import { writeTar, type TarEntry } from "../lib/tar-writer.js";
 import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
 import { BadParameterError, errorMessage } from "../lib/errors.js";
+import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, type BuildBackend, type BuildImage } from "../build/executor.js";
 import type { ContainerService } from "./containers.js";
@@ -39,7 +40,9 @@ export class BuildService {
     const ctx = join(tmp, "context");
     await fsp.mkdir(ctx, { recursive: true, mode: 0o700 });
     try {
+      trace("build: context arriving");
       await unpackContext(context, ctx);
+      trace("build: context unpacked");
       const cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
       const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
       const id = await build(this.backend(tmp), {
@@ -47,6 +50,7 @@ export class BuildService {
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say,
         output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
       });
+      trace("build: done");
       await fsp.mkdir(join(this.dataRoot, "buildcache"), { recursive: true });
       await atomicWrite(this.cachePath(), JSON.stringify(Object.fromEntries(cache)));
       send({ aux: { ID: id } });

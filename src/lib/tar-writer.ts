@@ -5,7 +5,7 @@
  * attributes (SCHILY.xattr.*, values written byte for byte, as Go's
  * archive/tar does and as Docker reads them).
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 
 export type TarType = "file" | "link" | "symlink" | "char" | "block" | "directory" | "fifo";
 
@@ -61,8 +61,23 @@ function paxRecord(key: string, value: Buffer): Buffer {
 const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 const fits = (s: string) => Buffer.byteLength(s) <= 100;
 
-/** The tar of `entries` (an async iterable, so a walker can produce them lazily), ended by two zero blocks. */
+/** The tar of `entries` (an async iterable, so a walker can produce them lazily), in chunks of about 256 KiB. */
 export async function* writeTar(entries: AsyncIterable<TarEntry> | Iterable<TarEntry>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for await (const b of tarBlocks(entries)) {
+    if (b.length >= 1 << 18 && size === 0) { yield b; continue; }
+    parts.push(b);
+    size += b.length;
+    if (size >= 1 << 18) { yield Buffer.concat(parts); parts = []; size = 0; }
+  }
+  if (size) yield Buffer.concat(parts);
+}
+
+/** Small files are read whole (one syscall each, no stream); big ones are streamed. */
+const SMALL = 1 << 20;
+
+async function* tarBlocks(entries: AsyncIterable<TarEntry> | Iterable<TarEntry>): AsyncGenerator<Buffer> {
   for await (const e of entries) {
     const size = e.type === "file" ? (e.size ?? (Buffer.isBuffer(e.source) ? e.source.length : 0)) : 0;
     const name = e.type === "directory" && !e.name.endsWith("/") ? e.name + "/" : e.name;
@@ -82,7 +97,12 @@ export async function* writeTar(entries: AsyncIterable<TarEntry> | Iterable<TarE
     yield header(name, FLAG[e.type], fields);
     if (size > 0) {
       if (Buffer.isBuffer(e.source)) yield e.source;
-      else if (e.source) {
+      else if (e.source && size <= SMALL) {
+        let b: Buffer = readFileSync(e.source);
+        // A file that changed size while being read: keep the archive well-formed.
+        if (b.length !== size) b = b.length > size ? b.subarray(0, size) : Buffer.concat([b, Buffer.alloc(size - b.length)]);
+        yield b;
+      } else if (e.source) {
         let got = 0;
         for await (const chunk of createReadStream(e.source, { highWaterMark: 1 << 20 })) {
           const c = chunk as Buffer;
