@@ -34,6 +34,15 @@ export class BuildService {
 
   private cachePath(): string { return join(this.dataRoot, "buildcache", "index.json"); }
 
+  /** After a crash: image filesystems a build had mounted, and its scratch directories, go. */
+  async init(): Promise<void> {
+    const tmp = join(this.dataRoot, "tmp");
+    let mounts: string[] = [];
+    try { mounts = (await fsp.readFile("/proc/self/mountinfo", "utf8")).split("\n").map((l) => l.split(" ")[4]).filter((m) => m?.startsWith(tmp + "/build-")); } catch { /* no /proc */ }
+    for (const m of mounts.reverse()) await this.store.snapshots.unmount(m).catch(() => {});
+    for (const n of await fsp.readdir(tmp).catch(() => [] as string[])) if (n.startsWith("build-")) await fsp.rm(join(tmp, n), { recursive: true, force: true }).catch(() => {});
+  }
+
   /** Runs a build from a context tar (plain or gzip); messages go to `send` in Docker's JSON-stream shape. Returns the image ID. */
   async build(context: NodeJS.ReadableStream, req: BuildRequest, send: (m: object) => void): Promise<string> {
     const tmp = join(this.dataRoot, "tmp", `build-${randomBytes(6).toString("hex")}`);

@@ -58,6 +58,7 @@ export class Engine {
     await containers.load();
     const commits = new CommitService(store, containers, events, opts.dataRoot);
     const builds = new BuildService(store, containers, images, commits, opts.dataRoot);
+    await builds.init();
     return new Engine(opts, store, runtime, events, containers, images, volumes, networks, commits, builds);
   }
 

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, runSync } from "./harness.js";
@@ -130,4 +130,14 @@ test("ADD unpacks local archives (plain, gzip, xz) keeping their owners; COPY co
   assert.equal(b.code, 0, b.stderr + b.stdout);
   const out = d.berth(["run", "--rm", "adder", "sh", "-c", "cat /plain/sub/data.txt /gz/sub/data.txt /xz/sub/data.txt; stat -c '%u:%g' /gz/sub/data.txt; ls /copied"]).stdout;
   assert.equal(out, "inside\ninside\ninside\n1234:4321\np.tar.gz\n");
+});
+
+test("a build cut short by a daemon crash leaves nothing once the daemon is back", async () => {
+  await d.crash();
+  const left = join(d.dataRoot, "tmp", "build-crashed", "rootfs-1", "fs");
+  mkdirSync(left, { recursive: true });
+  assert.equal(runSync("mount", ["-t", "tmpfs", "tmpfs", left]).code, 0);
+  await d.start();
+  assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(left), "the mount is gone");
+  assert.ok(!existsSync(join(d.dataRoot, "tmp", "build-crashed")), "the scratch directory is gone");
 });
