@@ -24,14 +24,19 @@ say exec demo-web hostname; berth exec demo-web hostname
 say stop -t 1 demo-web; berth stop -t 1 demo-web
 say rm demo-web; berth rm demo-web
 
-printf '\nA web page from a container on a published port (kernel DNAT from the host to the container):\n'
+printf '\nBuild an image from a Dockerfile, then serve its page on a published port (kernel DNAT to the container):\n'
+ctx=$(mktemp -d /tmp/berth-demo-XXXX)
+printf '<h1>Hello from a berth container</h1>\n' > "$ctx/index.html"
+printf 'FROM busybox\nCOPY index.html /www/\nEXPOSE 80\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' > "$ctx/Dockerfile"
+printf '\n\033[1m$ cat Dockerfile\033[0m\n'; cat "$ctx/Dockerfile"
+say build -t demo-page "$ctx"; berth build -t demo-page "$ctx"
+rm -rf "$ctx"
 berth rm -f demo-page >/dev/null 2>&1 || true
-say run -d --name demo-page -p 8080:80 busybox sh -c "'mkdir /www && echo \"<h1>Hello from a berth container</h1>\" > /www/index.html && httpd -f -p 80 -h /www'"
-berth run -d --name demo-page -p 8080:80 busybox sh -c 'mkdir /www && echo "<h1>Hello from a berth container</h1>" > /www/index.html && exec httpd -f -p 80 -h /www'
+say run -d --name demo-page -p 8080:80 demo-page; berth run -d --name demo-page -p 8080:80 demo-page
 say port demo-page; berth port demo-page
 for i in $(seq 1 50); do curl -s -o /dev/null -m 1 http://localhost:8080/ && break; sleep 0.1; done
 printf '\n\033[1m$ curl http://localhost:8080/\033[0m\n'; curl -s http://localhost:8080/
-say rm -f demo-page; berth rm -f demo-page
+say rm -f demo-page; berth rm -f demo-page; berth rmi demo-page >/dev/null
 
 printf '\nContainers on a user network reach each other by name (embedded DNS):\n'
 berth rm -f demo-db >/dev/null 2>&1 || true; berth network rm demo-net >/dev/null 2>&1 || true
