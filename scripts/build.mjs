@@ -17,6 +17,11 @@ await Promise.all([
     banner: { js: "#!/usr/bin/env node\nconst __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   }),
   build({ ...common, entryPoints: ["src/api/daemon-main.ts"], outfile: "bin/berthd", sourcemap: "inline" }),
+  // The compose plugin, loaded by bin/berth.cjs on `berth compose` only (like docker's compose plugin).
+  build({
+    ...common, format: "cjs", entryPoints: ["src/compose/cli.ts"], outfile: "bin/berth-compose.cjs", minify: true,
+    define: { "import.meta.url": "__importMetaUrl" }, banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
+  }),
   // The layer worker (worker_threads): the daemon and dist/index.js find it beside themselves or in ../bin/.
   build({ ...common, banner: { js: common.banner.js.replace("#!/usr/bin/env node\n", "") }, entryPoints: ["src/store/layer-worker.ts"], outfile: "bin/berth-layer-worker.mjs" }),
   build({ ...common, banner: {}, entryPoints: ["src/index.ts"], outfile: "dist/index.js", packages: "external" }),

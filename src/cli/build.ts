@@ -3,7 +3,7 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, statSyn
 import { join, resolve, relative } from "node:path";
 import { Readable } from "node:stream";
 import type { Command } from "./command.js";
-import { UsageError } from "./args.js";
+import { UsageError } from "../lib/args.js";
 import { jsonLines } from "../api/client.js";
 import { DockerIgnore } from "../lib/dockerignore.js";
 import { writeTar, type TarEntry } from "../lib/tar-writer.js";

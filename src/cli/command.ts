@@ -1,6 +1,6 @@
 /** The shape of a `berth` command. */
 import type { ApiClient } from "../api/client.js";
-import type { FlagSpec, Flags } from "./args.js";
+import type { FlagSpec, Flags } from "../lib/args.js";
 
 export interface Ctx {
   api: ApiClient;

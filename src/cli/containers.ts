@@ -1,12 +1,12 @@
 /** Container commands: run, create, start, stop, kill, restart, rm, wait, logs, exec, attach, ps, inspect, top, rename, pause, port. */
 import { readFileSync } from "node:fs";
 import type { Command, Ctx } from "./command.js";
-import type { FlagSpec, Flags } from "./args.js";
-import { UsageError, filtersQuery } from "./args.js";
+import type { FlagSpec, Flags } from "../lib/args.js";
+import { UsageError, filtersQuery } from "../lib/args.js";
 import { ApiError, jsonLines } from "../api/client.js";
-import { relayStreams, demux, initialResize } from "./stdio.js";
-import { formatRows, compile } from "./template.js";
-import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "./format.js";
+import { relayStreams, demux, initialResize } from "../lib/stdio.js";
+import { formatRows, compile } from "../lib/template.js";
+import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "../lib/format.js";
 
 type Obj = Record<string, unknown>;
 
@@ -236,7 +236,7 @@ async function pull(c: Ctx, image: string, quiet: boolean, platform?: string): P
   const [name, tag] = image.includes("@") ? [image, undefined] : splitTag(image);
   const { authHeader } = await import("./registry.js");
   const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag, platform: platform || undefined }, headers: authHeader(image) });
-  const { progressPrinter } = await import("./stdio.js");
+  const { progressPrinter } = await import("../lib/stdio.js");
   const show = progressPrinter(quiet, (s) => c.err(s));
   for await (const m of jsonLines<{ status?: string; error?: string; id?: string; progress?: string }>(res)) {
     if (m.error) throw new ApiError(500, m.error);
@@ -539,7 +539,7 @@ export const containerCommands: Command[] = [
     run: async (c, _f, a) => {
       need(a, 1, "top");
       const r = await c.api.json<{ Titles: string[]; Processes: string[][] }>("GET", `/containers/${a[0]}/top`, { query: { ps_args: a.slice(1).join(" ") || undefined } });
-      const { tabulate } = await import("./template.js");
+      const { tabulate } = await import("../lib/template.js");
       c.out(tabulate([r.Titles, ...r.Processes]));
       return 0;
     },

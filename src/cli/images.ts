@@ -2,10 +2,10 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "./command.js";
-import { UsageError, filtersQuery } from "./args.js";
+import { UsageError, filtersQuery } from "../lib/args.js";
 import { ApiError } from "../api/client.js";
-import { formatRows } from "./template.js";
-import { humanDuration, humanSize, goTime, ellipsis } from "./format.js";
+import { formatRows } from "../lib/template.js";
+import { humanDuration, humanSize, goTime, ellipsis } from "../lib/format.js";
 import { inspectCmd, pull } from "./containers.js";
 
 type Obj = Record<string, unknown>;

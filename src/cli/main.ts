@@ -4,11 +4,12 @@
  * the default socket.
  */
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { openSync, mkdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ApiClient, ApiError, DEFAULT_HOST, CLIENT_API_VERSION, jsonLines } from "../api/client.js";
-import { parseFlags, flagHelp, UsageError, filtersQuery, type FlagSpec } from "./args.js";
+import { parseFlags, flagHelp, UsageError, filtersQuery, type FlagSpec } from "../lib/args.js";
 import type { Command, Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
@@ -17,8 +18,8 @@ import { networkCommands } from "./networks.js";
 import { buildCommand } from "./build.js";
 import { registryCommands } from "./registry.js";
 import { statsCommand } from "./stats.js";
-import { compile, formatRows } from "./template.js";
-import { humanSize } from "./format.js";
+import { compile, formatRows } from "../lib/template.js";
+import { humanSize } from "../lib/format.js";
 
 const VERSION = "0.1.0";
 
@@ -49,7 +50,7 @@ const systemCommands: Command[] = [
     name: "events", usage: "events [OPTIONS]", desc: "Get real time events from the server",
     flags: [{ long: "since", type: "string", desc: "Show all events created since timestamp" }, { long: "until", type: "string", desc: "Stream events until this timestamp" }, { long: "filter", short: "f", type: "list", desc: "Filter output based on conditions provided" }, { long: "format", type: "string", desc: "Format the output using the given Go template" }],
     run: async (c, f) => {
-      const { parseSince } = await import("./format.js");
+      const { parseSince } = await import("../lib/format.js");
       const res = await c.api.stream("GET", "/events", { query: { since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined, filters: filtersQuery(f.filter as string[]) } });
       const tpl = f.format ? compile(String(f.format)) : undefined;
       type Ev = { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; time: number; timeNano: number };
@@ -146,7 +147,19 @@ const ALIASES: Record<string, string> = {
   "network list": "network ls", "network remove": "network rm", "image build": "build",
 };
 
-const commands: Command[] = [...containerCommands, buildCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands];
+// Compose is a plugin, as in Docker: a program of its own (src/compose → bin/berth-compose.cjs),
+// loaded only when `berth compose` runs, so other commands never pay for it.
+const composeCommand: Command = {
+  name: "compose", usage: "compose [OPTIONS] COMMAND", desc: "Define and run multi-container applications", flags: [], stop: true,
+  run: async (c, _f, a) => {
+    const plugin = join(dirname(fileURLToPath(import.meta.url)), "berth-compose.cjs");
+    if (!existsSync(plugin)) throw new Error(`the compose plugin is missing (${plugin}); run make build`);
+    const req = createRequire(import.meta.url);
+    return (req(plugin) as { compose: (c: Ctx, a: string[]) => Promise<number> }).compose(c, a);
+  },
+};
+
+const commands: Command[] = [...containerCommands, buildCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
@@ -229,7 +242,8 @@ async function main(argv: string[]): Promise<number> {
   }
   let parsed;
   try {
-    parsed = parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
+    // compose parses its own flags (-f, -p, then the sub-command's).
+    parsed = cmd === composeCommand ? { flags: {}, args: rest } : parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
   } catch (e) {
     ctx.err(`${(e as Error).message}\nSee 'berth ${cmd.name} --help'.\n`);
     return 125;

@@ -1,8 +1,8 @@
 /** Network commands: network create, ls, inspect, rm, prune, connect, disconnect. */
 import type { Command, Ctx } from "./command.js";
-import { UsageError, filterMap, filtersQuery } from "./args.js";
+import { UsageError, filterMap, filtersQuery } from "../lib/args.js";
 import { ApiError } from "../api/client.js";
-import { compile, formatRows } from "./template.js";
+import { compile, formatRows } from "../lib/template.js";
 
 type Net = { Name: string; Id: string; Driver: string; Scope: string; Internal: boolean; EnableIPv6: boolean; Created: string; Labels: Record<string, string> | null };
 

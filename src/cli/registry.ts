@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "./command.js";
-import { UsageError } from "./args.js";
+import { UsageError } from "../lib/args.js";
 import { ApiError, jsonLines } from "../api/client.js";
 
 const INDEX = "https://index.docker.io/v1/";

@@ -1,6 +1,6 @@
 /** `berth stats`: CPU, memory and pids per container, as `docker stats` shows them. */
 import type { Command, Ctx } from "./command.js";
-import { formatRows } from "./template.js";
+import { formatRows } from "../lib/template.js";
 
 type Stats = {
   id: string; name: string;

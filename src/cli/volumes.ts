@@ -1,9 +1,9 @@
 /** Volume commands: volume create, ls, inspect, rm, prune. */
 import type { Command } from "./command.js";
-import { UsageError, filterMap, filtersQuery } from "./args.js";
+import { UsageError, filterMap, filtersQuery } from "../lib/args.js";
 import { ApiError } from "../api/client.js";
-import { compile, formatRows } from "./template.js";
-import { humanSize } from "./format.js";
+import { compile, formatRows } from "../lib/template.js";
+import { humanSize } from "../lib/format.js";
 
 type Vol = { Name: string; Driver: string; Mountpoint: string; Labels: Record<string, string> | null; Scope: string };
 

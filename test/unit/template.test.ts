@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { compile, formatRows, tabulate } from "../../src/cli/template.js";
-import { parseFlags } from "../../src/cli/args.js";
-import { humanSize, ellipsis } from "../../src/cli/format.js";
+import { compile, formatRows, tabulate } from "../../src/lib/template.js";
+import { parseFlags } from "../../src/lib/args.js";
+import { humanSize, ellipsis } from "../../src/lib/format.js";
 
 const dot = { ID: "abc", Names: "web", Labels: { tier: "front", "a.b": "x" }, List: ["x", "y"], Nested: { Deep: { V: 3 } }, Empty: "", Label: (k: string) => (k === "tier" ? "front" : "") };
 
@@ -54,7 +54,7 @@ test("human sizes and truncation as the docker CLI prints them", () => {
 });
 
 test("pull progress: one line per layer redrawn in place on a terminal, status changes only elsewhere", async () => {
-  const { progressPrinter } = await import("../../src/cli/stdio.js");
+  const { progressPrinter } = await import("../../src/lib/stdio.js");
   let out = "";
   const tty = progressPrinter(false, (s) => { out += s; }, true);
   tty({ status: "Pulling from team/bb", id: "1" });

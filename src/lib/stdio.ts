@@ -1,6 +1,5 @@
 /** Client-side stdio: demultiplexing Docker's stdcopy frames, raw terminals, detach keys, resizes. */
 import type { Socket } from "node:net";
-import type { ApiClient } from "../api/client.js";
 
 /** Splits a multiplexed stream into stdout and stderr writes; resolves at its end. */
 export function demux(src: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
@@ -87,7 +86,10 @@ export function relayStreams(sock: Socket, o: StreamOpts): Promise<"done" | "det
 }
 
 /** Sends the current terminal size, as the docker CLI does right after start. */
-export async function initialResize(api: ApiClient, path: string): Promise<void> {
+/** What initialResize needs of an API client. */
+export interface ResizeClient { request(method: string, path: string, o: { query: Record<string, number> }): Promise<unknown> }
+
+export async function initialResize(api: ResizeClient, path: string): Promise<void> {
   if (!process.stdout.isTTY) return;
   await api.request("POST", path, { query: { h: process.stdout.rows, w: process.stdout.columns } }).catch(() => {});
 }

@@ -1,0 +1,285 @@
+/**
+ * `berth compose`: Docker Compose v2's command set over the compose loader
+ * and orchestrator. Like docker's compose plugin it is a program of its own:
+ * built to bin/berth-compose.cjs and loaded by `berth` only when `berth
+ * compose` runs (so `yaml` and the loader cost nothing to other commands,
+ * and the berth CLI does not depend on this folder). It talks to the daemon
+ * through the API client only.
+ */
+import { fstatSync } from "node:fs";
+import type { ApiClient } from "../api/client.js";
+import { parseFlags, flagHelp, UsageError, type FlagSpec, type Flags } from "../lib/args.js";
+import { formatRows } from "../lib/template.js";
+import { relayStreams } from "../lib/stdio.js";
+import { humanDuration } from "../lib/format.js";
+import { loadProject, projectModel, yamlLib, ComposeError, Orchestrator, L, streamLogs, type Project, type ContainerSummary } from "./index.js";
+
+/** What the berth CLI hands the plugin: the API client and its output. */
+export interface Ctx { api: ApiClient; out(s: string): void; err(s: string): void }
+
+const GLOBAL: FlagSpec[] = [
+  { long: "file", short: "f", type: "list", desc: "Compose configuration files" },
+  { long: "project-name", short: "p", type: "string", desc: "Project name" },
+  { long: "project-directory", type: "string", desc: "Specify an alternate working directory" },
+  { long: "help", type: "bool", hidden: true },
+];
+
+interface Sub {
+  name: string; usage: string; desc: string; flags: FlagSpec[]; stop?: boolean;
+  /** Commands that can run from -p alone when there is no compose file (down, ps, logs...). */
+  noFile?: boolean;
+  run(c: Ctx, o: Orchestrator, f: Flags, a: string[]): Promise<number>;
+}
+
+const timeoutFlag: FlagSpec = { long: "timeout", short: "t", type: "int", desc: "Specify a shutdown timeout in seconds" };
+
+function psRows(o: Orchestrator, cs: ContainerSummary[]): Record<string, unknown>[] {
+  return cs.map((c) => {
+    const ports = c.Ports.map((p) => (p.PublicPort ? `${p.IP || "0.0.0.0"}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`));
+    const cmd = c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command;
+    return {
+      ID: c.Id.slice(0, 12), Name: c.Names[0].replace(/^\//, ""), Image: c.Image, Command: JSON.stringify(cmd), Project: c.Labels[L.project],
+      Service: c.Labels[L.service], CreatedAt: new Date(c.Created * 1000).toISOString(), RunningFor: `${humanDuration(Date.now() - c.Created * 1000)} ago`,
+      State: c.State, Status: c.Status, Ports: [...new Set(ports)].join(", "), Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(","),
+      _short: o.shortName(c.Names[0]),
+    };
+  });
+}
+
+/** Docker Compose's Ctrl-C: stop the containers; a second Ctrl-C kills them. */
+async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: { service: string; id: string; name: string; tty: boolean }[]): Promise<number> {
+  let stopping = false;
+  const stopAll = async () => {
+    c.err("Gracefully stopping... (press Ctrl+C again to force)\n");
+    await o.stop(started.map((s) => s.service));
+  };
+  let interrupted: Promise<void> | undefined;
+  const onSig = () => {
+    if (stopping) { for (const s of started) void o.api.request("POST", `/containers/${s.id}/kill`).catch(() => {}); return; }
+    stopping = true;
+    interrupted = stopAll();
+  };
+  process.on("SIGINT", onSig);
+  process.on("SIGTERM", onSig);
+  try {
+    c.err(`Attaching to ${started.map((s) => o.shortName(s.name)).join(", ")}\n`);
+    await streamLogs(o.api, started.map((s) => ({ id: s.id, name: o.shortName(s.name), tty: s.tty })), { follow: true }, { write: (s) => c.out(s) }, async (t) => {
+      const info = await o.api.json<{ State: { Running: boolean; ExitCode: number } }>("GET", `/containers/${t.id}/json`).catch(() => undefined);
+      if (info && !info.State.Running) c.out(`${t.name} exited with code ${info.State.ExitCode}\n`);
+    });
+    if (interrupted) { await interrupted; return 130; }
+    return 0;
+  } finally {
+    process.off("SIGINT", onSig);
+    process.off("SIGTERM", onSig);
+  }
+}
+
+const subs: Sub[] = [
+  {
+    name: "up", usage: "up [OPTIONS] [SERVICE...]", desc: "Create and start containers",
+    flags: [
+      { long: "detach", short: "d", type: "bool", desc: "Detached mode: Run containers in the background" },
+      { long: "build", type: "bool", desc: "Build images before starting containers" },
+      { long: "force-recreate", type: "bool", desc: "Recreate containers even if their configuration and image haven't changed" },
+      { long: "no-recreate", type: "bool", desc: "If containers already exist, don't recreate them" },
+      { long: "no-start", type: "bool", desc: "Don't start the services after creating them" },
+      { long: "pull", type: "string", desc: "Pull image before running (\"always\"|\"missing\"|\"never\")" },
+      { long: "wait", type: "bool", hidden: true },
+    ],
+    run: async (c, o, f, a) => {
+      const pull = f.pull as "always" | "missing" | "never" | undefined;
+      if (pull && !["always", "missing", "never"].includes(pull)) throw new UsageError(`invalid --pull option "${pull}"`);
+      const started = await o.up({ services: a, build: !!f.build, forceRecreate: !!f["force-recreate"], noRecreate: !!f["no-recreate"], noStart: !!f["no-start"], pull });
+      if (f.detach || f["no-start"]) return 0;
+      return attachUntilInterrupt(c, o, started);
+    },
+  },
+  {
+    name: "down", usage: "down [OPTIONS]", desc: "Stop and remove containers, networks", noFile: true,
+    flags: [
+      { long: "volumes", short: "v", type: "bool", desc: "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers" },
+      { long: "rmi", type: "string", desc: "Remove images used by services. \"local\" remove only images that don't have a custom tag (\"local\"|\"all\")" },
+      { long: "remove-orphans", type: "bool", desc: "Remove containers for services not defined in the Compose file" },
+      timeoutFlag,
+    ],
+    run: async (_c, o, f) => {
+      const rmi = f.rmi as string | undefined;
+      if (rmi && rmi !== "local" && rmi !== "all") throw new UsageError(`invalid value for --rmi: "${rmi}"`);
+      await o.down({ volumes: !!f.volumes, rmi: rmi as "local" | "all" | undefined, timeout: f.timeout as number | undefined });
+      return 0;
+    },
+  },
+  {
+    name: "ps", usage: "ps [OPTIONS] [SERVICE...]", desc: "List containers", noFile: true,
+    flags: [
+      { long: "all", short: "a", type: "bool", desc: "Show all stopped containers (including those created by the run command)" },
+      { long: "quiet", short: "q", type: "bool", desc: "Only display IDs" },
+      { long: "services", type: "bool", desc: "Display services" },
+      { long: "format", type: "string", desc: "Format output using a custom template: 'table', 'json', or a Go template" },
+    ],
+    run: async (c, o, f, a) => {
+      const cs = await o.containers({ all: !!f.all, services: a });
+      if (f.quiet) { c.out(cs.map((x) => x.Id + "\n").join("")); return 0; }
+      if (f.services) { c.out([...new Set(cs.map((x) => x.Labels[L.service]))].map((s) => s + "\n").join("")); return 0; }
+      const rows = psRows(o, cs);
+      const fmt = (f.format as string | undefined) ?? "table";
+      if (fmt === "json") {
+        c.out(rows.map(({ _short, ...r }) => JSON.stringify(r) + "\n").join(""));
+        return 0;
+      }
+      c.out(formatRows(fmt === "table" ? "table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}" : fmt, rows,
+        { ID: "CONTAINER ID", Name: "NAME", Image: "IMAGE", Command: "COMMAND", Service: "SERVICE", RunningFor: "CREATED", CreatedAt: "CREATED AT", Status: "STATUS", State: "STATE", Ports: "PORTS", Project: "PROJECT", Labels: "LABELS" }));
+      return 0;
+    },
+  },
+  {
+    name: "logs", usage: "logs [OPTIONS] [SERVICE...]", desc: "View output from containers", noFile: true,
+    flags: [
+      { long: "follow", short: "f", type: "bool", desc: "Follow log output" },
+      { long: "tail", short: "n", type: "string", default: "all", desc: "Number of lines to show from the end of the logs for each container" },
+      { long: "timestamps", short: "t", type: "bool", desc: "Show timestamps" },
+      { long: "no-log-prefix", type: "bool", desc: "Don't print prefix in logs" },
+    ],
+    run: async (c, o, f, a) => {
+      const cs = await o.containers({ all: true, services: a });
+      const infos = await Promise.all(cs.map((x) => o.api.json<{ Config: { Tty: boolean } }>("GET", `/containers/${x.Id}/json`)));
+      await streamLogs(o.api, cs.map((x, i) => ({ id: x.Id, name: o.shortName(x.Names[0]), tty: infos[i].Config.Tty })),
+        { follow: !!f.follow, tail: f.tail as string, timestamps: !!f.timestamps, noPrefix: !!f["no-log-prefix"] }, { write: (s) => c.out(s) });
+      return 0;
+    },
+  },
+  { name: "stop", usage: "stop [OPTIONS] [SERVICE...]", desc: "Stop services", flags: [timeoutFlag], noFile: true, run: async (_c, o, f, a) => { await o.stop(a, f.timeout as number | undefined); return 0; } },
+  { name: "start", usage: "start [SERVICE...]", desc: "Start services", flags: [], noFile: true, run: async (_c, o, _f, a) => { await o.start(a); return 0; } },
+  { name: "restart", usage: "restart [OPTIONS] [SERVICE...]", desc: "Restart service containers", flags: [timeoutFlag], noFile: true, run: async (_c, o, f, a) => { await o.restart(a, f.timeout as number | undefined); return 0; } },
+  {
+    name: "rm", usage: "rm [OPTIONS] [SERVICE...]", desc: "Removes stopped service containers", noFile: true,
+    flags: [
+      { long: "force", short: "f", type: "bool", desc: "Don't ask to confirm removal" },
+      { long: "stop", short: "s", type: "bool", desc: "Stop the containers, if required, before removing" },
+      { long: "volumes", short: "v", type: "bool", desc: "Remove any anonymous volumes attached to containers" },
+    ],
+    run: async (c, o, f, a) => {
+      if (f.stop) await o.stop(a);
+      const n = await o.rm(a, { force: !!f.force || !!f.stop, volumes: !!f.volumes });
+      if (!n) c.err("No stopped containers\n");
+      return 0;
+    },
+  },
+  {
+    name: "exec", usage: "exec [OPTIONS] SERVICE COMMAND [ARGS...]", desc: "Execute a command in a running container", stop: true, noFile: true,
+    flags: [
+      { long: "detach", short: "d", type: "bool", desc: "Detached mode: Run command in the background" },
+      { long: "no-TTY", short: "T", type: "bool", desc: "Disable pseudo-TTY allocation (default: auto-detected)" },
+      { long: "interactive", short: "i", type: "bool", default: true, desc: "Keep STDIN open even if not attached" },
+      { long: "env", short: "e", type: "list", desc: "Set environment variables" },
+      { long: "workdir", short: "w", type: "string", desc: "Path to workdir directory for this command" },
+      { long: "user", short: "u", type: "string", desc: "Run the command as this user" },
+      { long: "privileged", type: "bool", desc: "Give extended privileges to the process" },
+      { long: "index", type: "int", default: 1, desc: "Index of the container if service has multiple replicas" },
+    ],
+    run: async (_c, o, f, a) => {
+      if (a.length < 2) throw new UsageError(`"exec" requires at least 2 arguments.`);
+      const [service, ...cmd] = a;
+      const cs = await o.containers({ services: [service] });
+      if (!cs.length) throw new ComposeError(`service "${service}" is not running`);
+      const id = cs[0].Id;
+      const tty = !f["no-TTY"] && !!process.stdin.isTTY && !!process.stdout.isTTY;
+      // Without a terminal, stdin is relayed only when something is piped in.
+      const interactive = !!f.interactive && !f.detach && (tty || hasPipedStdin());
+      const { Id } = await o.api.json<{ Id: string }>("POST", `/containers/${id}/exec`, {
+        body: { AttachStdin: interactive, AttachStdout: !f.detach, AttachStderr: !f.detach, Tty: tty, Cmd: cmd, Env: f.env, WorkingDir: (f.workdir as string) ?? "", User: (f.user as string) ?? "", Privileged: !!f.privileged },
+      });
+      if (f.detach) { await o.api.request("POST", `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } }); return 0; }
+      const sock = await o.api.hijack(`/exec/${Id}/start`, { body: { Detach: false, Tty: tty } });
+      await relayStreams(sock, { tty, stdin: interactive });
+      const r = await o.api.json<{ ExitCode: number | null }>("GET", `/exec/${Id}/json`);
+      return r.ExitCode ?? 0;
+    },
+  },
+  {
+    name: "config", usage: "config [OPTIONS] [SERVICE...]", desc: "Parse, resolve and render compose file in canonical format",
+    flags: [
+      { long: "services", type: "bool", desc: "Print the service names, one per line" },
+      { long: "volumes", type: "bool", desc: "Print the volume names, one per line" },
+      { long: "quiet", short: "q", type: "bool", desc: "Only validate the configuration, don't print anything" },
+      { long: "format", type: "string", desc: "Format the output. Values: [yaml | json]" },
+    ],
+    run: async (c, o, f) => {
+      const p = o.project;
+      if (f.quiet) return 0;
+      if (f.services) { c.out(Object.keys(p.services).sort().map((s) => s + "\n").join("")); return 0; }
+      if (f.volumes) { c.out(Object.keys(p.volumes).sort().map((s) => s + "\n").join("")); return 0; }
+      const model = projectModel(p);
+      c.out(f.format === "json" ? JSON.stringify(model, null, 2) + "\n" : yamlLib().stringify(model, { aliasDuplicateObjects: false }));
+      return 0;
+    },
+  },
+  {
+    name: "pull", usage: "pull [OPTIONS] [SERVICE...]", desc: "Pull service images", flags: [{ long: "quiet", short: "q", type: "bool", desc: "Pull without printing progress information" }],
+    run: async (c, o, f, a) => {
+      for (const n of a.length ? a : Object.keys(o.project.services).sort()) {
+        const s = o.project.services[n];
+        if (!s) throw new ComposeError(`no such service: ${n}`);
+        if (!s.image) continue;
+        if (!f.quiet) c.err(` ${n} Pulling\n`);
+        await o.pull(s.image);
+        if (!f.quiet) c.err(` ${n} Pulled\n`);
+      }
+      return 0;
+    },
+  },
+  {
+    name: "build", usage: "build [OPTIONS] [SERVICE...]", desc: "Build or rebuild services", flags: [{ long: "quiet", short: "q", type: "bool", desc: "Don't print anything to STDOUT" }],
+    run: async (_c, o, _f, a) => {
+      for (const n of a.length ? a : Object.keys(o.project.services).sort()) {
+        const s = o.project.services[n];
+        if (!s) throw new ComposeError(`no such service: ${n}`);
+        if (s.build) await o.build(s);
+      }
+      return 0;
+    },
+  },
+];
+
+function hasPipedStdin(): boolean {
+  // A pipe or a non-empty file on fd 0 (not a terminal, not /dev/null).
+  try { const st = fstatSync(0); return st.isFIFO() || (st.isFile() && st.size > 0); } catch { return false; }
+}
+
+function help(): string {
+  return `\nUsage:  berth compose [OPTIONS] COMMAND\n\nDefine and run multi-container applications\n${flagHelp(GLOBAL)}\nCommands:\n${subs.map((s) => `  ${s.name.padEnd(12)}${s.desc}`).join("\n")}\n\nRun 'berth compose COMMAND --help' for more information on a command.\n`;
+}
+
+/** `berth compose ARGS...` */
+export async function compose(c: Ctx, argv: string[]): Promise<number> {
+  const g = parseFlags(argv, GLOBAL, { stopAtPositional: true });
+  if (!g.args.length || g.flags.help) { c.out(help()); return 0; }
+  const [name, ...rest] = g.args;
+  const sub = subs.find((s) => s.name === name);
+  if (!sub) { c.err(`unknown docker command: "compose ${name}"\n`); return 1; }
+  let parsed;
+  try { parsed = parseFlags(rest, [...sub.flags, { long: "help", type: "bool" }], { stopAtPositional: sub.stop }); } catch (e) {
+    c.err(`${(e as Error).message}\nSee 'berth compose ${name} --help'.\n`);
+    return 1;
+  }
+  if (parsed.flags.help) { c.out(`\nUsage:  berth compose ${sub.usage}\n\n${sub.desc}\n${flagHelp(sub.flags)}`); return 0; }
+  const projectName = g.flags["project-name"] as string | undefined;
+  let project: Project;
+  try {
+    project = loadProject({ files: g.flags.file as string[], projectName, cwd: (g.flags["project-directory"] as string | undefined) ?? process.cwd() });
+  } catch (e) {
+    if (!(e instanceof ComposeError)) throw e;
+    if (sub.noFile && projectName && /no configuration file provided/.test(e.message)) {
+      project = { name: projectName, workingDir: process.cwd(), configFiles: [], services: {}, networks: {}, volumes: {}, warnings: [] };
+    } else { c.err(`${e.message}\n`); return 1; }
+  }
+  for (const w of project.warnings) c.err(`WARN[0000] ${w}\n`);
+  const o = new Orchestrator(c.api, project, { progress: (s) => c.err(s), out: (s) => c.out(s) });
+  try {
+    return await sub.run(c, o, parsed.flags, parsed.args);
+  } catch (e) {
+    if (e instanceof ComposeError) { c.err(`${e.message}\n`); return 1; }
+    throw e;
+  }
+}
