@@ -1,12 +1,10 @@
 /** `berth build`: sends the context (less what .dockerignore excludes) as a tar and prints the builder's stream. */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join, resolve, relative } from "node:path";
-import { Readable } from "node:stream";
 import type { Command } from "./command.js";
 import { UsageError } from "../lib/args.js";
 import { jsonLines } from "../api/client.js";
-import { DockerIgnore } from "../lib/dockerignore.js";
-import { writeTar, type TarEntry } from "../lib/tar-writer.js";
+import { contextTar } from "../lib/build-context.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -16,25 +14,6 @@ function kv(list: string[]): Record<string, string> {
     if (i < 0) { if (process.env[x] !== undefined) out[x] = process.env[x]!; } else out[x.slice(0, i)] = x.slice(i + 1);
   }
   return out;
-}
-
-/** The context's entries, parents first; ignored paths left out (the Dockerfile and .dockerignore always go). */
-function* contextEntries(dir: string, ignore: DockerIgnore, keep: Set<string>): Generator<TarEntry> {
-  const walk = function* (rel: string): Generator<TarEntry> {
-    for (const n of readdirSync(rel ? join(dir, rel) : dir).sort()) {
-      const r = rel ? `${rel}/${n}` : n;
-      const abs = join(dir, r);
-      const st = lstatSync(abs);
-      const ignored = ignore.isIgnored(r, st.isDirectory()) && !keep.has(r);
-      if (ignored && (!st.isDirectory() || ignore.canSkipDir(r))) continue;
-      const common = { name: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-      if (st.isDirectory()) { if (!ignored) yield { ...common, type: "directory" }; yield* walk(r); }
-      else if (ignored) continue;
-      else if (st.isSymbolicLink()) yield { ...common, type: "symlink", linkname: readlinkSync(abs) };
-      else if (st.isFile()) yield { ...common, type: "file", size: st.size, source: abs };
-    }
-  };
-  yield* walk("");
 }
 
 export const buildCommand: Command = {
@@ -62,10 +41,7 @@ export const buildCommand: Command = {
       dockerfile = rel;
     }
     if (!existsSync(join(dir, dockerfile))) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, dockerfile)}: no such file or directory`);
-    let patterns = "";
-    try { patterns = readFileSync(join(dir, ".dockerignore"), "utf8"); } catch { /* none */ }
-    const ignore = DockerIgnore.parse(patterns);
-    const body = Readable.from(writeTar(contextEntries(dir, ignore, new Set([dockerfile, ".dockerignore"]))));
+    const body = contextTar(dir, dockerfile);
     // Settle the API version first: a streamed context cannot be sent twice.
     await c.api.json("GET", "/version");
     const res = await c.api.stream("POST", "/build", {

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { relative, isAbsolute } from "node:path";
 import { jsonLines, type ApiClient } from "../api/client.js";
 import { dependencyOrder, ComposeError, type Project, type Service } from "./loader.js";
-import { contextTar } from "./context.js";
+import { contextTar } from "../lib/build-context.js";
 
 export const L = {
   project: "com.docker.compose.project",

@@ -25,9 +25,10 @@
  * directory here.
  */
 import { spawnSync } from "node:child_process";
-import { constants, chmodSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { constants, chmodSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
+import { secureJoinSync } from "../lib/securejoin.js";
 
 /** Lexically cleans a tar entry name to a relative path inside the layer; undefined for the root itself. */
 export function cleanEntryName(name: string): string | undefined {
@@ -38,26 +39,6 @@ export function cleanEntryName(name: string): string | undefined {
     out.push(p);
   }
   return out.length ? out.join("/") : undefined;
-}
-
-/** secureJoin (lib/securejoin.ts) with blocking calls: resolves `path` inside `root` as the kernel would if root were "/". */
-export function secureJoinSync(root: string, path: string, followLast = true): string {
-  const parts = path.split("/").filter(Boolean);
-  const out: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const p = parts.shift()!;
-    if (p === ".") continue;
-    if (p === "..") { out.pop(); continue; }
-    if (!parts.length && !followLast) { out.push(p); break; }
-    let target: string | undefined;
-    try { target = readlinkSync(join(root, ...out, p)); } catch { target = undefined; }
-    if (target === undefined) { out.push(p); continue; }
-    if (++hops > 255) throw new BadParameterError(`too many levels of symbolic links: ${path}`);
-    if (target.startsWith("/")) out.length = 0;
-    parts.unshift(...target.split("/").filter(Boolean));
-  }
-  return join(root, ...out);
 }
 
 type EntryType = "file" | "link" | "symlink" | "char" | "block" | "directory" | "fifo" | "other";

@@ -2,8 +2,8 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { DockerIgnore } from "../lib/dockerignore.js";
-import { writeTar, type TarEntry } from "../lib/tar-writer.js";
+import { DockerIgnore } from "./dockerignore.js";
+import { writeTar, type TarEntry } from "./tar-writer.js";
 
 function* entries(dir: string, ignore: DockerIgnore, keep: Set<string>): Generator<TarEntry> {
   const walk = function* (rel: string): Generator<TarEntry> {
