@@ -12,7 +12,7 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, type Stats } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
 import { TarUnpacker } from "../store/tar-unpack.js";
@@ -20,19 +20,22 @@ import { join, posix } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
-import { parseDockerfile, type Dockerfile, type Instruction, type Stage, type CopyInstruction, type AddInstruction } from "./dockerfile.js";
+import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type Stage, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
 import { expandString, processWords, expandHeredoc } from "./expand.js";
 import type { TarEntry } from "../lib/tar-writer.js";
 
 export interface BuildImage { id: string; config: ContainerConfigSpec }
+
+/** A RUN --mount as the container gets it: a host directory bound in, or a tmpfs. */
+export interface RunMountSpec { type: "bind" | "tmpfs"; source?: string; target: string; readOnly: boolean; size?: number }
 
 export interface BuildBackend {
   /** An image by reference or ID, pulled when missing (or always with pull). */
   image(ref: string, pull: boolean, say: (line: string) => void): Promise<BuildImage>;
   /** By ID (a cached step's image), undefined when gone. */
   imageById(id: string): Promise<BuildImage | undefined>;
-  /** Runs cmd in a container of `parent` (null: scratch) and commits it with `config`; output streams to `out`. */
-  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void): Promise<{ exitCode: number; image?: string }>;
+  /** Runs cmd in a container of `parent` (null: scratch) with these mounts and commits it with `config`; output streams to `out`. */
+  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[]): Promise<{ exitCode: number; image?: string }>;
   /** A new image: parent plus an optional layer (a tar stream of entries) with this config. */
   commit(parent: string | null, layer: Iterable<TarEntry> | null, config: ContainerConfigSpec, history: HistoryEntry): Promise<string>;
   /** Runs fn with the image's filesystem mounted read-only (null: scratch, an empty dir). */
@@ -44,6 +47,8 @@ export interface BuildOptions {
   contextDir: string;
   /** Scratch space of this build (ADD unpacks archives here). */
   tmpDir: string;
+  /** Where RUN --mount=type=cache directories persist between builds. */
+  cacheMountDir: string;
   dockerfile?: string;
   tags?: string[];
   buildArgs?: Record<string, string>;
@@ -242,13 +247,13 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       case "ONBUILD":
         return configStep(st, ins, (c) => { (c as ContainerConfigSpec & { OnBuild?: string[] }).OnBuild = [...((c as { OnBuild?: string[] }).OnBuild ?? []), ins.expression]; });
       case "RUN": {
-        if (ins.mounts.length) throw new BadParameterError("RUN --mount needs BuildKit, which berth's builder does not provide yet");
+        const mounts = ins.mounts.map((m) => runMount(parseRunMount(m, ex), st));
         const key = keyOf(st, ins);
         if (await cached(st, key)) return;
         let cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command;
         if (ins.heredocs.length && ins.shellForm) cmd = [...st.shell, ins.command[0] + "\n" + ins.heredocs.map((h) => h.content).join("")];
         const history: HistoryEntry = { created_by: ins.shellForm ? `/bin/sh -c ${ins.command[0]}` : `/bin/sh -c #(nop) RUN ${JSON.stringify(ins.command)}` };
-        const r = await backend.run(st.image, cmd, argEnv(st), st.config, history, opts.output, (cid) => opts.say(` ---> Running in ${short(cid)}\n`));
+        const r = await backend.run(st.image, cmd, argEnv(st), st.config, history, opts.output, (cid) => opts.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m));
         if (r.exitCode !== 0 || !r.image) {
           throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
         }
@@ -258,6 +263,38 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       }
       case "COPY": case "ADD":
         return copyStep(st, ins, ex);
+    }
+  }
+
+  /**
+   * RUN --mount, as BuildKit: type=cache is a directory kept between builds (by id, default the target),
+   * type=bind a read-only view of the context (or of a path in it), type=tmpfs a fresh tmpfs. Secrets
+   * and ssh agents are not provided: a required one fails the step, an optional one is left out.
+   */
+  function runMount(m: RunMount, st: State): RunMountSpec | undefined {
+    const target = m.target ? posix.resolve(st.config.WorkingDir || "/", m.target) : undefined;
+    switch (m.type) {
+      case "cache": {
+        if (!target) throw new BadParameterError("RUN --mount=type=cache needs a target");
+        const dir = join(opts.cacheMountDir, createHash("sha256").update(m.id || target).digest("hex").slice(0, 24));
+        if (!existsSync(dir)) {
+          mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
+          if (m.uid !== undefined || m.gid !== undefined) chownSync(dir, m.uid ?? 0, m.gid ?? 0);
+        }
+        return { type: "bind", source: dir, target, readOnly: m.readOnly };
+      }
+      case "bind": {
+        if (!target) throw new BadParameterError("RUN --mount=type=bind needs a target");
+        if (m.from) throw new BadParameterError("RUN --mount=type=bind,from=... is not supported by berth's builder yet");
+        const rel = posix.normalize("/" + (m.source ?? "")).slice(1);
+        return { type: "bind", source: rel ? join(opts.contextDir, rel) : opts.contextDir, target, readOnly: true };
+      }
+      case "tmpfs":
+        if (!target) throw new BadParameterError("RUN --mount=type=tmpfs needs a target");
+        return { type: "tmpfs", target, readOnly: false, size: m.size };
+      default:
+        if (m.required) throw new BadParameterError(`RUN --mount=type=${m.type} is not supported by berth's builder yet`);
+        return undefined;
     }
   }
 

@@ -55,7 +55,7 @@ export class BuildService {
       const cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
       const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
       const id = await build(this.backend(tmp), {
-        contextDir: ctx, tmpDir: tmp, dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
+        contextDir: ctx, tmpDir: tmp, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say,
         output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
       });
@@ -88,13 +88,19 @@ export class BuildService {
         return (await info(rec.id))!;
       },
       imageById: info,
-      run: async (parent, cmd, env, config, history, out, started) => {
+      run: async (parent, cmd, env, config, history, out, started, mounts) => {
         if (!parent) throw new BadParameterError("a RUN needs a base image with a shell: FROM scratch has none");
         const rec = store.images.resolve(parent)!;
         const cfg = await store.images.config(rec);
         const { Id } = await this.containers.create({
           Image: parent, Cmd: cmd, Entrypoint: [], Env: [...(config.Env ?? []), ...env], WorkingDir: config.WorkingDir, User: config.User,
-          AttachStdout: true, AttachStderr: true, Labels: {}, HostConfig: { NetworkMode: "default" },
+          AttachStdout: true, AttachStderr: true, Labels: {},
+          HostConfig: {
+            NetworkMode: "default",
+            Mounts: mounts.map((m) => m.type === "tmpfs"
+              ? { Type: "tmpfs", Target: m.target, ...(m.size ? { TmpfsOptions: { SizeBytes: m.size } } : {}) }
+              : { Type: "bind", Source: m.source, Target: m.target, ReadOnly: m.readOnly }),
+          },
         }, undefined, rec, cfg);
         started(Id);
         try {

@@ -141,3 +141,25 @@ test("a build cut short by a daemon crash leaves nothing once the daemon is back
   assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(left), "the mount is gone");
   assert.ok(!existsSync(join(d.dataRoot, "tmp", "build-crashed")), "the scratch directory is gone");
 });
+
+test("RUN --mount: a cache directory persists between builds, bind mounts show the context read-only, tmpfs is fresh; none ends up in the image", () => {
+  writeFileSync(join(ctx, "Mount.dockerfile"), [
+    "FROM busybox",
+    "RUN --mount=type=cache,target=/cache echo run >> /cache/count && wc -l < /cache/count > /seen",
+    "RUN --mount=type=bind,source=app,target=/ctx cp /ctx/hello.sh /copied && (touch /ctx/x 2>/dev/null && echo writable || echo read-only) > /bind-mode",
+    "RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && grep -c ' /scratch tmpfs ' /proc/mounts > /tmpfs-seen",
+    "",
+  ].join("\n"));
+  for (const want of ["1", "2"]) {
+    const b = d.berth(["build", "--no-cache", "-f", join(ctx, "Mount.dockerfile"), "-t", "mounts", ctx]);
+    assert.equal(b.code, 0, b.stderr + b.stdout);
+    assert.equal(d.berth(["run", "--rm", "mounts", "cat", "/seen"]).stdout.trim(), want);
+  }
+  assert.equal(d.berth(["run", "--rm", "mounts", "sh", "-c", "cat /bind-mode /tmpfs-seen; test -e /cache/count || echo no-cache-in-image; test -e /ctx/hello.sh || echo no-ctx-in-image; test -e /scratch/x || echo no-tmpfs-in-image"]).stdout,
+    "read-only\n1\nno-cache-in-image\nno-ctx-in-image\nno-tmpfs-in-image\n");
+  assert.match(d.berth(["run", "--rm", "mounts", "cat", "/copied"]).stdout, /^#!\/bin\/sh/);
+  writeFileSync(join(ctx, "Secret.dockerfile"), "FROM busybox\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n");
+  const secret = d.berth(["build", "-f", join(ctx, "Secret.dockerfile"), ctx]);
+  assert.equal(secret.code, 1);
+  assert.match(secret.stderr, /type=secret is not supported/);
+});
