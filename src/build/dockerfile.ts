@@ -31,6 +31,8 @@ import { BadParameterError } from "../lib/errors.js";
 import { isSpace, lexHeredocWords, processWords, type EscapeToken } from "./expand.js";
 
 export type { EscapeToken } from "./expand.js";
+import { parseGoDuration } from "../lib/duration.js";
+export { parseGoDuration };
 
 /** Every instruction keyword Docker knows, upper case. */
 export const KEYWORDS = [
@@ -1162,7 +1164,8 @@ function parseHealthcheck(node: Node): HealthConfig {
   const interval = (name: string): number | undefined => {
     const s = str(f, name);
     if (s === undefined || s === "") return undefined;
-    const d = parseGoDuration(s);
+    let d: number;
+    try { d = parseGoDuration(s); } catch (e) { throw new NodeError((e as Error).message); }
     if (d === 0) return 0;
     if (d < 1e6) throw new NodeError(`Interval ${JSON.stringify(name)} cannot be less than 1ms`);
     return d;
@@ -1187,37 +1190,8 @@ function parseHealthcheck(node: Node): HealthConfig {
   return health;
 }
 
-const DURATION_UNITS: Readonly<Record<string, number>> = {
-  ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
-};
 
 /** Go's time.ParseDuration ("1m30s", "1.5h", "500ms"); returns nanoseconds. */
-export function parseGoDuration(s: string): number {
-  const q = JSON.stringify(s);
-  let rest = s;
-  let sign = 1;
-  if (rest.startsWith("-") || rest.startsWith("+")) {
-    if (rest[0] === "-") sign = -1;
-    rest = rest.slice(1);
-  }
-  if (rest === "0") return 0;
-  if (rest === "") throw new NodeError(`time: invalid duration ${q}`);
-  let total = 0;
-  while (rest !== "") {
-    const num = /^(\d*)(?:\.(\d*))?/.exec(rest) as RegExpExecArray;
-    if (num[0] === "" || num[0] === "." || (num[1] === "" && (num[2] ?? "") === "")) {
-      throw new NodeError(`time: invalid duration ${q}`);
-    }
-    rest = rest.slice(num[0].length);
-    const unit = /^[^\d.]*/.exec(rest)?.[0] ?? "";
-    if (unit === "") throw new NodeError(`time: missing unit in duration ${q}`);
-    const mult = DURATION_UNITS[unit];
-    if (mult === undefined) throw new NodeError(`time: unknown unit ${JSON.stringify(unit)} in duration ${q}`);
-    rest = rest.slice(unit.length);
-    total += Number(`${num[1] || "0"}.${num[2] ?? "0"}`) * mult;
-  }
-  return sign * Math.round(total);
-}
 
 function suggest(word: string): string | undefined {
   let best: string | undefined;

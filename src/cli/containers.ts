@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Command, Ctx } from "./command.js";
 import type { FlagSpec, Flags } from "../lib/args.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
+import { parseGoDuration } from "../lib/duration.js";
 import { ApiError, jsonLines } from "../api/client.js";
 import { relayStreams, demux, initialResize } from "../lib/stdio.js";
 import { formatRows, compile } from "../lib/template.js";
@@ -48,6 +49,12 @@ const CREATE_FLAGS: FlagSpec[] = [
   { long: "tmpfs", type: "list", desc: "Mount a tmpfs directory" },
   { long: "add-host", type: "list", desc: "Add a custom host-to-IP mapping (host:ip)" },
   { long: "dns", type: "list", desc: "Set custom DNS servers" },
+  { long: "health-cmd", type: "string", desc: "Command to run to check health" },
+  { long: "health-interval", type: "string", desc: "Time between running the check (ms|s|m|h) (default 0s)" },
+  { long: "health-timeout", type: "string", desc: "Maximum time to allow one check to run (ms|s|m|h) (default 0s)" },
+  { long: "health-start-period", type: "string", desc: "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)" },
+  { long: "health-retries", type: "int", desc: "Consecutive failures needed to report unhealthy" },
+  { long: "no-healthcheck", type: "bool", desc: "Disable any container-specified HEALTHCHECK" },
   { long: "dns-search", type: "list", desc: "Set custom DNS search domains" },
   { long: "dns-option", type: "list", desc: "Set DNS options" },
   { long: "sysctl", type: "list", desc: "Sysctl options" },
@@ -173,7 +180,23 @@ export function createBody(f: Flags, args: string[]): Obj {
     StopTimeout: f["stop-timeout"],
     HostConfig: hostConfig,
     NetworkingConfig: networkingConfig(f),
+    Healthcheck: healthcheck(f),
   };
+}
+
+/** --health-* and --no-healthcheck, as the docker CLI sends them (durations in ns; 0 inherits the image's). */
+function healthcheck(f: Flags): Obj | undefined {
+  const dur = (flag: string): number => {
+    const v = f[flag] as string | undefined;
+    if (!v) return 0;
+    try { return parseGoDuration(v); } catch (e) { throw new UsageError(`invalid argument "${v}" for "--${flag}" flag: ${(e as Error).message}`); }
+  };
+  if (f["no-healthcheck"]) {
+    if (f["health-cmd"]) throw new UsageError("--no-healthcheck conflicts with --health-* options");
+    return { Test: ["NONE"] };
+  }
+  const h = { Test: f["health-cmd"] ? ["CMD-SHELL", String(f["health-cmd"])] : undefined, Interval: dur("health-interval"), Timeout: dur("health-timeout"), StartPeriod: dur("health-start-period"), Retries: (f["health-retries"] as number | undefined) ?? 0 };
+  return h.Test || h.Interval || h.Timeout || h.StartPeriod || h.Retries ? h : undefined;
 }
 
 /** --network-alias and --ip go to the endpoint of the --network given (Docker's CLI sends them the same way). */

@@ -35,6 +35,7 @@ import { trace } from "../lib/trace.js";
 import { resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
+import { healthArgv, mergeHealth, startHealth, type HealthConfig } from "./health.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }
 
@@ -45,7 +46,7 @@ export interface CreateBody {
   ExposedPorts?: Record<string, object>; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean;
   Env?: string[] | null; Cmd?: string[] | string | null; Entrypoint?: string[] | string | null;
   Image?: string; Volumes?: Record<string, object> | null; WorkingDir?: string; Labels?: Record<string, string> | null;
-  StopSignal?: string; StopTimeout?: number;
+  StopSignal?: string; StopTimeout?: number; Healthcheck?: HealthConfig;
   HostConfig?: Partial<HostConfig> & Record<string, unknown>;
   NetworkingConfig?: unknown;
 }
@@ -98,6 +99,8 @@ export class ContainerService {
   private stopWatch: (() => void) | undefined;
   /** `runc delete` of exited containers runs after waiters are told; a restart waits for it. */
   private cleanups = new Map<string, Promise<void>>();
+  /** Health checks of running containers: stop functions. */
+  private health = new Map<string, () => void>();
 
   constructor(
     private readonly store: Store,
@@ -158,6 +161,7 @@ export class ContainerService {
         rec.State.Paused = st.status === "paused";
         rec.State.Status = st.status;
         await this.networks.adopt(rec);
+        this.watchHealth(rec);
       }
     }
     await this.networks.adopted();
@@ -166,6 +170,7 @@ export class ContainerService {
   /** Stops watching exits and waits for runtime cleanups still running in the background. */
   async close(): Promise<void> {
     this.stopWatch?.();
+    for (const stop of this.health.values()) stop();
     await Promise.allSettled([...this.cleanups.values()]);
   }
 
@@ -302,6 +307,7 @@ export class ContainerService {
         Entrypoint: entrypoint, OnBuild: null,
         Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
         StopSignal: body.StopSignal ?? ic.StopSignal, StopTimeout: body.StopTimeout,
+        Healthcheck: mergeHealth(ic.Healthcheck as HealthConfig | undefined, body.Healthcheck),
       },
       NetworkSettings: networkSettings,
       Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
@@ -421,6 +427,8 @@ export class ContainerService {
       }
       c.State = { ...c.State, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.pid, ExitCode: 0, Error: "", StartedAt: nowIso(), FinishedAt: ZERO_TIME };
       c.Berth.ConmonPid = created.conmonPid;
+      delete c.State.Health;
+      this.watchHealth(c);
       await this.persist(c);
       this.events.publish("container", "start", c.Id, this.attrs(c));
     } catch (e) {
@@ -434,6 +442,44 @@ export class ContainerService {
       for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
       this.pendingAttach.delete(c.Id);
       throw e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
+    }
+  }
+
+  private watchHealth(c: ContainerRecord): void {
+    const cfg = c.Config.Healthcheck;
+    if (!healthArgv(cfg)) return;
+    this.health.get(c.Id)?.();
+    this.health.set(c.Id, startHealth(c, cfg!, {
+      exec: (rec, argv, timeoutMs) => this.healthExec(rec, argv, timeoutMs),
+      changed: (rec, status) => this.events.publish("container", `health_status: ${status}`, rec.Id, this.attrs(rec)),
+      persist: (rec) => this.persist(rec),
+    }));
+  }
+
+  /** One health probe: an exec whose output (stdout and stderr, 4 KiB at most) and exit code are kept; past the timeout it counts as failed. */
+  private async healthExec(c: ContainerRecord, argv: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
+    const { Id } = this.execCreate(c.Id, { AttachStdout: true, AttachStderr: true, Cmd: argv });
+    try {
+      const r = await this.execStart(Id, { detach: false, tty: false });
+      const chunks: Buffer[] = [];
+      r.attach?.output.on("data", (d: Buffer) => chunks.push(d));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<number>((res) => { timer = setTimeout(() => res(-1), timeoutMs); });
+      const code = await Promise.race([r.exitCode, timedOut]);
+      if (timer) clearTimeout(timer);
+      await Promise.race([r.attach?.done, new Promise((res) => setTimeout(res, 200))]);
+      r.attach?.close();
+      // stdcopy frames: an 8-byte header (stream, size) before each payload.
+      const buf = Buffer.concat(chunks);
+      const out: Buffer[] = [];
+      for (let o = 0; o + 8 <= buf.length;) { const n = buf.readUInt32BE(o + 4); out.push(buf.subarray(o + 8, o + 8 + n)); o += 8 + n; }
+      const output = code === -1 ? `Health check exceeded timeout (${timeoutMs / 1000}s)` : Buffer.concat(out).toString().slice(0, 4096);
+      return { code, output };
+    } finally {
+      // Health probes are not the user's execs: they leave no trace in ExecIDs.
+      this.execs.delete(Id);
+      c.ExecIDs = (c.ExecIDs ?? []).filter((x) => x !== Id);
+      if (!c.ExecIDs.length) c.ExecIDs = null;
     }
   }
 
@@ -459,6 +505,8 @@ export class ContainerService {
     await this.locks.run(id, async () => {
       if (!c.State.Running) return;
       handled = true;
+      this.health.get(id)?.();
+      this.health.delete(id);
       c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
       c.Berth.ConmonPid = 0;
       await this.networks.release(c).catch(() => {});
@@ -891,7 +939,9 @@ export function statusText(c: ContainerRecord): string {
   if (s.Status === "removing") return "Removal In Progress";
   if (s.Running) {
     const up = `Up ${humanDuration(Date.now() - Date.parse(s.StartedAt))}`;
-    return s.Paused ? `${up} (Paused)` : up;
+    if (s.Paused) return `${up} (Paused)`;
+    if (s.Health) return `${up} (${s.Health.Status === "starting" ? "health: starting" : s.Health.Status})`;
+    return up;
   }
   if (s.Status === "created") return "Created";
   if (s.Status === "dead") return "Dead";
@@ -911,6 +961,7 @@ function matchFilters(c: ContainerRecord, f: Record<string, string[]>, imageName
           return i < 0 ? v in (c.Config.Labels ?? {}) : c.Config.Labels?.[v.slice(0, i)] === v.slice(i + 1);
         }
         case "status": return c.State.Status === v;
+        case "health": return (c.State.Health?.Status ?? "none") === v;
         case "exited": return !c.State.Running && c.State.Status === "exited" && String(c.State.ExitCode) === v;
         case "ancestor": {
           if (c.Image === v || c.Image.replace("sha256:", "").startsWith(v.replace("sha256:", ""))) return true;

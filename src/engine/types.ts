@@ -2,6 +2,7 @@
  * The engine's container record: Docker's inspect shape, so `inspect` is the
  * record itself. Persisted as containers/<id>/config.json.
  */
+import type { HealthConfig, HealthState } from "./health.js";
 
 export interface ContainerState {
   Status: "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
@@ -15,6 +16,7 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  Health?: HealthState;
 }
 
 export interface ContainerConfig {
@@ -38,6 +40,7 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthConfig;
 }
 
 export interface RestartPolicy { Name: "" | "no" | "always" | "unless-stopped" | "on-failure"; MaximumRetryCount: number }

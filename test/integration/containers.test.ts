@@ -331,3 +331,27 @@ test("containers survive kill -9 of berthd; exits while it was down are recorded
   assert.equal(d.berth(["stop", "-t", "0", "keep"]).code, 0);
   assert.equal(d.berth(["rm", "keep", "short"]).code, 0);
 });
+
+test("health checks: the test runs in the container; failures in a row make it unhealthy, a success healthy; ps shows it", async () => {
+  const status = (n: string) => d.berth(["inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", n]).stdout.trim();
+  const until = async (n: string, want: string) => {
+    for (let i = 0; i < 100 && status(n) !== want; i++) await sleep(100);
+    return status(n);
+  };
+  assert.equal(d.berth(["run", "-d", "--name", "hc", "--health-cmd", "test -e /tmp/ok", "--health-interval", "200ms", "--health-retries", "2", "busybox", "sleep", "60"]).code, 0);
+  assert.equal(status("hc"), "starting");
+  assert.equal(await until("hc", "unhealthy"), "unhealthy");
+  const health = JSON.parse(d.berth(["inspect", "-f", "{{json .State.Health}}", "hc"]).stdout);
+  assert.ok(health.FailingStreak >= 2 && health.Log.at(-1).ExitCode === 1, JSON.stringify(health));
+  assert.match(d.berth(["ps", "--format", "{{.Status}}", "-f", "name=hc"]).stdout, /\(unhealthy\)/);
+  assert.equal(d.berth(["exec", "hc", "touch", "/tmp/ok"]).code, 0);
+  assert.equal(await until("hc", "healthy"), "healthy");
+  assert.equal(d.berth(["ps", "-q", "--no-trunc", "-f", "health=healthy"]).stdout.trim(), d.berth(["inspect", "-f", "{{.Id}}", "hc"]).stdout.trim());
+  assert.equal(d.berth(["inspect", "-f", "{{len .ExecIDs}}", "hc"]).stdout.trim(), "1", "only the user's exec, not the probes");
+  // The docker CLI's flags mean the same; --no-healthcheck turns an image's check off.
+  assert.equal(d.docker(["run", "-d", "--name", "hc2", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "60"]).code, 0);
+  assert.equal(await until("hc2", "healthy"), "healthy");
+  assert.equal(d.berth(["run", "-d", "--name", "hc3", "--no-healthcheck", "busybox", "sleep", "60"]).code, 0);
+  assert.equal(status("hc3"), "");
+  d.berth(["rm", "-f", "hc", "hc2", "hc3"]);
+});
