@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import * as YAML from "yaml";
 import { interpolateTree, parseDotEnv, InterpolationError, type Env } from "./interpolate.js";
+import { parseGoDuration } from "../lib/duration.js";
 
 export class ComposeError extends Error {}
 
@@ -45,6 +46,8 @@ export interface Service {
   read_only?: boolean;
   init?: boolean;
   stop_signal?: string;
+  /** Docker's HealthConfig (durations in ns), from the service's healthcheck. */
+  healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
   stop_grace_period?: string;
   expose: string[];
   privileged?: boolean;
@@ -92,7 +95,7 @@ const SERVICE_KEYS = new Set(("annotations attach blkio_config build cap_add cap
   "shm_size stdin_open stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user userns_mode uts volumes volumes_from working_dir").split(" "));
 
 /** Service keys berth maps onto the container; other valid keys are accepted with a warning. */
-const SUPPORTED = new Set(("build cap_add cap_drop command container_name depends_on dns entrypoint env_file environment expose extra_hosts hostname image init " +
+const SUPPORTED = new Set(("build cap_add cap_drop command container_name depends_on dns entrypoint env_file environment expose extra_hosts healthcheck hostname image init " +
   "labels network_mode networks ports privileged pull_policy read_only restart stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
 
 const TOP_KEYS = new Set(["version", "name", "services", "networks", "volumes", "configs", "secrets", "include", "models"]);
@@ -400,6 +403,16 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   s.read_only = c.bool(raw.read_only, "read_only");
   s.init = c.bool(raw.init, "init");
   s.stop_signal = c.str(raw.stop_signal, "stop_signal");
+  if (raw.healthcheck !== undefined) {
+    const h = raw.healthcheck as Obj;
+    if (typeof h !== "object" || h === null || Array.isArray(h)) throw new ComposeError(`services.${name}.healthcheck must be a mapping`);
+    const dur = (k: string): number | undefined => {
+      if (h[k] === undefined) return undefined;
+      try { return parseGoDuration(String(h[k])); } catch (e) { throw new ComposeError(`services.${name}.healthcheck.${k}: ${(e as Error).message}`); }
+    };
+    const test = h.disable === true ? ["NONE"] : typeof h.test === "string" ? ["CMD-SHELL", h.test] : Array.isArray(h.test) ? h.test.map(String) : [];
+    s.healthcheck = { Test: test, Interval: dur("interval"), Timeout: dur("timeout"), StartPeriod: dur("start_period"), Retries: h.retries === undefined ? undefined : Number(h.retries) };
+  }
   s.stop_grace_period = c.str(raw.stop_grace_period, "stop_grace_period");
   s.expose = c.strList(raw.expose, "expose");
   s.privileged = c.bool(raw.privileged, "privileged");

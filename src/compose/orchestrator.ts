@@ -196,6 +196,7 @@ export class Orchestrator {
       Tty: !!s.tty, OpenStdin: !!s.stdin_open, AttachStdin: false, AttachStdout: false, AttachStderr: false,
       ExposedPorts: exposed, Volumes: anon,
       StopSignal: s.stop_signal, StopTimeout: seconds(s.stop_grace_period),
+      ...(s.healthcheck ? { Healthcheck: s.healthcheck } : {}),
       HostConfig: {
         NetworkMode: networkMode ?? p.networks[first].name,
         PortBindings: bindings, Binds: binds, Mounts: mounts,

@@ -201,3 +201,32 @@ services:
   assert.doesNotMatch(d.berth(["network", "ls", "--format", "{{.Name}}"]).stdout, /oneshot/);
   assert.equal(basename(dir).length > 0, true);
 });
+
+test("healthcheck and depends_on service_healthy: the dependent starts only once its dependency is healthy", () => {
+  const file = join(dir, "health.yaml");
+  writeFileSync(file, [
+    "services:",
+    "  db:",
+    "    image: busybox",
+    "    command: [\"sh\", \"-c\", \"sleep 1 && touch /tmp/ready && sleep 60\"]",
+    "    healthcheck:",
+    "      test: [\"CMD\", \"test\", \"-e\", \"/tmp/ready\"]",
+    "      interval: 200ms",
+    "      retries: 20",
+    "  app:",
+    "    image: busybox",
+    "    command: [\"sleep\", \"60\"]",
+    "    depends_on:",
+    "      db:",
+    "        condition: service_healthy",
+    "",
+  ].join("\n"));
+  ok(compose(["-f", file, "-p", "healthproj", "up", "-d"]), "up -d");
+  const health = d.berth(["inspect", "-f", "{{.State.Health.Status}}", "healthproj-db-1"]).stdout.trim();
+  assert.equal(health, "healthy");
+  const dbHealthyAt = Date.parse(JSON.parse(d.berth(["inspect", "-f", "{{json .State.Health.Log}}", "healthproj-db-1"]).stdout).find((l: { ExitCode: number }) => l.ExitCode === 0).End);
+  const appStarted = Date.parse(d.berth(["inspect", "-f", "{{.State.StartedAt}}", "healthproj-app-1"]).stdout.trim());
+  assert.ok(appStarted >= dbHealthyAt, "app started after db was healthy");
+  assert.match(compose(["-f", file, "-p", "healthproj", "ps"]).stdout, /\(healthy\)/);
+  ok(compose(["-f", file, "-p", "healthproj", "down"]), "down");
+});
