@@ -190,6 +190,6 @@ test("errors name the service and the key", () => {
   err("servics: {}\n", /additional property servics is not allowed/);
   assert.throws(() => load("services: {}\n", {}, "Bad Name"), /invalid project name/);
   // Valid-but-unsupported keys are accepted with a warning.
-  const p = load("services:\n  web:\n    image: busybox\n    healthcheck: {test: [CMD, true]}\n", {}, "w");
-  assert.match(p.warnings.join("\n"), /services\.web\.healthcheck is not supported by berth/);
+  const p = load("services:\n  web:\n    image: busybox\n    ulimits: {nofile: 1024}\n", {}, "w");
+  assert.match(p.warnings.join("\n"), /services\.web\.ulimits is not supported by berth/);
 });
