@@ -2,7 +2,8 @@
 import type { Command, Ctx } from "./command.js";
 import { UsageError, filterMap, filtersQuery } from "../lib/args.js";
 import { ApiError } from "../api/client.js";
-import { compile, formatRows } from "../lib/template.js";
+import { inspectEach } from "./inspect.js";
+import { formatRows } from "../lib/template.js";
 
 type Net = { Name: string; Id: string; Driver: string; Scope: string; Internal: boolean; EnableIPv6: boolean; Created: string; Labels: Record<string, string> | null };
 
@@ -71,14 +72,7 @@ export const networkCommands: Command[] = [
     flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }, { long: "verbose", short: "v", type: "bool", desc: "Verbose output for diagnostics" }],
     run: async (c, f, a) => {
       if (!a.length) throw new UsageError(`"network inspect" requires at least 1 argument.`);
-      const out: unknown[] = [];
-      let failed = 0;
-      for (const n of a) {
-        try { out.push(await c.api.json("GET", `/networks/${encodeURIComponent(n)}`)); } catch (e) { failed++; daemonError(c, e); }
-      }
-      if (f.format) { const tpl = compile(String(f.format)); for (const o of out) c.out(tpl(o) + "\n"); }
-      else c.out(JSON.stringify(out, null, 4) + "\n");
-      return failed ? 1 : 0;
+      return inspectEach(c, f, a, (n) => `/networks/${n}`);
     },
   },
   {

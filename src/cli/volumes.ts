@@ -2,7 +2,8 @@
 import type { Command } from "./command.js";
 import { UsageError, filterMap, filtersQuery } from "../lib/args.js";
 import { ApiError } from "../api/client.js";
-import { compile, formatRows } from "../lib/template.js";
+import { inspectEach } from "./inspect.js";
+import { formatRows } from "../lib/template.js";
 import { humanSize } from "../lib/format.js";
 
 type Vol = { Name: string; Driver: string; Mountpoint: string; Labels: Record<string, string> | null; Scope: string };
@@ -39,14 +40,7 @@ export const volumeCommands: Command[] = [
     flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }],
     run: async (c, f, a) => {
       if (!a.length) throw new UsageError(`"volume inspect" requires at least 1 argument.`);
-      const out: unknown[] = [];
-      let failed = 0;
-      for (const n of a) {
-        try { out.push(await c.api.json("GET", `/volumes/${encodeURIComponent(n)}`)); } catch (e) { failed++; c.err(e instanceof ApiError ? `Error response from daemon: ${e.message}\n` : `${(e as Error).message}\n`); }
-      }
-      if (f.format) { const tpl = compile(String(f.format)); for (const o of out) c.out(tpl(o) + "\n"); }
-      else c.out(JSON.stringify(out, null, 4) + "\n");
-      return failed ? 1 : 0;
+      return inspectEach(c, f, a, (n) => `/volumes/${n}`);
     },
   },
   {

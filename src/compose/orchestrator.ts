@@ -10,6 +10,7 @@ import { relative, isAbsolute } from "node:path";
 import { jsonLines, type ApiClient } from "../api/client.js";
 import { dependencyOrder, ComposeError, type Project, type Service } from "./loader.js";
 import { contextTar } from "../lib/build-context.js";
+import { parseGoDuration } from "../lib/duration.js";
 
 export const L = {
   project: "com.docker.compose.project",
@@ -45,13 +46,9 @@ export function configHash(s: Service): string {
   return createHash("sha256").update(stable(s)).digest("hex");
 }
 
+/** stop_grace_period ("1m30s") in whole seconds, as StopTimeout takes it. */
 function seconds(d: string | undefined): number | undefined {
-  if (!d) return undefined;
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)?/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(d))) total += Number(m[1]) * ({ h: 3600, m: 60, s: 1, ms: 0.001, us: 1e-6, ns: 1e-9 }[m[2] ?? "s"] ?? 1);
-  return Math.round(total);
+  return d ? Math.round(parseGoDuration(d) / 1e9) : undefined;
 }
 
 export class Orchestrator {

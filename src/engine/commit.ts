@@ -10,7 +10,7 @@ import { changes, layerTar, type Change } from "../store/diff.js";
 import { MediaType, type ContainerConfigSpec, type HistoryEntry, type ImageConfig, type Manifest } from "../oci/image.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { BadParameterError } from "../lib/errors.js";
-import type { ContainerService } from "./containers.js";
+import { mergeEnv, type ContainerService } from "./containers.js";
 import type { EventBus } from "./events.js";
 import { parseChanges } from "./images.js";
 
@@ -73,7 +73,7 @@ export class CommitService {
         ...stripUndefined(opts.config ?? {}),
         ...fromChanges,
       };
-      if (fromChanges.Env) config.Env = mergeEnvLists(cc.Env, fromChanges.Env);
+      if (fromChanges.Env) config.Env = mergeEnv(cc.Env, fromChanges.Env);
     }
     const history: HistoryEntry = opts.history ?? { created_by: [c.Path, ...c.Args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}) };
     const rec = await this.newImage(parent?.id ?? null, { blob }, config, history, { author: opts.author, ref: target });
@@ -125,10 +125,4 @@ export class CommitService {
 
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
-function mergeEnvLists(a: string[] = [], b: string[] = []): string[] {
-  const out = new Map<string, string>();
-  for (const e of [...a, ...b]) out.set(e.split("=", 1)[0], e);
-  return [...out.values()];
 }

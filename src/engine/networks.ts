@@ -29,7 +29,7 @@ import {
 import { ensureBridge, deleteBridge, plug, unplug, hostVethName, linkExists, masterOf, attachToBridge } from "../network/links.js";
 import { renderRuleset, applyRuleset, deleteTable, ensureForwardAccept, removeForwardAccept, type FwPort } from "../network/firewall.js";
 import { PortHolder, parsePortKey, parseHostPorts } from "../network/ports.js";
-import { EmbeddedDns } from "../network/dns.js";
+import { EmbeddedDns, nameserversFromResolvConf } from "../network/dns.js";
 import type { EventBus } from "./events.js";
 import type { ContainerRecord } from "./types.js";
 
@@ -197,10 +197,7 @@ export class NetworkService {
       }
     }
     if (this.opts.dns?.length) return this.opts.dns;
-    try {
-      return readFileSync("/etc/resolv.conf", "utf8").split("\n")
-        .map((l) => /^\s*nameserver\s+([\d.]+)\s*$/.exec(l)?.[1]).filter((x): x is string => !!x);
-    } catch { return []; }
+    try { return nameserversFromResolvConf(readFileSync("/etc/resolv.conf", "utf8")); } catch { return []; }
   }
 
   /** Names on one network: container name, network aliases, short ID (running containers only). */
