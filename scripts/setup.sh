@@ -10,8 +10,8 @@ for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
   echo "setup: installing Debian packages:$need"
   if [ "$(id -u)" != 0 ]; then echo "setup: run as root to install packages" >&2; exit 1; fi
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends $need >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $need >/dev/null
 fi
 if ! command -v node >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

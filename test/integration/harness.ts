@@ -5,9 +5,9 @@
  * (mounts, conmon processes, cgroups).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, resolve, basename } from "node:path";
 import net from "node:net";
 import { createHash } from "node:crypto";
 
@@ -27,8 +27,6 @@ export class Daemon {
   log = "";
   lastRm = "";
 
-  /** Veths on the host when the daemon started: any new one still there at stop is a leak. */
-  private vethsBefore = new Set<string>();
   /** Extra berthd flags (--dns ...). */
   extraArgs: string[] = [];
 
@@ -45,7 +43,6 @@ export class Daemon {
   get nftTable(): string { return `berth_${createHash("sha256").update(this.dataRoot).digest("hex").slice(0, 6)}`; }
 
   async start(): Promise<void> {
-    if (!this.vethsBefore.size) this.vethsBefore = new Set([...veths(), "-"]);
     this.proc = spawn(process.execPath, [BERTHD, "--data-root", this.dataRoot, "--exec-root", this.execRoot, "-H", this.host, "--teardown-networks", ...this.extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
     this.proc.stdout!.on("data", (d) => { this.log += d; });
     this.proc.stderr!.on("data", (d) => { this.log += d; });
@@ -95,11 +92,21 @@ export class Daemon {
   /** Removes every container, stops the daemon, and removes the temp dirs; throws if anything leaked. */
   async stop(): Promise<void> {
     let bridges: string[] = [];
+    let leakedVeths: string[] = [];
     if (this.proc) {
       const ids = this.berth(["ps", "-aq", "--no-trunc"]).stdout.split("\n").filter(Boolean);
       if (ids.length) { const r = this.berth(["rm", "-f", ...ids], { timeout: 60_000 }); this.lastRm = `${ids.join(" ")}: ${r.code} ${r.stdout} ${r.stderr}`; }
       bridges = this.berth(["network", "ls", "-q", "--no-trunc"]).stdout.split("\n").filter(Boolean)
         .map((id) => this.berth(["network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, id]).stdout.trim()).filter(Boolean);
+      // A veth still plugged into one of this daemon's bridges once every container is gone is a leak
+      // (the kernel frees a pair with its namespace, shortly after the container exits: poll for it).
+      const ours = new Set(bridges);
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        leakedVeths = veths().filter((v) => { const m = masterOf(v); return m !== undefined && ours.has(m); });
+        if (!leakedVeths.length || Date.now() > deadline) break;
+        await sleep(100);
+      }
       await this.stopDaemon();
     }
     const leaks = leftovers(this.root);
@@ -107,8 +114,8 @@ export class Daemon {
     const links = new Set(spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0]).filter(Boolean));
     const leftBridges = bridges.filter((b) => links.has(b));
     if (leftBridges.length) { leaks.push(`bridges: ${leftBridges.join(",")}`); for (const b of leftBridges) spawnSync("ip", ["link", "del", b]); }
-    const newVeths = veths().filter((v) => this.vethsBefore.size && !this.vethsBefore.has(v));
-    if (newVeths.length) leaks.push(`veths: ${newVeths.join(",")}`);
+    // Only this daemon's: other daemons (tests run side by side) make and free veths of their own.
+    if (leakedVeths.length) leaks.push(`veths: ${leakedVeths.join(",")}`);
     const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout;
     const table = this.nftTable;
     if (tables.includes(` ${table}\n`) || tables.endsWith(` ${table}`)) { leaks.push(`nft table ${table}`); spawnSync("nft", ["delete", "table", "ip", table]); }
@@ -126,6 +133,10 @@ export class Daemon {
 
 export function veths(): string[] {
   return spawnSync("ip", ["-o", "link", "show", "type", "veth"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0]).filter(Boolean);
+}
+
+export function masterOf(link: string): string | undefined {
+  try { return basename(readlinkSync(`/sys/class/net/${link}/master`)); } catch { return undefined; }
 }
 
 export function mountsUnder(root: string): string[] {
