@@ -12,12 +12,13 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, type Stats } from "node:fs";
-import { spawnSync } from "node:child_process";
-import { gunzipSync } from "node:zlib";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, type Stats } from "node:fs";
+import { spawn } from "node:child_process";
+import { createGunzip } from "node:zlib";
 import { TarUnpacker } from "../store/tar-unpack.js";
 import { join, posix } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
+import { lstatInRoot } from "../lib/securejoin.js";
 import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type Stage, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
@@ -60,6 +61,13 @@ export interface BuildOptions {
   cache: Map<string, string>;
   say: (line: string) => void;
   output: (chunk: Buffer) => void;
+  /** Fired when the client went away: the build stops between steps (a running RUN is the backend's to kill). */
+  signal?: AbortSignal;
+}
+
+/** A build whose client went away (Docker's words for it). */
+export class BuildCancelledError extends SystemError {
+  constructor() { super("context canceled"); }
 }
 
 /** Args every build knows without an ARG line (Docker's predefined proxy args). */
@@ -88,9 +96,8 @@ function setEnv(env: string[] = [], key: string, value: string): string[] {
 }
 
 export async function build(backend: BuildBackend, opts: BuildOptions): Promise<string> {
-  const dfPath = join(opts.contextDir, opts.dockerfile || "Dockerfile");
-  let text: string;
-  try { text = readFileSync(dfPath, "utf8"); } catch { throw new BadParameterError(`Cannot locate specified Dockerfile: ${opts.dockerfile || "Dockerfile"}`); }
+  const checkCancel = (): void => { if (opts.signal?.aborted) throw new BuildCancelledError(); };
+  const text = readDockerfile(opts.contextDir, opts.dockerfile || "Dockerfile");
   const df: Dockerfile = parseDockerfile(text);
   const escapeToken = df.escapeToken;
   const buildArgs = opts.buildArgs ?? {};
@@ -120,6 +127,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   for (const stage of stages) {
     const st = await fromStage(stage);
     for (const ins of stage.instructions) {
+      checkCancel();
       step++;
       opts.say(`Step ${step}/${total} : ${ins.original}\n`);
       trace(`build step ${step}`);
@@ -130,6 +138,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     if (stage.name) done.set(stage.name, st.image);
     last = st.image;
   }
+  checkCancel();
   if (!last) throw new BadParameterError("No image was generated. Is your Dockerfile empty?");
   if (opts.labels && Object.keys(opts.labels).length) {
     const img = (await backend.imageById(last))!;
@@ -139,6 +148,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   if (unused.length) opts.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
   opts.say(`Successfully built ${short(last)}\n`);
   for (const t of opts.tags ?? []) {
+    checkCancel();
     const full = /:[^/]+$/.test(t) ? t : `${t}:latest`;
     await backend.tag(last, full);
     opts.say(`Successfully tagged ${full}\n`);
@@ -146,6 +156,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   return last;
 
   async function fromStage(stage: Stage): Promise<State> {
+    checkCancel();
     step++;
     opts.say(`Step ${step}/${total} : ${stage.from.original}\n`);
     const ref = expandString(stage.image, (n) => globals.get(n), { escapeToken });
@@ -286,8 +297,10 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       case "bind": {
         if (!target) throw new BadParameterError("RUN --mount=type=bind needs a target");
         if (m.from) throw new BadParameterError("RUN --mount=type=bind,from=... is not supported by berth's builder yet");
-        const rel = posix.normalize("/" + (m.source ?? "")).slice(1);
-        return { type: "bind", source: rel ? join(opts.contextDir, rel) : opts.contextDir, target, readOnly: true };
+        // The source is resolved inside the context, its symlinks followed as if the context were "/".
+        const src = lstatInRoot(opts.contextDir, m.source ?? "");
+        if (!src.stat) throw new BadParameterError(`failed to compute cache key: "/${posix.normalize("/" + (m.source ?? "")).slice(1)}": not found`);
+        return { type: "bind", source: src.path, target, readOnly: true };
       }
       case "tmpfs":
         if (!target) throw new BadParameterError("RUN --mount=type=tmpfs needs a target");
@@ -328,22 +341,28 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       };
       // Into a directory unless exactly one file (or heredoc) goes to a path not ending in "/".
       let multi = sources.length + ins.contents.length > 1;
+      // Each source is resolved inside its root (the context, a stage's or an image's filesystem), its
+      // symlinks followed as if that root were "/": as Docker, a link to /etc in the context means the
+      // context's etc, never the host's.
+      const notFound = (m: string): never => {
+        throw new BadParameterError(from ? `COPY failed: stat ${m}: file does not exist` : `COPY failed: file not found in build context or excluded by .dockerignore: stat ${m}: file does not exist`);
+      };
       for (const s of sources) {
         const clean = posix.normalize("/" + s).slice(1);
         const matches = /[*?[]/.test(clean) ? glob(root, clean) : [clean];
-        if (!matches.length || matches.some((m) => !existsSync(join(root, m)) && !isLink(join(root, m)))) {
-          throw new BadParameterError(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
-        }
-        for (const m of matches) {
-          const abs = m ? join(root, m) : root;
-          const s2 = lstatSync(abs);
+        if (!matches.length) throw new BadParameterError("COPY failed: no source files were specified");
+        const resolved = matches.map((m) => {
+          const r = lstatInRoot(root, m);
+          return r.stat ? { m, abs: r.path, s2: r.stat } : notFound(m);
+        });
+        for (const { m, abs, s2 } of resolved) {
           // A directory's contents are copied, not the directory itself.
           if (matches.length > 1) multi = true;
           const archive = ins.keyword === "ADD" && ins.unpack !== false && !from && s2.isFile() ? archiveKind(abs) : undefined;
           if (archive) {
             // ADD unpacks a local archive into the destination, keeping its owners (as Docker).
             const into = join(opts.tmpDir, `add-${createHash("sha256").update(abs + Math.random()).digest("hex").slice(0, 12)}`);
-            unpackArchive(abs, archive, into);
+            await unpackArchive(abs, archive, into, opts.signal);
             multi = true;
             for (const n of readdirSync(into).sort()) add(join(into, n), n, true);
           } else if (s2.isDirectory()) { multi = true; for (const n of readdirSync(abs).sort()) add(join(abs, n), n); }
@@ -354,17 +373,17 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       const key = keyOf(st, ins, [dest, destDir || multi, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data])]);
       if (await cached(st, key)) return;
       // The destination as the image has it: an existing directory is copied into; missing parents are made.
-      const { destIsDir, missing } = await backend.withRootfs(st.image, async (rootfs) => {
-        const parts = dest.split("/").filter(Boolean);
+      // Its symlinks are followed inside the image, as Docker does: COPY into /x where /x -> /tmp writes the image's /tmp.
+      const { destIsDir, missing, destRel } = await backend.withRootfs(st.image, async (rootfs) => {
+        const d = lstatInRoot(rootfs, dest);
+        const parts = d.rel.split("/").filter(Boolean);
         const miss: string[] = [];
-        for (let i = 1; i <= parts.length; i++) { const p = parts.slice(0, i).join("/"); if (!existsSync(join(rootfs, p))) miss.push(p); }
-        let isDir = false;
-        try { isDir = lstatSync(join(rootfs, dest)).isDirectory(); } catch { /* missing */ }
-        return { destIsDir: isDir, missing: miss };
+        for (let i = 1; i <= parts.length; i++) { const p = parts.slice(0, i).join("/"); if (!lstatInRoot(rootfs, p, false).stat) miss.push(p); }
+        return { destIsDir: !!d.stat?.isDirectory(), missing: miss, destRel: d.rel };
       });
       const intoDir = destDir || destIsDir || multi;
       const [uid, gid] = await resolveOwner(st.image, owner);
-      const baseRel = dest.replace(/^\/+/, "");
+      const baseRel = destRel;
       const entries: TarEntry[] = [];
       const dirsToMake = intoDir ? missing : missing.slice(0, -1);
       for (const p of dirsToMake) entries.push({ name: p, type: "directory", mode: 0o755, uid: p === baseRel ? uid : 0, gid: p === baseRel ? gid : 0, mtime: new Date() });
@@ -393,7 +412,11 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       const look = (file: string, name: string, field: number): number | undefined => {
         if (/^\d+$/.test(name)) return Number(name);
         try {
-          for (const line of readFileSync(join(root, "etc", file), "utf8").split("\n")) {
+          // The image's own file: its /etc may be a symlink, followed inside the image, never on the host
+          // (and only a regular file is read: a FIFO or a device there must not hang or flood the daemon).
+          const f = lstatInRoot(root, `/etc/${file}`);
+          if (!f.stat?.isFile()) return undefined;
+          for (const line of readFileSync(f.path, "utf8").split("\n")) {
             const f = line.split(":");
             if (f[0] === name) return Number(f[field]);
           }
@@ -410,6 +433,21 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   }
 }
 
+/**
+ * The Dockerfile, from inside the context only: a relative name that climbs out of it is refused as
+ * Docker refuses it, an absolute one is taken from the context's root, and symlinks are followed inside
+ * the context (a Dockerfile that links to a host file is "not found", as with Docker).
+ */
+function readDockerfile(contextDir: string, name: string): string {
+  const lexical = posix.normalize(name);
+  if (!name.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) {
+    throw new BadParameterError(`forbidden path outside the build context: ${name} ()`);
+  }
+  const f = lstatInRoot(contextDir, name);
+  if (!f.stat?.isFile()) throw new BadParameterError(`Cannot locate specified Dockerfile: ${name}`);
+  return readFileSync(f.path, "utf8");
+}
+
 /** A local archive ADD unpacks: tar, possibly gzip, bzip2 or xz compressed (by its first bytes, as Docker). */
 function archiveKind(path: string): "tar" | "gzip" | "bzip2" | "xz" | undefined {
   const fd = openSync(path, "r");
@@ -423,31 +461,50 @@ function archiveKind(path: string): "tar" | "gzip" | "bzip2" | "xz" | undefined 
   return undefined;
 }
 
-function unpackArchive(path: string, kind: "tar" | "gzip" | "bzip2" | "xz", into: string): void {
+/**
+ * Unpacks a local archive into `into`, streamed (never whole in memory): the file, through gunzip or an
+ * `xz -dc`/`bzip2 -dc` child, into a TarUnpacker, which applies the layer rules (names cleaned, links
+ * kept inside `into`).
+ */
+async function unpackArchive(path: string, kind: "tar" | "gzip" | "bzip2" | "xz", into: string, signal?: AbortSignal): Promise<void> {
   mkdirSync(into, { recursive: true });
-  let data = readFileSync(path);
-  if (kind === "gzip") data = gunzipSync(data);
-  else if (kind !== "tar") {
-    const r = spawnSync(kind === "xz" ? "xz" : "bzip2", ["-dc", path], { maxBuffer: 4 << 30 });
-    if (r.status !== 0) throw new BadParameterError(`ADD ${path}: cannot decompress (${kind}): ${(r.stderr ?? "").toString().trim() || r.error?.message}`);
-    data = r.stdout;
-  }
   const u = new TarUnpacker(into);
-  u.write(data);
-  u.end();
+  const child = kind === "xz" || kind === "bzip2" ? spawn(kind, ["-dc", path], { stdio: ["ignore", "pipe", "pipe"], signal }) : undefined;
+  let stderr = "";
+  child?.stderr!.on("data", (d: Buffer) => { if (stderr.length < 4096) stderr += d; });
+  const exited = child ? new Promise<number | null>((res) => { child.once("close", (code) => res(code)); child.once("error", () => res(-1)); }) : undefined;
+  const src: AsyncIterable<Buffer> = child ? child.stdout! : kind === "gzip" ? createReadStream(path, { signal }).pipe(createGunzip()) : createReadStream(path, { signal });
+  try {
+    for await (const chunk of src) {
+      if (signal?.aborted) throw new BuildCancelledError();
+      u.write(chunk);
+    }
+    if (child && (await exited) !== 0) throw new BadParameterError(`ADD ${posix.basename(path)}: cannot decompress (${kind}): ${stderr.trim() || "failed"}`);
+    u.end();
+  } catch (e) {
+    child?.kill("SIGKILL");
+    u.abort();
+    if (signal?.aborted) throw new BuildCancelledError();
+    throw e;
+  }
 }
 
-function isLink(p: string): boolean { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } }
-
-/** Shell-style globbing of one pattern inside root (*, ?, [..] per path segment). */
+/**
+ * Shell-style globbing of one pattern inside root (*, ?, [..] per path segment), as the classic builder's
+ * walk of the context: it descends only into real directories (a symlink is matched by its own name,
+ * never walked through), so a match is always a path inside root.
+ */
 function glob(root: string, pattern: string): string[] {
   const segs = pattern.split("/");
   let found = [""];
+  const isRealDir = (rel: string): boolean => { try { return lstatSync(join(root, rel)).isDirectory(); } catch { return false; } };
+  const exists = (rel: string): boolean => { try { lstatSync(join(root, rel)); return true; } catch { return false; } };
   for (const seg of segs) {
-    const re = new RegExp("^" + seg.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
+    const re = new RegExp("^" + seg.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\[!/g, "[^").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
     const next: string[] = [];
     for (const dir of found) {
-      if (!/[*?[]/.test(seg)) { if (existsSync(join(root, dir, seg)) || isLink(join(root, dir, seg))) next.push(dir ? `${dir}/${seg}` : seg); continue; }
+      if (dir && !isRealDir(dir)) continue;
+      if (!/[*?[]/.test(seg)) { const p = dir ? `${dir}/${seg}` : seg; if (exists(p)) next.push(p); continue; }
       let names: string[] = [];
       try { names = readdirSync(join(root, dir)).sort(); } catch { /* not a dir */ }
       for (const n of names) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
@@ -462,8 +519,21 @@ function contentHash(files: { src: string; rel: string; st: Stats }[]): string {
   const h = createHash("sha256");
   for (const f of files) {
     h.update(`${f.rel}\0${Number(f.st.mode)}\0`);
-    if (f.st.isFile()) h.update(readFileSync(f.src));
+    if (f.st.isFile()) hashFile(h, f.src);
     else if (f.st.isSymbolicLink()) h.update(readlinkSync(f.src));
   }
   return h.digest("hex");
+}
+
+/** Feeds a file to a hash in chunks: a big COPY source is never whole in memory. */
+function hashFile(h: ReturnType<typeof createHash>, path: string): void {
+  const fd = openSync(path, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally { closeSync(fd); }
 }

@@ -3,6 +3,12 @@
  * unpacked into a temporary directory, the executor (src/build) runs the
  * Dockerfile against this engine's images, containers and commits, and the
  * build cache (key → image ID) lives in <data-root>/buildcache/index.json.
+ *
+ * A build stops when its client goes away (the signal the API passes): the
+ * executor checks it between steps, a running RUN container is killed (and,
+ * as every build container, removed), mounted image filesystems are unmounted
+ * and the scratch directory removed; the steps that finished stay in the
+ * cache, and no tag is set.
  */
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
@@ -16,7 +22,7 @@ import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
 import { BadParameterError, errorMessage } from "../lib/errors.js";
 import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
-import { build, type BuildBackend, type BuildImage } from "../build/executor.js";
+import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../build/executor.js";
 import type { ContainerService } from "./containers.js";
 import type { ImageService } from "./images.js";
 import type { CommitService } from "./commit.js";
@@ -44,33 +50,40 @@ export class BuildService {
   }
 
   /** Runs a build from a context tar (plain or gzip); messages go to `send` in Docker's JSON-stream shape. Returns the image ID. */
-  async build(context: NodeJS.ReadableStream, req: BuildRequest, send: (m: object) => void): Promise<string> {
+  async build(context: NodeJS.ReadableStream, req: BuildRequest, send: (m: object) => void, signal?: AbortSignal): Promise<string> {
     const tmp = join(this.dataRoot, "tmp", `build-${randomBytes(6).toString("hex")}`);
     const ctx = join(tmp, "context");
     await fsp.mkdir(ctx, { recursive: true, mode: 0o700 });
+    let cache: Map<string, string> | undefined;
+    const before = new Map<string, string>();
     try {
       trace("build: context arriving");
       await unpackContext(context, ctx);
+      if (signal?.aborted) throw new BuildCancelledError();
       trace("build: context unpacked");
-      const cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
+      cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
+      for (const [k, v] of cache) before.set(k, v);
       const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
-      const id = await build(this.backend(tmp), {
+      const id = await build(this.backend(tmp, signal), {
         contextDir: ctx, tmpDir: tmp, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
-        noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say,
+        noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
         output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
       });
       trace("build: done");
-      await fsp.mkdir(join(this.dataRoot, "buildcache"), { recursive: true });
-      await atomicWrite(this.cachePath(), JSON.stringify(Object.fromEntries(cache)));
       send({ aux: { ID: id } });
       if (req.quiet) send({ stream: id + "\n" });
       return id;
     } finally {
+      // The steps that finished are cache even when a later one failed or the client left (as Docker keeps them).
+      if (cache && (cache.size !== before.size || [...cache].some(([k, v]) => before.get(k) !== v))) {
+        await fsp.mkdir(join(this.dataRoot, "buildcache"), { recursive: true }).catch(() => {});
+        await atomicWrite(this.cachePath(), JSON.stringify(Object.fromEntries(cache))).catch(() => {});
+      }
       await fsp.rm(tmp, { recursive: true, force: true });
     }
   }
 
-  private backend(tmp: string): BuildBackend {
+  private backend(tmp: string, signal?: AbortSignal): BuildBackend {
     const store = this.store;
     const info = async (id: string): Promise<BuildImage | undefined> => {
       const rec = store.images.resolve(id);
@@ -102,18 +115,25 @@ export class BuildService {
               : { Type: "bind", Source: m.source, Target: m.target, ReadOnly: m.readOnly }),
           },
         }, undefined, rec, cfg);
+        // The client went away: the step's process is killed (the finally below removes its container).
+        const kill = () => { this.containers.kill(Id, "SIGKILL").catch(() => {}); };
+        signal?.addEventListener("abort", kill, { once: true });
         started(Id);
         try {
+          if (signal?.aborted) throw new BuildCancelledError();
           const logs = this.containers.logs(Id, { follow: true });
           const relay = (async () => { for await (const e of logs.entries) out(e.data); })();
           const waited = this.containers.wait(Id, "next-exit");
           await this.containers.start(Id);
+          if (signal?.aborted) kill(); // it fired while the container was starting, when a kill finds nothing to kill
           const { StatusCode } = await waited;
           await relay.catch(() => {});
+          if (signal?.aborted) throw new BuildCancelledError();
           if (StatusCode !== 0) return { exitCode: StatusCode };
           const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history });
           return { exitCode: 0, image };
         } finally {
+          signal?.removeEventListener("abort", kill);
           out(Buffer.from(`Removing intermediate container ${Id.slice(0, 12)}\n`));
           await this.containers.remove(Id, { force: true, volumes: true }).catch(() => {});
         }
