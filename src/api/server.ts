@@ -14,6 +14,7 @@ import { ENGINE_VERSION } from "../engine/engine.js";
 import type { AttachStreams } from "../runtime/driver.js";
 import { BadParameterError, BerthError, NotFoundError, errorMessage } from "../lib/errors.js";
 import { frame } from "./stdcopy.js";
+import { headArchive, getArchive, putArchive } from "./archive-routes.js";
 import type { CreateBody, WaitCondition } from "../engine/containers.js";
 
 export const API_VERSION = "1.47";
@@ -385,10 +386,7 @@ route("POST", "/auth", async (e, c) => {
   await e.images.login(b.serveraddress ?? "docker.io", { username: b.username ?? "", password: b.password ?? "" });
   return { Status: "Login Succeeded", IdentityToken: "" };
 });
-route("POST", "/berth/system/check", async (e) => {
-  const { checkStore } = await import("../store/check.js");
-  return checkStore(e.store);
-});
+route("POST", "/berth/system/check", (e, c) => e.images.check({ repair: bool(c.query, "repair") }));
 route("POST", "/berth/images/bootstrap", async (e, c) => {
   const name = c.query.get("name") || "busybox";
   const rec = await e.images.bootstrap(name);
@@ -508,6 +506,11 @@ route("POST", "/networks/{id}/disconnect", async (e, c) => {
   await e.disconnectNetwork(c.params[0], body.Container, !!body.Force);
   return new Reply(200, "");
 });
+
+// archive (cp)
+route("HEAD", "/containers/{id}/archive", async (e, c) => { await headArchive(e, c.req, c.res!, c.params[0], c.query); return HANDLED; });
+route("GET", "/containers/{id}/archive", async (e, c) => { await getArchive(e, c.req, c.res!, c.params[0], c.query); return HANDLED; });
+route("PUT", "/containers/{id}/archive", async (e, c) => { await putArchive(e, c.req, c.res!, c.params[0], c.query); return HANDLED; });
 
 // ------------------------------------------------------------------ hijacking
 
