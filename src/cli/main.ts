@@ -82,12 +82,15 @@ const systemCommands: Command[] = [
 ];
 
 const checkCmd: Command = {
-  name: "system check", usage: "system check", desc: "Verify every blob against its digest and every image against its unpacked layers", flags: [],
-  run: async (c) => {
-    const r = await c.api.json<{ Blobs: number; Snapshots: number; Images: number; Problems: string[] }>("POST", "/berth/system/check");
+  name: "system check", usage: "system check [OPTIONS]", desc: "Verify every blob against its digest and every image against its unpacked layers",
+  flags: [{ long: "repair", type: "bool", desc: "Mend what is found: drop records whose blobs are gone, unpack missing layers again, remove what nothing references, rewrite damaged metadata" }],
+  run: async (c, f) => {
+    const r = await c.api.json<{ Blobs: number; Snapshots: number; Images: number; Problems: string[]; Repaired?: string[]; Unreferenced?: { Blobs: number; Snapshots: number } }>("POST", "/berth/system/check", { query: f.repair ? { repair: true } : {} });
     for (const p of r.Problems) c.out(`PROBLEM: ${p}\n`);
-    c.out(`checked ${r.Blobs} blobs, ${r.Snapshots} snapshots, ${r.Images} images: ${r.Problems.length ? `${r.Problems.length} problem(s)` : "all good"}\n`);
-    return r.Problems.length ? 1 : 0;
+    for (const p of r.Repaired ?? []) c.out(`REPAIRED: ${p}\n`);
+    const unref = r.Unreferenced && (r.Unreferenced.Blobs || r.Unreferenced.Snapshots) ? ` (${r.Unreferenced.Blobs} blob(s) and ${r.Unreferenced.Snapshots} snapshot(s) unreferenced, to be collected)` : "";
+    c.out(`checked ${r.Blobs} blobs, ${r.Snapshots} snapshots, ${r.Images} images: ${r.Problems.length ? `${r.Problems.length} problem(s)${f.repair ? ", repaired" : ""}` : "all good"}${unref}\n`);
+    return r.Problems.length && !f.repair ? 1 : 0;
   },
 };
 systemCommands.push(checkCmd);

@@ -40,7 +40,10 @@ export class CommitService {
     return changes(this.dirs(c.Id).upper, lowers);
   }
 
-  async commit(ref: string, opts: CommitOptions = {}): Promise<{ Id: string }> {
+  /** Under a store lease (store/gc.ts): the collector keeps off the layer, config and manifest until the image record lands. */
+  commit(ref: string, opts: CommitOptions = {}): Promise<{ Id: string }> { return this.store.gc.lease(() => this.commitLeased(ref, opts)); }
+
+  private async commitLeased(ref: string, opts: CommitOptions = {}): Promise<{ Id: string }> {
     const c = this.containers.get(ref);
     let target: string | undefined;
     if (opts.repo) {
@@ -87,7 +90,12 @@ export class CommitService {
    * more history entry. Always an OCI manifest (a Docker parent's layer types
    * are mapped: same bytes).
    */
-  async newImage(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
+  newImage(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
+    history: HistoryEntry, opts: { author?: string; ref?: string } = {}): Promise<ImageRecord> {
+    return this.store.gc.lease(() => this.newImageLeased(parentId, layer, config, history, opts));
+  }
+
+  private async newImageLeased(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
     history: HistoryEntry, opts: { author?: string; ref?: string } = {}): Promise<ImageRecord> {
     const parent = parentId ? this.store.images.resolve(parentId) : undefined;
     const parentCfg: ImageConfig | undefined = parent ? await this.store.images.config(parent) : undefined;

@@ -205,6 +205,13 @@ export class ContainerService {
 
   usingImage(imageId: string): ContainerRecord[] { return this.all().filter((c) => c.Image === imageId); }
 
+  /** How many containers use each image (one pass, for lists of every image). */
+  imageUseCounts(): Map<string, number> {
+    const n = new Map<string, number>();
+    for (const c of this.byId.values()) n.set(c.Image, (n.get(c.Image) ?? 0) + 1);
+    return n;
+  }
+
   private async persist(c: ContainerRecord): Promise<void> {
     if (!this.byId.has(c.Id)) return;
     await writeJson(join(this.dir(c.Id), "config.json"), c);
@@ -216,7 +223,12 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- create
 
-  async create(body: CreateBody, name: string | undefined, image: ImageRecord, imageConfig: ImageConfig): Promise<{ Id: string; Warnings: string[] }> {
+  /** Under a store lease: the collector never removes the image's layers between resolving it and the record landing. */
+  create(body: CreateBody, name: string | undefined, image: ImageRecord, imageConfig: ImageConfig): Promise<{ Id: string; Warnings: string[] }> {
+    return this.store.gc.lease(() => this.createLeased(body, name, image, imageConfig));
+  }
+
+  private async createLeased(body: CreateBody, name: string | undefined, image: ImageRecord, imageConfig: ImageConfig): Promise<{ Id: string; Warnings: string[] }> {
     if (name !== undefined && name !== "") {
       if (!NAME_RE.test(name)) throw new BadParameterError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
       name = name.replace(/^\//, "");

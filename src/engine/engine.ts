@@ -59,12 +59,15 @@ export class Engine {
     const commits = new CommitService(store, containers, events, opts.dataRoot);
     const builds = new BuildService(store, containers, images, commits, opts.dataRoot);
     await builds.init();
+    // What a crash left unreferenced (blobs of a pull cut short, a sweep cut short) goes, in the background.
+    void images.collect();
     return new Engine(opts, store, runtime, events, containers, images, volumes, networks, commits, builds);
   }
 
   async close(): Promise<void> {
     await this.containers.close();
     await this.networks.close();
+    await this.store.close();
   }
 
   async connectNetwork(net: string, container: string, cfg: Record<string, unknown> = {}): Promise<void> {
@@ -80,9 +83,11 @@ export class Engine {
   /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
   async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {
     if (!body.Image) throw new NotFoundError("No such image: ");
-    const image = this.images.resolve(body.Image);
-    const cfg = await this.store.images.config(image);
-    return this.containers.create(body, name, image, cfg);
+    return this.store.gc.lease(async () => {
+      const image = this.images.resolve(body.Image!);
+      const cfg = await this.store.images.config(image);
+      return this.containers.create(body, name, image, cfg);
+    });
   }
 
   info(): Record<string, unknown> {
@@ -92,7 +97,7 @@ export class Engine {
     const mode = detectCgroupMode();
     return {
       ID: "berth", Containers: all.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: all.length - running - paused,
-      Images: this.store.images.list().length, Driver: "overlay2", DriverStatus: [["Backing Filesystem", "extfs"]],
+      Images: this.store.images.count, Driver: "overlay2", DriverStatus: [["Backing Filesystem", "extfs"]],
       Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["k8s-file"] },
       MemoryLimit: true, SwapLimit: false, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
       IPv4Forwarding: true, Debug: false, NFd: 0, OomKillDisable: false, NGoroutines: 0, SystemTime: new Date().toISOString(),

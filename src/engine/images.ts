@@ -5,6 +5,8 @@
  */
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
+import { checkStore, type CheckReport } from "../store/check.js";
+import { chainIdOf } from "../store/snapshots.js";
 import { createImageFromTar, bootstrapBusybox, bootstrapDebian } from "../store/create-image.js";
 import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
 import { pushImage, checkLogin } from "../distribution/push.js";
@@ -21,7 +23,9 @@ function familiar(ref: string): string {
 }
 
 export class ImageService {
-  constructor(private readonly store: Store, private readonly events: EventBus, private readonly containers: ContainerService, private readonly insecure: string[] = []) {}
+  constructor(private readonly store: Store, private readonly events: EventBus, private readonly containers: ContainerService, private readonly insecure: string[] = []) {
+    store.gc.setCollector(async () => { await this.sweep(); });
+  }
 
   resolve(ref: string): ImageRecord {
     const rec = this.store.images.resolve(ref);
@@ -38,26 +42,29 @@ export class ImageService {
     return id.replace("sha256:", "").slice(0, 12);
   }
 
+  /** `GET /images/json`: from the records alone (no blob is read); a broken record is skipped (and logged once by the store). */
   async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean }): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     const f = opts.filters ?? {};
+    const uses = this.containers.imageUseCounts();
     for (const rec of this.store.images.list()) {
-      const cfg = await this.store.images.config(rec);
-      const labels = cfg.config?.Labels ?? {};
+      if (this.store.images.brokenReason(rec.id) !== undefined) continue;
+      const labels = rec.labels ?? {};
       if (f.dangling?.length && (f.dangling[0] === "true") !== (rec.repoTags.length === 0)) continue;
       if (f.label?.length && !f.label.every((l) => { const [k, v] = l.split("=", 2); return v === undefined ? k in labels : labels[k] === v; })) continue;
       if (f.reference?.length && !f.reference.some((pat) => rec.repoTags.some((t) => globMatch(pat, familiar(t))))) continue;
+      const created = Math.floor(Date.parse(rec.created) / 1000) || 0;
       out.push({
         Id: rec.id,
         ParentId: "",
         RepoTags: rec.repoTags.map(familiar),
         RepoDigests: rec.repoDigests.map(familiar),
-        Created: Math.floor(Date.parse(rec.created) / 1000) || 0,
+        Created: created,
         Size: rec.size,
         SharedSize: -1,
         VirtualSize: rec.size,
         Labels: labels,
-        Containers: this.containers.usingImage(rec.id).length,
+        Containers: uses.get(rec.id) ?? 0,
       });
     }
     return out.sort((a, b) => (b.Created as number) - (a.Created as number));
@@ -104,7 +111,6 @@ export class ImageService {
   private async layerSizes(rec: ImageRecord): Promise<number[]> {
     const snaps = await this.store.snapshots.list();
     const byChain = new Map(snaps.map((s) => [s.chainId, s.size]));
-    const { chainIdOf } = await import("../store/snapshots.js");
     return rec.diffIds.map((_, i) => byChain.get(chainIdOf(rec.diffIds.slice(0, i + 1))) ?? 0);
   }
 
@@ -159,38 +165,79 @@ export class ImageService {
     return out;
   }
 
-  /** Removes blobs and snapshots no image or container references any more. */
-  async collect(): Promise<void> {
+  /**
+   * Asks for a collection of the blobs and snapshots nothing references any more. It runs at once when
+   * no write is in flight (and this resolves when it is done), or when the last one ends (store/gc.ts).
+   */
+  collect(): Promise<void> { return this.store.gc.request(); }
+
+  /** Mark and sweep; only ever run by the store's GcGuard (exclusive with leases). */
+  private async sweep(): Promise<{ blobs: number; snapshots: number }> {
+    const { liveBlobs, liveChains } = await this.mark();
+    let blobs = 0, snapshots = 0;
+    // Children before parents: remove the snapshots whose parents are removed later.
+    const snaps = await this.store.snapshots.list();
+    for (const s of snaps.reverse()) if (!liveChains.has(s.chainId)) { await this.store.snapshots.remove(s.chainId).catch(() => {}); snapshots++; }
+    for (const d of await this.store.content.list()) if (!liveBlobs.has(d)) { await this.store.content.delete(d).catch(() => {}); blobs++; }
+    return { blobs, snapshots };
+  }
+
+  private async mark(): Promise<{ liveBlobs: Set<string>; liveChains: Set<string> }> {
     const liveBlobs = new Set<string>();
     const liveChains = new Set<string>();
-    const { chainIdOf } = await import("../store/snapshots.js");
+    const addChains = (diffIds: string[]) => {
+      let chain: string | undefined;
+      for (const d of diffIds) { chain = chain ? chainIdOf([chain, d]) : d; liveChains.add(chain); }
+    };
     for (const rec of this.store.images.list()) {
       liveBlobs.add(rec.manifestDigest);
-      const m = await this.store.images.manifest(rec).catch(() => undefined);
-      if (m) { liveBlobs.add(m.config.digest); for (const l of m.layers) liveBlobs.add(l.digest); }
-      rec.diffIds.forEach((_, i) => liveChains.add(chainIdOf(rec.diffIds.slice(0, i + 1))));
+      liveBlobs.add(rec.id);
+      if (rec.layers) for (const l of rec.layers) liveBlobs.add(l);
+      else {
+        const m = await this.store.images.manifest(rec).catch(() => undefined);
+        if (m) { liveBlobs.add(m.config.digest); for (const l of m.layers) liveBlobs.add(l.digest); }
+      }
+      addChains(rec.diffIds);
     }
+    let parent: Map<string, string | null> | undefined;
     for (const c of this.containers.all()) {
-      const img = this.store.images.resolve(c.Image);
-      if (img) img.diffIds.forEach((_, i) => liveChains.add(chainIdOf(img.diffIds.slice(0, i + 1))));
+      const img = this.store.images.get(c.Image);
+      if (img) addChains(img.diffIds);
       else if (c.Berth.ChainId) {
         // The image is gone but the container still needs its layers: keep the whole chain.
-        const snaps = await this.store.snapshots.list();
-        const parent = new Map(snaps.map((s) => [s.chainId, s.parent]));
+        parent ??= new Map((await this.store.snapshots.list()).map((s) => [s.chainId, s.parent]));
         for (let id: string | null | undefined = c.Berth.ChainId; id; id = parent.get(id)) liveChains.add(id);
       }
     }
-    // Children before parents: remove the snapshots whose parents are removed later.
-    const snaps = await this.store.snapshots.list();
-    for (const s of snaps.reverse()) if (!liveChains.has(s.chainId)) await this.store.snapshots.remove(s.chainId).catch(() => {});
-    for (const d of await this.store.content.list()) if (!liveBlobs.has(d)) await this.store.content.delete(d).catch(() => {});
+    return { liveBlobs, liveChains };
+  }
+
+  /**
+   * `berth system check [--repair]`, exclusive with every write: the store's own check, then (repairing)
+   * a collection of what nothing references any more.
+   */
+  async check(opts: { repair?: boolean } = {}): Promise<CheckReport & { Unreferenced: { Blobs: number; Snapshots: number } }> {
+    return this.store.gc.exclusive(async () => {
+      const report = await checkStore(this.store, opts);
+      if (opts.repair) {
+        const swept = await this.sweep();
+        if (swept.blobs) report.Repaired.push(`removed ${swept.blobs} unreferenced blob(s)`);
+        if (swept.snapshots) report.Repaired.push(`removed ${swept.snapshots} unreferenced snapshot(s)`);
+        return { ...report, Unreferenced: { Blobs: 0, Snapshots: 0 } };
+      }
+      const { liveBlobs, liveChains } = await this.mark();
+      const blobs = (await this.store.content.list()).filter((d) => !liveBlobs.has(d)).length;
+      const snapshots = (await this.store.snapshots.list()).filter((s) => !liveChains.has(s.chainId)).length;
+      return { ...report, Unreferenced: { Blobs: blobs, Snapshots: snapshots } };
+    });
   }
 
   async prune(all: boolean): Promise<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[]; SpaceReclaimed: number }> {
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
     let space = 0;
+    const uses = this.containers.imageUseCounts();
     for (const rec of this.store.images.list()) {
-      if (this.containers.usingImage(rec.id).length) continue;
+      if (uses.get(rec.id)) continue;
       if (!all && rec.repoTags.length) continue;
       for (const t of rec.repoTags) deleted.push({ Untagged: familiar(t) });
       await this.store.images.remove(rec.id);
@@ -206,7 +253,7 @@ export class ImageService {
     let ref: string | undefined;
     if (opts.repo) ref = formatReference(parseReference(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo));
     const config = parseChanges(opts.changes ?? []);
-    const rec = await createImageFromTar(this.store, tar, { ref, config, comment: opts.message, createdBy: "" });
+    const rec = await this.store.gc.lease(() => createImageFromTar(this.store, tar, { ref, config, comment: opts.message, createdBy: "" }));
     this.events.publish("image", "import", rec.id, ref ? { name: familiar(ref) } : {});
     return rec;
   }
@@ -220,7 +267,7 @@ export class ImageService {
   login(server: string, creds: Credentials): Promise<void> { return checkLogin(server, creds, this.insecure); }
 
   async pull(ref: string, opts: { platform?: string; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<ImageRecord> {
-    const rec = await pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress, insecure: this.insecure });
+    const rec = await this.store.gc.lease(() => pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress, insecure: this.insecure }));
     this.events.publish("image", "pull", familiar(ref), { name: familiar(ref) });
     return rec;
   }
@@ -239,12 +286,16 @@ export class ImageService {
   }
 
   async load(src: NodeJS.ReadableStream, tmpRoot: string): Promise<string[]> {
-    const loaded = await loadImages(this.store, src, tmpRoot);
+    const loaded = await this.store.gc.lease(() => loadImages(this.store, src, tmpRoot));
     for (const l of loaded) this.events.publish("image", "load", l.replace(/^Loaded image( ID)?: /, ""), {});
     return loaded;
   }
 
   async bootstrap(name: string): Promise<ImageRecord> {
+    return this.store.gc.lease(() => this.bootstrapUnleased(name));
+  }
+
+  private async bootstrapUnleased(name: string): Promise<ImageRecord> {
     const r = parseReference(name);
     const base = familiarString(r).split(":")[0];
     let rec: ImageRecord;

@@ -1,16 +1,29 @@
 /**
  * Image metadata: which images exist (by config digest, the image ID) and
- * which references point at them. Everything lives in <data-root>/images.json,
- * rewritten atomically on each change. Manifests and configs are blobs in the
- * content store; this file only indexes them.
+ * which references point at them. Manifests and configs are blobs in the
+ * content store; this table only indexes them.
+ *
+ * Persistence is a journal (journal.ts): <data-root>/images.json is the
+ * snapshot (the file older berths rewrote whole, still read as it is) and
+ * <data-root>/images.journal holds one fsync'd line per change since, so a
+ * change costs what it touches, and a `kill -9` leaves each change whole or
+ * absent. A tag that moves from one image to another is one line.
+ *
+ * A record caches what lists need (labels, the config and layer digests), so
+ * listing 10 000 images reads no blob. Records written before the cache
+ * existed are filled in from their blobs once, at load. A record whose blobs
+ * cannot be read then is kept but marked broken: lists skip it with a
+ * warning, `system check` reports it and `--repair` drops it.
+ *
+ * Lookups are O(1): by ID, by full tag, by repo digest, by manifest digest;
+ * only an ID prefix scans.
  */
-import { join } from "node:path";
 import type { ContentStore } from "./content.js";
 import type { ImageConfig, Manifest } from "../oci/image.js";
 import { parseReference, formatReference } from "../oci/reference.js";
-import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
-import { NotFoundError, BadParameterError } from "../lib/errors.js";
+import { NotFoundError, BadParameterError, SystemError } from "../lib/errors.js";
 import { chainIdOf } from "./snapshots.js";
+import { Journal } from "./journal.js";
 
 export interface ImageRecord {
   id: string;
@@ -21,30 +34,91 @@ export interface ImageRecord {
   size: number;
   chainId: string | null;
   diffIds: string[];
+  /** Cached from the config (absent in records written by older berths until load fills them). */
+  labels?: Record<string, string> | null;
+  /** Cached from the manifest: the layer blobs, for the collector and `system check`. */
+  layers?: string[];
 }
-
-interface ImagesFile { images: ImageRecord[] }
 
 export class ImageStore {
   private byId = new Map<string, ImageRecord>();
-  private writing: Promise<void> = Promise.resolve();
+  private byTag = new Map<string, string>();
+  private byRepoDigest = new Map<string, string>();
+  private byManifest = new Map<string, Set<string>>();
+  /** In memory only: records whose blobs could not be read, and why. */
+  private broken = new Map<string, string>();
+  private warned = new Set<string>();
+  private journal: Journal<ImageRecord>;
+  /** Damage found in the metadata files at load (`system check`). */
+  damage: string[] = [];
 
-  constructor(private readonly dataRoot: string, private readonly content: ContentStore) {}
-
-  private get file(): string { return join(this.dataRoot, "images.json"); }
-
-  async load(): Promise<void> {
-    const f = await readJsonIfExists<ImagesFile>(this.file);
-    this.byId = new Map((f?.images ?? []).map((r) => [r.id, r]));
+  constructor(dataRoot: string, private readonly content: ContentStore) {
+    this.journal = new Journal<ImageRecord>(dataRoot, "images", "images", (r) => r.id, () => this.byId.values());
   }
 
-  private save(): Promise<void> {
-    const text = JSON.stringify({ images: [...this.byId.values()] } satisfies ImagesFile, null, 1);
-    this.writing = this.writing.then(() => atomicWrite(this.file, text));
-    return this.writing;
+  async load(): Promise<void> {
+    const { records, damage } = await this.journal.load();
+    this.damage = damage;
+    for (const d of damage) process.stderr.write(`berthd: warning: image metadata: ${d}\n`);
+    this.byId = new Map();
+    this.byTag.clear(); this.byRepoDigest.clear(); this.byManifest.clear(); this.broken.clear();
+    for (const r of records) {
+      if (!r || typeof r.id !== "string" || typeof r.manifestDigest !== "string") continue;
+      r.repoTags ??= []; r.repoDigests ??= []; r.diffIds ??= [];
+      this.byId.set(r.id, r);
+      this.indexAdd(r);
+    }
+    // Older records: fill the cache from the blobs, once, then write it down.
+    const stale = [...this.byId.values()].filter((r) => !r.layers);
+    if (stale.length) {
+      let next = 0;
+      const worker = async () => {
+        while (next < stale.length) {
+          const r = stale[next++];
+          try { await this.fillCache(r); } catch (e) { this.markBroken(r, (e as Error).message); }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(16, stale.length) }, worker));
+      await this.journal.compact();
+    }
+  }
+
+  private async fillCache(r: ImageRecord): Promise<void> {
+    const m = await this.readManifest(r.manifestDigest);
+    const cfg = await this.readConfig(m.config.digest);
+    r.labels = cfg.config?.Labels ?? null;
+    r.layers = m.layers.map((l) => l.digest);
+  }
+
+  private markBroken(r: ImageRecord, why: string): void {
+    this.broken.set(r.id, why);
+    if (!this.warned.has(r.id)) {
+      this.warned.add(r.id);
+      process.stderr.write(`berthd: warning: image ${r.repoTags[0] ?? r.id}: ${why}; skipped by lists (berth system check --repair drops it)\n`);
+    }
+  }
+
+  /** Why a record cannot be used (its blobs are missing or unreadable), or undefined. */
+  brokenReason(id: string): string | undefined { return this.broken.get(id); }
+
+  private indexAdd(r: ImageRecord): void {
+    for (const t of r.repoTags) this.byTag.set(t, r.id);
+    for (const d of r.repoDigests) this.byRepoDigest.set(d, r.id);
+    let s = this.byManifest.get(r.manifestDigest);
+    if (!s) this.byManifest.set(r.manifestDigest, (s = new Set()));
+    s.add(r.id);
+  }
+
+  private indexDrop(r: ImageRecord): void {
+    for (const t of r.repoTags) if (this.byTag.get(t) === r.id) this.byTag.delete(t);
+    for (const d of r.repoDigests) if (this.byRepoDigest.get(d) === r.id) this.byRepoDigest.delete(d);
+    const s = this.byManifest.get(r.manifestDigest);
+    if (s) { s.delete(r.id); if (!s.size) this.byManifest.delete(r.manifestDigest); }
   }
 
   list(): ImageRecord[] { return [...this.byId.values()]; }
+  get count(): number { return this.byId.size; }
+  get(id: string): ImageRecord | undefined { return this.byId.get(id); }
 
   resolve(nameOrId: string): ImageRecord | undefined {
     if (!nameOrId) return undefined;
@@ -52,85 +126,145 @@ export class ImageStore {
     try {
       const ref = parseReference(nameOrId);
       const full = formatReference(ref);
-      for (const r of this.byId.values()) {
-        if (r.repoTags.includes(full) || r.repoDigests.includes(full)) return r;
-        if (ref.digest && r.manifestDigest === ref.digest && r.repoTags.some((t) => t.startsWith(`${ref.domain}/${ref.path}:`))) return r;
+      const hit = this.byTag.get(full) ?? this.byRepoDigest.get(full);
+      if (hit) return this.byId.get(hit);
+      if (ref.digest) {
+        for (const id of this.byManifest.get(ref.digest) ?? []) {
+          const r = this.byId.get(id);
+          if (r?.repoTags.some((t) => t.startsWith(`${ref.domain}/${ref.path}:`))) return r;
+        }
       }
     } catch { /* not a reference; maybe an ID prefix */ }
     const m = /^(?:sha256:)?([a-f0-9]{4,64})$/.exec(nameOrId);
     if (m) {
-      const hits = [...this.byId.values()].filter((r) => r.id.slice(7).startsWith(m[1]));
-      if (hits.length === 1) return hits[0];
+      let hit: ImageRecord | undefined;
+      for (const [id, r] of this.byId) {
+        if (!id.startsWith(m[1], 7)) continue;
+        if (hit) return undefined;
+        hit = r;
+      }
+      return hit;
     }
     return undefined;
   }
 
+  private async readManifest(digest: string): Promise<Manifest> {
+    const m = await this.readJsonBlob<Manifest>(digest, "manifest");
+    if (!m?.config?.digest || !Array.isArray(m.layers)) throw new SystemError(`manifest ${digest} is not an image manifest`);
+    return m;
+  }
+
+  private async readConfig(digest: string): Promise<ImageConfig> {
+    return this.readJsonBlob<ImageConfig>(digest, "config");
+  }
+
+  private async readJsonBlob<T>(digest: string, what: string): Promise<T> {
+    let bytes: Buffer;
+    try { bytes = await this.content.readBytes(digest); } catch { throw new NotFoundError(`${what} ${digest} missing`); }
+    try { return JSON.parse(bytes.toString("utf8")) as T; } catch { throw new SystemError(`${what} ${digest} unreadable`); }
+  }
+
   async manifest(rec: ImageRecord): Promise<Manifest> {
-    return this.content.readJson<Manifest>(rec.manifestDigest);
+    try { return await this.readManifest(rec.manifestDigest); } catch (e) { this.markBroken(rec, (e as Error).message); throw e; }
   }
 
   async config(rec: ImageRecord): Promise<ImageConfig> {
     const m = await this.manifest(rec);
-    return this.content.readJson<ImageConfig>(m.config.digest);
+    try { return await this.readConfig(m.config.digest); } catch (e) { this.markBroken(rec, (e as Error).message); throw e; }
   }
 
+  /**
+   * Records an image whose manifest and config are in the content store (both are read and checked
+   * here: a record never points at blobs that are not there), optionally pointing `ref` at it.
+   */
   async add(manifestDigest: string, ref?: string, size?: number): Promise<ImageRecord> {
-    const manifest = await this.content.readJson<Manifest>(manifestDigest);
-    const config = await this.content.readJson<ImageConfig>(manifest.config.digest);
+    const manifest = await this.readManifest(manifestDigest);
+    const config = await this.readConfig(manifest.config.digest);
     const id = manifest.config.digest;
     const diffIds = config.rootfs?.diff_ids ?? [];
-    let rec = this.byId.get(id);
-    if (!rec) {
-      rec = {
-        id, manifestDigest, repoTags: [], repoDigests: [], created: config.created ?? new Date(0).toISOString(),
-        size: size ?? manifest.layers.reduce((a, l) => a + l.size, 0), chainId: diffIds.length ? chainIdOf(diffIds) : null, diffIds,
-      };
-      this.byId.set(id, rec);
-    } else if (size !== undefined) {
-      rec.size = size;
-    }
-    if (ref) this.point(rec, formatReference(parseReference(ref)));
-    await this.save();
+    const old = this.byId.get(id);
+    const rec: ImageRecord = old ? { ...old, repoTags: [...old.repoTags], repoDigests: [...old.repoDigests] } : {
+      id, manifestDigest, repoTags: [], repoDigests: [], created: config.created ?? new Date(0).toISOString(),
+      size: size ?? manifest.layers.reduce((a, l) => a + l.size, 0), chainId: diffIds.length ? chainIdOf(diffIds) : null, diffIds,
+    };
+    if (old && size !== undefined) rec.size = size;
+    rec.labels = config.config?.Labels ?? null;
+    if (!old || old.manifestDigest === manifestDigest) rec.layers = manifest.layers.map((l) => l.digest);
+    const touched = [rec];
+    if (ref) touched.push(...this.pointOthers(rec, formatReference(parseReference(ref))));
+    this.commit(touched);
+    this.broken.delete(id);
+    await this.journal.change(touched);
     return rec;
   }
 
-  private point(rec: ImageRecord, full: string): void {
-    for (const other of this.byId.values()) {
-      if (other !== rec) other.repoTags = other.repoTags.filter((t) => t !== full);
+  /** Points `full` at rec; returns the other records that lose it (changed in place, still to commit). */
+  private pointOthers(rec: ImageRecord, full: string): ImageRecord[] {
+    const out: ImageRecord[] = [];
+    const prev = this.byTag.get(full);
+    if (prev && prev !== rec.id) {
+      const other = this.byId.get(prev);
+      if (other) out.push({ ...other, repoTags: other.repoTags.filter((t) => t !== full) });
     }
     if (!rec.repoTags.includes(full)) rec.repoTags.push(full);
+    return out;
+  }
+
+  /** Replaces records in memory and in the indexes (new objects: readers holding the old ones see a consistent record). */
+  private commit(recs: ImageRecord[]): void {
+    for (const r of recs) {
+      const old = this.byId.get(r.id);
+      if (old) this.indexDrop(old);
+      this.byId.set(r.id, r);
+    }
+    for (const r of recs) this.indexAdd(r);
   }
 
   async tag(id: string, ref: string): Promise<void> {
-    const rec = this.byId.get(id);
-    if (!rec) throw new NotFoundError(`No such image: ${id}`);
+    const cur = this.byId.get(id);
+    if (!cur) throw new NotFoundError(`No such image: ${id}`);
     const r = parseReference(ref);
     if (r.digest) throw new BadParameterError("refusing to create a tag with a digest reference");
-    this.point(rec, formatReference(r));
-    await this.save();
+    const rec = { ...cur, repoTags: [...cur.repoTags] };
+    const touched = [rec, ...this.pointOthers(rec, formatReference(r))];
+    this.commit(touched);
+    await this.journal.change(touched);
   }
 
   async addRepoDigest(id: string, digestRef: string): Promise<void> {
-    const rec = this.byId.get(id);
-    if (!rec) throw new NotFoundError(`No such image: ${id}`);
+    const cur = this.byId.get(id);
+    if (!cur) throw new NotFoundError(`No such image: ${id}`);
     const repo = digestRef.split("@")[0];
-    rec.repoDigests = [...rec.repoDigests.filter((d) => d.split("@")[0] !== repo), digestRef];
-    await this.save();
+    const rec = { ...cur, repoDigests: [...cur.repoDigests.filter((d) => d.split("@")[0] !== repo), digestRef] };
+    this.commit([rec]);
+    await this.journal.change([rec]);
   }
 
   async untag(ref: string): Promise<ImageRecord | undefined> {
     const full = formatReference(parseReference(ref));
-    for (const r of this.byId.values()) {
-      if (r.repoTags.includes(full)) {
-        r.repoTags = r.repoTags.filter((t) => t !== full);
-        await this.save();
-        return r;
-      }
-    }
-    return undefined;
+    const id = this.byTag.get(full);
+    const cur = id ? this.byId.get(id) : undefined;
+    if (!cur) return undefined;
+    const rec = { ...cur, repoTags: cur.repoTags.filter((t) => t !== full) };
+    this.commit([rec]);
+    await this.journal.change([rec]);
+    return rec;
   }
 
   async remove(id: string): Promise<void> {
-    if (this.byId.delete(id)) await this.save();
+    const r = this.byId.get(id);
+    if (!r) return;
+    this.indexDrop(r);
+    this.byId.delete(id);
+    this.broken.delete(id);
+    await this.journal.change([], [id]);
   }
+
+  /** Rewrites the metadata files from memory (`system check --repair` after damage). */
+  async rewrite(): Promise<void> {
+    await this.journal.compact();
+    this.damage = [];
+  }
+
+  async close(): Promise<void> { await this.journal.close(); }
 }
