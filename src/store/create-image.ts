@@ -4,9 +4,10 @@
  * kept as it came (plain tar or gzip); plain layers are stored uncompressed,
  * which OCI allows, so their blob digest is their diff ID. Nothing buffers a
  * whole layer in memory: the tar is ingested into the content store, then
- * streamed from there into the snapshotter.
+ * streamed from there into the snapshotter, which decompresses it in a layer
+ * worker under the limits of layer-jobs.ts (a gzip bomb is refused there). A
+ * failed import leaves nothing: the blob it ingested is removed again.
  */
-import { createGunzip } from "node:zlib";
 import { createReadStream, promises as fsp, statSync } from "node:fs";
 import { Readable } from "node:stream";
 import * as tar from "tar-stream";
@@ -29,10 +30,16 @@ async function isGzip(store: Store, digest: string): Promise<boolean> {
 }
 
 export async function createImageFromTar(store: Store, src: NodeJS.ReadableStream, opts: CreateImageOptions): Promise<ImageRecord> {
+  const known = new Set(await store.content.list());
   const blob = await store.content.ingest(src);
   const gz = await isGzip(store, blob.digest);
-  const layerStream = gz ? store.content.reader(blob.digest).pipe(createGunzip()) : store.content.reader(blob.digest);
-  const layer = await store.snapshots.applyLayer(null, layerStream, gz ? undefined : blob.digest);
+  let layer: { chainId: string; diffId: string; size: number };
+  try {
+    layer = await store.snapshots.applyLayer(null, store.content.reader(blob.digest), gz ? undefined : blob.digest, { compression: gz ? "gzip" : "none" });
+  } catch (e) {
+    if (!known.has(blob.digest)) await store.content.delete(blob.digest).catch(() => {});
+    throw e;
+  }
   const created = (opts.created ?? new Date()).toISOString();
   const config: ImageConfig = {
     created,

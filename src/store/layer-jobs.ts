@@ -17,6 +17,21 @@
  * (backpressure on the source). Idle workers are kept a few seconds for the
  * next layer, unref'd so they never keep the process alive.
  *
+ * Limits (a hostile layer must not fill the disk or pin a core for long):
+ *   - a compressed layer (gzip or zstd) whose tar stream grows past
+ *     max(minBytes, maxRatio × the compressed bytes read so far) — by default
+ *     max(1 GiB, 200 × compressed) — is refused as a decompression bomb (400).
+ *     Real layers rarely pass 20:1; a gzip of zeros is about 1000:1, zstd far
+ *     more. The ratio is taken against the bytes read so far, not the blob's
+ *     declared size, so the rule holds for streams of unknown length too (a
+ *     layer must decompress past 1 GiB before the ratio matters at all).
+ *   - an unpack that would leave less than reserveBytes (default 512 MiB)
+ *     free on the filesystem it writes to (checked with statfs every 32 MiB)
+ *     stops with "no space left on device" (500).
+ *   Either way the job fails as any bad layer does: the blob is not committed,
+ *   the caller removes the half-unpacked directory, and no snapshot is made.
+ *   setLayerLimits() changes them for the process (berthd's configuration).
+ *
  * Where the worker script is: beside the running bundle (bin/berthd →
  * bin/berth-layer-worker.mjs), or ../bin/ from dist/index.js; from the .ts
  * sources (tests under tsx) the worker loads layer-worker.ts through tsx.
@@ -36,7 +51,29 @@ export interface JobSpec {
   blob?: { contentRoot: string; digest: string; size: number };
 }
 
-export type ToWorker = { type: "start"; spec: JobSpec } | { type: "end" } | { type: "abort" };
+/** Bounds on one layer job (see the top of this file). */
+export interface LayerLimits {
+  /** Uncompressed bytes allowed per compressed byte read, above minBytes. */
+  maxRatio: number;
+  /** Uncompressed bytes always allowed, whatever the ratio. */
+  minBytes: number;
+  /** Free bytes the unpack must leave on the filesystem it writes to. */
+  reserveBytes: number;
+}
+
+export const DEFAULT_LAYER_LIMITS: Readonly<LayerLimits> = { maxRatio: 200, minBytes: 1 << 30, reserveBytes: 512 << 20 };
+let limits: LayerLimits = { ...DEFAULT_LAYER_LIMITS };
+
+/** Sets the limits for every later job of this process (berthd: from its flags and daemon.json). */
+export function setLayerLimits(l: Partial<LayerLimits>): void {
+  const next = { ...limits, ...l };
+  for (const [k, v] of Object.entries(next)) if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new BadParameterError(`invalid layer limit ${k}: ${String(v)}`);
+  limits = next;
+}
+
+export function layerLimits(): LayerLimits { return { ...limits }; }
+
+export type ToWorker = { type: "start"; spec: JobSpec; limits: LayerLimits } | { type: "end" } | { type: "abort" };
 export type FromWorker =
   | { type: "ack"; bytes: number; buf?: ArrayBuffer }
   | { type: "done"; diffId: string; size: number }
@@ -129,7 +166,7 @@ export async function runLayerJob(spec: JobSpec, src: AsyncIterable<Uint8Array |
   };
   s.onFail = fail;
   const post = (m: ToWorker) => s.w.postMessage(m);
-  post({ type: "start", spec });
+  post({ type: "start", spec, limits });
   try {
     let buf: Uint8Array | undefined;
     let n = 0;

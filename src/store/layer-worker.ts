@@ -8,17 +8,25 @@
  *   3. hashed for the diff ID and extracted by a TarUnpacker,
  * and then acknowledged (its buffer handed back for reuse). Everything here
  * may block: this thread does nothing else.
+ *
+ * Limits (layer-jobs.ts states them): the tar stream a compressed layer
+ * inflates to is counted against max(minBytes, maxRatio × compressed bytes
+ * read so far), and the free space of the target filesystem is checked every
+ * 32 MiB against reserveBytes; past either the job fails (a gzip decoder is
+ * torn down at once, not left to inflate the rest of its batch). Error
+ * messages never carry a host path: the unpack directory and the content
+ * store's root are cut out of them.
  */
 import { parentPort } from "node:worker_threads";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, write, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, statfsSync, write, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { Decompress } from "fzstd";
 import { ContentStore } from "./content.js";
 import { TarUnpacker } from "./tar-unpack.js";
-import { BadParameterError } from "../lib/errors.js";
-import type { Compression, FromWorker, JobSpec, ToWorker } from "./layer-jobs.js";
+import { BadParameterError, SystemError } from "../lib/errors.js";
+import type { Compression, FromWorker, JobSpec, LayerLimits, ToWorker } from "./layer-jobs.js";
 
 interface Decoder {
   write(c: Uint8Array): void | Promise<void>;
@@ -32,7 +40,8 @@ function gunzip(out: (b: Uint8Array) => void): Decoder {
   let err: unknown;
   let settle: ((e?: unknown) => void) | undefined;
   // An error thrown by `out` is kept and reported by the write it happened in; the stream is not torn down mid-write.
-  z.on("data", (d: Buffer) => { if (err === undefined) { try { out(d); } catch (e) { err = e; } } });
+  // A limit crossed mid-batch stops the decoder there: the rest of the batch is not inflated for nothing.
+  z.on("data", (d: Buffer) => { if (err === undefined) { try { out(d); } catch (e) { err = e; settle?.(e); z.destroy(); } } });
   z.on("error", (e) => { err ??= e; settle?.(e); });
   const wait = (start: (cb: (e?: unknown) => void) => void) => new Promise<void>((resolve, reject) => {
     if (err !== undefined) { reject(err); return; }
@@ -177,8 +186,17 @@ class BlobWriter {
   }
 }
 
+const mib = (n: number) => n >= 1 << 30 && n % (1 << 30) === 0 ? `${n / (1 << 30)} GiB` : `${Math.round(n / (1 << 20))} MiB`;
+/** Free space is checked every this many bytes read or unpacked. */
+const DISK_CHECK = 32 << 20;
+
 class Job {
   private readonly diff = createHash("sha256");
+  /** Bytes read (compressed, as they come) and the tar bytes they inflated to. */
+  private inBytes = 0;
+  private outBytes = 0;
+  private nextDiskCheck = 0;
+  private compressed = false;
   private readonly unpacker: TarUnpacker;
   private readonly blob: BlobWriter | undefined;
   private decoder: Decoder | undefined;
@@ -188,7 +206,7 @@ class Job {
   private aborted = false;
   private finished = false;
 
-  constructor(spec: JobSpec, private readonly post: (m: FromWorker, transfer?: ArrayBuffer[]) => void) {
+  constructor(private readonly spec: JobSpec, private readonly limits: LayerLimits, private readonly post: (m: FromWorker, transfer?: ArrayBuffer[]) => void) {
     this.unpacker = new TarUnpacker(spec.dir);
     this.blob = spec.blob ? new BlobWriter(new ContentStore(spec.blob.contentRoot), spec.blob.digest, spec.blob.size) : undefined;
     if (spec.compression !== "auto") this.decoder = this.makeDecoder(spec.compression);
@@ -205,7 +223,20 @@ class Job {
   }
 
   private makeDecoder(c: Exclude<Compression, "auto">): Decoder {
-    const out = (b: Uint8Array) => { this.diff.update(b); this.unpacker.write(b); };
+    this.compressed = c !== "none";
+    const out = (b: Uint8Array) => {
+      this.outBytes += b.length;
+      if (this.compressed) {
+        const { maxRatio, minBytes } = this.limits;
+        const limit = Math.max(minBytes, maxRatio * this.inBytes);
+        if (this.outBytes > limit) {
+          throw new BadParameterError(`layer refused: it decompresses to more than ${mib(limit)} from ${mib(this.inBytes)} of ${c} (over ${maxRatio}:1 past ${mib(minBytes)}): a decompression bomb?`);
+        }
+      }
+      this.checkDisk();
+      this.diff.update(b);
+      this.unpacker.write(b);
+    };
     return c === "gzip" ? gunzip(out) : c === "zstd" ? unzstd(out) : { retains: false, write: out, end: () => {} };
   }
 
@@ -226,14 +257,32 @@ class Job {
       this.unpacker.abort();
       await this.blob?.abort().catch(() => {});
       const status = typeof (e as { status?: unknown }).status === "number" ? (e as { status: number }).status : 500;
-      this.post({ type: "error", message: e instanceof Error ? e.message : String(e), status });
+      this.post({ type: "error", message: this.scrub(e instanceof Error ? e.message : String(e)), status });
     } finally {
       this.running = false;
     }
   }
 
+  /** Every DISK_CHECK bytes: the filesystem being written must keep reserveBytes free. */
+  private checkDisk(): void {
+    if (this.inBytes + this.outBytes < this.nextDiskCheck) return;
+    this.nextDiskCheck = this.inBytes + this.outBytes + DISK_CHECK;
+    let free: number;
+    try { const st = statfsSync(this.spec.dir); free = st.bavail * st.bsize; } catch { return; }
+    if (free < this.limits.reserveBytes) throw new SystemError(`no space left on device: unpacking the layer would leave less than ${mib(this.limits.reserveBytes)} free on the data root`);
+  }
+
+  /** A message without host paths: the unpack directory and the content store's root cut out. */
+  private scrub(m: string): string {
+    let out = m.split(this.spec.dir).join("");
+    if (this.spec.blob) out = out.split(this.spec.blob.contentRoot).join("<content store>");
+    return out;
+  }
+
   /** One batch through the pipeline; true if a decoder may still reference it. */
   private async process(c: Uint8Array): Promise<boolean> {
+    this.inBytes += c.length;
+    this.checkDisk();
     await this.blob?.write(c);
     if (!this.decoder) {
       // "auto": decide on the first four bytes.
@@ -269,7 +318,7 @@ if (!port) throw new Error("layer-worker.ts runs as a worker thread");
 let job: Job | undefined;
 port.on("message", (m: ToWorker | Uint8Array) => {
   if (m instanceof Uint8Array) { job?.push(m); return; }
-  if (m.type === "start") job = new Job(m.spec, (msg, transfer) => port.postMessage(msg, transfer));
+  if (m.type === "start") job = new Job(m.spec, m.limits, (msg, transfer) => port.postMessage(msg, transfer));
   else if (m.type === "end") job?.push("end");
   else job?.abort();
 });
