@@ -39,7 +39,13 @@ export async function getArchive(engine: Engine, _req: http.IncomingMessage, res
 }
 
 export async function putArchive(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse, id: string, query: URLSearchParams): Promise<void> {
-  await archives(engine).extract(id, query.get("path") ?? "", req, { noOverwriteDirNonDir: flag(query, "noOverwriteDirNonDir"), copyUIDGID: flag(query, "copyUIDGID") });
+  try {
+    await archives(engine).extract(id, query.get("path") ?? "", req, { noOverwriteDirNonDir: flag(query, "noOverwriteDirNonDir"), copyUIDGID: flag(query, "copyUIDGID") });
+  } catch (e) {
+    // Answer after the client has sent its tar: a connection closed under a client still writing loses the answer (reset).
+    if (!req.readableEnded) { req.resume(); await new Promise((r) => { req.once("end", r); req.once("close", r); }); }
+    throw e;
+  }
   res.writeHead(200, { "Server": `berth/${ENGINE_VERSION}`, "Content-Length": "0" });
   res.end();
 }

@@ -26,6 +26,16 @@ function cmp(a: string, b: string): number {
   return a1 - b1 || a2 - b2;
 }
 
+/** Docker's X-Docker-Container-Path-Stat: mode is Go's os.FileMode (directory 1<<31, symlink 1<<27). */
+export interface ContainerPathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
+
+export function decodePathStat(h: string | undefined): ContainerPathStat {
+  if (!h) throw new ApiError(500, "unable to decode container path stat header: missing header");
+  try { return JSON.parse(Buffer.from(h, "base64").toString("utf8")) as ContainerPathStat; } catch (e) {
+    throw new ApiError(500, `unable to decode container path stat header: ${(e as Error).message}`);
+  }
+}
+
 /** The objects of a newline-delimited JSON stream (pull progress, events). */
 export async function* jsonLines<T>(stream: NodeJS.ReadableStream): AsyncGenerator<T> {
   let buf = "";
@@ -54,7 +64,7 @@ export interface Response extends NodeJS.ReadableStream {
  * node:http costs ~10 ms of cold start per process; this costs ~1 ms, and
  * `berth` is a short-lived process that makes a handful of requests.
  */
-function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.ReadableStream | undefined): Promise<Response> {
+function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.ReadableStream | undefined, isHead = false): Promise<Response> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     let res: (PassThrough & Response) | undefined;
@@ -62,6 +72,8 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
     let chunked = false;
     let chunkLeft = 0; // bytes of chunk data left (+2 for its CRLF once started)
     let complete = false; // the last chunk arrived
+    // The whole answer is in: a request body the server stopped reading (an early error answer) then fails to write; that is no error.
+    let answered = false;
     const feedChunked = () => {
       while (buf.length) {
         if (chunkLeft === 0) {
@@ -69,7 +81,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
           if (i < 0) return;
           const size = parseInt(buf.subarray(0, i).toString(), 16);
           buf = buf.subarray(i + 2);
-          if (size === 0) { complete = true; res!.end(); sock.destroy(); return; }
+          if (size === 0) { complete = answered = true; res!.end(); sock.destroy(); return; }
           chunkLeft = size + 2;
         }
         const take = Math.min(chunkLeft, buf.length);
@@ -88,7 +100,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         remaining -= take.length;
         buf = buf.subarray(take.length);
         if (take.length) res!.write(take);
-        if (remaining === 0) { res!.end(); sock.destroy(); }
+        if (remaining === 0) { answered = true; res!.end(); sock.destroy(); }
       } else {
         res!.write(buf);
         buf = Buffer.alloc(0);
@@ -106,9 +118,9 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         res = Object.assign(new PassThrough(), { statusCode: Number(/^HTTP\/1\.[01] (\d+)/.exec(lines[0])?.[1] ?? 0), headers });
         chunked = /chunked/i.test(headers["transfer-encoding"] ?? "");
         if (headers["content-length"] !== undefined) remaining = Number(headers["content-length"]);
-        const noBody = res.statusCode === 204 || res.statusCode === 304 || remaining === 0;
+        const noBody = isHead || res.statusCode === 204 || res.statusCode === 304 || remaining === 0;
         resolve(res);
-        if (noBody) { res.end(); sock.destroy(); return; }
+        if (noBody) { answered = true; res.end(); sock.destroy(); return; }
       }
       feed();
     });
@@ -118,17 +130,17 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
       if ((chunked && !complete) || remaining > 0) res.destroy(new ApiError(500, "unexpected EOF"));
       else res.end();
     });
-    sock.on("error", (e) => { if (res) res.destroy(e); else reject(e); });
+    sock.on("error", (e) => { if (answered) return; if (res) res.destroy(e); else reject(e); });
     sock.write(head);
     if (body === undefined) return;
     if (Buffer.isBuffer(body)) { sock.write(body); return; }
     body.on("data", (d: Buffer) => {
-      if (!d.length) return;
+      if (!d.length || sock.destroyed) return;
       sock.write(`${d.length.toString(16)}\r\n`);
       sock.write(d);
       if (!sock.write("\r\n")) { body.pause(); sock.once("drain", () => body.resume()); }
     });
-    body.on("end", () => sock.write("0\r\n\r\n"));
+    body.on("end", () => { if (!sock.destroyed) sock.write("0\r\n\r\n"); });
     body.on("error", (e: Error) => { sock.destroy(e); });
   });
 }
@@ -212,7 +224,7 @@ export class ApiClient {
     else if (payload) headers["Transfer-Encoding"] = "chunked";
     else if (method !== "GET" && method !== "HEAD") headers["Content-Length"] = "0";
     const head = `${method} ${this.path(p, o.query, versioned)} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
-    return exchange(await this.connect(), head, payload);
+    return exchange(await this.connect(), head, payload, method === "HEAD");
   }
 
   private async check(res: Response): Promise<Response> {
@@ -256,6 +268,28 @@ export class ApiClient {
 
   async json<T = unknown>(method: string, p: string, o: RequestOptions = {}): Promise<T> {
     return (await this.request<T>(method, p, o)).body;
+  }
+
+  /** HEAD /containers/{id}/archive: what is at a path in a container (the last component not followed). */
+  async statPath(id: string, path: string): Promise<ContainerPathStat> {
+    const res = await this.stream("HEAD", `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
+    res.resume();
+    return decodePathStat(res.headers["x-docker-container-path-stat"]);
+  }
+
+  /** GET /containers/{id}/archive: a tar of a path in a container, and its stat. */
+  async getArchive(id: string, path: string): Promise<{ stat: ContainerPathStat; tar: Response }> {
+    const tar = await this.stream("GET", `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
+    return { stat: decodePathStat(tar.headers["x-docker-container-path-stat"]), tar };
+  }
+
+  /** PUT /containers/{id}/archive: unpacks a tar into the directory at path. */
+  async putArchive(id: string, path: string, tar: NodeJS.ReadableStream | Buffer, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+    const res = await this.stream("PUT", `/containers/${encodeURIComponent(id)}/archive`, {
+      query: { path, noOverwriteDirNonDir: opts.noOverwriteDirNonDir ? true : undefined, copyUIDGID: opts.copyUIDGID ? true : undefined }, raw: tar,
+      headers: { "Content-Type": "application/x-tar" },
+    });
+    for await (const _ of res) { /* drain */ }
   }
 
   /** POST with Upgrade: tcp; resolves the raw socket once the server switched protocols. */
