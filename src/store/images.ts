@@ -12,7 +12,7 @@
  * A record caches what lists need (labels, the config and layer digests), so
  * listing 10 000 images reads no blob. Records written before the cache
  * existed are filled in from their blobs once, at load. A record whose blobs
- * cannot be read then is kept but marked broken: lists skip it with a
+ * cannot be read then (or whose manifest or config blob is not there) is kept but marked broken: lists skip it with a
  * warning, `system check` reports it and `--repair` drops it.
  *
  * Lookups are O(1): by ID, by full tag, by repo digest, by manifest digest;
@@ -80,6 +80,14 @@ export class ImageStore {
       };
       await Promise.all(Array.from({ length: Math.min(16, stale.length) }, worker));
       await this.journal.compact();
+    }
+    // A record whose manifest or config blob is gone (damage from before, or by hand) is known broken from the
+    // start: one directory listing, not a read per record.
+    const present = new Set(await this.content.list());
+    for (const r of this.byId.values()) {
+      if (this.broken.has(r.id)) continue;
+      if (!present.has(r.manifestDigest)) this.markBroken(r, `manifest ${r.manifestDigest} missing`);
+      else if (!present.has(r.id)) this.markBroken(r, `config ${r.id} missing`);
     }
   }
 
