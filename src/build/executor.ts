@@ -345,12 +345,12 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       // symlinks followed as if that root were "/": as Docker, a link to /etc in the context means the
       // context's etc, never the host's.
       const notFound = (m: string): never => {
-        throw new BadParameterError(from ? `COPY failed: stat ${m}: file does not exist` : `COPY failed: file not found in build context or excluded by .dockerignore: stat ${m}: file does not exist`);
+        throw new BadParameterError(from ? `${ins.keyword} failed: stat ${m}: file does not exist` : `${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${m}: file does not exist`);
       };
       for (const s of sources) {
         const clean = posix.normalize("/" + s).slice(1);
         const matches = /[*?[]/.test(clean) ? glob(root, clean) : [clean];
-        if (!matches.length) throw new BadParameterError("COPY failed: no source files were specified");
+        if (!matches.length) throw new BadParameterError(`${ins.keyword} failed: no source files were specified`);
         const resolved = matches.map((m) => {
           const r = lstatInRoot(root, m);
           return r.stat ? { m, abs: r.path, s2: r.stat } : notFound(m);
