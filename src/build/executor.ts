@@ -348,6 +348,9 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         throw new BadParameterError(from ? `${ins.keyword} failed: stat ${m}: file does not exist` : `${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${m}: file does not exist`);
       };
       for (const s of sources) {
+        // As Docker: a relative source that climbs out of its root is refused (an absolute one is taken from the root).
+        const lexical = posix.normalize(s);
+        if (!s.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) throw new BadParameterError(`${ins.keyword} failed: forbidden path outside the build context: ${s} ()`);
         const clean = posix.normalize("/" + s).slice(1);
         const matches = /[*?[]/.test(clean) ? glob(root, clean) : [clean];
         if (!matches.length) throw new BadParameterError(`${ins.keyword} failed: no source files were specified`);

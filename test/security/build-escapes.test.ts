@@ -167,6 +167,13 @@ test("COPY of a context symlink to a host file (absolute, relative, chained) or 
   }
 });
 
+test("a source climbing out with ../ is forbidden, in the context and --from a stage (Docker's words)", () => {
+  for (const df of [`FROM busybox\nCOPY ../../../../../../..${canary} /p\n`, `FROM busybox AS s\nFROM busybox\nCOPY --from=s ../../../../../../..${canary} /p\n`, `FROM busybox\nADD ../x/../../../../../../..${canary} /p\n`]) {
+    const tag = `sec-dots-${++n}`;
+    assertRefused(build(context({ Dockerfile: df }), tag), tag, /(COPY|ADD) failed: forbidden path outside the build context: \.\.\/.* \(\)/);
+  }
+});
+
 test("globs: a pattern through a symlinked directory matches nothing; a pattern matching a link to a host file is 'not found'", () => {
   const t1 = `sec-glob-${++n}`;
   assertRefused(build(context({ w: { link: work }, Dockerfile: "FROM busybox\nCOPY w/canary-* /p/\n" }), t1), t1, /COPY failed: no source files were specified/);
