@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE ?= node
 
-.PHONY: all deps build demo test unit integration typecheck bench clean
+.PHONY: all deps build demo test unit integration security typecheck bench clean
 
 all: build
 
@@ -24,8 +24,11 @@ unit: build
 integration: build
 	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/integration/*.test.ts
 
+security: build
+	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/security/*.test.ts
+
 test: build typecheck
-	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts
+	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts test/security/*.test.ts
 
 bench: build
 	@./bench/run-latency
