@@ -6,6 +6,7 @@
  */
 import net from "node:net";
 import { PassThrough } from "node:stream";
+import type { ErrorResponse } from "./types.js";
 
 export const CLIENT_API_VERSION = "1.47";
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
@@ -233,7 +234,7 @@ export class ApiClient {
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString();
     let message = text.trim();
-    try { message = (JSON.parse(text) as { message?: string }).message ?? message; } catch { /* plain text */ }
+    try { message = (JSON.parse(text) as Partial<ErrorResponse>).message ?? message; } catch { /* plain text */ }
     throw new ApiError(res.statusCode ?? 500, message || STATUS_TEXT[res.statusCode ?? 500] || "error");
   }
 
@@ -248,7 +249,7 @@ export class ApiClient {
       if (await this.tooNew({ statusCode: 400, body }, o)) res = await this.send(method, p, o);
       else {
         let message = body.trim();
-        try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* text */ }
+        try { message = (JSON.parse(body) as Partial<ErrorResponse>).message ?? message; } catch { /* text */ }
         throw new ApiError(400, message);
       }
     }
@@ -285,6 +286,7 @@ export class ApiClient {
 
   /** PUT /containers/{id}/archive: unpacks a tar into the directory at path. */
   async putArchive(id: string, path: string, tar: NodeJS.ReadableStream | Buffer, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+    if (process.env.CPDBG) process.stderr.write(`PUT ${path}\n`);
     const res = await this.stream("PUT", `/containers/${encodeURIComponent(id)}/archive`, {
       query: { path, noOverwriteDirNonDir: opts.noOverwriteDirNonDir ? true : undefined, copyUIDGID: opts.copyUIDGID ? true : undefined }, raw: tar,
       headers: { "Content-Type": "application/x-tar" },
@@ -331,7 +333,7 @@ export class ApiClient {
     sock.destroy();
     if (await this.tooNew({ statusCode: head.status, body: rest.toString() }, o)) return this.hijack(p, o);
     let message = rest.toString().trim();
-    try { message = (JSON.parse(message) as { message?: string }).message ?? message; } catch { /* text */ }
+    try { message = (JSON.parse(message) as Partial<ErrorResponse>).message ?? message; } catch { /* text */ }
     throw new ApiError(head.status, message);
   }
 }

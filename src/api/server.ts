@@ -14,6 +14,13 @@ import { ENGINE_VERSION } from "../engine/engine.js";
 import type { AttachStreams } from "../runtime/driver.js";
 import { BadParameterError, BerthError, NotFoundError, errorMessage } from "../lib/errors.js";
 import { frame } from "./stdcopy.js";
+import { boolParam, intParam, parseFilters, parseJson, unescapePath, checkQueryEscapes, check, type Schema } from "./validate.js";
+import {
+  AuthSchema, CommitConfigSchema, ContainerCreateSchema, ExecCreateSchema, ExecStartSchema, NetworkConnectSchema,
+  NetworkCreateSchema, NetworkDisconnectSchema, VolumeCreateSchema,
+  VOLUME_NAME_RE,
+} from "./types.js";
+import { parseSignal } from "../lib/signals.js";
 import { headArchive, getArchive, putArchive } from "./archive-routes.js";
 import type { CreateBody, WaitCondition } from "../engine/containers.js";
 
@@ -43,32 +50,13 @@ function route(method: string, path: string, h: Handler): void {
   routes.push({ method, re, h });
 }
 
-function bool(q: Query, k: string, dflt = false): boolean {
-  const v = q.get(k);
-  if (v === null) return dflt;
-  return !(v === "" || v === "0" || v.toLowerCase() === "false");
-}
+/** Docker's boolean query parameters (httputils.BoolValue). */
+function bool(q: Query, k: string, dflt = false): boolean { return boolParam(q, k, dflt); }
 
-function num(q: Query, k: string): number | undefined {
-  const v = q.get(k);
-  if (v === null || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new BadParameterError(`invalid value for ${k}: ${v}`);
-  return n;
-}
+/** Integer query parameters are Go's strconv.Atoi: anything else is a 400. */
+function num(q: Query, k: string): number | undefined { return intParam(q, k); }
 
-function filters(q: Query): Record<string, string[]> {
-  const raw = q.get("filters");
-  if (!raw) return {};
-  let parsed: unknown;
-  try { parsed = JSON.parse(raw); } catch { throw new BadParameterError(`invalid filter: ${raw}`); }
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    // Both {"k":["v"]} and the older {"k":{"v":true}} forms.
-    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object);
-  }
-  return out;
-}
+function filters(q: Query): Record<string, string[]> { return parseFilters(q.get("filters")); }
 
 /** Docker's time parameters: unix seconds with optional fraction, or RFC3339. */
 function timeParam(q: Query, k: string): number | undefined {
@@ -80,47 +68,81 @@ function timeParam(q: Query, k: string): number | undefined {
   return t / 1000;
 }
 
-async function readBody(req: http.IncomingMessage, limit = 10 * 1024 * 1024): Promise<Buffer> {
+/** Bodies of JSON requests are small: more is refused before it is read. */
+export const JSON_BODY_LIMIT = 4 * 1024 * 1024;
+/** Hijacked requests (exec start) carry a few bytes of JSON. */
+const UPGRADE_BODY_LIMIT = 64 * 1024;
+/** A client that stops sending a request body for this long is cut off (BERTH_API_BODY_TIMEOUT_MS overrides it). */
+const BODY_IDLE_MS = Number(process.env.BERTH_API_BODY_TIMEOUT_MS) || 60_000;
+/** Headers must arrive within this (BERTH_API_HEADERS_TIMEOUT_MS overrides it). */
+const HEADERS_TIMEOUT_MS = Number(process.env.BERTH_API_HEADERS_TIMEOUT_MS) || 20_000;
+
+class TooLargeError extends BerthError {
+  constructor(limit: number) { super(`request body is larger than ${limit} bytes`, 413); }
+}
+
+function declaredLength(req: http.IncomingMessage, limit: number): number {
+  const cl = req.headers["content-length"];
+  const len = cl === undefined ? 0 : Number(cl);
+  if (!Number.isSafeInteger(len) || len < 0) throw new BadParameterError(`invalid Content-Length: ${cl}`);
+  if (len > limit) throw new TooLargeError(limit);
+  return len;
+}
+
+async function readBody(req: http.IncomingMessage, limit = JSON_BODY_LIMIT): Promise<Buffer> {
+  declaredLength(req, limit);
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
     n += (c as Buffer).length;
-    if (n > limit) throw new BadParameterError("request body too large");
+    if (n > limit) throw new TooLargeError(limit);
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
 }
 
-/** The body of an upgrade request: Node leaves it in `head` and the socket, by Content-Length. */
-async function upgradeBody(c: Ctx): Promise<Buffer> {
-  const len = Number(c.req.headers["content-length"] ?? 0);
-  let buf = c.head ?? Buffer.alloc(0);
+/** The body of an upgrade request: Node leaves it in `head` and the socket, by Content-Length (bounded, and cut off when the client stalls). */
+async function upgradeBody(c: Ctx, limit = UPGRADE_BODY_LIMIT): Promise<Buffer> {
+  const len = declaredLength(c.req, limit);
+  const head = c.head ?? Buffer.alloc(0);
+  const chunks: Buffer[] = [head];
+  let have = head.length;
   const sock = c.socket!;
-  while (buf.length < len) {
+  while (have < len) {
     const chunk = await new Promise<Buffer | null>((resolve) => {
+      const timer = setTimeout(() => { cleanup(); resolve(null); }, BODY_IDLE_MS);
       const onData = (d: Buffer) => { cleanup(); resolve(d); };
       const onEnd = () => { cleanup(); resolve(null); };
-      const cleanup = () => { sock.off("data", onData); sock.off("end", onEnd); sock.pause(); };
-      sock.on("data", onData); sock.once("end", onEnd); sock.resume();
+      const cleanup = () => { clearTimeout(timer); sock.off("data", onData); sock.off("end", onEnd); sock.off("close", onEnd); sock.pause(); };
+      sock.on("data", onData); sock.once("end", onEnd); sock.once("close", onEnd); sock.resume();
     });
-    if (!chunk) break;
-    buf = Buffer.concat([buf, chunk]);
+    if (!chunk) { sock.destroy(); throw new BadParameterError("unexpected EOF in the request body"); }
+    chunks.push(chunk);
+    have += chunk.length;
   }
+  const buf = chunks.length === 1 ? head : Buffer.concat(chunks);
   c.head = buf.subarray(len);
   return buf.subarray(0, len);
 }
 
-async function jsonBody<T>(req: http.IncomingMessage, optional = false, c?: Ctx): Promise<T> {
-  const buf = c?.socket ? await upgradeBody(c) : await readBody(req);
-  if (buf.length === 0) {
-    if (optional) return {} as T;
-    throw new BadParameterError("bad parameter: request body is empty; expected a JSON object");
+/**
+ * A JSON body checked against its schema. `optional`: an empty body or
+ * `null` is an empty object (Docker's "not set"); otherwise an empty body is
+ * a 400. The result is the normalized value (nulls dropped, Go's field names).
+ */
+async function jsonBody<T>(req: http.IncomingMessage, schema: Schema<T>, opts: { optional?: boolean; ctx?: Ctx; empty?: string } = {}): Promise<T> {
+  const buf = opts.ctx?.socket ? await upgradeBody(opts.ctx) : await readBody(req);
+  const text = buf.toString("utf8");
+  if (text.trim() === "") {
+    if (opts.optional) return {} as T;
+    throw new BadParameterError(opts.empty ?? "bad parameter: request body is empty; expected a JSON object");
   }
-  let v: unknown;
-  try { v = JSON.parse(buf.toString("utf8")); } catch (e) { throw new BadParameterError(`invalid JSON: ${errorMessage(e)}`); }
-  if (optional && v === null) return {} as T;
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new BadParameterError("invalid JSON: expected an object");
-  return v as T;
+  const v = parseJson(text);
+  if (v === null) {
+    if (opts.optional) return {} as T;
+    throw new BadParameterError(opts.empty ?? "bad parameter: request body is null; expected a JSON object");
+  }
+  return check(schema, v);
 }
 
 function streamHeaders(res: http.ServerResponse, contentType: string): void {
@@ -165,12 +187,49 @@ route("GET", "/events", (e, c) => {
 
 // ------------------------------------------------------------------ containers
 
+/** Docker's container names. */
+const CONTAINER_NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const BIND_MODES = new Set(["ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "consistent", "cached", "delegated"]);
+
+/**
+ * The shape of every mount, checked before anything is made: the engine
+ * creates named volumes as it resolves mounts, so a bad mount found late
+ * would leave the volumes of the good ones behind a rejected request.
+ */
+function checkMounts(hc: { Binds?: string[]; Mounts?: { Type?: string; Source?: string; Target?: string }[]; Tmpfs?: Record<string, string> }): void {
+  const seen = new Set<string>();
+  const dest = (p: string | undefined): void => {
+    if (!p || !p.startsWith("/")) throw new BadParameterError(`invalid mount config: mount path must be absolute: ${p ?? ""}`);
+    const d = join("/", p).replace(/\/$/, "") || "/";
+    if (seen.has(d)) throw new BadParameterError(`Duplicate mount point: ${d}`);
+    seen.add(d);
+  };
+  for (const b of hc.Binds ?? []) {
+    const parts = b.split(":");
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) throw new BadParameterError(`invalid volume specification: '${b}'`);
+    dest(parts[1]);
+    for (const f of (parts[2] ?? "").split(",").filter(Boolean)) if (!BIND_MODES.has(f)) throw new BadParameterError(`invalid mode: ${f}`);
+    if (!parts[0].startsWith("/") && !VOLUME_NAME_RE.test(parts[0])) throw new BadParameterError(`invalid volume specification: '${b}'`);
+  }
+  for (const m of hc.Mounts ?? []) {
+    if (!m.Target) throw new BadParameterError(`invalid mount config for type "${m.Type ?? ""}": field Target must not be empty`);
+    if (m.Type !== undefined && m.Type !== "" && !["bind", "volume", "tmpfs"].includes(m.Type)) throw new BadParameterError(`invalid mount config: mount type unknown: "${m.Type}"`);
+    if (m.Type === "bind" && (!m.Source || !m.Source.startsWith("/"))) throw new BadParameterError(`invalid mount config for type "bind": invalid mount path: '${m.Source ?? ""}' mount path must be absolute`);
+    if ((m.Type === "volume" || !m.Type) && m.Source && !VOLUME_NAME_RE.test(m.Source)) throw new BadParameterError(`invalid mount config for type "volume": invalid volume name: '${m.Source}'`);
+    dest(m.Target);
+  }
+  for (const p of Object.keys(hc.Tmpfs ?? {})) dest(p);
+}
+
 route("GET", "/containers/json", (e, c) => e.containers.list({
   all: bool(c.query, "all"), limit: num(c.query, "limit"), filters: filters(c.query), imageName: (id) => e.images.displayName(id),
 }));
 route("POST", "/containers/create", async (e, c) => {
-  const body = await jsonBody<CreateBody>(c.req);
-  return new Reply(201, await e.createContainer(body, c.query.get("name") ?? undefined));
+  const name = c.query.get("name") ?? undefined;
+  if (name && !CONTAINER_NAME_RE.test(name)) throw new BadParameterError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  const body = await jsonBody(c.req, ContainerCreateSchema, { empty: "Config cannot be empty in order to create a container" });
+  checkMounts(body.HostConfig ?? {});
+  return new Reply(201, await e.createContainer(body as CreateBody, name));
 });
 route("GET", "/containers/{id}/json", (e, c) => {
   const { Berth: _b, ...rec } = e.containers.get(c.params[0]);
@@ -178,10 +237,18 @@ route("GET", "/containers/{id}/json", (e, c) => {
 });
 route("POST", "/containers/{id}/start", async (e, c) => { await e.containers.start(c.params[0]); return new Reply(204); });
 route("POST", "/containers/{id}/stop", async (e, c) => {
-  await e.containers.stop(c.params[0], { timeout: num(c.query, "t"), signal: c.query.get("signal") ?? undefined });
+  const signal = c.query.get("signal") || undefined;
+  if (signal) parseSignal(signal);
+  await e.containers.stop(c.params[0], { timeout: num(c.query, "t"), signal });
   return new Reply(204);
 });
-route("POST", "/containers/{id}/kill", async (e, c) => { await e.containers.kill(c.params[0], c.query.get("signal") || "SIGKILL"); return new Reply(204); });
+route("POST", "/containers/{id}/kill", async (e, c) => {
+  // As Docker: the signal is checked before the container is looked up.
+  const signal = c.query.get("signal") || "SIGKILL";
+  parseSignal(signal);
+  await e.containers.kill(c.params[0], signal);
+  return new Reply(204);
+});
 route("POST", "/containers/{id}/restart", async (e, c) => { await e.containers.restart(c.params[0], num(c.query, "t")); return new Reply(204); });
 route("POST", "/containers/{id}/pause", async (e, c) => { await e.containers.pause(c.params[0]); return new Reply(204); });
 route("POST", "/containers/{id}/unpause", async (e, c) => { await e.containers.unpause(c.params[0]); return new Reply(204); });
@@ -235,9 +302,9 @@ route("GET", "/containers/{id}/logs", async (e, c) => {
   const q = c.query;
   const stdout = bool(q, "stdout"), stderr = bool(q, "stderr");
   if (!stdout && !stderr) throw new BadParameterError("Bad parameters: you must choose at least one stream");
-  const tailRaw = q.get("tail");
-  const tail = !tailRaw || tailRaw === "all" ? -1 : Number(tailRaw);
-  if (Number.isNaN(tail)) throw new BadParameterError(`invalid value for tail: ${tailRaw}`);
+  // As Docker: a tail that is not a non-negative integer means all.
+  const tailRaw = q.get("tail") ?? "";
+  const tail = /^\d+$/.test(tailRaw) ? Number(tailRaw) : -1;
   const ac = new AbortController();
   const { tty, entries } = e.containers.logs(c.params[0], { follow: bool(q, "follow"), tail, since: timeParam(q, "since"), until: timeParam(q, "until"), signal: ac.signal });
   const res = c.res!;
@@ -288,15 +355,21 @@ route("POST", "/containers/{id}/attach", async (e, c) => {
 
 // ------------------------------------------------------------------ exec
 
-route("POST", "/containers/{id}/exec", async (e, c) => new Reply(201, e.containers.execCreate(c.params[0], await jsonBody(c.req))));
+route("POST", "/containers/{id}/exec", async (e, c) => {
+  const body = await jsonBody(c.req, ExecCreateSchema, { optional: true });
+  const size = body.ConsoleSize;
+  return new Reply(201, e.containers.execCreate(c.params[0], { ...body, ConsoleSize: size && size.length === 2 ? [size[0], size[1]] : undefined }));
+});
 route("GET", "/exec/{id}/json", (e, c) => {
   const r = e.containers.execInspect(c.params[0]);
   return { ...r, ExitCode: r.ExitCode ?? 0 };
 });
 route("POST", "/exec/{id}/resize", async (e, c) => { await e.containers.execResize(c.params[0], num(c.query, "h") ?? 0, num(c.query, "w") ?? 0); return new Reply(200, ""); });
 route("POST", "/exec/{id}/start", async (e, c) => {
-  const body = await jsonBody<{ Detach?: boolean; Tty?: boolean }>(c.req, true, c);
+  // The exec is looked up before its body is read, and the body is bounded: a hijack request holds only what it needs.
+  declaredLength(c.req, c.socket ? UPGRADE_BODY_LIMIT : JSON_BODY_LIMIT);
   const rec = e.containers.execInspect(c.params[0]);
+  const body = await jsonBody(c.req, ExecStartSchema, { optional: true, ctx: c });
   const tty = body.Tty ?? rec.ProcessConfig.tty;
   if (body.Detach) {
     await e.containers.execStart(c.params[0], { detach: true, tty });
@@ -382,7 +455,7 @@ route("POST", "/images/{name*}/push", async (e, c) => {
   return HANDLED;
 });
 route("POST", "/auth", async (e, c) => {
-  const b = await jsonBody<{ username?: string; password?: string; serveraddress?: string }>(c.req);
+  const b = await jsonBody(c.req, AuthSchema);
   await e.images.login(b.serveraddress ?? "docker.io", { username: b.username ?? "", password: b.password ?? "" });
   return { Status: "Login Succeeded", IdentityToken: "" };
 });
@@ -439,7 +512,7 @@ route("DELETE", "/images/{name*}", (e, c) => e.images.remove(c.params[0], { forc
 // ------------------------------------------------------------------ volumes
 
 route("GET", "/volumes", (e, c) => e.volumes.list(filters(c.query)));
-route("POST", "/volumes/create", async (e, c) => new Reply(201, await e.volumes.create(await jsonBody(c.req, true))));
+route("POST", "/volumes/create", async (e, c) => new Reply(201, await e.volumes.create(await jsonBody(c.req, VolumeCreateSchema, { optional: true }))));
 route("POST", "/volumes/prune", (e, c) => e.volumes.prune(filters(c.query)));
 route("GET", "/volumes/{name}", (e, c) => e.volumes.inspect(c.params[0]));
 route("DELETE", "/volumes/{name}", async (e, c) => { await e.volumes.remove(c.params[0], bool(c.query, "force")); return new Reply(204); });
@@ -448,7 +521,7 @@ route("POST", "/commit", async (e, c) => {
   const q = c.query;
   const container = q.get("container");
   if (!container) throw new BadParameterError("no container specified");
-  const body = await jsonBody<Record<string, unknown>>(c.req, true);
+  const body = await jsonBody(c.req, CommitConfigSchema, { optional: true });
   return new Reply(201, await e.commits.commit(container, {
     repo: q.get("repo") || undefined, tag: q.get("tag") || undefined, comment: q.get("comment") || undefined, author: q.get("author") || undefined,
     pause: bool(q, "pause", true), changes: q.getAll("changes").filter(Boolean), config: body,
@@ -490,19 +563,19 @@ route("POST", "/build", async (e, c) => {
 // ------------------------------------------------------------------ networks
 
 route("GET", "/networks", (e, c) => e.networks.list(filters(c.query)));
-route("POST", "/networks/create", async (e, c) => new Reply(201, await e.networks.create(await jsonBody(c.req))));
+route("POST", "/networks/create", async (e, c) => new Reply(201, await e.networks.create(await jsonBody(c.req, NetworkCreateSchema, { optional: true }))));
 route("POST", "/networks/prune", (e, c) => e.networks.prune(filters(c.query)));
 route("GET", "/networks/{id}", (e, c) => e.networks.inspect(c.params[0]));
 route("DELETE", "/networks/{id}", async (e, c) => { await e.networks.remove(c.params[0]); return new Reply(204); });
 route("POST", "/networks/{id}/connect", async (e, c) => {
-  const body = await jsonBody(c.req) as { Container?: string; EndpointConfig?: Record<string, unknown> };
-  if (!body.Container) throw new BadParameterError("no container specified");
+  const body = await jsonBody(c.req, NetworkConnectSchema, { optional: true });
+  if (!body.Container) throw new BadParameterError(`invalid name or ID supplied: ""`);
   await e.connectNetwork(c.params[0], body.Container, body.EndpointConfig ?? {});
   return new Reply(200, "");
 });
 route("POST", "/networks/{id}/disconnect", async (e, c) => {
-  const body = await jsonBody(c.req) as { Container?: string; Force?: boolean };
-  if (!body.Container) throw new BadParameterError("no container specified");
+  const body = await jsonBody(c.req, NetworkDisconnectSchema, { optional: true });
+  if (!body.Container) throw new BadParameterError(`invalid name or ID supplied: ""`);
   await e.disconnectNetwork(c.params[0], body.Container, !!body.Force);
   return new Reply(200, "");
 });
@@ -523,6 +596,7 @@ function hijack(c: Ctx, contentType: string): Duplex {
   }
   const res = c.res!;
   const sock = res.socket!;
+  sock.on("error", () => { sock.destroy(); });
   // Older clients attach without an upgrade: answer 200 and take the socket over.
   sock.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\nConnection: close\r\n\r\n`);
   (res as unknown as { _headerSent: boolean })._headerSent = true;
@@ -587,10 +661,49 @@ function sendError(res: http.ServerResponse | undefined, socket: Duplex | undefi
   }
 }
 
+/** The routes that switch protocols (attach, exec start); an upgrade request for any other route is refused before it runs. */
+const UPGRADABLE = [/^\/containers\/[^/]+\/attach$/, /^\/exec\/[^/]+\/start$/];
+
+/**
+ * A request body that stops arriving is cut off: every BODY_IDLE_MS the
+ * socket must have delivered something, unless the handler is the slow side
+ * (the request's buffer is full: backpressure) or the body is complete.
+ */
+function watchBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const sock = req.socket;
+  if (req.complete || (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined)) return;
+  let last = sock.bytesRead;
+  const timer = setInterval(() => {
+    if (req.complete || sock.destroyed) { clearInterval(timer); return; }
+    const backpressured = req.readableLength >= req.readableHighWaterMark || req.isPaused();
+    if (sock.bytesRead === last && !backpressured) { clearInterval(timer); sock.destroy(); return; }
+    last = sock.bytesRead;
+  }, BODY_IDLE_MS);
+  timer.unref();
+  const stop = () => clearInterval(timer);
+  req.once("end", stop);
+  req.once("close", stop);
+  res.once("close", stop);
+}
+
 async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://berth");
+  // A hijackable socket has an error listener from the start: a client that resets it must never reach the process's handlers.
+  socket?.on("error", () => { socket.destroy(); });
+  if (res) {
+    watchBody(req, res);
+    // A body the handler did not read (or only partly) is not drained: the connection closes after the answer.
+    res.once("finish", () => { if (!req.complete) req.socket.destroy(); });
+  }
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", "http://berth");
+  } catch {
+    safeSendError(res, socket, 400, `invalid request URI: ${String(req.url).slice(0, 200)}`);
+    return;
+  }
   const { version, path } = versionOf(url.pathname);
   try {
+    checkQueryEscapes(url.search);
     if (cmpVersion(version, API_VERSION) > 0) throw new BadParameterError(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
     if (cmpVersion(version, MIN_API_VERSION) < 0) throw new BadParameterError(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
     const method = req.method ?? "GET";
@@ -601,12 +714,13 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
       if (!m) continue;
       pathMatched = true;
       if (r.method !== method) continue;
-      found = { h: r.h, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+      found = { h: r.h, params: m.slice(1).map(unescapePath) };
       break;
     }
     if (!found) {
       throw pathMatched ? new BerthError(`method ${method} not allowed for ${path}`, 405) : new NotFoundError(`page not found`);
     }
+    if (socket && !UPGRADABLE.some((re) => re.test(path))) throw new BadParameterError("this endpoint does not upgrade the connection");
     const out = await found.h(engine, { req, res, socket, head, params: found.params, query: url.searchParams, version });
     if (out === HANDLED) return;
     const reply = out instanceof Reply ? out : new Reply(200, out);
@@ -620,15 +734,30 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     res.end(JSON.stringify(reply.body) + "\n");
   } catch (e) {
     const status = e instanceof BerthError ? e.status : 500;
-    sendError(res, socket, status, errorMessage(e));
+    safeSendError(res, socket, status, errorMessage(e));
   }
 }
 
+/** Writes to a destroyed response or socket are dropped, never thrown. */
+function safeSendError(res: http.ServerResponse | undefined, socket: Duplex | undefined, status: number, message: string): void {
+  try { sendError(res, socket, status, message); } catch { res?.destroy(); socket?.destroy(); }
+}
+
+/**
+ * Timeouts: headers must arrive within HEADERS_TIMEOUT_MS (checked every
+ * second); an idle keep-alive connection closes after 60 s; a request body
+ * that stops arriving is cut off (watchBody). Nothing bounds how long an
+ * answer takes or streams (logs -f, events, attach, builds, big uploads).
+ */
 export function createApiServer(engine: Engine): http.Server {
-  const server = http.createServer({ keepAlive: true }, (req, res) => { void dispatch(engine, req, res); });
+  const server = http.createServer({ keepAlive: true, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => { void dispatch(engine, req, res); });
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => { void dispatch(engine, req, undefined, socket, head); });
+  // A malformed request (bad header, oversized header block, bad chunking): 400 and close, as Go's server; a reset socket just goes.
+  server.on("clientError", (err: NodeJS.ErrnoException, sock: Duplex) => {
+    if (err.code === "ECONNRESET" || err.code === "EPIPE" || !sock.writable) { sock.destroy(); return; }
+    const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    sock.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${status} ${http.STATUS_CODES[status]}`);
+  });
   server.keepAliveTimeout = 60_000;
-  server.headersTimeout = 0;
-  server.requestTimeout = 0;
   return server;
 }

@@ -99,11 +99,11 @@ export function any(go = "interface {}"): Schema<unknown> {
 }
 
 /** Docker's strslice.StrSlice: a string or a list of strings (Cmd, Entrypoint, Shell, CapAdd). */
-export function strSlice(): Schema<string[] | string> {
+export function strSlice(): Schema<string[]> {
   return {
     go: "strslice.StrSlice", zero: () => [],
     parse: (v, at) => {
-      if (typeof v === "string") return v;
+      if (typeof v === "string") return [v];
       if (Array.isArray(v) && v.every((x) => typeof x === "string" || x === null)) return v.map((x) => x ?? "");
       return fail(kindOf(v), "string", at);
     },

@@ -31,6 +31,7 @@ import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { humanDuration } from "../lib/human.js";
+import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
 import { resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
@@ -616,13 +617,12 @@ export class ContainerService {
   }
 
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
+    // As Docker: an unknown signal is refused before the container is looked up; the runtime gets its number.
+    const sig = parseSignal(signal);
     const c = this.get(ref);
     if (!c.State.Running) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
-    if (!/^(SIG)?[A-Z0-9+-]+$/i.test(signal) || (/^\d+$/.test(signal) && (Number(signal) < 1 || Number(signal) > 64))) {
-      throw new BadParameterError(`Invalid signal: ${signal}`);
-    }
-    await this.locks.run(c.Id, () => this.runtime.kill(c.Id, /^\d+$/.test(signal) ? Number(signal) : signal.toUpperCase()));
-    this.events.publish("container", "kill", c.Id, this.attrs(c, { signal }));
+    await this.locks.run(c.Id, () => this.runtime.kill(c.Id, sig));
+    this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
   }
 
   async restart(ref: string, timeout?: number): Promise<void> {

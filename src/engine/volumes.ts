@@ -17,6 +17,11 @@ export class VolumeService {
 
   async create(body: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }): Promise<VolumeView> {
     if (body.Driver && body.Driver !== "local") throw new NotFoundError(`plugin "${body.Driver}" not found`);
+    if (body.Name) {
+      // Docker's rule (two characters at least); a name is a directory name, so 255 at most.
+      if (body.Name.length === 1 && /^[a-zA-Z0-9]$/.test(body.Name)) throw new BadParameterError(`create ${body.Name}: volume name is too short, names should be at least two alphanumeric characters`);
+      if (body.Name.length > 255) throw new BadParameterError(`create ${body.Name.slice(0, 64)}...: volume name is too long (at most 255 characters)`);
+    }
     const existed = body.Name ? this.store.volumes.get(body.Name) : undefined;
     const v = await this.store.volumes.create(body.Name, body.Labels ?? {}, body.DriverOpts ?? {});
     if (!existed) this.events.publish("volume", "create", v.Name, { driver: "local" });
