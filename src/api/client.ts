@@ -286,7 +286,6 @@ export class ApiClient {
 
   /** PUT /containers/{id}/archive: unpacks a tar into the directory at path. */
   async putArchive(id: string, path: string, tar: NodeJS.ReadableStream | Buffer, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
-    if (process.env.CPDBG) process.stderr.write(`PUT ${path}\n`);
     const res = await this.stream("PUT", `/containers/${encodeURIComponent(id)}/archive`, {
       query: { path, noOverwriteDirNonDir: opts.noOverwriteDirNonDir ? true : undefined, copyUIDGID: opts.copyUIDGID ? true : undefined }, raw: tar,
       headers: { "Content-Type": "application/x-tar" },

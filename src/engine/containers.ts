@@ -806,16 +806,20 @@ export class ContainerService {
     };
   }
 
-  /** `export`: the container's filesystem as a tar stream (mounted for the occasion when stopped). */
+  /**
+   * `export`: the container's filesystem as a tar stream (mounted for the occasion when stopped, held
+   * as `cp` holds it). GNU tar never follows a symlink of the container's (no -h) and walks with
+   * openat/O_NOFOLLOW; --one-file-system keeps anything mounted under the root out (Docker's export
+   * has no volume contents either).
+   */
   async export(ref: string): Promise<NodeJS.ReadableStream> {
     const c = this.get(ref);
-    const d = this.dir(c.Id);
-    const rootfs = join(d, "rootfs");
-    const wasMounted = c.State.Running;
-    if (!wasMounted) await this.store.snapshots.mount(c.Berth.ChainId, d, rootfs);
+    const { holdRootfs } = await import("./archive.js");
+    const { rootfs, release } = await holdRootfs(this.store, c, this.dir(c.Id));
     const { spawn } = await import("node:child_process");
-    const child = spawn("tar", ["--numeric-owner", "--xattrs", "-C", rootfs, "-cf", "-", "."], { stdio: ["ignore", "pipe", "ignore"] });
-    child.on("close", () => { if (!wasMounted && !c.State.Running) void this.store.snapshots.unmount(rootfs).catch(() => {}); });
+    const child = spawn("tar", ["--numeric-owner", "--xattrs", "--one-file-system", "-C", rootfs, "-cf", "-", "."], { stdio: ["ignore", "pipe", "ignore"] });
+    child.on("close", () => { void release(); });
+    child.on("error", () => { void release(); });
     this.events.publish("container", "export", c.Id, this.attrs(c));
     return child.stdout;
   }

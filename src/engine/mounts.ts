@@ -128,11 +128,14 @@ export async function specMounts(mounts: MountPoint[], rootfs: string, volumes: 
 /** Docker's copy-up: an empty volume mounted over image content starts with a copy of it. */
 async function copyUp(rootfs: string, destination: string, data: string): Promise<void> {
   if ((await fsp.readdir(data)).length) return;
+  // The image's directory at the mount point, resolved inside the root (an image whose /data is a
+  // symlink to /etc copies its own /etc, never the host's), and itself no symlink (lstat).
   const src = await secureJoin(rootfs, destination);
-  const st = await fsp.stat(src).catch(() => undefined);
+  const st = await fsp.lstat(src).catch(() => undefined);
   if (!st?.isDirectory()) return;
   if ((await fsp.readdir(src)).length === 0) return;
-  await runOk("cp", ["-a", "--", `${src}/.`, `${data}/`]);
+  // -a is -P: symlinks inside are copied as symlinks, never followed; one filesystem: nothing mounted below.
+  await runOk("cp", ["-a", "--no-dereference", "--one-file-system", "--", `${src}/.`, `${data}/`]);
   await fsp.chown(data, st.uid, st.gid).catch(() => {});
   await fsp.chmod(data, st.mode & 0o7777).catch(() => {});
 }

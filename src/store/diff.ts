@@ -8,12 +8,21 @@
  * `.wh..wh..opq` entries. Hard links inside the upper directory stay hard
  * links; extended attributes (file capabilities...) are kept as PAX
  * SCHILY.xattr records. One `getfattr` reads every attribute at once.
+ *
+ * A container's tree may be full of symlinks to host paths: nothing here
+ * follows one. "Is this path in a lower layer" is an lstat whose every parent
+ * must be a real directory of that layer (lib/rootfs.ts lstatWithin), and a
+ * file's bytes are read from a descriptor opened O_NOFOLLOW and checked to be
+ * that very path in the upper directory (openVerified), so a container that
+ * swaps a directory for a symlink while it is committed unpaused cannot make
+ * the layer carry a host file.
  */
-import { lstatSync, readdirSync, readlinkSync, existsSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from "node:fs";
 import { Readable } from "node:stream";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { writeTar, type TarEntry } from "../lib/tar-writer.js";
+import { O_FILE, lstatWithin, openVerified } from "../lib/rootfs.js";
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
 
@@ -40,7 +49,7 @@ function walk(root: string, lowers: string[]): Walked[] {
       const st = lstatSync(a);
       const at = out.length;
       out.push({ rel: r, abs: a, st });
-      if (st.isDirectory() && !go(r) && names.length && readdirSync(a).every((x) => MOUNT_STUBS.has(`${r}/${x}`)) && readdirSync(a).length && lowers.some((l) => lstatOk(join(l, r)))) {
+      if (st.isDirectory() && !go(r) && names.length && readdirSync(a).every((x) => MOUNT_STUBS.has(`${r}/${x}`)) && readdirSync(a).length && lowers.some((l) => lstatWithin(l, r) !== undefined)) {
         out.splice(at, 1);
         continue;
       }
@@ -77,7 +86,7 @@ function readXattrs(root: string): Map<string, Map<string, Buffer>> {
 
 /** Docker's `diff`: A (1) paths new to the container, C (0) changed ones, D (2) deleted ones. */
 export function changes(upper: string, lowers: string[]): Change[] {
-  const inLower = (rel: string) => lowers.some((l) => existsSync(join(l, rel)) || lstatOk(join(l, rel)));
+  const inLower = (rel: string) => lowers.some((l) => lstatWithin(l, rel) !== undefined);
   const out: Change[] = [];
   for (const w of walk(upper, lowers)) {
     const Kind = isWhiteout(w.st) ? 2 : inLower(w.rel) ? 0 : 1;
@@ -86,10 +95,9 @@ export function changes(upper: string, lowers: string[]): Change[] {
   return out;
 }
 
-function lstatOk(p: string): boolean { try { lstatSync(p); return true; } catch { return false; } }
-
 /** The upper directory as a layer tar (uncompressed), streamed. */
-export function layerTar(upper: string, lowers: string[]): NodeJS.ReadableStream {
+export function layerTar(upperDir: string, lowers: string[]): NodeJS.ReadableStream {
+  const upper = realpathSync(upperDir);
   const xattrs = readXattrs(upper);
   const entries = walk(upper, lowers);
   function* gen(): Generator<TarEntry> {
@@ -116,8 +124,13 @@ export function layerTar(upper: string, lowers: string[]): NodeJS.ReadableStream
       } else if (st.isFile() && st.nlink > 1 && inodes.has(key)) {
         yield { ...h, type: "link", linkname: inodes.get(key)!, xattrs: undefined };
       } else if (st.isFile()) {
-        if (st.nlink > 1) inodes.set(key, w.rel);
-        yield { ...h, type: "file", size: st.size, source: w.abs };
+        let fd: number;
+        try { fd = openVerified(w.abs, O_FILE); } catch { continue; } // gone, or no longer that file: left out, never followed
+        try {
+          if (!fstatSync(fd).isFile()) continue;
+          if (st.nlink > 1) inodes.set(key, w.rel);
+          yield { ...h, type: "file", size: st.size, source: `/proc/self/fd/${fd}` };
+        } finally { closeSync(fd); }
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
         yield { ...h, type: st.isBlockDevice() ? "block" : "char", devmajor: major, devminor: minor };
