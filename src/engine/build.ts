@@ -2,7 +2,7 @@
  * Builds (`POST /build`, the classic builder's protocol): the context tar is
  * unpacked into a temporary directory, the executor (src/build) runs the
  * Dockerfile against this engine's images, containers and commits, and the
- * build cache (key → image ID) lives in <data-root>/buildcache/index.json.
+ * build cache (key → image ID) lives in <data-root>/buildcache/cache.{json,journal}.
  *
  * A build stops when its client goes away (the signal the API passes): the
  * executor checks it between steps, a running RUN container is killed (and,
@@ -18,7 +18,8 @@ import { createGunzip } from "node:zlib";
 import type { Store } from "../store/index.js";
 import { TarUnpacker } from "../store/tar-unpack.js";
 import { writeTar, type TarEntry } from "../lib/tar-writer.js";
-import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
+import { readJsonIfExists } from "../lib/fsutil.js";
+import { Journal } from "../store/journal.js";
 import { BadParameterError, errorMessage } from "../lib/errors.js";
 import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
@@ -26,6 +27,8 @@ import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "
 import type { ContainerService } from "./containers.js";
 import type { ImageService } from "./images.js";
 import type { CommitService } from "./commit.js";
+
+interface CacheEntry { k: string; id: string }
 
 export interface BuildRequest {
   tags: string[]; dockerfile?: string; buildArgs?: Record<string, string>; target?: string;
@@ -38,7 +41,9 @@ export class BuildService {
     private readonly commits: CommitService, private readonly dataRoot: string,
   ) {}
 
-  private cachePath(): string { return join(this.dataRoot, "buildcache", "index.json"); }
+  /** The build cache, key → image ID: in memory, and on disk as a journal (one line per new step, whatever the cache's size). */
+  private readonly cache = new Map<string, string>();
+  private journal: Journal<CacheEntry> | undefined;
 
   /** After a crash: image filesystems a build had mounted, and its scratch directories, go. */
   async init(): Promise<void> {
@@ -47,6 +52,31 @@ export class BuildService {
     try { mounts = (await fsp.readFile("/proc/self/mountinfo", "utf8")).split("\n").map((l) => l.split(" ")[4]).filter((m) => m?.startsWith(tmp + "/build-")); } catch { /* no /proc */ }
     for (const m of mounts.reverse()) await this.store.snapshots.unmount(m).catch(() => {});
     for (const n of await fsp.readdir(tmp).catch(() => [] as string[])) if (n.startsWith("build-")) await fsp.rm(join(tmp, n), { recursive: true, force: true }).catch(() => {});
+    const dir = join(this.dataRoot, "buildcache");
+    await fsp.mkdir(dir, { recursive: true });
+    this.journal = new Journal<CacheEntry>(dir, "cache", "entries", (r) => r.k, () => [...this.cache].map(([k, id]) => ({ k, id })));
+    const { records } = await this.journal.load();
+    for (const r of records) if (typeof r?.k === "string" && typeof r.id === "string") this.cache.set(r.k, r.id);
+    // An older berth kept the whole cache in index.json, rewritten after each build.
+    const old = await readJsonIfExists<Record<string, string>>(join(dir, "index.json")).catch(() => undefined);
+    if (old) {
+      for (const [k, id] of Object.entries(old)) if (typeof id === "string" && !this.cache.has(k)) this.cache.set(k, id);
+      await this.journal.compact();
+      await fsp.rm(join(dir, "index.json"), { force: true });
+    }
+  }
+
+  /** The cache a build sees: a new step is recorded at once (so a crash or a cancelled build keeps the steps that finished). */
+  private buildCache(pending: Promise<void>[]): Map<string, string> {
+    const shared = this.cache, journal = this.journal;
+    return new (class extends Map<string, string> {
+      override get(k: string) { return shared.get(k); }
+      override has(k: string) { return shared.has(k); }
+      override set(k: string, id: string) {
+        if (shared.get(k) !== id) { shared.set(k, id); if (journal) pending.push(journal.change([{ k, id }]).catch(() => {})); }
+        return this;
+      }
+    })();
   }
 
   /** Runs a build from a context tar (plain or gzip); messages go to `send` in Docker's JSON-stream shape. Returns the image ID. */
@@ -54,15 +84,13 @@ export class BuildService {
     const tmp = join(this.dataRoot, "tmp", `build-${randomBytes(6).toString("hex")}`);
     const ctx = join(tmp, "context");
     await fsp.mkdir(ctx, { recursive: true, mode: 0o700 });
-    let cache: Map<string, string> | undefined;
-    const before = new Map<string, string>();
+    const pending: Promise<void>[] = [];
     try {
       trace("build: context arriving");
       await unpackContext(context, ctx);
       if (signal?.aborted) throw new BuildCancelledError();
       trace("build: context unpacked");
-      cache = new Map(Object.entries((await readJsonIfExists<Record<string, string>>(this.cachePath()).catch(() => undefined)) ?? {}));
-      for (const [k, v] of cache) before.set(k, v);
+      const cache = this.buildCache(pending);
       const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
       const id = await build(this.backend(tmp, signal), {
         contextDir: ctx, tmpDir: tmp, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
@@ -75,10 +103,7 @@ export class BuildService {
       return id;
     } finally {
       // The steps that finished are cache even when a later one failed or the client left (as Docker keeps them).
-      if (cache && (cache.size !== before.size || [...cache].some(([k, v]) => before.get(k) !== v))) {
-        await fsp.mkdir(join(this.dataRoot, "buildcache"), { recursive: true }).catch(() => {});
-        await atomicWrite(this.cachePath(), JSON.stringify(Object.fromEntries(cache))).catch(() => {});
-      }
+      await Promise.all(pending);
       await fsp.rm(tmp, { recursive: true, force: true });
     }
   }

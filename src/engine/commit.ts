@@ -4,6 +4,7 @@
  * changes are read (Docker's default), so the layer is a consistent picture.
  */
 import { join } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { changes, layerTar, type Change } from "../store/diff.js";
@@ -32,7 +33,12 @@ const OCI_OF: Record<string, string> = {
 export class CommitService {
   constructor(private readonly store: Store, private readonly containers: ContainerService, private readonly events: EventBus, private readonly dataRoot: string) {}
 
-  private dirs(id: string): { upper: string } { return { upper: join(this.dataRoot, "containers", id, "upper") }; }
+  /** The container's upper directory; one that was created but never started has none yet: an empty one stands in (as Docker: no changes). */
+  private dirs(id: string): { upper: string } {
+    const upper = join(this.dataRoot, "containers", id, "upper");
+    if (!existsSync(upper)) mkdirSync(upper, { recursive: true, mode: 0o755 });
+    return { upper };
+  }
 
   async diff(ref: string): Promise<Change[]> {
     const c = this.containers.get(ref);

@@ -176,7 +176,7 @@ test("diff lists a container's changes; commit makes an image of them (berth and
   assert.match(d.berth(["history", "committed:1"]).stdout, /my change/);
   // Through the docker CLI, and of a running container (paused meanwhile, running after).
   assert.equal(d.berth(["run", "-d", "--name", "live", "busybox", "sh", "-c", "echo live > /state; sleep 60"]).code, 0);
-  await sleep(300);
+  for (const deadline = Date.now() + 10_000; d.berth(["exec", "live", "cat", "/state"]).stdout !== "live\n" && Date.now() < deadline;) await sleep(50);
   const viaDocker = d.docker(["commit", "live", "fromlive"]);
   assert.equal(viaDocker.code, 0, viaDocker.stderr);
   assert.equal(d.berth(["inspect", "-f", "{{.State.Status}}", "live"]).stdout.trim(), "running");
@@ -184,6 +184,12 @@ test("diff lists a container's changes; commit makes an image of them (berth and
   const bad = d.berth(["commit", "changer", "Bad:Name"]);
   assert.notEqual(bad.code, 0);
   assert.equal(d.berth(["commit", "nosuch"]).code, 1);
-  d.berth(["rm", "-f", "changer", "live"]);
-  d.berth(["rmi", "committed:1", "fromlive"]);
+  // A container that was created and never started: no changes, and it commits (as Docker's).
+  assert.equal(d.berth(["create", "--name", "unstarted", "busybox", "true"]).code, 0);
+  assert.equal(d.berth(["diff", "unstarted"]).stdout, "");
+  const fresh = d.docker(["commit", "unstarted", "fromcreated"]);
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.equal(d.berth(["run", "--rm", "fromcreated", "cat", "/greeting"]).code, 1);
+  d.berth(["rm", "-f", "changer", "live", "unstarted"]);
+  d.berth(["rmi", "committed:1", "fromlive", "fromcreated"]);
 });
