@@ -130,11 +130,11 @@ async function upgradeBody(c: Ctx, limit = UPGRADE_BODY_LIMIT): Promise<Buffer> 
  * `null` is an empty object (Docker's "not set"); otherwise an empty body is
  * a 400. The result is the normalized value (nulls dropped, Go's field names).
  */
-async function jsonBody<T>(req: http.IncomingMessage, schema: Schema<T>, opts: { optional?: boolean; ctx?: Ctx; empty?: string } = {}): Promise<T> {
+async function jsonBody<T>(req: http.IncomingMessage, schema: Schema<T>, opts: { optional?: boolean; allowEmpty?: boolean; ctx?: Ctx; empty?: string } = {}): Promise<T> {
   const buf = opts.ctx?.socket ? await upgradeBody(opts.ctx) : await readBody(req);
   const text = buf.toString("utf8");
   if (text.trim() === "") {
-    if (opts.optional) return {} as T;
+    if (opts.allowEmpty ?? opts.optional) return {} as T;
     throw new BadParameterError(opts.empty ?? "bad parameter: request body is empty; expected a JSON object");
   }
   const v = parseJson(text);
@@ -282,7 +282,8 @@ route("DELETE", "/containers/{id}", async (e, c) => {
   await e.containers.remove(c.params[0], { force: bool(c.query, "force"), volumes: bool(c.query, "v") });
   return new Reply(204);
 });
-route("POST", "/containers/prune", async (e) => {
+route("POST", "/containers/prune", async (e, c) => {
+  filters(c.query); // malformed filters are a 400 before anything goes
   const deleted: string[] = [];
   for (const ct of e.containers.all()) {
     if (ct.State.Running || ct.State.Status === "removing") continue;
@@ -512,7 +513,7 @@ route("DELETE", "/images/{name*}", (e, c) => e.images.remove(c.params[0], { forc
 // ------------------------------------------------------------------ volumes
 
 route("GET", "/volumes", (e, c) => e.volumes.list(filters(c.query)));
-route("POST", "/volumes/create", async (e, c) => new Reply(201, await e.volumes.create(await jsonBody(c.req, VolumeCreateSchema, { optional: true }))));
+route("POST", "/volumes/create", async (e, c) => new Reply(201, await e.volumes.create(await jsonBody(c.req, VolumeCreateSchema, { optional: true, allowEmpty: false, empty: "got EOF while reading request body" }))));
 route("POST", "/volumes/prune", (e, c) => e.volumes.prune(filters(c.query)));
 route("GET", "/volumes/{name}", (e, c) => e.volumes.inspect(c.params[0]));
 route("DELETE", "/volumes/{name}", async (e, c) => { await e.volumes.remove(c.params[0], bool(c.query, "force")); return new Reply(204); });
@@ -675,7 +676,7 @@ function watchBody(req: http.IncomingMessage, res: http.ServerResponse): void {
   let last = sock.bytesRead;
   const timer = setInterval(() => {
     if (req.complete || sock.destroyed) { clearInterval(timer); return; }
-    const backpressured = req.readableLength >= req.readableHighWaterMark || req.isPaused();
+    const backpressured = req.readableLength >= req.readableHighWaterMark;
     if (sock.bytesRead === last && !backpressured) { clearInterval(timer); sock.destroy(); return; }
     last = sock.bytesRead;
   }, BODY_IDLE_MS);
@@ -692,7 +693,13 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
   if (res) {
     watchBody(req, res);
     // A body the handler did not read (or only partly) is not drained: the connection closes after the answer.
-    res.once("finish", () => { if (!req.complete) req.socket.destroy(); });
+    const conn = req.socket;
+    res.once("finish", () => {
+      if (req.complete || !conn || conn.destroyed) return;
+      // Flush the answer, then close: a half-read body is never drained.
+      conn.end();
+      conn.once("finish", () => conn.destroy());
+    });
   }
   let url: URL;
   try {
