@@ -44,6 +44,7 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
   const repair = !!opts.repair;
 
   for (const d of store.images.damage) problems.push(`image metadata: ${d}`);
+  for (const d of store.snapshots.damage) problems.push(`snapshot metadata: ${d}`);
 
   const blobs = await store.content.list();
   for (const d of blobs) {
@@ -106,6 +107,10 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
   if (repair && store.images.damage.length) {
     await store.images.rewrite();
     repaired.push("rewrote the image metadata files");
+  }
+  if (repair && store.snapshots.damage.length) {
+    await store.snapshots.rewrite();
+    repaired.push("rewrote the snapshot index");
   }
   return { Blobs: blobs.length, Snapshots: snaps.length, Images: images.length, Problems: problems, Repaired: repaired };
 }

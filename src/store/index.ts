@@ -23,5 +23,5 @@ export class Store {
   }
 
   /** Waits for metadata writes in flight and closes the journal. */
-  async close(): Promise<void> { await this.images.close(); }
+  async close(): Promise<void> { await this.images.close(); await this.snapshots.close(); }
 }

@@ -13,9 +13,13 @@
  *   remove(chainId) → by the garbage collector, once nothing references it.
  *
  * Layout: <root>/<n>/fs holds snapshot n (short paths keep the overlay option
- * string, limited to a page, able to hold many layers); <root>/index.json maps
- * chain IDs to numbers, written atomically. Unpacking goes to <root>/tmp-*
- * and is renamed into place, so a crash leaves no half-made snapshot.
+ * string, limited to a page, able to hold many layers); the index of chain
+ * IDs to numbers is a journal (journal.ts: <root>/snapshots.json plus
+ * <root>/snapshots.journal, one fsync'd line per new or removed snapshot, so
+ * a store of thousands of layers costs one line per change; an older
+ * <root>/index.json is read once and compacted into it). Unpacking goes to
+ * <root>/tmp-* and is renamed into place, so a crash leaves no half-made
+ * snapshot.
  *
  * Unpacking (decompression, the diff ID hash, tar extraction) runs in a
  * worker thread (layer-jobs.ts, layer-worker.ts) and is hostile-tar safe
@@ -28,7 +32,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
+import { readJsonIfExists } from "../lib/fsutil.js";
+import { Journal } from "./journal.js";
 import { runOk, run } from "../lib/proc.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
 import type { ContentStore } from "./content.js";
@@ -45,27 +50,40 @@ export function chainIdOf(diffIds: string[]): string {
 
 interface SnapInfo { n: number; parent: string | null; size: number; diffId: string }
 interface Index { next: number; snapshots: Record<string, SnapInfo> }
+/** A journal record: one snapshot. */
+type SnapRecord = SnapInfo & { chainId: string };
 
 export class Snapshotter {
   private index: Index = { next: 1, snapshots: {} };
-  private writing: Promise<void> = Promise.resolve();
+  private readonly journal: Journal<SnapRecord>;
+  /** Lines of the index that could not be read at start (for `system check`). */
+  damage: string[] = [];
 
-  constructor(readonly root: string) {}
+  constructor(readonly root: string) {
+    this.journal = new Journal<SnapRecord>(root, "snapshots", "snapshots", (r) => r.chainId,
+      () => Object.entries(this.index.snapshots).map(([chainId, s]) => ({ chainId, ...s })));
+  }
 
   async init(): Promise<void> {
     await fsp.mkdir(join(this.root, "empty"), { recursive: true });
     for (const n of await fsp.readdir(this.root)) if (n.startsWith("tmp-")) await fsp.rm(join(this.root, n), { recursive: true, force: true });
-    this.index = (await readJsonIfExists<Index>(join(this.root, "index.json"))) ?? { next: 1, snapshots: {} };
+    const { records, damage } = await this.journal.load();
+    this.damage = damage;
+    this.index = { next: 1, snapshots: {} };
+    for (const r of records) if (r && typeof r.chainId === "string" && Number.isInteger(r.n)) this.index.snapshots[r.chainId] = { n: r.n, parent: r.parent ?? null, size: r.size ?? 0, diffId: r.diffId };
+    // An older berth wrote the whole index to index.json on every change.
+    const old = await readJsonIfExists<Index>(join(this.root, "index.json")).catch(() => undefined);
+    if (old?.snapshots) {
+      for (const [chainId, info] of Object.entries(old.snapshots)) if (!this.index.snapshots[chainId]) this.index.snapshots[chainId] = info;
+      await this.journal.compact();
+      await fsp.rm(join(this.root, "index.json"), { force: true });
+    }
+    this.index.next = Math.max(old?.next ?? 1, ...Object.values(this.index.snapshots).map((x) => x.n + 1));
     // Directories not in the index are leftovers of a crash between rename and index write.
     const known = new Set(Object.values(this.index.snapshots).map((s) => String(s.n)));
     for (const n of await fsp.readdir(this.root)) if (/^\d+$/.test(n) && !known.has(n)) await fsp.rm(join(this.root, n), { recursive: true, force: true });
   }
 
-  private save(): Promise<void> {
-    const snapshot = JSON.stringify(this.index);
-    this.writing = this.writing.then(() => atomicWrite(join(this.root, "index.json"), snapshot));
-    return this.writing;
-  }
 
   async has(chainId: string): Promise<boolean> { return chainId in this.index.snapshots; }
 
@@ -108,7 +126,7 @@ export class Snapshotter {
       const n = this.index.next++;
       await fsp.rename(tmp, join(this.root, String(n)));
       this.index.snapshots[chainId] = { n, parent, size, diffId };
-      await this.save();
+      await this.journal.change([{ chainId, n, parent, size, diffId }]);
       return { chainId, diffId, size };
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
@@ -140,8 +158,16 @@ export class Snapshotter {
     const s = this.index.snapshots[chainId];
     if (!s) return;
     delete this.index.snapshots[chainId];
-    await this.save();
+    await this.journal.change([], [chainId]);
     await fsp.rm(join(this.root, String(s.n)), { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> { await this.journal.close(); }
+
+  /** Rewrites the index from memory (`system check --repair` after damage). */
+  async rewrite(): Promise<void> {
+    await this.journal.compact();
+    this.damage = [];
   }
 
   async list(): Promise<{ chainId: string; parent: string | null; size: number }[]> {

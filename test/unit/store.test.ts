@@ -324,3 +324,37 @@ test("a container's upper directory round-trips as a layer: whiteouts, opaque di
   assert.ok(wh.isCharacterDevice() && wh.rdev === 0, "whiteout again");
   assert.equal(spawnSync("getfattr", ["--only-values", "-n", "trusted.overlay.opaque", join(out, "opq")], { encoding: "utf8" }).stdout, "y");
 });
+
+test("the snapshot index is a journal: one line per change, an older index.json is taken over, a torn line is dropped", async () => {
+  const root = mkdtempSync(join(tmpdir(), "berth-snapidx-"));
+  try {
+    const snaps = join(root, "snaps");
+    mkdirSync(join(snaps, "7", "fs"), { recursive: true });
+    writeFileSync(join(snaps, "7", "fs", "f"), "old");
+    const old = `sha256:${"a".repeat(64)}`;
+    writeFileSync(join(snaps, "index.json"), JSON.stringify({ next: 8, snapshots: { [old]: { n: 7, parent: null, size: 3, diffId: old } } }));
+    const { Snapshotter } = await import("../../src/store/snapshots.js");
+    let s = new Snapshotter(snaps);
+    await s.init();
+    assert.deepEqual((await s.list()).map((x) => x.chainId), [old], "the old index is read");
+    assert.ok(!existsSync(join(snaps, "index.json")), "and taken over");
+    const layer = (name: string) => { const p = tar.pack(); p.entry({ name }, "x"); p.finalize(); return p as unknown as AsyncIterable<Uint8Array>; };
+    const a = await s.applyLayer(null, layer("a"));
+    const b = await s.applyLayer(a.chainId, layer("b"));
+    assert.equal(readFileSync(join(snaps, "snapshots.journal"), "utf8").split("\n").filter(Boolean).length, 2, "one line per new snapshot");
+    await s.remove(b.chainId);
+    await s.close();
+    // A crash in the middle of an append: the torn line is dropped, the rest stands.
+    writeFileSync(join(snaps, "snapshots.journal"), readFileSync(join(snaps, "snapshots.journal"), "utf8") + '{"put":[{"chainId":"sha');
+    s = new Snapshotter(snaps);
+    await s.init();
+    assert.deepEqual((await s.list()).map((x) => x.chainId).sort(), [old, a.chainId].sort());
+    assert.deepEqual(s.damage, []);
+    assert.equal(readFileSync(join((await s.lowerDirs(old))[0], "f"), "utf8"), "old");
+    const c = await s.applyLayer(null, layer("c"));
+    assert.ok(!(await s.lowerDirs(c.chainId))[0].includes("/7/"), "numbers are not reused");
+    await s.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
