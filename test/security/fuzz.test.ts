@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Daemon, REPO, api, sleep } from "../integration/harness.ts";
+import { Daemon, REPO, api, sleep } from "../integration/harness.js";
 
 const SEED = Number(process.env.FUZZ_SEED) || (Date.now() % 1_000_000);
 const ROUNDS = Number(process.env.FUZZ_ROUNDS) || 6; // mutated requests per route and class

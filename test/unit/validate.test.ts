@@ -5,9 +5,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { check, parseJson, parseFilters, unescapePath, checkQueryEscapes, atoi, boolParam, jsonDepth, ValidationError } from "../../src/api/validate.ts";
-import { ContainerCreateSchema, ExecCreateSchema, ExecStartSchema, VolumeCreateSchema, NetworkCreateSchema, NetworkConnectSchema, AuthSchema } from "../../src/api/types.ts";
-import { parseSignal } from "../../src/lib/signals.ts";
+import { check, parseJson, parseFilters, unescapePath, checkQueryEscapes, atoi, boolParam, jsonDepth, ValidationError } from "../../src/api/validate.js";
+import { ContainerCreateSchema, ExecCreateSchema, ExecStartSchema, VolumeCreateSchema, NetworkCreateSchema, NetworkConnectSchema, AuthSchema } from "../../src/api/types.js";
+import { parseSignal } from "../../src/lib/signals.js";
 
 function rejects(fn: () => unknown, message: string): void {
   assert.throws(fn, (e: unknown) => {
