@@ -13,8 +13,10 @@ import { errorMessage } from "../lib/errors.js";
 import { ensureDir } from "../lib/fsutil.js";
 import { run } from "../lib/proc.js";
 import { removeCgroup } from "../runtime/cgroups.js";
+import { setLayerLimits, type LayerLimits } from "../store/layer-jobs.js";
+import { ramInBytes } from "../lib/units.js";
 
-interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string }
+interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits> }
 
 const USAGE = `Usage:  berthd [OPTIONS]
 
@@ -28,13 +30,16 @@ Options:
   -G, --group string       Group for the unix socket (default "berth")
   -H, --host list          Daemon socket to listen on (default unix:///run/berth/berth.sock)
       --insecure-registry list  Registries reached over plain HTTP (host[:port] or CIDR)
+      --max-layer-ratio int     A compressed layer may unpack to this many times its size (default 200)
+      --min-layer-size bytes    ...but always to this many bytes, whatever the ratio (default 1g)
+      --min-free-space bytes    An unpack stops when the data root's filesystem has less free (default 512m)
       --runtime string     Default OCI runtime (default "runc")
       --teardown-networks  Remove this daemon's bridges and firewall table when it stops
   -v, --version            Print version information and quit
 `;
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json" };
+  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json", layerLimits: {} };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let val: string | undefined;
@@ -56,6 +61,9 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "--insecure-registry": a.insecure.push(next()); break;
       case "--config-file": a.configFile = resolve(next()); break;
       case "--teardown-networks": a.teardownNetworks = true; break;
+      case "--max-layer-ratio": a.layerLimits.maxRatio = size(arg, next(), false); break;
+      case "--min-layer-size": a.layerLimits.minBytes = size(arg, next()); break;
+      case "--min-free-space": a.layerLimits.reserveBytes = size(arg, next()); break;
       case "-h": case "--help": process.stdout.write(USAGE); process.exit(0); break;
       case "-v": case "--version": process.stdout.write("berthd version 0.1.0\n"); process.exit(0); break;
       default: process.stderr.write(`unknown flag: ${arg}\n${USAGE}`); process.exit(125);
@@ -66,7 +74,17 @@ function parseArgs(argv: string[]): DaemonArgs {
   return a;
 }
 
-/** daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them). A missing file is fine; a bad one is an error. */
+/** A size flag or daemon.json value: a number of bytes, or Docker's "512m", "1g" (a plain count with units=false). */
+function size(name: string, v: unknown, units = true): number {
+  const n = typeof v === "number" ? v : typeof v === "string" ? (units ? ramInBytes(v) : /^\d+$/.test(v) ? Number(v) : undefined) : undefined;
+  if (n === undefined || !Number.isFinite(n) || n < 0) { process.stderr.write(`invalid value "${String(v)}" for ${name}\n`); process.exit(125); }
+  return n;
+}
+
+/**
+ * daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them); berth's own: "max-layer-ratio",
+ * "min-layer-size", "min-free-space" (flags win). A missing file is fine; a bad one is an error.
+ */
 function readConfigFile(a: DaemonArgs): void {
   let text: string;
   try { text = readFileSync(a.configFile, "utf8"); } catch { return; }
@@ -83,6 +101,8 @@ function readConfigFile(a: DaemonArgs): void {
   };
   a.insecure.push(...list("insecure-registries"));
   a.dns.push(...list("dns"));
+  const limits: [string, keyof LayerLimits, boolean][] = [["max-layer-ratio", "maxRatio", false], ["min-layer-size", "minBytes", true], ["min-free-space", "reserveBytes", true]];
+  for (const [key, field, units] of limits) if (cfg[key] !== undefined && a.layerLimits[field] === undefined) a.layerLimits[field] = size(`"${key}" in ${a.configFile}`, cfg[key], units);
 }
 
 function log(msg: string): void { process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`); }
@@ -142,6 +162,7 @@ async function main(): Promise<void> {
   const unlock = await lockDataRoot(args.dataRoot);
   let engine: Engine;
   try {
+    setLayerLimits(args.layerLimits);
     engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure });
   } catch (e) {
     unlock();

@@ -32,6 +32,7 @@ import { isSpace, lexHeredocWords, processWords, type EscapeToken } from "./expa
 
 export type { EscapeToken } from "./expand.js";
 import { parseGoDuration } from "../lib/duration.js";
+import { ramInBytes } from "../lib/units.js";
 export { parseGoDuration };
 
 /** Every instruction keyword Docker knows, upper case. */
@@ -1426,11 +1427,3 @@ function parseCSVRecord(s: string): string[] {
   }
 }
 
-/** docker/go-units RAMInBytes: "64m", "1g", "512", "1.5GiB" (powers of 1024). */
-function ramInBytes(v: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v);
-  if (!m) return undefined;
-  const n = parseFloat(m[1]);
-  const exp = m[2] ? "kmgtp".indexOf(m[2].toLowerCase()) + 1 : 0;
-  return Math.trunc(n * 1024 ** exp);
-}

@@ -8,6 +8,7 @@ import { ApiError, jsonLines } from "../api/client.js";
 import { relayStreams, demux, initialResize } from "../lib/stdio.js";
 import { formatRows, compile } from "../lib/template.js";
 import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "../lib/format.js";
+import { ramInBytes } from "../lib/units.js";
 
 type Obj = Record<string, unknown>;
 
@@ -67,10 +68,9 @@ const CREATE_FLAGS: FlagSpec[] = [
 ];
 
 function parseMemory(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)([bkmgt]?)b?$/i.exec(v.trim());
-  if (!m) throw new UsageError(`invalid argument "${v}" for "-m, --memory" flag: invalid size: '${v}'`);
-  const mult: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.round(Number(m[1]) * mult[m[2].toLowerCase()]);
+  const n = ramInBytes(v);
+  if (n === undefined) throw new UsageError(`invalid argument "${v}" for "-m, --memory" flag: invalid size: '${v}'`);
+  return n;
 }
 
 function readEnvFile(path: string): string[] {
