@@ -416,18 +416,28 @@ route("POST", "/images/create", async (e, c) => {
   const ref = tag && !image.includes("@") && !/:[^/]+$/.test(image) ? `${image}:${tag}` : image;
   // Errors before any progress are plain API errors; once streaming, they travel as {"error": ...} messages, as Docker's.
   const res = c.res!;
+  // The client going away (its connection closed before the answer ended) cancels the pull, as with Docker.
+  const gone = new AbortController();
+  const onClose = () => { if (!res.writableFinished) gone.abort(); };
+  res.once("close", onClose);
+  c.req.once("aborted", onClose);
   let started = false;
   const send = (m: object) => {
+    if (res.destroyed || gone.signal.aborted) return;
     if (!started) { streamHeaders(res, "application/json"); started = true; }
     res.write(JSON.stringify(m) + "\n");
   };
   try {
-    await e.images.pull(ref, { platform: q.get("platform") || undefined, creds: registryAuth(c.req), onProgress: send });
+    await e.images.pull(ref, { platform: q.get("platform") || undefined, creds: registryAuth(c.req), onProgress: send, signal: gone.signal });
   } catch (err) {
+    if (gone.signal.aborted) { res.destroy(); return HANDLED; }
     if (!started) throw err;
     send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
+  } finally {
+    res.off("close", onClose);
+    c.req.off("aborted", onClose);
   }
-  res.end();
+  if (!res.destroyed) res.end();
   return HANDLED;
 });
 /** Docker's X-Registry-Auth: base64url JSON {username, password, serveraddress}. */
@@ -446,13 +456,21 @@ route("POST", "/images/{name*}/push", async (e, c) => {
   e.images.resolve(ref);
   const res = c.res!;
   streamHeaders(res, "application/json");
-  const send = (m: object) => res.write(JSON.stringify(m) + "\n");
+  // The client going away (its connection closed before the answer ended) cancels the push, as with Docker.
+  const gone = new AbortController();
+  const onClose = () => { if (!res.writableFinished) gone.abort(); };
+  res.once("close", onClose);
+  c.req.once("aborted", onClose);
+  const send = (m: object) => { if (!res.destroyed && !gone.signal.aborted) res.write(JSON.stringify(m) + "\n"); };
   try {
-    await e.images.push(ref, { creds: registryAuth(c.req), onProgress: send });
+    await e.images.push(ref, { creds: registryAuth(c.req), onProgress: send, signal: gone.signal });
   } catch (err) {
     send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
+  } finally {
+    res.off("close", onClose);
+    c.req.off("aborted", onClose);
   }
-  res.end();
+  if (!res.destroyed) res.end();
   return HANDLED;
 });
 route("POST", "/auth", async (e, c) => {

@@ -11,6 +11,16 @@
  * blob, decompresses it (gzip or zstd, sniffed as Docker does), hashes the
  * tar for the diff ID and extracts it; the snapshot is committed here, on the
  * main thread, only once the blob digest and the diff ID both check out.
+ *
+ * Cancellation (opts.signal: the API fires it when the client goes away, as
+ * dockerd cancels a pull with its request's context): every registry request
+ * and body still streaming stops, each layer job drops its half-written blob
+ * (content/ingest) and its half-unpacked directory (snapshots/tmp-*), layers
+ * still queued never start, and no image is recorded; the pull rejects with
+ * TransferCancelledError once all of that is done. A layer that fails stops
+ * the others the same way. Two pulls of the same image share nothing but
+ * committed blobs and snapshots, so one client going away leaves another's
+ * pull running.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -21,11 +31,11 @@ import { prewarmLayerWorkers } from "../store/layer-jobs.js";
 import { parseReference, familiarString, type Reference } from "../oci/reference.js";
 import { hostPlatform, MediaType, type Index, type Manifest, type ImageConfig, type Platform } from "../oci/image.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
-import { RegistryClient, type Credentials } from "./registry.js";
+import { RegistryClient, TransferCancelledError, untilAborted, type Credentials } from "./registry.js";
 
 export interface ProgressMessage { status: string; id?: string; progress?: string; progressDetail?: { current?: number; total?: number } }
 
-export interface PullOptions { platform?: Platform; insecure?: string[]; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }
+export interface PullOptions { platform?: Platform; insecure?: string[]; creds?: Credentials; onProgress?: (m: ProgressMessage) => void; signal?: AbortSignal }
 
 /** Docker's progress text: [=====>     ]  10.5MB/31.2MB */
 function bar(current: number, total: number): string {
@@ -49,10 +59,27 @@ function matches(p: Platform | undefined, want: Platform): boolean {
 }
 
 export async function pullImage(store: Store, refStr: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  // One controller for the whole pull: fired by the caller's signal (the client went away) or by a layer that failed.
+  const ac = new AbortController();
+  const outer = opts.signal;
+  const cancel = () => ac.abort();
+  if (outer?.aborted) throw new TransferCancelledError();
+  outer?.addEventListener("abort", cancel, { once: true });
+  try {
+    return await pullWith(store, refStr, opts, ac);
+  } catch (e) {
+    throw outer?.aborted ? new TransferCancelledError() : e;
+  } finally {
+    outer?.removeEventListener("abort", cancel);
+  }
+}
+
+async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: AbortController): Promise<ImageRecord> {
+  const signal = ac.signal;
   const ref: Reference = parseReference(refStr);
   const say = opts.onProgress ?? (() => {});
   const want = opts.platform ?? hostPlatform();
-  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds });
+  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds, signal });
   let got = await client.manifest(ref.digest ?? ref.tag!);
   say({ status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest });
   const topDigest = sha256(got.bytes);
@@ -73,7 +100,10 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
   const manifestDigest = sha256(got.bytes);
 
   if (!(await store.content.has(manifest.config.digest))) {
-    await store.content.ingest(await client.blob(manifest.config.digest), { digest: manifest.config.digest, size: manifest.config.size });
+    const body = await client.blob(manifest.config.digest);
+    try {
+      await store.content.ingest(body, { digest: manifest.config.digest, size: manifest.config.size });
+    } finally { (body as Readable).destroy(); }
   }
   const config = await store.content.readJson<ImageConfig>(manifest.config.digest);
   const diffIds = config.rootfs?.diff_ids ?? [];
@@ -95,10 +125,14 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
     if (await store.snapshots.has(chains[i])) { say({ status: "Already exists", id: short(l.digest) }); return; }
     await slot();
     try {
+      if (signal.aborted) throw new TransferCancelledError(); // queued behind layers that were cancelled
       const parent = i ? chains[i - 1] : null;
       const opts = { parentPending: true, compression: "auto" as const };
       if (await store.content.has(l.digest)) {
-        await store.snapshots.applyLayer(parent, store.content.reader(l.digest), diffIds[i], opts);
+        const file = store.content.reader(l.digest);
+        try {
+          await store.snapshots.applyLayer(parent, untilAborted(file as AsyncIterable<Buffer>, signal), diffIds[i], opts);
+        } finally { (file as Readable).destroy(); }
       } else {
         say({ status: "Pulling fs layer", id: short(l.digest) });
         const body = await client.blob(l.digest);
@@ -115,7 +149,7 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
           }
         };
         try {
-          await store.snapshots.applyLayer(parent, counted(), diffIds[i], { ...opts, blob: { content: store.content, digest: l.digest, size: l.size } });
+          await store.snapshots.applyLayer(parent, untilAborted(counted(), signal), diffIds[i], { ...opts, blob: { content: store.content, digest: l.digest, size: l.size } });
         } finally {
           (body as Readable).destroy(); // a layer that failed early leaves no download running
         }
@@ -123,7 +157,11 @@ export async function pullImage(store: Store, refStr: string, opts: PullOptions 
       say({ status: "Pull complete", id: short(l.digest) });
     } finally { release(); }
   };
-  await Promise.all(manifest.layers.map((_, i) => fetchLayer(i)));
+  // The first layer to fail stops the others; the pull answers once every layer job has finished or cleaned up.
+  let failed: { e: unknown } | undefined;
+  await Promise.all(manifest.layers.map((_, i) => fetchLayer(i).catch((e: unknown) => { failed ??= { e }; ac.abort(); })));
+  if (failed) throw failed.e;
+  if (signal.aborted) throw new TransferCancelledError();
   const snaps = new Map((await store.snapshots.list()).map((x) => [x.chainId, x.size]));
   const size = chains.reduce((a, c) => a + (snaps.get(c) ?? 0), 0);
   await store.content.writeBytes(got.bytes, manifestDigest);

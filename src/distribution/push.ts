@@ -3,22 +3,45 @@
  * uploaded only when missing, by cross-repository mount when the same
  * registry already has it under another repository, else by a monolithic
  * upload; then the manifest, in the format the image has.
+ *
+ * Cancellation (opts.signal, fired when the API client goes away): every
+ * request and upload still streaming stops, no manifest is put, and the push
+ * rejects with TransferCancelledError once the uploads have stopped. A blob
+ * that fails stops the others the same way.
  */
 import type { Store } from "../store/index.js";
 import { parseReference, familiarString } from "../oci/reference.js";
 import type { Manifest } from "../oci/image.js";
 import { MediaType } from "../oci/image.js";
 import { NotFoundError, BadParameterError } from "../lib/errors.js";
-import { RegistryClient, type Credentials } from "./registry.js";
+import { RegistryClient, TransferCancelledError, type Credentials } from "./registry.js";
 import type { ProgressMessage } from "./pull.js";
 
-export async function pushImage(store: Store, refStr: string, opts: { creds?: Credentials; insecure?: string[]; onProgress?: (m: ProgressMessage) => void } = {}): Promise<string> {
+export interface PushOptions { creds?: Credentials; insecure?: string[]; onProgress?: (m: ProgressMessage) => void; signal?: AbortSignal }
+
+export async function pushImage(store: Store, refStr: string, opts: PushOptions = {}): Promise<string> {
+  const ac = new AbortController();
+  const outer = opts.signal;
+  const cancel = () => ac.abort();
+  if (outer?.aborted) throw new TransferCancelledError();
+  outer?.addEventListener("abort", cancel, { once: true });
+  try {
+    return await pushWith(store, refStr, opts, ac);
+  } catch (e) {
+    throw outer?.aborted ? new TransferCancelledError() : e;
+  } finally {
+    outer?.removeEventListener("abort", cancel);
+  }
+}
+
+async function pushWith(store: Store, refStr: string, opts: PushOptions, ac: AbortController): Promise<string> {
+  const signal = ac.signal;
   const ref = parseReference(refStr);
   if (ref.digest) throw new BadParameterError("cannot push a digest reference");
   const rec = store.images.resolve(refStr);
   if (!rec) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(ref).replace(/:latest$/, "")}`);
   const say = opts.onProgress ?? (() => {});
-  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds, push: true });
+  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds, push: true, signal });
   say({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
   const manifestBytes = await store.content.readBytes(rec.manifestDigest);
   const manifest = JSON.parse(manifestBytes.toString()) as Manifest;
@@ -26,13 +49,17 @@ export async function pushImage(store: Store, refStr: string, opts: { creds?: Cr
   const from = rec.repoDigests.map((d) => parseReference(d)).find((r) => r.domain === ref.domain && r.path !== ref.path)?.path;
   const short = (d: string) => d.slice(7, 19);
   const blobs = [...manifest.layers, manifest.config];
+  let failed: { e: unknown } | undefined;
   await Promise.all(blobs.map(async (b) => {
+    if (signal.aborted) throw new TransferCancelledError();
     if (await client.hasBlob(b.digest)) { say({ status: "Layer already exists", id: short(b.digest) }); return; }
     if (!(await store.content.has(b.digest))) throw new NotFoundError(`blob ${b.digest} is not in the local store`);
     say({ status: "Pushing", id: short(b.digest) });
     const how = await client.putBlob(b.digest, b.size, () => store.content.reader(b.digest), from);
     say({ status: how === "mounted" ? `Mounted from ${from}` : "Pushed", id: short(b.digest) });
-  }));
+  }).map((p) => p.catch((e: unknown) => { failed ??= { e }; ac.abort(); })));
+  if (failed) throw failed.e;
+  if (signal.aborted) throw new TransferCancelledError();
   const mediaType = manifest.mediaType ?? MediaType.OciManifest;
   await client.putManifest(ref.tag!, manifestBytes, mediaType);
   await store.images.addRepoDigest(rec.id, `${ref.domain}/${ref.path}@${rec.manifestDigest}`);

@@ -11,11 +11,16 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { Reference } from "../oci/reference.js";
 import { MediaType } from "../oci/image.js";
-import { BerthError, NotFoundError } from "../lib/errors.js";
+import { BerthError, NotFoundError, SystemError } from "../lib/errors.js";
 
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(", ");
 
 export class RegistryError extends BerthError {}
+
+/** A pull or push whose client went away (Docker's words: the request context was cancelled). */
+export class TransferCancelledError extends SystemError {
+  constructor() { super("context canceled"); }
+}
 
 /** Blobs up to this size go in one PUT; larger ones in a chunked (PATCH) upload. */
 const MONOLITHIC_MAX = 8 * 1024 * 1024;
@@ -41,6 +46,28 @@ export function isInsecure(domain: string, insecure: string[] = []): boolean {
     const size = 2 ** (32 - bits);
     return Math.floor(n(host) / size) === Math.floor(n(m[1]) / size);
   });
+}
+
+/**
+ * The items of src until the signal fires; then it throws, as a dropped connection would (a layer job
+ * then drops what it half made). A pending read is not waited for: the source is closed instead.
+ */
+export async function* untilAborted<T>(src: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = src[Symbol.asyncIterator]();
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => { onAbort = () => reject(new TransferCancelledError()); });
+  aborted.catch(() => {});
+  if (signal.aborted) onAbort(); else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    void Promise.resolve(it.return?.()).catch(() => {});
+  }
 }
 
 export interface Credentials { username: string; password: string }
@@ -75,9 +102,12 @@ export class RegistryClient {
 
   private readonly creds?: Credentials;
   private readonly actions: string;
+  /** Fired when the pull or push is cancelled: every request (and every body still streaming) stops. */
+  private readonly signal?: AbortSignal;
   readonly origin: string;
 
-  constructor(private readonly ref: Reference, opts: { insecure?: string[]; creds?: Credentials; push?: boolean } = {}) {
+  constructor(private readonly ref: Reference, opts: { insecure?: string[]; creds?: Credentials; push?: boolean; signal?: AbortSignal } = {}) {
+    this.signal = opts.signal;
     const scheme = isInsecure(ref.domain, opts.insecure) ? "http" : "https";
     this.origin = `${scheme}://${registryHost(ref.domain)}`;
     this.base = `${this.origin}/v2/${ref.path}`;
@@ -89,9 +119,11 @@ export class RegistryClient {
     const headers = new Headers(init.headers);
     if (this.auth) headers.set("Authorization", this.auth);
     let res: Response;
+    if (this.signal?.aborted) throw new TransferCancelledError();
     try {
-      res = await fetch(url, { ...init, headers, redirect: "follow" });
+      res = await fetch(url, { ...init, headers, redirect: "follow", signal: this.signal });
     } catch (e) {
+      if (this.signal?.aborted) throw new TransferCancelledError();
       const cause = (e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message;
       // An HTTP registry answering a TLS hello: say it as Docker does, and what to do.
       const plain = url.startsWith("https:") && /wrong version number|packet length too long|EPROTO|ssl3_get_record/i.test(cause);
@@ -124,7 +156,7 @@ export class RegistryClient {
     u.searchParams.set("scope", `repository:${this.ref.path}:${this.actions}`);
     const headers: Record<string, string> = {};
     if (creds) headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
-    const r = await fetch(u, { headers });
+    const r = await fetch(u, { headers, signal: this.signal }).catch((e: unknown) => { throw this.signal?.aborted ? new TransferCancelledError() : e; });
     if (!r.ok) throw new RegistryError(`getting a token from ${u.origin}: ${r.status} ${await r.text()}`, r.status === 401 ? 401 : 500);
     const body = (await r.json()) as { token?: string; access_token?: string };
     this.auth = `Bearer ${body.token ?? body.access_token}`;
@@ -141,7 +173,7 @@ export class RegistryClient {
       throw new NotFoundError(`pull access denied for ${this.ref.domain === "docker.io" ? this.ref.path.replace(/^library\//, "") : `${this.ref.domain}/${this.ref.path}`}, repository does not exist or may require 'docker login'`);
     }
     if (!res.ok) throw new RegistryError(`fetching manifest ${reference}: ${res.status} ${await res.text()}`, 500);
-    const bytes = Buffer.from(await res.arrayBuffer());
+    const bytes = Buffer.from(await res.arrayBuffer().catch((e: unknown) => { throw this.signal?.aborted ? new TransferCancelledError() : e; }));
     const mediaType = (res.headers.get("content-type") ?? "").split(";")[0] || ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? "");
     return { bytes, mediaType, digest: res.headers.get("docker-content-digest") ?? undefined };
   }
@@ -160,7 +192,8 @@ export class RegistryClient {
     if (start.status === 201) return "mounted";
     if (start.status !== 202) throw new RegistryError(`starting upload of ${digest}: ${start.status} ${start.statusText}`, start.status === 401 || start.status === 403 ? 401 : 500);
     const loc = new URL(start.headers.get("location") ?? "", this.origin);
-    const stream = () => Readable.toWeb(Readable.from(body() as AsyncIterable<Buffer>)) as unknown as BodyInit;
+    const source = () => body() as AsyncIterable<Buffer>;
+    const stream = () => Readable.toWeb(Readable.from(this.signal ? untilAborted(source(), this.signal) : source())) as unknown as BodyInit;
     if (size <= MONOLITHIC_MAX) {
       // Small blobs: one monolithic PUT.
       loc.searchParams.set("digest", digest);

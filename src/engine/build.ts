@@ -119,7 +119,9 @@ export class BuildService {
       image: async (ref, pull, say) => {
         let rec = pull ? undefined : store.images.resolve(ref);
         if (!rec) {
-          await this.images.pull(ref, { onProgress: (m) => { if (m.status && !m.progressDetail) say(`${m.id ? `${m.id}: ` : ""}${m.status}\n`); } });
+          // The build's signal stops its base-image pull too (the client went away).
+          await this.images.pull(ref, { signal, onProgress: (m) => { if (m.status && !m.progressDetail) say(`${m.id ? `${m.id}: ` : ""}${m.status}\n`); } })
+            .catch((e: unknown) => { throw signal?.aborted ? new BuildCancelledError() : e; });
           rec = store.images.resolve(ref);
         }
         if (!rec) throw new BadParameterError(`pull access denied for ${ref}, repository does not exist or may require 'docker login'`);

@@ -258,7 +258,8 @@ export class ImageService {
     return rec;
   }
 
-  async push(ref: string, opts: { creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<string> {
+  /** opts.signal: the client went away; the push stops (TransferCancelledError). */
+  async push(ref: string, opts: { creds?: Credentials; onProgress?: (m: ProgressMessage) => void; signal?: AbortSignal }): Promise<string> {
     const digest = await pushImage(this.store, ref, { ...opts, insecure: this.insecure });
     this.events.publish("image", "push", familiar(ref), { name: familiar(ref) });
     return digest;
@@ -266,8 +267,9 @@ export class ImageService {
 
   login(server: string, creds: Credentials): Promise<void> { return checkLogin(server, creds, this.insecure); }
 
-  async pull(ref: string, opts: { platform?: string; creds?: Credentials; onProgress?: (m: ProgressMessage) => void }): Promise<ImageRecord> {
-    const rec = await this.store.gc.lease(() => pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress, insecure: this.insecure }));
+  /** opts.signal: the client went away; the pull stops, leaving no partial blob, snapshot or image (TransferCancelledError). */
+  async pull(ref: string, opts: { platform?: string; creds?: Credentials; onProgress?: (m: ProgressMessage) => void; signal?: AbortSignal }): Promise<ImageRecord> {
+    const rec = await this.store.gc.lease(() => pullImage(this.store, ref, { platform: opts.platform ? parsePlatform(opts.platform) : undefined, creds: opts.creds, onProgress: opts.onProgress, insecure: this.insecure, signal: opts.signal }));
     this.events.publish("image", "pull", familiar(ref), { name: familiar(ref) });
     return rec;
   }
