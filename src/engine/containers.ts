@@ -33,7 +33,7 @@ import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { humanDuration } from "../lib/human.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
-import { resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
+import { releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
 import { healthArgv, mergeHealth, startHealth, type HealthConfig } from "./health.js";
@@ -272,68 +272,72 @@ export class ContainerService {
       throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
     }
     this.names.set(name, id);
-    let mounts: MountPoint[];
-    try {
-      mounts = await resolveMounts(hc as MountRequest, [...Object.keys(body.Volumes ?? {}), ...Object.keys(ic.Volumes ?? {})], this.store.volumes);
-    } catch (e) {
-      this.names.delete(name);
-      throw e;
-    }
-
+    // From here on a failure undoes everything this create made: the name, the record and its
+    // directory, and the volumes it created (never a volume that existed before, or that another
+    // container has taken since).
+    const madeVolumes: string[] = [];
     const d = this.dir(id);
-    const etc = etcPaths(d);
-    const rec: ContainerRecord = {
-      Id: id,
-      Created: nowIso(),
-      Path: argv[0],
-      Args: argv.slice(1),
-      State: { Status: "created", Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
-      Image: image.id,
-      ResolvConfPath: etc.resolv, HostnamePath: etc.hostname, HostsPath: etc.hosts,
-      LogPath: this.rtPaths(id).logPath,
-      Name: "/" + name,
-      RestartCount: 0,
-      Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: "",
-      ExecIDs: null,
-      HostConfig: {
-        Binds: hc.Binds ?? null, NetworkMode: netMode, PortBindings: hc.PortBindings ?? null, PublishAllPorts: !!hc.PublishAllPorts,
-        RestartPolicy: { Name: restart.Name || "no", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
-        AutoRemove: !!hc.AutoRemove, CapAdd: hc.CapAdd ?? null, CapDrop: hc.CapDrop ?? null,
-        Privileged: !!hc.Privileged, ReadonlyRootfs: !!hc.ReadonlyRootfs, Init: hc.Init ?? null,
-        Memory: hc.Memory ?? 0, NanoCpus: hc.NanoCpus ?? 0, CpuShares: hc.CpuShares ?? 0, PidsLimit: hc.PidsLimit ?? null,
-        Sysctls: hc.Sysctls, Runtime: this.runtime.name, LogConfig: { Type: "k8s-file", Config: {} },
-        ExtraHosts: hc.ExtraHosts ?? null, ConsoleSize: hc.ConsoleSize ?? [0, 0],
-        Dns: dnsList(hc.Dns, "dns", true), DnsSearch: dnsList(hc.DnsSearch, "dns-search"), DnsOptions: dnsList(hc.DnsOptions, "dns-option"),
-      },
-      GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
-      Mounts: mounts,
-      Config: {
-        Hostname: body.Hostname || id.slice(0, 12),
-        Domainname: body.Domainname ?? "",
-        User: body.User ?? ic.User ?? "",
-        AttachStdin: !!body.AttachStdin, AttachStdout: body.AttachStdout ?? false, AttachStderr: body.AttachStderr ?? false,
-        ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
-        Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
-        Env: mergeEnv(ic.Env, body.Env),
-        Cmd: cmd, Image: body.Image ?? "", Volumes: body.Volumes ?? ic.Volumes ?? null,
-        WorkingDir: body.WorkingDir || ic.WorkingDir || "",
-        Entrypoint: entrypoint, OnBuild: null,
-        Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
-        StopSignal: body.StopSignal ?? ic.StopSignal, StopTimeout: body.StopTimeout,
-        Healthcheck: mergeHealth(ic.Healthcheck as HealthConfig | undefined, body.Healthcheck),
-      },
-      NetworkSettings: networkSettings,
-      Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
+    const reservedName = name;
+    const undo = async () => {
+      this.byId.delete(id);
+      if (this.names.get(reservedName) === id) this.names.delete(reservedName);
+      await fsp.rm(d, { recursive: true, force: true }).catch(() => {});
+      const used = this.volumesInUse();
+      await releaseVolumes(madeVolumes.filter((v) => !used.has(v)), this.store.volumes);
     };
+    let rec: ContainerRecord;
     try {
+      const mounts = await resolveMounts(hc as MountRequest, [...Object.keys(body.Volumes ?? {}), ...Object.keys(ic.Volumes ?? {})], this.store.volumes, madeVolumes);
+
+      const etc = etcPaths(d);
+      rec = {
+        Id: id,
+        Created: nowIso(),
+        Path: argv[0],
+        Args: argv.slice(1),
+        State: { Status: "created", Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
+        Image: image.id,
+        ResolvConfPath: etc.resolv, HostnamePath: etc.hostname, HostsPath: etc.hosts,
+        LogPath: this.rtPaths(id).logPath,
+        Name: "/" + name,
+        RestartCount: 0,
+        Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: "",
+        ExecIDs: null,
+        HostConfig: {
+          Binds: hc.Binds ?? null, NetworkMode: netMode, PortBindings: hc.PortBindings ?? null, PublishAllPorts: !!hc.PublishAllPorts,
+          RestartPolicy: { Name: restart.Name || "no", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
+          AutoRemove: !!hc.AutoRemove, CapAdd: hc.CapAdd ?? null, CapDrop: hc.CapDrop ?? null,
+          Privileged: !!hc.Privileged, ReadonlyRootfs: !!hc.ReadonlyRootfs, Init: hc.Init ?? null,
+          Memory: hc.Memory ?? 0, NanoCpus: hc.NanoCpus ?? 0, CpuShares: hc.CpuShares ?? 0, PidsLimit: hc.PidsLimit ?? null,
+          Sysctls: hc.Sysctls, Runtime: this.runtime.name, LogConfig: { Type: "k8s-file", Config: {} },
+          ExtraHosts: hc.ExtraHosts ?? null, ConsoleSize: hc.ConsoleSize ?? [0, 0],
+          Dns: dnsList(hc.Dns, "dns", true), DnsSearch: dnsList(hc.DnsSearch, "dns-search"), DnsOptions: dnsList(hc.DnsOptions, "dns-option"),
+        },
+        GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
+        Mounts: mounts,
+        Config: {
+          Hostname: body.Hostname || id.slice(0, 12),
+          Domainname: body.Domainname ?? "",
+          User: body.User ?? ic.User ?? "",
+          AttachStdin: !!body.AttachStdin, AttachStdout: body.AttachStdout ?? false, AttachStderr: body.AttachStderr ?? false,
+          ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
+          Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
+          Env: mergeEnv(ic.Env, body.Env),
+          Cmd: cmd, Image: body.Image ?? "", Volumes: body.Volumes ?? ic.Volumes ?? null,
+          WorkingDir: body.WorkingDir || ic.WorkingDir || "",
+          Entrypoint: entrypoint, OnBuild: null,
+          Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
+          StopSignal: body.StopSignal ?? ic.StopSignal, StopTimeout: body.StopTimeout,
+          Healthcheck: mergeHealth(ic.Healthcheck as HealthConfig | undefined, body.Healthcheck),
+        },
+        NetworkSettings: networkSettings,
+        Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
+      };
       await ensureDir(d, 0o710);
       this.byId.set(id, rec);
       await this.persist(rec);
     } catch (e) {
-      this.byId.delete(id);
-      this.names.delete(name);
-      await fsp.rm(d, { recursive: true, force: true });
-      await this.dropAnonymousVolumes(rec);
+      await undo();
       throw e;
     }
     this.events.publish("container", "create", id, this.attrs(rec));

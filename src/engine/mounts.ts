@@ -27,6 +27,8 @@ export interface MountPoint {
   /** berth: tmpfs options, and nocopy for volumes. */
   TmpfsOptions?: string;
   NoCopy?: boolean;
+  /** berth: a -v bind whose missing host directory is made at start (Docker's -v; --mount refuses a missing source). */
+  CreateHostPath?: boolean;
 }
 
 export interface MountRequest {
@@ -40,16 +42,26 @@ function dest(p: string | undefined): string {
   return normalize(p).replace(/\/$/, "") || "/";
 }
 
-/** Resolves every mount of a new container, creating named and anonymous volumes as needed. */
-export async function resolveMounts(req: MountRequest, anonymous: string[], volumes: VolumeStore): Promise<MountPoint[]> {
+/**
+ * Resolves every mount of a new container, creating named and anonymous
+ * volumes as needed. Every mount is checked before any volume is made; if a
+ * volume cannot be made, the ones this call made are removed again, so a
+ * rejected create leaves nothing. The names of volumes this call made are
+ * pushed on `created` (the caller removes them if its own later steps fail:
+ * releaseVolumes). A -v host directory that does not exist is made at start,
+ * as Docker does, never here.
+ */
+export async function resolveMounts(req: MountRequest, anonymous: string[], volumes: VolumeStore, created: string[] = []): Promise<MountPoint[]> {
   const out: MountPoint[] = [];
+  const pending: { m: MountPoint; name: string | undefined; labels: Record<string, string> }[] = [];
   const add = (m: MountPoint) => {
     if (out.some((x) => x.Destination === m.Destination)) throw new BadParameterError(`Duplicate mount point: ${m.Destination}`);
     out.push(m);
   };
-  const volume = async (name: string | undefined, d: string, rw: boolean, mode: string, nocopy = false, labels: Record<string, string> = {}) => {
-    const v = await volumes.create(name || undefined, name ? labels : { ...labels, [ANON_LABEL]: "" });
-    add({ Type: "volume", Name: v.Name, Source: v.Mountpoint, Destination: d, Driver: "local", Mode: mode, RW: rw, Propagation: "", NoCopy: nocopy });
+  const volume = (name: string | undefined, d: string, rw: boolean, mode: string, nocopy = false, labels: Record<string, string> = {}) => {
+    const m: MountPoint = { Type: "volume", Name: name || undefined, Source: "", Destination: d, Driver: "local", Mode: mode, RW: rw, Propagation: "", NoCopy: nocopy };
+    add(m);
+    pending.push({ m, name: name || undefined, labels: name ? labels : { ...labels, [ANON_LABEL]: "" } });
   };
   for (const b of req.Binds ?? []) {
     const parts = b.split(":");
@@ -60,11 +72,10 @@ export async function resolveMounts(req: MountRequest, anonymous: string[], volu
     for (const f of flags) if (!["ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "consistent", "cached", "delegated"].includes(f)) throw new BadParameterError(`invalid mode: ${f}`);
     const rw = !flags.includes("ro");
     if (isAbsolute(src)) {
-      // As Docker's -v: a missing host directory is created.
-      await fsp.mkdir(src, { recursive: true });
-      add({ Type: "bind", Source: normalize(src), Destination: d, Mode: opts, RW: rw, Propagation: "rprivate" });
+      // As Docker's -v: a missing host directory is created (at start: specMounts).
+      add({ Type: "bind", Source: normalize(src), Destination: d, Mode: opts, RW: rw, Propagation: "rprivate", CreateHostPath: true });
     } else {
-      await volume(src, d, rw, opts, flags.includes("nocopy"));
+      volume(src, d, rw, opts, flags.includes("nocopy"));
     }
   }
   for (const m of req.Mounts ?? []) {
@@ -78,7 +89,7 @@ export async function resolveMounts(req: MountRequest, anonymous: string[], volu
         break;
       }
       case "volume": case undefined:
-        await volume(m.Source, d, rw, "", !!m.VolumeOptions?.NoCopy, m.VolumeOptions?.Labels ?? {});
+        volume(m.Source, d, rw, "", !!m.VolumeOptions?.NoCopy, m.VolumeOptions?.Labels ?? {});
         break;
       case "tmpfs": {
         const o: string[] = [];
@@ -96,9 +107,29 @@ export async function resolveMounts(req: MountRequest, anonymous: string[], volu
   for (const p of anonymous) {
     const d = dest(p);
     if (out.some((x) => x.Destination === d)) continue;
-    await volume(undefined, d, true, "");
+    volume(undefined, d, true, "");
   }
+  // Everything is checked: now the volumes, undone if one of them fails.
+  const mine: string[] = [];
+  try {
+    for (const { m, name, labels } of pending) {
+      const existed = name !== undefined && volumes.get(name) !== undefined;
+      const v = await volumes.create(name, labels);
+      if (!existed) mine.push(v.Name);
+      m.Name = v.Name;
+      m.Source = v.Mountpoint;
+    }
+  } catch (e) {
+    await releaseVolumes(mine, volumes);
+    throw e;
+  }
+  created.push(...mine);
   return out;
+}
+
+/** Removes volumes a failed create made (best effort: a volume already gone is fine). */
+export async function releaseVolumes(names: string[], volumes: VolumeStore): Promise<void> {
+  for (const n of names) if (volumes.get(n)) await volumes.remove(n).catch(() => {});
 }
 
 /** OCI mounts for the container's mount points; fills new volumes from the image first. */
@@ -112,6 +143,7 @@ export async function specMounts(mounts: MountPoint[], rootfs: string, volumes: 
       out.push({ destination: m.Destination, type: "tmpfs", source: "tmpfs", options: [...base, ...opts.filter((o) => o !== "ro" && o !== "rw"), m.RW ? "rw" : "ro"] });
       continue;
     }
+    if (m.Type === "bind" && m.CreateHostPath) await fsp.mkdir(m.Source, { recursive: true });
     if (m.Type === "volume" && m.Name) {
       await volumes.activate(m.Name);
       const v = volumes.get(m.Name);
