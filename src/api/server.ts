@@ -282,15 +282,7 @@ route("DELETE", "/containers/{id}", async (e, c) => {
   await e.containers.remove(c.params[0], { force: bool(c.query, "force"), volumes: bool(c.query, "v") });
   return new Reply(204);
 });
-route("POST", "/containers/prune", async (e, c) => {
-  filters(c.query); // malformed filters are a 400 before anything goes
-  const deleted: string[] = [];
-  for (const ct of e.containers.all()) {
-    if (ct.State.Running || ct.State.Status === "removing") continue;
-    await e.containers.remove(ct.Id).then(() => deleted.push(ct.Id), () => {});
-  }
-  return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
-});
+route("POST", "/containers/prune", (e, c) => e.containers.prune(filters(c.query)));
 route("POST", "/containers/{id}/wait", async (e, c) => {
   const res = c.res!;
   const done = e.containers.wait(c.params[0], (c.query.get("condition") || "not-running") as WaitCondition);
@@ -507,10 +499,7 @@ route("GET", "/containers/{id}/export", async (e, c) => {
   out.pipe(res);
   return HANDLED;
 });
-route("POST", "/images/prune", async (e, c) => {
-  const f = filters(c.query);
-  return e.images.prune(f.dangling?.[0] === "false");
-});
+route("POST", "/images/prune", (e, c) => e.images.prune(filters(c.query)));
 route("GET", "/images/{name*}/json", (e, c) => e.images.inspect(c.params[0]));
 route("GET", "/images/{name*}/get", (e, c) => {
   const out = e.images.save([c.params[0]]);

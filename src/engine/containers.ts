@@ -33,6 +33,7 @@ import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { humanDuration } from "../lib/human.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
+import { checkFilters, exactMatch, invalidFilter, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
@@ -916,13 +917,47 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- listing
 
+  /** The values of `docker ps` filters that Docker checks before it lists anything (Docker's foldFilter). */
+  private psContext(f: Filters): PsContext {
+    for (const v of f.status ?? []) if (!STATUSES.includes(v)) throw invalidFilter("status", v);
+    for (const v of f.health ?? []) if (!HEALTH.includes(v)) throw new BadParameterError(`Unrecognised filter value for health: ${v}`);
+    const isTask = f["is-task"];
+    if (isTask?.length && !(exactMatch(f, "is-task", "true") || exactMatch(f, "is-task", "false"))) throw invalidFilter("is-task", isTask);
+    for (const v of f.exited ?? []) if (!/^[+-]?[0-9]+$/.test(v)) throw new BadParameterError(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+    const ref = (k: "before" | "since") => {
+      let t: string | undefined;
+      for (const v of f[k] ?? []) {
+        const c = this.find(v);
+        if (!c) throw new NotFoundError(`no such container ${v}`);
+        t = c.Created;
+      }
+      return t;
+    };
+    return { before: ref("before"), since: ref("since"), publish: portSet(f, "publish"), expose: portSet(f, "expose") };
+  }
+
+  /** `POST /containers/prune`: stopped containers, by label, label! and until (Docker's accepted keys). */
+  async prune(filters: Filters = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const f = checkFilters(filters, ["label", "label!", "until"]);
+    const until = untilLimit(f);
+    const deleted: string[] = [];
+    for (const ct of this.all()) {
+      if (ct.State.Running || ct.State.Status === "removing") continue;
+      if (until !== undefined && Date.parse(ct.Created) >= until) continue;
+      if (!pruneLabelsMatch(ct.Config.Labels, f)) continue;
+      await this.remove(ct.Id).then(() => deleted.push(ct.Id), () => {});
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
   /** `docker ps` rows (Docker's ContainerSummary). */
   list(opts: { all?: boolean; limit?: number; filters?: Record<string, string[]>; imageName: (id: string) => string }): Record<string, unknown>[] {
+    const f = checkFilters(opts.filters, PS_FILTERS);
+    const ctx = this.psContext(f);
     let list = this.all().sort((a, b) => b.Created.localeCompare(a.Created));
-    const f = opts.filters ?? {};
     const showAll = opts.all || (opts.limit !== undefined && opts.limit > 0) || (f.status?.length ?? 0) > 0 || (f.exited?.length ?? 0) > 0;
     if (!showAll) list = list.filter((c) => c.State.Running);
-    list = list.filter((c) => matchFilters(c, f, opts.imageName));
+    list = list.filter((c) => matchFilters(c, f, ctx, opts.imageName));
     if (opts.limit !== undefined && opts.limit > 0) list = list.slice(0, opts.limit);
     return list.map((c) => ({
       Id: c.Id,
@@ -969,13 +1004,44 @@ export function statusText(c: ContainerRecord): string {
   return `Exited (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
 }
 
-function matchFilters(c: ContainerRecord, f: Record<string, string[]>, imageName: (id: string) => string): boolean {
+/** Docker's accepted `docker ps` filter keys (daemon/list.go acceptedPsFilterTags). */
+const PS_FILTERS = ["ancestor", "before", "exited", "health", "id", "label", "name", "status", "since", "volume", "network", "is-task", "publish", "expose"];
+const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+const HEALTH = ["starting", "healthy", "unhealthy", "none"];
+
+interface PsContext { before?: string; since?: string; publish?: Set<string>; expose?: Set<string> }
+
+/** publish / expose values (`80`, `80/udp`, `8000-8080/tcp`) as a set of `port/proto`, with Docker's errors. */
+function portSet(f: Filters, key: "publish" | "expose"): Set<string> | undefined {
+  const vals = f[key];
+  if (!vals?.length) return undefined;
+  const out = new Set<string>();
+  for (const v of vals) {
+    const fail = (why: string) => new BadParameterError(`error while looking up for ${key} ${v}: ${why}`);
+    if (v === "") throw fail("Empty string specified for ports.");
+    const [range, proto = "tcp"] = v.split("/", 2);
+    const [a, b = a] = range.split("-", 2);
+    for (const x of [a, b]) if (!/^[0-9]+$/.test(x) || Number(x) > 65535) throw fail(`strconv.ParseUint: parsing ${JSON.stringify(x)}: invalid syntax`);
+    if (Number(b) < Number(a)) throw fail(`invalid range specified for port: ${range}`);
+    for (let p = Number(a); p <= Number(b) && out.size < 70_000; p++) out.add(`${p}/${proto.toLowerCase()}`);
+  }
+  return out;
+}
+
+function matchFilters(c: ContainerRecord, f: Filters, ctx: PsContext, imageName: (id: string) => string): boolean {
+  if (ctx.before !== undefined && c.Created >= ctx.before) return false;
+  if (ctx.since !== undefined && c.Created <= ctx.since) return false;
+  if (ctx.publish || ctx.expose) {
+    const ports = summaryPorts(c);
+    const hit = ports.some((p) => (p.PublicPort !== undefined && ctx.publish?.has(`${p.PublicPort}/${p.Type}`)) || ctx.expose?.has(`${p.PrivatePort}/${p.Type}`));
+    if (!hit) return false;
+  }
   for (const [key, values] of Object.entries(f)) {
     if (!values.length) continue;
     const ok = values.some((v) => {
       switch (key) {
         case "id": return c.Id.startsWith(v);
-        case "name": return new RegExp(v).test(c.Name.slice(1)) || c.Name.slice(1).includes(v);
+        case "name": { try { if (new RegExp(v).test(c.Name.slice(1))) return true; } catch { /* as Go's filters.Match: a bad pattern matches nothing */ } return c.Name.slice(1).includes(v); }
         case "label": {
           const i = v.indexOf("=");
           return i < 0 ? v in (c.Config.Labels ?? {}) : c.Config.Labels?.[v.slice(0, i)] === v.slice(i + 1);
@@ -987,10 +1053,11 @@ function matchFilters(c: ContainerRecord, f: Record<string, string[]>, imageName
           if (c.Image === v || c.Image.replace("sha256:", "").startsWith(v.replace("sha256:", ""))) return true;
           try { return familiarString(parseReference(v)) === familiarString(parseReference(c.Config.Image || imageName(c.Image))); } catch { return false; }
         }
-        case "before": case "since": return true;
+        case "before": case "since": case "publish": case "expose": return true;
+        case "volume": return (c.Mounts as MountPoint[]).some((m) => m.Name === v || m.Source === v || m.Destination === v);
         case "network": return c.HostConfig.NetworkMode === v || Object.entries((c.NetworkSettings.Networks ?? {}) as Record<string, { NetworkID: string }>).some(([n, e]) => n === v || e.NetworkID === v);
         case "is-task": return v === "false";
-        default: throw new BadParameterError(`invalid filter '${key}'`);
+        default: throw invalidFilter(key);
       }
     });
     if (!ok) return false;

@@ -17,6 +17,7 @@ import type { ContainerConfigSpec } from "../oci/image.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
 import type { EventBus } from "./events.js";
 import type { ContainerService } from "./containers.js";
+import { checkFilters, exactMatch, invalidFilter, labelMatches, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 
 function familiar(ref: string): string {
   try { return familiarString(parseReference(ref)); } catch { return ref; }
@@ -45,13 +46,24 @@ export class ImageService {
   /** `GET /images/json`: from the records alone (no blob is read); a broken record is skipped (and logged once by the store). */
   async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean }): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
-    const f = opts.filters ?? {};
+    const f = checkFilters(opts.filters, ["dangling", "label", "before", "since", "reference"]);
+    let dangling: boolean | undefined;
+    if ("dangling" in f) {
+      if (exactMatch(f, "dangling", "true")) dangling = true;
+      else if (exactMatch(f, "dangling", "false")) dangling = false;
+      else throw invalidFilter("dangling", f.dangling);
+    }
+    // Docker resolves before/since first: an unknown image is a 404 whatever else matches.
+    const before = f.before?.length ? Date.parse(this.resolve(f.before[f.before.length - 1]).created) : undefined;
+    const since = f.since?.length ? Date.parse(this.resolve(f.since[f.since.length - 1]).created) : undefined;
     const uses = this.containers.imageUseCounts();
     for (const rec of this.store.images.list()) {
       if (this.store.images.brokenReason(rec.id) !== undefined) continue;
       const labels = rec.labels ?? {};
-      if (f.dangling?.length && (f.dangling[0] === "true") !== (rec.repoTags.length === 0)) continue;
-      if (f.label?.length && !f.label.every((l) => { const [k, v] = l.split("=", 2); return v === undefined ? k in labels : labels[k] === v; })) continue;
+      if (dangling !== undefined && dangling !== (rec.repoTags.length === 0)) continue;
+      if (before !== undefined && !(Date.parse(rec.created) < before)) continue;
+      if (since !== undefined && !(Date.parse(rec.created) > since)) continue;
+      if (f.label?.length && !f.label.every((l) => labelMatches(labels, l))) continue;
       if (f.reference?.length && !f.reference.some((pat) => rec.repoTags.some((t) => globMatch(pat, familiar(t))))) continue;
       const created = Math.floor(Date.parse(rec.created) / 1000) || 0;
       out.push({
@@ -232,13 +244,23 @@ export class ImageService {
     });
   }
 
-  async prune(all: boolean): Promise<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[]; SpaceReclaimed: number }> {
+  /** `POST /images/prune`: dangling images (all unused ones with dangling=false), by label, label! and until (Docker's keys and values). */
+  async prune(filters: Filters = {}): Promise<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[]; SpaceReclaimed: number }> {
+    const f = checkFilters(filters, ["dangling", "label", "label!", "until"]);
+    let all = false;
+    if ("dangling" in f) {
+      if (exactMatch(f, "dangling", "false") || exactMatch(f, "dangling", "0")) all = true;
+      else if (!exactMatch(f, "dangling", "true") && !exactMatch(f, "dangling", "1")) throw invalidFilter("dangling", f.dangling);
+    }
+    const until = untilLimit(f);
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
     let space = 0;
     const uses = this.containers.imageUseCounts();
     for (const rec of this.store.images.list()) {
       if (uses.get(rec.id)) continue;
       if (!all && rec.repoTags.length) continue;
+      if (until !== undefined && !(Date.parse(rec.created) < until)) continue;
+      if (!pruneLabelsMatch(rec.labels ?? undefined, f)) continue;
       for (const t of rec.repoTags) deleted.push({ Untagged: familiar(t) });
       await this.store.images.remove(rec.id);
       deleted.push({ Deleted: rec.id });

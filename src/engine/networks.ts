@@ -16,6 +16,7 @@
  * containers are re-adopted (adopt) and the table rebuilt, so nothing stale
  * remains and nothing live is lost.
  */
+import { boolFilter, checkFilters, invalidFilter, labelMatches, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { BadParameterError, ConflictError, NotFoundError, BerthError, SystemError, errorMessage } from "../lib/errors.js";
@@ -245,17 +246,20 @@ export class NetworkService {
 
   find(ref: string): NetworkDoc | undefined { try { return this.get(ref); } catch { return undefined; } }
 
-  list(filters: Record<string, string[]> = {}): (NetworkDoc & { Containers: Record<string, unknown> })[] {
-    const out = this.store.networks.list().filter((d) => Object.entries(filters).every(([k, vals]) => vals.some((f) => {
+  list(filters: Filters = {}): (NetworkDoc & { Containers: Record<string, unknown> })[] {
+    const checked = checkFilters(filters, ["driver", "type", "name", "id", "label", "scope", "dangling"]);
+    for (const t of checked.type ?? []) if (t !== "custom" && t !== "builtin") throw new BadParameterError(`invalid filter: 'type'='${t}'`);
+    const dangling = boolFilter(checked, "dangling");
+    const { dangling: _d, label: labels, ...rest } = checked;
+    const out = this.store.networks.list().filter((d) => (dangling === undefined || dangling === (this.isUserNetwork(d) && this.attached(d.Id).length === 0))
+      && (labels ?? []).every((l) => labelMatches(d.Labels, l)) && Object.entries(rest).every(([k, vals]) => !vals.length || vals.some((f) => {
       switch (k) {
         case "name": return d.Name.includes(f);
         case "id": return d.Id.startsWith(f);
         case "driver": return d.Driver === f;
         case "scope": return f === "local";
-        case "type": if (f !== "custom" && f !== "builtin") throw new BadParameterError(`invalid filter: 'type'='${f}'`); return (f === "custom") === this.isUserNetwork(d);
-        case "label": { const i = f.indexOf("="); return i < 0 ? f in d.Labels : d.Labels[f.slice(0, i)] === f.slice(i + 1); }
-        case "dangling": return (f === "true" || f === "1") === (this.isUserNetwork(d) && this.attached(d.Id).length === 0);
-        default: throw new BadParameterError(`invalid filter '${k}'`);
+        case "type": return (f === "custom") === this.isUserNetwork(d);
+        default: throw invalidFilter(k);
       }
     })));
     return out.sort((a, b) => a.Created.localeCompare(b.Created)).map((d) => this.view(d, false));
@@ -352,15 +356,15 @@ export class NetworkService {
     this.events.publish("network", "destroy", d.Id, { name: d.Name, type: d.Driver });
   }
 
-  async prune(filters: Record<string, string[]> = {}): Promise<{ NetworksDeleted: string[] }> {
+  /** `POST /networks/prune`: unused user networks, by until, label and label! (Docker's keys). */
+  async prune(filters: Filters = {}): Promise<{ NetworksDeleted: string[] }> {
+    const f = checkFilters(filters, ["until", "label", "label!"]);
+    const until = untilLimit(f);
     const deleted: string[] = [];
     for (const d of this.store.networks.list()) {
       if (!this.isUserNetwork(d) || this.attached(d.Id).length) continue;
-      if (filters.label && !filters.label.every((f) => { const i = f.indexOf("="); return i < 0 ? f in d.Labels : d.Labels[f.slice(0, i)] === f.slice(i + 1); })) continue;
-      if (filters.until?.length) {
-        const lim = /^\d+$/.test(filters.until[0]) ? Number(filters.until[0]) * 1000 : Date.parse(filters.until[0]);
-        if (Date.parse(d.Created) >= lim) continue;
-      }
+      if (!pruneLabelsMatch(d.Labels, f)) continue;
+      if (until !== undefined && !(Date.parse(d.Created) < until)) continue;
       await this.remove(d.Id);
       deleted.push(d.Name);
     }

@@ -4,6 +4,12 @@ import { ANON_LABEL, type VolumeDoc } from "../store/volumes.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
 import type { EventBus } from "./events.js";
 import type { ContainerService } from "./containers.js";
+import { boolFilter, checkFilters, exactMatch, invalidFilter, labelMatches, pruneLabelsMatch, type Filters } from "./filters.js";
+
+/** Go's filters.Match: a value is a regular expression; a bad one matches nothing. */
+function safeRegexTest(pattern: string, s: string): boolean {
+  try { return new RegExp(pattern).test(s); } catch { return false; }
+}
 
 export type VolumeView = Omit<VolumeDoc, "Populated"> & { UsageData?: { Size: number; RefCount: number } };
 
@@ -28,17 +34,23 @@ export class VolumeService {
     return view(v);
   }
 
-  list(filters: Record<string, string[]> = {}): { Volumes: VolumeView[]; Warnings: string[] } {
+  /** `GET /volumes`: Docker's keys (dangling, name, driver, label) and its check of dangling's value. */
+  list(filters: Filters = {}): { Volumes: VolumeView[]; Warnings: string[] } {
+    const f = checkFilters(filters, ["dangling", "name", "driver", "label"]);
+    let dangling: boolean | undefined;
+    if ("dangling" in f) {
+      if (exactMatch(f, "dangling", "true") || exactMatch(f, "dangling", "1")) dangling = true;
+      else if (exactMatch(f, "dangling", "false") || exactMatch(f, "dangling", "0")) dangling = false;
+      else throw invalidFilter("dangling", f.dangling);
+    }
     const used = this.containers.volumesInUse();
-    const out = this.store.volumes.list().filter((v) => Object.entries(filters).every(([k, vals]) => vals.every((f) => {
-      switch (k) {
-        case "name": return v.Name.includes(f);
-        case "driver": return f === "local";
-        case "dangling": return (f === "true" || f === "1") === !used.has(v.Name);
-        case "label": { const i = f.indexOf("="); return i < 0 ? f in v.Labels : v.Labels[f.slice(0, i)] === f.slice(i + 1); }
-        default: throw new BadParameterError(`invalid filter '${k}'`);
-      }
-    })));
+    const out = this.store.volumes.list().filter((v) => {
+      if (dangling !== undefined && dangling !== !used.has(v.Name)) return false;
+      if (f.name?.length && !f.name.some((n) => v.Name.includes(n) || safeRegexTest(n, v.Name))) return false;
+      if (f.driver?.length && !f.driver.includes("local")) return false;
+      if (f.label?.length && !f.label.every((l) => labelMatches(v.Labels, l))) return false;
+      return true;
+    });
     return { Volumes: out.map(view), Warnings: [] };
   }
 
@@ -58,14 +70,16 @@ export class VolumeService {
   }
 
   /** Unused volumes go; anonymous ones only, unless all (API ≥ 1.42 semantics, `volume prune -a`). */
-  async prune(filters: Record<string, string[]> = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
-    const all = filters.all?.some((x) => x === "true" || x === "1") ?? false;
+  async prune(filters: Filters = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    // Docker's keys (label, label!) and API 1.42's `all`.
+    const f = checkFilters(filters, ["label", "label!", "all"]);
+    const all = boolFilter(f, "all") ?? false;
     const used = this.containers.volumesInUse();
     const deleted: string[] = [];
     let space = 0;
     for (const v of this.store.volumes.list()) {
       if (used.has(v.Name) || (!all && !(ANON_LABEL in v.Labels))) continue;
-      if (filters.label && !filters.label.every((f) => { const i = f.indexOf("="); return i < 0 ? f in v.Labels : v.Labels[f.slice(0, i)] === f.slice(i + 1); })) continue;
+      if (!pruneLabelsMatch(v.Labels, f)) continue;
       space += await this.store.volumes.size(v.Name);
       await this.store.volumes.remove(v.Name);
       this.events.publish("volume", "destroy", v.Name, { driver: "local" });
