@@ -17,6 +17,7 @@
  * occasion and unmounted after the last user is done (holdRootfs, shared with
  * `export`).
  */
+import { holdPaused } from "./pause-hold.js";
 import { lstatSync, realpathSync, type BigIntStats } from "node:fs";
 import { join, posix, relative } from "node:path";
 import { Readable } from "node:stream";
@@ -200,8 +201,8 @@ export class ArchiveService {
       }
       if (!st.isDirectory()) throw new SystemError("extraction point is not a directory");
       if (c.HostConfig.ReadonlyRootfs) throw new BerthError("container rootfs is marked read-only", 403);
-      const pause = c.State.Running && !c.State.Paused;
-      if (pause) await this.containers.pause(c.Id);
+      // The counted hold commit uses too: concurrent copies and commits share one pause.
+      const unpause = await holdPaused(this.containers, c);
       try {
         // The directory is the one we resolved (nothing swapped it since): the unpacker resolves every entry inside it.
         closeSync(openVerified(dir, O_DIR));
@@ -210,7 +211,7 @@ export class ArchiveService {
           throw new SystemError(`Error processing tar file(exit status 1): ${msg}`);
         });
       } finally {
-        if (pause) await this.containers.unpause(c.Id).catch(() => {});
+        await unpause();
         await release();
       }
       this.events.publish("container", "extract-to-dir", c.Id, { name: c.Name.slice(1), image: c.Config.Image });

@@ -3,6 +3,7 @@
  * its image, and as Docker's change list. The container is paused while its
  * changes are read (Docker's default), so the layer is a consistent picture.
  */
+import { holdPaused } from "./pause-hold.js";
 import { join } from "node:path";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Store } from "../store/index.js";
@@ -61,14 +62,14 @@ export class CommitService {
     const parent = this.store.images.resolve(c.Image);
     const parentCfg = parent ? await this.store.images.config(parent) : undefined;
 
-    const pause = opts.pause !== false && c.State.Running && !c.State.Paused;
-    if (pause) await this.containers.pause(c.Id);
+    // A counted hold: concurrent commits (and cp-in) share one pause; a container the user paused stays paused.
+    const release = await holdPaused(this.containers, c, opts.pause !== false);
     let blob: { digest: string; size: number };
     try {
       const lowers = c.Berth.ChainId ? await this.store.snapshots.lowerDirs(c.Berth.ChainId) : [];
       blob = await this.store.content.ingest(layerTar(this.dirs(c.Id).upper, lowers));
     } finally {
-      if (pause) await this.containers.unpause(c.Id).catch(() => {});
+      await release();
     }
     const cc = c.Config;
     let config: ContainerConfigSpec;
