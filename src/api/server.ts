@@ -694,18 +694,27 @@ function watchBody(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.once("close", stop);
 }
 
+const DRAIN_LIMIT = 1 << 20;
+const DRAIN_MS = 2_000;
+
 async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
   // A hijackable socket has an error listener from the start: a client that resets it must never reach the process's handlers.
   socket?.on("error", () => { socket.destroy(); });
   if (res) {
     watchBody(req, res);
-    // A body the handler did not read (or only partly) is not drained: the connection closes after the answer.
+    // A body the handler did not read (or only partly): up to 1 MiB more, for 2 s at most, is read and dropped,
+    // so a client still sending gets its answer whole rather than a reset; past that the connection closes.
     const conn = req.socket;
     res.once("finish", () => {
       if (req.complete || !conn || conn.destroyed) return;
-      // Flush the answer, then close: a half-read body is never drained.
-      conn.end();
-      conn.once("finish", () => conn.destroy());
+      let left = DRAIN_LIMIT;
+      const close = () => { clearTimeout(timer); if (conn.destroyed) return; conn.end(); conn.once("finish", () => conn.destroy()); };
+      const timer = setTimeout(close, DRAIN_MS);
+      timer.unref();
+      req.on("data", (d: Buffer) => { left -= d.length; if (left < 0) { req.pause(); close(); } });
+      req.once("end", () => clearTimeout(timer));
+      req.once("error", close);
+      req.resume();
     });
   }
   let url: URL;

@@ -55,7 +55,8 @@ function raw(sock: string, bytes: Buffer | string, timeoutMs = 10_000): Promise<
       resolve({ status, head: buf.slice(0, 600) });
     };
     const timer = setTimeout(() => finish(-2), timeoutMs);
-    s.on("error", () => finish(-1));
+    // An answer that arrived before the socket failed (the daemon answers early, then stops reading) counts.
+    s.on("error", () => { const m = /^HTTP\/1\.[01] (\d{3})/.exec(buf); finish(m ? Number(m[1]) : -1); });
     s.on("close", () => { const m = /^HTTP\/1\.[01] (\d{3})/.exec(buf); finish(m ? Number(m[1]) : -1); });
     s.on("data", (d) => {
       buf += d.toString("latin1");
