@@ -54,6 +54,9 @@ class Throttle {
   private server!: net.Server;
   port = 0;
 
+  /** Bytes forwarded towards the registry (uploads). */
+  sent = 0;
+
   async start(target: number): Promise<void> {
     this.server = net.createServer((client) => {
       this.open.add(client);
@@ -62,20 +65,25 @@ class Throttle {
       up.on("close", () => client.destroy());
       client.on("error", () => up.destroy());
       up.on("error", () => client.destroy());
-      client.pipe(up);
-      let timer: NodeJS.Timeout | undefined;
-      up.on("close", () => clearTimeout(timer));
-      client.on("drain", () => { if (!timer) up.resume(); });
-      up.on("data", (chunk: Buffer) => {
-        const full = !client.write(chunk);
-        if (full) up.pause(); // resumed on drain
-        if (this.rate === Infinity) return;
-        up.pause();
-        timer = setTimeout(() => { timer = undefined; if (!client.writableNeedDrain) up.resume(); }, Math.ceil((chunk.length / this.rate) * 1000));
-      });
+      this.forward(client, up, (n) => { this.sent += n; });
+      this.forward(up, client, () => {});
     });
     await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
     this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** from → to at `rate` (read as each chunk goes, so it can change mid-transfer). */
+  private forward(from: net.Socket, to: net.Socket, count: (n: number) => void): void {
+    let timer: NodeJS.Timeout | undefined;
+    from.on("close", () => clearTimeout(timer));
+    to.on("drain", () => { if (!timer) from.resume(); });
+    from.on("data", (chunk: Buffer) => {
+      count(chunk.length);
+      if (!to.write(chunk)) from.pause(); // resumed on drain
+      if (this.rate === Infinity) return;
+      from.pause();
+      timer = setTimeout(() => { timer = undefined; if (!to.writableNeedDrain) from.resume(); }, Math.ceil((chunk.length / this.rate) * 1000));
+    });
   }
 
   async stop(): Promise<void> {
@@ -98,23 +106,29 @@ async function putBlob(repo: string, b: Buffer): Promise<string> {
   return digest;
 }
 
-/**
- * An image of one uncompressed layer: busybox (so it runs) and /big.bin, BIG random bytes, pushed as
- * `repo:1`. Returns the content's sha256 so a run can check it arrived whole.
- */
-async function makeImage(repo: string): Promise<string> {
-  const root = join(work, repo.replace(/\//g, "_"));
+/** A layer tar: busybox (so it runs) and /big.bin, BIG random bytes; and the sha256 of those bytes. */
+function makeLayer(name: string): { layer: Buffer; sum: string } {
+  const root = join(work, name);
   mkdirSync(join(root, "bin"), { recursive: true });
   copyFileSync("/bin/busybox", join(root, "bin/busybox"));
   symlinkSync("busybox", join(root, "bin/sh"));
   const big = randomBytes(BIG);
   writeFileSync(join(root, "big.bin"), big);
-  const tar = join(work, `${repo.replace(/\//g, "_")}.tar`);
+  const tar = join(work, `${name}.tar`);
   const r = spawnSync("tar", ["--owner=0", "--group=0", "-C", root, "-cf", tar, "bin", "big.bin"], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const layer = readFileSync(tar);
   rmSync(root, { recursive: true, force: true });
   rmSync(tar, { force: true });
+  return { layer, sum: createHash("sha256").update(big).digest("hex") };
+}
+
+/**
+ * An image of one uncompressed layer: busybox (so it runs) and /big.bin, BIG random bytes, pushed as
+ * `repo:1`. Returns the content's sha256 so a run can check it arrived whole.
+ */
+async function makeImage(repo: string): Promise<string> {
+  const { layer, sum } = makeLayer(repo.replace(/\//g, "_"));
   const layerDigest = await putBlob(repo, layer);
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: { Cmd: ["sh"] }, rootfs: { type: "layers", diff_ids: [layerDigest] } }));
   const configDigest = await putBlob(repo, config);
@@ -125,7 +139,7 @@ async function makeImage(repo: string): Promise<string> {
   });
   const put = await fetch(`http://127.0.0.1:${regPort}/v2/${repo}/manifests/1`, { method: "PUT", body: manifest, headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" } });
   assert.equal(put.status, 201, await put.text());
-  return createHash("sha256").update(big).digest("hex");
+  return sum;
 }
 
 /** A pull over raw HTTP on the daemon's socket: its progress lines as they come, and a way to cut it. */
@@ -226,4 +240,59 @@ test("two clients pull the same image: one going away leaves the other's pull ru
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout.split(/\s+/)[0], sum);
   await until("no ingest, no tmp- snapshot, no registry connection", () => ingest().length === 0 && tmpSnapshots().length === 0 && proxy.open.size <= before);
+});
+
+test("a push whose client goes away stops uploading and puts no manifest; the next push completes", async () => {
+  // An image made here (imported), whose layer the registry has in no repository: the push must upload it.
+  const ref = `127.0.0.1:${proxy.port}/cancel/pushed`;
+  const imp = await api(d.sock, "POST", `/images/create?fromSrc=-&repo=${encodeURIComponent(ref)}&tag=1`, makeLayer("pushed").layer, { "Content-Type": "application/x-tar" });
+  assert.equal(imp.status, 200, imp.body);
+  assert.equal(await imagePresent(`${ref}:1`), true);
+  const manifest = () => fetch(`http://127.0.0.1:${regPort}/v2/cancel/pushed/manifests/1`, { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } }).then((r) => r.status);
+  proxy.rate = 1 << 20;
+  const sent0 = proxy.sent;
+  const lines: string[] = [];
+  const req = http.request({ socketPath: d.sock, method: "POST", path: `/images/${encodeURIComponent(ref)}/push?tag=1`, headers: { "X-Registry-Auth": "e30=" } }, (res) => {
+    res.on("data", (c: Buffer) => lines.push(...c.toString().split("\n").filter(Boolean)));
+    res.on("error", () => {});
+  });
+  req.on("error", () => {});
+  req.end();
+  await until("the upload to be under way", () => lines.some((l) => l.includes('"Pushing"')) && proxy.sent - sent0 > 2 << 20);
+  req.destroy();
+  // The daemon stops uploading: its connections through the proxy close (an upload still streaming holds one).
+  await until(() => `no connection left through the proxy (${proxy.open.size} open)`, () => proxy.open.size === 0);
+  assert.equal(await manifest(), 404, "a cancelled push put no manifest");
+  assert.ok(proxy.sent - sent0 < BIG, "the cancelled push did not upload the whole layer");
+
+  proxy.rate = Infinity;
+  const again = await api(d.sock, "POST", `/images/${encodeURIComponent(ref)}/push?tag=1`, undefined, { "X-Registry-Auth": "e30=" });
+  assert.equal(again.status, 200);
+  assert.ok(!again.body.includes('"error"'), again.body);
+  assert.match(again.body, /1: digest: sha256:[a-f0-9]{64}/);
+  assert.equal(await manifest(), 200);
+  assert.equal(d.berth(["rmi", `${ref}:1`]).code, 0);
+});
+
+test("a build whose client goes away stops its base image's pull", async () => {
+  await makeImage("cancel/three");
+  const ref = `127.0.0.1:${proxy.port}/cancel/three`;
+  const ctx = join(work, "ctx");
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(join(ctx, "Dockerfile"), `FROM ${ref}:1\nRUN true\n`);
+  const tar = spawnSync("tar", ["-C", ctx, "-cf", "-", "Dockerfile"]);
+  assert.equal(tar.status, 0);
+  proxy.rate = 1 << 20;
+  const lines: string[] = [];
+  const req = http.request({ socketPath: d.sock, method: "POST", path: "/build?t=cancel-build:1", headers: { "Content-Type": "application/x-tar" } }, (res) => {
+    res.on("data", (c: Buffer) => lines.push(...c.toString().split("\n").filter(Boolean)));
+    res.on("error", () => {});
+  });
+  req.on("error", () => {});
+  req.end(tar.stdout);
+  await until(() => `the base image's download to be under way: ${lines.join(" ")}`, () => ingestBytes() > 0 && tmpSnapshots().length > 0);
+  req.destroy();
+  await idle(`${ref}:1`);
+  assert.equal(await imagePresent("cancel-build:1"), false);
+  proxy.rate = Infinity;
 });
