@@ -31,7 +31,7 @@ import { prewarmLayerWorkers } from "../store/layer-jobs.js";
 import { parseReference, familiarString, type Reference } from "../oci/reference.js";
 import { hostPlatform, MediaType, type Index, type Manifest, type ImageConfig, type Platform } from "../oci/image.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
-import { RegistryClient, TransferCancelledError, untilAborted, type Credentials } from "./registry.js";
+import { RegistryClient, TransferCancelledError, cancellable, untilAborted, type Credentials } from "./registry.js";
 
 export interface ProgressMessage { status: string; id?: string; progress?: string; progressDetail?: { current?: number; total?: number } }
 
@@ -60,18 +60,7 @@ function matches(p: Platform | undefined, want: Platform): boolean {
 
 export async function pullImage(store: Store, refStr: string, opts: PullOptions = {}): Promise<ImageRecord> {
   // One controller for the whole pull: fired by the caller's signal (the client went away) or by a layer that failed.
-  const ac = new AbortController();
-  const outer = opts.signal;
-  const cancel = () => ac.abort();
-  if (outer?.aborted) throw new TransferCancelledError();
-  outer?.addEventListener("abort", cancel, { once: true });
-  try {
-    return await pullWith(store, refStr, opts, ac);
-  } catch (e) {
-    throw outer?.aborted ? new TransferCancelledError() : e;
-  } finally {
-    outer?.removeEventListener("abort", cancel);
-  }
+  return cancellable(opts.signal, (ac) => pullWith(store, refStr, opts, ac));
 }
 
 async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: AbortController): Promise<ImageRecord> {

@@ -14,24 +14,13 @@ import { parseReference, familiarString } from "../oci/reference.js";
 import type { Manifest } from "../oci/image.js";
 import { MediaType } from "../oci/image.js";
 import { NotFoundError, BadParameterError } from "../lib/errors.js";
-import { RegistryClient, TransferCancelledError, type Credentials } from "./registry.js";
+import { RegistryClient, TransferCancelledError, cancellable, type Credentials } from "./registry.js";
 import type { ProgressMessage } from "./pull.js";
 
 export interface PushOptions { creds?: Credentials; insecure?: string[]; onProgress?: (m: ProgressMessage) => void; signal?: AbortSignal }
 
 export async function pushImage(store: Store, refStr: string, opts: PushOptions = {}): Promise<string> {
-  const ac = new AbortController();
-  const outer = opts.signal;
-  const cancel = () => ac.abort();
-  if (outer?.aborted) throw new TransferCancelledError();
-  outer?.addEventListener("abort", cancel, { once: true });
-  try {
-    return await pushWith(store, refStr, opts, ac);
-  } catch (e) {
-    throw outer?.aborted ? new TransferCancelledError() : e;
-  } finally {
-    outer?.removeEventListener("abort", cancel);
-  }
+  return cancellable(opts.signal, (ac) => pushWith(store, refStr, opts, ac));
 }
 
 async function pushWith(store: Store, refStr: string, opts: PushOptions, ac: AbortController): Promise<string> {

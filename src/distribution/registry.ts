@@ -22,6 +22,24 @@ export class TransferCancelledError extends SystemError {
   constructor() { super("context canceled"); }
 }
 
+/**
+ * Runs a transfer under one controller of its own, fired by the caller's signal (the client went away)
+ * or by the transfer itself (a failed layer stops the others); a cancelled transfer throws TransferCancelledError.
+ */
+export async function cancellable<T>(outer: AbortSignal | undefined, fn: (ac: AbortController) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const cancel = () => ac.abort();
+  if (outer?.aborted) throw new TransferCancelledError();
+  outer?.addEventListener("abort", cancel, { once: true });
+  try {
+    return await fn(ac);
+  } catch (e) {
+    throw outer?.aborted ? new TransferCancelledError() : e;
+  } finally {
+    outer?.removeEventListener("abort", cancel);
+  }
+}
+
 /** Blobs up to this size go in one PUT; larger ones in a chunked (PATCH) upload. */
 const MONOLITHIC_MAX = 8 * 1024 * 1024;
 
