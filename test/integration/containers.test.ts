@@ -139,7 +139,7 @@ test("stats: CPU, memory against its limit, pids (berth and docker CLI)", () => 
     assert.equal(r.code, 0, r.stderr);
     const [name, cpu, used, , limit, pids] = r.stdout.trim().split(" ");
     assert.equal(name, "busy");
-    assert.ok(parseFloat(cpu) > 50, `a busy loop uses a CPU: ${cpu}`);
+    assert.ok(parseFloat(cpu) > 10, `a busy loop uses CPU (an idle container shows 0%; a loaded machine gives it less than a whole one): ${cpu}`);
     assert.match(used, /^\d+(\.\d+)?[KM]iB$/);
     assert.equal(limit, "100MiB");
     assert.equal(pids, "1");
