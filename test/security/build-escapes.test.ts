@@ -311,14 +311,19 @@ test("ADD of a hostile local archive (links out, .. names, a file through a link
 
 // ------------------------------------------------------------ the Dockerfile
 
+/** A build context made of these files, as the tar a client sends. */
+function contextTar(files: Record<string, Spec>): Buffer {
+  const tarPath = join(work, `ctx-${++n}.tar`);
+  runSync("tar", ["-C", context(files), "-cf", tarPath, "."]);
+  const body = readFileSync(tarPath);
+  rmSync(tarPath);
+  return body;
+}
+
 /** POST /build with a context tar made of these files and this dockerfile parameter; the whole answer. */
 async function buildApi(files: Record<string, Spec>, dockerfile: string, tag: string): Promise<string> {
   made.push(tag);
-  const ctx = context(files);
-  const tarPath = join(work, `ctx-${++n}.tar`);
-  runSync("tar", ["-C", ctx, "-cf", tarPath, "."]);
-  const body = readFileSync(tarPath);
-  rmSync(tarPath);
+  const body = contextTar(files);
   const r = await api(d.sock, "POST", `/v1.41/build?t=${tag}&dockerfile=${encodeURIComponent(dockerfile)}`, body, { "Content-Type": "application/x-tar" });
   return r.body;
 }
@@ -366,11 +371,7 @@ async function until(what: string, cond: () => boolean, ms = 60_000): Promise<vo
 /** Starts POST /build over the socket; resolves once `ready` holds of what the daemon streamed, with the request to destroy. */
 async function startBuild(files: Record<string, Spec>, tag: string, ready: (out: string) => boolean): Promise<{ destroy: () => void; out: () => string }> {
   made.push(tag);
-  const ctx = context(files);
-  const tarPath = join(work, `ctx-${++n}.tar`);
-  runSync("tar", ["-C", ctx, "-cf", tarPath, "."]);
-  const body = readFileSync(tarPath);
-  rmSync(tarPath);
+  const body = contextTar(files);
   let out = "";
   const req = request({ socketPath: d.sock, method: "POST", path: `/v1.41/build?t=${tag}`, headers: { "Content-Type": "application/x-tar" } });
   let seen: () => void = () => {};
