@@ -1,0 +1,33 @@
+/** System: ping, version, info, disk use, events. */
+import { ENGINE_VERSION } from "../../engine/engine.js";
+import { API_VERSION, MIN_API_VERSION, route, Reply, HANDLED, filters, timeParam, streamHeaders } from "../router.js";
+
+route("GET", "/_ping", () => "OK");
+route("HEAD", "/_ping", () => new Reply(200, ""));
+route("GET", "/version", () => ({
+  Platform: { Name: "berth" },
+  Components: [{ Name: "Engine", Version: ENGINE_VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch } }],
+  Version: ENGINE_VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: "", GoVersion: `node${process.versions.node}`,
+  Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch, KernelVersion: "", BuildTime: "",
+}));
+route("GET", "/info", (e) => e.info());
+route("GET", "/system/df", async (e) => ({
+  LayersSize: 0,
+  Images: await e.images.list({}),
+  Containers: e.containers.list({ all: true, imageName: (id) => e.images.displayName(id) }),
+  Volumes: e.volumes.list().Volumes, BuildCache: [],
+}));
+route("GET", "/events", (e, c) => {
+  const res = c.res!;
+  const f = { since: timeParam(c.query, "since"), until: timeParam(c.query, "until"), filters: filters(c.query) };
+  streamHeaders(res, "application/json");
+  for (const ev of e.events.past(f)) res.write(JSON.stringify(ev) + "\n");
+  const now = Date.now() / 1000;
+  if (f.until !== undefined && f.until <= now) { res.end(); return HANDLED; }
+  const unsub = e.events.subscribe(f, (ev) => res.write(JSON.stringify(ev) + "\n"));
+  let timer: NodeJS.Timeout | undefined;
+  const done = () => { unsub(); if (timer) clearTimeout(timer); res.end(); };
+  if (f.until !== undefined) timer = setTimeout(done, (f.until - now) * 1000);
+  res.on("close", done);
+  return HANDLED;
+});
