@@ -15,6 +15,29 @@ export class ApiError extends Error {
   constructor(readonly status: number, message: string) { super(message); this.name = "ApiError"; }
 }
 
+/**
+ * The connection failed rather than the daemon answering an error: the message is what the docker CLI prints
+ * ("error during connect: Get \"http://...\": EOF" before an answer, the plain cause, "unexpected EOF", when a
+ * streamed answer is cut off).
+ */
+export class ConnectionError extends Error {
+  constructor(message: string, readonly code?: string) { super(message); this.name = "ConnectionError"; }
+}
+
+/** Go's wording of a socket error (what the docker CLI shows), from Node's errno codes. */
+export function socketCause(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case "ECONNRESET": return "read: connection reset by peer";
+    case "EPIPE": return "write: broken pipe";
+    case "ECONNREFUSED": return "connect: connection refused";
+    case "ENOENT": return "connect: no such file or directory";
+    case "EACCES": return "connect: permission denied";
+    case "ETIMEDOUT": return "i/o timeout";
+    default: return err instanceof Error ? err.message : String(e);
+  }
+}
+
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined | string[]>;
   body?: unknown;
@@ -126,12 +149,12 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
       feed();
     });
     sock.on("end", () => {
-      if (!res) { reject(new ApiError(500, "the daemon closed the connection without answering")); return; }
+      if (!res) { reject(new ConnectionError("EOF")); return; }
       // A chunked body without its last chunk, or a short Content-Length body, was cut off: the daemon went away.
-      if ((chunked && !complete) || remaining > 0) res.destroy(new ApiError(500, "unexpected EOF"));
+      if ((chunked && !complete) || remaining > 0) res.destroy(new ConnectionError("unexpected EOF"));
       else res.end();
     });
-    sock.on("error", (e) => { if (answered) return; if (res) res.destroy(e); else reject(e); });
+    sock.on("error", (e) => { if (answered) return; if (res) res.destroy(new ConnectionError(socketCause(e), (e as NodeJS.ErrnoException).code)); else reject(e); });
     sock.write(head);
     if (body === undefined) return;
     if (Buffer.isBuffer(body)) { sock.write(body); return; }
@@ -224,8 +247,20 @@ export class ApiClient {
     if (Buffer.isBuffer(payload)) headers["Content-Length"] = String(payload.length);
     else if (payload) headers["Transfer-Encoding"] = "chunked";
     else if (method !== "GET" && method !== "HEAD") headers["Content-Length"] = "0";
-    const head = `${method} ${this.path(p, o.query, versioned)} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
-    return exchange(await this.connect(), head, payload, method === "HEAD");
+    const target = this.path(p, o.query, versioned);
+    const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+    const sock = await this.connect();
+    try { return await exchange(sock, head, payload, method === "HEAD"); } catch (e) {
+      throw this.connectError(method, target, e);
+    }
+  }
+
+  /** The docker CLI's "error during connect: Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.47/...": EOF". */
+  private connectError(method: string, target: string, e: unknown): Error {
+    if (e instanceof ApiError) return e;
+    const base = this.socketPath ? `http://${encodeURIComponent(this.socketPath)}` : `http://${this.tcp!.host}:${this.tcp!.port}`;
+    const verb = method[0] + method.slice(1).toLowerCase();
+    return new ConnectionError(`error during connect: ${verb} "${base}${target}": ${e instanceof ConnectionError ? e.message : socketCause(e)}`, (e as NodeJS.ErrnoException).code);
   }
 
   private async check(res: Response): Promise<Response> {
@@ -297,8 +332,9 @@ export class ApiClient {
   async hijack(p: string, o: RequestOptions = {}): Promise<net.Socket> {
     await this.apiVersion();
     const sock = await this.connect();
+    const target = this.path(p, o.query);
     const body = o.body !== undefined ? Buffer.from(JSON.stringify(o.body)) : Buffer.alloc(0);
-    sock.write(`POST ${this.path(p, o.query)} HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    sock.write(`POST ${target} HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     sock.write(body);
     let buf = Buffer.alloc(0);
     const head = await new Promise<{ status: number; rest: Buffer; headers: string }>((resolve, reject) => {
@@ -313,8 +349,8 @@ export class ApiClient {
       };
       sock.on("data", onData);
       sock.once("error", reject);
-      sock.once("end", () => reject(new ApiError(500, "connection closed before the server answered")));
-    });
+      sock.once("end", () => reject(new ConnectionError("EOF")));
+    }).catch((e: unknown) => { sock.destroy(); throw this.connectError("POST", target, e); });
     if (head.status === 101 || head.status === 200) {
       if (head.rest.length) sock.unshift(head.rest);
       this.optimistic = false;

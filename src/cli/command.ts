@@ -20,3 +20,8 @@ export interface Command {
   local?: boolean;
   run(c: Ctx, flags: Flags, args: string[]): Promise<number>;
 }
+
+/** An error whose exit status is not the default 1 (docker exits 125 when it cannot learn a container's status). */
+export class ExitError extends Error {
+  constructor(message: string, readonly code: number) { super(message); this.name = "ExitError"; }
+}

@@ -1,6 +1,6 @@
 /** Container commands: run, create, start, stop, kill, restart, rm, wait, logs, exec, attach, ps, inspect, top, rename, pause, port. */
 import { readFileSync } from "node:fs";
-import type { Command, Ctx } from "./command.js";
+import { ExitError, type Command, type Ctx } from "./command.js";
 import type { FlagSpec, Flags } from "../lib/args.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
 import { parseGoDuration } from "../lib/duration.js";
@@ -297,6 +297,7 @@ async function runCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
   ]);
   sock.pause();
   const status = readWait(waitRes);
+  status.catch(() => {}); // awaited below; an early failure must not be an unhandled rejection
   try {
     await c.api.request("POST", `/containers/${id}/start`);
   } catch (e) {
@@ -319,11 +320,21 @@ function proxySignals(c: Ctx, id: string): () => void {
   return () => { for (const [s, h] of handlers) process.off(s, h); };
 }
 
+/** Thrown when the CLI cannot learn a container's exit status: docker exits 125 then. */
+class WaitError extends ExitError { constructor(message: string) { super(message, 125); } }
+
+/**
+ * The StatusCode of a wait answer. An empty or broken answer (the daemon went away) or one that carries an
+ * Error is no status: it throws WaitError, never a made-up 0.
+ */
 async function readWait(res: NodeJS.ReadableStream): Promise<number> {
   let text = "";
-  for await (const c of res) text += c;
-  const r = JSON.parse(text || "{}") as { StatusCode?: number; Error?: { Message?: string } | null };
-  return r.StatusCode ?? 0;
+  try { for await (const c of res) text += c; } catch (e) { throw new WaitError(`error waiting for container: ${(e as Error).message}`); }
+  let r: { StatusCode?: unknown; Error?: { Message?: string } | null };
+  try { r = JSON.parse(text) as typeof r; } catch { throw new WaitError(`error waiting for container: ${text.trim() ? `invalid answer: ${text.trim().slice(0, 200)}` : "the daemon sent no status"}`); }
+  if (r.Error?.Message) throw new WaitError(`Error waiting for container: ${r.Error.Message}`);
+  if (typeof r.StatusCode !== "number") throw new WaitError("error waiting for container: the answer has no StatusCode");
+  return r.StatusCode;
 }
 
 function reportRun(c: Ctx, e: unknown, cmd: string): number {
@@ -403,8 +414,21 @@ async function execCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
   if (tty) await initialResize(c.api, `/exec/${Id}/resize`);
   const how = await relayStreams(sock, { tty, stdin: interactive, detachKeys: f["detach-keys"] as string | undefined, resize: (h, w) => c.api.request("POST", `/exec/${Id}/resize`, { query: { h, w } }) });
   if (how === "detached") return 0;
-  const r = await c.api.json<{ ExitCode: number }>("GET", `/exec/${Id}/json`);
-  return r.ExitCode ?? 0;
+  return execExitCode(c, Id);
+}
+
+/**
+ * The exit status of an exec whose stream ended. The process may be reaped a moment after its output closes:
+ * ask again (with a deadline) while the daemon says it runs; never make up a 0.
+ */
+async function execExitCode(c: Ctx, id: string): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    const r = await c.api.json<{ ExitCode?: number | null; Running?: boolean }>("GET", `/exec/${id}/json`);
+    if (typeof r.ExitCode === "number" && !r.Running) return r.ExitCode;
+    if (Date.now() > deadline) throw new ExitError(`error getting exec exit status: the exec is ${r.Running ? "still running" : "without an exit code"}`, 125);
+    await new Promise((res) => setTimeout(res, delay));
+  }
 }
 
 async function inspectCmd(c: Ctx, f: Flags, args: string[], type?: string): Promise<number> {
@@ -490,10 +514,11 @@ export const containerCommands: Command[] = [
       const sock = await c.api.hijack(`/containers/${id}/attach`, { query: { stream: 1, stdin: f.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
       sock.pause();
       const status = readWait(await c.api.stream("POST", `/containers/${id}/wait`, { query: { condition: "next-exit" } }));
+      status.catch(() => {});
       try { await c.api.request("POST", `/containers/${id}/start`); } catch (e) { sock.destroy(); throw e; }
       if (tty) await initialResize(c.api, `/containers/${id}/resize`);
       const how = await relayStreams(sock, { tty, stdin: !!f.interactive, detachKeys: f["detach-keys"] as string | undefined });
-      return how === "detached" ? 0 : status;
+      return how === "detached" ? 0 : await status;
     },
   },
   { name: "stop", usage: "stop [OPTIONS] CONTAINER [CONTAINER...]", desc: "Stop one or more running containers", flags: stopFlags, run: (c, f, a) => { need(a, 1, "stop"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/stop`, { query: { t: f.time as number | undefined, signal: f.signal as string | undefined } })); } },

@@ -8,9 +8,9 @@ import { createRequire } from "node:module";
 import { openSync, mkdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ApiClient, ApiError, DEFAULT_HOST, CLIENT_API_VERSION, jsonLines } from "../api/client.js";
+import { ApiClient, ApiError, ConnectionError, DEFAULT_HOST, CLIENT_API_VERSION, jsonLines, socketCause } from "../api/client.js";
 import { parseFlags, flagHelp, UsageError, filtersQuery, type FlagSpec } from "../lib/args.js";
-import type { Command, Ctx } from "./command.js";
+import { ExitError, type Command, type Ctx } from "./command.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
@@ -266,24 +266,59 @@ async function main(argv: string[]): Promise<number> {
       ctx.err(`berth: ${e.message}\nSee 'berth ${cmd.name} --help'.\n\nUsage:  berth ${cmd.usage}\n\n${cmd.desc}\n`);
       return e.message.includes("requires") ? 1 : 125;
     }
-    if (e instanceof ApiError) { ctx.err(`Error response from daemon: ${e.message}\n`); return 1; }
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ECONNREFUSED") {
-      ctx.err(`Cannot connect to the berth daemon at ${ctx.api.host}. Is the daemon running?\n`);
-      return 1;
-    }
-    ctx.err(`${(e as Error).message}\n`);
-    return 1;
+    return report(ctx, e);
   } finally {
     ctx.api.close();
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  // Flush stdout before exiting: process.exit can cut a pending pipe write.
+/** Docker's one-line report of a failed command, and its exit status. Never a stack trace. */
+function report(ctx: Ctx, e: unknown): number {
+  if (e instanceof ExitError) { ctx.err(`${e.message}\n`); return e.code; }
+  if (e instanceof ApiError) { ctx.err(`Error response from daemon: ${e.message}\n`); return 1; }
+  if (e instanceof ConnectionError) { ctx.err(`${e.message}\n`); return 1; }
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const host = ctx.api?.host ?? DEFAULT_HOST;
+  if (code === "ENOENT" || code === "ECONNREFUSED") {
+    ctx.err(`Cannot connect to the berth daemon at ${host}. Is the daemon running?\n`);
+    return 1;
+  }
+  if (code === "EACCES") { ctx.err(`permission denied while trying to connect to the berth daemon socket at ${host}: ${socketCause(e)}\n`); return 1; }
+  if (code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT") { ctx.err(`${socketCause(e)}\n`); return 1; }
+  const msg = e instanceof Error ? e.message : String(e);
+  ctx.err(`${msg.split("\n")[0] || "error"}\n`);
+  return 1;
+}
+
+/** Flushes stdout, then exits: process.exit can cut a pending pipe write. */
+function exit(code: number): void {
+  process.exitCode = code;
   if (process.stdout.writableLength) process.stdout.once("drain", () => process.exit(code));
-  else process.exitCode = code, setImmediate(() => process.exit(code));
-}, (e: unknown) => {
-  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
+  else setImmediate(() => process.exit(code));
+}
+
+// The exit status is never left to chance: until main() answers, an exit (the event loop ran dry while a
+// promise waits on an event that already passed) is a failure, 125 as docker's when it cannot learn a status.
+let settled = false;
+process.exitCode = 125;
+process.on("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write("berth: the command ended without a result\n");
+  process.exit(125);
+});
+// A write to a closed pipe (`berth logs | head`): stop quietly, as the docker CLI dies of SIGPIPE (128+13).
+const onPipeError = (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(141); };
+process.stdout.on("error", onPipeError);
+process.stderr.on("error", onPipeError);
+process.on("uncaughtException", (e) => {
+  if ((e as NodeJS.ErrnoException).code === "EPIPE") process.exit(141);
+  settled = true;
+  try { process.stderr.write(`berth: ${(e as Error)?.message ?? String(e)}\n`); } catch { /* stderr gone */ }
+  process.exit(125);
+});
+
+main(process.argv.slice(2)).then((code) => { settled = true; exit(code); }, (e: unknown) => {
+  settled = true;
+  exit(report({ api: undefined as unknown as ApiClient, out: (s) => { process.stdout.write(s); }, err: (s) => { process.stderr.write(s); } }, e));
 });

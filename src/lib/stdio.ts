@@ -1,25 +1,55 @@
 /** Client-side stdio: demultiplexing Docker's stdcopy frames, raw terminals, detach keys, resizes. */
 import type { Socket } from "node:net";
 
-/** Splits a multiplexed stream into stdout and stderr writes; resolves at its end. */
-export function demux(src: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+/** True once a readable has ended or was torn down: its 'end'/'close' events are already past. */
+function over(src: NodeJS.ReadableStream): boolean {
+  const r = src as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean; closed?: boolean };
+  return !!(r.readableEnded || r.destroyed || r.closed);
+}
+
+/**
+ * Copies src to out with backpressure (pauses src while out is full) and resolves at src's end, also when
+ * src ended before this was called (a container that exits at once without output: a paused socket still
+ * emits 'end' and 'close' on EOF).
+ */
+function copyTo(src: NodeJS.ReadableStream, onData: (d: Buffer, pause: (w: NodeJS.WritableStream) => void) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    src.on("data", (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      while (buf.length >= 8) {
-        const len = buf.readUInt32BE(4);
-        if (buf.length < 8 + len) break;
-        const kind = buf[0];
-        const payload = buf.subarray(8, 8 + len);
-        if (kind === 2 || kind === 3) err.write(payload); else out.write(payload);
-        buf = buf.subarray(8 + len);
-      }
-    });
+    if (over(src)) { resolve(); return; }
+    const waiting = new Set<NodeJS.WritableStream>();
+    const pause = (w: NodeJS.WritableStream) => {
+      if (waiting.has(w)) return;
+      waiting.add(w);
+      src.pause();
+      w.once("drain", () => { waiting.delete(w); if (!waiting.size) src.resume(); });
+    };
+    src.on("data", (d: Buffer) => onData(d, pause));
     src.on("end", resolve);
     src.on("close", resolve);
     src.on("error", reject);
+    src.resume();
   });
+}
+
+/** Splits a multiplexed stream into stdout and stderr writes (with backpressure); resolves at its end. */
+export function demux(src: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+  let buf: Buffer = Buffer.alloc(0);
+  return copyTo(src, (d, pause) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    while (buf.length >= 8) {
+      const len = buf.readUInt32BE(4);
+      if (buf.length < 8 + len) break;
+      const kind = buf[0];
+      const payload = buf.subarray(8, 8 + len);
+      const to = kind === 2 || kind === 3 ? err : out;
+      if (!to.write(payload)) pause(to);
+      buf = buf.subarray(8 + len);
+    }
+  });
+}
+
+/** Copies a raw (tty) stream to out with backpressure; resolves at its end. */
+export function copyRaw(src: NodeJS.ReadableStream, out: NodeJS.WritableStream): Promise<void> {
+  return copyTo(src, (d, pause) => { if (!out.write(d)) pause(out); });
 }
 
 /** Parses docker's --detach-keys ("ctrl-p,ctrl-q") into bytes. */
@@ -76,12 +106,9 @@ export function relayStreams(sock: Socket, o: StreamOpts): Promise<"done" | "det
       stdin.on("end", () => { if (!o.tty) sock.end(); });
       stdin.resume();
     }
-    const done = o.tty
-      ? new Promise<void>((r) => { sock.on("data", (d) => process.stdout.write(d)); sock.on("end", r); sock.on("close", r); })
-      : demux(sock, process.stdout, process.stderr);
+    const done = o.tty ? copyRaw(sock, process.stdout) : demux(sock, process.stdout, process.stderr);
     sock.on("error", () => finish("done"));
     void done.catch(() => {}).then(() => finish("done"));
-    sock.resume();
   });
 }
 
