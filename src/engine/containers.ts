@@ -33,7 +33,7 @@ import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { humanDuration } from "../lib/human.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
-import { checkFilters, exactMatch, invalidFilter, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
+import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
@@ -1038,6 +1038,8 @@ function matchFilters(c: ContainerRecord, f: Filters, ctx: PsContext, imageName:
   }
   for (const [key, values] of Object.entries(f)) {
     if (!values.length) continue;
+    // label values AND (Docker's MatchKVList); every other key ORs its values.
+    if (key === "label") { if (!labelsMatch(c.Config.Labels, f)) return false; continue; }
     const ok = values.some((v) => {
       switch (key) {
         case "id": return c.Id.startsWith(v);

@@ -17,7 +17,7 @@ import type { ContainerConfigSpec } from "../oci/image.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
 import type { EventBus } from "./events.js";
 import type { ContainerService } from "./containers.js";
-import { checkFilters, exactMatch, invalidFilter, labelMatches, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
+import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 
 function familiar(ref: string): string {
   try { return familiarString(parseReference(ref)); } catch { return ref; }
@@ -63,7 +63,7 @@ export class ImageService {
       if (dangling !== undefined && dangling !== (rec.repoTags.length === 0)) continue;
       if (before !== undefined && !(Date.parse(rec.created) < before)) continue;
       if (since !== undefined && !(Date.parse(rec.created) > since)) continue;
-      if (f.label?.length && !f.label.every((l) => labelMatches(labels, l))) continue;
+      if (!labelsMatch(labels, f)) continue;
       if (f.reference?.length && !f.reference.some((pat) => rec.repoTags.some((t) => globMatch(pat, familiar(t))))) continue;
       const created = Math.floor(Date.parse(rec.created) / 1000) || 0;
       out.push({

@@ -16,7 +16,7 @@
  * containers are re-adopted (adopt) and the table rebuilt, so nothing stale
  * remains and nothing live is lost.
  */
-import { boolFilter, checkFilters, invalidFilter, labelMatches, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
+import { boolFilter, checkFilters, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { BadParameterError, ConflictError, NotFoundError, BerthError, SystemError, errorMessage } from "../lib/errors.js";
@@ -252,7 +252,7 @@ export class NetworkService {
     const dangling = boolFilter(checked, "dangling");
     const { dangling: _d, label: labels, ...rest } = checked;
     const out = this.store.networks.list().filter((d) => (dangling === undefined || dangling === (this.isUserNetwork(d) && this.attached(d.Id).length === 0))
-      && (labels ?? []).every((l) => labelMatches(d.Labels, l)) && Object.entries(rest).every(([k, vals]) => !vals.length || vals.some((f) => {
+      && labelsMatch(d.Labels, { label: labels ?? [] }) && Object.entries(rest).every(([k, vals]) => !vals.length || vals.some((f) => {
       switch (k) {
         case "name": return d.Name.includes(f);
         case "id": return d.Id.startsWith(f);

@@ -4,7 +4,7 @@ import { ANON_LABEL, type VolumeDoc } from "../store/volumes.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
 import type { EventBus } from "./events.js";
 import type { ContainerService } from "./containers.js";
-import { boolFilter, checkFilters, exactMatch, invalidFilter, labelMatches, pruneLabelsMatch, type Filters } from "./filters.js";
+import { boolFilter, checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, type Filters } from "./filters.js";
 
 /** Go's filters.Match: a value is a regular expression; a bad one matches nothing. */
 function safeRegexTest(pattern: string, s: string): boolean {
@@ -48,7 +48,7 @@ export class VolumeService {
       if (dangling !== undefined && dangling !== !used.has(v.Name)) return false;
       if (f.name?.length && !f.name.some((n) => v.Name.includes(n) || safeRegexTest(n, v.Name))) return false;
       if (f.driver?.length && !f.driver.includes("local")) return false;
-      if (f.label?.length && !f.label.every((l) => labelMatches(v.Labels, l))) return false;
+      if (!labelsMatch(v.Labels, f)) return false;
       return true;
     });
     return { Volumes: out.map(view), Warnings: [] };
