@@ -3,6 +3,7 @@
  * history serves `since`; live subscribers get each event as it happens.
  */
 import { EventEmitter } from "node:events";
+import { exactMatch, fuzzyMatch, matchKVList, type Filters } from "./filters.js";
 
 export interface EngineEvent {
   Type: "container" | "image" | "network" | "volume" | "daemon";
@@ -56,24 +57,37 @@ export class EventBus {
   }
 }
 
-export function matches(e: EngineEvent, filters?: Record<string, string[]>): boolean {
+/**
+ * Docker's event filter (moby daemon/events/filter.go): every key ANDs; the
+ * values of one key OR, except `label`, whose values AND against the
+ * actor's attributes. `container`, `volume`, `network`, `daemon` match the
+ * actor of that type by ID or name prefix; `image` matches the image's ID or
+ * name (or the container's `image` attribute), tag stripped or not; keys it
+ * does not know are ignored, as dockerd's /events accepts them.
+ */
+export function matches(e: EngineEvent, filters?: Filters): boolean {
   if (!filters) return true;
-  for (const [key, values] of Object.entries(filters)) {
-    if (!values.length) continue;
-    const ok = values.some((v) => {
-      switch (key) {
-        case "type": return e.Type === v;
-        case "event": return e.Action === v || e.Action.startsWith(v + ":");
-        case "container": return e.Type === "container" && (e.Actor.ID.startsWith(v) || e.Actor.Attributes.name === v);
-        case "image": return e.Actor.Attributes.image === v || (e.Type === "image" && e.Actor.ID === v);
-        case "label": {
-          const [k, val] = v.split("=", 2);
-          return val === undefined ? k in e.Actor.Attributes : e.Actor.Attributes[k] === val;
-        }
-        default: return true;
-      }
-    });
-    if (!ok) return false;
+  const f = filters;
+  const fuzzyEvent = (f.event ?? []).some((v) => v === "health_status" || v === "exec_create" || v === "exec_start");
+  if (!(fuzzyEvent ? fuzzyMatch(f, "event", e.Action) : exactMatch(f, "event", e.Action))) return false;
+  if (!exactMatch(f, "type", e.Type)) return false;
+  if (f.scope?.length && !exactMatch(f, "scope", e.scope)) return false;
+  for (const t of ["daemon", "container", "plugin", "volume", "network", "service", "node", "secret", "config"]) {
+    if (!(fuzzyMatch(f, t, e.Actor.ID) || fuzzyMatch(f, t, e.Actor.Attributes.name ?? ""))) return false;
   }
-  return true;
+  const imageName = (e.Type === "image" ? e.Actor.Attributes.name : e.Actor.Attributes.image) ?? "";
+  if (!(exactMatch(f, "image", e.Actor.ID) || exactMatch(f, "image", imageName) || exactMatch(f, "image", stripTag(e.Actor.ID)) || exactMatch(f, "image", stripTag(imageName)))) return false;
+  return matchKVList(f, "label", e.Actor.Attributes);
+}
+
+/** reference.FamiliarName: the repository without tag or digest (unparsable: as given). */
+function stripTag(image: string): string {
+  let s = image;
+  const at = s.indexOf("@");
+  if (at >= 0) s = s.slice(0, at);
+  const colon = s.lastIndexOf(":");
+  if (colon > s.lastIndexOf("/")) s = s.slice(0, colon);
+  if (s.startsWith("docker.io/")) s = s.slice("docker.io/".length);
+  if (s.startsWith("library/") && s.split("/").length === 2) s = s.slice("library/".length);
+  return s;
 }

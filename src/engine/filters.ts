@@ -27,23 +27,74 @@ export function checkFilters(filters: Filters | undefined, allowed: readonly str
   return f;
 }
 
+/**
+ * How Docker combines filters (moby api/types/filters), the one rule every
+ * list, prune and the event stream follow:
+ *
+ * - different keys AND: a row must pass every key that has values;
+ * - the values of one key OR (`name=a` `name=b`: either), except `label`
+ *   (and prune's `label!`), whose values AND (`label=a=1` `label=b=2`: both);
+ * - a key with no values does not filter.
+ *
+ * `matchFilters(f, tests, labels)` applies it: `tests` judges one value of
+ * each non-label key (keys with no test are judged elsewhere, e.g. before/since);
+ * `label` is Go's MatchKVList against `labels`.
+ */
+export function matchFilters(f: Filters, tests: Record<string, ((v: string) => boolean) | undefined>, labels?: Record<string, string> | null): boolean {
+  for (const [key, values] of Object.entries(f)) {
+    if (!values.length) continue;
+    if (key === "label") { if (!matchKVList(f, "label", labels)) return false; continue; }
+    const t = tests[key];
+    if (t && !values.some(t)) return false;
+  }
+  return true;
+}
+
 /** Go's Args.ExactMatch: true when the key is absent or has no values, or one value equals v. */
 export function exactMatch(f: Filters, key: string, v: string): boolean {
   const vals = f[key];
   return !vals || vals.length === 0 || vals.includes(v);
 }
 
-/** One `label` value against a label set: `k` (present) or `k=v` (equal). */
-export function labelMatches(labels: Record<string, string> | undefined, spec: string): boolean {
-  const l = labels ?? {};
-  const i = spec.indexOf("=");
-  return i < 0 ? Object.hasOwn(l, spec) : l[spec.slice(0, i)] === spec.slice(i + 1);
+/** Go's Args.FuzzyMatch: ExactMatch, or one value is a prefix of v. */
+export function fuzzyMatch(f: Filters, key: string, v: string): boolean {
+  if (exactMatch(f, key, v)) return true;
+  return f[key].some((p) => v.startsWith(p));
 }
 
-/** Prune's label filters: every `label` matches and no `label!` does (Docker's matchLabels). */
-export function pruneLabelsMatch(labels: Record<string, string> | undefined, f: Filters): boolean {
-  if (f.label?.length && !f.label.every((s) => labelMatches(labels, s))) return false;
-  if (f["label!"]?.length && f["label!"].some((s) => labelMatches(labels, s))) return false;
+/** Go's Args.Match: ExactMatch, or one value, as a regular expression, matches v (a bad pattern matches nothing). */
+export function regexMatch(f: Filters, key: string, v: string): boolean {
+  if (exactMatch(f, key, v)) return true;
+  return f[key].some((p) => { try { return new RegExp(p).test(v); } catch { return false; } });
+}
+
+/** One `label` value against a label set: `k` (present) or `k=v` (equal). */
+export function labelMatches(labels: Record<string, string> | undefined | null, spec: string): boolean {
+  const l = labels ?? {};
+  const i = spec.indexOf("=");
+  return i < 0 ? Object.hasOwn(l, spec) : Object.hasOwn(l, spec.slice(0, i)) && l[spec.slice(0, i)] === spec.slice(i + 1);
+}
+
+/** Go's Args.MatchKVList: every value of key (`k` or `k=v`) matches the label set; true when the key has no values. */
+export function matchKVList(f: Filters, key: string, labels: Record<string, string> | undefined | null): boolean {
+  const vals = f[key];
+  if (!vals || vals.length === 0) return true;
+  return vals.every((s) => labelMatches(labels, s));
+}
+
+/** A list's `label` filter: every value matches (they AND, as Docker's). */
+export function labelsMatch(labels: Record<string, string> | undefined | null, f: Filters): boolean {
+  return matchKVList(f, "label", labels);
+}
+
+/**
+ * Prune's label filters (Docker's daemon matchLabels): every `label` matches,
+ * and the object is kept out only when every `label!` matches (`label!=a`
+ * `label!=b` spares what has a but not b, as dockerd does).
+ */
+export function pruneLabelsMatch(labels: Record<string, string> | undefined | null, f: Filters): boolean {
+  if (!matchKVList(f, "label", labels)) return false;
+  if (f["label!"]?.length && matchKVList(f, "label!", labels)) return false;
   return true;
 }
 
