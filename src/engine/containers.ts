@@ -11,9 +11,9 @@
  * unmounts) → rm.
  */
 import { promises as fsp } from "node:fs";
-import { totalmem, cpus as hostCpus } from "node:os";
+import { totalmem, cpus as hostCpus, hostname as osHostname } from "node:os";
 import { join } from "node:path";
-import { ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
+import { BerthError, ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
 import { KeyedMutex } from "../lib/mutex.js";
 import { newId, randomName } from "../lib/ids.js";
 import { ensureDir, readJsonIfExists, writeJson } from "../lib/fsutil.js";
@@ -23,7 +23,7 @@ import { familiarString, parseReference } from "../oci/reference.js";
 import type { ImageConfig } from "../oci/image.js";
 import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
 import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from "../runtime/driver.js";
-import { buildSpec } from "../runtime/spec.js";
+import { buildSpec, type SpecInput, type SpecResourcesInput } from "../runtime/spec.js";
 import { resolveUser } from "../runtime/user.js";
 import { removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
@@ -37,6 +37,7 @@ import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch,
 import { releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
+import { checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
 import { healthArgv, mergeHealth, startHealth, type HealthConfig } from "./health.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }
@@ -48,6 +49,7 @@ export interface CreateBody {
   ExposedPorts?: Record<string, object>; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean;
   Env?: string[] | null; Cmd?: string[] | string | null; Entrypoint?: string[] | string | null;
   Image?: string; Volumes?: Record<string, object> | null; WorkingDir?: string; Labels?: Record<string, string> | null;
+  MacAddress?: string; OnBuild?: string[] | null;
   StopSignal?: string; StopTimeout?: number; Healthcheck?: HealthConfig;
   HostConfig?: Partial<HostConfig> & Record<string, unknown>;
   NetworkingConfig?: unknown;
@@ -236,21 +238,36 @@ export class ContainerService {
       name = name.replace(/^\//, "");
     }
     const ic = imageConfig.config ?? {};
-    const entrypointGiven = body.Entrypoint !== undefined && body.Entrypoint !== null;
-    let entrypoint = entrypointGiven ? asArray(body.Entrypoint) : (ic.Entrypoint ?? null);
-    if (entrypoint && entrypoint.length === 1 && entrypoint[0] === "") entrypoint = null;
+    // Docker's merge (daemon/commit.go merge): an empty Entrypoint (null, [] or omitted) takes the
+    // image's Cmd when Cmd is empty too; only a null/omitted one takes the image's Entrypoint; [""] is none.
+    const userEntrypoint = body.Entrypoint === undefined || body.Entrypoint === null ? null : asArray(body.Entrypoint);
+    let entrypoint: string[] | null;
     let cmd = asArray(body.Cmd);
-    if ((!cmd || cmd.length === 0) && !entrypointGiven) cmd = ic.Cmd ?? null;
+    if (!userEntrypoint || userEntrypoint.length === 0) {
+      if (!cmd || cmd.length === 0) cmd = ic.Cmd ?? null;
+      entrypoint = userEntrypoint ?? ic.Entrypoint ?? null;
+    } else entrypoint = userEntrypoint;
+    if (entrypoint && entrypoint.length === 1 && entrypoint[0] === "") entrypoint = null;
     const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
     if (argv.length === 0) throw new BadParameterError("No command specified");
     const hc = body.HostConfig ?? {};
     if (hc.AutoRemove && hc.RestartPolicy && hc.RestartPolicy.Name && hc.RestartPolicy.Name !== "no") {
       throw new BadParameterError("Conflicting options: cannot specify both --restart and --rm");
     }
-    const restart = hc.RestartPolicy ?? { Name: "no", MaximumRetryCount: 0 };
+    const restart = hc.RestartPolicy ?? { Name: "", MaximumRetryCount: 0 };
     if (!["", "no", "always", "unless-stopped", "on-failure"].includes(restart.Name)) {
       throw new BadParameterError(`invalid restart policy: unknown policy '${restart.Name}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'`);
     }
+    checkHostConfig(hc);
+    for (const [k, ref] of [["IpcMode", hc.IpcMode], ["PidMode", hc.PidMode]] as const) {
+      if (typeof ref === "string" && ref.startsWith("container:")) {
+        const target = this.find(ref.slice("container:".length));
+        if (!target) throw new BadParameterError(`No such container: ${ref.slice("container:".length)}`);
+        void k;
+      }
+    }
+    const links = this.resolveLinks(hc.Links as string[] | null | undefined, name);
+    const fromMounts = this.volumesFromMounts(hc.VolumesFrom as string[] | null | undefined);
     const netMode = hc.NetworkMode || "default";
     const exposedKeys = Object.keys({ ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) });
     const published = Object.values(hc.PortBindings ?? {}).some((b) => (b ?? []).length > 0);
@@ -288,9 +305,34 @@ export class ContainerService {
     };
     let rec: ContainerRecord;
     try {
-      const mounts = await resolveMounts(hc as MountRequest, [...Object.keys(body.Volumes ?? {}), ...Object.keys(ic.Volumes ?? {})], this.store.volumes, madeVolumes);
+      const own = await resolveMounts(hc as MountRequest, [...Object.keys(body.Volumes ?? {}), ...Object.keys(ic.Volumes ?? {})], this.store.volumes, madeVolumes);
+      // --volumes-from: the other container's mounts, less those this one mounts itself.
+      const mounts = [...own, ...fromMounts.filter((m) => !own.some((o) => o.Destination === m.Destination))];
 
       const etc = etcPaths(d);
+      const utsHost = hc.UTSMode === "host";
+      const envList = dockerEnvMerge(body.Env, ic.Env);
+      const volumes = { ...(ic.Volumes ?? {}), ...(body.Volumes ?? {}) };
+      const exposed = { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) };
+      const config: ContainerRecord["Config"] = {
+        Hostname: utsHost ? osHostname() : body.Hostname || id.slice(0, 12),
+        Domainname: body.Domainname ?? "",
+        User: body.User || ic.User || "",
+        AttachStdin: !!body.AttachStdin, AttachStdout: body.AttachStdout ?? false, AttachStderr: body.AttachStderr ?? false,
+        ExposedPorts: Object.keys(exposed).length ? exposed : undefined,
+        Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
+        Env: envList.length ? envList : null,
+        Cmd: cmd, Image: body.Image ?? "", Volumes: Object.keys(volumes).length ? volumes : null,
+        WorkingDir: body.WorkingDir || ic.WorkingDir || "",
+        Entrypoint: entrypoint, OnBuild: body.OnBuild?.length ? body.OnBuild : null,
+        Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
+      };
+      if (body.MacAddress) config.MacAddress = body.MacAddress;
+      const stopSignal = body.StopSignal || ic.StopSignal;
+      if (stopSignal) config.StopSignal = stopSignal;
+      if (body.StopTimeout !== undefined) config.StopTimeout = body.StopTimeout;
+      const health = mergeHealth(ic.Healthcheck as HealthConfig | undefined, body.Healthcheck);
+      if (health) config.Healthcheck = health;
       rec = {
         Id: id,
         Created: nowIso(),
@@ -304,33 +346,15 @@ export class ContainerService {
         RestartCount: 0,
         Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: "",
         ExecIDs: null,
-        HostConfig: {
-          Binds: hc.Binds ?? null, NetworkMode: netMode, PortBindings: hc.PortBindings ?? null, PublishAllPorts: !!hc.PublishAllPorts,
-          RestartPolicy: { Name: restart.Name || "no", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
-          AutoRemove: !!hc.AutoRemove, CapAdd: hc.CapAdd ?? null, CapDrop: hc.CapDrop ?? null,
-          Privileged: !!hc.Privileged, ReadonlyRootfs: !!hc.ReadonlyRootfs, Init: hc.Init ?? null,
-          Memory: hc.Memory ?? 0, NanoCpus: hc.NanoCpus ?? 0, CpuShares: hc.CpuShares ?? 0, PidsLimit: hc.PidsLimit ?? null,
-          Sysctls: hc.Sysctls, Runtime: this.runtime.name, LogConfig: { Type: "k8s-file", Config: {} },
-          ExtraHosts: hc.ExtraHosts ?? null, ConsoleSize: hc.ConsoleSize ?? [0, 0],
-          Dns: dnsList(hc.Dns, "dns", true), DnsSearch: dnsList(hc.DnsSearch, "dns-search"), DnsOptions: dnsList(hc.DnsOptions, "dns-option"),
-        },
+        HostConfig: inspectHostConfig(hc, {
+          NetworkMode: netMode, RestartPolicy: { Name: restart.Name ?? "", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
+          Runtime: this.runtime.name, Links: links.length ? links.map((l) => `/${l.name}:/${name}/${l.alias}`) : null,
+          Dns: hc.Dns == null ? null : dnsList(hc.Dns, "dns", true), DnsSearch: hc.DnsSearch == null ? null : dnsList(hc.DnsSearch, "dns-search"),
+          DnsOptions: hc.DnsOptions == null ? null : dnsList(hc.DnsOptions, "dns-option"),
+        }),
         GraphDriver: { Name: "overlay2", Data: { MergedDir: join(d, "rootfs"), UpperDir: join(d, "upper"), WorkDir: join(d, "work") } },
         Mounts: mounts,
-        Config: {
-          Hostname: body.Hostname || id.slice(0, 12),
-          Domainname: body.Domainname ?? "",
-          User: body.User ?? ic.User ?? "",
-          AttachStdin: !!body.AttachStdin, AttachStdout: body.AttachStdout ?? false, AttachStderr: body.AttachStderr ?? false,
-          ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
-          Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
-          Env: mergeEnv(ic.Env, body.Env),
-          Cmd: cmd, Image: body.Image ?? "", Volumes: body.Volumes ?? ic.Volumes ?? null,
-          WorkingDir: body.WorkingDir || ic.WorkingDir || "",
-          Entrypoint: entrypoint, OnBuild: null,
-          Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
-          StopSignal: body.StopSignal ?? ic.StopSignal, StopTimeout: body.StopTimeout,
-          Healthcheck: mergeHealth(ic.Healthcheck as HealthConfig | undefined, body.Healthcheck),
-        },
+        Config: config,
         NetworkSettings: networkSettings,
         Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
       };
@@ -346,6 +370,95 @@ export class ContainerService {
     const warnings: string[] = [];
     if (netMode === "host" && published) warnings.push("Published ports are discarded when using host network mode");
     return { Id: id, Warnings: warnings };
+  }
+
+  /** HostConfig.Links ("name[:alias]") resolved as Docker does at create: the container must exist. */
+  private resolveLinks(list: string[] | null | undefined, self: string | undefined): { name: string; alias: string }[] {
+    const out: { name: string; alias: string }[] = [];
+    for (const l of list ?? []) {
+      const [ref, alias0] = l.split(":", 2);
+      const target = this.find(ref.replace(/^\//, ""));
+      if (!target) throw new BadParameterError(`could not get container for ${ref}: No such container: ${ref}`);
+      if (self && target.Name.slice(1) === self) throw new BadParameterError(`could not get container for ${ref}: a container cannot link to itself`);
+      out.push({ name: target.Name.slice(1), alias: (alias0 || target.Name.slice(1)).replace(/^\/.*\//, "").replace(/^\//, "") });
+    }
+    return out;
+  }
+
+  /** HostConfig.VolumesFrom ("container[:ro|rw]"): that container's mounts, read-only where asked. */
+  private volumesFromMounts(list: string[] | null | undefined): MountPoint[] {
+    const out: MountPoint[] = [];
+    for (const v of list ?? []) {
+      const [ref, mode = ""] = v.split(":", 2);
+      if (mode && mode !== "ro" && mode !== "rw") throw new BadParameterError(`invalid mode for volumes-from: ${mode}`);
+      const src = this.find(ref);
+      if (!src) throw new BadParameterError(`No such container: ${ref}`);
+      for (const m of src.Mounts as MountPoint[]) {
+        if (m.Type === "tmpfs" || out.some((o) => o.Destination === m.Destination)) continue;
+        const rw = mode === "ro" ? false : mode === "rw" ? true : m.RW;
+        out.push({ ...m, RW: rw, Mode: mode || m.Mode, CreateHostPath: m.CreateHostPath });
+      }
+    }
+    return out;
+  }
+
+  /** /etc/hosts lines and env vars of legacy links (Docker's links: "ip alias id name", ALIAS_PORT_80_TCP=...). */
+  private linkSettings(c: ContainerRecord): { hosts: string[]; env: string[] } {
+    const hosts: string[] = [], env: string[] = [];
+    for (const l of (c.HostConfig.Links as string[] | null) ?? []) {
+      const m = /^\/([^:]+):\/.*\/([^/]+)$/.exec(l);
+      if (!m) continue;
+      const [, name, alias] = m;
+      const target = this.find(name);
+      if (!target || !target.State.Running) throw new ConflictError(`Cannot link to a non running container: /${name} AS ${c.Name}/${alias}`);
+      const nets = (target.NetworkSettings.Networks ?? {}) as Record<string, { IPAddress?: string }>;
+      const ip = nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
+      if (!ip) continue;
+      const names = [alias, target.Id.slice(0, 12), name].filter((x, i, a) => a.indexOf(x) === i);
+      hosts.push(`${names.join(" ")}:${ip}`);
+      const prefix = alias.toUpperCase().replace(/-/g, "_");
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(prefix)) continue;
+      const ports = Object.keys(target.Config.ExposedPorts ?? {}).map((k) => { const [p, proto = "tcp"] = k.split("/"); return { p: Number(p), proto }; })
+        .sort((a, b) => a.p - b.p || a.proto.localeCompare(b.proto));
+      if (ports.length) env.push(`${prefix}_PORT=${ports[0].proto}://${ip}:${ports[0].p}`);
+      for (const { p, proto } of ports) {
+        const k = `${prefix}_PORT_${p}_${proto.toUpperCase()}`;
+        env.push(`${k}=${proto}://${ip}:${p}`, `${k}_ADDR=${ip}`, `${k}_PORT=${p}`, `${k}_PROTO=${proto}`);
+      }
+      env.push(`${prefix}_NAME=${c.Name}/${alias}`);
+      for (const e of target.Config.Env ?? []) {
+        const [k, ...rest] = e.split("=");
+        if (["HOME", "HOSTNAME", "PATH"].includes(k)) continue;
+        env.push(`${prefix}_ENV_${k}=${rest.join("=")}`);
+      }
+    }
+    return { hosts, env };
+  }
+
+  /** --pid / --ipc container:<ref>: the running container whose namespace is joined. */
+  private nsDonor(mode: string, what: "pid" | "ipc"): ContainerRecord {
+    const ref = mode.slice("container:".length);
+    const t = this.find(ref);
+    if (!t) throw new BadParameterError(`No such container: ${ref}`);
+    if (!t.State.Running || !t.State.Pid) throw new ConflictError(`cannot join ${what.toUpperCase()} of a non running container: ${t.Id}`);
+    if (what === "ipc" && t.HostConfig.IpcMode !== "shareable" && t.HostConfig.IpcMode !== "host") {
+      throw new ConflictError(`non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
+    }
+    return t;
+  }
+
+  /** Supplementary groups of --group-add: numbers as they are, names from the container's /etc/group. */
+  private async groupAdd(rootfs: string, list: string[]): Promise<number[]> {
+    if (!list.length) return [];
+    const { secureJoin } = await import("../lib/securejoin.js");
+    let groups: string[][] = [];
+    try { groups = (await fsp.readFile(await secureJoin(rootfs, "/etc/group"), "utf8")).split("\n").filter(Boolean).map((l) => l.split(":")); } catch { /* none */ }
+    return list.map((g) => {
+      if (/^\d+$/.test(g)) return Number(g);
+      const hit = groups.find((x) => x[0] === g);
+      if (!hit) throw new BadParameterError(`Unable to find group ${g}: no matching entries in group file`);
+      return Number(hit[2]);
+    });
   }
 
   // ---------------------------------------------------------------- start
@@ -383,9 +496,14 @@ export class ContainerService {
       await this.persist(c).catch(() => {});
       throw e instanceof BadParameterError || e instanceof NotFoundError || e instanceof ConflictError ? e : new SystemError(`driver failed programming external connectivity on endpoint ${c.Name.slice(1)} (${c.Id.slice(0, 12)}): ${errorMessage(e)}`);
     });
+    let links: { hosts: string[]; env: string[] };
+    try {
+      links = this.linkSettings(c);
+      this.applyMacAddress(c);
+    } catch (e) { await this.networks.release(c); throw e; }
     const [mounted, etcDone] = await Promise.allSettled([
       this.store.snapshots.mount(c.Berth.ChainId, d, rootfs),
-      writeEtcFiles(etc, c.Config.Hostname, ips, (c.HostConfig.ExtraHosts as string[] | null) ?? [], {
+      writeEtcFiles(etc, c.Config.Hostname, ips, [...((c.HostConfig.ExtraHosts as string[] | null) ?? []), ...links.hosts], {
         embedded: this.networks.dnsServerFor(c), servers: c.HostConfig.Dns as string[] | undefined,
         search: c.HostConfig.DnsSearch as string[] | undefined, options: c.HostConfig.DnsOptions as string[] | undefined,
       }),
@@ -398,6 +516,7 @@ export class ContainerService {
         ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         [`HOSTNAME=${c.Config.Hostname}`],
         c.Config.Tty ? ["TERM=xterm"] : [],
+        links.env,
         c.Config.Env,
       );
       if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home || "/root"}`);
@@ -408,14 +527,17 @@ export class ContainerService {
         { destination: "/etc/hostname", source: etc.hostname, type: "bind", options: ["rbind", "rprivate"] },
         { destination: "/etc/hosts", source: etc.hosts, type: "bind", options: ["rbind", "rprivate"] },
       ].filter((m) => !userMounts.some((u) => u.destination === m.destination));
+      const extraGids = await this.groupAdd(rootfs, (hc.GroupAdd as string[] | null) ?? []);
+      const ns = this.namespaces(c);
       const spec = buildSpec({
         id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
-        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+        user: { uid: user.uid, gid: user.gid, additionalGids: [...new Set([...user.additionalGids, ...extraGids])] },
+        ...ns, deviceCgroupRules: (hc.DeviceCgroupRules as string[] | null) ?? undefined,
         hostname: c.Config.Hostname, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
         capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
         networkNamespacePath: this.netnsPath(hc.NetworkMode),
         extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
-        resources: { memory: hc.Memory || undefined, cpuShares: hc.CpuShares || undefined, nanoCpus: hc.NanoCpus || undefined, pidsLimit: hc.PidsLimit ?? undefined },
+        resources: resourcesOf(hc),
         sysctls: hc.Sysctls, init: !!hc.Init,
       });
       trace("spec built");
@@ -499,6 +621,41 @@ export class ContainerService {
       c.ExecIDs = (c.ExecIDs ?? []).filter((x) => x !== Id);
       if (!c.ExecIDs.length) c.ExecIDs = null;
     }
+  }
+
+  /** --pid, --ipc, --uts as Docker applies them, and the /dev/shm that goes with the IPC mode. */
+  private namespaces(c: ContainerRecord): Pick<SpecInput, "pidNamespacePath" | "ipcNamespacePath" | "utsHost" | "shm"> {
+    const hc = c.HostConfig;
+    const pid = (hc.PidMode as string) || "";
+    const ipc = (hc.IpcMode as string) || "private";
+    const uts = (hc.UTSMode as string) || "";
+    let pidNamespacePath: string | null = null, ipcNamespacePath: string | null = null;
+    if (pid === "host") pidNamespacePath = "host";
+    else if (pid.startsWith("container:")) pidNamespacePath = `/proc/${this.nsDonor(pid, "pid").State.Pid}/ns/pid`;
+    else if (pid !== "") throw new BadParameterError(`invalid PID mode: ${pid}`);
+    if (uts !== "" && uts !== "host") throw new BadParameterError(`invalid UTS mode: ${uts}`);
+    const size = (hc.ShmSize as number) || undefined;
+    let shm: SpecInput["shm"] = { size };
+    if (ipc === "host") { ipcNamespacePath = "host"; shm = { bind: "/dev/shm" }; }
+    else if (ipc.startsWith("container:")) {
+      const donor = this.nsDonor(ipc, "ipc");
+      ipcNamespacePath = `/proc/${donor.State.Pid}/ns/ipc`;
+      shm = { bind: `/proc/${donor.State.Pid}/root/dev/shm` };
+    } else if (ipc === "none") shm = { none: true };
+    else if (ipc !== "private" && ipc !== "shareable") throw new BadParameterError(`invalid IPC mode: ${ipc}`);
+    return { pidNamespacePath, ipcNamespacePath, utsHost: uts === "host", shm };
+  }
+
+  /** Config.MacAddress: the address of the container's first network endpoint (eth0), as Docker applies it. */
+  private applyMacAddress(c: ContainerRecord): void {
+    const mac = c.Config.MacAddress;
+    if (!mac) return;
+    if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new BadParameterError(`invalid MAC address: ${mac}`);
+    const nets = (c.NetworkSettings.Networks ?? {}) as Record<string, { IPAddress?: string; MacAddress?: string }>;
+    const first = Object.entries(nets).find(([, e]) => e.IPAddress);
+    if (!first) return;
+    first[1].MacAddress = mac.toLowerCase();
+    if (first[0] === "bridge") (c.NetworkSettings as Record<string, unknown>).MacAddress = mac.toLowerCase();
   }
 
   /** --network host: the host's; container:<name|id>: that running container's; otherwise a new one. */
@@ -761,6 +918,7 @@ export class ContainerService {
 
   logs(ref: string, opts: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal }): { tty: boolean; entries: AsyncIterable<LogEntry> } {
     const c = this.get(ref);
+    if (c.HostConfig.LogConfig?.Type === "none") throw new BerthError("configured logging driver does not support reading", 501);
     const entries = readLog(this.rtPaths(c.Id).logPath, {
       follow: !!opts.follow && (c.State.Running || c.State.Status === "created"), tail: opts.tail ?? -1,
       since: opts.since, until: opts.until, signal: opts.signal,
@@ -975,6 +1133,16 @@ export class ContainerService {
       Mounts: c.Mounts,
     }));
   }
+}
+
+/** The resources of a HostConfig, for the spec and for live updates. */
+export function resourcesOf(hc: HostConfig): SpecResourcesInput {
+  const n = (k: string): number | undefined => (typeof hc[k] === "number" && (hc[k] as number) !== 0 ? (hc[k] as number) : undefined);
+  return {
+    memory: n("Memory"), memoryReservation: n("MemoryReservation"), memorySwap: n("MemorySwap"), cpuShares: n("CpuShares"), nanoCpus: n("NanoCpus"),
+    cpuPeriod: n("CpuPeriod"), cpuQuota: n("CpuQuota"), cpusetCpus: (hc.CpusetCpus as string) || undefined, cpusetMems: (hc.CpusetMems as string) || undefined,
+    blkioWeight: n("BlkioWeight"), pidsLimit: hc.PidsLimit ?? undefined,
+  };
 }
 
 /** Docker's ContainerSummary.Ports: one entry per host binding, or the bare exposed port. */

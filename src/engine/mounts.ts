@@ -143,7 +143,11 @@ export async function specMounts(mounts: MountPoint[], rootfs: string, volumes: 
       out.push({ destination: m.Destination, type: "tmpfs", source: "tmpfs", options: [...base, ...opts.filter((o) => o !== "ro" && o !== "rw"), m.RW ? "rw" : "ro"] });
       continue;
     }
-    if (m.Type === "bind" && m.CreateHostPath) await fsp.mkdir(m.Source, { recursive: true });
+    // As Docker's -v: a missing source is made as a directory; an existing one (a file too) is bound as it is.
+    if (m.Type === "bind" && m.CreateHostPath) {
+      const st = await fsp.stat(m.Source).catch((e: NodeJS.ErrnoException) => { if (e.code === "ENOENT") return undefined; throw e; });
+      if (!st) await fsp.mkdir(m.Source, { recursive: true });
+    }
     if (m.Type === "volume" && m.Name) {
       await volumes.activate(m.Name);
       const v = volumes.get(m.Name);
@@ -165,9 +169,9 @@ async function copyUp(rootfs: string, destination: string, data: string): Promis
   const src = await secureJoin(rootfs, destination);
   const st = await fsp.lstat(src).catch(() => undefined);
   if (!st?.isDirectory()) return;
-  if ((await fsp.readdir(src)).length === 0) return;
   // -a is -P: symlinks inside are copied as symlinks, never followed; one filesystem: nothing mounted below.
-  await runOk("cp", ["-a", "--no-dereference", "--one-file-system", "--", `${src}/.`, `${data}/`]);
+  if ((await fsp.readdir(src)).length) await runOk("cp", ["-a", "--no-dereference", "--one-file-system", "--", `${src}/.`, `${data}/`]);
+  // The volume takes the directory's owner and mode even when it is empty (postgres' initdb relies on it).
   await fsp.chown(data, st.uid, st.gid).catch(() => {});
   await fsp.chmod(data, st.mode & 0o7777).catch(() => {});
 }

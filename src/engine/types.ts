@@ -30,7 +30,7 @@ export interface ContainerConfig {
   Tty: boolean;
   OpenStdin: boolean;
   StdinOnce: boolean;
-  Env: string[];
+  Env: string[] | null;
   Cmd: string[] | null;
   Image: string;
   Volumes: Record<string, object> | null;
@@ -38,6 +38,7 @@ export interface ContainerConfig {
   Entrypoint: string[] | null;
   OnBuild: string[] | null;
   Labels: Record<string, string>;
+  MacAddress?: string;
   StopSignal?: string;
   StopTimeout?: number;
   Healthcheck?: HealthConfig;

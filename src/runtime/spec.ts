@@ -29,11 +29,58 @@ export interface SpecInput {
   /** null/undefined: a new network namespace; "host": none; a path: join it. */
   networkNamespacePath?: string | null;
   extraMounts?: { destination: string; source: string; type?: string; options?: string[] }[];
-  resources?: { memory?: number; cpuShares?: number; nanoCpus?: number; pidsLimit?: number };
+  resources?: SpecResourcesInput;
+  /** PID namespace: undefined a new one; "host" none; a path: join it (--pid container:). */
+  pidNamespacePath?: string | null;
+  /** IPC namespace: undefined a new one; "host" none; a path: join it (--ipc container:). */
+  ipcNamespacePath?: string | null;
+  /** --uts host: no UTS namespace (and no hostname set). */
+  utsHost?: boolean;
+  /** /dev/shm: a tmpfs of this size (bytes), or a bind of this path (--ipc host|container:), or none (--ipc none). */
+  shm?: { size?: number; bind?: string; none?: boolean };
+  /** --device-cgroup-rule: "c 1:3 rwm", "b *:* m". */
+  deviceCgroupRules?: string[];
   sysctls?: Record<string, string>;
   /** --init: catatonit as pid 1. */
   init?: boolean;
   initPath?: string;
+}
+
+/** The resource fields of Docker's HostConfig that become spec.linux.resources. */
+export interface SpecResourcesInput {
+  memory?: number; memoryReservation?: number; memorySwap?: number; cpuShares?: number; nanoCpus?: number;
+  cpuPeriod?: number; cpuQuota?: number; cpusetCpus?: string; cpusetMems?: string; blkioWeight?: number; pidsLimit?: number;
+}
+
+/** One --device-cgroup-rule as Docker parses it ("c|b|a <major|*>:<minor|*> [rwm]"). */
+export function parseDeviceCgroupRule(rule: string): { allow: boolean; type: string; major?: number; minor?: number; access: string } {
+  const m = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.exec(rule.trim());
+  if (!m) throw new BadParameterError(`invalid device cgroup format '${rule}'`);
+  return { allow: true, type: m[1], major: m[2] === "*" ? undefined : Number(m[2]), minor: m[3] === "*" ? undefined : Number(m[3]), access: m[4] };
+}
+
+/** Docker's resources → OCI linux.resources (memory, swap, reservation, CFS quota/period, cpusets, blkio weight, pids). */
+export function specResources(r: SpecResourcesInput): Omit<SpecLinuxResources, "devices"> {
+  const out: Omit<SpecLinuxResources, "devices"> = {};
+  if (r.memory || r.memoryReservation || r.memorySwap) {
+    out.memory = {};
+    if (r.memory) out.memory.limit = r.memory;
+    if (r.memoryReservation) out.memory.reservation = r.memoryReservation;
+    // As Docker: swap unset (0) with a memory limit is twice the limit; -1 is unlimited.
+    if (r.memorySwap) out.memory.swap = r.memorySwap;
+    else if (r.memory) out.memory.swap = r.memory * 2;
+  }
+  const cpu: NonNullable<SpecLinuxResources["cpu"]> = {};
+  if (r.cpuShares) cpu.shares = r.cpuShares;
+  if (r.nanoCpus) { cpu.period = 100000; cpu.quota = Math.round((r.nanoCpus / 1e9) * 100000); }
+  if (r.cpuPeriod) cpu.period = r.cpuPeriod;
+  if (r.cpuQuota) cpu.quota = r.cpuQuota;
+  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  if (r.blkioWeight) out.blockIO = { weight: r.blkioWeight };
+  if (r.pidsLimit && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
+  return out;
 }
 
 export const DEFAULT_CAPS = [
@@ -50,11 +97,11 @@ export const ALL_CAPS = [
   "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_SYSLOG", "CAP_WAKE_ALARM",
 ];
 
-const MASKED = [
+export const MASKED = [
   "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
   "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 ];
-const READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+export const READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 const DEVICES = [
   { path: "/dev/null", major: 1, minor: 3 },
@@ -136,7 +183,11 @@ export function hostDevices(root = "/dev"): HostDevice[] {
 export function buildSpec(input: SpecInput): RuntimeSpec {
   const priv = !!input.privileged;
   const caps = capabilities(input.capAdd, input.capDrop, priv);
-  const namespaces: SpecNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  const ns = (type: SpecNamespace["type"], path: string | null | undefined): SpecNamespace[] =>
+    path === "host" ? [] : path ? [{ type, path }] : [{ type }];
+  const namespaces: SpecNamespace[] = [
+    ...ns("pid", input.pidNamespacePath), ...ns("ipc", input.ipcNamespacePath), ...(input.utsHost ? [] : [{ type: "uts" as const }]), { type: "mount" },
+  ];
   if (input.networkNamespacePath !== "host") {
     namespaces.push(input.networkNamespacePath ? { type: "network", path: input.networkNamespacePath } : { type: "network" });
   }
@@ -147,8 +198,10 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", priv ? "rw" : "ro"] },
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", priv ? "rw" : "ro"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
   ];
+  const shm = input.shm ?? {};
+  if (shm.bind) mounts.push({ destination: "/dev/shm", type: "bind", source: shm.bind, options: ["rbind", "rprivate"] });
+  else if (!shm.none) mounts.push({ destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm.size ? Math.floor(shm.size / 1024) + "k" : "65536k"}`] });
   for (const m of input.extraMounts ?? []) {
     mounts.push({ destination: m.destination, type: m.type ?? "bind", source: m.source, options: m.options ?? ["rbind", "rprivate"] });
   }
@@ -168,13 +221,10 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       { allow: true, type: "c", major: 10, minor: 200, access: "rwm" }, // /dev/net/tun
       { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
       { allow: true, type: "c", access: "m" }, { allow: true, type: "b", access: "m" },
+      ...(input.deviceCgroupRules ?? []).map(parseDeviceCgroupRule),
     ],
+    ...specResources(input.resources ?? {}),
   };
-  const r = input.resources ?? {};
-  if (r.memory) resources.memory = { limit: r.memory, swap: r.memory * 2 };
-  if (r.cpuShares) resources.cpu = { ...resources.cpu, shares: r.cpuShares };
-  if (r.nanoCpus) resources.cpu = { ...resources.cpu, quota: Math.round((r.nanoCpus / 1e9) * 100000), period: 100000 };
-  if (r.pidsLimit && r.pidsLimit > 0) resources.pids = { limit: r.pidsLimit };
 
   return {
     ociVersion: "1.0.2-dev",
@@ -189,7 +239,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       noNewPrivileges: false,
     },
     root: { path: input.rootfs, readonly: !!input.readonlyRootfs },
-    hostname: input.hostname,
+    hostname: input.utsHost ? undefined : input.hostname,
     mounts,
     linux: {
       namespaces,
