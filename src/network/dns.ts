@@ -8,10 +8,12 @@
  * their resolv.conf, so every name they resolve comes here first:
  *
  * - A name the network knows (container name, alias, short ID; matched
- *   case-insensitively through `lookup`) is answered authoritatively: type A
- *   (or ANY) gets every address with TTL 600; any other type gets NOERROR with
- *   no answers (NODATA), so a resolver asking AAAA first does not fall through
- *   to the outside world with a container's name.
+ *   case-insensitively through `lookup`, which is told the asking client's
+ *   address so it can answer as that container sees the world) is answered
+ *   authoritatively: type A gets every IPv4 address, AAAA every IPv6 one, ANY
+ *   both, with TTL 600; any other type (or AAAA of a name with no IPv6
+ *   address) gets NOERROR with no answers (NODATA), so a resolver asking AAAA
+ *   first does not fall through to the outside world with a container's name.
  * - Any other name is forwarded: the query bytes go unchanged to each upstream
  *   in turn (`upstreams()` is read per query, since the host's resolv.conf may
  *   change), each given `timeoutMs`, and the first reply is relayed verbatim.
@@ -36,8 +38,8 @@ import { SystemError, errorMessage } from "../lib/errors.js";
 export interface DnsServerOptions {
   address: string;            // IPv4 to bind, e.g. "10.89.1.1"
   port?: number;              // default 53
-  /** IPv4 addresses of a name known on this network (container name, alias, short ID), or undefined if unknown. Name is lower-cased, without trailing dot. */
-  lookup: (name: string) => string[] | undefined;
+  /** Addresses (IPv4 and IPv6) of a name known on this network (container name, alias, short ID), or undefined if unknown. Name is lower-cased, without trailing dot; `client` is the asker's address. */
+  lookup: (name: string, client?: string) => string[] | undefined;
   /** Upstream resolvers "ip" or "ip:port" (IPv4) for a query from `client` (its --dns), read at each query (the host's resolv.conf may change). */
   upstreams: (client?: string) => string[];
   /** ms before trying the next upstream; default 2000 */
@@ -191,12 +193,13 @@ export function errorResponse(q: Query, rcode: number): Buffer {
  * A/ANY in class IN/ANY, NODATA for everything else.
  */
 function localResponse(q: Query, ips: string[], udp: boolean): Buffer {
-  const wantsA = (q.type === "A" || q.type === "ANY") && (q.klass === "IN" || q.klass === "ANY");
-  const answers: dnsPacket.Answer[] = wantsA
-    ? ips.filter((ip) => net.isIPv4(ip)).map((ip) => ({
-      type: "A", name: q.rawName, class: "IN", ttl: LOCAL_TTL, data: ip,
-    }))
-    : [];
+  const inClass = q.klass === "IN" || q.klass === "ANY";
+  const wantsA = (q.type === "A" || q.type === "ANY") && inClass;
+  const wantsAAAA = (q.type === "AAAA" || q.type === "ANY") && inClass;
+  const answers: dnsPacket.Answer[] = [
+    ...(wantsA ? ips.filter((ip) => net.isIPv4(ip)).map((ip): dnsPacket.Answer => ({ type: "A", name: q.rawName, class: "IN", ttl: LOCAL_TTL, data: ip })) : []),
+    ...(wantsAAAA ? ips.filter((ip) => net.isIPv6(ip)).map((ip): dnsPacket.Answer => ({ type: "AAAA", name: q.rawName, class: "IN", ttl: LOCAL_TTL, data: ip })) : []),
+  ];
   const additionals: dnsPacket.Answer[] = q.ednsSize > 0
     ? [{
       type: "OPT", name: ".", udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0,
@@ -221,7 +224,7 @@ function frame(msg: Buffer): Buffer {
 export class EmbeddedDns {
   private readonly address: string;
   private requestedPort: number;
-  private readonly lookup: (name: string) => string[] | undefined;
+  private readonly lookup: (name: string, client?: string) => string[] | undefined;
   private readonly getUpstreams: (client?: string) => string[];
   private readonly timeoutMs: number;
   private udp: dgram.Socket | undefined;
@@ -377,7 +380,7 @@ export class EmbeddedDns {
       if (q.rcode !== undefined) return errorResponse(q, q.rcode);
       let ips: string[] | undefined;
       try {
-        ips = this.lookup(q.name);
+        ips = this.lookup(q.name, client);
       } catch {
         return errorResponse(q, RCODE_SERVFAIL);
       }

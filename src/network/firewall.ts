@@ -22,7 +22,13 @@
  */
 import { run, runOk } from "../lib/proc.js";
 
-export interface FwNetwork { bridge: string; subnet: string; gateway: string; internal: boolean; dns: boolean }
+export interface FwNetwork {
+  bridge: string; subnet: string; gateway: string; internal: boolean; dns: boolean;
+  /** com.docker.network.bridge.enable_ip_masquerade (default true): masquerade traffic leaving the host. */
+  masquerade?: boolean;
+  /** com.docker.network.bridge.enable_icc (default true): containers of the network reach each other. */
+  icc?: boolean;
+}
 export interface FwPort { proto: "tcp" | "udp"; hostIp: string; hostPort: number; containerIp: string; containerPort: number }
 
 const q = (s: string) => JSON.stringify(s);
@@ -38,10 +44,10 @@ export function renderRuleset(table: string, nets: FwNetwork[], ports: FwPort[])
   const input: string[] = [];
   for (const n of nets) {
     const br = q(n.bridge);
-    if (!n.internal) post.push(`    ip saddr ${n.subnet} oifname != ${br} masquerade`);
+    if (!n.internal && n.masquerade !== false) post.push(`    ip saddr ${n.subnet} oifname != ${br} masquerade`);
     post.push(`    oifname ${br} ct status dnat ip saddr ${n.subnet} masquerade`);
     post.push(`    oifname ${br} ct status dnat ip saddr 127.0.0.0/8 masquerade`);
-    fwd.push(`    iifname ${br} oifname ${br} accept`);
+    fwd.push(n.icc === false ? `    iifname ${br} oifname ${br} ct status != dnat drop` : `    iifname ${br} oifname ${br} accept`);
     if (n.internal) fwd.push(`    iifname ${br} drop`, `    oifname ${br} drop`);
     if (n.dns) input.push(`    ip daddr ${n.gateway} iifname != ${br} meta l4proto { tcp, udp } th dport 53 drop`);
   }

@@ -38,15 +38,30 @@ function writeSysctl(path: string, value: string): void {
   } catch { /* not available here (read-only /proc/sys, say): the rule still works for remote clients */ }
 }
 
-/** Creates (or re-addresses) a bridge and brings it up. route_localnet lets 127.0.0.1 reach published ports by DNAT. */
-export async function ensureBridge(name: string, gatewayCidr: string, opts: { forward: boolean; mtu?: number }): Promise<void> {
+/**
+ * Creates (or re-addresses) a bridge and brings it up: its gateway addresses
+ * (IPv4, and IPv6 on a dual-stack network, without duplicate address
+ * detection so it answers at once). route_localnet lets 127.0.0.1 reach
+ * published ports by DNAT.
+ */
+export async function ensureBridge(name: string, gatewayCidrs: string | string[], opts: { forward: boolean; mtu?: number; ipv6?: boolean }): Promise<void> {
   const lines: string[] = [];
-  if (!linkExists(name)) lines.push(`link add name ${name}${opts.mtu ? ` mtu ${opts.mtu}` : ""} type bridge`);
-  lines.push(`addr replace ${gatewayCidr} dev ${name}`, `link set ${name} up`);
-  await ipBatch(lines);
+  const fresh = !linkExists(name);
+  if (fresh) lines.push(`link add name ${name}${opts.mtu ? ` mtu ${opts.mtu}` : ""} type bridge`);
+  if (lines.length) await ipBatch(lines);
+  if (opts.ipv6) writeSysctl(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, "0");
+  const addrs = typeof gatewayCidrs === "string" ? [gatewayCidrs] : gatewayCidrs;
+  await ipBatch([...addrs.map((a) => `addr replace ${a} dev ${name}${a.includes(":") ? " nodad" : ""}`), `link set ${name} up`]);
   writeSysctl(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, "1");
   // Forwarding only once a network that reaches out exists.
   if (opts.forward) writeSysctl("/proc/sys/net/ipv4/ip_forward", "1");
+  if (opts.forward && opts.ipv6) writeSysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+}
+
+/** Removes every address of a link (a bridge moving to another subnet). */
+export async function flushAddresses(name: string): Promise<void> {
+  if (!linkExists(name)) return;
+  await ipBatch([`addr flush dev ${name}`]);
 }
 
 export async function deleteBridge(name: string): Promise<void> {
@@ -63,6 +78,11 @@ export interface VethPlan {
   cidr: string;
   /** Default route via this gateway (the first network that has one). */
   gateway?: string;
+  /** IPv6 address/prefix on a dual-stack network, and the default IPv6 route via its gateway. */
+  cidr6?: string;
+  gateway6?: string;
+  /** More addresses (--link-local-ip), address/prefix. */
+  extra?: string[];
   mtu?: number;
 }
 
@@ -86,8 +106,11 @@ export async function plug(pid: number, plan: VethPlan, hostIf: string, firstInN
     ...(firstInNs ? ["link set lo up"] : []),
     `link set ${plan.ifName} address ${plan.mac}`,
     `addr add ${plan.cidr} dev ${plan.ifName}`,
+    ...(plan.cidr6 ? [`addr add ${plan.cidr6} dev ${plan.ifName} nodad`] : []),
+    ...(plan.extra ?? []).map((a) => `addr add ${a} dev ${plan.ifName}${a.includes(":") ? " nodad" : ""}`),
     `link set ${plan.ifName} up`,
     ...(plan.gateway ? [`route add default via ${plan.gateway} dev ${plan.ifName}`] : []),
+    ...(plan.gateway6 ? [`route add default via ${plan.gateway6} dev ${plan.ifName}`] : []),
   ];
   try {
     await ipBatch(inside, `/proc/${pid}/ns/net`);

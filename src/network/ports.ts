@@ -41,7 +41,8 @@ export class PortHolder {
   private held: Held[] = [];
 
   private conflict(proto: Proto, ip: string, port: number): Held | undefined {
-    return this.held.find((h) => h.proto === proto && h.port === port && (h.ip === ip || h.ip === "0.0.0.0" || ip === "0.0.0.0"));
+    const any = (x: string) => x === "0.0.0.0" || x === "::";
+    return this.held.find((h) => h.proto === proto && h.port === port && (h.ip === ip || any(h.ip) || any(ip)));
   }
 
   /**
@@ -63,7 +64,7 @@ export class PortHolder {
         return port;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        lastErr = new SystemError(`Error starting userland proxy: listen ${proto}4 ${ip}:${want}: bind: ${code === "EADDRINUSE" ? "address already in use" : code === "EADDRNOTAVAIL" ? "cannot assign requested address" : (e as Error).message}`);
+        lastErr = new SystemError(`Error starting userland proxy: listen ${proto}${ip.includes(":") ? "6" : "4"} ${ip.includes(":") ? `[${ip}]` : ip}:${want}: bind: ${code === "EADDRINUSE" ? "address already in use" : code === "EADDRNOTAVAIL" ? "cannot assign requested address" : (e as Error).message}`);
       }
     }
     throw lastErr ?? new SystemError("no host port to bind");
@@ -107,7 +108,7 @@ function listenTcp(ip: string, port: number, target: { ip: string; port: number 
 
 function bindUdp(ip: string, port: number): Promise<{ port: number; close: () => void }> {
   return new Promise((resolve, reject) => {
-    const s = dgram.createSocket({ type: "udp4", reuseAddr: false });
+    const s = dgram.createSocket({ type: ip.includes(":") ? "udp6" : "udp4", reuseAddr: false });
     s.once("error", reject);
     s.on("message", () => {});
     s.bind({ address: ip, port, exclusive: true }, () => {

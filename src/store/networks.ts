@@ -8,7 +8,7 @@ import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { atomicWrite, readJsonIfExists } from "../lib/fsutil.js";
 
-export interface IpamConfig { Subnet: string; Gateway: string; IPRange?: string }
+export interface IpamConfig { Subnet: string; Gateway: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }
 
 export interface NetworkDoc {
   Name: string;
