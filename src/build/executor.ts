@@ -12,7 +12,8 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, rmSync, type Stats } from "node:fs";
+import { DockerIgnore } from "../lib/dockerignore.js";
 import { spawn } from "node:child_process";
 import { createGunzip } from "node:zlib";
 import { TarUnpacker } from "../store/tar-unpack.js";
@@ -30,15 +31,32 @@ export interface BuildImage { id: string; config: ContainerConfigSpec }
 /** A RUN --mount as the container gets it: a host directory bound in, or a tmpfs. */
 export interface RunMountSpec { type: "bind" | "tmpfs"; source?: string; target: string; readOnly: boolean; size?: number }
 
+/**
+ * What the classic builder records of the step that made an image: the container it ran in ("" when the
+ * step ran none) and that container's config (the image's config with the step as its Cmd).
+ */
+export interface StepMeta { container?: string; containerConfig: StepConfig }
+
+/** A step's container config: the image's, plus the image it started from (as Docker's ContainerConfig.Image). */
+export type StepConfig = ContainerConfigSpec & { Image?: string };
+
+/** The config the classic builder records for a step that runs no command: its Cmd is the step, as a "#(nop)" comment. */
+export function nopConfig(config: ContainerConfigSpec, step: string, parent: string | null, oneWord = false): StepConfig {
+  return { ...config, Cmd: oneWord ? ["/bin/sh", "-c", `#(nop) ${step}`] : ["/bin/sh", "-c", "#(nop) ", step], Image: parent ?? "" };
+}
+
 export interface BuildBackend {
   /** An image by reference or ID, pulled when missing (or always with pull). */
   image(ref: string, pull: boolean, say: (line: string) => void): Promise<BuildImage>;
   /** By ID (a cached step's image), undefined when gone. */
   imageById(id: string): Promise<BuildImage | undefined>;
-  /** Runs cmd in a container of `parent` (null: scratch) with these mounts and commits it with `config`; output streams to `out`. */
-  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[]): Promise<{ exitCode: number; image?: string }>;
-  /** A new image: parent plus an optional layer (a tar stream of entries) with this config. */
-  commit(parent: string | null, layer: Iterable<TarEntry> | null, config: ContainerConfigSpec, history: HistoryEntry): Promise<string>;
+  /**
+   * Runs cmd in a container of `parent` (null: scratch) with these mounts and commits it with `config`; output streams to `out`.
+   * The image records the container's ID and `containerConfig` (the step as the classic builder records it).
+   */
+  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[], containerConfig?: StepConfig): Promise<{ exitCode: number; image?: string }>;
+  /** A new image: parent plus an optional layer (a tar stream of entries) with this config (and what made it: `meta`). */
+  commit(parent: string | null, layer: Iterable<TarEntry> | null, config: ContainerConfigSpec, history: HistoryEntry, meta?: StepMeta): Promise<string>;
   /** Runs fn with the image's filesystem mounted read-only (null: scratch, an empty dir). */
   withRootfs<T>(image: string | null, fn: (dir: string) => Promise<T>): Promise<T>;
   tag(image: string, ref: string): Promise<void>;
@@ -98,6 +116,7 @@ function setEnv(env: string[] = [], key: string, value: string): string[] {
 export async function build(backend: BuildBackend, opts: BuildOptions): Promise<string> {
   const checkCancel = (): void => { if (opts.signal?.aborted) throw new BuildCancelledError(); };
   const text = readDockerfile(opts.contextDir, opts.dockerfile || "Dockerfile");
+  dropIgnoredBuildFiles(opts.contextDir, opts.dockerfile || "Dockerfile");
   const df: Dockerfile = parseDockerfile(text);
   const escapeToken = df.escapeToken;
   const buildArgs = opts.buildArgs ?? {};
@@ -142,7 +161,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   if (!last) throw new BadParameterError("No image was generated. Is your Dockerfile empty?");
   if (opts.labels && Object.keys(opts.labels).length) {
     const img = (await backend.imageById(last))!;
-    last = await backend.commit(last, null, { ...img.config, Labels: { ...(img.config.Labels ?? {}), ...opts.labels } }, { created_by: "LABEL (--label)", empty_layer: true });
+    const cfg = { ...img.config, Labels: { ...(img.config.Labels ?? {}), ...opts.labels } };
+    last = await backend.commit(last, null, cfg, { created_by: "LABEL (--label)", empty_layer: true }, { containerConfig: nopConfig(cfg, "LABEL (--label)", last) });
   }
   const unused = Object.keys(buildArgs).filter((k) => !used.has(k) && !PREDEFINED_ARGS.includes(k));
   if (unused.length) opts.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
@@ -203,7 +223,35 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     const next = { ...st.config };
     change(next);
     st.config = next;
-    st.image = await backend.commit(st.image, null, next, { created_by: `/bin/sh -c #(nop)  ${ins.original}`, empty_layer: true });
+    st.image = await backend.commit(st.image, null, next, { created_by: `/bin/sh -c #(nop)  ${ins.original}`, empty_layer: true }, { containerConfig: nopConfig(next, ins.original, st.image) });
+    opts.cache.set(key, st.image);
+  }
+
+  /**
+   * WORKDIR, as the classic builder: the directory is made when missing (with its missing parents, root's
+   * and 0755 whatever the USER, as dockerd 20.10 makes them), in a layer of its own; an existing one is
+   * left as it is and the step only changes the config.
+   */
+  async function workdirStep(st: State, ins: Instruction, dir: string): Promise<void> {
+    const key = keyOf(st, ins, dir);
+    if (await cached(st, key)) return;
+    const next = { ...st.config, WorkingDir: dir };
+    const plan = await backend.withRootfs(st.image, async (rootfs) => destPlan(rootfs, dir));
+    if (plan.blocked) throw new BadParameterError(`mkdir ${dir}: not a directory`);
+    const step = `WORKDIR ${dir}`;
+    const created_by = `/bin/sh -c #(nop) ${step}`;
+    const meta: StepMeta = { containerConfig: nopConfig(next, step, st.image, true) };
+    if (!plan.missing.length) {
+      st.image = await backend.commit(st.image, null, next, { created_by, empty_layer: true }, meta);
+    } else {
+      const now = new Date();
+      const entries: TarEntry[] = [
+        ...plan.existing.map((e) => ({ ...e })),
+        ...plan.missing.map((p): TarEntry => ({ name: p, type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: now })),
+      ];
+      st.image = await backend.commit(st.image, entries, next, { created_by }, meta);
+    }
+    st.config = next;
     opts.cache.set(key, st.image);
   }
 
@@ -224,11 +272,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         return configStep(st, ins, (c) => { c.Labels = { ...(c.Labels ?? {}) }; for (const p of ins.pairs) c.Labels[ex(p.key)] = ex(p.value); });
       case "MAINTAINER":
         return configStep(st, ins, () => {});
-      case "WORKDIR": {
-        const dir = posix.resolve(st.config.WorkingDir || "/", ex(ins.path));
-        await configStep(st, ins, (c) => { c.WorkingDir = dir; });
-        return;
-      }
+      case "WORKDIR":
+        return workdirStep(st, ins, posix.resolve(st.config.WorkingDir || "/", ex(ins.path)));
       case "USER": return configStep(st, ins, (c) => { c.User = ex(ins.user); });
       case "STOPSIGNAL": return configStep(st, ins, (c) => { c.StopSignal = ex(ins.signal); });
       case "EXPOSE":
@@ -264,7 +309,10 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         let cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command;
         if (ins.heredocs.length && ins.shellForm) cmd = [...st.shell, ins.command[0] + "\n" + ins.heredocs.map((h) => h.content).join("")];
         const history: HistoryEntry = { created_by: ins.shellForm ? `/bin/sh -c ${ins.command[0]}` : `/bin/sh -c #(nop) RUN ${JSON.stringify(ins.command)}` };
-        const r = await backend.run(st.image, cmd, argEnv(st), st.config, history, opts.output, (cid) => opts.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m));
+        // As the classic builder records it: the build args the command saw come first, as "|<n> K=V ...".
+        const args = argEnv(st);
+        const cc: StepConfig = { ...st.config, Cmd: args.length ? [`|${args.length}`, ...args, ...cmd] : cmd, Image: st.image ?? "" };
+        const r = await backend.run(st.image, cmd, args, st.config, history, opts.output, (cid) => opts.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc);
         if (r.exitCode !== 0 || !r.image) {
           throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
         }
@@ -377,19 +425,19 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       if (await cached(st, key)) return;
       // The destination as the image has it: an existing directory is copied into; missing parents are made.
       // Its symlinks are followed inside the image, as Docker does: COPY into /x where /x -> /tmp writes the image's /tmp.
-      const { destIsDir, missing, destRel } = await backend.withRootfs(st.image, async (rootfs) => {
-        const d = lstatInRoot(rootfs, dest);
-        const parts = d.rel.split("/").filter(Boolean);
-        const miss: string[] = [];
-        for (let i = 1; i <= parts.length; i++) { const p = parts.slice(0, i).join("/"); if (!lstatInRoot(rootfs, p, false).stat) miss.push(p); }
-        return { destIsDir: !!d.stat?.isDirectory(), missing: miss, destRel: d.rel };
-      });
-      const intoDir = destDir || destIsDir || multi;
+      const plan = await backend.withRootfs(st.image, async (rootfs) => destPlan(rootfs, dest));
+      const intoDir = destDir || plan.destIsDir || multi;
       const [uid, gid] = await resolveOwner(st.image, owner);
-      const baseRel = destRel;
+      const baseRel = plan.destRel;
       const entries: TarEntry[] = [];
-      const dirsToMake = intoDir ? missing : missing.slice(0, -1);
-      for (const p of dirsToMake) entries.push({ name: p, type: "directory", mode: 0o755, uid: p === baseRel ? uid : 0, gid: p === baseRel ? gid : 0, mtime: new Date() });
+      // As Docker's layers: the directories on the way that exist already go in as the image has them (a layer
+      // unpacked on its own must not make them root's 0755 over the lower ones), the missing ones are made
+      // 0755, owned by --chown's user when given (as dockerd does).
+      const existing = intoDir ? plan.existing : plan.existing.filter((e) => e.name !== baseRel);
+      for (const e of existing) entries.push({ ...e });
+      const now = new Date();
+      const dirsToMake = intoDir ? plan.missing : plan.missing.filter((p) => p !== baseRel);
+      for (const p of dirsToMake) entries.push({ name: p, type: "directory", mode: 0o755, uid, gid, mtime: now });
       for (const f of files) {
         const name = intoDir ? posix.join(baseRel, f.rel) : baseRel;
         const common = { name, uid: f.keepOwner && !owner ? Number(f.st.uid) : uid, gid: f.keepOwner && !owner ? Number(f.st.gid) : gid, mtime: new Date(Number(f.st.mtimeMs)) };
@@ -402,7 +450,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         const name = intoDir ? posix.join(baseRel, c.path) : baseRel;
         entries.push({ name, type: "file", mode: chmod ?? 0o644, uid, gid, mtime: new Date(), source: Buffer.from(data) });
       }
-      st.image = await backend.commit(st.image, entries, st.config, { created_by: `/bin/sh -c #(nop) ${ins.original}` });
+      st.image = await backend.commit(st.image, entries, st.config, { created_by: `/bin/sh -c #(nop) ${ins.original}` }, { containerConfig: nopConfig(st.config, ins.original, st.image, true) });
       opts.cache.set(key, st.image);
     });
   }
@@ -437,6 +485,28 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
 }
 
 /**
+ * A destination path inside an image's filesystem, resolved as Docker resolves it (symlinks followed
+ * inside the image): its path relative to the root, whether it is a directory, the directories on the
+ * way (and itself) that exist, as tar entries carrying their current owner, mode and time, and the
+ * components that are missing, parents first. `blocked`: a component on the way is not a directory.
+ */
+function destPlan(rootfs: string, dest: string): { destRel: string; destIsDir: boolean; existing: TarEntry[]; missing: string[]; blocked: boolean } {
+  const d = lstatInRoot(rootfs, dest);
+  const parts = d.rel.split("/").filter(Boolean);
+  const existing: TarEntry[] = [];
+  const missing: string[] = [];
+  let blocked = false;
+  for (let i = 1; i <= parts.length; i++) {
+    const p = parts.slice(0, i).join("/");
+    const s = missing.length ? undefined : lstatInRoot(rootfs, p, false).stat;
+    if (!s) missing.push(p);
+    else if (s.isDirectory()) existing.push({ name: p, type: "directory", mode: Number(s.mode) & 0o7777, uid: Number(s.uid), gid: Number(s.gid), mtime: new Date(Number(s.mtimeMs)) });
+    else if (i < parts.length) blocked = true;
+  }
+  return { destRel: d.rel, destIsDir: !!d.stat?.isDirectory(), existing, missing, blocked };
+}
+
+/**
  * The Dockerfile, from inside the context only: a relative name that climbs out of it is refused as
  * Docker refuses it, an absolute one is taken from the context's root, and symlinks are followed inside
  * the context (a Dockerfile that links to a host file is "not found", as with Docker).
@@ -449,6 +519,22 @@ function readDockerfile(contextDir: string, name: string): string {
   const f = lstatInRoot(contextDir, name);
   if (!f.stat?.isFile()) throw new BadParameterError(`Cannot locate specified Dockerfile: ${name}`);
   return readFileSync(f.path, "utf8");
+}
+
+/**
+ * As dockerd once it has read the Dockerfile (remotecontext's removeDockerfile): the .dockerignore and the
+ * Dockerfile leave the context when the .dockerignore excludes them, so `COPY . .` copies neither (the
+ * docker CLI sends a Dockerfile from outside the context as `.dockerfile.<random>` and excludes it so).
+ */
+function dropIgnoredBuildFiles(contextDir: string, dockerfile: string): void {
+  const f = lstatInRoot(contextDir, ".dockerignore");
+  if (!f.stat?.isFile()) return;
+  const ignore = DockerIgnore.parse(readFileSync(f.path, "utf8"));
+  for (const name of [".dockerignore", posix.normalize("/" + dockerfile).slice(1)]) {
+    if (!name || !ignore.isIgnored(name, false)) continue;
+    const p = lstatInRoot(contextDir, name, false);
+    if (p.stat && !p.stat.isDirectory()) rmSync(p.path, { force: true });
+  }
 }
 
 /** A local archive ADD unpacks: tar, possibly gzip, bzip2 or xz compressed (by its first bytes, as Docker). */

@@ -1,10 +1,10 @@
 /** `berth build`: sends the context (less what .dockerignore excludes) as a tar and prints the builder's stream. */
-import { existsSync, statSync } from "node:fs";
-import { join, resolve, relative } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { isAbsolute, join, resolve, relative, sep } from "node:path";
 import type { Command } from "./command.js";
 import { UsageError } from "../lib/args.js";
 import { jsonLines } from "../api/client.js";
-import { contextTar } from "../lib/build-context.js";
+import { contextTar, type OutsideDockerfile } from "../lib/build-context.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -33,15 +33,19 @@ export const buildCommand: Command = {
     if (a[0] === "-" || /^(https?|git):\/\//.test(a[0])) throw new UsageError("berth build takes a local directory as its context");
     const dir = resolve(a[0]);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`unable to prepare context: path "${a[0]}" not found`);
-    let dockerfile = "Dockerfile";
-    if (f.file) {
+    // As the docker CLI: -f is relative to the current directory; a Dockerfile outside the context (or "-",
+    // stdin) is sent inside the context tar under a random name.
+    let source: string | OutsideDockerfile = "Dockerfile";
+    if (f.file === "-") source = { content: readFileSync(0) };
+    else if (f.file) {
       const p = resolve(String(f.file));
       const rel = relative(dir, p);
-      if (rel.startsWith("..")) throw new UsageError("berth build: the Dockerfile must be inside the build context");
-      dockerfile = rel;
+      if (!existsSync(p)) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${p}: no such file or directory`);
+      source = rel === ".." || rel.startsWith("../") || isAbsolute(rel) ? { content: readFileSync(p) } : rel.split(sep).join("/");
     }
-    if (!existsSync(join(dir, dockerfile))) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, dockerfile)}: no such file or directory`);
-    const body = contextTar(dir, dockerfile);
+    if (typeof source === "string" && !existsSync(join(dir, source))) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, source)}: no such file or directory`);
+    const body = contextTar(dir, source);
+    const dockerfile = body.dockerfileName;
     // Settle the API version first: a streamed context cannot be sent twice.
     await c.api.json("GET", "/version");
     const res = await c.api.stream("POST", "/build", {

@@ -128,7 +128,7 @@ export class BuildService {
         return (await info(rec.id))!;
       },
       imageById: info,
-      run: async (parent, cmd, env, config, history, out, started, mounts) => {
+      run: async (parent, cmd, env, config, history, out, started, mounts, containerConfig) => {
         if (!parent) throw new BadParameterError("a RUN needs a base image with a shell: FROM scratch has none");
         const rec = store.images.resolve(parent)!;
         const cfg = await store.images.config(rec);
@@ -157,7 +157,7 @@ export class BuildService {
           await relay.catch(() => {});
           if (signal?.aborted) throw new BuildCancelledError();
           if (StatusCode !== 0) return { exitCode: StatusCode };
-          const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history });
+          const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history, containerConfig: containerConfig ?? { ...config, Cmd: cmd, Image: parent } });
           return { exitCode: 0, image };
         } finally {
           signal?.removeEventListener("abort", kill);
@@ -165,9 +165,10 @@ export class BuildService {
           await this.containers.remove(Id, { force: true, volumes: true }).catch(() => {});
         }
       },
-      commit: async (parent, layer, config, history) => {
+      commit: async (parent, layer, config, history, meta) => {
         const tar = layer ? Readable.from(writeTar(layer as Iterable<TarEntry>)) : null;
-        const rec = await this.commits.newImage(parent, tar ? { tar } : null, config as ContainerConfigSpec, history as HistoryEntry);
+        const rec = await this.commits.newImage(parent, tar ? { tar } : null, config as ContainerConfigSpec, history as HistoryEntry,
+          meta ? { container: meta.container ?? "", containerConfig: meta.containerConfig } : {});
         return rec.id;
       },
       withRootfs: async (image, fn) => {

@@ -24,7 +24,15 @@ export interface CommitOptions {
   /** The image's config exactly (the builder: not the RUN command's). */
   exactConfig?: ContainerConfigSpec;
   history?: HistoryEntry;
+  /** The builder: the config its step ran with (recorded as the image's ContainerConfig; default: the container's). */
+  containerConfig?: ContainerConfigSpec & { Image?: string };
 }
+
+/** What Docker's image config records of the container an image was committed from (`container`, `container_config`). */
+export interface CommitMeta { container?: string; containerConfig?: ContainerConfigSpec & { Image?: string } }
+
+/** An image config as Docker writes it: with the container it came from (both absent for pulled and imported images). */
+export type DockerImageConfig = ImageConfig & { container?: string; container_config?: ContainerConfigSpec & { Image?: string } };
 
 const OCI_OF: Record<string, string> = {
   [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
@@ -77,7 +85,7 @@ export class CommitService {
     else {
       config = {
         ...(parentCfg?.config ?? {}),
-        User: cc.User || undefined, Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined,
+        User: cc.User || undefined, Env: cc.Env ?? undefined, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined,
         WorkingDir: cc.WorkingDir || undefined, Labels: cc.Labels, Volumes: cc.Volumes ?? undefined,
         ExposedPorts: cc.ExposedPorts && Object.keys(cc.ExposedPorts).length ? cc.ExposedPorts : undefined, StopSignal: cc.StopSignal,
         ...stripUndefined(opts.config ?? {}),
@@ -86,7 +94,12 @@ export class CommitService {
       if (fromChanges.Env) config.Env = mergeEnv(cc.Env, fromChanges.Env);
     }
     const history: HistoryEntry = opts.history ?? { created_by: [c.Path, ...c.Args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}) };
-    const rec = await this.newImage(parent?.id ?? null, { blob }, config, history, { author: opts.author, ref: target });
+    const containerConfig = opts.containerConfig ?? {
+      ...stripUndefined({ User: cc.User || undefined, Env: cc.Env ?? undefined, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined, WorkingDir: cc.WorkingDir || undefined,
+        Labels: cc.Labels, Volumes: cc.Volumes ?? undefined, ExposedPorts: cc.ExposedPorts && Object.keys(cc.ExposedPorts).length ? cc.ExposedPorts : undefined, StopSignal: cc.StopSignal }),
+      Image: c.Image,
+    };
+    const rec = await this.newImage(parent?.id ?? null, { blob }, config, history, { author: opts.author, ref: target, container: c.Id, containerConfig });
     this.events.publish("container", "commit", c.Id, { comment: opts.comment ?? "", imageID: rec.id, imageRef: target ?? "", name: c.Name.slice(1) });
     return { Id: rec.id };
   }
@@ -98,12 +111,12 @@ export class CommitService {
    * are mapped: same bytes).
    */
   newImage(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
-    history: HistoryEntry, opts: { author?: string; ref?: string } = {}): Promise<ImageRecord> {
+    history: HistoryEntry, opts: { author?: string; ref?: string } & CommitMeta = {}): Promise<ImageRecord> {
     return this.store.gc.lease(() => this.newImageLeased(parentId, layer, config, history, opts));
   }
 
   private async newImageLeased(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
-    history: HistoryEntry, opts: { author?: string; ref?: string } = {}): Promise<ImageRecord> {
+    history: HistoryEntry, opts: { author?: string; ref?: string } & CommitMeta = {}): Promise<ImageRecord> {
     const parent = parentId ? this.store.images.resolve(parentId) : undefined;
     const parentCfg: ImageConfig | undefined = parent ? await this.store.images.config(parent) : undefined;
     const parentManifest: Manifest | undefined = parent ? await this.store.images.manifest(parent) : undefined;
@@ -115,9 +128,12 @@ export class CommitService {
       size += applied.size;
     }
     const created = new Date().toISOString();
-    const image: ImageConfig = {
-      ...(parentCfg ?? { architecture: process.arch === "x64" ? "amd64" : process.arch, os: "linux" }),
+    const { container: _c, container_config: _cc, ...inherited } = (parentCfg ?? { architecture: process.arch === "x64" ? "amd64" : process.arch, os: "linux" }) as DockerImageConfig;
+    const image: DockerImageConfig = {
+      ...inherited,
       created,
+      // As Docker: the container the image was committed from and its config (the parent's are not this image's).
+      ...(opts.container !== undefined || opts.containerConfig ? { container: opts.container ?? "", container_config: stripUndefined(opts.containerConfig ?? {}) } : {}),
       ...(opts.author ? { author: opts.author } : {}),
       config: stripUndefined(config),
       rootfs: { type: "layers", diff_ids: [...(parentCfg?.rootfs?.diff_ids ?? []), ...(blob ? [blob.digest] : [])] },
@@ -134,7 +150,7 @@ export class CommitService {
       ],
     };
     const m = await this.store.content.writeBytes(JSON.stringify(manifest));
-    return this.store.images.add(m.digest, opts.ref, size);
+    return this.store.images.add(m.digest, opts.ref, size, parent?.id);
   }
 }
 

@@ -16,6 +16,7 @@ import { familiarString, parseReference, formatReference } from "../oci/referenc
 import type { ContainerConfigSpec } from "../oci/image.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
 import type { EventBus } from "./events.js";
+import type { DockerImageConfig } from "./commit.js";
 import type { ContainerService } from "./containers.js";
 import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 
@@ -43,8 +44,20 @@ export class ImageService {
     return id.replace("sha256:", "").slice(0, 12);
   }
 
-  /** `GET /images/json`: from the records alone (no blob is read); a broken record is skipped (and logged once by the store). */
-  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean }): Promise<Record<string, unknown>[]> {
+  /** Images built or committed on each image (Docker's children), from the records' parents. */
+  private childCounts(): Map<string, number> {
+    const n = new Map<string, number>();
+    for (const r of this.store.images.list()) if (r.parent && this.store.images.get(r.parent)) n.set(r.parent, (n.get(r.parent) ?? 0) + 1);
+    return n;
+  }
+
+  /**
+   * `GET /images/json`: from the records alone (no blob is read); a broken record is skipped (and logged once by the store).
+   * As dockerd: an untagged image with children (a build's intermediate image) is listed only with `all`; `dangling=true`
+   * lists the untagged images without children; an untagged image shows as `<none>:<none>` / `<none>@<none>`.
+   * `Containers` and `SharedSize` are -1 unless asked (`extra`: what `system df` and `shared-size` ask for).
+   */
+  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean; sharedSize?: boolean; extra?: boolean }): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     const f = checkFilters(opts.filters, ["dangling", "label", "before", "since", "reference"]);
     let dangling: boolean | undefined;
@@ -56,46 +69,88 @@ export class ImageService {
     // Docker resolves before/since first: an unknown image is a 404 whatever else matches.
     const before = f.before?.length ? Date.parse(this.resolve(f.before[f.before.length - 1]).created) : undefined;
     const since = f.since?.length ? Date.parse(this.resolve(f.since[f.since.length - 1]).created) : undefined;
-    const uses = this.containers.imageUseCounts();
+    const uses = opts.extra ? this.containers.imageUseCounts() : undefined;
+    const children = this.childCounts();
+    const listed: ImageRecord[] = [];
     for (const rec of this.store.images.list()) {
       if (this.store.images.brokenReason(rec.id) !== undefined) continue;
       const labels = rec.labels ?? {};
-      if (dangling !== undefined && dangling !== (rec.repoTags.length === 0)) continue;
+      const untagged = rec.repoTags.length === 0 && rec.repoDigests.length === 0;
+      const heads = !children.get(rec.id);
+      // As dockerd's Images(): dangling=true looks only at images without children.
+      if (dangling === true && (!heads || rec.repoTags.length)) continue;
+      if (untagged) {
+        if (!opts.all && !heads) continue;
+        if (dangling === false || f.reference?.length) continue;
+      }
       if (before !== undefined && !(Date.parse(rec.created) < before)) continue;
       if (since !== undefined && !(Date.parse(rec.created) > since)) continue;
       if (!labelsMatch(labels, f)) continue;
       if (f.reference?.length && !f.reference.some((pat) => rec.repoTags.some((t) => globMatch(pat, familiar(t))))) continue;
       const created = Math.floor(Date.parse(rec.created) / 1000) || 0;
+      listed.push(rec);
       out.push({
-        Id: rec.id,
-        ParentId: "",
-        RepoTags: rec.repoTags.map(familiar),
-        RepoDigests: rec.repoDigests.map(familiar),
+        Containers: uses ? uses.get(rec.id) ?? 0 : -1,
         Created: created,
-        Size: rec.size,
+        Id: rec.id,
+        Labels: rec.labels && Object.keys(rec.labels).length ? rec.labels : null,
+        ParentId: rec.parent && this.store.images.get(rec.parent) ? rec.parent : "",
+        RepoDigests: untagged ? ["<none>@<none>"] : rec.repoDigests.length ? rec.repoDigests.map(familiar) : null,
+        RepoTags: untagged ? ["<none>:<none>"] : rec.repoTags.length ? rec.repoTags.map(familiar) : null,
         SharedSize: -1,
+        Size: rec.size,
         VirtualSize: rec.size,
-        Labels: labels,
-        Containers: uses.get(rec.id) ?? 0,
       });
+    }
+    if (opts.extra || opts.sharedSize) {
+      // As dockerd: a layer counts as shared when more than one of the listed images has it.
+      const sizes = await this.chainSizes();
+      const refs = new Map<string, number>();
+      const chainsOf = listed.map((r) => chainsOfDiffIds(r.diffIds));
+      for (const cs of chainsOf) for (const c of cs) refs.set(c, (refs.get(c) ?? 0) + 1);
+      chainsOf.forEach((cs, i) => { out[i].SharedSize = cs.reduce((a, c) => a + ((refs.get(c) ?? 0) > 1 ? sizes.get(c) ?? 0 : 0), 0); });
     }
     return out.sort((a, b) => (b.Created as number) - (a.Created as number));
   }
 
+  /** Each snapshot's own size (the bytes its layer added), by chain ID. */
+  private async chainSizes(): Promise<Map<string, number>> {
+    return new Map((await this.store.snapshots.list()).map((s) => [s.chainId, s.size]));
+  }
+
+  /**
+   * The images part of `GET /system/df`, as dockerd computes it: the images `docker images` lists (with their
+   * container counts and shared sizes), and `LayersSize`, the bytes of every layer some image uses, each
+   * layer counted once however many images share it.
+   */
+  async diskUsage(): Promise<{ LayersSize: number; Images: Record<string, unknown>[] }> {
+    const Images = await this.list({ extra: true });
+    const sizes = await this.chainSizes();
+    const used = new Set<string>();
+    for (const rec of this.store.images.list()) for (const c of chainsOfDiffIds(rec.diffIds)) used.add(c);
+    let LayersSize = 0;
+    for (const c of used) LayersSize += sizes.get(c) ?? 0;
+    return { LayersSize, Images };
+  }
+
   async inspect(ref: string): Promise<Record<string, unknown>> {
     const rec = this.resolve(ref);
-    const cfg = await this.store.images.config(rec);
+    const cfg = await this.store.images.config(rec) as DockerImageConfig;
     const history = cfg.history ?? [];
+    const blank = { Hostname: "", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false, Env: null, Cmd: null, Image: "", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: null };
     return {
       Id: rec.id,
       RepoTags: rec.repoTags.map(familiar),
       RepoDigests: rec.repoDigests.map(familiar),
-      Parent: "",
+      Parent: rec.parent && this.store.images.get(rec.parent) ? rec.parent : "",
       Comment: history.length ? history[history.length - 1].comment ?? "" : "",
       Created: rec.created,
+      // As dockerd: the container the image was committed from (a build's last RUN step) and that step's config.
+      Container: cfg.container ?? "",
+      ContainerConfig: { ...blank, ...(cfg.container_config ?? {}) },
       DockerVersion: "",
       Author: cfg.author ?? "",
-      Config: { Hostname: "", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false, Env: null, Cmd: null, Image: "", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: null, ...(cfg.config ?? {}) },
+      Config: { ...blank, ...(cfg.config ?? {}) },
       Architecture: cfg.architecture,
       Variant: cfg.variant,
       Os: cfg.os,
@@ -160,6 +215,11 @@ export class ImageService {
     if (running) {
       throw new ConflictError(`conflict: unable to delete ${byId ? rec.id.replace("sha256:", "").slice(0, 12) : `repository reference "${ref}"`} (cannot be forced) - image is being used by running container ${running.Id.slice(0, 12)}`);
     }
+    // As dockerd: an image others were built on cannot be deleted by ID, even forced; by its last tag it is only untagged.
+    const hasChildren = this.hasChildren(rec.id);
+    if (byId && hasChildren) {
+      throw new ConflictError(`conflict: unable to delete ${rec.id.replace("sha256:", "").slice(0, 12)} (cannot be forced) - image has dependent child images`);
+    }
     if (users.length && !opts.force) {
       throw new ConflictError(`conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0].Id.slice(0, 12)} is using its referenced image ${rec.id.replace("sha256:", "").slice(0, 12)}`);
     }
@@ -170,11 +230,34 @@ export class ImageService {
     }
     for (const d of rec.repoDigests) out.push({ Untagged: familiar(d) });
     if (users.length) return out; // forced: the image stays as long as a container uses it
+    if (hasChildren) return out; // untagged: it stays, as the parent of the images built on it
+    await this.deleteWithParents(rec, out, !opts.noprune);
+    await this.collect();
+    return out;
+  }
+
+  private hasChildren(id: string): boolean {
+    for (const r of this.store.images.list()) if (r.parent === id) return true;
+    return false;
+  }
+
+  /**
+   * Deletes an image and then, as dockerd's rmi does (unless noprune), its parents in turn while each is
+   * untagged, has no other child and no container (running or not) uses it: a build's intermediate images
+   * go with its result. It stops quietly at the first parent that must stay.
+   */
+  private async deleteWithParents(rec: ImageRecord, out: { Untagged?: string; Deleted?: string }[], prune: boolean): Promise<void> {
     await this.store.images.remove(rec.id);
     out.push({ Deleted: rec.id });
     this.events.publish("image", "delete", rec.id, {});
-    await this.collect();
-    return out;
+    for (let p = prune ? rec.parent : undefined; p;) {
+      const parent = this.store.images.get(p);
+      if (!parent || parent.repoTags.length || parent.repoDigests.length || this.hasChildren(parent.id) || this.containers.usingImage(parent.id).length) break;
+      await this.store.images.remove(parent.id);
+      out.push({ Deleted: parent.id });
+      this.events.publish("image", "delete", parent.id, {});
+      p = parent.parent;
+    }
   }
 
   /**
@@ -256,17 +339,29 @@ export class ImageService {
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
     let space = 0;
     const uses = this.containers.imageUseCounts();
-    for (const rec of this.store.images.list()) {
-      if (uses.get(rec.id)) continue;
-      if (!all && rec.repoTags.length) continue;
-      if (until !== undefined && !(Date.parse(rec.created) < until)) continue;
-      if (!pruneLabelsMatch(rec.labels ?? undefined, f)) continue;
-      for (const t of rec.repoTags) deleted.push({ Untagged: familiar(t) });
-      await this.store.images.remove(rec.id);
-      deleted.push({ Deleted: rec.id });
-      space += rec.size;
-      this.events.publish("image", "delete", rec.id, {});
+    const usedChains = () => new Set(this.store.images.list().flatMap((r) => chainsOfDiffIds(r.diffIds)));
+    const sizes = await this.chainSizes();
+    const usedBefore = usedChains();
+    // As dockerd: only images nothing was built on are candidates, and a build's intermediate images go with
+    // them; with dangling=false a tagged base whose children went is looked at again (one more pass).
+    for (let again = true; again;) {
+      again = false;
+      for (const rec of this.store.images.list()) {
+        if (!this.store.images.get(rec.id)) continue; // went with an image pruned before it
+        if (uses.get(rec.id)) continue;
+        if (this.hasChildren(rec.id)) continue;
+        if (!all && (rec.repoTags.length || rec.repoDigests.length)) continue;
+        if (until !== undefined && !(Date.parse(rec.created) < until)) continue;
+        if (!pruneLabelsMatch(rec.labels ?? undefined, f)) continue;
+        for (const t of rec.repoTags) { await this.store.images.untag(t); deleted.push({ Untagged: familiar(t) }); }
+        for (const d of rec.repoDigests) deleted.push({ Untagged: familiar(d) });
+        await this.deleteWithParents(this.store.images.get(rec.id) ?? rec, deleted, true);
+        again = all;
+      }
     }
+    // What went: the layers no image uses any more (each counted once, as dockerd counts the layers it releases).
+    const usedAfter = usedChains();
+    for (const c of usedBefore) if (!usedAfter.has(c)) space += sizes.get(c) ?? 0;
     await this.collect();
     return { ImagesDeleted: deleted, SpaceReclaimed: space };
   }
@@ -334,6 +429,14 @@ export class ImageService {
     this.events.publish("image", "import", rec.id, { name: familiarString(r) });
     return rec;
   }
+}
+
+/** The chain IDs of an image's layers, bottom first. */
+function chainsOfDiffIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  let chain: string | undefined;
+  for (const d of diffIds) { chain = chain ? chainIdOf([chain, d]) : d; out.push(chain); }
+  return out;
 }
 
 function globMatch(pattern: string, s: string): boolean {

@@ -1,11 +1,17 @@
-/** A build context as a tar stream: the directory less what its .dockerignore excludes (the Dockerfile and .dockerignore always go). */
+/**
+ * A build context as a tar stream: the directory less what its .dockerignore excludes (the Dockerfile and
+ * .dockerignore always go). A Dockerfile from outside the directory (or from stdin) goes in as the docker
+ * CLI puts it: under a random name `.dockerfile.<20 hex>` (mode 0600), which is also appended to the
+ * .dockerignore sent (made when there is none), so the daemon drops it from the context once it has read it.
+ */
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { DockerIgnore } from "./dockerignore.js";
 import { writeTar, type TarEntry } from "./tar-writer.js";
 
-function* entries(dir: string, ignore: DockerIgnore, keep: Set<string>): Generator<TarEntry> {
+function* entries(dir: string, ignore: DockerIgnore, keep: Set<string>, dockerignore?: Buffer): Generator<TarEntry> {
   const walk = function* (rel: string): Generator<TarEntry> {
     for (const n of readdirSync(rel ? join(dir, rel) : dir).sort()) {
       const r = rel ? `${rel}/${n}` : n;
@@ -16,6 +22,7 @@ function* entries(dir: string, ignore: DockerIgnore, keep: Set<string>): Generat
       const common = { name: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
       if (st.isDirectory()) { if (!ignored) yield { ...common, type: "directory" }; yield* walk(r); }
       else if (ignored) continue;
+      else if (r === ".dockerignore" && dockerignore && st.isFile()) yield { ...common, type: "file", size: dockerignore.length, source: dockerignore };
       else if (st.isSymbolicLink()) yield { ...common, type: "symlink", linkname: readlinkSync(abs) };
       else if (st.isFile()) yield { ...common, type: "file", size: st.size, source: abs };
     }
@@ -23,8 +30,33 @@ function* entries(dir: string, ignore: DockerIgnore, keep: Set<string>): Generat
   yield* walk("");
 }
 
-export function contextTar(dir: string, dockerfile: string): Readable {
+/** A Dockerfile that is not a file of the context: its text, sent under a name of its own. */
+export interface OutsideDockerfile { content: Buffer }
+
+/**
+ * The context tar. `dockerfile`: the Dockerfile's path inside the context, or its content when it lives
+ * outside it (then `name` is what to send as the `dockerfile` parameter).
+ */
+export function contextTar(dir: string, dockerfile: string | OutsideDockerfile): Readable & { dockerfileName: string } {
   let patterns = "";
-  try { patterns = readFileSync(join(dir, ".dockerignore"), "utf8"); } catch { /* none */ }
-  return Readable.from(writeTar(entries(dir, DockerIgnore.parse(patterns), new Set([dockerfile, ".dockerignore"]))));
+  let hasIgnoreFile = false;
+  try { patterns = readFileSync(join(dir, ".dockerignore"), "utf8"); hasIgnoreFile = true; } catch { /* none */ }
+  const ignore = DockerIgnore.parse(patterns);
+  let out: Iterable<TarEntry>;
+  let name: string;
+  if (typeof dockerfile === "string") {
+    name = dockerfile;
+    out = entries(dir, ignore, new Set([dockerfile, ".dockerignore"]));
+  } else {
+    name = `.dockerfile.${randomBytes(10).toString("hex")}`;
+    const ignoreText = Buffer.from(`${patterns}\n${name}\n`);
+    const now = new Date();
+    const content = dockerfile.content;
+    out = (function* () {
+      yield* entries(dir, ignore, new Set([".dockerignore"]), ignoreText);
+      if (!hasIgnoreFile) yield { name: ".dockerignore", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: now, size: ignoreText.length, source: ignoreText };
+      yield { name, type: "file", mode: 0o600, uid: 0, gid: 0, mtime: now, size: content.length, source: content };
+    })();
+  }
+  return Object.assign(Readable.from(writeTar(out)), { dockerfileName: name });
 }

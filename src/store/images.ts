@@ -38,6 +38,12 @@ export interface ImageRecord {
   labels?: Record<string, string> | null;
   /** Cached from the manifest: the layer blobs, for the collector and `system check`. */
   layers?: string[];
+  /**
+   * The image this one was built or committed on (Docker's Parent): a build's intermediate images are
+   * parents of the next step's, so lists hide them and `rmi` removes the untagged chain. Absent for pulled,
+   * loaded and imported images.
+   */
+  parent?: string;
 }
 
 export class ImageStore {
@@ -185,7 +191,7 @@ export class ImageStore {
    * Records an image whose manifest and config are in the content store (both are read and checked
    * here: a record never points at blobs that are not there), optionally pointing `ref` at it.
    */
-  async add(manifestDigest: string, ref?: string, size?: number): Promise<ImageRecord> {
+  async add(manifestDigest: string, ref?: string, size?: number, parent?: string): Promise<ImageRecord> {
     const manifest = await this.readManifest(manifestDigest);
     const config = await this.readConfig(manifest.config.digest);
     const id = manifest.config.digest;
@@ -196,6 +202,7 @@ export class ImageStore {
       size: size ?? manifest.layers.reduce((a, l) => a + l.size, 0), chainId: diffIds.length ? chainIdOf(diffIds) : null, diffIds,
     };
     if (old && size !== undefined) rec.size = size;
+    if (parent && parent !== id && !rec.parent) rec.parent = parent;
     rec.labels = config.config?.Labels ?? null;
     if (!old || old.manifestDigest === manifestDigest) rec.layers = manifest.layers.map((l) => l.digest);
     const touched = [rec];
