@@ -44,6 +44,16 @@ export function bool(q: Query, k: string, dflt = false): boolean { return boolPa
 /** Integer query parameters are Go's strconv.Atoi: anything else is a 400. */
 export function num(q: Query, k: string): number | undefined { return intParam(q, k); }
 
+/** Docker's X-Registry-Auth: base64url JSON {username, password, serveraddress}. */
+export function registryAuth(req: http.IncomingMessage): { username: string; password: string } | undefined {
+  const h = req.headers["x-registry-auth"];
+  if (typeof h !== "string" || !h) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(h.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString()) as { username?: string; password?: string };
+    return v.username ? { username: v.username, password: v.password ?? "" } : undefined;
+  } catch { return undefined; }
+}
+
 export function filters(q: Query): Record<string, string[]> { return parseFilters(q.get("filters")); }
 
 /** Docker's time parameters: unix seconds with optional fraction, or RFC3339. */

@@ -21,6 +21,9 @@ import "./routes/images.js";
 import "./routes/volumes.js";
 import "./routes/build.js";
 import "./routes/networks.js";
+import "./routes/distribution.js";
+import "./routes/swarm.js";
+import "./routes/plugins.js";
 
 export { API_VERSION, MIN_API_VERSION, JSON_BODY_LIMIT } from "./router.js";
 

@@ -32,6 +32,9 @@ export class EventBus {
 
   constructor() { this.emitter.setMaxListeners(0); }
 
+  /** How many `/events` streams are listening (Docker's NEventsListener). */
+  get listeners(): number { return this.emitter.listenerCount("event"); }
+
   publish(type: EngineEvent["Type"], action: string, id: string, attributes: Record<string, string> = {}): void {
     const nowNs = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
     const ev: EngineEvent = {

@@ -1,6 +1,7 @@
 /** The classic builder: POST /build. */
 import { BadParameterError, errorMessage } from "../../lib/errors.js";
-import { route, HANDLED, bool, streamHeaders } from "../router.js";
+import { route, Reply, HANDLED, bool, filters, streamHeaders } from "../router.js";
+import { checkFilters } from "../../engine/filters.js";
 
 route("POST", "/build", async (e, c) => {
   const q = c.query;
@@ -32,3 +33,38 @@ route("POST", "/build", async (e, c) => {
   if (!res.destroyed) res.end();
   return HANDLED;
 });
+
+/** The build cache filters dockerd accepts on /build/prune (its BuildKit cache fields, and until / unused-for). */
+const BUILD_PRUNE_FILTERS = ["until", "unused-for", "id", "parent", "type", "description", "inuse", "shared", "private"];
+
+route("POST", "/build/prune", async (e, c) => {
+  const q = c.query;
+  let f: Record<string, string[]>;
+  try {
+    f = checkFilters(filters(q), BUILD_PRUNE_FILTERS);
+    for (const k of ["until", "unused-for"]) {
+      for (const v of f[k] ?? []) if (!/^([0-9]*(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$/.test(v) || v === "") throw new BadParameterError(`"${k}" filter expects a duration (e.g., '24h'): time: invalid duration ${JSON.stringify(v)}`);
+    }
+  } catch (err) { throw new BadParameterError(`failed to prune build cache: ${errorMessage(err)}`); }
+  const ks = q.get("keep-storage");
+  let keepStorage = 0;
+  if (ks) {
+    if (!/^[+-]?\d+$/.test(ks)) throw new BadParameterError(`keep-storage is in bytes and expects an integer, got ${ks}: strconv.Atoi: parsing ${JSON.stringify(ks)}: invalid syntax`);
+    keepStorage = Number(ks);
+  }
+  const opts = { all: bool(q, "all"), keepStorage, filters: f };
+  // The build service's prune (cache records whose images nothing else uses); dockerd's answer when it has none.
+  const svc = e.builds as unknown as { prune?: (o: typeof opts) => Promise<{ CachesDeleted?: string[] | null; SpaceReclaimed?: number }> };
+  if (typeof svc.prune !== "function") return { CachesDeleted: null, SpaceReclaimed: 0 };
+  const r = await svc.prune(opts);
+  return { CachesDeleted: r.CachesDeleted?.length ? r.CachesDeleted : null, SpaceReclaimed: r.SpaceReclaimed ?? 0 };
+});
+
+/** A classic build cannot be cancelled by ID (a client that goes away cancels it); dockerd's answers. */
+route("POST", "/build/cancel", (_e, c) => {
+  if (!c.query.get("id")) throw new BadParameterError("build ID not provided");
+  return new Reply(200, "");
+});
+
+/** BuildKit sessions: berth's builder is the classic one (`Builder-Version: 1` on /_ping), so a session upgrade has no one to talk to. */
+route("POST", "/session", () => { throw new BadParameterError("no upgrade proto in request"); });

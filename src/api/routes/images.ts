@@ -1,9 +1,8 @@
 /** Images: list, pull, push, login, save/load, inspect, history, tag, remove, commit. */
-import type http from "node:http";
 import { join } from "node:path";
 import { BadParameterError, errorMessage } from "../../lib/errors.js";
 import { AuthSchema, CommitConfigSchema } from "../types.js";
-import { route, Reply, HANDLED, bool, filters, jsonBody, streamHeaders } from "../router.js";
+import { route, Reply, HANDLED, bool, filters, jsonBody, streamHeaders, registryAuth } from "../router.js";
 
 route("GET", "/images/json", (e, c) => e.images.list({ all: bool(c.query, "all"), filters: filters(c.query), digests: bool(c.query, "digests") }));
 route("POST", "/images/create", async (e, c) => {
@@ -46,16 +45,6 @@ route("POST", "/images/create", async (e, c) => {
   if (!res.destroyed) res.end();
   return HANDLED;
 });
-/** Docker's X-Registry-Auth: base64url JSON {username, password, serveraddress}. */
-function registryAuth(req: http.IncomingMessage): { username: string; password: string } | undefined {
-  const h = req.headers["x-registry-auth"];
-  if (typeof h !== "string" || !h) return undefined;
-  try {
-    const v = JSON.parse(Buffer.from(h.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString()) as { username?: string; password?: string };
-    return v.username ? { username: v.username, password: v.password ?? "" } : undefined;
-  } catch { return undefined; }
-}
-
 route("POST", "/images/{name*}/push", async (e, c) => {
   const tag = c.query.get("tag");
   const ref = tag ? `${c.params[0]}:${tag}` : c.params[0];
@@ -114,7 +103,10 @@ route("GET", "/containers/{id}/export", async (e, c) => {
   return HANDLED;
 });
 route("POST", "/images/prune", (e, c) => e.images.prune(filters(c.query)));
-route("GET", "/images/{name*}/json", (e, c) => e.images.inspect(c.params[0]));
+route("GET", "/images/{name*}/json", async (e, c) => {
+  const img = await e.images.inspect(c.params[0]);
+  return imageInspectDefaults(img, await e.imageGraphDriverData(c.params[0]), c.version);
+});
 route("GET", "/images/{name*}/get", (e, c) => {
   const out = e.images.save([c.params[0]]);
   const res = c.res!;
@@ -142,3 +134,38 @@ route("POST", "/commit", async (e, c) => {
   }));
 });
 route("GET", "/containers/{id}/changes", (e, c) => e.commits.diff(c.params[0]));
+
+/** The keys of Docker's ContainerConfig (image Config and ContainerConfig), with their zero values. */
+const CONFIG_ZERO: Record<string, unknown> = {
+  Hostname: "", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false,
+  Env: null, Cmd: null, Image: "", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: null,
+};
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * GET /images/{name}/json as dockerd answers it (moby api/swagger.yaml
+ * ImageInspect): every key the engine did not set gets Docker's default; what
+ * the engine set is kept. VirtualSize exists for API < 1.44 only; Variant and
+ * OsVersion are omitted when empty (omitempty).
+ */
+export function imageInspectDefaults(img: Record<string, unknown>, graphData: Record<string, string> | null, version: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    Id: "", RepoTags: [], RepoDigests: [], Parent: "", Comment: "", Created: "", Container: "", ContainerConfig: {}, DockerVersion: "", Author: "",
+    Config: {}, Architecture: "", Os: "", Size: 0, GraphDriver: {}, RootFS: {}, Metadata: {},
+    ...img,
+  };
+  for (const k of ["Config", "ContainerConfig"]) out[k] = { ...CONFIG_ZERO, ...(isObj(out[k]) ? out[k] : {}) };
+  for (const k of ["RepoTags", "RepoDigests"]) if (!Array.isArray(out[k])) out[k] = [];
+  const gd = isObj(out.GraphDriver) ? out.GraphDriver : {};
+  out.GraphDriver = { Data: isObj(gd.Data) ? gd.Data : graphData, Name: typeof gd.Name === "string" && gd.Name ? gd.Name : "overlay2" };
+  const rootfs = isObj(out.RootFS) ? out.RootFS : {};
+  out.RootFS = { Type: "layers", Layers: [], ...rootfs };
+  const meta = isObj(out.Metadata) ? out.Metadata : {};
+  out.Metadata = { LastTagTime: "0001-01-01T00:00:00Z", ...meta };
+  for (const k of ["Variant", "OsVersion"]) if (out[k] === undefined || out[k] === "" || out[k] === null) delete out[k];
+  const [maj, min] = version.split(".").map(Number);
+  if (maj === 1 && min < 44) out.VirtualSize = typeof out.VirtualSize === "number" ? out.VirtualSize : out.Size;
+  else delete out.VirtualSize;
+  return out;
+}

@@ -1,15 +1,23 @@
 /** System: ping, version, info, disk use, events. */
-import { ENGINE_VERSION } from "../../engine/engine.js";
+import { release } from "node:os";
+import { ENGINE_VERSION, runcVersion } from "../../engine/engine.js";
 import { API_VERSION, MIN_API_VERSION, route, Reply, HANDLED, filters, timeParam, streamHeaders } from "../router.js";
 
 route("GET", "/_ping", () => "OK");
 route("HEAD", "/_ping", () => new Reply(200, ""));
-route("GET", "/version", () => ({
-  Platform: { Name: "berth" },
-  Components: [{ Name: "Engine", Version: ENGINE_VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch } }],
-  Version: ENGINE_VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: "", GoVersion: `node${process.versions.node}`,
-  Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch, KernelVersion: "", BuildTime: "",
-}));
+route("GET", "/version", () => {
+  const arch = process.arch === "x64" ? "amd64" : process.arch;
+  const runc = runcVersion();
+  return {
+    Platform: { Name: "berth" },
+    Components: [
+      { Name: "Engine", Version: ENGINE_VERSION, Details: { ApiVersion: API_VERSION, Arch: arch, BuildTime: "", Experimental: "false", GitCommit: "", GoVersion: `node${process.versions.node}`, KernelVersion: release(), MinAPIVersion: MIN_API_VERSION, Os: "linux" } },
+      { Name: "runc", Version: runc.Version, Details: { GitCommit: runc.GitCommit } },
+    ],
+    Version: ENGINE_VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: "", GoVersion: `node${process.versions.node}`,
+    Os: "linux", Arch: arch, KernelVersion: release(), BuildTime: "",
+  };
+});
 route("GET", "/info", (e) => e.info());
 route("GET", "/system/df", async (e) => ({
   LayersSize: 0,
