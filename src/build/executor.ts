@@ -12,7 +12,7 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, rmSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, rmSync, writeFileSync, type Stats } from "node:fs";
 import { DockerIgnore } from "../lib/dockerignore.js";
 import { spawn } from "node:child_process";
 import { createGunzip } from "node:zlib";
@@ -340,6 +340,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
           mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
           if (m.uid !== undefined || m.gid !== undefined) chownSync(dir, m.uid ?? 0, m.gid ?? 0);
         }
+        // When it was last used (`system df`, `builder prune --filter until=`): a stamp beside it, never in it.
+        writeFileSync(`${dir}.used`, `${Date.now()}\n`);
         return { type: "bind", source: dir, target, readOnly: m.readOnly };
       }
       case "bind": {

@@ -2,7 +2,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve, relative, sep } from "node:path";
 import type { Command } from "./command.js";
-import { UsageError } from "../lib/args.js";
+import { UsageError, filtersQuery } from "../lib/args.js";
+import { humanSize } from "../lib/format.js";
+import { ramInBytes } from "../lib/units.js";
 import { jsonLines } from "../api/client.js";
 import { contextTar, type OutsideDockerfile } from "../lib/build-context.js";
 
@@ -61,5 +63,45 @@ export const buildCommand: Command = {
       else if (m.stream) c.out(m.stream);
     }
     return failed ? 1 : 0;
+  },
+};
+
+/** Reads one line from stdin (the confirmation prompt); "" at EOF. */
+function readLine(): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const done = () => { process.stdin.pause(); process.stdin.removeAllListeners("data"); resolve(buf.split("\n")[0]); };
+    process.stdin.on("data", (d) => { buf += d; if (buf.includes("\n")) done(); });
+    process.stdin.once("end", done);
+    process.stdin.resume();
+  });
+}
+
+/** `berth builder prune` (POST /build/prune), with the docker CLI's flags, prompt and output. */
+export const builderPruneCommand: Command = {
+  name: "builder prune", usage: "builder prune [OPTIONS]", desc: "Remove build cache",
+  flags: [
+    { long: "all", short: "a", type: "bool", desc: "Remove all unused build cache, not just dangling ones" },
+    { long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" },
+    { long: "filter", type: "list", desc: "Provide filter values (e.g. \"until=24h\")" },
+    { long: "keep-storage", type: "string", desc: "Amount of disk space to keep for cache" },
+  ],
+  run: async (c, f, a) => {
+    if (a.length) throw new UsageError(`"builder prune" accepts no arguments.`);
+    let keep: number | undefined;
+    if (f["keep-storage"]) {
+      keep = ramInBytes(String(f["keep-storage"]));
+      if (keep === undefined) throw new UsageError(`invalid argument "${f["keep-storage"]}" for "--keep-storage" flag: invalid size: '${f["keep-storage"]}'`);
+    }
+    if (!f.force) {
+      c.out(`WARNING! This will remove all ${f.all ? "" : "dangling "}build cache. Are you sure you want to continue? [y/N] `);
+      if (!/^y(es)?$/i.test((await readLine()).trim())) return 0;
+    }
+    const r = await c.api.json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/build/prune", {
+      query: { all: f.all ? "1" : undefined, filters: filtersQuery(f.filter as string[]), "keep-storage": keep ? String(keep) : undefined },
+    });
+    if (r.CachesDeleted?.length) c.out(`Deleted build cache objects:\n${r.CachesDeleted.join("\n")}\n\n`);
+    c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}\n`);
+    return 0;
   },
 };

@@ -27,8 +27,18 @@ import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "
 import type { ContainerService } from "./containers.js";
 import type { ImageService } from "./images.js";
 import type { CommitService } from "./commit.js";
+import { checkFilters, untilLimit, type Filters } from "./filters.js";
 
-interface CacheEntry { k: string; id: string }
+/** One cache record: key → image ID; when it was made and last used (ms), how often it was used (absent in older records). */
+interface CacheEntry { k: string; id: string; c?: number; u?: number; n?: number }
+
+/** A build cache entry as `GET /system/df` and `POST /build/prune` show it (Docker's BuildCache fields). */
+export interface BuildCacheRecord {
+  ID: string; Parent: string; Parents: string[] | null; Type: string; Description: string;
+  InUse: boolean; Shared: boolean; Size: number; CreatedAt: string; LastUsedAt: string | null; UsageCount: number;
+}
+
+export interface BuildPruneOptions { all?: boolean; filters?: Filters; keepStorage?: number }
 
 export interface BuildRequest {
   tags: string[]; dockerfile?: string; buildArgs?: Record<string, string>; target?: string;
@@ -43,6 +53,8 @@ export class BuildService {
 
   /** The build cache, key → image ID: in memory, and on disk as a journal (one line per new step, whatever the cache's size). */
   private readonly cache = new Map<string, string>();
+  /** When each record was made and used, for `system df` and `builder prune` (lost with nothing else if absent). */
+  private readonly usage = new Map<string, { c: number; u?: number; n: number }>();
   private journal: Journal<CacheEntry> | undefined;
 
   /** After a crash: image filesystems a build had mounted, and its scratch directories, go. */
@@ -54,9 +66,13 @@ export class BuildService {
     for (const n of await fsp.readdir(tmp).catch(() => [] as string[])) if (n.startsWith("build-")) await fsp.rm(join(tmp, n), { recursive: true, force: true }).catch(() => {});
     const dir = join(this.dataRoot, "buildcache");
     await fsp.mkdir(dir, { recursive: true });
-    this.journal = new Journal<CacheEntry>(dir, "cache", "entries", (r) => r.k, () => [...this.cache].map(([k, id]) => ({ k, id })));
+    this.journal = new Journal<CacheEntry>(dir, "cache", "entries", (r) => r.k, () => [...this.cache].map(([k, id]) => this.entry(k, id)));
     const { records } = await this.journal.load();
-    for (const r of records) if (typeof r?.k === "string" && typeof r.id === "string") this.cache.set(r.k, r.id);
+    for (const r of records) {
+      if (typeof r?.k !== "string" || typeof r.id !== "string") continue;
+      this.cache.set(r.k, r.id);
+      this.usage.set(r.k, { c: typeof r.c === "number" ? r.c : 0, u: typeof r.u === "number" ? r.u : undefined, n: typeof r.n === "number" ? r.n : 0 });
+    }
     // An older berth kept the whole cache in index.json, rewritten after each build.
     const old = await readJsonIfExists<Record<string, string>>(join(dir, "index.json")).catch(() => undefined);
     if (old) {
@@ -66,17 +82,118 @@ export class BuildService {
     }
   }
 
-  /** The cache a build sees: a new step is recorded at once (so a crash or a cancelled build keeps the steps that finished). */
+  private entry(k: string, id: string): CacheEntry {
+    const u = this.usage.get(k);
+    return { k, id, ...(u ? { c: u.c, ...(u.u !== undefined ? { u: u.u } : {}), n: u.n } : {}) };
+  }
+
+  /**
+   * The cache a build sees: a new step is recorded at once (so a crash or a cancelled build keeps the steps
+   * that finished); a hit (a lookup whose image is still there) counts as a use.
+   */
   private buildCache(pending: Promise<void>[]): Map<string, string> {
-    const shared = this.cache, journal = this.journal;
+    const shared = this.cache, journal = this.journal, usage = this.usage, store = this.store;
+    const entry = (k: string, id: string) => this.entry(k, id);
     return new (class extends Map<string, string> {
-      override get(k: string) { return shared.get(k); }
+      override get(k: string) {
+        const id = shared.get(k);
+        if (id && store.images.get(id)) {
+          const u = usage.get(k) ?? { c: Date.now(), n: 0 };
+          u.u = Date.now(); u.n++;
+          usage.set(k, u);
+          if (journal) pending.push(journal.change([entry(k, id)]).catch(() => {}));
+        }
+        return id;
+      }
       override has(k: string) { return shared.has(k); }
       override set(k: string, id: string) {
-        if (shared.get(k) !== id) { shared.set(k, id); if (journal) pending.push(journal.change([{ k, id }]).catch(() => {})); }
+        if (shared.get(k) !== id) {
+          shared.set(k, id);
+          usage.set(k, { c: Date.now(), n: 0 });
+          if (journal) pending.push(journal.change([entry(k, id)]).catch(() => {}));
+        }
         return this;
       }
     })();
+  }
+
+  private mountsDir(): string { return join(this.dataRoot, "buildcache", "mounts"); }
+
+  /**
+   * The build cache as `GET /system/df` shows it (BuildCache): each RUN --mount=type=cache directory
+   * (Type exec.cachemount, its size on disk) and each step record of the classic builder's cache (Type
+   * regular, Size 0: its data is an image's, counted under Images; Shared while that image exists).
+   */
+  async diskUsage(): Promise<BuildCacheRecord[]> {
+    const out: BuildCacheRecord[] = [];
+    const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+    for (const n of (await fsp.readdir(this.mountsDir()).catch(() => [] as string[])).sort()) {
+      const dir = join(this.mountsDir(), n);
+      const st = await fsp.lstat(dir).catch(() => undefined);
+      if (!st?.isDirectory()) continue;
+      const used = await fsp.stat(dir + ".used").catch(() => undefined);
+      out.push({
+        ID: n, Parent: "", Parents: null, Type: "exec.cachemount", Description: "cached mount (RUN --mount=type=cache)",
+        InUse: false, Shared: false, Size: await duBytes(dir), CreatedAt: iso(st.birthtimeMs || st.ctimeMs)!, LastUsedAt: iso((used ?? st).mtimeMs), UsageCount: 0,
+      });
+    }
+    for (const [k, id] of this.cache) {
+      const u = this.usage.get(k);
+      const rec = this.store.images.get(id);
+      let description = "";
+      if (rec) {
+        const h = (await this.store.images.config(rec).catch(() => undefined))?.history ?? [];
+        description = h.length ? h[h.length - 1].created_by ?? "" : "";
+      }
+      const created = u?.c || (rec ? Date.parse(rec.created) : 0);
+      out.push({
+        ID: k.replace(/^sha256:/, "").slice(0, 25), Parent: "", Parents: null, Type: "regular", Description: description,
+        InUse: false, Shared: !!rec, Size: 0, CreatedAt: new Date(created).toISOString(), LastUsedAt: iso(u?.u), UsageCount: u?.n ?? 0,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * `POST /build/prune` (BuildKit's answer shape): without `all` only the dangling cache goes (step records
+   * whose image is gone); with `all` every record and cache mount. `until` keeps what was used (made, if
+   * never used) more recently than that; `keep-storage` stops once the cache left is no larger than that
+   * many bytes (the least recently used go first). Filters `id` and `type` narrow it further.
+   */
+  async prune(opts: BuildPruneOptions = {}): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    const f = checkFilters(opts.filters, ["until", "unused-for", "id", "parent", "type", "description", "inuse", "shared", "private"]);
+    const until = untilLimit(f) ?? untilLimit({ until: f["unused-for"] ?? [] });
+    const all = await this.diskUsage();
+    const last = (r: BuildCacheRecord) => Date.parse(r.LastUsedAt ?? r.CreatedAt);
+    let candidates = all.filter((r) => opts.all || (r.Type === "regular" && !r.Shared));
+    if (until !== undefined) candidates = candidates.filter((r) => last(r) < until);
+    if (f.id?.length) candidates = candidates.filter((r) => f.id.some((x) => r.ID.startsWith(x)));
+    if (f.type?.length) candidates = candidates.filter((r) => f.type.includes(r.Type));
+    if (f.description?.length) candidates = candidates.filter((r) => f.description.some((x) => r.Description.includes(x)));
+    candidates.sort((a, b) => last(a) - last(b));
+    let total = all.reduce((a, r) => a + r.Size, 0);
+    const deleted: string[] = [];
+    let space = 0;
+    const byShortKey = new Map([...this.cache.keys()].map((k) => [k.replace(/^sha256:/, "").slice(0, 25), k]));
+    const gone: string[] = [];
+    for (const r of candidates) {
+      if (opts.keepStorage && opts.keepStorage > 0 && total <= opts.keepStorage) break;
+      if (r.Type === "exec.cachemount") {
+        await fsp.rm(join(this.mountsDir(), r.ID), { recursive: true, force: true });
+        await fsp.rm(join(this.mountsDir(), r.ID + ".used"), { force: true });
+      } else {
+        const k = byShortKey.get(r.ID);
+        if (!k) continue;
+        this.cache.delete(k);
+        this.usage.delete(k);
+        gone.push(k);
+      }
+      deleted.push(r.ID);
+      space += r.Size;
+      total -= r.Size;
+    }
+    if (gone.length && this.journal) await this.journal.change([], gone);
+    return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: space };
   }
 
   /** Runs a build from a context tar (plain or gzip); messages go to `send` in Docker's JSON-stream shape. Returns the image ID. */
@@ -189,6 +306,20 @@ export class BuildService {
       },
     };
   }
+}
+
+/** The bytes of the files under dir (what `du -b` counts, directories aside), never following a symlink. */
+async function duBytes(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) total += (await fsp.lstat(p).catch(() => ({ size: 0 }))).size;
+    }
+  };
+  await walk(dir);
+  return total;
 }
 
 /** The context tar (gzip sniffed) into dir, with the same hostile-tar rules as layers. */

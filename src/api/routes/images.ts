@@ -4,7 +4,7 @@ import { BadParameterError, errorMessage } from "../../lib/errors.js";
 import { AuthSchema, CommitConfigSchema } from "../types.js";
 import { route, Reply, HANDLED, bool, filters, jsonBody, streamHeaders, registryAuth } from "../router.js";
 
-route("GET", "/images/json", (e, c) => e.images.list({ all: bool(c.query, "all"), filters: filters(c.query), digests: bool(c.query, "digests") }));
+route("GET", "/images/json", (e, c) => e.images.list({ all: bool(c.query, "all"), filters: filters(c.query), digests: bool(c.query, "digests"), sharedSize: bool(c.query, "shared-size") }));
 route("POST", "/images/create", async (e, c) => {
   const q = c.query;
   const src = q.get("fromSrc");

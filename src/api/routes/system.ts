@@ -20,10 +20,9 @@ route("GET", "/version", () => {
 });
 route("GET", "/info", (e) => e.info());
 route("GET", "/system/df", async (e) => ({
-  LayersSize: 0,
-  Images: await e.images.list({}),
+  ...(await e.images.diskUsage()),
   Containers: e.containers.list({ all: true, imageName: (id) => e.images.displayName(id) }),
-  Volumes: e.volumes.list().Volumes, BuildCache: [],
+  Volumes: e.volumes.list().Volumes, BuildCache: await e.builds.diskUsage(),
 }));
 route("GET", "/events", (e, c) => {
   const res = c.res!;
