@@ -93,6 +93,16 @@ export type ContainerCreateRequest = Infer<typeof ContainerCreateSchema>;
 export const CommitConfigSchema = struct("runconfig.ContainerConfigWrapper", configFields);
 export type CommitConfig = Infer<typeof CommitConfigSchema>;
 
+/** POST /containers/{id}/update (Go: container.UpdateConfig: the Resources and a RestartPolicy). */
+export const ContainerUpdateSchema = struct("container.UpdateConfig", {
+  CpuShares: int("int64"), Memory: int("int64"), NanoCpus: int("int64"), BlkioWeight: int("uint16"),
+  CpuPeriod: int("int64"), CpuQuota: int("int64"), CpuRealtimePeriod: int("int64"), CpuRealtimeRuntime: int("int64"),
+  CpusetCpus: str(), CpusetMems: str(), KernelMemory: int("int64"), KernelMemoryTCP: int("int64"),
+  MemoryReservation: int("int64"), MemorySwap: int("int64"), PidsLimit: int("int64"),
+  RestartPolicy: struct("container.RestartPolicy", { Name: str(), MaximumRetryCount: int("int") }),
+});
+export type ContainerUpdateRequest = Infer<typeof ContainerUpdateSchema>;
+
 export interface ContainerCreateResponse { Id: string; Warnings: string[] }
 export interface ContainerWaitResponse { StatusCode: number; Error: { Message: string } | null }
 

@@ -10,7 +10,7 @@
  * writes the exit file; the exit watcher records it, deletes the runc state,
  * unmounts) → rm.
  */
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import { totalmem, cpus as hostCpus, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError, ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
@@ -23,9 +23,9 @@ import { familiarString, parseReference } from "../oci/reference.js";
 import type { ImageConfig } from "../oci/image.js";
 import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
 import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from "../runtime/driver.js";
-import { buildSpec, type SpecInput, type SpecResourcesInput } from "../runtime/spec.js";
+import { buildSpec, specResources, type SpecInput, type SpecResourcesInput } from "../runtime/spec.js";
 import { resolveUser } from "../runtime/user.js";
-import { removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
+import { blkioWeightSupported, removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
 import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
@@ -37,7 +37,7 @@ import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch,
 import { releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
-import { checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
+import { checkCpusets, checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
 import { healthArgv, mergeHealth, startHealth, type HealthConfig } from "./health.js";
 
 export interface EnginePaths { dataRoot: string; execRoot: string }
@@ -53,6 +53,14 @@ export interface CreateBody {
   StopSignal?: string; StopTimeout?: number; Healthcheck?: HealthConfig;
   HostConfig?: Partial<HostConfig> & Record<string, unknown>;
   NetworkingConfig?: unknown;
+}
+
+/** POST /containers/{id}/update's body (Docker's container.UpdateConfig: Resources and RestartPolicy). */
+export interface UpdateBody {
+  CpuShares?: number; Memory?: number; MemoryReservation?: number; MemorySwap?: number; KernelMemory?: number;
+  CpuPeriod?: number; CpuQuota?: number; NanoCpus?: number; CpuRealtimePeriod?: number; CpuRealtimeRuntime?: number;
+  CpusetCpus?: string; CpusetMems?: string; BlkioWeight?: number; PidsLimit?: number | null;
+  RestartPolicy?: { Name?: string; MaximumRetryCount?: number };
 }
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";
@@ -266,6 +274,14 @@ export class ContainerService {
         void k;
       }
     }
+    // Per-network MAC addresses (API 1.44+ clients send them in the endpoint config).
+    const macs: Record<string, string> = {};
+    for (const [net, ep] of Object.entries((body.NetworkingConfig as { EndpointsConfig?: Record<string, { MacAddress?: string }> } | undefined)?.EndpointsConfig ?? {})) {
+      if (ep?.MacAddress) macs[net] = ep.MacAddress;
+    }
+    for (const m of [body.MacAddress, ...Object.values(macs)]) {
+      if (m && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(m)) throw new BadParameterError(`invalid MAC address: ${m}`);
+    }
     const links = this.resolveLinks(hc.Links as string[] | null | undefined, name);
     const fromMounts = this.volumesFromMounts(hc.VolumesFrom as string[] | null | undefined);
     const netMode = hc.NetworkMode || "default";
@@ -348,7 +364,7 @@ export class ContainerService {
         ExecIDs: null,
         HostConfig: inspectHostConfig(hc, {
           NetworkMode: netMode, RestartPolicy: { Name: restart.Name ?? "", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
-          Runtime: this.runtime.name, Links: links.length ? links.map((l) => `/${l.name}:/${name}/${l.alias}`) : null,
+          Runtime: this.runtime.name, BlkioWeight: hc.BlkioWeight && !blkioWeightSupported() ? 0 : (hc.BlkioWeight ?? 0), Links: links.length ? links.map((l) => `/${l.name}:/${name}/${l.alias}`) : null,
           Dns: hc.Dns == null ? null : dnsList(hc.Dns, "dns", true), DnsSearch: hc.DnsSearch == null ? null : dnsList(hc.DnsSearch, "dns-search"),
           DnsOptions: hc.DnsOptions == null ? null : dnsList(hc.DnsOptions, "dns-option"),
         }),
@@ -356,7 +372,7 @@ export class ContainerService {
         Mounts: mounts,
         Config: config,
         NetworkSettings: networkSettings,
-        Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false },
+        Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false, ...(Object.keys(macs).length ? { MacAddresses: macs } : {}) },
       };
       await ensureDir(d, 0o710);
       this.byId.set(id, rec);
@@ -369,6 +385,8 @@ export class ContainerService {
     trace(`created record ${id.slice(0, 12)}`);
     const warnings: string[] = [];
     if (netMode === "host" && published) warnings.push("Published ports are discarded when using host network mode");
+    if (hc.BlkioWeight && !blkioWeightSupported()) warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
+    if (hc.KernelMemory) warnings.push("Specifying a kernel memory limit is deprecated and will be removed in a future release.");
     return { Id: id, Warnings: warnings };
   }
 
@@ -527,6 +545,7 @@ export class ContainerService {
         { destination: "/etc/hostname", source: etc.hostname, type: "bind", options: ["rbind", "rprivate"] },
         { destination: "/etc/hosts", source: etc.hosts, type: "bind", options: ["rbind", "rprivate"] },
       ].filter((m) => !userMounts.some((u) => u.destination === m.destination));
+      await this.mountShm(c);
       const extraGids = await this.groupAdd(rootfs, (hc.GroupAdd as string[] | null) ?? []);
       const ns = this.namespaces(c);
       const spec = buildSpec({
@@ -573,6 +592,7 @@ export class ContainerService {
       this.events.publish("container", "start", c.Id, this.attrs(c));
     } catch (e) {
       await this.store.snapshots.unmount(rootfs).catch(() => {});
+      await this.unmountShm(c.Id).catch(() => {});
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
       await this.networks.release(c).catch(() => {});
       const msg = errorMessage(e);
@@ -640,22 +660,48 @@ export class ContainerService {
     else if (ipc.startsWith("container:")) {
       const donor = this.nsDonor(ipc, "ipc");
       ipcNamespacePath = `/proc/${donor.State.Pid}/ns/ipc`;
-      shm = { bind: `/proc/${donor.State.Pid}/root/dev/shm` };
-    } else if (ipc === "none") shm = { none: true };
+      shm = { bind: donor.HostConfig.IpcMode === "host" ? "/dev/shm" : this.shmDir(donor.Id) };
+    } else if (ipc === "shareable") shm = { bind: this.shmDir(c.Id) };
+    else if (ipc === "none") shm = { none: true };
     else if (ipc !== "private" && ipc !== "shareable") throw new BadParameterError(`invalid IPC mode: ${ipc}`);
     return { pidNamespacePath, ipcNamespacePath, utsHost: uts === "host", shm };
   }
 
+  /** A shareable container's /dev/shm: a tmpfs on the host that containers joining its IPC bind too (as Docker's mounts/shm). */
+  private shmDir(id: string): string { return join(this.dir(id), "shm"); }
+
+  private async mountShm(c: ContainerRecord): Promise<void> {
+    if (c.HostConfig.IpcMode !== "shareable") return;
+    const dir = this.shmDir(c.Id);
+    await ensureDir(dir);
+    const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8")).split("\n").some((l) => l.split(" ")[4] === dir);
+    if (mounted) return;
+    const size = (c.HostConfig.ShmSize as number) || 64 * 1024 * 1024;
+    const { runOk } = await import("../lib/proc.js");
+    await runOk("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${size}`, "shm", dir]);
+  }
+
+  private async unmountShm(id: string): Promise<void> {
+    const dir = this.shmDir(id);
+    const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8").catch(() => "")).split("\n").some((l) => l.split(" ")[4] === dir);
+    if (!mounted) return;
+    const { run } = await import("../lib/proc.js");
+    await run("umount", ["-l", dir]);
+  }
+
   /** Config.MacAddress: the address of the container's first network endpoint (eth0), as Docker applies it. */
   private applyMacAddress(c: ContainerRecord): void {
-    const mac = c.Config.MacAddress;
-    if (!mac) return;
-    if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new BadParameterError(`invalid MAC address: ${mac}`);
+    const perNet = c.Berth.MacAddresses ?? {};
+    if (!c.Config.MacAddress && !Object.keys(perNet).length) return;
     const nets = (c.NetworkSettings.Networks ?? {}) as Record<string, { IPAddress?: string; MacAddress?: string }>;
-    const first = Object.entries(nets).find(([, e]) => e.IPAddress);
-    if (!first) return;
-    first[1].MacAddress = mac.toLowerCase();
-    if (first[0] === "bridge") (c.NetworkSettings as Record<string, unknown>).MacAddress = mac.toLowerCase();
+    const first = Object.entries(nets).find(([, e]) => e.IPAddress)?.[0];
+    for (const [net, ep] of Object.entries(nets)) {
+      // The endpoint config of `--network default` (the docker CLI's key) is the first network's.
+      const mac = perNet[net] ?? (net === first ? perNet.default ?? perNet[c.HostConfig.NetworkMode] ?? c.Config.MacAddress : undefined);
+      if (!mac || !ep.IPAddress) continue;
+      ep.MacAddress = mac.toLowerCase();
+      if (net === "bridge") (c.NetworkSettings as Record<string, unknown>).MacAddress = mac.toLowerCase();
+    }
   }
 
   /** --network host: the host's; container:<name|id>: that running container's; otherwise a new one. */
@@ -687,6 +733,7 @@ export class ContainerService {
       await this.networks.release(c).catch(() => {});
       // An --rm container's rootfs goes with its removal, after its waiters are told.
       if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
+      await this.unmountShm(id).catch(() => {});
       // The runtime's own state goes in the background: nothing a waiter sees depends on it.
       const cleanup = this.runtime.delete(id, true).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
         .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
@@ -809,6 +856,78 @@ export class ContainerService {
     this.events.publish("container", "unpause", c.Id, this.attrs(c));
   }
 
+  // ---------------------------------------------------------------- update
+
+  /**
+   * `POST /containers/{id}/update`: resources and restart policy, live. As Docker, a zero (or "")
+   * field is "unchanged"; a running container's cgroup changes at once (runc update), and the
+   * record (so inspect, and the next start) carries the new values.
+   */
+  async update(ref: string, body: UpdateBody): Promise<{ Warnings: string[] }> {
+    const c = this.get(ref);
+    const rp = body.RestartPolicy;
+    if (rp && rp.Name !== undefined && !["", "no", "always", "unless-stopped", "on-failure"].includes(rp.Name)) throw new BadParameterError(`invalid restart policy '${rp.Name}'`);
+    if (rp?.Name !== "on-failure" && rp?.MaximumRetryCount) throw new BadParameterError(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
+    if (rp?.MaximumRetryCount !== undefined && rp.MaximumRetryCount < 0) throw new BadParameterError("maximum retry count cannot be negative");
+    if (body.Memory && body.Memory > 0 && body.Memory < 6 * 1024 * 1024) throw new BadParameterError("Minimum memory limit allowed is 6MB");
+    checkCpusets(body.CpusetCpus, body.CpusetMems);
+    return this.locks.run(c.Id, async () => {
+      const hc = c.HostConfig;
+      const fail = (msg: string) => new ConflictError(`Cannot update container ${c.Id}: ${msg}`);
+      const num = (k: string): number => (typeof hc[k] === "number" ? (hc[k] as number) : 0);
+      if (rp?.Name && rp.Name !== "no" && hc.AutoRemove) throw fail("Restart policy cannot be updated because AutoRemove is enabled for the container");
+      const memory = body.Memory || num("Memory"), swap = body.MemorySwap || num("MemorySwap");
+      if (body.Memory && !body.MemorySwap && num("MemorySwap") > 0 && body.Memory > num("MemorySwap")) {
+        throw fail("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
+      }
+      if (swap > 0 && memory > 0 && swap < memory) throw new BadParameterError("Minimum memoryswap limit should be larger than memory limit, see usage");
+      if (body.MemorySwap && body.MemorySwap > 0 && memory <= 0) throw new BadParameterError("You should always set the Memory limit when using Memoryswap limit, see usage");
+      if (body.NanoCpus) {
+        if (num("CpuPeriod") && !body.CpuPeriod) throw fail("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
+        if (num("CpuQuota") && !body.CpuQuota) throw fail("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+      }
+      if (body.CpuPeriod && num("NanoCpus") && !body.NanoCpus) throw fail("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+      if (body.CpuQuota && num("NanoCpus") && !body.NanoCpus) throw fail("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+      const warnings: string[] = [];
+      if (body.KernelMemory) warnings.push("Specifying a kernel memory limit is deprecated and will be removed in a future release.");
+      const changed: Record<string, number | string> = {};
+      for (const k of ["CpuShares", "Memory", "MemoryReservation", "MemorySwap", "KernelMemory", "CpuPeriod", "CpuQuota", "NanoCpus", "CpuRealtimePeriod", "CpuRealtimeRuntime", "BlkioWeight"] as const) {
+        const v = body[k];
+        if (typeof v === "number" && v !== 0) changed[k] = v;
+      }
+      for (const k of ["CpusetCpus", "CpusetMems"] as const) if (body[k]) changed[k] = body[k]!;
+      if (changed.BlkioWeight !== undefined && !blkioWeightSupported()) {
+        warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
+        delete changed.BlkioWeight;
+      }
+      const pids = body.PidsLimit;
+      const next: HostConfig = { ...hc, ...changed };
+      if (pids !== undefined && pids !== null) next.PidsLimit = pids;
+      if (c.State.Running) {
+        const r = resourcesOf(next);
+        const want: SpecResourcesInput = {};
+        if (changed.Memory !== undefined || changed.MemorySwap !== undefined) {
+          want.memory = r.memory; want.memorySwap = r.memorySwap ?? (r.memory ? r.memory * 2 : undefined);
+        }
+        if (changed.MemoryReservation !== undefined) want.memoryReservation = r.memoryReservation;
+        if (changed.CpuShares !== undefined) want.cpuShares = r.cpuShares;
+        if (changed.NanoCpus !== undefined) want.nanoCpus = r.nanoCpus;
+        if (changed.CpuPeriod !== undefined || changed.CpuQuota !== undefined) { want.cpuPeriod = r.cpuPeriod; want.cpuQuota = r.cpuQuota; }
+        if (changed.CpusetCpus !== undefined) want.cpusetCpus = r.cpusetCpus;
+        if (changed.CpusetMems !== undefined) want.cpusetMems = r.cpusetMems;
+        if (changed.BlkioWeight !== undefined) want.blkioWeight = r.blkioWeight;
+        const res = specResources(want);
+        if (pids !== undefined && pids !== null) res.pids = { limit: pids > 0 ? pids : -1 };
+        if (Object.keys(res).length) await this.runtime.update(c.Id, res).catch((e) => { throw fail(errorMessage(e)); });
+      }
+      Object.assign(hc, next);
+      if (rp && rp.Name !== undefined) hc.RestartPolicy = { Name: rp.Name as HostConfig["RestartPolicy"]["Name"], MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
+      await this.persist(c);
+      this.events.publish("container", "update", c.Id, this.attrs(c));
+      return { Warnings: warnings };
+    });
+  }
+
   // ---------------------------------------------------------------- remove / rename
 
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
@@ -870,6 +989,7 @@ export class ContainerService {
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
     }
     await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {}); // no spawn when not mounted
+    await this.unmountShm(c.Id).catch(() => {});
     await fsp.rm(d, { recursive: true, force: true });
     // conmon's link to the attach socket (socketDir/<id> → bundle)
     await fsp.rm(this.rtPaths(c.Id).socketDir + "/" + c.Id, { force: true });
@@ -958,15 +1078,28 @@ export class ContainerService {
     const running = c.State.Running;
     const s = running ? readCgroupStats(`/berth/${c.Id}`) : undefined;
     const cpus = hostCpus().length;
-    return {
-      read: new Date().toISOString(), preread: "0001-01-01T00:00:00Z", id: c.Id, name: c.Name,
-      pids_stats: s ? { current: s.pids, limit: s.pidsLimit } : {},
-      num_procs: 0, storage_stats: {}, blkio_stats: { io_service_bytes_recursive: null },
-      cpu_stats: s ? { cpu_usage: { total_usage: s.cpuTotalNs, usage_in_usermode: s.cpuUserNs, usage_in_kernelmode: s.cpuKernelNs }, system_cpu_usage: systemCpuNs(), online_cpus: cpus, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } } : { cpu_usage: { total_usage: 0 }, throttling_data: {} },
-      precpu_stats: { cpu_usage: { total_usage: 0 }, throttling_data: {} },
-      memory_stats: s ? { usage: s.memoryUsage, limit: Math.min(s.memoryLimit, totalmem()), stats: { ...s.memoryStat, inactive_file: s.memoryCache } } : {},
-      networks: {},
+    const zeroCpu = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
+    const blk = (list: { major: number; minor: number; op: string; value: number }[] | undefined) => (list?.length ? list : null);
+    const out: Record<string, unknown> = {
+      read: new Date().toISOString(), preread: ZERO_TIME, id: c.Id, name: c.Name,
+      pids_stats: s ? { current: s.pids, ...(s.pidsLimit && s.pidsLimit < Number.MAX_SAFE_INTEGER ? { limit: s.pidsLimit } : {}) } : {},
+      num_procs: 0, storage_stats: {},
+      blkio_stats: {
+        io_service_bytes_recursive: blk(s?.ioServiceBytes), io_serviced_recursive: blk(s?.ioServiced), io_queue_recursive: null,
+        io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null,
+      },
+      cpu_stats: s ? { cpu_usage: { total_usage: s.cpuTotalNs, usage_in_kernelmode: s.cpuKernelNs, usage_in_usermode: s.cpuUserNs }, system_cpu_usage: systemCpuNs(), online_cpus: cpus, throttling_data: s.throttling } : zeroCpu,
+      precpu_stats: zeroCpu,
+      memory_stats: s ? {
+        usage: s.memoryUsage, ...(s.memoryMaxUsage !== undefined ? { max_usage: s.memoryMaxUsage } : {}),
+        stats: { ...s.memoryStat, inactive_file: s.memoryCache }, limit: Math.min(s.memoryLimit, totalmem()),
+      } : {},
     };
+    if (s && c.HostConfig.NetworkMode !== "host" && c.State.Pid) {
+      const nets = netDevStats(c.State.Pid);
+      if (nets) out.networks = nets;
+    }
+    return out;
   }
 
   /**
@@ -1133,6 +1266,22 @@ export class ContainerService {
       Mounts: c.Mounts,
     }));
   }
+}
+
+/** Per-interface counters of a process's network namespace (/proc/<pid>/net/dev), less loopback, in Docker's names. */
+function netDevStats(pid: number): Record<string, Record<string, number>> | undefined {
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/net/dev`, "utf8"); } catch { return undefined; }
+  const out: Record<string, Record<string, number>> = {};
+  for (const line of text.split("\n").slice(2)) {
+    const i = line.indexOf(":");
+    if (i < 0) continue;
+    const name = line.slice(0, i).trim();
+    if (name === "lo") continue;
+    const f = line.slice(i + 1).trim().split(/\s+/).map(Number);
+    out[name] = { rx_bytes: f[0], rx_packets: f[1], rx_errors: f[2], rx_dropped: f[3], tx_bytes: f[8], tx_packets: f[9], tx_errors: f[10], tx_dropped: f[11] };
+  }
+  return out;
 }
 
 /** The resources of a HostConfig, for the spec and for live updates. */

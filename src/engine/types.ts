@@ -92,7 +92,7 @@ export interface ContainerRecord {
   Config: ContainerConfig;
   NetworkSettings: Record<string, unknown>;
   /** berth's own bookkeeping, not part of Docker's inspect. */
-  Berth: { ChainId: string | null; ImageRef: string; ConmonPid: number; StartedByUser: boolean; ManualStop: boolean; NetIfaces?: Record<string, string>; NetVeths?: Record<string, string> };
+  Berth: { ChainId: string | null; ImageRef: string; ConmonPid: number; StartedByUser: boolean; ManualStop: boolean; NetIfaces?: Record<string, string>; MacAddresses?: Record<string, string>; NetVeths?: Record<string, string> };
 }
 
 export interface ExecRecord {

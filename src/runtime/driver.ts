@@ -21,7 +21,7 @@ import { promises as fsp, watch, existsSync, constants as fsc } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable, type Readable } from "node:stream";
-import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
+import type { RuntimeSpec, SpecLinuxResources, SpecProcess } from "../oci/spec.js";
 import { run } from "../lib/proc.js";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 
@@ -66,6 +66,8 @@ export interface RuntimeDriver {
   exec(opts: ExecOptions): Promise<ExecHandle>;
   resizeExec(execDir: string, height: number, width: number): Promise<void>;
   exitCode(paths: ContainerPaths, id: string): Promise<number | undefined>;
+  /** Changes a running container's cgroup limits (`runc update -r`). */
+  update(id: string, resources: SpecLinuxResources): Promise<void>;
   watchExits(exitDir: string, cb: (id: string, exitCode: number) => void): () => void;
 }
 
@@ -330,6 +332,11 @@ export class ConmonRuntime implements RuntimeDriver {
       return f ? Number(f) : 255;
     })();
     return { pid: first.data, attach: streams, exitCode };
+  }
+
+  async update(id: string, resources: SpecLinuxResources): Promise<void> {
+    const r = await run(this.bin, ["--root", this.root, "update", "-r", "-", id], { input: JSON.stringify(resources) });
+    if (r.code !== 0) throw new SystemError(cleanRuncError(r.stderr) || `runc update exited ${r.code}`);
   }
 
   async exitCode(paths: ContainerPaths, id: string): Promise<number | undefined> {

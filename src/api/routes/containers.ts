@@ -5,7 +5,7 @@ import { BadParameterError, errorMessage } from "../../lib/errors.js";
 import { parseSignal } from "../../lib/signals.js";
 import type { CreateBody, WaitCondition } from "../../engine/containers.js";
 import { frame } from "../stdcopy.js";
-import { ContainerCreateSchema, VOLUME_NAME_RE } from "../types.js";
+import { ContainerCreateSchema, ContainerUpdateSchema, VOLUME_NAME_RE } from "../types.js";
 import { headArchive, getArchive, putArchive } from "../archive-routes.js";
 import { route, Reply, HANDLED, bool, num, filters, timeParam, jsonBody, streamHeaders, hijack, relay, RAW, MUX } from "../router.js";
 
@@ -56,6 +56,10 @@ route("POST", "/containers/create", async (e, c) => {
 route("GET", "/containers/{id}/json", (e, c) => {
   const { Berth: _b, ...rec } = e.containers.get(c.params[0]);
   return { ...rec, SizeRw: bool(c.query, "size") ? 0 : undefined, SizeRootFs: bool(c.query, "size") ? 0 : undefined };
+});
+route("POST", "/containers/{id}/update", async (e, c) => {
+  const body = await jsonBody(c.req, ContainerUpdateSchema, { optional: true });
+  return e.containers.update(c.params[0], body);
 });
 route("POST", "/containers/{id}/start", async (e, c) => { await e.containers.start(c.params[0]); return new Reply(204); });
 route("POST", "/containers/{id}/stop", async (e, c) => {
