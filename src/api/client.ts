@@ -38,6 +38,16 @@ export function socketCause(e: unknown): string {
   }
 }
 
+/** The body of POST /containers/{id}/update: HostConfig's Resources fields and a RestartPolicy (Name "" keeps it). */
+export interface UpdateConfig {
+  CpuShares?: number; Memory?: number; NanoCpus?: number; CgroupParent?: string; BlkioWeight?: number;
+  CpuPeriod?: number; CpuQuota?: number; CpuRealtimePeriod?: number; CpuRealtimeRuntime?: number;
+  CpusetCpus?: string; CpusetMems?: string; KernelMemory?: number; MemoryReservation?: number; MemorySwap?: number;
+  MemorySwappiness?: number | null; OomKillDisable?: boolean | null; PidsLimit?: number | null;
+  RestartPolicy?: { Name: string; MaximumRetryCount: number };
+  [field: string]: unknown;
+}
+
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined | string[]>;
   body?: unknown;
@@ -98,6 +108,16 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
     let complete = false; // the last chunk arrived
     // The whole answer is in: a request body the server stopped reading (an early error answer) then fails to write; that is no error.
     let answered = false;
+    // Backpressure: while the reader of the body is behind, stop reading the socket (a `save` into a slow pipe
+    // must not buffer the whole image in memory).
+    let paused = false;
+    const push = (d: Buffer) => {
+      if (!res!.write(d) && !paused) {
+        paused = true;
+        sock.pause();
+        res!.once("drain", () => { paused = false; sock.resume(); });
+      }
+    };
     const feedChunked = () => {
       while (buf.length) {
         if (chunkLeft === 0) {
@@ -113,7 +133,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         chunkLeft -= take;
         buf = buf.subarray(take);
         const payload = chunkLeft >= 2 ? data : data.subarray(0, Math.max(0, data.length - (2 - chunkLeft)));
-        if (payload.length) res!.write(payload);
+        if (payload.length) push(payload);
       }
     };
     const feed = () => {
@@ -123,10 +143,10 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         const take = buf.subarray(0, remaining);
         remaining -= take.length;
         buf = buf.subarray(take.length);
-        if (take.length) res!.write(take);
+        if (take.length) push(take);
         if (remaining === 0) { answered = true; res!.end(); sock.destroy(); }
       } else {
-        res!.write(buf);
+        push(buf);
         buf = Buffer.alloc(0);
       }
     };
@@ -140,6 +160,8 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         const headers: Record<string, string> = {};
         for (const l of lines.slice(1)) { const c = l.indexOf(":"); if (c > 0) headers[l.slice(0, c).trim().toLowerCase()] = l.slice(c + 1).trim(); }
         res = Object.assign(new PassThrough(), { statusCode: Number(/^HTTP\/1\.[01] (\d+)/.exec(lines[0])?.[1] ?? 0), headers });
+        // A reader that gives up on the body (destroys it) hangs up, rather than leave the socket paused and open.
+        res.once("close", () => { if (!sock.destroyed) sock.destroy(); });
         chunked = /chunked/i.test(headers["transfer-encoding"] ?? "");
         if (headers["content-length"] !== undefined) remaining = Number(headers["content-length"]);
         const noBody = isHead || res.statusCode === 204 || res.statusCode === 304 || remaining === 0;
@@ -155,9 +177,10 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
       else res.end();
     });
     sock.on("error", (e) => { if (answered) return; if (res) res.destroy(new ConnectionError(socketCause(e), (e as NodeJS.ErrnoException).code)); else reject(e); });
+    // Head and a buffered body in one write: a daemon that answers (an error) before reading the body and
+    // hangs up must not turn its answer into our EPIPE on a second write.
+    if (body === undefined || Buffer.isBuffer(body)) { sock.write(body?.length ? Buffer.concat([Buffer.from(head), body]) : head); return; }
     sock.write(head);
-    if (body === undefined) return;
-    if (Buffer.isBuffer(body)) { sock.write(body); return; }
     body.on("data", (d: Buffer) => {
       if (!d.length || sock.destroyed) return;
       sock.write(`${d.length.toString(16)}\r\n`);
@@ -306,6 +329,12 @@ export class ApiClient {
     return (await this.request<T>(method, p, o)).body;
   }
 
+  /** POST /containers/{id}/update: resources and restart policy, live (Docker's UpdateConfig). */
+  async updateContainer(id: string, body: UpdateConfig): Promise<{ Warnings: string[] | null }> {
+    const r = await this.json<{ Warnings?: string[] | null }>("POST", `/containers/${encodeURIComponent(id)}/update`, { body });
+    return { Warnings: r?.Warnings ?? null };
+  }
+
   /** HEAD /containers/{id}/archive: what is at a path in a container (the last component not followed). */
   async statPath(id: string, path: string): Promise<ContainerPathStat> {
     const res = await this.stream("HEAD", `/containers/${encodeURIComponent(id)}/archive`, { query: { path } });
@@ -334,8 +363,7 @@ export class ApiClient {
     const sock = await this.connect();
     const target = this.path(p, o.query);
     const body = o.body !== undefined ? Buffer.from(JSON.stringify(o.body)) : Buffer.alloc(0);
-    sock.write(`POST ${target} HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-    sock.write(body);
+    sock.write(Buffer.concat([Buffer.from(`POST ${target} HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
     let buf = Buffer.alloc(0);
     const head = await new Promise<{ status: number; rest: Buffer; headers: string }>((resolve, reject) => {
       const onData = (d: Buffer) => {

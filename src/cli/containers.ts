@@ -1,5 +1,6 @@
 /** Container commands: run, create, start, stop, kill, restart, rm, wait, logs, exec, attach, ps, inspect, top, rename, pause, port. */
 import { readFileSync } from "node:fs";
+import { isatty } from "node:tty";
 import { ExitError, type Command, type Ctx } from "./command.js";
 import type { FlagSpec, Flags } from "../lib/args.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
@@ -65,7 +66,55 @@ const CREATE_FLAGS: FlagSpec[] = [
   { long: "sig-proxy", type: "bool", default: true, desc: "Proxy received signals to the process" },
   { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" },
   { long: "quiet", short: "q", type: "bool", desc: "Suppress the pull output" },
+  { long: "link", type: "list", desc: "Add link to another container" },
+  { long: "volumes-from", type: "list", desc: "Mount volumes from the specified container(s)" },
+  { long: "pid", type: "string", desc: "PID namespace to use" },
+  { long: "uts", type: "string", desc: "UTS namespace to use" },
+  { long: "ipc", type: "string", desc: "IPC mode to use" },
+  { long: "mac-address", type: "string", desc: "Container MAC address (e.g., 92:d0:c6:0a:29:33)" },
+  { long: "group-add", type: "list", desc: "Add additional groups to join" },
+  { long: "device-cgroup-rule", type: "list", desc: "Add a rule to the cgroup allowed devices list" },
+  { long: "cpuset-cpus", type: "string", desc: "CPUs in which to allow execution (0-3, 0,1)" },
+  { long: "cpuset-mems", type: "string", desc: "MEMs in which to allow execution (0-3, 0,1)" },
+  { long: "cpu-period", type: "int", desc: "Limit CPU CFS (Completely Fair Scheduler) period" },
+  { long: "cpu-quota", type: "int", desc: "Limit CPU CFS (Completely Fair Scheduler) quota" },
+  { long: "memory-reservation", type: "string", desc: "Memory soft limit" },
+  { long: "memory-swap", type: "string", desc: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  { long: "blkio-weight", type: "int", desc: "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)" },
+  { long: "log-driver", type: "string", desc: "Logging driver for the container" },
+  { long: "log-opt", type: "list", desc: "Log driver options" },
+  { long: "storage-opt", type: "list", desc: "Storage driver options for the container" },
+  { long: "isolation", type: "string", desc: "Container isolation technology" },
+  { long: "ip6", type: "string", desc: "IPv6 address (e.g., 2001:db8::33)" },
+  { long: "link-local-ip", type: "list", desc: "Container IPv4/IPv6 link-local addresses" },
 ];
+
+/** `k=v` options (--log-opt, --storage-opt) as docker's map; a missing '=' is docker's error. */
+function optMap(list: string[], flag: string, what = "option"): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const o of list) {
+    const i = o.indexOf("=");
+    if (i < 1) throw new UsageError(flag === "storage-opt" ? `invalid storage option` : `invalid argument "${o}" for "--${flag}" flag: invalid key value pair format in ${what}`);
+    out[o.slice(0, i)] = o.slice(i + 1);
+  }
+  return out;
+}
+
+/** Memory sizes of --memory-reservation, --memory-swap ("-1": unlimited swap). */
+function sizeFlag(v: unknown, flag: string): number {
+  if (v === undefined || v === "") return 0;
+  if (flag === "memory-swap" && String(v) === "-1") return -1;
+  const n = ramInBytes(String(v));
+  if (n === undefined) throw new UsageError(`invalid argument "${v}" for "--${flag}" flag: invalid size: '${v}'`);
+  return n;
+}
+
+function macAddress(v: unknown): string | undefined {
+  if (v === undefined || v === "") return undefined;
+  const m = String(v);
+  if (!/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(m)) throw new UsageError(`invalid argument "${m}" for "--mac-address" flag: ${m} is not a valid mac address`);
+  return m;
+}
 
 function parseMemory(v: string): number {
   const n = ramInBytes(v);
@@ -144,7 +193,7 @@ export function createBody(f: Flags, args: string[]): Obj {
     CapDrop: (f["cap-drop"] as string[]).length ? f["cap-drop"] : null,
     ReadonlyRootfs: !!f["read-only"],
     Memory: f.memory ? parseMemory(String(f.memory)) : 0,
-    NanoCpus: f.cpus ? Math.round(Number(f.cpus) * 1e9) : 0,
+    NanoCpus: nanoCpus(f.cpus),
     CpuShares: (f["cpu-shares"] as number) ?? 0,
     PidsLimit: (f["pids-limit"] as number | undefined) ?? null,
     RestartPolicy: { Name: rpName, MaximumRetryCount: rpMax ? Number(rpMax) : 0 },
@@ -157,6 +206,23 @@ export function createBody(f: Flags, args: string[]): Obj {
     Dns: f.dns, DnsSearch: f["dns-search"], DnsOptions: f["dns-option"],
     Sysctls: Object.fromEntries((f.sysctl as string[]).map((s) => { const i = s.indexOf("="); return [s.slice(0, i), s.slice(i + 1)]; })),
     Runtime: f.runtime || undefined,
+    Links: list(f.link),
+    VolumesFrom: list(f["volumes-from"]),
+    PidMode: (f.pid as string) || "",
+    UTSMode: (f.uts as string) || "",
+    IpcMode: (f.ipc as string) || "",
+    GroupAdd: list(f["group-add"]),
+    DeviceCgroupRules: list(f["device-cgroup-rule"]),
+    CpusetCpus: (f["cpuset-cpus"] as string) || "",
+    CpusetMems: (f["cpuset-mems"] as string) || "",
+    CpuPeriod: (f["cpu-period"] as number | undefined) ?? 0,
+    CpuQuota: (f["cpu-quota"] as number | undefined) ?? 0,
+    MemoryReservation: sizeFlag(f["memory-reservation"], "memory-reservation"),
+    MemorySwap: sizeFlag(f["memory-swap"], "memory-swap"),
+    BlkioWeight: (f["blkio-weight"] as number | undefined) ?? 0,
+    ...(f["log-driver"] || (f["log-opt"] as string[]).length ? { LogConfig: { Type: (f["log-driver"] as string) || "", Config: optMap(f["log-opt"] as string[], "log-opt", "log-opt") } } : {}),
+    ...((f["storage-opt"] as string[]).length ? { StorageOpt: optMap(f["storage-opt"] as string[], "storage-opt") } : {}),
+    Isolation: (f.isolation as string) || "",
     ConsoleSize: f.tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : [0, 0],
   };
   return {
@@ -199,16 +265,36 @@ function healthcheck(f: Flags): Obj | undefined {
   return h.Test || h.Interval || h.Timeout || h.StartPeriod || h.Retries ? h : undefined;
 }
 
-/** --network-alias and --ip go to the endpoint of the --network given (Docker's CLI sends them the same way). */
+function list(v: unknown): string[] | null {
+  return Array.isArray(v) && v.length ? (v as string[]) : null;
+}
+
+/** The endpoint's IPAMConfig of --ip, --ip6, --link-local-ip (as the docker CLI sends it), or undefined. */
+export function ipamConfig(f: Flags): Obj | undefined {
+  const ipam: Obj = {};
+  if (f.ip) ipam.IPv4Address = f.ip;
+  if (f.ip6) ipam.IPv6Address = f.ip6;
+  if ((f["link-local-ip"] as string[] | undefined)?.length) ipam.LinkLocalIPs = f["link-local-ip"];
+  return Object.keys(ipam).length ? ipam : undefined;
+}
+
+/**
+ * --network-alias, --ip, --ip6, --link-local-ip, --mac-address (and --link on a user network) go to the
+ * endpoint of the --network given, as the docker CLI sends them.
+ */
 function networkingConfig(f: Flags): Obj | undefined {
   const net = (f.network as string) || (f.net as string) || "default";
   const aliases = f["network-alias"] as string[];
   const ip = f.ip as string | undefined;
-  if (!aliases.length && !ip) return undefined;
-  if (["default", "bridge", "host", "none"].includes(net) || net.startsWith("container:")) {
+  const ipam = ipamConfig(f);
+  const mac = macAddress(f["mac-address"]);
+  const builtin = ["default", "bridge", "host", "none"].includes(net) || net.startsWith("container:");
+  const links = builtin ? null : list(f.link);
+  if (!aliases.length && !ipam && !mac && !links) return undefined;
+  if (builtin && (aliases.length || ip)) {
     throw new UsageError(aliases.length ? "network-scoped aliases are only supported for user-defined networks" : "user specified IP address is supported on user defined networks only");
   }
-  return { EndpointsConfig: { [net]: { Aliases: aliases.length ? aliases : undefined, IPAMConfig: ip ? { IPv4Address: ip } : undefined } } };
+  return { EndpointsConfig: { [net]: { Aliases: aliases.length ? aliases : undefined, IPAMConfig: ipam, Links: links ?? undefined, MacAddress: mac } } };
 }
 
 function parseMount(spec: string): Obj {
@@ -282,6 +368,7 @@ function runExitCode(msg: string): number {
 async function runCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
   if (!args.length) throw new UsageError(`"run" requires at least 1 argument.`);
   if (f.rm && f.restart && f.restart !== "no") throw new UsageError("Conflicting options: cannot specify both --restart and --rm");
+  checkTty(!!f.interactive && !f.detach, !!f.tty);
   let id: string;
   try { id = await createContainer(c, f, args); } catch (e) { return reportRun(c, e, "run"); }
   if (f.detach) {
@@ -318,6 +405,11 @@ function proxySignals(c: Ctx, id: string): () => void {
   const handlers: [NodeJS.Signals, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((s) => [s, () => { void c.api.request("POST", `/containers/${id}/kill`, { query: { signal: s } }).catch(() => {}); }]);
   for (const [s, h] of handlers) process.on(s, h);
   return () => { for (const [s, h] of handlers) process.off(s, h); };
+}
+
+/** docker's CheckTty: -i and -t with a stdin that is no terminal is an error (before anything is created). */
+function checkTty(attachStdin: boolean, tty: boolean): void {
+  if (attachStdin && tty && !isatty(0)) throw new ExitError("the input device is not a TTY", 1);
 }
 
 /** Thrown when the CLI cannot learn a container's exit status: docker exits 125 then. */
@@ -403,6 +495,7 @@ async function execCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
   need(args, 2, "exec");
   const [target, ...cmd] = args;
   const tty = !!f.tty, interactive = !!f.interactive, detach = !!f.detach;
+  checkTty(interactive && !detach, tty);
   const env: string[] = [];
   for (const file of f["env-file"] as string[]) env.push(...readEnvFile(file));
   env.push(...(f.env as string[]));
@@ -485,6 +578,80 @@ async function psCmd(c: Ctx, f: Flags): Promise<number> {
   if (f.quiet) { c.out(list.map((s) => (noTrunc ? s.Id : String(s.Id).slice(0, 12)) + "\n").join("")); return 0; }
   const fmt = (f.format as string | undefined) ?? `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${f.size ? "\t{{.Size}}" : ""}`;
   c.out(formatRows(fmt === "table" ? `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}` : fmt, list.map((s) => psRow(s, noTrunc)), PS_HEADERS));
+  return 0;
+}
+
+const UPDATE_FLAGS: FlagSpec[] = [
+  { long: "blkio-weight", type: "int", desc: "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)" },
+  { long: "cpu-period", type: "int", desc: "Limit CPU CFS (Completely Fair Scheduler) period" },
+  { long: "cpu-quota", type: "int", desc: "Limit CPU CFS (Completely Fair Scheduler) quota" },
+  { long: "cpu-rt-period", type: "int", desc: "Limit the CPU real-time period in microseconds" },
+  { long: "cpu-rt-runtime", type: "int", desc: "Limit the CPU real-time runtime in microseconds" },
+  { long: "cpu-shares", short: "c", type: "int", desc: "CPU shares (relative weight)" },
+  { long: "cpus", type: "string", desc: "Number of CPUs" },
+  { long: "cpuset-cpus", type: "string", desc: "CPUs in which to allow execution (0-3, 0,1)" },
+  { long: "cpuset-mems", type: "string", desc: "MEMs in which to allow execution (0-3, 0,1)" },
+  { long: "kernel-memory", type: "string", hidden: true, desc: "Kernel memory limit (deprecated)" },
+  { long: "memory", short: "m", type: "string", desc: "Memory limit" },
+  { long: "memory-reservation", type: "string", desc: "Memory soft limit" },
+  { long: "memory-swap", type: "string", desc: "Swap limit equal to memory plus swap: -1 to enable unlimited swap" },
+  { long: "pids-limit", type: "int", desc: "Tune container pids limit (set -1 for unlimited)" },
+  { long: "restart", type: "string", desc: "Restart policy to apply when a container exits" },
+];
+
+/** --cpus as NanoCpus (docker's decimal flag). */
+function nanoCpus(v: unknown, flag = "cpus"): number {
+  if (v === undefined || v === "") return 0;
+  const n = Number(v);
+  if (!Number.isFinite(n) || !/^\s*[\d.]+\s*$/.test(String(v))) throw new UsageError(`invalid argument "${v}" for "--${flag}" flag: failed to parse ${v} as a rational number`);
+  return Math.round(n * 1e9);
+}
+
+/** docker update: the same UpdateConfig for every container named; prints each one updated, then the errors. */
+async function updateCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
+  need(args, 1, "update");
+  const given = UPDATE_FLAGS.some((s) => f[s.long] !== undefined);
+  if (!given) throw new ExitError("you must provide one or more flags when using this command", 1);
+  let rp = { Name: "", MaximumRetryCount: 0 };
+  if (f.restart !== undefined) {
+    const [name, max] = String(f.restart).split(":");
+    rp = { Name: name, MaximumRetryCount: max ? Number(max) : 0 };
+  }
+  const body = {
+    CpuShares: (f["cpu-shares"] as number | undefined) ?? 0,
+    Memory: f.memory ? parseMemory(String(f.memory)) : 0,
+    NanoCpus: nanoCpus(f.cpus),
+    CgroupParent: "",
+    BlkioWeight: (f["blkio-weight"] as number | undefined) ?? 0,
+    BlkioWeightDevice: null, BlkioDeviceReadBps: null, BlkioDeviceWriteBps: null, BlkioDeviceReadIOps: null, BlkioDeviceWriteIOps: null,
+    CpuPeriod: (f["cpu-period"] as number | undefined) ?? 0,
+    CpuQuota: (f["cpu-quota"] as number | undefined) ?? 0,
+    CpuRealtimePeriod: (f["cpu-rt-period"] as number | undefined) ?? 0,
+    CpuRealtimeRuntime: (f["cpu-rt-runtime"] as number | undefined) ?? 0,
+    CpusetCpus: (f["cpuset-cpus"] as string | undefined) ?? "",
+    CpusetMems: (f["cpuset-mems"] as string | undefined) ?? "",
+    Devices: null, DeviceCgroupRules: null, DeviceRequests: null,
+    ...(f["kernel-memory"] !== undefined ? { KernelMemory: sizeFlag(f["kernel-memory"], "kernel-memory") } : {}),
+    MemoryReservation: sizeFlag(f["memory-reservation"], "memory-reservation"),
+    MemorySwap: sizeFlag(f["memory-swap"], "memory-swap"),
+    MemorySwappiness: null, OomKillDisable: null,
+    PidsLimit: (f["pids-limit"] as number | undefined) ?? null,
+    Ulimits: null, CpuCount: 0, CpuPercent: 0, IOMaximumIOps: 0, IOMaximumBandwidth: 0,
+    RestartPolicy: rp,
+  };
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  for (const id of args) {
+    try {
+      const r = await c.api.updateContainer(id, body);
+      c.out(id + "\n");
+      warnings.push(...(r.Warnings ?? []));
+    } catch (e) {
+      errors.push(e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message);
+    }
+  }
+  if (warnings.length) c.out(warnings.join("\n") + "\n");
+  if (errors.length) { c.err(errors.join("\n") + "\n"); return 1; }
   return 0;
 }
 
@@ -637,6 +804,10 @@ export const containerCommands: Command[] = [
       if (a[1] && !found) { c.err(`Error: No public port '${a[1].includes("/") ? a[1] : `${a[1]}/tcp`}' published for ${a[0]}\n`); return 1; }
       return 0;
     },
+  },
+  {
+    name: "update", usage: "update [OPTIONS] CONTAINER [CONTAINER...]", desc: "Update configuration of one or more containers", flags: UPDATE_FLAGS,
+    run: updateCmd,
   },
   {
     name: "container prune", usage: "container prune [OPTIONS]", desc: "Remove all stopped containers", flags: [{ long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" }, { long: "filter", type: "list", desc: "Provide filter values" }],

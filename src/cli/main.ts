@@ -15,7 +15,7 @@ import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
 import { networkCommands } from "./networks.js";
-import { buildCommand } from "./build.js";
+import { buildCommand, builderPruneCommand } from "./build.js";
 import { registryCommands } from "./registry.js";
 import { statsCommand } from "./stats.js";
 import { cpCommand } from "./cp.js";
@@ -146,7 +146,7 @@ const ALIASES: Record<string, string> = {
   "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
   "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
-  "container top": "top", "container rename": "rename", "container commit": "commit", "container diff": "diff", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats", "container cp": "cp",
+  "container top": "top", "container rename": "rename", "container commit": "commit", "container diff": "diff", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats", "container cp": "cp", "container update": "update",
   "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
   "network list": "network ls", "network remove": "network rm", "image build": "build",
 };
@@ -163,7 +163,7 @@ const composeCommand: Command = {
   },
 };
 
-const commands: Command[] = [...containerCommands, cpCommand, buildCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand];
+const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
