@@ -15,6 +15,7 @@ import { unescapePath, checkQueryEscapes } from "./validate.js";
 import { API_VERSION, MIN_API_VERSION, routes, Reply, HANDLED, BODY_IDLE_MS, HEADERS_TIMEOUT_MS, type Handler } from "./router.js";
 // Route files register themselves in this order (the first match wins).
 import "./routes/system.js";
+import "./routes/attach-ws.js";
 import "./routes/containers.js";
 import "./routes/exec.js";
 import "./routes/images.js";
@@ -53,7 +54,7 @@ function sendError(res: http.ServerResponse | undefined, socket: Duplex | undefi
 }
 
 /** The routes that switch protocols (attach, exec start); an upgrade request for any other route is refused before it runs. */
-const UPGRADABLE = [/^\/containers\/[^/]+\/attach$/, /^\/exec\/[^/]+\/start$/];
+const UPGRADABLE = [/^\/containers\/[^/]+\/attach$/, /^\/containers\/[^/]+\/attach\/ws$/, /^\/exec\/[^/]+\/start$/];
 
 /**
  * A request body that stops arriving is cut off: every BODY_IDLE_MS the
