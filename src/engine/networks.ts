@@ -308,7 +308,9 @@ export class NetworkService {
     const addrs = (ep: EndpointSettings): string[] => [ep.IPAddress, ep.GlobalIPv6Address].filter(Boolean);
     const epOn = (c: ContainerRecord) => Object.values(this.endpoints(c)).find((e) => e.NetworkID === netId);
     const mine = asker && epOn(asker);
-    for (const link of mine?.Links ?? []) {
+    // Links of this endpoint (network connect --link) and, on a user network, the container's --link ("/db:/web/alias"), as Docker's DNS serves them.
+    const hostLinks = mine && this.isUserNetwork(this.store.networks.get(netId)!) ? ((asker.HostConfig.Links as string[] | null | undefined) ?? []) : [];
+    for (const link of [...(mine?.Links ?? []), ...hostLinks]) {
       const [target, alias] = splitLink(link);
       if (alias.toLowerCase() !== name) continue;
       const t = this.containers().find((c) => c.State.Running && (c.Name.slice(1) === target || c.Id.startsWith(target)));
