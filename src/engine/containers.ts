@@ -1181,8 +1181,11 @@ export class ContainerService {
     } catch (err) {
       const msg = errorMessage(err);
       e.rec.Running = false;
-      e.rec.ExitCode = /not found|no such file/i.test(msg) ? 127 : 126;
+      // As Docker: a process that could not be started is exit code 126, and the start a 400 (the
+      // runtime's words, with containerd's ": unknown" as dockerd passes them on).
+      e.rec.ExitCode = 126;
       await fsp.rm(dir, { recursive: true, force: true });
+      if (/^OCI runtime exec failed/.test(msg)) throw new BadParameterError(/: unknown$/.test(msg) ? msg : `${msg}: unknown`);
       throw err;
     }
     e.handle = handle;

@@ -7,7 +7,7 @@ import type { CreateBody, WaitCondition } from "../../engine/containers.js";
 import { frame } from "../stdcopy.js";
 import { ContainerCreateSchema, ContainerUpdateSchema, VOLUME_NAME_RE } from "../types.js";
 import { headArchive, getArchive, putArchive } from "../archive-routes.js";
-import { route, Reply, HANDLED, bool, num, filters, timeParam, jsonBody, streamHeaders, hijack, relay, RAW, MUX } from "../router.js";
+import { route, Reply, HANDLED, bool, num, filters, timeParam, jsonBody, streamHeaders, hijack, relay, readBody, upgradeBody, RAW, MUX, UPGRADE_BODY_LIMIT } from "../router.js";
 
 /** Docker's container names. */
 const CONTAINER_NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -149,6 +149,9 @@ route("POST", "/containers/{id}/attach", async (e, c) => {
   const wantStdin = bool(q, "stdin");
   const stream = bool(q, "stream");
   const logs = bool(q, "logs");
+  // A request body (dockerode sends its options as JSON) is the request's, never the container's stdin.
+  if (c.socket) await upgradeBody(c);
+  else if (Number(c.req.headers["content-length"] ?? 0) > 0) await readBody(c.req, UPGRADE_BODY_LIMIT);
   const sock = hijack(c, ct.Config.Tty ? RAW : MUX);
   if (logs) {
     const { entries } = e.containers.logs(ct.Id, { follow: false });

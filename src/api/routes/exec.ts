@@ -1,5 +1,5 @@
 /** Exec instances: create, inspect, resize, start (hijacked). */
-import { errorMessage } from "../../lib/errors.js";
+import { BadParameterError, errorMessage } from "../../lib/errors.js";
 import { frame } from "../stdcopy.js";
 import { ExecCreateSchema, ExecStartSchema } from "../types.js";
 import { route, Reply, HANDLED, num, jsonBody, declaredLength, hijack, relay, RAW, MUX, UPGRADE_BODY_LIMIT, JSON_BODY_LIMIT } from "../router.js";
@@ -25,20 +25,19 @@ route("POST", "/exec/{id}/start", async (e, c) => {
     if (c.socket) { hijack(c, RAW).end(); return HANDLED; }
     return new Reply(200, "");
   }
-  if (!c.socket) {
-    const started = await e.containers.execStart(c.params[0], { detach: false, tty });
-    const sock = hijack(c, started.tty ? RAW : MUX);
-    relay(sock, started.attach!, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
-    return HANDLED;
-  }
-  // Upgrade first, as Docker does: a start failure is reported inside the stream, and the exit code by inspect.
-  const sock = hijack(c, tty ? RAW : MUX);
+  // As Docker: an attached start that fails still answers 200 (101 when upgraded), the error goes
+  // into the stream on stdout with "\r\n", and the exit code (126) is for inspect to tell.
   let started;
+  let failure: string | undefined;
   try {
     started = await e.containers.execStart(c.params[0], { detach: false, tty });
   } catch (err) {
-    const msg = errorMessage(err) + "\n";
-    sock.end(tty ? msg : frame(2, msg));
+    if (!(err instanceof BadParameterError) || !/^OCI runtime exec failed/.test(err.message)) throw err;
+    failure = errorMessage(err) + "\r\n";
+  }
+  const sock = hijack(c, tty ? RAW : MUX);
+  if (!started || failure !== undefined) {
+    sock.end(tty ? failure : frame(1, failure ?? ""));
     return HANDLED;
   }
   relay(sock, started.attach!, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
