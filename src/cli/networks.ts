@@ -1,5 +1,5 @@
 /** Network commands: network create, ls, inspect, rm, prune, connect, disconnect. */
-import type { Command, Ctx } from "./command.js";
+import { ExitError, type Command, type Ctx } from "./command.js";
 import { UsageError, filterMap, filtersQuery } from "../lib/args.js";
 import { ApiError } from "../api/client.js";
 import { inspectEach } from "./inspect.js";
@@ -9,6 +9,63 @@ type Net = { Name: string; Id: string; Driver: string; Scope: string; Internal: 
 
 function kv(list: string[]): Record<string, string> {
   return Object.fromEntries(list.map((x) => { const i = x.indexOf("="); return i < 0 ? [x, ""] : [x.slice(0, i), x.slice(i + 1)]; }));
+}
+
+/** An IPv4 or IPv6 address or CIDR as bytes (16 for v6), or undefined when it is neither. */
+function addrBytes(a: string): number[] | undefined {
+  const ip = a.split("/")[0];
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) { const b = ip.split(".").map(Number); return b.every((x) => x <= 255) ? b : undefined; }
+  if (!ip.includes(":")) return undefined;
+  const [head, tail] = ip.split("::");
+  if (ip.split("::").length > 2) return undefined;
+  const words = (p: string) => (p ? p.split(":") : []);
+  const h = words(head), t = tail === undefined ? [] : words(tail);
+  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill("0");
+  const all = [...h, ...fill, ...t];
+  if (all.length !== 8 || !all.every((w) => /^[0-9a-fA-F]{1,4}$/.test(w))) return undefined;
+  return all.flatMap((w) => { const n = parseInt(w, 16); return [n >> 8, n & 255]; });
+}
+
+/** Does the CIDR `subnet` contain the address `ip`? */
+function contains(subnet: string, ip: string): boolean {
+  const s = addrBytes(subnet), a = addrBytes(ip);
+  const bits = Number(subnet.split("/")[1] ?? (s?.length === 4 ? 32 : 128));
+  if (!s || !a || s.length !== a.length) return false;
+  for (let i = 0; i < bits; i++) {
+    const m = 0x80 >> (i % 8);
+    if ((s[i >> 3] & m) !== (a[i >> 3] & m)) return false;
+  }
+  return true;
+}
+
+/**
+ * The docker CLI's consolidateIpam: every --ip-range, --gateway and --aux-address goes to the --subnet that
+ * contains it (v4 and v6 alike); one that fits no subnet, or a second gateway for a subnet, is its error.
+ */
+export function ipamPools(subnets: string[], ranges: string[], gateways: string[], aux: string[]): { Subnet: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[] {
+  if (subnets.length < ranges.length || subnets.length < gateways.length) throw new ExitError("every ip-range or gateway must have a corresponding subnet", 1);
+  const pools = subnets.map((s) => ({ Subnet: s } as { Subnet: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }));
+  for (let i = 0; i < subnets.length; i++) for (let j = i + 1; j < subnets.length; j++) {
+    if (contains(subnets[i], subnets[j].split("/")[0]) || contains(subnets[j], subnets[i].split("/")[0])) throw new ExitError("multiple overlapping subnet configuration is not supported", 1);
+  }
+  for (const r of ranges) {
+    const p = pools.find((x) => contains(x.Subnet, r.split("/")[0]));
+    if (!p) throw new ExitError(`no matching subnet for range ${r}`, 1);
+    if (p.IPRange) throw new ExitError(`cannot configure multiple ranges (${r}, ${p.IPRange}) on the same subnet (${p.Subnet})`, 1);
+    p.IPRange = r;
+  }
+  for (const g of gateways) {
+    const p = pools.find((x) => contains(x.Subnet, g));
+    if (!p) throw new ExitError(`no matching subnet for gateway ${g}`, 1);
+    if (p.Gateway) throw new ExitError(`cannot configure multiple gateways (${g}, ${p.Gateway}) for the same subnet (${p.Subnet})`, 1);
+    p.Gateway = g;
+  }
+  for (const [k, v] of Object.entries(kv(aux))) {
+    const p = pools.find((x) => contains(x.Subnet, v));
+    if (!p) throw new ExitError(`no matching subnet for aux-address ${v}`, 1);
+    (p.AuxiliaryAddresses ??= {})[k] = v;
+  }
+  return pools;
 }
 
 function daemonError(c: Ctx, e: unknown): void {
@@ -28,17 +85,17 @@ export const networkCommands: Command[] = [
       { long: "ipv6", type: "bool", desc: "Enable IPv6 networking" },
       { long: "label", type: "list", desc: "Set metadata on a network" },
       { long: "opt", short: "o", type: "list", desc: "Set driver specific options" },
+      { long: "aux-address", type: "list", desc: "Auxiliary IPv4 or IPv6 addresses used by Network driver" },
+      { long: "ipam-driver", type: "string", default: "default", desc: "IP Address Management Driver" },
+      { long: "ipam-opt", type: "list", desc: "Set IPAM driver specific options" },
     ],
     run: async (c, f, a) => {
       if (a.length !== 1) throw new UsageError(`"network create" requires exactly 1 argument.`);
-      const subnets = f.subnet as string[], gws = f.gateway as string[], ranges = f["ip-range"] as string[];
-      if (gws.length > subnets.length) throw new UsageError("every gateway needs a subnet (--subnet)");
-      if (ranges.length > subnets.length) throw new UsageError("every ip-range needs a subnet (--subnet)");
-      const config = subnets.map((s, i) => ({ Subnet: s, ...(gws[i] ? { Gateway: gws[i] } : {}), ...(ranges[i] ? { IPRange: ranges[i] } : {}) }));
+      const config = ipamPools(f.subnet as string[], f["ip-range"] as string[], f.gateway as string[], f["aux-address"] as string[]);
       const r = await c.api.json<{ Id: string }>("POST", "/networks/create", {
         body: {
           Name: a[0], Driver: f.driver, Internal: !!f.internal, Attachable: !!f.attachable, EnableIPv6: !!f.ipv6, CheckDuplicate: true,
-          IPAM: { Driver: "default", Config: config, Options: {} }, Options: kv(f.opt as string[]), Labels: kv(f.label as string[]),
+          IPAM: { Driver: (f["ipam-driver"] as string) || "default", Config: config, Options: kv(f["ipam-opt"] as string[]) }, Options: kv(f.opt as string[]), Labels: kv(f.label as string[]),
         },
       });
       c.out(r.Id + "\n");
@@ -99,12 +156,29 @@ export const networkCommands: Command[] = [
   },
   {
     name: "network connect", usage: "network connect [OPTIONS] NETWORK CONTAINER", desc: "Connect a container to a network",
-    flags: [{ long: "alias", type: "list", desc: "Add network-scoped alias for the container" }, { long: "ip", type: "string", desc: "IPv4 address (e.g., \"172.30.100.104\")" }],
+    flags: [
+      { long: "alias", type: "list", desc: "Add network-scoped alias for the container" },
+      { long: "driver-opt", type: "list", desc: "driver options for the network" },
+      { long: "ip", type: "string", desc: "IPv4 address (e.g., \"172.30.100.104\")" },
+      { long: "ip6", type: "string", desc: "IPv6 address (e.g., \"2001:db8::33\")" },
+      { long: "link", type: "list", desc: "Add link to another container" },
+      { long: "link-local-ip", type: "list", desc: "Add a link-local address for the container" },
+    ],
     run: async (c, f, a) => {
       if (a.length !== 2) throw new UsageError(`"network connect" requires exactly 2 arguments.`);
-      const aliases = f.alias as string[];
+      const aliases = f.alias as string[], links = f.link as string[];
+      const ipam: Record<string, unknown> = {};
+      if (f.ip) ipam.IPv4Address = f.ip;
+      if (f.ip6) ipam.IPv6Address = f.ip6;
+      if ((f["link-local-ip"] as string[]).length) ipam.LinkLocalIPs = f["link-local-ip"];
       await c.api.request("POST", `/networks/${encodeURIComponent(a[0])}/connect`, {
-        body: { Container: a[1], EndpointConfig: { Aliases: aliases.length ? aliases : undefined, IPAMConfig: f.ip ? { IPv4Address: f.ip } : undefined } },
+        body: {
+          Container: a[1],
+          EndpointConfig: {
+            IPAMConfig: Object.keys(ipam).length ? ipam : undefined, Links: links.length ? links : undefined, Aliases: aliases.length ? aliases : undefined,
+            DriverOpts: (f["driver-opt"] as string[]).length ? kv(f["driver-opt"] as string[]) : undefined,
+          },
+        },
       });
       return 0;
     },
