@@ -24,6 +24,7 @@ import { parseReference } from "../oci/reference.js";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { chainIdOf } from "../store/snapshots.js";
+import { checkCreateBody } from "./create-checks.js";
 
 export interface EngineOptions {
   dataRoot: string; execRoot: string; runtime?: string;
@@ -89,6 +90,7 @@ export class Engine {
 
   /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
   async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    checkCreateBody(body as Parameters<typeof checkCreateBody>[0]);
     if (!body.Image) throw new NotFoundError("No such image: ");
     return this.store.gc.lease(async () => {
       const image = this.images.resolve(body.Image!);

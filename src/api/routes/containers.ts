@@ -35,7 +35,7 @@ function checkMounts(hc: { Binds?: string[]; Mounts?: { Type?: string; Source?: 
   }
   for (const m of hc.Mounts ?? []) {
     if (!m.Target) throw new BadParameterError(`invalid mount config for type "${m.Type ?? ""}": field Target must not be empty`);
-    if (m.Type !== undefined && m.Type !== "" && !["bind", "volume", "tmpfs"].includes(m.Type)) throw new BadParameterError(`invalid mount config: mount type unknown: "${m.Type}"`);
+    if (m.Type !== undefined && m.Type !== "" && !["bind", "volume", "tmpfs"].includes(m.Type)) throw new BadParameterError(`invalid mount config for type "${m.Type}": mount type unknown`);
     if (m.Type === "bind" && (!m.Source || !m.Source.startsWith("/"))) throw new BadParameterError(`invalid mount config for type "bind": invalid mount path: '${m.Source ?? ""}' mount path must be absolute`);
     if ((m.Type === "volume" || !m.Type) && m.Source && !VOLUME_NAME_RE.test(m.Source)) throw new BadParameterError(`invalid mount config for type "volume": invalid volume name: '${m.Source}'`);
     dest(m.Target);
