@@ -58,6 +58,7 @@ export interface EndpointSettings {
 
 export interface CreateNetworkBody {
   Name?: string; Driver?: string; Internal?: boolean; Attachable?: boolean; EnableIPv6?: boolean; CheckDuplicate?: boolean;
+  Scope?: string; Ingress?: boolean; ConfigOnly?: boolean; ConfigFrom?: { Network?: string };
   IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }[]; Options?: Record<string, string> };
   Options?: Record<string, string>; Labels?: Record<string, string>;
 }
@@ -409,6 +410,10 @@ export class NetworkService {
     if (driver === "host" || driver === "null") throw new BerthError(`only one instance of "${driver}" network is allowed`, 403);
     if (driver !== "bridge") throw new NotFoundError(`plugin "${driver}" not found`);
     if (body.IPAM?.Driver && body.IPAM.Driver !== "default") throw new NotFoundError(`plugin "${body.IPAM.Driver}" not found`);
+    // What only a swarm or config-only networks would give: refused, never silently dropped.
+    if (body.Scope && body.Scope !== "local") throw new BerthError(`cannot create a ${body.Scope} scoped network when swarm is not active`, 403);
+    if (body.Ingress) throw new BerthError("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.", 503);
+    if (body.ConfigOnly || body.ConfigFrom?.Network) throw new BadParameterError("berth does not support config-only networks (--config-only, --config-from)");
     // CheckDuplicate is always on since API 1.44 (and berth keeps names unique at every version).
     if (this.store.networks.list().some((d) => d.Name === name)) throw new ConflictError(`network with name ${name} already exists`);
     const doc = this.newDoc(name, "bridge", body);

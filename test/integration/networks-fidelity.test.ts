@@ -154,6 +154,8 @@ test("Docker's answers: duplicates 409, overlapping pools and host/null/predefin
   assert.deepEqual(await post({ Name: "aux", IPAM: { Config: [{ Subnet: "10.231.21.0/24", AuxiliaryAddresses: { x: "10.231.22.1" } }] } }),
     { status: 403, body: { message: "auxiliary address: (x:10.231.22.1) must belong to the master pool: 10.231.21.0/24" } });
   assert.equal((await post({ Name: "  " })).status, 400);
+  assert.equal((await post({ Name: "sw", Scope: "swarm" })).status, 403);
+  assert.equal((await post({ Name: "co", ConfigOnly: true })).status, 400);
 
   // Names dockerd takes: spaces, dots, a leading underscore. The docker CLI lists and removes them.
   for (const name of ["my net 1", "_x.y"]) {
@@ -288,6 +290,13 @@ test("IPv6: --ipv6 with a v6 subnet and --ip6: dual-stack addresses, default v6 
   const bad = d.berth(["create", "--network", "dual", "--ip6", "fd00:1::5", "busybox"]);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /not in the network's subnet fd62:7465:7374::\/64/);
+  // -p [::]:port:80 (the docker CLI's form): the proxy listens on both families.
+  const p2 = await freePort();
+  dok(["run", "-d", "--name", "s7", "--network", "dual", "-p", `[::]:${p2}:80`, "busybox", ...WEB("hello-any")]);
+  assert.match(dok(["port", "s7", "80"]), new RegExp(`:${p2}`));
+  assert.equal(await until(() => httpGet("::1", p2), (v) => v === "hello-any\n"), "hello-any\n");
+  assert.equal(await httpGet("127.0.0.1", p2), "hello-any\n");
+  ok(["rm", "-f", "s7"]);
   ok(["rm", "-f", "s6"]);
   ok(["network", "rm", "dual"]);
   // --ipv6 without a v6 subnet: a unique local /64 is chosen.
