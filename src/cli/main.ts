@@ -22,6 +22,17 @@ import { cpCommand } from "./cp.js";
 import { compile, formatRows } from "../lib/template.js";
 import { humanSize } from "../lib/format.js";
 
+// bin/berth's shebang (scripts/build.mjs) starts node without NODE_EXTRA_CA_CERTS, which costs every start
+// ~35 ms and which a client of a unix socket never needs, and keeps the user's value here: put it back, so
+// what berth spawns (an auto-started berthd, which talks to registries; credential helpers) gets it.
+{
+  const saved = process.env.BERTH_NODE_EXTRA_CA_CERTS;
+  if (saved !== undefined) {
+    delete process.env.BERTH_NODE_EXTRA_CA_CERTS;
+    if (saved !== "" && process.env.NODE_EXTRA_CA_CERTS === undefined) process.env.NODE_EXTRA_CA_CERTS = saved;
+  }
+}
+
 const VERSION = "0.1.0";
 
 const systemCommands: Command[] = [
