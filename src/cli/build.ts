@@ -3,7 +3,6 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve, relative, sep } from "node:path";
 import type { Command } from "./command.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
-import { humanSize } from "../lib/format.js";
 import { ramInBytes } from "../lib/units.js";
 import { jsonLines } from "../api/client.js";
 import { contextTar, type OutsideDockerfile } from "../lib/build-context.js";
@@ -77,6 +76,14 @@ function readLine(): Promise<string> {
   });
 }
 
+/** go-units' HumanSize (4 significant digits, decimal units), as the docker CLI prints reclaimed space: 4096 → "4.096kB". */
+function humanSize4(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+  let v = bytes, i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
 /** `berth builder prune` (POST /build/prune), with the docker CLI's flags, prompt and output. */
 export const builderPruneCommand: Command = {
   name: "builder prune", usage: "builder prune [OPTIONS]", desc: "Remove build cache",
@@ -101,7 +108,7 @@ export const builderPruneCommand: Command = {
       query: { all: f.all ? "1" : undefined, filters: filtersQuery(f.filter as string[]), "keep-storage": keep ? String(keep) : undefined },
     });
     if (r.CachesDeleted?.length) c.out(`Deleted build cache objects:\n${r.CachesDeleted.join("\n")}\n\n`);
-    c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}\n`);
+    c.out(`Total reclaimed space: ${humanSize4(r.SpaceReclaimed ?? 0)}\n`);
     return 0;
   },
 };

@@ -2,7 +2,8 @@
  * A build context as a tar stream: the directory less what its .dockerignore excludes (the Dockerfile and
  * .dockerignore always go). A Dockerfile from outside the directory (or from stdin) goes in as the docker
  * CLI puts it: under a random name `.dockerfile.<20 hex>` (mode 0600), which is also appended to the
- * .dockerignore sent (made when there is none), so the daemon drops it from the context once it has read it.
+ * .dockerignore sent (made, naming itself too, when there is none), so the daemon drops it from the context
+ * once it has read it.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -49,7 +50,8 @@ export function contextTar(dir: string, dockerfile: string | OutsideDockerfile):
     out = entries(dir, ignore, new Set([dockerfile, ".dockerignore"]));
   } else {
     name = `.dockerfile.${randomBytes(10).toString("hex")}`;
-    const ignoreText = Buffer.from(`${patterns}\n${name}\n`);
+    // As the docker CLI: a .dockerignore made for the purpose also names itself, so neither stays in the context.
+    const ignoreText = Buffer.from(`${hasIgnoreFile ? patterns : ".dockerignore"}\n${name}\n`);
     const now = new Date();
     const content = dockerfile.content;
     out = (function* () {

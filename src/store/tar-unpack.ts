@@ -256,9 +256,14 @@ export class TarUnpacker {
     }
   }
 
-  /** The tar ended: fails if it ended inside an entry; sets directory times (children first). */
+  /**
+   * The tar ended: fails if it ended inside an entry's data or header; sets directory times (children first).
+   * As Go's archive/tar (what dockerd reads with): an archive may end right after an entry's data, without
+   * its padding or the two zero blocks (the docker CLI sends a context so when -f names a Dockerfile
+   * outside it).
+   */
   end(): void {
-    if (this.remaining > 0 || this.pad > 0 || this.fill > 0) { this.abort(); fail("unexpected end of data"); }
+    if (this.remaining > 0 || this.fill > 0) { this.abort(); fail("unexpected end of data"); }
     this.applyXattrs();
     // lutimes, and only where the parents are still real directories: a directory a later entry replaced
     // by a symlink (itself or one of its parents) must not lead the times outside.
