@@ -34,7 +34,7 @@ import { humanDuration } from "../lib/human.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
 import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
-import { releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
+import { publicMounts, releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
 import { checkCpusets, checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
@@ -208,6 +208,12 @@ export class ContainerService {
   }
 
   all(): ContainerRecord[] { return [...this.byId.values()]; }
+
+  /** `GET /containers/{id}/json`: the record as Docker's ContainerInspectResponse (berth's bookkeeping left out). */
+  inspect(ref: string): Omit<ContainerRecord, "Berth"> {
+    const { Berth: _b, ...rec } = this.get(ref);
+    return { ...rec, Mounts: publicMounts(rec.Mounts as MountPoint[]) };
+  }
 
   /** Runs fn on a container under its lock and persists the record afterwards (network connect/disconnect). */
   async withContainer(ref: string, fn: (c: ContainerRecord) => Promise<void>): Promise<void> {
@@ -1266,7 +1272,7 @@ export class ContainerService {
       Status: statusText(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
       NetworkSettings: { Networks: c.NetworkSettings.Networks ?? {} },
-      Mounts: c.Mounts,
+      Mounts: publicMounts(c.Mounts as MountPoint[]),
     }));
   }
 }

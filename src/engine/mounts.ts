@@ -37,6 +37,11 @@ export interface MountRequest {
   Tmpfs?: Record<string, string> | null;
 }
 
+/** Mount points as Docker's inspect and list show them (berth's own bookkeeping fields left out). */
+export function publicMounts(mounts: MountPoint[]): Omit<MountPoint, "TmpfsOptions" | "NoCopy" | "CreateHostPath">[] {
+  return mounts.map(({ TmpfsOptions: _t, NoCopy: _n, CreateHostPath: _c, ...m }) => m);
+}
+
 function dest(p: string | undefined): string {
   if (!p || !isAbsolute(p)) throw new BadParameterError(`invalid mount config: mount path must be absolute: ${p ?? ""}`);
   return normalize(p).replace(/\/$/, "") || "/";

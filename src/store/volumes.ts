@@ -54,7 +54,7 @@ export class VolumeStore {
     const have = this.docs.get(n);
     if (have) return have;
     const dir = join(this.root, n);
-    const doc: VolumeDoc = { Name: n, Driver: "local", Mountpoint: join(dir, "_data"), CreatedAt: new Date().toISOString(), Labels: labels, Options: options, Scope: "local" };
+    const doc: VolumeDoc = { Name: n, Driver: "local", Mountpoint: join(dir, "_data"), CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"), Labels: labels, Options: options, Scope: "local" };
     await fsp.mkdir(doc.Mountpoint, { recursive: true, mode: 0o755 });
     await atomicWrite(join(dir, "volume.json"), JSON.stringify(doc, null, 1));
     this.docs.set(n, doc);

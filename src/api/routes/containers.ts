@@ -54,7 +54,7 @@ route("POST", "/containers/create", async (e, c) => {
   return new Reply(201, await e.createContainer(body as CreateBody, name));
 });
 route("GET", "/containers/{id}/json", (e, c) => {
-  const { Berth: _b, ...rec } = e.containers.get(c.params[0]);
+  const rec = e.containers.inspect(c.params[0]);
   return { ...rec, SizeRw: bool(c.query, "size") ? 0 : undefined, SizeRootFs: bool(c.query, "size") ? 0 : undefined };
 });
 route("POST", "/containers/{id}/update", async (e, c) => {
