@@ -247,15 +247,20 @@ export class ImageService {
    * go with its result. It stops quietly at the first parent that must stay.
    */
   private async deleteWithParents(rec: ImageRecord, out: { Untagged?: string; Deleted?: string }[], prune: boolean): Promise<void> {
-    await this.store.images.remove(rec.id);
-    out.push({ Deleted: rec.id });
-    this.events.publish("image", "delete", rec.id, {});
+    // As dockerd: each image's line is followed by one for each layer (chain ID) it was the last user of, top first.
+    const drop = async (r: ImageRecord) => {
+      await this.store.images.remove(r.id);
+      out.push({ Deleted: r.id });
+      this.events.publish("image", "delete", r.id, {});
+      const used = new Set(this.store.images.list().flatMap((x) => chainsOfDiffIds(x.diffIds)));
+      for (const c of this.containers.all()) if (c.Berth.ChainId) used.add(c.Berth.ChainId);
+      for (const c of chainsOfDiffIds(r.diffIds).reverse()) { if (used.has(c)) break; out.push({ Deleted: c }); }
+    };
+    await drop(rec);
     for (let p = prune ? rec.parent : undefined; p;) {
       const parent = this.store.images.get(p);
       if (!parent || parent.repoTags.length || parent.repoDigests.length || this.hasChildren(parent.id) || this.containers.usingImage(parent.id).length) break;
-      await this.store.images.remove(parent.id);
-      out.push({ Deleted: parent.id });
-      this.events.publish("image", "delete", parent.id, {});
+      await drop(parent);
       p = parent.parent;
     }
   }

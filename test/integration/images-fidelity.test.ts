@@ -121,7 +121,12 @@ test("rmi of a built image removes its untagged parent chain, stopping at a pare
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
   assert.equal(lines[0], "Untagged: rmi-a:latest");
-  assert.deepEqual(lines.slice(1).map((l) => l.replace(/^Deleted: sha256:([0-9a-f]{12}).*$/, "$1")), [topA, runA]);
+  // dockerd's lines: each image, then the layer it was the last to use (runA's RUN layer; an ENV step has none).
+  const deleted = lines.slice(1).map((l) => l.replace(/^Deleted: sha256:([0-9a-f]{12}).*$/, "$1"));
+  assert.equal(deleted.length, 3, r.stdout);
+  assert.deepEqual(deleted.slice(0, 2), [topA, runA]);
+  assert.match(deleted[2], /^[0-9a-f]{12}$/);
+  assert.ok(![base, shared, ...b.ids].includes(deleted[2]), "a layer, not an image");
   const left = d.berth(["images", "-aq"]).stdout;
   for (const gone of [topA, runA]) assert.ok(!left.includes(gone), gone);
   for (const kept of [base, shared, b.ids[2]]) assert.ok(left.includes(kept), kept);
@@ -130,7 +135,7 @@ test("rmi of a built image removes its untagged parent chain, stopping at a pare
   assert.equal((again.out.match(/Using cache/g) ?? []).length, 2, again.out);
   // rmi of b goes down to busybox, which stays (tagged).
   const rb = d.berth(["rmi", "rmi-b"]);
-  assert.equal(rb.stdout.trim().split("\n").length, 3, rb.stdout);
+  assert.equal(rb.stdout.trim().split("\n").length, 4, rb.stdout); // Untagged, b's RUN image and its layer, the shared ENV image
   assert.ok(d.berth(["images", "-q", "busybox"]).stdout.includes(base));
   assert.ok(!d.berth(["images", "-aq"]).stdout.includes(shared));
 });
