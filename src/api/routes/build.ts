@@ -53,10 +53,7 @@ route("POST", "/build/prune", async (e, c) => {
     keepStorage = Number(ks);
   }
   const opts = { all: bool(q, "all"), keepStorage, filters: f };
-  // The build service's prune (cache records whose images nothing else uses); dockerd's answer when it has none.
-  const svc = e.builds as unknown as { prune?: (o: typeof opts) => Promise<{ CachesDeleted?: string[] | null; SpaceReclaimed?: number }> };
-  if (typeof svc.prune !== "function") return { CachesDeleted: null, SpaceReclaimed: 0 };
-  const r = await svc.prune(opts);
+  const r = await e.builds.prune(opts);
   return { CachesDeleted: r.CachesDeleted?.length ? r.CachesDeleted : null, SpaceReclaimed: r.SpaceReclaimed ?? 0 };
 });
 
