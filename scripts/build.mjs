@@ -9,17 +9,25 @@ const common = {
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   legalComments: "none", logLevel: "warning",
 };
+// berthd's node flags (its shebang, and the CLI's auto-start): a young generation of 2 MB semi-spaces
+// instead of 16 MB keeps the daemon's RSS ~20 MB lower after bursts of requests (bench/scale), for a
+// little more scavenging. The source map is a file beside it: inline, it was 1.6 MB of the bundle that
+// every daemon kept in memory; `NODE_OPTIONS=--enable-source-maps berthd` reads it.
+const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
 await Promise.all([
   // The CLI is CommonJS: Node 20 loads a CJS file ~6 ms faster than an ES module, and `berth` runs thousands of times a day.
   build({
     ...common, format: "cjs", entryPoints: ["src/cli/main.ts"], outfile: "bin/berth.cjs", minify: true,
-    define: { "import.meta.url": "__importMetaUrl" },
+    define: { "import.meta.url": "__importMetaUrl", "BERTHD_NODE_FLAGS": JSON.stringify(DAEMON_NODE_FLAGS) },
     // NODE_EXTRA_CA_CERTS makes every node start read and parse the CA file (~35 ms here, on a ~40 ms floor);
     // the CLI only talks to a unix socket. GNU env -S drops it for this process and keeps the user's value in
     // BERTH_NODE_EXTRA_CA_CERTS, which main.ts puts back into process.env for what the CLI spawns (berthd).
     banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node\nconst __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   }),
-  build({ ...common, entryPoints: ["src/api/daemon-main.ts"], outfile: "bin/berthd", sourcemap: "inline" }),
+  build({
+    ...common, entryPoints: ["src/api/daemon-main.ts"], outfile: "bin/berthd", sourcemap: "linked",
+    banner: { js: common.banner.js.replace("#!/usr/bin/env node", `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(" ")}`) },
+  }),
   // The compose plugin, loaded by bin/berth.cjs on `berth compose` only (like docker's compose plugin).
   build({
     ...common, format: "cjs", entryPoints: ["src/compose/cli.ts"], outfile: "bin/berth-compose.cjs", minify: true,

@@ -204,6 +204,11 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // SIGUSR2: the daemon's memory, in MB, to its log (what bench/scale's RSS is made of; with --expose-gc, after a full collection).
+  process.on("SIGUSR2", () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    log(`memory (MB): ${Object.entries(process.memoryUsage()).map(([k, v]) => `${k} ${Math.round(v / 1048576)}`).join(", ")}`);
+  });
   process.on("uncaughtException", (e) => log(`uncaught: ${e.stack ?? errorMessage(e)}`));
   process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? e.stack : String(e)}`));
 }
