@@ -873,7 +873,7 @@ export class ContainerService {
     const c = this.get(ref);
     const rp = body.RestartPolicy;
     if (rp && rp.Name !== undefined && !["", "no", "always", "unless-stopped", "on-failure"].includes(rp.Name)) throw new BadParameterError(`invalid restart policy '${rp.Name}'`);
-    if (rp?.Name !== "on-failure" && rp?.MaximumRetryCount) throw new BadParameterError(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
+    if (rp?.Name && rp.Name !== "on-failure" && rp.MaximumRetryCount) throw new BadParameterError(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
     if (rp?.MaximumRetryCount !== undefined && rp.MaximumRetryCount < 0) throw new BadParameterError("maximum retry count cannot be negative");
     if (body.Memory && body.Memory > 0 && body.Memory < 6 * 1024 * 1024) throw new BadParameterError("Minimum memory limit allowed is 6MB");
     checkCpusets(body.CpusetCpus, body.CpusetMems);
@@ -927,7 +927,8 @@ export class ContainerService {
         if (Object.keys(res).length) await this.runtime.update(c.Id, res).catch((e) => { throw fail(errorMessage(e)); });
       }
       Object.assign(hc, next);
-      if (rp && rp.Name !== undefined) hc.RestartPolicy = { Name: rp.Name as HostConfig["RestartPolicy"]["Name"], MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
+      // As Docker: an empty policy name (the docker CLI sends one when --restart is not given) changes nothing.
+      if (rp?.Name) hc.RestartPolicy = { Name: rp.Name as HostConfig["RestartPolicy"]["Name"], MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
       await this.persist(c);
       this.events.publish("container", "update", c.Id, this.attrs(c));
       return { Warnings: warnings };
