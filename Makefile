@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE ?= node
 
-.PHONY: all deps build demo test unit integration security typecheck bench clean
+.PHONY: all deps build demo test unit integration security clients typecheck bench clean
 
 all: build
 
@@ -27,8 +27,13 @@ integration: build
 security: build
 	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/security/*.test.ts
 
+# The real clients (docker CLI, python3-docker, docker-compose, dockerode, testcontainers) against berthd;
+# writes the README's "Clients tested" table from the results.
+clients: build
+	$(NODE) scripts/client-table.mjs
+
 test: build typecheck
-	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts test/security/*.test.ts
+	$(NODE) --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts test/security/*.test.ts test/clients/*.test.ts
 
 bench: build
 	@./bench/run-latency
