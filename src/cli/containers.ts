@@ -666,7 +666,9 @@ export const containerCommands: Command[] = [
     name: "create", usage: "create [OPTIONS] IMAGE [COMMAND] [ARG...]", desc: "Create a new container", flags: CREATE_FLAGS, stop: true,
     run: async (c, f, a) => {
       need(a, 1, "create");
-      try { c.out((await createContainer(c, f, a)) + "\n"); return 0; } catch (e) { return reportRun(c, e, "create"); }
+      // docker create reports a daemon's refusal as any command does ("Error response from daemon: ...", exit 1).
+      c.out((await createContainer(c, f, a)) + "\n");
+      return 0;
     },
   },
   {
@@ -733,14 +735,14 @@ export const containerCommands: Command[] = [
       if (!state.Running) throw new ApiError(409, "You cannot attach to a stopped container, start it first");
       const cfg = info.Config as Obj;
       const tty = !!cfg.Tty, stdin = !f["no-stdin"] && !!cfg.OpenStdin;
+      // As the docker CLI: the wait is in place before the attach, and its answer is the exit status.
+      const status = readWait(await c.api.stream("POST", `/containers/${a[0]}/wait`));
+      status.catch(() => {});
       const sock = await c.api.hijack(`/containers/${a[0]}/attach`, { query: { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1 } });
       if (tty) await initialResize(c.api, `/containers/${a[0]}/resize`);
       const how = await relayStreams(sock, { tty, stdin, detachKeys: f["detach-keys"] as string | undefined });
       if (how === "detached") return 0;
-      const after = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`).catch(() => undefined);
-      const st = after?.State as Obj | undefined;
-      if (st && !st.Running) return readWait(await c.api.stream("POST", `/containers/${a[0]}/wait`));
-      return 0;
+      try { return await status; } catch (e) { throw e instanceof ExitError ? new ExitError(e.message, 1) : e; }
     },
   },
   { name: "ps", usage: "ps [OPTIONS]", desc: "List containers", flags: PS_FLAGS, run: psCmd },
