@@ -66,7 +66,7 @@ function table(lines) {
       const pass = ts.filter((t) => t.ok).length;
       const fails = ts.filter((t) => !t.ok);
       result = `${pass}/${ts.length} pass`;
-      if (fails.length) result += `; failing: ${fails.map((t) => `${t.name.replace(/^[^:]+: /, "")}${t.error ? ` (${t.error.slice(0, 160)})` : ""}`).join("; ")}`;
+      if (fails.length) result += `; failing: ${fails.map((t) => `${t.name.replace(/^[^:]+: /, "")}${t.error ? ` (${t.error})` : ""}`).join("; ")}`;
     }
     rows.push(`| ${esc(c.client)} | ${esc(c.version())} | ${esc(c.what)} | ${esc(result)} |`);
   }

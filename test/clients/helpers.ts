@@ -11,7 +11,8 @@ import net from "node:net";
 import { sleep, type Result } from "../integration/harness.js";
 
 export function ok(r: Result, what: string): Result {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const last = r.stderr.trim().split("\n").filter(Boolean).pop() ?? "";
+  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${last}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
   return r;
 }
 
