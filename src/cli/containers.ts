@@ -6,7 +6,7 @@ import type { FlagSpec, Flags } from "../lib/args.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
 import { parseGoDuration } from "../lib/duration.js";
 import { ApiError, jsonLines } from "../api/client.js";
-import { relayStreams, demux, initialResize } from "../lib/stdio.js";
+import { relayStreams, demux, copyRaw, initialResize } from "../lib/stdio.js";
 import { formatRows, compile } from "../lib/template.js";
 import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "../lib/format.js";
 import { ramInBytes } from "../lib/units.js";
@@ -486,7 +486,8 @@ async function logsTo(c: Ctx, id: string, f: Flags): Promise<number> {
   const res = await c.api.stream("GET", `/containers/${id}/logs`, {
     query: { stdout: 1, stderr: 1, follow: !!f.follow, timestamps: !!f.timestamps, tail: (f.tail as string) ?? "all", since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined },
   });
-  if ((info.Config as Obj).Tty) { for await (const d of res) process.stdout.write(d as Buffer); }
+  // Both with backpressure: a slow reader of `logs -f` holds the daemon back rather than fill berth's memory.
+  if ((info.Config as Obj).Tty) await copyRaw(res, process.stdout);
   else await demux(res, process.stdout, process.stderr);
   return 0;
 }

@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { lstatSync, realpathSync, statSync } from "node:fs";
 import { dirname, posix, resolve } from "node:path";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Command, Ctx } from "./command.js";
 import { UsageError } from "../lib/args.js";
 import { ApiError, type ContainerPathStat } from "../api/client.js";
@@ -97,7 +98,7 @@ async function fromContainer(c: Ctx, container: string, src: string, dst: string
   }
   if (dst === "-") {
     const { tar } = await c.api.getArchive(container, srcPath).catch((e) => { throw e instanceof ApiError && e.status === 404 ? notFound(container, srcPath) : e; });
-    await new Promise<void>((res, rej) => { tar.on("error", rej); tar.on("end", res); tar.pipe(process.stdout, { end: false }); });
+    await pipeline(tar, process.stdout, { end: false });
     return 0;
   }
   const dstPath = localPath(dst);
