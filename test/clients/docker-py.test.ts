@@ -33,7 +33,8 @@ after(async () => {
 
 test("docker-py: containers.run attached returns the output; a non-zero exit raises ContainerError; remove=True", () => flow("run_attached"));
 test("docker-py: containers.run detach, reload, labels filter, logs, exec_run (env, demux, user, workdir), top, kill, wait, remove", () => flow("run_detached"));
-test("docker-py: images.build from a fileobj Dockerfile; the image's USER and WORKDIR apply; history, tag, BuildError", () => flow("build"));
+test("docker-py: exec_run 50 times in a row never loses the output of a command that exits at once", () => flow("exec_repeat"));
+test("docker-py: images.build from a fileobj Dockerfile; the image's USER, WORKDIR and ENTRYPOINT apply; history, tag, BuildError", () => flow("build"));
 test("docker-py: networks create/get/list, reach a container by name, connect with an alias, disconnect, remove", () => flow("networks"));
 test("docker-py: volumes create/list/get/remove, data kept across containers", () => flow("volumes"));
 test("docker-py: put_archive and get_archive (stat, mode, content), NotFound for a missing path", () => flow("archive"));

@@ -88,18 +88,32 @@ def run_detached():
         cleanup(name)
 
 
+def exec_repeat():
+    """exec_run of a command that exits at once, many times: the output is never lost (dockerd: 50 of 50)."""
+    name = P + "-execrep"
+    try:
+        c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=name)
+        got = [c.exec_run(["echo", "n%d" % i]) for i in range(50)]
+        bad = [(i, g) for i, g in enumerate(got) if g != (0, b"n%d\n" % i)]
+        assert not bad, "%d of 50 exec_run answers wrong, first: %r" % (len(bad), bad[:3])
+    finally:
+        cleanup(name)
+
+
 def build():
     tag = P + "-built:1"
-    df = b"FROM busybox\nRUN echo app:x:1000:1000::/work:/bin/sh >> /etc/passwd && mkdir /work && chown app /work\nUSER app\nWORKDIR /work\nENV GREETING=hi\nCMD [\"sh\", \"-c\", \"echo $GREETING $(id -u) $(pwd)\"]\n"
+    df = b"FROM busybox\nRUN echo app:x:1000:1000::/work:/bin/sh >> /etc/passwd && mkdir /work && chown app /work\nUSER app\nWORKDIR /work\nENV GREETING=hi\nENTRYPOINT [\"sh\", \"-c\"]\nCMD [\"echo $GREETING $(id -u) $(pwd)\"]\n"
     try:
         img, logs = client.images.build(fileobj=io.BytesIO(df), tag=tag, rm=True)
         logs = list(logs)
         assert any("Successfully built" in (l.get("stream") or "") for l in logs), logs
         assert tag in img.tags, img.tags
         assert img.attrs["Config"]["User"] == "app", img.attrs["Config"]
-        # The SDK sends the image's fields empty: the image's USER and WORKDIR apply, as with dockerd.
+        # The SDK sends the image's fields empty: the image's USER, WORKDIR and ENTRYPOINT apply, as with dockerd.
         out = client.containers.run(tag, remove=True)
         assert out == b"hi 1000 /work\n", out
+        out = client.containers.run(tag, ["echo override $(id -u)"], remove=True)
+        assert out == b"override 1000\n", out
         hist = img.history()
         assert any("USER app" in (h.get("CreatedBy") or "") for h in hist), hist
         client.images.get(tag).tag(P + "-built", "2")
@@ -261,7 +275,7 @@ def inspect_fields():
         cleanup(name)
 
 
-FLOWS = {f.__name__: f for f in (run_attached, run_detached, build, networks, volumes, archive, stats, events, inspect_fields)}
+FLOWS = {f.__name__: f for f in (run_attached, run_detached, exec_repeat, build, networks, volumes, archive, stats, events, inspect_fields)}
 
 if __name__ == "__main__":
     if FLOW == "list":
