@@ -650,7 +650,7 @@ export class ContainerService {
   }
 
   /** --pid, --ipc, --uts as Docker applies them, and the /dev/shm that goes with the IPC mode. */
-  private namespaces(c: ContainerRecord): Pick<SpecInput, "pidNamespacePath" | "ipcNamespacePath" | "utsHost" | "shm"> {
+  private namespaces(c: ContainerRecord): Pick<SpecInput, "pidNamespacePath" | "ipcNamespacePath" | "utsHost" | "shm" | "cgroupns"> {
     const hc = c.HostConfig;
     const pid = (hc.PidMode as string) || "";
     const ipc = (hc.IpcMode as string) || "private";
@@ -670,7 +670,7 @@ export class ContainerService {
     } else if (ipc === "shareable") shm = { bind: this.shmDir(c.Id) };
     else if (ipc === "none") shm = { none: true };
     else if (ipc !== "private" && ipc !== "shareable") throw new BadParameterError(`invalid IPC mode: ${ipc}`);
-    return { pidNamespacePath, ipcNamespacePath, utsHost: uts === "host", shm };
+    return { pidNamespacePath, ipcNamespacePath, utsHost: uts === "host", shm, cgroupns: hc.CgroupnsMode === "private" };
   }
 
   /** A shareable container's /dev/shm: a tmpfs on the host that containers joining its IPC bind too (as Docker's mounts/shm). */

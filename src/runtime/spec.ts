@@ -34,6 +34,8 @@ export interface SpecInput {
   pidNamespacePath?: string | null;
   /** IPC namespace: undefined a new one; "host" none; a path: join it (--ipc container:). */
   ipcNamespacePath?: string | null;
+  /** --cgroupns private: a cgroup namespace of its own. */
+  cgroupns?: boolean;
   /** --uts host: no UTS namespace (and no hostname set). */
   utsHost?: boolean;
   /** /dev/shm: a tmpfs of this size (bytes), or a bind of this path (--ipc host|container:), or none (--ipc none). */
@@ -187,6 +189,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     path === "host" ? [] : path ? [{ type, path }] : [{ type }];
   const namespaces: SpecNamespace[] = [
     ...ns("pid", input.pidNamespacePath), ...ns("ipc", input.ipcNamespacePath), ...(input.utsHost ? [] : [{ type: "uts" as const }]), { type: "mount" },
+    ...(input.cgroupns ? [{ type: "cgroup" as const }] : []),
   ];
   if (input.networkNamespacePath !== "host") {
     namespaces.push(input.networkNamespacePath ? { type: "network", path: input.networkNamespacePath } : { type: "network" });

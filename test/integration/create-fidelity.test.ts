@@ -145,11 +145,15 @@ test("volumes-from shares the other container's volumes, :ro makes them read-onl
   assert.equal(bad.body.message, "No such container: nope");
 });
 
-test("pid, uts and ipc modes: host, container:<name>, shareable", async (t) => {
+test("pid, uts, ipc and cgroupns modes: host, container:<name>, shareable, private", async (t) => {
   t.after(() => d.berth(["rm", "-f", "ns-donor"]));
   // --pid host sees the host's processes (this test's own pid among them).
   const pid = d.docker(["run", "--rm", "--pid", "host", "busybox", "sh", "-c", `test -d /proc/${process.pid} && echo seen`]);
   assert.equal(pid.stdout, "seen\n", pid.stderr);
+  // --cgroupns private: the container sees its own cgroup as the root.
+  const cgns = d.docker(["run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup"]);
+  assert.equal(cgns.code, 0, cgns.stderr);
+  assert.ok(cgns.stdout.trim().split("\n").every((l) => l.endsWith(":/")), cgns.stdout);
   const uts = d.docker(["run", "--rm", "--uts", "host", "busybox", "hostname"]);
   assert.equal(uts.stdout.trim(), readFileSync("/proc/sys/kernel/hostname", "utf8").trim());
   assert.equal(d.docker(["run", "-d", "--name", "ns-donor", "--ipc", "shareable", "busybox", "sh", "-c", "echo shm > /dev/shm/f; sleep 60"]).code, 0);

@@ -149,6 +149,8 @@ route("POST", "/containers/{id}/attach", async (e, c) => {
   const wantStdin = bool(q, "stdin");
   const stream = bool(q, "stream");
   const logs = bool(q, "logs");
+  // Refused before the upgrade (dockerd's 501), never inside the hijacked stream.
+  if (logs && ct.HostConfig.LogConfig?.Type === "none") e.containers.logs(ct.Id, { follow: false });
   // A request body (dockerode sends its options as JSON) is the request's, never the container's stdin.
   if (c.socket) await upgradeBody(c);
   else if (Number(c.req.headers["content-length"] ?? 0) > 0) await readBody(c.req, UPGRADE_BODY_LIMIT);
