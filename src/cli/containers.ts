@@ -705,7 +705,7 @@ export const containerCommands: Command[] = [
       need(a, 1, "wait");
       let failed = 0;
       for (const id of a) {
-        try { c.out(`${await readWait(await c.api.stream("POST", `/containers/${id}/wait`))}\n`); } catch (e) { failed++; c.err(`Error response from daemon: ${(e as Error).message}\n`); }
+        try { c.out(`${await readWait(await c.api.stream("POST", `/containers/${id}/wait`))}\n`); } catch (e) { failed++; c.err(e instanceof ApiError ? `Error response from daemon: ${e.message}\n` : `${(e as Error).message}\n`); }
       }
       return failed ? 1 : 0;
     },

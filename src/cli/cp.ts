@@ -13,13 +13,27 @@
 import { spawn } from "node:child_process";
 import { lstatSync, realpathSync, statSync } from "node:fs";
 import { dirname, posix, resolve } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command, Ctx } from "./command.js";
 import { UsageError } from "../lib/args.js";
 import { ApiError, type ContainerPathStat } from "../api/client.js";
 import { treeEntries } from "../lib/rootfs.js";
 import { writeTar } from "../lib/tar-writer.js";
+import { humanSize } from "../lib/format.js";
+
+/**
+ * docker cp's progress: only on a terminal and without -q, "Successfully copied 2.05kB to DEST" at the end.
+ * counted() passes a stream through, counting its bytes.
+ */
+interface Progress { bytes: number; show: boolean }
+function counted(src: NodeJS.ReadableStream, p: Progress): NodeJS.ReadableStream {
+  if (!p.show) return src;
+  // Counted in transform(), not by a 'data' listener: that would start the flow before the consumer listens.
+  const t = new Transform({ transform(d: Buffer, _e, done) { p.bytes += d.length; done(null, d); } });
+  src.on("error", (e) => t.destroy(e));
+  return src.pipe(t);
+}
 
 const GO_DIR = 2 ** 31, GO_SYMLINK = 2 ** 27;
 const isDirMode = (m: number) => m >= GO_DIR;
@@ -86,7 +100,7 @@ function untar(tar: NodeJS.ReadableStream, dir: string, rebase?: { from: string;
   });
 }
 
-async function fromContainer(c: Ctx, container: string, src: string, dst: string, follow: boolean): Promise<number> {
+async function fromContainer(c: Ctx, container: string, src: string, dst: string, follow: boolean, progress: Progress = { bytes: 0, show: false }): Promise<number> {
   let srcPath = src;
   let rebaseName: string | undefined;
   if (follow) {
@@ -115,7 +129,8 @@ async function fromContainer(c: Ctx, container: string, src: string, dst: string
     if (code === "ENOTDIR") throw new Error(`stat ${dstPath}: not a directory`);
     if (code !== "ENOENT") throw e;
   }
-  const { stat, tar } = await c.api.getArchive(container, srcPath).catch((e) => { throw e instanceof ApiError && e.status === 404 ? notFound(container, srcPath) : e; });
+  const { stat, tar: raw } = await c.api.getArchive(container, srcPath).catch((e) => { throw e instanceof ApiError && e.status === 404 ? notFound(container, srcPath) : e; });
+  const tar = counted(raw, progress);
   const srcIsDir = isDirMode(stat.mode);
   const srcBase = stat.name;
   const name = rebaseName ?? srcBase;
@@ -134,10 +149,11 @@ async function fromContainer(c: Ctx, container: string, src: string, dst: string
   } finally {
     tar.resume();
   }
+  if (progress.show) c.err(`Successfully copied ${humanSize(progress.bytes)} to ${dst}\n`);
   return 0;
 }
 
-async function toContainer(c: Ctx, src: string, container: string, dst: string, follow: boolean, copyUIDGID: boolean): Promise<number> {
+async function toContainer(c: Ctx, src: string, container: string, dst: string, follow: boolean, copyUIDGID: boolean, progress: Progress = { bytes: 0, show: false }): Promise<number> {
   // The destination in the container, a symlink there followed (as the docker CLI does).
   let dstPath = dst;
   let dstStat = await statOrNull(c, container, dstPath);
@@ -176,8 +192,9 @@ async function toContainer(c: Ctx, src: string, container: string, dst: string, 
     if (!srcIsDir && endsWithSep(dstPath)) throw new Error("no such directory");
     ({ dir, base: name } = splitDirEntry(dstPath));
   }
-  const tar = Readable.from(writeTar(treeEntries(real, { name })));
+  const tar = counted(Readable.from(writeTar(treeEntries(real, { name }))), progress);
   await put(dir, tar);
+  if (progress.show) c.err(`Successfully copied ${humanSize(progress.bytes)} to ${container}:${dst}\n`);
   return 0;
 }
 
@@ -188,14 +205,16 @@ export const cpCommand: Command = {
   flags: [
     { long: "archive", short: "a", type: "bool", desc: "Archive mode (copy all uid/gid information)" },
     { long: "follow-link", short: "L", type: "bool", desc: "Always follow symbol link in SRC_PATH" },
-    { long: "quiet", short: "q", type: "bool", desc: "Suppress progress output during copy" },
+    { long: "quiet", short: "q", type: "bool", desc: "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached" },
   ],
   run: async (c, f, a) => {
     if (a.length !== 2) throw new UsageError(`"cp" requires exactly 2 arguments.`);
     const src = splitCpArg(a[0]), dst = splitCpArg(a[1]);
     if (!src.container && !dst.container) throw new Error("must specify at least one container source");
     if (src.container && dst.container) throw new Error("copying between containers is not supported");
-    if (src.container) return fromContainer(c, src.container, src.path, dst.path, !!f["follow-link"]);
-    return toContainer(c, src.path, dst.container, dst.path, !!f["follow-link"], !!f.archive);
+    // Progress is for a terminal (docker: "automatically suppressed if no terminal is attached"), and never with -q.
+    const progress = { bytes: 0, show: !f.quiet && !!process.stderr.isTTY };
+    if (src.container) return fromContainer(c, src.container, src.path, dst.path, !!f["follow-link"], dst.path === "-" ? undefined : progress);
+    return toContainer(c, src.path, dst.container, dst.path, !!f["follow-link"], !!f.archive, src.path === "-" ? undefined : progress);
   },
 };
