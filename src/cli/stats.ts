@@ -8,7 +8,34 @@ type Stats = {
   precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
   memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
   pids_stats: { current?: number };
+  networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }> | null;
+  blkio_stats?: { io_service_bytes_recursive?: { op: string; value: number }[] | null };
 };
+
+/** go-units HumanSizeWithPrecision(n, 3): decimal units ("1.2kB"), as docker stats prints NET I/O and BLOCK I/O. */
+function decimalSize(n: number): string {
+  const u = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return `${Number(n.toPrecision(3))}${u[i]}`;
+}
+
+/** Received and sent bytes over every interface of the container. */
+function netIO(s: Stats): string {
+  let rx = 0, tx = 0;
+  for (const n of Object.values(s.networks ?? {})) { rx += n.rx_bytes ?? 0; tx += n.tx_bytes ?? 0; }
+  return `${decimalSize(rx)} / ${decimalSize(tx)}`;
+}
+
+/** Bytes read and written (cgroup blkio), as docker's calculateBlockIO. */
+function blockIO(s: Stats): string {
+  let r = 0, w = 0;
+  for (const e of s.blkio_stats?.io_service_bytes_recursive ?? []) {
+    const op = e.op.toLowerCase();
+    if (op === "read") r += e.value; else if (op === "write") w += e.value;
+  }
+  return `${decimalSize(r)} / ${decimalSize(w)}`;
+}
 
 /** go-units BytesSize: binary units, 4 significant digits ("1.5MiB"). */
 export function bytesSize(n: number): string {
@@ -28,7 +55,7 @@ export function statsRow(s: Stats, noTrunc: boolean): Record<string, unknown> {
   return {
     ID: noTrunc ? s.id : s.id.slice(0, 12), Container: s.name.replace(/^\//, ""), Name: s.name.replace(/^\//, ""),
     CPUPerc: `${cpu.toFixed(2)}%`, MemUsage: `${bytesSize(used)} / ${bytesSize(limit)}`,
-    MemPerc: `${limit ? ((used / limit) * 100).toFixed(2) : "0.00"}%`, NetIO: "0B / 0B", BlockIO: "0B / 0B", PIDs: String(s.pids_stats.current ?? 0),
+    MemPerc: `${limit ? ((used / limit) * 100).toFixed(2) : "0.00"}%`, NetIO: netIO(s), BlockIO: blockIO(s), PIDs: String(s.pids_stats.current ?? 0),
   };
 }
 
