@@ -530,7 +530,7 @@ export class ContainerService {
       writeEtcFiles(etc, c.Config.Hostname, ips, [...((c.HostConfig.ExtraHosts as string[] | null) ?? []), ...links.hosts], {
         embedded: this.networks.dnsServerFor(c), servers: c.HostConfig.Dns as string[] | undefined,
         search: c.HostConfig.DnsSearch as string[] | undefined, options: c.HostConfig.DnsOptions as string[] | undefined,
-      }),
+      }, c.Config.Domainname),
     ]);
     if (mounted.status === "rejected") { await this.networks.release(c); throw mounted.reason; }
     try {
@@ -558,7 +558,7 @@ export class ContainerService {
         id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
         user: { uid: user.uid, gid: user.gid, additionalGids: [...new Set([...user.additionalGids, ...extraGids])] },
         ...ns, deviceCgroupRules: (hc.DeviceCgroupRules as string[] | null) ?? undefined,
-        hostname: c.Config.Hostname, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
+        hostname: c.Config.Hostname, domainname: c.Config.Domainname || undefined, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
         capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
         networkNamespacePath: this.netnsPath(hc.NetworkMode),
         extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],

@@ -35,7 +35,9 @@ export async function containerResolv(dns: DnsSettings = {}, hostResolv = "/etc/
   return [...servers.map((x) => `nameserver ${x}`), ...search, ...options].join("\n") + "\n";
 }
 
-export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[] = [], extraHosts: string[] = [], dns: DnsSettings = {}): Promise<void> {
+export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[] = [], extraHosts: string[] = [], dns: DnsSettings = {}, domainname = ""): Promise<void> {
+  // As Docker: with a domain name the address maps the FQDN first, then the short name.
+  const names = domainname ? `${hostname}.${domainname} ${hostname}` : hostname;
   const hosts = [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -44,7 +46,7 @@ export async function writeEtcFiles(p: EtcPaths, hostname: string, ips: string[]
     "ff02::1\tip6-allnodes",
     "ff02::2\tip6-allrouters",
     ...extraHosts.map((h) => { const i = h.indexOf(":"); return `${h.slice(i + 1)}\t${h.slice(0, i)}`; }),
-    ...ips.map((ip) => `${ip}\t${hostname}`),
+    ...ips.map((ip) => `${ip}\t${names}`),
   ];
   // Regenerated at every start, so no fsync: a torn file is rewritten next time.
   await Promise.all([

@@ -34,6 +34,8 @@ export interface SpecInput {
   pidNamespacePath?: string | null;
   /** IPC namespace: undefined a new one; "host" none; a path: join it (--ipc container:). */
   ipcNamespacePath?: string | null;
+  /** Config.Domainname: the UTS namespace's NIS domain name (runc's spec.domainname). */
+  domainname?: string;
   /** --cgroupns private: a cgroup namespace of its own. */
   cgroupns?: boolean;
   /** --uts host: no UTS namespace (and no hostname set). */
@@ -182,6 +184,12 @@ export function hostDevices(root = "/dev"): HostDevice[] {
   return out;
 }
 
+function sysctls(input: SpecInput): Record<string, string> | undefined {
+  const out = { ...(input.sysctls ?? {}) };
+  if (input.domainname && !input.utsHost) out["kernel.domainname"] = input.domainname;
+  return Object.keys(out).length ? out : undefined;
+}
+
 export function buildSpec(input: SpecInput): RuntimeSpec {
   const priv = !!input.privileged;
   const caps = capabilities(input.capAdd, input.capDrop, priv);
@@ -251,7 +259,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       devices: priv ? hostDevices() : undefined,
       maskedPaths: priv ? undefined : MASKED,
       readonlyPaths: priv ? undefined : READONLY,
-      sysctl: input.sysctls && Object.keys(input.sysctls).length ? input.sysctls : undefined,
+      // The domain name through its sysctl (runc 1.1 has no spec.domainname), in the container's UTS namespace.
+      sysctl: sysctls(input),
       rootfsPropagation: "rprivate",
     },
   };

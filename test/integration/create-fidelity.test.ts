@@ -150,6 +150,11 @@ test("pid, uts, ipc and cgroupns modes: host, container:<name>, shareable, priva
   // --pid host sees the host's processes (this test's own pid among them).
   const pid = d.docker(["run", "--rm", "--pid", "host", "busybox", "sh", "-c", `test -d /proc/${process.pid} && echo seen`]);
   assert.equal(pid.stdout, "seen\n", pid.stderr);
+  // --domainname: the UTS namespace's domain, and /etc/hosts maps the FQDN first (dockerd's lines).
+  const dn = d.docker(["run", "--rm", "--domainname", "example.com", "busybox", "sh", "-c", "cat /proc/sys/kernel/domainname; hostname; tail -1 /etc/hosts"]);
+  const [domain, host, line] = dn.stdout.trim().split("\n");
+  assert.equal(domain, "example.com", dn.stderr);
+  assert.match(line, new RegExp(`^\\S+\\t${host}\\.example\\.com ${host}$`));
   // --cgroupns private: the container sees its own cgroup as the root.
   const cgns = d.docker(["run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup"]);
   assert.equal(cgns.code, 0, cgns.stderr);
