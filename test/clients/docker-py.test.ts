@@ -16,7 +16,8 @@ const PY = "/usr/bin/python3";
 
 function flow(name: string): void {
   const r = spawnSync(PY, [SCRIPT, name, "py"], { encoding: "utf8", env: { ...process.env, DOCKER_HOST: d.host, PYTHONDONTWRITEBYTECODE: "1" }, timeout: 180_000 });
-  assert.equal(r.status, 0, `${name}:\n${r.stdout}\n${r.stderr}`);
+  const last = (r.stderr ?? "").trim().split("\n").filter(Boolean).pop() ?? "";
+  assert.equal(r.status, 0, `${name}: ${last}\n${r.stdout}\n${r.stderr}`);
   assert.equal(r.stdout, "ok\n");
 }
 
