@@ -148,6 +148,9 @@ export class ContainerService {
       const rec = await readJsonIfExists<ContainerRecord>(join(root, id, "config.json")).catch(() => undefined);
       if (!rec || rec.Id !== id) continue;
       if (rec.State.Status === "removing") { await this.purge(rec).catch(() => {}); continue; }
+      // Records written by older versions: Docker's every HostConfig field, and the json-file name of the log.
+      rec.HostConfig = { ...inspectHostConfig({ Privileged: rec.HostConfig.Privileged }, {}), ...rec.HostConfig };
+      if (rec.HostConfig.LogConfig?.Type === "k8s-file") rec.HostConfig.LogConfig = { Type: "json-file", Config: rec.HostConfig.LogConfig.Config ?? {} };
       this.byId.set(id, rec);
       this.names.set(rec.Name.slice(1), id);
     }
