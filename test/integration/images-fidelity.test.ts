@@ -58,7 +58,7 @@ test("system df counts a layer many images share once (LayersSize), each image's
   }
   // A layer of one image alone is not shared.
   assert.equal(build("df3", "df3", "FROM busybox\nRUN echo own > /own\n").code, 0);
-  const df2 = await getJson<{ LayersSize: number; Images: Summary[] }>("/system/df");
+  const df2 = await getJson<{ LayersSize: number; Images: Summary[]; BuildCache: Record<string, unknown>[] }>("/system/df");
   const own = df2.Images.find((i) => i.RepoTags?.includes("df3:latest"))!;
   assert.ok(own.Size > bb.Size);
   assert.equal(own.SharedSize, bb.Size);
