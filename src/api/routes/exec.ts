@@ -11,7 +11,9 @@ route("POST", "/containers/{id}/exec", async (e, c) => {
 });
 route("GET", "/exec/{id}/json", (e, c) => {
   const r = e.containers.execInspect(c.params[0]);
-  return { ...r, ExitCode: r.ExitCode ?? 0 };
+  // ProcessConfig.user is omitempty in Docker's answer.
+  const { user, ...pc } = r.ProcessConfig;
+  return { ...r, ExitCode: r.ExitCode ?? 0, ProcessConfig: user ? { ...pc, user } : pc };
 });
 route("POST", "/exec/{id}/resize", async (e, c) => { await e.containers.execResize(c.params[0], num(c.query, "h") ?? 0, num(c.query, "w") ?? 0); return new Reply(200, ""); });
 route("POST", "/exec/{id}/start", async (e, c) => {
