@@ -430,6 +430,8 @@ async function readWait(res: NodeJS.ReadableStream): Promise<number> {
 }
 
 function reportRun(c: Ctx, e: unknown, cmd: string): number {
+  // A flag's bad value (found while building the body) is reported as every usage error is, in main.
+  if (e instanceof UsageError) throw e;
   const msg = e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message;
   c.err(`berth: ${msg}\n\nRun 'berth ${cmd} --help' for more information\n`);
   return e instanceof ApiError ? runExitCode(e.message) : 125;
@@ -540,6 +542,7 @@ async function inspectCmd(c: Ctx, f: Flags, args: string[], type?: string): Prom
       }
     } catch (e) {
       failed++;
+      // "Error: No such object: x" (any object) or "Error: No such container: x" (a given type), as docker's 20.10 CLI.
       c.err(e instanceof ApiError ? `Error: ${e.message}\n` : `${(e as Error).message}\n`);
     }
   }
@@ -677,7 +680,18 @@ export const containerCommands: Command[] = [
     flags: [{ long: "attach", short: "a", type: "bool", desc: "Attach STDOUT/STDERR and forward signals" }, { long: "interactive", short: "i", type: "bool", desc: "Attach container's STDIN" }, { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" }],
     run: async (c, f, a) => {
       need(a, 1, "start");
-      if (!f.attach && !f.interactive) return each(c, a, (id) => c.api.request("POST", `/containers/${id}/start`));
+      if (!f.attach && !f.interactive) {
+        // docker start: each started one printed, each error, then "Error: failed to start containers: a, b".
+        const failed: string[] = [];
+        for (const id of a) {
+          try { await c.api.request("POST", `/containers/${id}/start`); c.out(id + "\n"); } catch (e) {
+            failed.push(id);
+            c.err(e instanceof ApiError ? `Error response from daemon: ${e.message}\n` : `${(e as Error).message}\n`);
+          }
+        }
+        if (failed.length) c.err(`Error: failed to start containers: ${failed.join(", ")}\n`);
+        return failed.length ? 1 : 0;
+      }
       const id = a[0];
       const info = await c.api.json<Obj>("GET", `/containers/${id}/json`);
       const tty = !!(info.Config as Obj).Tty;
@@ -748,6 +762,11 @@ export const containerCommands: Command[] = [
   },
   { name: "ps", usage: "ps [OPTIONS]", desc: "List containers", flags: PS_FLAGS, run: psCmd },
   {
+    name: "container inspect", usage: "container inspect [OPTIONS] CONTAINER [CONTAINER...]", desc: "Display detailed information on one or more containers",
+    flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }, { long: "size", short: "s", type: "bool", desc: "Display total file sizes" }],
+    run: (c, f, a) => inspectCmd(c, f, a, "container"),
+  },
+  {
     name: "inspect", usage: "inspect [OPTIONS] NAME|ID [NAME|ID...]", desc: "Return low-level information on Docker objects",
     flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }, { long: "type", type: "string", desc: "Only inspect objects of the given type" }, { long: "size", short: "s", type: "bool", desc: "Display total file sizes if the type is container" }],
     run: (c, f, a) => inspectCmd(c, f, a),
@@ -793,7 +812,18 @@ export const containerCommands: Command[] = [
       return 0;
     },
   },
-  { name: "rename", usage: "rename CONTAINER NEW_NAME", desc: "Rename a container", flags: [], run: async (c, _f, a) => { if (a.length !== 2) throw new UsageError(`"rename" requires exactly 2 arguments.`); await c.api.request("POST", `/containers/${a[0]}/rename`, { query: { name: a[1] } }); return 0; } },
+  {
+    name: "rename", usage: "rename CONTAINER NEW_NAME", desc: "Rename a container", flags: [],
+    run: async (c, _f, a) => {
+      if (a.length !== 2) throw new UsageError(`"rename" requires exactly 2 arguments.`);
+      try { await c.api.request("POST", `/containers/${a[0]}/rename`, { query: { name: a[1] } }); } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        c.err(`Error response from daemon: ${e.message}\nError: failed to rename container named ${a[0]}\n`);
+        return 1;
+      }
+      return 0;
+    },
+  },
   { name: "pause", usage: "pause CONTAINER [CONTAINER...]", desc: "Pause all processes within one or more containers", flags: [], run: (c, _f, a) => { need(a, 1, "pause"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/pause`)); } },
   { name: "unpause", usage: "unpause CONTAINER [CONTAINER...]", desc: "Unpause all processes within one or more containers", flags: [], run: (c, _f, a) => { need(a, 1, "unpause"); return each(c, a, (id) => c.api.request("POST", `/containers/${id}/unpause`)); } },
   {

@@ -20,6 +20,8 @@ import { registryCommands } from "./registry.js";
 import { statsCommand } from "./stats.js";
 import { cpCommand } from "./cp.js";
 import { compile, formatRows } from "../lib/template.js";
+
+declare const BERTHD_NODE_FLAGS: string[] | undefined;
 import { humanSize } from "../lib/format.js";
 
 // bin/berth's shebang (scripts/build.mjs) starts node without NODE_EXTRA_CA_CERTS, which costs every start
@@ -156,7 +158,7 @@ systemCommands.push(systemPrune);
 const ALIASES: Record<string, string> = {
   "container run": "run", "container create": "create", "container start": "start", "container stop": "stop", "container restart": "restart",
   "container kill": "kill", "container rm": "rm", "container remove": "rm", "container wait": "wait", "container logs": "logs", "container exec": "exec",
-  "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps", "container inspect": "inspect",
+  "container attach": "attach", "container ls": "ps", "container list": "ps", "container ps": "ps",
   "container top": "top", "container rename": "rename", "container commit": "commit", "container diff": "diff", "container pause": "pause", "container unpause": "unpause", "container port": "port", "container stats": "stats", "container cp": "cp", "container update": "update",
   "system info": "info", "system events": "events", "image inspect": "image inspect", "volume list": "volume ls", "volume remove": "volume rm", "image push": "push",
   "network list": "network ls", "network remove": "network rm", "image build": "build",
@@ -209,7 +211,9 @@ async function ensureDaemon(api: ApiClient): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error(`no daemon answers on ${DEFAULT_HOST}; start berthd as root`);
   mkdirSync("/run/berth", { recursive: true });
   const log = openSync("/run/berth/berthd.log", "a");
-  const child = spawn(process.execPath, [bin], { detached: true, stdio: ["ignore", log, log] });
+  // berthd's node flags come from scripts/build.mjs (they are its shebang's too); none when run from sources.
+  const flags: string[] = typeof BERTHD_NODE_FLAGS !== "undefined" ? BERTHD_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...flags, bin], { detached: true, stdio: ["ignore", log, log] });
   child.unref();
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
@@ -274,6 +278,8 @@ async function main(argv: string[]): Promise<number> {
     return await cmd.run(ctx, parsed.flags, parsed.args);
   } catch (e) {
     if (e instanceof UsageError) {
+      // The docker CLI's words (Debian's docker.io 20.10): a flag's bad value as any flag error, 125.
+      if (/^invalid argument /.test(e.message)) { ctx.err(`${e.message}\nSee 'berth ${cmd.name} --help'.\n`); return 125; }
       ctx.err(`berth: ${e.message}\nSee 'berth ${cmd.name} --help'.\n\nUsage:  berth ${cmd.usage}\n\n${cmd.desc}\n`);
       return e.message.includes("requires") ? 1 : 125;
     }

@@ -20,7 +20,9 @@ export function parseFlags(argv: string[], specs: FlagSpec[], opts: { stopAtPosi
   const byLong = new Map(specs.map((s) => [s.long, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const args: string[] = [];
-  const set = (s: FlagSpec, v: string | boolean, name: string) => {
+  const set = (s: FlagSpec, v: string | boolean, _typed: string) => {
+    // pflag names the flag "-n, --last" when it has a shorthand, however it was typed.
+    const name = s.short ? `-${s.short}, --${s.long}` : `--${s.long}`;
     if (s.type === "bool") {
       if (typeof v === "string") {
         if (!/^(true|false|1|0)$/i.test(v)) throw new UsageError(`invalid argument "${v}" for "${name}" flag: strconv.ParseBool: parsing "${v}": invalid syntax`);
@@ -98,3 +100,4 @@ export function filterMap(list: string[]): Record<string, string[]> {
 export function filtersQuery(list: string[]): string | undefined {
   return list.length ? JSON.stringify(filterMap(list)) : undefined;
 }
+
