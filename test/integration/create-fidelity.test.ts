@@ -286,6 +286,14 @@ test("exec of a missing binary: 200 with the runtime's error in the stream, Exit
   const cli = d.docker(["exec", "ex", "nope"]);
   assert.equal(cli.code, 126);
   assert.match(cli.stdout + cli.stderr, /executable file not found in \$PATH/);
+  // The Python SDK's exec_run (upgraded start, then the raw socket): dockerd's answer, and no output lost.
+  const py = runSync("python3", ["-c", [
+    "import docker, json", `c = docker.DockerClient(base_url="unix://${d.sock}").containers.get("ex")`,
+    "r = c.exec_run(['nope'])", "ok = sum(c.exec_run(['echo', 'n%d' % i]) == (0, b'n%d\\n' % i) for i in range(20))",
+    "print(json.dumps([r.exit_code, r.output.decode(), ok]))",
+  ].join("\n")]);
+  assert.equal(py.code, 0, py.stderr);
+  assert.deepEqual(JSON.parse(py.stdout), [126, want + "\r\n", 20]);
 });
 
 test("a hijacked attach's JSON body never reaches the container's stdin; TTY output carries CRLF in attach, exec and logs", async (t) => {

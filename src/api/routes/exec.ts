@@ -29,19 +29,20 @@ route("POST", "/exec/{id}/start", async (e, c) => {
   }
   // As Docker: an attached start that fails still answers 200 (101 when upgraded), the error goes
   // into the stream on stdout with "\r\n", and the exit code (126) is for inspect to tell.
+  // Upgraded: the 101 goes out first, as dockerd's, so the process's first bytes never share a read
+  // with the headers (docker-py reads the raw socket after http.client has buffered past them).
+  const sock0 = c.socket ? hijack(c, tty ? RAW : MUX) : undefined;
   let started;
-  let failure: string | undefined;
   try {
     started = await e.containers.execStart(c.params[0], { detach: false, tty });
   } catch (err) {
-    if (!(err instanceof BadParameterError) || !/^OCI runtime exec failed/.test(err.message)) throw err;
-    failure = errorMessage(err) + "\r\n";
-  }
-  const sock = hijack(c, tty ? RAW : MUX);
-  if (!started || failure !== undefined) {
-    sock.end(tty ? failure : frame(1, failure ?? ""));
+    const inStream = sock0 !== undefined || (err instanceof BadParameterError && /^OCI runtime exec failed/.test(err.message));
+    if (!inStream) throw err;
+    const msg = errorMessage(err) + "\r\n";
+    (sock0 ?? hijack(c, tty ? RAW : MUX)).end(tty ? msg : frame(1, msg));
     return HANDLED;
   }
+  const sock = sock0 ?? hijack(c, started.tty ? RAW : MUX);
   relay(sock, started.attach!, rec.OpenStdin, started.tty, { stdout: rec.OpenStdout, stderr: rec.OpenStderr }, started.exitCode);
   return HANDLED;
 });
