@@ -97,6 +97,9 @@ test("docker logs, exec (-i, -e, -u, -w, exit code), attach and start -a", async
   assert.equal(e.stdout, "3\n");
   assert.equal(e.code, 4);
   assert.equal(out(["exec", "-i", "lg", "cat"], "to exec\n"), "to exec\n");
+  const et = docker(["exec", "-t", "lg", "sh", "-c", "echo tty; exit 9"]);
+  assert.equal(et.stdout, "tty\r\n");
+  assert.equal(et.code, 9);
   assert.equal(out(["exec", "-e", "FOO=bar", "-u", "1000", "-w", "/tmp", "lg", "sh", "-c", "echo $FOO $(id -u) $(pwd)"]), "bar 1000 /tmp\n");
   assert.equal(out(["exec", "-d", "lg", "sh", "-c", "echo hi > /tmp/detached"]), "");
   await poll(() => docker(["exec", "lg", "cat", "/tmp/detached"]).stdout === "hi\n");
