@@ -601,7 +601,7 @@ export class ContainerService {
       this.events.publish("container", "start", c.Id, this.attrs(c));
     } catch (e) {
       await this.store.snapshots.unmount(rootfs).catch(() => {});
-      await this.unmountShm(c.Id).catch(() => {});
+      await this.unmountShm(c).catch(() => {});
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
       await this.networks.release(c).catch(() => {});
       const msg = errorMessage(e);
@@ -690,8 +690,9 @@ export class ContainerService {
     await runOk("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${size}`, "shm", dir]);
   }
 
-  private async unmountShm(id: string): Promise<void> {
-    const dir = this.shmDir(id);
+  private async unmountShm(c: ContainerRecord): Promise<void> {
+    if (c.HostConfig.IpcMode !== "shareable") return;
+    const dir = this.shmDir(c.Id);
     const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8").catch(() => "")).split("\n").some((l) => l.split(" ")[4] === dir);
     if (!mounted) return;
     const { run } = await import("../lib/proc.js");
@@ -742,7 +743,7 @@ export class ContainerService {
       await this.networks.release(c).catch(() => {});
       // An --rm container's rootfs goes with its removal, after its waiters are told.
       if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
-      await this.unmountShm(id).catch(() => {});
+      await this.unmountShm(c).catch(() => {});
       // The runtime's own state goes in the background: nothing a waiter sees depends on it.
       const cleanup = this.runtime.delete(id, true).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
         .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
@@ -999,7 +1000,7 @@ export class ContainerService {
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
     }
     await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {}); // no spawn when not mounted
-    await this.unmountShm(c.Id).catch(() => {});
+    await this.unmountShm(c).catch(() => {});
     await fsp.rm(d, { recursive: true, force: true });
     // conmon's link to the attach socket (socketDir/<id> → bundle)
     await fsp.rm(this.rtPaths(c.Id).socketDir + "/" + c.Id, { force: true });
