@@ -561,6 +561,7 @@ export class ContainerService {
         id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
         user: { uid: user.uid, gid: user.gid, additionalGids: [...new Set([...user.additionalGids, ...extraGids])] },
         ...ns, deviceCgroupRules: (hc.DeviceCgroupRules as string[] | null) ?? undefined,
+        oomScoreAdj: (hc.OomScoreAdj as number) || undefined,
         hostname: c.Config.Hostname, domainname: c.Config.Domainname || undefined, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
         capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
         networkNamespacePath: this.netnsPath(hc.NetworkMode),

@@ -73,6 +73,18 @@ export function checkCpusets(cpusetCpus: unknown, cpusetMems: unknown): void {
   check(cpusetMems, "mems");
 }
 
+/** CFS quota and period, and --cpus, as dockerd checks them at create (verifyPlatformContainerResources). */
+export function checkCpu(hc: Record<string, unknown>): void {
+  const n = (k: string) => (typeof hc[k] === "number" ? (hc[k] as number) : 0);
+  const nano = n("NanoCpus"), period = n("CpuPeriod"), quota = n("CpuQuota");
+  if (nano > 0 && period > 0) throw new BadParameterError("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+  if (nano > 0 && quota > 0) throw new BadParameterError("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
+  const ncpu = cpus().length;
+  if (nano < 0 || nano > ncpu * 1e9) throw new BadParameterError(`Range of CPUs is from 0.01 to ${ncpu.toFixed(2)}, as there are only ${ncpu} CPUs available`);
+  if (period !== 0 && (period < 1000 || period > 1_000_000)) throw new BadParameterError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+  if (quota > 0 && quota < 1000) throw new BadParameterError("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+}
+
 /** Memory and swap as Docker checks them at create and update. */
 export function checkMemory(memory: number, swap: number): void {
   if (memory > 0 && memory < 6 * 1024 * 1024) throw new BadParameterError("Minimum memory limit allowed is 6MB");
@@ -97,6 +109,10 @@ export function checkHostConfig(hc: Record<string, unknown>): void {
     throw new SystemError(`Invalid isolation: ${JSON.stringify(iso)} - linux only supports 'default'`);
   }
   checkCpusets(hc.CpusetCpus, hc.CpusetMems);
+  checkCpu(hc);
+  const oom = hc.OomScoreAdj;
+  if (typeof oom === "number" && (oom < -1000 || oom > 1000)) throw new BadParameterError(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
+  if (typeof hc.ShmSize === "number" && hc.ShmSize < 0) throw new BadParameterError("SHM size can not be less than 0");
   checkMemory(typeof hc.Memory === "number" ? hc.Memory : 0, typeof hc.MemorySwap === "number" ? hc.MemorySwap : 0);
   for (const r of (hc.DeviceCgroupRules as string[] | undefined) ?? []) {
     if (!/^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.test(r.trim())) throw new BadParameterError(`invalid device cgroup format '${r}'`);
@@ -169,7 +185,8 @@ export function inspectHostConfig(hc: Record<string, unknown>, fixed: Partial<Ho
     MemorySwap: g("MemorySwap", 0),
     MemorySwappiness: nil(hc.MemorySwappiness as number | undefined),
     OomKillDisable: !!hc.OomKillDisable,
-    PidsLimit: nil(hc.PidsLimit as number | undefined),
+    // As dockerd: 0 and -1 (unlimited) are stored as not set.
+    PidsLimit: typeof hc.PidsLimit === "number" && hc.PidsLimit > 0 ? hc.PidsLimit : null,
     Ulimits: nil(hc.Ulimits),
     CpuCount: g("CpuCount", 0),
     CpuPercent: g("CpuPercent", 0),

@@ -34,6 +34,8 @@ export interface SpecInput {
   pidNamespacePath?: string | null;
   /** IPC namespace: undefined a new one; "host" none; a path: join it (--ipc container:). */
   ipcNamespacePath?: string | null;
+  /** HostConfig.OomScoreAdj. */
+  oomScoreAdj?: number;
   /** Config.Domainname: the UTS namespace's NIS domain name (runc's spec.domainname). */
   domainname?: string;
   /** --cgroupns private: a cgroup namespace of its own. */
@@ -248,6 +250,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       cwd: input.cwd || "/",
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: false,
+      ...(input.oomScoreAdj ? { oomScoreAdj: input.oomScoreAdj } : {}),
     },
     root: { path: input.rootfs, readonly: !!input.readonlyRootfs },
     hostname: input.utsHost ? undefined : input.hostname,

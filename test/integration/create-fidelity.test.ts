@@ -211,13 +211,19 @@ test("mac address, group-add (names and ids), device cgroup rule, cpuset in the 
   assert.equal(f.body.message, "Invalid value abc for cpuset cpus: invalid format: abc");
 });
 
-test("log drivers, storage-opt, isolation and swap: dockerd's answers", async () => {
+test("log drivers, storage-opt, isolation, swap, cpu, oom score and shm checks: dockerd's answers", async () => {
   const cases: [unknown, number, string][] = [
     [{ LogConfig: { Type: "bogus" } }, 400, 'error looking up logging plugin bogus: plugin "bogus" not found'],
     [{ LogConfig: { Type: "json-file", Config: { bogus: "1" } } }, 400, "unknown log opt 'bogus' for json-file log driver"],
     [{ StorageOpt: { size: "1G" } }, 500, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"],
     [{ Isolation: "hyperv" }, 500, `Invalid isolation: "hyperv" - linux only supports 'default'`],
     [{ Memory: 10_000_000, MemorySwap: 5_000_000 }, 400, "Minimum memoryswap limit should be larger than memory limit, see usage"],
+    [{ OomScoreAdj: 2000 }, 400, "Invalid value 2000, range for oom score adj is [-1000, 1000]"],
+    [{ ShmSize: -1 }, 400, "SHM size can not be less than 0"],
+    [{ CpuQuota: 100 }, 400, "CPU cfs quota can not be less than 1ms (i.e. 1000)"],
+    [{ CpuPeriod: 100 }, 400, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"],
+    [{ NanoCpus: 1_000_000_000, CpuPeriod: 100000 }, 400, "Conflicting options: Nano CPUs and CPU Period cannot both be set"],
+    [{ NanoCpus: 1_000_000_000, CpuQuota: 100000 }, 400, "Conflicting options: Nano CPUs and CPU Quota cannot both be set"],
   ];
   for (const [hc, status, message] of cases) {
     const r = await create({ Image: "busybox", HostConfig: hc });
@@ -231,6 +237,15 @@ test("log drivers, storage-opt, isolation and swap: dockerd's answers", async ()
     await rm(r.body.Id);
     assert.equal(c.HostConfig.LogConfig.Type, type);
   }
+  // PidsLimit 0 and -1 mean unlimited: stored as not set (dockerd's null).
+  for (const pids of [0, -1]) {
+    const r = await create({ Image: "busybox", HostConfig: { PidsLimit: pids } });
+    assert.equal(r.status, 201);
+    assert.equal((await inspect(r.body.Id)).HostConfig.PidsLimit, null);
+    await rm(r.body.Id);
+  }
+  const oom = d.docker(["run", "--rm", "--oom-score-adj", "10", "busybox", "cat", "/proc/self/oom_score_adj"]);
+  assert.equal(oom.stdout, "10\n", oom.stderr);
   // json-file semantics through logs; none refuses to read, as dockerd (501).
   const id = d.berth(["run", "-d", "--log-driver", "none", "busybox", "echo", "hi"]).stdout.trim();
   d.berth(["wait", id]);
