@@ -521,7 +521,9 @@ export class ContainerService {
     const ips = await this.networks.prepare(c).catch(async (e) => {
       c.State.Error = errorMessage(e);
       await this.persist(c).catch(() => {});
-      throw e instanceof BadParameterError || e instanceof NotFoundError || e instanceof ConflictError ? e : new SystemError(`driver failed programming external connectivity on endpoint ${c.Name.slice(1)} (${c.Id.slice(0, 12)}): ${errorMessage(e)}`);
+      // Refusals (a bad or taken address, a network that is not available: 400/403/404/409) go out as they are; a port that cannot be bound is dockerd's 500.
+      const refusal = e instanceof BadParameterError || e instanceof NotFoundError || e instanceof ConflictError || (e instanceof BerthError && e.status === 403);
+      throw refusal ? e : new SystemError(`driver failed programming external connectivity on endpoint ${c.Name.slice(1)} (${c.Id.slice(0, 12)}): ${errorMessage(e)}`);
     });
     let links: { hosts: string[]; env: string[] };
     try {
