@@ -101,6 +101,10 @@ async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: Abo
   // Each missing layer streams once from the registry into a layer worker, which writes the blob (verifying
   // its digest) and unpacks it (verifying the diff ID). Layers go three at a time; each unpacks into its own
   // directory, so none waits for its parent.
+  // The reference already names this image: dockerd says so and lists no layers.
+  const tagRef = ref.tag ? familiarString({ ...ref, digest: undefined }) : undefined;
+  const prior = store.images.resolve(tagRef ?? `${ref.domain}/${ref.path}@${topDigest}`);
+  const upToDate = prior?.id === manifest.config.digest;
   const short = (d: string) => d.slice(7, 19);
   let running = 0;
   const queue: (() => void)[] = [];
@@ -111,7 +115,7 @@ async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: Abo
   if (missing) prewarmLayerWorkers(Math.min(3, missing));
   const fetchLayer = async (i: number) => {
     const l = manifest.layers[i];
-    if (await store.snapshots.has(chains[i])) { say({ status: "Already exists", id: short(l.digest) }); return; }
+    if (await store.snapshots.has(chains[i])) { if (!upToDate) say({ status: "Already exists", id: short(l.digest) }); return; }
     await slot();
     try {
       if (signal.aborted) throw new TransferCancelledError(); // queued behind layers that were cancelled
@@ -154,10 +158,9 @@ async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: Abo
   const snaps = new Map((await store.snapshots.list()).map((x) => [x.chainId, x.size]));
   const size = chains.reduce((a, c) => a + (snaps.get(c) ?? 0), 0);
   await store.content.writeBytes(got.bytes, manifestDigest);
-  const tagRef = ref.tag ? familiarString({ ...ref, digest: undefined }) : undefined;
   const rec = await store.images.add(manifestDigest, tagRef, size);
   await store.images.addRepoDigest(rec.id, `${ref.domain}/${ref.path}@${topDigest}`);
   say({ status: `Digest: ${topDigest}` });
-  say({ status: `Status: Downloaded newer image for ${familiarString(ref)}` });
+  say({ status: upToDate ? `Status: Image is up to date for ${familiarString(ref)}` : `Status: Downloaded newer image for ${familiarString(ref)}` });
   return rec;
 }

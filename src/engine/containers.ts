@@ -215,7 +215,7 @@ export class ContainerService {
   /** `GET /containers/{id}/json`: the record as Docker's ContainerInspectResponse (berth's bookkeeping left out). */
   inspect(ref: string): Omit<ContainerRecord, "Berth"> {
     const { Berth: _b, ...rec } = this.get(ref);
-    return { ...rec, Mounts: publicMounts(rec.Mounts as MountPoint[]) };
+    return { ...rec, Mounts: publicMounts(rec.Mounts as MountPoint[]), NetworkSettings: { ...rec.NetworkSettings, Networks: sortedKeys(rec.NetworkSettings.Networks as Record<string, unknown> | undefined) } };
   }
 
   /** Runs fn on a container under its lock and persists the record afterwards (network connect/disconnect). */
@@ -1033,6 +1033,7 @@ export class ContainerService {
   async attach(ref: string, opts: { stdin: boolean }): Promise<AttachStreams> {
     const c = this.get(ref);
     const stdin = opts.stdin && c.Config.OpenStdin;
+    if (c.State.Running || c.State.Status === "created" || c.State.Status === "exited") this.events.publish("container", "attach", c.Id, this.attrs(c));
     if (c.State.Running) return this.runtime.attach(c.Id, this.rtPaths(c.Id), { stdin, tty: c.Config.Tty });
     if (c.State.Status !== "created" && c.State.Status !== "exited") throw new ConflictError(`You cannot attach to a stopped container, start it first`);
     return new Promise((resolve, reject) => {
@@ -1127,7 +1128,11 @@ export class ContainerService {
     const { holdRootfs } = await import("./archive.js");
     const { rootfs, release } = await holdRootfs(this.store, c, this.dir(c.Id));
     const { spawn } = await import("node:child_process");
-    const child = spawn("tar", ["--numeric-owner", "--xattrs", "--one-file-system", "-C", rootfs, "-cf", "-", "."], { stdio: ["ignore", "pipe", "ignore"] });
+    // As dockerd's: entries named without a "./" prefix, in name order (the top-level names go in on stdin, NUL-separated, taken literally).
+    const names = (await fsp.readdir(rootfs)).sort();
+    const child = spawn("tar", ["--numeric-owner", "--xattrs", "--one-file-system", "--sort=name", "-C", rootfs, "-cf", "-", "--null", "--verbatim-files-from", "-T", "-"], { stdio: ["pipe", "pipe", "ignore"] });
+    child.stdin.on("error", () => {});
+    child.stdin.end(names.map((n) => n + "\0").join(""));
     child.on("close", () => { void release(); });
     child.on("error", () => { void release(); });
     this.events.publish("container", "export", c.Id, this.attrs(c));
@@ -1279,7 +1284,7 @@ export class ContainerService {
       State: c.State.Status,
       Status: statusText(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
-      NetworkSettings: { Networks: c.NetworkSettings.Networks ?? {} },
+      NetworkSettings: { Networks: sortedKeys(c.NetworkSettings.Networks as Record<string, unknown> | undefined) ?? {} },
       Mounts: publicMounts(c.Mounts as MountPoint[]),
     }));
   }
@@ -1401,3 +1406,8 @@ function matchFilters(c: ContainerRecord, f: Filters, ctx: PsContext, imageName:
   return true;
 }
 
+/** A map as Go's encoding/json writes it: keys in sorted order (clients such as Testcontainers take the first network). */
+function sortedKeys<T>(m: Record<string, T> | null | undefined): Record<string, T> | null | undefined {
+  if (!m) return m;
+  return Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]]));
+}

@@ -436,8 +436,8 @@ export class NetworkService {
     if (this.bridgeDocs().some((d) => d.Bridge === brName)) throw new ConflictError(`bridge name ${brName} is used by another network`);
     // Docker would take over an existing device of that name; berth would then delete it with the network: refuse.
     if (linkExists(brName)) throw new ConflictError(`bridge name ${brName} is already used by an interface on the host that berth does not manage`);
+    // Options stay what the user gave, as dockerd keeps them (compose compares them with its file).
     doc.Bridge = brName;
-    doc.Options = { ...doc.Options, [OPT_NAME]: brName };
     await this.store.networks.put(doc);
     try {
       await this.bringUp(doc);

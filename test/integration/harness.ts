@@ -97,7 +97,7 @@ export class Daemon {
       const ids = this.berth(["ps", "-aq", "--no-trunc"]).stdout.split("\n").filter(Boolean);
       if (ids.length) { const r = this.berth(["rm", "-f", ...ids], { timeout: 60_000 }); this.lastRm = `${ids.join(" ")}: ${r.code} ${r.stdout} ${r.stderr}`; }
       bridges = this.berth(["network", "ls", "-q", "--no-trunc"]).stdout.split("\n").filter(Boolean)
-        .map((id) => this.berth(["network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, id]).stdout.trim()).filter(Boolean);
+        .map((id) => bridgeOf(JSON.parse(this.berth(["network", "inspect", "-f", "{{json .}}", id]).stdout || "{}") as NetDoc)).filter(Boolean);
       // A veth still plugged into one of this daemon's bridges once every container is gone is a leak
       // (the kernel frees a pair with its namespace, shortly after the container exits: poll for it).
       const ours = new Set(bridges);
@@ -196,4 +196,10 @@ export function api(sock: string, method: string, path: string, body?: string | 
     req.on("error", rej);
     req.end(body);
   }));
+}
+
+type NetDoc = { Id?: string; Driver?: string; Options?: Record<string, string> | null };
+/** The bridge device of a network, as dockerd names it: the bridge.name option, else br-<id12> for a bridge network. */
+export function bridgeOf(n: NetDoc): string {
+  return n.Options?.["com.docker.network.bridge.name"] || (n.Driver === "bridge" && n.Id ? `br-${n.Id.slice(0, 12)}` : "");
 }

@@ -12,7 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { spawnSync } from "node:child_process";
-import { Daemon, api, sleep } from "./harness.js";
+import { Daemon, api, sleep, bridgeOf } from "./harness.js";
 
 const d = new Daemon();
 const STALE = `bt9st${process.pid % 100000}`;
@@ -271,7 +271,8 @@ test("IPv6: --ipv6 with a v6 subnet and --ip6: dual-stack addresses, default v6 
   assert.deepEqual([ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway], ["fd62:7465:7374::50", 64, "fd62:7465:7374::1"]);
   assert.deepEqual((ep.IPAMConfig as Record<string, string>).IPv6Address, "fd62:7465:7374::50");
   // The bridge has the v6 gateway; the container the v6 default route.
-  const br = ok(["network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, "dual"]);
+  const br = bridgeOf(JSON.parse(ok(["network", "inspect", "-f", "{{json .}}", "dual"])));
+  assert.equal(ok(["network", "inspect", "-f", "{{json .Options}}", "dual"]), "{}", "Options are what the user gave, as dockerd's");
   assert.match(sh("ip", ["-6", "-o", "addr", "show", "dev", br]).out, /inet6 fd62:7465:7374::1\/64/);
   assert.match(ok(["exec", "s6", "ip", "-6", "route"]), /default via fd62:7465:7374::1 dev eth0/);
   // Another container reaches it by its v6 address and learns it from the embedded DNS (AAAA).
