@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { networkInterfaces } from "node:os";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { Daemon, REPO, sleep, veths, masterOf } from "./harness.js";
+import { Daemon, REPO, sleep, veths, masterOf, bridgeOf } from "./harness.js";
 
 const d = new Daemon();
 const UPSTREAM = "127.0.0.153";
@@ -124,7 +124,7 @@ test("a host port already in use: Docker's error, nothing half made", async () =
   srv.close();
   assert.equal(taken.code, 125);
   assert.match(taken.stderr, /address already in use/);
-  const ourBridge = d.berth(["network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, "bridge"]).stdout.trim();
+  const ourBridge = bridgeOf(JSON.parse(d.berth(["network", "inspect", "-f", "{{json .}}", "bridge"]).stdout));
   assert.deepEqual(veths().filter((v) => !vBefore.has(v) && [ourBridge, undefined].includes(masterOf(v))), [], "no veth was made");
   assert.doesNotMatch(sh("nft", ["list", "table", "ip", d.nftTable]).out, /dport 18090/);
   // The first container is untouched.
@@ -247,7 +247,7 @@ test("kill -9 of berthd: ports, DNS and addresses come back; what exited meanwhi
 test("leak: 200 create/start/rm cycles on a user network leave no veth, address, rule or DNS record", async () => {
   // A /28 holds 13 containers: 200 cycles pass only if every address is given back.
   assert.equal(d.berth(["network", "create", "--subnet", "10.199.9.0/28", "churn"]).code, 0);
-  const bridge = d.berth(["network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, "churn"]).stdout.trim();
+  const bridge = bridgeOf(JSON.parse(d.berth(["network", "inspect", "-f", "{{json .}}", "churn"]).stdout));
   const ports = () => sh("ip", ["-o", "link", "show", "master", bridge]).out.trim();
   const vBefore = new Set(veths());
   const rulesBefore = sh("nft", ["list", "table", "ip", d.nftTable]).out.split("\n").length;

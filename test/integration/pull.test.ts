@@ -238,7 +238,8 @@ test("save is read by skopeo; archives written by skopeo load and run; export gi
   const out = join(work, "exp.tar");
   assert.equal(dst.berth(["export", "-o", out, "exp"]).code, 0);
   const list = spawnSync("tar", ["-tf", out], { encoding: "utf8" }).stdout.split("\n");
-  assert.ok(list.includes("./marker") && list.includes("./bin/busybox"), list.slice(0, 5).join(","));
+  // Entries named as dockerd's export names them: "bin/busybox", no "./".
+  assert.ok(list.includes("marker") && list.includes("bin/busybox"), list.slice(0, 5).join(","));
   dst.berth(["rm", "exp"]);
 });
 

@@ -197,7 +197,7 @@ test("commit, diff and export of a container full of symlinks to host paths carr
     assertNoCanary(`export (${state})`, bytes);
     assert.ok(bytes.includes(Buffer.from("mine\n")), "the container's own file is in the export");
     const list = spawnSync("tar", ["-tvf", out], { encoding: "utf8" }).stdout;
-    assert.match(list, /^l.*\.\/rt -> \/$/m);
+    assert.match(list, /^l.* rt -> \/$/m); // entries named as dockerd's export names them (no "./")
     if (state === "running") ok(d.berth(["stop", "-t", "0", "evil-ex"]), "stop");
   }
   const dexp = dockerBin(["export", "evil-ex"]);
