@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream";
 import type { Engine } from "../engine/engine.js";
 import { ENGINE_VERSION } from "../engine/engine.js";
 import type { AttachStreams } from "../runtime/driver.js";
-import { BadParameterError, BerthError } from "../lib/errors.js";
+import { BadParameterError, BerthError, errorMessage } from "../lib/errors.js";
 import { boolParam, intParam, parseFilters, parseJson, check, type Schema } from "./validate.js";
 
 export const API_VERSION = "1.47";
@@ -146,6 +146,36 @@ export async function jsonBody<T>(req: http.IncomingMessage, schema: Schema<T>, 
 export function streamHeaders(res: http.ServerResponse, contentType: string): void {
   res.writeHead(200, { "Content-Type": contentType, "Api-Version": API_VERSION, "Server": `berth/${ENGINE_VERSION}` });
   res.flushHeaders();
+}
+
+/**
+ * A streamed JSON-lines answer (pull, push, build) whose client going away
+ * (the connection closed before the answer ended) cancels the work, as with
+ * Docker: `signal` aborts then. Headers go out with the first message, or at
+ * once when `eager`; until then an error can still be a plain API error.
+ */
+export function progressStream(c: Ctx, opts: { eager?: boolean } = {}) {
+  const res = c.res!;
+  const gone = new AbortController();
+  const onClose = () => { if (!res.writableFinished) gone.abort(); };
+  res.once("close", onClose);
+  c.req.once("aborted", onClose);
+  let started = false;
+  const start = () => { if (!started) { streamHeaders(res, "application/json"); started = true; } };
+  if (opts.eager) start();
+  const send = (m: object) => { if (res.destroyed || gone.signal.aborted) return; start(); res.write(JSON.stringify(m) + "\n"); };
+  const detach = () => { res.off("close", onClose); c.req.off("aborted", onClose); };
+  return {
+    signal: gone.signal,
+    send,
+    started: () => started,
+    /** An error once streaming: Docker's {"errorDetail", "error"} message. */
+    fail: (err: unknown) => send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) }),
+    /** Stops watching the client, before a plain error is thrown. */
+    detach,
+    /** Ends the answer (cut off, when the client went away). */
+    end: () => { detach(); if (gone.signal.aborted) res.destroy(); else if (!res.destroyed) res.end(); },
+  };
 }
 
 export const RAW = "application/vnd.docker.raw-stream";

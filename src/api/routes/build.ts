@@ -1,6 +1,6 @@
 /** The classic builder: POST /build. */
 import { BadParameterError, errorMessage } from "../../lib/errors.js";
-import { route, Reply, HANDLED, bool, filters, streamHeaders } from "../router.js";
+import { route, Reply, HANDLED, bool, filters, progressStream } from "../router.js";
 import { checkFilters } from "../../engine/filters.js";
 
 route("POST", "/build", async (e, c) => {
@@ -10,27 +10,18 @@ route("POST", "/build", async (e, c) => {
     if (!v) return undefined;
     try { return JSON.parse(v) as T; } catch { throw new BadParameterError(`invalid ${k}: ${v}`); }
   };
-  const res = c.res!;
-  streamHeaders(res, "application/json");
   // The client going away (its connection closed before the answer ended) cancels the build, as with Docker.
-  const gone = new AbortController();
-  const onClose = () => { if (!res.writableFinished) gone.abort(); };
-  res.once("close", onClose);
-  c.req.once("aborted", onClose);
-  const send = (m: object) => { if (!res.destroyed && !gone.signal.aborted) res.write(JSON.stringify(m) + "\n"); };
+  const p = progressStream(c, { eager: true });
   try {
     await e.builds.build(c.req, {
       tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
       buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
       labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"),
-    }, send, gone.signal);
+    }, p.send, p.signal);
   } catch (err) {
-    send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
-  } finally {
-    res.off("close", onClose);
-    c.req.off("aborted", onClose);
+    p.fail(err);
   }
-  if (!res.destroyed) res.end();
+  p.end();
   return HANDLED;
 });
 

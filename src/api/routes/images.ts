@@ -1,8 +1,8 @@
 /** Images: list, pull, push, login, save/load, inspect, history, tag, remove, commit. */
 import { join } from "node:path";
-import { BadParameterError, errorMessage } from "../../lib/errors.js";
+import { BadParameterError } from "../../lib/errors.js";
 import { AuthSchema, CommitConfigSchema } from "../types.js";
-import { route, Reply, HANDLED, bool, filters, jsonBody, streamHeaders, registryAuth } from "../router.js";
+import { route, Reply, HANDLED, bool, filters, jsonBody, streamHeaders, registryAuth, progressStream } from "../router.js";
 
 route("GET", "/images/json", (e, c) => e.images.list({ all: bool(c.query, "all"), filters: filters(c.query), digests: bool(c.query, "digests"), sharedSize: bool(c.query, "shared-size") }));
 route("POST", "/images/create", async (e, c) => {
@@ -20,52 +20,27 @@ route("POST", "/images/create", async (e, c) => {
   const tag = q.get("tag");
   const ref = tag && !image.includes("@") && !/:[^/]+$/.test(image) ? `${image}:${tag}` : image;
   // Errors before any progress are plain API errors; once streaming, they travel as {"error": ...} messages, as Docker's.
-  const res = c.res!;
-  // The client going away (its connection closed before the answer ended) cancels the pull, as with Docker.
-  const gone = new AbortController();
-  const onClose = () => { if (!res.writableFinished) gone.abort(); };
-  res.once("close", onClose);
-  c.req.once("aborted", onClose);
-  let started = false;
-  const send = (m: object) => {
-    if (res.destroyed || gone.signal.aborted) return;
-    if (!started) { streamHeaders(res, "application/json"); started = true; }
-    res.write(JSON.stringify(m) + "\n");
-  };
+  const p = progressStream(c);
   try {
-    await e.images.pull(ref, { platform: q.get("platform") || undefined, creds: registryAuth(c.req), onProgress: send, signal: gone.signal });
+    await e.images.pull(ref, { platform: q.get("platform") || undefined, creds: registryAuth(c.req), onProgress: p.send, signal: p.signal });
   } catch (err) {
-    if (gone.signal.aborted) { res.destroy(); return HANDLED; }
-    if (!started) throw err;
-    send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
-  } finally {
-    res.off("close", onClose);
-    c.req.off("aborted", onClose);
+    if (!p.signal.aborted && !p.started()) { p.detach(); throw err; }
+    p.fail(err);
   }
-  if (!res.destroyed) res.end();
+  p.end();
   return HANDLED;
 });
 route("POST", "/images/{name*}/push", async (e, c) => {
   const tag = c.query.get("tag");
   const ref = tag ? `${c.params[0]}:${tag}` : c.params[0];
   e.images.resolve(ref);
-  const res = c.res!;
-  streamHeaders(res, "application/json");
-  // The client going away (its connection closed before the answer ended) cancels the push, as with Docker.
-  const gone = new AbortController();
-  const onClose = () => { if (!res.writableFinished) gone.abort(); };
-  res.once("close", onClose);
-  c.req.once("aborted", onClose);
-  const send = (m: object) => { if (!res.destroyed && !gone.signal.aborted) res.write(JSON.stringify(m) + "\n"); };
+  const p = progressStream(c, { eager: true });
   try {
-    await e.images.push(ref, { creds: registryAuth(c.req), onProgress: send, signal: gone.signal });
+    await e.images.push(ref, { creds: registryAuth(c.req), onProgress: p.send, signal: p.signal });
   } catch (err) {
-    send({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
-  } finally {
-    res.off("close", onClose);
-    c.req.off("aborted", onClose);
+    p.fail(err);
   }
-  if (!res.destroyed) res.end();
+  p.end();
   return HANDLED;
 });
 route("POST", "/auth", async (e, c) => {
