@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import { PassThrough } from "node:stream";
-import type { ErrorResponse } from "./types.js";
+import type { ErrorResponse, ExecInspectResponse } from "./types.js";
 
 export const CLIENT_API_VERSION = "1.47";
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
@@ -94,14 +94,28 @@ export interface Response extends NodeJS.ReadableStream {
 }
 
 /**
- * A minimal HTTP/1.1 exchange over one fresh connection (Connection: close).
- * node:http costs ~10 ms of cold start per process; this costs ~1 ms, and
- * `berth` is a short-lived process that makes a handful of requests.
+ * A minimal HTTP/1.1 exchange over one fresh connection, closed by us once the
+ * answer is in. node:http costs ~10 ms of cold start per process; this costs
+ * ~1 ms, and `berth` is a short-lived process that makes a handful of requests.
+ *
+ * No `Connection: close` (the docker CLI sends none either): a daemon that
+ * answers before reading the body (a 400 for a bad name in the query) then
+ * reads and drops the rest to keep the connection, rather than hang up on a
+ * body still being written. A hang-up there makes our write fail with EPIPE,
+ * and Node's socket, destroyed by the write error, loses the answer waiting
+ * in the socket (seen: 1 in 10 `run --name a` with a large body).
  */
 function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.ReadableStream | undefined, isHead = false): Promise<Response> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     let res: (PassThrough & Response) | undefined;
+    function onBody(d: Buffer): void {
+      if (!d.length || sock.destroyed) return;
+      const b = body as NodeJS.ReadableStream;
+      sock.write(`${d.length.toString(16)}\r\n`);
+      sock.write(d);
+      if (!sock.write("\r\n")) { b.pause(); sock.once("drain", () => { if (!answered) b.resume(); }); }
+    }
     let remaining = -1; // content-length left, -1: until close
     let chunked = false;
     let chunkLeft = 0; // bytes of chunk data left (+2 for its CRLF once started)
@@ -111,6 +125,13 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
     // Backpressure: while the reader of the body is behind, stop reading the socket (a `save` into a slow pipe
     // must not buffer the whole image in memory).
     let paused = false;
+    // The answer is complete: hang up, and stop sending a body the daemon no longer wants.
+    const done = () => {
+      answered = true;
+      res!.end();
+      sock.destroy();
+      if (body && !Buffer.isBuffer(body)) { body.off("data", onBody); body.pause(); }
+    };
     const push = (d: Buffer) => {
       if (!res!.write(d) && !paused) {
         paused = true;
@@ -125,7 +146,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
           if (i < 0) return;
           const size = parseInt(buf.subarray(0, i).toString(), 16);
           buf = buf.subarray(i + 2);
-          if (size === 0) { complete = answered = true; res!.end(); sock.destroy(); return; }
+          if (size === 0) { complete = true; done(); return; }
           chunkLeft = size + 2;
         }
         const take = Math.min(chunkLeft, buf.length);
@@ -144,7 +165,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         remaining -= take.length;
         buf = buf.subarray(take.length);
         if (take.length) push(take);
-        if (remaining === 0) { answered = true; res!.end(); sock.destroy(); }
+        if (remaining === 0) done();
       } else {
         push(buf);
         buf = Buffer.alloc(0);
@@ -166,7 +187,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
         if (headers["content-length"] !== undefined) remaining = Number(headers["content-length"]);
         const noBody = isHead || res.statusCode === 204 || res.statusCode === 304 || remaining === 0;
         resolve(res);
-        if (noBody) { answered = true; res.end(); sock.destroy(); return; }
+        if (noBody) { done(); return; }
       }
       feed();
     });
@@ -181,12 +202,7 @@ function exchange(sock: net.Socket, head: string, body: Buffer | NodeJS.Readable
     // hangs up must not turn its answer into our EPIPE on a second write.
     if (body === undefined || Buffer.isBuffer(body)) { sock.write(body?.length ? Buffer.concat([Buffer.from(head), body]) : head); return; }
     sock.write(head);
-    body.on("data", (d: Buffer) => {
-      if (!d.length || sock.destroyed) return;
-      sock.write(`${d.length.toString(16)}\r\n`);
-      sock.write(d);
-      if (!sock.write("\r\n")) { body.pause(); sock.once("drain", () => body.resume()); }
-    });
+    body.on("data", onBody);
     body.on("end", () => { if (!sock.destroyed) sock.write("0\r\n\r\n"); });
     body.on("error", (e: Error) => { sock.destroy(e); });
   });
@@ -263,7 +279,7 @@ export class ApiClient {
   }
 
   private async send(method: string, p: string, o: RequestOptions, versioned = true): Promise<Response> {
-    const headers: Record<string, string> = { Host: "berth", Connection: "close", ...o.headers };
+    const headers: Record<string, string> = { Host: "berth", ...o.headers };
     let payload: Buffer | NodeJS.ReadableStream | undefined;
     if (o.body !== undefined) { payload = Buffer.from(JSON.stringify(o.body)); headers["Content-Type"] = "application/json"; }
     else if (o.raw) payload = o.raw;
@@ -327,6 +343,21 @@ export class ApiClient {
 
   async json<T = unknown>(method: string, p: string, o: RequestOptions = {}): Promise<T> {
     return (await this.request<T>(method, p, o)).body;
+  }
+
+  /**
+   * The exit status of an exec whose stream ended. The process may be reaped a moment after its output
+   * closes: GET /exec/{id}/json again (backing off, until a deadline) while the daemon says it runs. The last
+   * answer is returned; its ExitCode is a number only once Running is false (never a made-up 0).
+   */
+  async execResult(id: string, timeoutMs = 30_000): Promise<{ ExitCode: number | null; Running: boolean }> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      const r = await this.json<Pick<ExecInspectResponse, "ExitCode" | "Running">>("GET", `/exec/${encodeURIComponent(id)}/json`);
+      if (typeof r.ExitCode === "number" && !r.Running) return { ExitCode: r.ExitCode, Running: false };
+      if (Date.now() > deadline) return { ExitCode: null, Running: !!r.Running };
+      await new Promise((res) => setTimeout(res, delay));
+    }
   }
 
   /** POST /containers/{id}/update: resources and restart policy, live (Docker's UpdateConfig). */

@@ -180,3 +180,251 @@ export interface ProgressMessage {
 
 /** Filters as sent in the `filters` query parameter (the current form). */
 export type Filters = Record<string, string[]>;
+
+// ================================================================== responses
+//
+// What the daemon answers, named as in moby's api/swagger.yaml (API 1.47). Interfaces only: the CLI and
+// compose import them with `import type`, so nothing here runs on their start. The fields berth's CLI,
+// compose and tests read are typed precisely; a shape Docker leaves open is an index signature or unknown.
+
+/** A string-to-string map (labels, options, driver data). */
+export type StringMap = Record<string, string>;
+
+// ------------------------------------------------------------------ containers
+
+export interface Port { IP?: string; PrivatePort: number; PublicPort?: number; Type: "tcp" | "udp" | "sctp" | string }
+export interface PortBinding { HostIp: string; HostPort: string }
+/** nat.PortMap: "80/tcp" → its host bindings (null: exposed, not published). */
+export type PortMap = Record<string, PortBinding[] | null>;
+
+/** MountPoint (inspect's Mounts, and the summary's). */
+export interface MountPoint {
+  Type: "bind" | "volume" | "tmpfs" | "npipe" | "cluster" | string;
+  Name?: string; Source: string; Destination: string; Driver?: string; Mode: string; RW: boolean; Propagation: string;
+}
+
+/** EndpointSettings: a container's endpoint on one network. */
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+  Links: string[] | null; Aliases: string[] | null; MacAddress?: string; DriverOpts?: StringMap | null;
+  NetworkID: string; EndpointID: string; Gateway: string; IPAddress: string; IPPrefixLen: number;
+  IPv6Gateway: string; GlobalIPv6Address: string; GlobalIPv6PrefixLen: number; DNSNames?: string[] | null;
+}
+
+/** GET /containers/json: one row (ContainerSummary). */
+export interface ContainerSummary {
+  Id: string; Names: string[]; Image: string; ImageID: string; Command: string; Created: number;
+  Ports: Port[]; SizeRw?: number; SizeRootFs?: number; Labels: StringMap; State: string; Status: string;
+  HostConfig: { NetworkMode: string; Annotations?: StringMap };
+  NetworkSettings: { Networks: Record<string, EndpointSettings> };
+  Mounts: MountPoint[];
+}
+
+export interface HealthcheckResult { Start: string; End: string; ExitCode: number; Output: string }
+export interface Health { Status: "none" | "starting" | "healthy" | "unhealthy" | string; FailingStreak: number; Log: HealthcheckResult[] | null }
+
+/** ContainerState. */
+export interface ContainerState {
+  Status: "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" | string;
+  Running: boolean; Paused: boolean; Restarting: boolean; OOMKilled: boolean; Dead: boolean;
+  Pid: number; ExitCode: number; Error: string; StartedAt: string; FinishedAt: string; Health?: Health;
+}
+
+/** container.Config (inspect's Config; an image's Config and ContainerConfig). */
+export interface ContainerConfig {
+  Hostname: string; Domainname: string; User: string;
+  AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean;
+  ExposedPorts?: Record<string, object> | null;
+  Tty: boolean; OpenStdin: boolean; StdinOnce: boolean;
+  Env: string[] | null; Cmd: string[] | null; Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  ArgsEscaped?: boolean; Image: string; Volumes: Record<string, object> | null; WorkingDir: string; Entrypoint: string[] | null;
+  NetworkDisabled?: boolean; MacAddress?: string; OnBuild: string[] | null; Labels: StringMap | null;
+  StopSignal?: string; StopTimeout?: number; Shell?: string[] | null;
+}
+
+export interface RestartPolicy { Name: "" | "no" | "always" | "unless-stopped" | "on-failure" | string; MaximumRetryCount: number }
+
+/** HostConfig as inspect answers it (every field of the swagger's HostConfig, with Docker's defaults). */
+export interface HostConfig {
+  Binds: string[] | null; ContainerIDFile: string; LogConfig: { Type: string; Config: StringMap };
+  NetworkMode: string; PortBindings: PortMap; RestartPolicy: RestartPolicy; AutoRemove: boolean;
+  VolumeDriver: string; VolumesFrom: string[] | null; ConsoleSize: [number, number];
+  CapAdd: string[] | null; CapDrop: string[] | null; CgroupnsMode: string;
+  Dns: string[]; DnsOptions: string[]; DnsSearch: string[]; ExtraHosts: string[] | null; GroupAdd: string[] | null;
+  IpcMode: string; Cgroup: string; Links: string[] | null; OomScoreAdj: number; PidMode: string;
+  Privileged: boolean; PublishAllPorts: boolean; ReadonlyRootfs: boolean; SecurityOpt: string[] | null;
+  StorageOpt?: StringMap; Tmpfs?: StringMap; UTSMode: string; UsernsMode: string; ShmSize: number;
+  Sysctls?: StringMap; Runtime: string; Isolation: string;
+  CpuShares: number; Memory: number; NanoCpus: number; CgroupParent: string; BlkioWeight: number;
+  BlkioWeightDevice: unknown[] | null; BlkioDeviceReadBps: unknown[] | null; BlkioDeviceWriteBps: unknown[] | null;
+  BlkioDeviceReadIOps: unknown[] | null; BlkioDeviceWriteIOps: unknown[] | null;
+  CpuPeriod: number; CpuQuota: number; CpuRealtimePeriod: number; CpuRealtimeRuntime: number;
+  CpusetCpus: string; CpusetMems: string;
+  Devices: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  DeviceCgroupRules: string[] | null; DeviceRequests: unknown[] | null;
+  KernelMemory?: number; KernelMemoryTCP?: number; MemoryReservation: number; MemorySwap: number;
+  MemorySwappiness: number | null; OomKillDisable: boolean | null; PidsLimit: number | null;
+  Ulimits: { Name: string; Soft: number; Hard: number }[] | null;
+  CpuCount: number; CpuPercent: number; IOMaximumIOps: number; IOMaximumBandwidth: number;
+  MaskedPaths: string[] | null; ReadonlyPaths: string[] | null; Init?: boolean | null;
+  Mounts?: { Type: string; Source?: string; Target: string; ReadOnly?: boolean; [option: string]: unknown }[];
+}
+
+/** NetworkSettings (inspect's). */
+export interface NetworkSettings {
+  Bridge: string; SandboxID: string; HairpinMode?: boolean; LinkLocalIPv6Address?: string; LinkLocalIPv6PrefixLen?: number;
+  Ports: PortMap; SandboxKey: string; SecondaryIPAddresses?: unknown; SecondaryIPv6Addresses?: unknown;
+  EndpointID: string; Gateway: string; GlobalIPv6Address: string; GlobalIPv6PrefixLen: number;
+  IPAddress: string; IPPrefixLen: number; IPv6Gateway: string; MacAddress: string;
+  Networks: Record<string, EndpointSettings>;
+}
+
+export interface GraphDriverData { Name: string; Data: StringMap | null }
+
+/** GET /containers/{id}/json. */
+export interface ContainerInspectResponse {
+  Id: string; Created: string; Path: string; Args: string[]; State: ContainerState; Image: string;
+  ResolvConfPath: string; HostnamePath: string; HostsPath: string; LogPath: string; Name: string; RestartCount: number;
+  Driver: string; Platform: string; MountLabel: string; ProcessLabel: string; AppArmorProfile: string;
+  ExecIDs: string[] | null; HostConfig: HostConfig; GraphDriver: GraphDriverData;
+  SizeRw?: number; SizeRootFs?: number; Mounts: MountPoint[]; Config: ContainerConfig; NetworkSettings: NetworkSettings;
+}
+
+/** GET /containers/{id}/top. */
+export interface ContainerTopResponse { Titles: string[]; Processes: string[][] }
+
+/** GET /containers/{id}/changes: one entry (Kind 0 modified, 1 added, 2 deleted). */
+export interface FilesystemChange { Path: string; Kind: 0 | 1 | 2 }
+
+/** POST /containers/{id}/update. */
+export interface ContainerUpdateResponse { Warnings: string[] | null }
+
+/** The CPU figures of a stats sample. */
+export interface CPUStats {
+  cpu_usage: { total_usage: number; percpu_usage?: number[] | null; usage_in_kernelmode?: number; usage_in_usermode?: number };
+  system_cpu_usage?: number; online_cpus?: number;
+  throttling_data?: { periods: number; throttled_periods: number; throttled_time: number };
+}
+
+/** GET /containers/{id}/stats: the fields `docker stats` reads (ContainerStatsResponse). */
+export interface ContainerStatsResponse {
+  id: string; name: string; read: string; preread: string;
+  cpu_stats: CPUStats; precpu_stats: CPUStats;
+  memory_stats: { usage?: number; max_usage?: number; limit?: number; failcnt?: number; stats?: Record<string, number> };
+  pids_stats: { current?: number; limit?: number };
+  networks?: Record<string, { rx_bytes?: number; tx_bytes?: number; rx_packets?: number; tx_packets?: number; rx_errors?: number; tx_errors?: number; rx_dropped?: number; tx_dropped?: number }> | null;
+  blkio_stats?: { io_service_bytes_recursive?: { major?: number; minor?: number; op: string; value: number }[] | null; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
+/** POST /containers/prune. */
+export interface ContainerPruneResponse { ContainersDeleted: string[] | null; SpaceReclaimed: number }
+
+// ------------------------------------------------------------------ exec
+
+/** GET /exec/{id}/json. */
+export interface ExecInspectResponse {
+  CanRemove: boolean; DetachKeys: string; ID: string; Running: boolean; ExitCode: number | null;
+  ProcessConfig: { privileged: boolean; user?: string; tty: boolean; entrypoint: string; arguments: string[] };
+  OpenStdin: boolean; OpenStderr: boolean; OpenStdout: boolean; ContainerID: string; Pid: number;
+}
+
+// ------------------------------------------------------------------ images
+
+/** GET /images/json: one row (ImageSummary). Containers and SharedSize are -1 when not computed. */
+export interface ImageSummary {
+  Id: string; ParentId: string; RepoTags: string[] | null; RepoDigests: string[] | null; Created: number;
+  Size: number; SharedSize: number; VirtualSize?: number; Labels: StringMap | null; Containers: number;
+}
+
+/** GET /images/{name}/json. */
+export interface ImageInspectResponse {
+  Id: string; RepoTags: string[]; RepoDigests: string[]; Parent: string; Comment: string; Created: string;
+  Container?: string; ContainerConfig?: ContainerConfig; DockerVersion: string; Author: string; Config: ContainerConfig;
+  Architecture: string; Variant?: string; Os: string; OsVersion?: string; Size: number; VirtualSize?: number;
+  GraphDriver: GraphDriverData; RootFS: { Type: string; Layers?: string[] }; Metadata: { LastTagTime?: string };
+}
+
+/** GET /images/{name}/history: one entry (HistoryResponseItem). */
+export interface HistoryResponseItem { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }
+
+/** DELETE /images/{name}: one entry (ImageDeleteResponseItem). */
+export interface ImageDeleteResponseItem { Untagged?: string; Deleted?: string }
+
+/** POST /images/prune. */
+export interface ImagePruneResponse { ImagesDeleted: ImageDeleteResponseItem[] | null; SpaceReclaimed: number }
+
+/** POST /build/prune. */
+export interface BuildCachePruneResponse { CachesDeleted: string[] | null; SpaceReclaimed: number }
+
+// ------------------------------------------------------------------ networks
+
+export interface IPAMConfigResponse { Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: StringMap }
+
+/** GET /networks, GET /networks/{id} (NetworkResource / Network). */
+export interface Network {
+  Name: string; Id: string; Created: string; Scope: string; Driver: string; EnableIPv4?: boolean; EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: StringMap | null; Config: IPAMConfigResponse[] | null };
+  Internal: boolean; Attachable: boolean; Ingress: boolean; ConfigFrom: { Network: string }; ConfigOnly: boolean;
+  Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
+  Options: StringMap; Labels: StringMap;
+}
+export type NetworkResource = Network;
+
+/** POST /networks/prune. */
+export interface NetworkPruneResponse { NetworksDeleted: string[] | null }
+
+// ------------------------------------------------------------------ volumes
+
+/** GET /volumes/{name}. */
+export interface Volume {
+  Name: string; Driver: string; Mountpoint: string; CreatedAt?: string; Status?: Record<string, unknown>;
+  Labels: StringMap | null; Scope: "local" | "global" | string; Options: StringMap | null;
+  UsageData?: { Size: number; RefCount: number } | null;
+}
+
+/** GET /volumes. */
+export interface VolumeListResponse { Volumes: Volume[] | null; Warnings: string[] | null }
+
+/** POST /volumes/prune. */
+export interface VolumePruneResponse { VolumesDeleted: string[] | null; SpaceReclaimed: number }
+
+// ------------------------------------------------------------------ system
+
+/** GET /info: the fields clients read (SystemInfo); the rest pass through. */
+export interface SystemInfo {
+  ID: string; Containers: number; ContainersRunning: number; ContainersPaused: number; ContainersStopped: number;
+  Images: number; Driver: string; DriverStatus: [string, string][] | null; DockerRootDir: string;
+  MemoryLimit: boolean; SwapLimit: boolean; CpuCfsPeriod: boolean; CpuCfsQuota: boolean; IPv4Forwarding: boolean;
+  LoggingDriver: string; CgroupDriver: string; CgroupVersion: string; KernelVersion: string; OperatingSystem: string;
+  OSVersion: string; OSType: string; Architecture: string; NCPU: number; MemTotal: number; Name: string;
+  Labels: string[]; ServerVersion: string; DefaultRuntime: string; Runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
+  LiveRestoreEnabled: boolean; Isolation: string; SecurityOptions: string[];
+  Swarm: { NodeID: string; NodeAddr: string; LocalNodeState: "" | "inactive" | "pending" | "active" | "error" | "locked" | string; ControlAvailable: boolean; Error: string; RemoteManagers: unknown };
+  [field: string]: unknown;
+}
+
+/** One component of GET /version. */
+export interface ComponentVersion { Name: string; Version: string; Details?: StringMap | null }
+
+/** GET /version. */
+export interface SystemVersion {
+  Platform: { Name: string }; Components: ComponentVersion[];
+  Version: string; ApiVersion: string; MinAPIVersion: string; GitCommit: string; GoVersion: string;
+  Os: string; Arch: string; KernelVersion: string; Experimental?: boolean; BuildTime: string;
+}
+
+/** GET /system/df. */
+export interface SystemDfResponse {
+  LayersSize: number; Images: ImageSummary[]; Containers: ContainerSummary[]; Volumes: Volume[];
+  BuildCache: { ID: string; Type: string; Size: number; InUse: boolean; Shared: boolean; [field: string]: unknown }[] | null;
+}
+
+/** GET /events: one message (EventMessage; time in seconds, timeNano in nanoseconds). */
+export interface EventMessage {
+  Type: "builder" | "config" | "container" | "daemon" | "image" | "network" | "node" | "plugin" | "secret" | "service" | "volume" | string;
+  Action: string; Actor: { ID: string; Attributes: StringMap }; scope: "local" | "swarm" | string;
+  time: number; timeNano: number;
+  /** Deprecated fields dockerd still sends for container events. */
+  status?: string; id?: string; from?: string;
+}

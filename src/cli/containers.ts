@@ -518,13 +518,9 @@ async function execCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
  * ask again (with a deadline) while the daemon says it runs; never make up a 0.
  */
 async function execExitCode(c: Ctx, id: string): Promise<number> {
-  const deadline = Date.now() + 30_000;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-    const r = await c.api.json<{ ExitCode?: number | null; Running?: boolean }>("GET", `/exec/${id}/json`);
-    if (typeof r.ExitCode === "number" && !r.Running) return r.ExitCode;
-    if (Date.now() > deadline) throw new ExitError(`error getting exec exit status: the exec is ${r.Running ? "still running" : "without an exit code"}`, 125);
-    await new Promise((res) => setTimeout(res, delay));
-  }
+  const r = await c.api.execResult(id);
+  if (r.ExitCode === null) throw new ExitError(`error getting exec exit status: the exec is ${r.Running ? "still running" : "without an exit code"}`, 125);
+  return r.ExitCode;
 }
 
 async function inspectCmd(c: Ctx, f: Flags, args: string[], type?: string): Promise<number> {

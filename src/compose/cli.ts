@@ -178,7 +178,7 @@ const subs: Sub[] = [
       { long: "privileged", type: "bool", desc: "Give extended privileges to the process" },
       { long: "index", type: "int", default: 1, desc: "Index of the container if service has multiple replicas" },
     ],
-    run: async (_c, o, f, a) => {
+    run: async (c, o, f, a) => {
       if (a.length < 2) throw new UsageError(`"exec" requires at least 2 arguments.`);
       const [service, ...cmd] = a;
       const cs = await o.containers({ services: [service] });
@@ -193,8 +193,10 @@ const subs: Sub[] = [
       if (f.detach) { await o.api.request("POST", `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } }); return 0; }
       const sock = await o.api.hijack(`/exec/${Id}/start`, { body: { Detach: false, Tty: tty } });
       await relayStreams(sock, { tty, stdin: interactive });
-      const r = await o.api.json<{ ExitCode: number | null }>("GET", `/exec/${Id}/json`);
-      return r.ExitCode ?? 0;
+      // The process may be reaped a moment after its stream closed: ask until it no longer runs (never a made-up 0).
+      const r = await o.api.execResult(Id);
+      if (r.ExitCode === null) { c.err(`error getting exec exit status: the exec is ${r.Running ? "still running" : "without an exit code"}\n`); return 125; }
+      return r.ExitCode;
     },
   },
   {

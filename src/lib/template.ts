@@ -141,8 +141,47 @@ function sprintf(fmt: string, args: unknown[]): string {
   });
 }
 
+/**
+ * Fields whose Go type is a map in moby's API types: encoding/json writes a map's keys sorted, a struct's
+ * fields in their declared order (the order the daemon sends them in). The docker CLI decodes inspect answers
+ * into those typed structs, so `{{json .Config.Labels}}` prints sorted keys and `{{json .Config}}` does not.
+ */
+const MAP_FIELDS = new Set([
+  "Labels", "Options", "ExposedPorts", "Volumes", "PortBindings", "Ports", "StorageOpt", "Tmpfs", "Sysctls", "Data",
+  "Networks", "DriverOpts", "AuxiliaryAddresses", "Containers", "Status", "Attributes", "Details", "IndexConfigs",
+  "Runtimes", "Services", "networks", "stats",
+]);
+/** The field each object value was reached by (so `json` knows whether it is a Go map). */
+const reachedBy = new WeakMap<object, string>();
+/** Objects marshalled by the CLI as a Go map (the rows of ps/images/network ls/volume ls --format): keys sorted. */
+const sortedObjects = new WeakSet<object>();
+
+/** v rebuilt in the order Go's encoding/json writes it: map keys sorted (by byte order), struct fields as they are. */
+function goOrder(v: unknown, isMap: boolean): unknown {
+  if (Array.isArray(v)) return v.map((x) => goOrder(x, false));
+  if (!v || typeof v !== "object") return v;
+  const sorted = isMap || sortedObjects.has(v);
+  const keys = Object.keys(v);
+  if (sorted) keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === "function") continue;
+    // A map's values are of the map's element type: a struct (EndpointSettings) or a plain value.
+    out[k] = goOrder(x, !sorted && MAP_FIELDS.has(k) && !Array.isArray(x));
+  }
+  return out;
+}
+
+/** Go's json.Marshal: sorted map keys, and <, >, & and U+2028/9 escaped as \u003c... (HTML-safe, as Go writes them). */
+export function goJson(v: unknown): string {
+  const name = v && typeof v === "object" ? reachedBy.get(v) : undefined;
+  const text = JSON.stringify(goOrder(v ?? null, name !== undefined && MAP_FIELDS.has(name) && !Array.isArray(v))) ?? "null";
+  return text.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 const FUNCS: Record<string, (...a: unknown[]) => unknown> = {
-  json: (v) => JSON.stringify(v ?? null),
+  json: (v) => goJson(v),
   index: (v, ...keys) => keys.reduce<unknown>((o, k) => (o == null ? undefined : (o as Record<string, unknown>)[String(k)]), v),
   join: (v, sep) => (Array.isArray(v) ? v.map(str).join(String(sep)) : str(v)),
   lower: (v) => str(v).toLowerCase(),
@@ -174,6 +213,7 @@ function field(dot: unknown, path: string[], args: unknown[]): unknown {
       if (k2) next = obj[k2];
     }
     if (typeof next === "function") next = (next as (...a: unknown[]) => unknown).apply(obj, i === path.length - 1 ? args : []);
+    if (next && typeof next === "object" && !sortedObjects.has(next)) reachedBy.set(next, key);
     v = next;
   }
   return v;
@@ -256,6 +296,8 @@ export function tabulate(rows: string[][]): string {
  * (placeholder → column title) and aligned columns; otherwise one line per row.
  */
 export function formatRows(format: string, rows: unknown[], headers: Record<string, string>): string {
+  // The docker CLI's formatter contexts marshal as maps: `{{json .}}` of a row has its keys sorted.
+  for (const r of rows) if (r && typeof r === "object") sortedObjects.add(r);
   const isTable = format.startsWith("table");
   const body = isTable ? format.slice(5).trimStart() : format;
   const tpl = compile(body.replace(/\\t/g, "\t").replace(/\\n/g, "\n"));
