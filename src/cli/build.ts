@@ -6,6 +6,7 @@ import { UsageError, filtersQuery } from "../lib/args.js";
 import { ramInBytes } from "../lib/units.js";
 import { jsonLines } from "../api/client.js";
 import { contextTar, type OutsideDockerfile } from "../lib/build-context.js";
+import type { BuildCachePruneResponse } from "../api/types.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -104,7 +105,7 @@ export const builderPruneCommand: Command = {
       c.out(`WARNING! This will remove all ${f.all ? "" : "dangling "}build cache. Are you sure you want to continue? [y/N] `);
       if (!/^y(es)?$/i.test((await readLine()).trim())) return 0;
     }
-    const r = await c.api.json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/build/prune", {
+    const r = await c.api.json<BuildCachePruneResponse>("POST", "/build/prune", {
       query: { all: f.all ? "1" : undefined, filters: filtersQuery(f.filter as string[]), "keep-storage": keep ? String(keep) : undefined },
     });
     if (r.CachesDeleted?.length) c.out(`Deleted build cache objects:\n${r.CachesDeleted.join("\n")}\n\n`);

@@ -10,6 +10,7 @@ import { relayStreams, demux, copyRaw, initialResize } from "../lib/stdio.js";
 import { formatRows, compile } from "../lib/template.js";
 import { ellipsis, goTime, humanDuration, humanSize, parseSince } from "../lib/format.js";
 import { ramInBytes } from "../lib/units.js";
+import type { ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerTopResponse, FilesystemChange, IdResponse, ContainerPruneResponse, Port, ProgressMessage } from "../api/types.js";
 
 type Obj = Record<string, unknown>;
 
@@ -326,7 +327,7 @@ function parseMount(spec: string): Obj {
 async function createContainer(c: Ctx, f: Flags, args: string[]): Promise<string> {
   const body = createBody(f, args);
   const image = String(body.Image);
-  const create = () => c.api.json<{ Id: string; Warnings?: string[] }>("POST", "/containers/create", { query: { name: (f.name as string) || undefined, platform: (f.platform as string) || undefined }, body });
+  const create = () => c.api.json<ContainerCreateResponse>("POST", "/containers/create", { query: { name: (f.name as string) || undefined, platform: (f.platform as string) || undefined }, body });
   if (f.pull === "always") await pull(c, image, !!f.quiet, f.platform as string | undefined);
   try {
     const r = await create();
@@ -347,7 +348,7 @@ async function pull(c: Ctx, image: string, quiet: boolean, platform?: string): P
   const res = await c.api.stream("POST", "/images/create", { query: { fromImage: name, tag, platform: platform || undefined }, headers: authHeader(image) });
   const { progressPrinter } = await import("../lib/stdio.js");
   const show = progressPrinter(quiet, (s) => c.err(s));
-  for await (const m of jsonLines<{ status?: string; error?: string; id?: string; progress?: string }>(res)) {
+  for await (const m of jsonLines<ProgressMessage>(res)) {
     if (m.error) throw new ApiError(500, m.error);
     show(m);
   }
@@ -453,10 +454,10 @@ function need(args: string[], n: number, cmd: string): void {
   if (args.length < n) throw new UsageError(`"${cmd}" requires at least ${n} argument${n > 1 ? "s" : ""}.`);
 }
 
-/** Placeholders `ps --format` offers, computed from a container summary. */
-function psRow(s: Obj, noTrunc: boolean): Obj {
-  const names = (s.Names as string[]).map((n) => n.replace(/^\//, ""));
-  const labels = (s.Labels as Record<string, string>) ?? {};
+/** Placeholders `ps --format` offers, computed from a container summary (the docker CLI's containerContext). */
+function psRow(s: ContainerSummary, noTrunc: boolean): Obj {
+  const names = s.Names.map((n) => n.replace(/^\//, ""));
+  const labels = s.Labels ?? {};
   const cmd = String(s.Command ?? "");
   return {
     ID: noTrunc ? s.Id : String(s.Id).slice(0, 12),
@@ -464,19 +465,20 @@ function psRow(s: Obj, noTrunc: boolean): Obj {
     Command: JSON.stringify(noTrunc ? cmd : ellipsis(cmd, 20)),
     CreatedAt: goTime(Number(s.Created)),
     RunningFor: `${humanDuration(Date.now() - Number(s.Created) * 1000)} ago`,
-    Ports: formatPorts((s.Ports as Obj[]) ?? []),
+    Ports: formatPorts(s.Ports ?? []),
     State: s.State,
     Status: s.Status,
-    Size: s.SizeRw !== undefined ? `${humanSize(Number(s.SizeRw))} (virtual ${humanSize(Number(s.SizeRootFs ?? 0))})` : "0B",
+    Size: s.SizeRw !== undefined ? `${humanSize(s.SizeRw)} (virtual ${humanSize(s.SizeRootFs ?? 0)})` : "0B",
     Names: names.join(","),
     Labels: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(","),
     Label: (k: string) => labels[k] ?? "",
+    LocalVolumes: String((s.Mounts ?? []).filter((m) => m.Type === "volume").length),
     Mounts: "",
-    Networks: Object.keys(((s.NetworkSettings as Obj)?.Networks as Obj) ?? {}).join(","),
+    Networks: Object.keys(s.NetworkSettings?.Networks ?? {}).join(","),
   };
 }
 
-function formatPorts(ports: Obj[]): string {
+function formatPorts(ports: Port[]): string {
   return ports.map((p) => (p.PublicPort ? `${p.IP ?? "0.0.0.0"}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(", ");
 }
 
@@ -484,12 +486,12 @@ const PS_HEADERS: Record<string, string> = { ID: "CONTAINER ID", Image: "IMAGE",
 
 
 async function logsTo(c: Ctx, id: string, f: Flags): Promise<number> {
-  const info = await c.api.json<Obj>("GET", `/containers/${id}/json`);
+  const info = await c.api.json<ContainerInspectResponse>("GET", `/containers/${id}/json`);
   const res = await c.api.stream("GET", `/containers/${id}/logs`, {
     query: { stdout: 1, stderr: 1, follow: !!f.follow, timestamps: !!f.timestamps, tail: (f.tail as string) ?? "all", since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined },
   });
   // Both with backpressure: a slow reader of `logs -f` holds the daemon back rather than fill berth's memory.
-  if ((info.Config as Obj).Tty) await copyRaw(res, process.stdout);
+  if (info.Config.Tty) await copyRaw(res, process.stdout);
   else await demux(res, process.stdout, process.stderr);
   return 0;
 }
@@ -502,7 +504,7 @@ async function execCmd(c: Ctx, f: Flags, args: string[]): Promise<number> {
   const env: string[] = [];
   for (const file of f["env-file"] as string[]) env.push(...readEnvFile(file));
   env.push(...(f.env as string[]));
-  const { Id } = await c.api.json<{ Id: string }>("POST", `/containers/${target}/exec`, {
+  const { Id } = await c.api.json<IdResponse>("POST", `/containers/${target}/exec`, {
     body: { AttachStdin: interactive && !detach, AttachStdout: !detach, AttachStderr: !detach, Tty: tty, Cmd: cmd, Env: env, WorkingDir: (f.workdir as string) ?? "", User: (f.user as string) ?? "", Privileged: !!f.privileged, DetachKeys: f["detach-keys"] as string | undefined, ConsoleSize: tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : undefined },
   });
   if (detach) { await c.api.request("POST", `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } }); return 0; }
@@ -573,7 +575,9 @@ const PS_FLAGS: FlagSpec[] = [
 
 async function psCmd(c: Ctx, f: Flags): Promise<number> {
   const limit = f.latest ? 1 : (f.last as number);
-  const list = await c.api.json<Obj[]>("GET", "/containers/json", { query: { all: !!f.all, limit: limit > 0 ? limit : undefined, size: !!f.size, filters: filtersQuery(f.filter as string[]) } });
+  // As the docker CLI: a template that shows .Size (or marshals every field) asks for the sizes.
+  const size = !!f.size || /\.Size\b|json\s+\.\s*\}\}/.test(String(f.format ?? ""));
+  const list = await c.api.json<ContainerSummary[]>("GET", "/containers/json", { query: { all: !!f.all, limit: limit > 0 ? limit : undefined, size, filters: filtersQuery(f.filter as string[]) } });
   const noTrunc = !!f["no-trunc"];
   if (f.quiet) { c.out(list.map((s) => (noTrunc ? s.Id : String(s.Id).slice(0, 12)) + "\n").join("")); return 0; }
   const fmt = (f.format as string | undefined) ?? `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${f.size ? "\t{{.Size}}" : ""}`;
@@ -689,8 +693,8 @@ export const containerCommands: Command[] = [
         return failed.length ? 1 : 0;
       }
       const id = a[0];
-      const info = await c.api.json<Obj>("GET", `/containers/${id}/json`);
-      const tty = !!(info.Config as Obj).Tty;
+      const info = await c.api.json<ContainerInspectResponse>("GET", `/containers/${id}/json`);
+      const tty = !!info.Config.Tty;
       const sock = await c.api.hijack(`/containers/${id}/attach`, { query: { stream: 1, stdin: f.interactive ? 1 : 0, stdout: 1, stderr: 1 } });
       sock.pause();
       const status = readWait(await c.api.stream("POST", `/containers/${id}/wait`, { query: { condition: "next-exit" } }));
@@ -741,10 +745,9 @@ export const containerCommands: Command[] = [
     flags: [{ long: "no-stdin", type: "bool", desc: "Do not attach STDIN" }, { long: "sig-proxy", type: "bool", default: true, desc: "Proxy all received signals to the process" }, { long: "detach-keys", type: "string", desc: "Override the key sequence for detaching a container" }],
     run: async (c, f, a) => {
       need(a, 1, "attach");
-      const info = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`);
-      const state = info.State as Obj;
-      if (!state.Running) throw new ApiError(409, "You cannot attach to a stopped container, start it first");
-      const cfg = info.Config as Obj;
+      const info = await c.api.json<ContainerInspectResponse>("GET", `/containers/${a[0]}/json`);
+      if (!info.State.Running) throw new ApiError(409, "You cannot attach to a stopped container, start it first");
+      const cfg = info.Config;
       const tty = !!cfg.Tty, stdin = !f["no-stdin"] && !!cfg.OpenStdin;
       // As the docker CLI: the wait is in place before the attach, and its answer is the exit status.
       const status = readWait(await c.api.stream("POST", `/containers/${a[0]}/wait`));
@@ -771,7 +774,7 @@ export const containerCommands: Command[] = [
     name: "top", usage: "top CONTAINER [ps OPTIONS]", desc: "Display the running processes of a container", flags: [], stop: true,
     run: async (c, _f, a) => {
       need(a, 1, "top");
-      const r = await c.api.json<{ Titles: string[]; Processes: string[][] }>("GET", `/containers/${a[0]}/top`, { query: { ps_args: a.slice(1).join(" ") || undefined } });
+      const r = await c.api.json<ContainerTopResponse>("GET", `/containers/${a[0]}/top`, { query: { ps_args: a.slice(1).join(" ") || undefined } });
       const { tabulate } = await import("../lib/template.js");
       c.out(tabulate([r.Titles, ...r.Processes]));
       return 0;
@@ -792,7 +795,7 @@ export const containerCommands: Command[] = [
         const at = a[1].lastIndexOf(":");
         if (at > a[1].lastIndexOf("/")) { repo = a[1].slice(0, at); tag = a[1].slice(at + 1); } else repo = a[1];
       }
-      const r = await c.api.json<{ Id: string }>("POST", "/commit", {
+      const r = await c.api.json<IdResponse>("POST", "/commit", {
         query: { container: a[0], repo, tag, comment: f.message as string | undefined, author: f.author as string | undefined, pause: f.pause ? "1" : "0", changes: f.change as string[] },
       });
       c.out(r.Id + "\n");
@@ -803,7 +806,7 @@ export const containerCommands: Command[] = [
     name: "diff", usage: "diff CONTAINER", desc: "Inspect changes to files or directories on a container's filesystem", flags: [],
     run: async (c, _f, a) => {
       if (a.length !== 1) throw new UsageError(`"diff" requires exactly 1 argument.`);
-      const list = await c.api.json<{ Path: string; Kind: number }[]>("GET", `/containers/${encodeURIComponent(a[0])}/changes`);
+      const list = await c.api.json<FilesystemChange[]>("GET", `/containers/${encodeURIComponent(a[0])}/changes`);
       c.out(list.map((x) => `${"CAD"[x.Kind] ?? "?"} ${x.Path}\n`).join(""));
       return 0;
     },
@@ -826,8 +829,8 @@ export const containerCommands: Command[] = [
     name: "port", usage: "port CONTAINER [PRIVATE_PORT[/PROTO]]", desc: "List port mappings or a specific mapping for the container", flags: [],
     run: async (c, _f, a) => {
       need(a, 1, "port");
-      const info = await c.api.json<Obj>("GET", `/containers/${a[0]}/json`);
-      const ports = ((info.NetworkSettings as Obj)?.Ports ?? {}) as Record<string, { HostIp: string; HostPort: string }[] | null>;
+      const info = await c.api.json<ContainerInspectResponse>("GET", `/containers/${a[0]}/json`);
+      const ports = info.NetworkSettings?.Ports ?? {};
       let found = false;
       for (const [k, v] of Object.entries(ports)) for (const b of v ?? []) if (!a[1] || k === a[1] || k === `${a[1]}/tcp`) { found = true; c.out(`${a[1] ? "" : `${k} -> `}${b.HostIp || "0.0.0.0"}:${b.HostPort}\n`); }
       if (a[1] && !found) { c.err(`Error: No public port '${a[1].includes("/") ? a[1] : `${a[1]}/tcp`}' published for ${a[0]}\n`); return 1; }
@@ -841,7 +844,7 @@ export const containerCommands: Command[] = [
   {
     name: "container prune", usage: "container prune [OPTIONS]", desc: "Remove all stopped containers", flags: [{ long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" }, { long: "filter", type: "list", desc: "Provide filter values" }],
     run: async (c) => {
-      const r = await c.api.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/containers/prune");
+      const r = await c.api.json<ContainerPruneResponse>("POST", "/containers/prune");
       if (r.ContainersDeleted?.length) c.out(`Deleted Containers:\n${r.ContainersDeleted.join("\n")}\n\n`);
       c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
       return 0;

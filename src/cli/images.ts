@@ -7,24 +7,30 @@ import { ApiError } from "../api/client.js";
 import { formatRows } from "../lib/template.js";
 import { humanDuration, humanSize, goTime, ellipsis } from "../lib/format.js";
 import { inspectCmd, pull } from "./containers.js";
+import type { HistoryResponseItem, ImageDeleteResponseItem, ImagePruneResponse, ImageSummary, ProgressMessage } from "../api/types.js";
 
 type Obj = Record<string, unknown>;
 
-const IMAGE_HEADERS: Record<string, string> = { Repository: "REPOSITORY", Tag: "TAG", ID: "IMAGE ID", Digest: "DIGEST", CreatedSince: "CREATED", CreatedAt: "CREATED AT", Size: "SIZE", Containers: "CONTAINERS" };
+const IMAGE_HEADERS: Record<string, string> = { Repository: "REPOSITORY", Tag: "TAG", ID: "IMAGE ID", Digest: "DIGEST", CreatedSince: "CREATED", CreatedAt: "CREATED AT", Size: "SIZE", Containers: "CONTAINERS", SharedSize: "SHARED SIZE", UniqueSize: "UNIQUE SIZE", VirtualSize: "VIRTUAL SIZE" };
 
-function imageRows(list: Obj[], noTrunc: boolean): Obj[] {
+/** The docker CLI's imageContext placeholders, per repository:tag of each image. */
+function imageRows(list: ImageSummary[], noTrunc: boolean): Obj[] {
   const rows: Obj[] = [];
   for (const img of list) {
-    const tags = (img.RepoTags as string[] | null)?.length ? (img.RepoTags as string[]) : ["<none>:<none>"];
-    const digests = (img.RepoDigests as string[] | null) ?? [];
+    const tags = img.RepoTags?.length ? img.RepoTags : ["<none>:<none>"];
+    const digests = img.RepoDigests ?? [];
+    const shared = img.SharedSize ?? -1;
     for (const t of tags) {
       const i = t.lastIndexOf(":");
       const repo = t.slice(0, i), tag = t.slice(i + 1);
       const digest = digests.find((d) => d.startsWith(repo + "@"))?.split("@")[1] ?? "<none>";
       rows.push({
-        ID: noTrunc ? img.Id : String(img.Id).replace("sha256:", "").slice(0, 12), Repository: repo, Tag: tag, Digest: digest,
-        CreatedSince: `${humanDuration(Date.now() - Number(img.Created) * 1000)} ago`, CreatedAt: goTime(Number(img.Created)),
-        Size: humanSize(Number(img.Size)), Containers: img.Containers === -1 ? "N/A" : String(img.Containers ?? "N/A"),
+        ID: noTrunc ? img.Id : img.Id.replace("sha256:", "").slice(0, 12), Repository: repo, Tag: tag, Digest: digest,
+        CreatedSince: `${humanDuration(Date.now() - img.Created * 1000)} ago`, CreatedAt: goTime(img.Created),
+        Size: humanSize(img.Size), Containers: img.Containers === -1 ? "N/A" : String(img.Containers ?? "N/A"),
+        // docker's VirtualSize has 4 significant digits (HumanSizeWithPrecision(…, 4)), Size 3.
+        SharedSize: shared === -1 ? "N/A" : humanSize(shared), UniqueSize: shared === -1 ? "N/A" : humanSize(img.Size - shared),
+        VirtualSize: humanSize(img.VirtualSize ?? img.Size, 4),
       });
     }
   }
@@ -45,7 +51,7 @@ const imagesCmd: Command = {
   run: async (c, f, a) => {
     const filters = [...(f.filter as string[])];
     if (a[0]) filters.push(`reference=${a[0]}`);
-    const list = await c.api.json<Obj[]>("GET", "/images/json", { query: { all: !!f.all, digests: !!f.digests, filters: filtersQuery(filters) } });
+    const list = await c.api.json<ImageSummary[]>("GET", "/images/json", { query: { all: !!f.all, digests: !!f.digests, filters: filtersQuery(filters) } });
     const rows = imageRows(list, !!f["no-trunc"]);
     if (f.quiet) { c.out([...new Set(rows.map((r) => String(r.ID)))].map((x) => x + "\n").join("")); return 0; }
     const fmt = (f.format as string | undefined) ?? `table {{.Repository}}\t{{.Tag}}${f.digests ? "\t{{.Digest}}" : ""}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`;
@@ -62,7 +68,7 @@ const rmiCmd: Command = {
     let failed = 0;
     for (const img of a) {
       try {
-        const r = await c.api.json<{ Untagged?: string; Deleted?: string }[]>("DELETE", `/images/${img}`, { query: { force: !!f.force, noprune: !!f["no-prune"] } });
+        const r = await c.api.json<ImageDeleteResponseItem[]>("DELETE", `/images/${img}`, { query: { force: !!f.force, noprune: !!f["no-prune"] } });
         for (const x of r) c.out(x.Untagged ? `Untagged: ${x.Untagged}\n` : `Deleted: ${x.Deleted}\n`);
       } catch (e) { failed++; c.err(e instanceof ApiError ? `Error response from daemon: ${e.message}\n` : `${(e as Error).message}\n`); }
     }
@@ -105,12 +111,12 @@ const historyCmd: Command = {
   flags: [{ long: "no-trunc", type: "bool", desc: "Don't truncate output" }, { long: "quiet", short: "q", type: "bool", desc: "Only show image IDs" }, { long: "human", short: "H", type: "bool", default: true, desc: "Print sizes and dates in human readable format" }, { long: "format", type: "string", desc: "Format output using a custom template" }],
   run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"history" requires exactly 1 argument.`);
-    const rows = await c.api.json<Obj[]>("GET", `/images/${a[0]}/history`);
+    const rows = await c.api.json<HistoryResponseItem[]>("GET", `/images/${a[0]}/history`);
     const noTrunc = !!f["no-trunc"];
     const view = rows.map((r) => ({
-      ID: String(r.Id).startsWith("sha256:") && !noTrunc ? String(r.Id).slice(7, 19) : r.Id,
-      CreatedSince: `${humanDuration(Date.now() - Number(r.Created) * 1000)} ago`, CreatedAt: goTime(Number(r.Created)),
-      CreatedBy: noTrunc ? r.CreatedBy : ellipsis(String(r.CreatedBy), 45), Size: humanSize(Number(r.Size)), Comment: r.Comment,
+      ID: r.Id.startsWith("sha256:") && !noTrunc ? r.Id.slice(7, 19) : r.Id,
+      CreatedSince: `${humanDuration(Date.now() - r.Created * 1000)} ago`, CreatedAt: goTime(r.Created),
+      CreatedBy: noTrunc ? r.CreatedBy : ellipsis(r.CreatedBy, 45), Size: humanSize(r.Size), Comment: r.Comment,
     }));
     if (f.quiet) { c.out(view.map((v) => `${v.ID}\n`).join("")); return 0; }
     c.out(formatRows((f.format as string) ?? "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", view, { ID: "IMAGE", CreatedSince: "CREATED", CreatedAt: "CREATED AT", CreatedBy: "CREATED BY", Size: "SIZE", Comment: "COMMENT" }));
@@ -138,7 +144,7 @@ const pruneCmd: Command = {
   name: "image prune", usage: "image prune [OPTIONS]", desc: "Remove unused images",
   flags: [{ long: "all", short: "a", type: "bool", desc: "Remove all unused images, not just dangling ones" }, { long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" }, { long: "filter", type: "list", desc: "Provide filter values" }],
   run: async (c, f) => {
-    const r = await c.api.json<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[] | null; SpaceReclaimed: number }>("POST", "/images/prune", { query: { filters: JSON.stringify({ dangling: [f.all ? "false" : "true"] }) } });
+    const r = await c.api.json<ImagePruneResponse>("POST", "/images/prune", { query: { filters: JSON.stringify({ dangling: [f.all ? "false" : "true"] }) } });
     if (r.ImagesDeleted?.length) c.out(`Deleted Images:\n${r.ImagesDeleted.map((x) => (x.Untagged ? `untagged: ${x.Untagged}` : `deleted: ${x.Deleted}`)).join("\n")}\n\n`);
     c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
     return 0;
@@ -177,7 +183,7 @@ const loadCmd: Command = {
     const body = f.input ? createReadStream(String(f.input)) : process.stdin;
     const res = await c.api.stream("POST", "/images/load", { query: { quiet: !!f.quiet }, raw: body, headers: { "Content-Type": "application/x-tar" } });
     const { jsonLines } = await import("../api/client.js");
-    for await (const m of jsonLines<{ stream?: string; error?: string }>(res)) {
+    for await (const m of jsonLines<ProgressMessage>(res)) {
       if (m.error) { c.err(m.error + "\n"); return 1; }
       if (m.stream) c.out(m.stream);
     }

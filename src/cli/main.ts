@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { ApiClient, ApiError, ConnectionError, DEFAULT_HOST, CLIENT_API_VERSION, jsonLines, socketCause } from "../api/client.js";
 import { parseFlags, flagHelp, UsageError, filtersQuery, type FlagSpec } from "../lib/args.js";
 import { ExitError, type Command, type Ctx } from "./command.js";
+import type { ContainerPruneResponse, EventMessage, ImagePruneResponse, NetworkPruneResponse, SystemDfResponse, SystemInfo, SystemVersion, VolumePruneResponse } from "../api/types.js";
 import { containerCommands } from "./containers.js";
 import { imageCommands } from "./images.js";
 import { volumeCommands } from "./volumes.js";
@@ -43,8 +44,8 @@ const systemCommands: Command[] = [
     flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }, { long: "client", type: "bool", hidden: true }],
     run: async (c, f) => {
       const client = { Version: VERSION, ApiVersion: CLIENT_API_VERSION, GoVersion: `node${process.versions.node}`, Os: "linux", Arch: process.arch === "x64" ? "amd64" : process.arch };
-      let server: Record<string, unknown> | undefined;
-      if (!f.client) server = await c.api.json<Record<string, unknown>>("GET", "/version").catch((e) => { if (f.format) return undefined; throw e; });
+      let server: SystemVersion | undefined;
+      if (!f.client) server = await c.api.json<SystemVersion>("GET", "/version").catch((e) => { if (f.format) return undefined; throw e; });
       if (f.format) { c.out(compile(String(f.format))({ Client: client, Server: server }) + "\n"); return 0; }
       c.out(`Client:\n Version:           ${client.Version}\n API version:       ${client.ApiVersion}\n Node version:      ${process.versions.node}\n OS/Arch:           linux/${client.Arch}\n`);
       if (server) c.out(`\nServer: berth\n Engine:\n  Version:          ${server.Version}\n  API version:      ${server.ApiVersion} (minimum version ${server.MinAPIVersion})\n  OS/Arch:          ${server.Os}/${server.Arch}\n`);
@@ -54,7 +55,7 @@ const systemCommands: Command[] = [
   {
     name: "info", usage: "info [OPTIONS]", desc: "Display system-wide information", flags: [{ long: "format", short: "f", type: "string", desc: "Format output using a custom template" }],
     run: async (c, f) => {
-      const i = await c.api.json<Record<string, unknown>>("GET", "/info");
+      const i = await c.api.json<SystemInfo>("GET", "/info");
       if (f.format) { c.out(compile(String(f.format))(i) + "\n"); return 0; }
       c.out(`Server:\n Containers: ${i.Containers}\n  Running: ${i.ContainersRunning}\n  Paused: ${i.ContainersPaused}\n  Stopped: ${i.ContainersStopped}\n Images: ${i.Images}\n Server Version: ${i.ServerVersion}\n Storage Driver: ${i.Driver}\n Logging Driver: ${i.LoggingDriver}\n Cgroup Driver: ${i.CgroupDriver}\n Cgroup Version: ${i.CgroupVersion}\n Default Runtime: ${i.DefaultRuntime}\n Kernel Version: ${i.KernelVersion}\n Operating System: ${i.OperatingSystem}\n OSType: ${i.OSType}\n Architecture: ${i.Architecture}\n CPUs: ${i.NCPU}\n Total Memory: ${humanSize(Number(i.MemTotal))}\n Name: ${i.Name}\n Docker Root Dir: ${i.DockerRootDir}\n Live Restore Enabled: ${i.LiveRestoreEnabled}\n`);
       return 0;
@@ -67,8 +68,7 @@ const systemCommands: Command[] = [
       const { parseSince } = await import("../lib/format.js");
       const res = await c.api.stream("GET", "/events", { query: { since: f.since ? parseSince(String(f.since)) : undefined, until: f.until ? parseSince(String(f.until)) : undefined, filters: filtersQuery(f.filter as string[]) } });
       const tpl = f.format ? compile(String(f.format)) : undefined;
-      type Ev = { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> }; time: number; timeNano: number };
-      for await (const e of jsonLines<Ev>(res)) {
+      for await (const e of jsonLines<EventMessage>(res)) {
         if (tpl) { c.out(tpl(e) + "\n"); continue; }
         const t = `${new Date(e.time * 1000).toISOString().slice(0, 19)}.${String(e.timeNano % 1e9).padStart(9, "0")}Z`;
         const attrs = Object.entries(e.Actor.Attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(", ");
@@ -80,7 +80,7 @@ const systemCommands: Command[] = [
   {
     name: "system df", usage: "system df [OPTIONS]", desc: "Show docker disk usage", flags: [{ long: "verbose", short: "v", type: "bool", desc: "Show detailed information on space usage" }, { long: "format", type: "string", desc: "Format output using a custom template" }],
     run: async (c, f) => {
-      const d = await c.api.json<{ Images: { Size: number; Containers: number }[]; Containers: { State: string }[]; Volumes: unknown[] }>("GET", "/system/df");
+      const d = await c.api.json<SystemDfResponse>("GET", "/system/df");
       const imgSize = d.Images.reduce((a, i) => a + i.Size, 0);
       const active = d.Images.filter((i) => i.Containers > 0);
       const rows = [
@@ -135,18 +135,18 @@ const systemPrune: Command = {
     }
     const filters = filtersQuery(f.filter as string[]);
     let space = 0;
-    const cs = await c.api.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/containers/prune", { query: { filters } });
+    const cs = await c.api.json<ContainerPruneResponse>("POST", "/containers/prune", { query: { filters } });
     if (cs.ContainersDeleted?.length) c.out(`Deleted Containers:\n${cs.ContainersDeleted.join("\n")}\n\n`);
     space += cs.SpaceReclaimed ?? 0;
-    const ns = await c.api.json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", { query: { filters } });
+    const ns = await c.api.json<NetworkPruneResponse>("POST", "/networks/prune", { query: { filters } });
     if (ns.NetworksDeleted?.length) c.out(`Deleted Networks:\n${ns.NetworksDeleted.join("\n")}\n\n`);
     if (f.volumes) {
-      const vs = await c.api.json<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/volumes/prune", { query: { filters } });
+      const vs = await c.api.json<VolumePruneResponse>("POST", "/volumes/prune", { query: { filters } });
       if (vs.VolumesDeleted?.length) c.out(`Deleted Volumes:\n${vs.VolumesDeleted.join("\n")}\n\n`);
       space += vs.SpaceReclaimed ?? 0;
     }
     const imgFilters = JSON.stringify({ ...JSON.parse(filters || "{}") as object, dangling: [f.all ? "false" : "true"] });
-    const is = await c.api.json<{ ImagesDeleted: { Untagged?: string; Deleted?: string }[] | null; SpaceReclaimed: number }>("POST", "/images/prune", { query: { filters: imgFilters } });
+    const is = await c.api.json<ImagePruneResponse>("POST", "/images/prune", { query: { filters: imgFilters } });
     if (is.ImagesDeleted?.length) c.out(`Deleted Images:\n${is.ImagesDeleted.map((x) => (x.Untagged ? `untagged: ${x.Untagged}` : `deleted: ${x.Deleted}`)).join("\n")}\n\n`);
     space += is.SpaceReclaimed ?? 0;
     c.out(`Total reclaimed space: ${humanSize(space)}\n`);

@@ -5,7 +5,15 @@ import { ApiError } from "../api/client.js";
 import { inspectEach } from "./inspect.js";
 import { formatRows } from "../lib/template.js";
 
-type Net = { Name: string; Id: string; Driver: string; Scope: string; Internal: boolean; EnableIPv6: boolean; Created: string; Labels: Record<string, string> | null };
+import type { Network, NetworkCreateResponse, NetworkPruneResponse } from "../api/types.js";
+
+type Net = Network;
+
+/** Go's time.Time String() of an RFC 3339 time ("2026-12-01 19:41:21.849847252 +0000 UTC"), as network ls prints CreatedAt. */
+function goTimeString(rfc3339: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)Z$/.exec(rfc3339 ?? "");
+  return m ? `${m[1]} ${m[2]} +0000 UTC` : rfc3339;
+}
 
 function kv(list: string[]): Record<string, string> {
   return Object.fromEntries(list.map((x) => { const i = x.indexOf("="); return i < 0 ? [x, ""] : [x.slice(0, i), x.slice(i + 1)]; }));
@@ -92,7 +100,7 @@ export const networkCommands: Command[] = [
     run: async (c, f, a) => {
       if (a.length !== 1) throw new UsageError(`"network create" requires exactly 1 argument.`);
       const config = ipamPools(f.subnet as string[], f["ip-range"] as string[], f.gateway as string[], f["aux-address"] as string[]);
-      const r = await c.api.json<{ Id: string }>("POST", "/networks/create", {
+      const r = await c.api.json<NetworkCreateResponse>("POST", "/networks/create", {
         body: {
           Name: a[0], Driver: f.driver, Internal: !!f.internal, Attachable: !!f.attachable, EnableIPv6: !!f.ipv6, CheckDuplicate: true,
           IPAM: { Driver: (f["ipam-driver"] as string) || "default", Config: config, Options: kv(f["ipam-opt"] as string[]) }, Options: kv(f.opt as string[]), Labels: kv(f.label as string[]),
@@ -115,8 +123,9 @@ export const networkCommands: Command[] = [
         .sort((x, y) => x.Name.localeCompare(y.Name));
       const id = (n: Net) => (f["no-trunc"] ? n.Id : n.Id.slice(0, 12));
       if (f.quiet) { c.out(nets.map((n) => id(n) + "\n").join("")); return 0; }
+      // The docker CLI's networkContext: these placeholders only (so `{{json .}}` prints what docker's does).
       const rows = nets.map((n) => ({
-        ...n, ID: id(n), IPv6: String(n.EnableIPv6), Internal: String(n.Internal), CreatedAt: n.Created,
+        ID: id(n), Name: n.Name, Driver: n.Driver, Scope: n.Scope, IPv6: String(n.EnableIPv6), Internal: String(n.Internal), CreatedAt: goTimeString(n.Created),
         Labels: Object.entries(n.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(","), Label: (k: string) => n.Labels?.[k] ?? "",
       }));
       c.out(formatRows((f.format as string) ?? "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", rows,
@@ -149,7 +158,7 @@ export const networkCommands: Command[] = [
     name: "network prune", usage: "network prune [OPTIONS]", desc: "Remove all unused networks",
     flags: [{ long: "force", short: "f", type: "bool", desc: "Do not prompt for confirmation" }, { long: "filter", type: "list", desc: "Provide filter values (e.g. \"until=<timestamp>\")" }],
     run: async (c, f) => {
-      const r = await c.api.json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", { query: { filters: JSON.stringify(filterMap(f.filter as string[])) } });
+      const r = await c.api.json<NetworkPruneResponse>("POST", "/networks/prune", { query: { filters: JSON.stringify(filterMap(f.filter as string[])) } });
       if (r.NetworksDeleted?.length) c.out(`Deleted Networks:\n${r.NetworksDeleted.join("\n")}\n`);
       return 0;
     },

@@ -1,16 +1,9 @@
 /** `berth stats`: CPU, memory and pids per container, as `docker stats` shows them. */
 import type { Command, Ctx } from "./command.js";
 import { formatRows } from "../lib/template.js";
+import type { ContainerStatsResponse, ContainerSummary } from "../api/types.js";
 
-type Stats = {
-  id: string; name: string;
-  cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number; online_cpus?: number };
-  precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
-  memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
-  pids_stats: { current?: number };
-  networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }> | null;
-  blkio_stats?: { io_service_bytes_recursive?: { op: string; value: number }[] | null };
-};
+type Stats = ContainerStatsResponse;
 
 /** go-units HumanSizeWithPrecision(n, 3): decimal units ("1.2kB"), as docker stats prints NET I/O and BLOCK I/O. */
 function decimalSize(n: number): string {
@@ -74,7 +67,7 @@ export const statsCommand: Command = {
     { long: "format", type: "string", desc: "Format output using a custom template" },
   ],
   run: async (c, f, a) => {
-    const ids = a.length ? a : (await c.api.json<{ Id: string }[]>("GET", "/containers/json", { query: { all: !!f.all } })).map((x) => x.Id);
+    const ids = a.length ? a : (await c.api.json<ContainerSummary[]>("GET", "/containers/json", { query: { all: !!f.all } })).map((x) => x.Id);
     const fmt = (f.format as string | undefined) ?? "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
     for (;;) {
       const rows = (await sample(c, ids)).map((s) => statsRow(s, !!f["no-trunc"]));

@@ -6,7 +6,7 @@ import { inspectEach } from "./inspect.js";
 import { formatRows } from "../lib/template.js";
 import { humanSize } from "../lib/format.js";
 
-type Vol = { Name: string; Driver: string; Mountpoint: string; Labels: Record<string, string> | null; Scope: string };
+import type { Volume, VolumeListResponse, VolumePruneResponse } from "../api/types.js";
 
 function kv(list: string[]): Record<string, string> {
   return Object.fromEntries(list.map((x) => { const i = x.indexOf("="); return i < 0 ? [x, ""] : [x.slice(0, i), x.slice(i + 1)]; }));
@@ -18,7 +18,7 @@ export const volumeCommands: Command[] = [
     flags: [{ long: "driver", short: "d", type: "string", default: "local", desc: "Specify volume driver name" }, { long: "label", type: "list", desc: "Set metadata for a volume" }, { long: "opt", short: "o", type: "list", desc: "Set driver specific options" }, { long: "name", type: "string", hidden: true }],
     run: async (c, f, a) => {
       if (a.length > 1) throw new UsageError(`"volume create" requires at most 1 argument.`);
-      const v = await c.api.json<Vol>("POST", "/volumes/create", { body: { Name: a[0] ?? f.name ?? "", Driver: f.driver, Labels: kv(f.label as string[]), DriverOpts: kv(f.opt as string[]) } });
+      const v = await c.api.json<Volume>("POST", "/volumes/create", { body: { Name: a[0] ?? f.name ?? "", Driver: f.driver, Labels: kv(f.label as string[]), DriverOpts: kv(f.opt as string[]) } });
       c.out(v.Name + "\n");
       return 0;
     },
@@ -27,10 +27,14 @@ export const volumeCommands: Command[] = [
     name: "volume ls", usage: "volume ls [OPTIONS]", desc: "List volumes",
     flags: [{ long: "quiet", short: "q", type: "bool", desc: "Only display volume names" }, { long: "filter", short: "f", type: "list", desc: "Provide filter values" }, { long: "format", type: "string", desc: "Format output using a custom template" }],
     run: async (c, f) => {
-      const r = await c.api.json<{ Volumes: Vol[] | null }>("GET", "/volumes", { query: { filters: filtersQuery(f.filter as string[]) } });
+      const r = await c.api.json<VolumeListResponse>("GET", "/volumes", { query: { filters: filtersQuery(f.filter as string[]) } });
       const vols = (r.Volumes ?? []).sort((x, y) => x.Name.localeCompare(y.Name));
       if (f.quiet) { c.out(vols.map((v) => v.Name + "\n").join("")); return 0; }
-      const rows = vols.map((v) => ({ ...v, Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(","), Label: (k: string) => v.Labels?.[k] ?? "" }));
+      // The docker CLI's volumeContext: these placeholders only (so `{{json .}}` prints what docker's does).
+      const rows = vols.map((v) => ({
+        Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, Links: "N/A", Size: "N/A",
+        Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(","), Label: (k: string) => v.Labels?.[k] ?? "",
+      }));
       c.out(formatRows((f.format as string) ?? "table {{.Driver}}\t{{.Name}}", rows, { Driver: "DRIVER", Name: "VOLUME NAME", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Scope: "SCOPE" }));
       return 0;
     },
@@ -62,7 +66,7 @@ export const volumeCommands: Command[] = [
     run: async (c, f) => {
       const filters = filterMap(f.filter as string[]);
       if (f.all) filters.all = ["true"];
-      const r = await c.api.json<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/volumes/prune", { query: { filters: JSON.stringify(filters) } });
+      const r = await c.api.json<VolumePruneResponse>("POST", "/volumes/prune", { query: { filters: JSON.stringify(filters) } });
       if (r.VolumesDeleted?.length) c.out(`Deleted Volumes:\n${r.VolumesDeleted.join("\n")}\n\n`);
       c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
       return 0;

@@ -12,6 +12,7 @@ import { parseFlags, flagHelp, UsageError, type FlagSpec, type Flags } from "../
 import { formatRows } from "../lib/template.js";
 import { relayStreams } from "../lib/stdio.js";
 import { humanDuration } from "../lib/format.js";
+import type { ContainerInspectResponse, IdResponse } from "../api/types.js";
 import { loadProject, projectModel, yamlLib, ComposeError, Orchestrator, L, streamLogs, type Project, type ContainerSummary } from "./index.js";
 
 /** What the berth CLI hands the plugin: the API client and its output. */
@@ -64,7 +65,7 @@ async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: { service:
   try {
     c.err(`Attaching to ${started.map((s) => o.shortName(s.name)).join(", ")}\n`);
     await streamLogs(o.api, started.map((s) => ({ id: s.id, name: o.shortName(s.name), tty: s.tty })), { follow: true }, { write: (s) => c.out(s) }, async (t) => {
-      const info = await o.api.json<{ State: { Running: boolean; ExitCode: number } }>("GET", `/containers/${t.id}/json`).catch(() => undefined);
+      const info = await o.api.json<ContainerInspectResponse>("GET", `/containers/${t.id}/json`).catch(() => undefined);
       if (info && !info.State.Running) c.out(`${t.name} exited with code ${info.State.ExitCode}\n`);
     });
     if (interrupted) { await interrupted; return 130; }
@@ -143,7 +144,7 @@ const subs: Sub[] = [
     ],
     run: async (c, o, f, a) => {
       const cs = await o.containers({ all: true, services: a });
-      const infos = await Promise.all(cs.map((x) => o.api.json<{ Config: { Tty: boolean } }>("GET", `/containers/${x.Id}/json`)));
+      const infos = await Promise.all(cs.map((x) => o.api.json<ContainerInspectResponse>("GET", `/containers/${x.Id}/json`)));
       await streamLogs(o.api, cs.map((x, i) => ({ id: x.Id, name: o.shortName(x.Names[0]), tty: infos[i].Config.Tty })),
         { follow: !!f.follow, tail: f.tail as string, timestamps: !!f.timestamps, noPrefix: !!f["no-log-prefix"] }, { write: (s) => c.out(s) });
       return 0;
@@ -187,7 +188,7 @@ const subs: Sub[] = [
       const tty = !f["no-TTY"] && !!process.stdin.isTTY && !!process.stdout.isTTY;
       // Without a terminal, stdin is relayed only when something is piped in.
       const interactive = !!f.interactive && !f.detach && (tty || hasPipedStdin());
-      const { Id } = await o.api.json<{ Id: string }>("POST", `/containers/${id}/exec`, {
+      const { Id } = await o.api.json<IdResponse>("POST", `/containers/${id}/exec`, {
         body: { AttachStdin: interactive, AttachStdout: !f.detach, AttachStderr: !f.detach, Tty: tty, Cmd: cmd, Env: f.env, WorkingDir: (f.workdir as string) ?? "", User: (f.user as string) ?? "", Privileged: !!f.privileged },
       });
       if (f.detach) { await o.api.request("POST", `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } }); return 0; }

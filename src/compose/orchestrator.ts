@@ -11,6 +11,9 @@ import { jsonLines, type ApiClient } from "../api/client.js";
 import { dependencyOrder, ComposeError, type Project, type Service } from "./loader.js";
 import { contextTar } from "../lib/build-context.js";
 import { parseGoDuration } from "../lib/duration.js";
+import type { ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse, ImageInspectResponse, Network, VolumeListResponse } from "../api/types.js";
+
+export type { ContainerSummary };
 
 export const L = {
   project: "com.docker.compose.project",
@@ -27,11 +30,6 @@ export const L = {
 };
 
 type Obj = Record<string, unknown>;
-
-export interface ContainerSummary {
-  Id: string; Names: string[]; Image: string; ImageID: string; Command: string; Created: number; State: string; Status: string;
-  Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[]; Labels: Record<string, string>;
-}
 
 export interface Io { progress(s: string): void; out(s: string): void }
 
@@ -216,12 +214,12 @@ export class Orchestrator {
         const res = await this.api.stream("POST", `/containers/${id}/wait`, { query: { condition: "not-running" } });
         let text = "";
         for await (const c of res) text += c;
-        const code = (JSON.parse(text || "{}") as { StatusCode?: number }).StatusCode ?? 0;
+        const code = (JSON.parse(text || "{}") as Partial<ContainerWaitResponse>).StatusCode ?? 0;
         if (code !== 0) throw new ComposeError(`service "${dep}" didn't complete successfully: exit ${code}`);
       } else if (condition === "service_healthy") {
         const deadline = Date.now() + 120_000;
         for (;;) {
-          const info = await this.api.json<{ State: { Health?: { Status: string }; Running: boolean } }>("GET", `/containers/${id}/json`);
+          const info = await this.api.json<ContainerInspectResponse>("GET", `/containers/${id}/json`);
           const h = info.State.Health?.Status;
           if (!h || h === "healthy") break; // no healthcheck: treated as started
           if (h === "unhealthy") throw new ComposeError(`dependency failed to start: container ${this.containerName(this.project.services[dep])} is unhealthy`);
@@ -244,7 +242,7 @@ export class Orchestrator {
     for (const n of order) {
       const s = this.project.services[n];
       const name = this.containerName(s);
-      const img = await this.api.json<{ Id: string }>("GET", `/images/${encodeURIComponent(this.imageName(s))}/json`);
+      const img = await this.api.json<ImageInspectResponse>("GET", `/images/${encodeURIComponent(this.imageName(s))}/json`);
       const body = this.createBody(s, img.Id);
       const labels = body.Labels as Record<string, string>;
       const cur = existing.find((c) => c.Labels[L.service] === n);
@@ -262,7 +260,7 @@ export class Orchestrator {
       if (!id) {
         const extra = body._extraNetworks as { name: string; config: Obj }[];
         delete body._extraNetworks;
-        const r = await this.api.json<{ Id: string }>("POST", "/containers/create", { query: { name }, body });
+        const r = await this.api.json<ContainerCreateResponse>("POST", "/containers/create", { query: { name }, body });
         id = r.Id;
         for (const x of extra) await this.api.request("POST", `/networks/${encodeURIComponent(x.name)}/connect`, { body: { Container: id, EndpointConfig: x.config } });
         this.io.progress(` Container ${name}  ${cur ? "Recreated" : "Created"}\n`);
@@ -336,7 +334,7 @@ export class Orchestrator {
     }
     // Networks: the project's own (declared, non-external) and any others labelled with the project.
     const nets = new Set(Object.values(p.networks).filter((n) => !n.external).map((n) => n.name));
-    const labelled = await this.api.json<{ Name: string }[]>("GET", "/networks", { query: { filters: JSON.stringify({ label: [`${L.project}=${p.name}`] }) } });
+    const labelled = await this.api.json<Network[]>("GET", "/networks", { query: { filters: JSON.stringify({ label: [`${L.project}=${p.name}`] }) } });
     for (const n of labelled) nets.add(n.Name);
     for (const n of [...nets].sort()) {
       try { await this.api.request("DELETE", `/networks/${encodeURIComponent(n)}`); this.io.progress(` Network ${n}  Removed\n`); }
@@ -344,7 +342,7 @@ export class Orchestrator {
     }
     if (o.volumes) {
       const vols = new Set(Object.values(p.volumes).filter((v) => !v.external).map((v) => v.name));
-      const lv = await this.api.json<{ Volumes: { Name: string }[] | null }>("GET", "/volumes", { query: { filters: JSON.stringify({ label: [`${L.project}=${p.name}`] }) } });
+      const lv = await this.api.json<VolumeListResponse>("GET", "/volumes", { query: { filters: JSON.stringify({ label: [`${L.project}=${p.name}`] }) } });
       for (const v of lv.Volumes ?? []) vols.add(v.Name);
       for (const v of [...vols].sort()) {
         try { await this.api.request("DELETE", `/volumes/${encodeURIComponent(v)}`); this.io.progress(` Volume ${v}  Removed\n`); }

@@ -1,11 +1,12 @@
 /** Docker's human formats: sizes (go-units, SI, 3 significant digits), times, truncation. */
 export { humanDuration } from "../lib/human.js";
 
-export function humanSize(bytes: number): string {
+/** go-units HumanSizeWithPrecision(bytes, precision): decimal units, `precision` significant digits. */
+export function humanSize(bytes: number, precision = 3): string {
   const units = ["B", "kB", "MB", "GB", "TB", "PB"];
   let v = bytes, i = 0;
   while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
+  return `${Number(v.toPrecision(precision))}${units[i]}`;
 }
 
 /** Go's "2006-01-02 15:04:05 -0700 MST" in UTC. */
