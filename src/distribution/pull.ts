@@ -113,14 +113,14 @@ async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: Abo
   const chains = diffIds.map((_, i) => chainIdOf(diffIds.slice(0, i + 1)));
   const missing = (await Promise.all(chains.map((c) => store.snapshots.has(c)))).filter((has) => !has).length;
   if (missing) prewarmLayerWorkers(Math.min(3, missing));
-  const fetchLayer = async (i: number) => {
+  const fetchLayer = async (i: number, parentReady: Promise<unknown> | undefined) => {
     const l = manifest.layers[i];
     if (await store.snapshots.has(chains[i])) { if (!upToDate) say({ status: "Already exists", id: short(l.digest) }); return; }
     await slot();
     try {
       if (signal.aborted) throw new TransferCancelledError(); // queued behind layers that were cancelled
       const parent = i ? chains[i - 1] : null;
-      const opts = { parentPending: true, compression: "auto" as const };
+      const opts = { parentPending: true, parentReady, compression: "auto" as const };
       if (await store.content.has(l.digest)) {
         const file = store.content.reader(l.digest);
         try {
@@ -152,7 +152,10 @@ async function pullWith(store: Store, refStr: string, opts: PullOptions, ac: Abo
   };
   // The first layer to fail stops the others; the pull answers once every layer job has finished or cleaned up.
   let failed: { e: unknown } | undefined;
-  await Promise.all(manifest.layers.map((_, i) => fetchLayer(i).catch((e: unknown) => { failed ??= { e }; ac.abort(); })));
+  // Each layer's job gets its parent's: a layer that lacks a parent directory's entry takes its attributes from below.
+  const jobs: Promise<void>[] = [];
+  for (let i = 0; i < manifest.layers.length; i++) jobs.push(fetchLayer(i, jobs[i - 1]));
+  await Promise.all(jobs.map((j) => j.catch((e: unknown) => { failed ??= { e }; ac.abort(); })));
   if (failed) throw failed.e;
   if (signal.aborted) throw new TransferCancelledError();
   const snaps = new Map((await store.snapshots.list()).map((x) => [x.chainId, x.size]));

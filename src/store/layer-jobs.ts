@@ -76,7 +76,7 @@ export function layerLimits(): LayerLimits { return { ...limits }; }
 export type ToWorker = { type: "start"; spec: JobSpec; limits: LayerLimits } | { type: "end" } | { type: "abort" };
 export type FromWorker =
   | { type: "ack"; bytes: number; buf?: ArrayBuffer }
-  | { type: "done"; diffId: string; size: number }
+  | { type: "done"; diffId: string; size: number; invented: string[] }
   | { type: "error"; message: string; status: number };
 
 const BATCH = 1 << 20;
@@ -146,14 +146,17 @@ export function prewarmLayerWorkers(n: number): void {
   for (let i = Math.min(n, MAX_IDLE) - idle.length; i > 0; i--) release(newSlot());
 }
 
-export async function runLayerJob(spec: JobSpec, src: AsyncIterable<Uint8Array | string>): Promise<{ diffId: string; size: number }> {
+/** What a layer job made: the diff ID and unpacked size, and the parent directories it made without an entry (relative paths). */
+export interface LayerJobResult { diffId: string; size: number; invented: string[] }
+
+export async function runLayerJob(spec: JobSpec, src: AsyncIterable<Uint8Array | string>): Promise<LayerJobResult> {
   const s = acquire();
   let inflight = 0;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const free: ArrayBuffer[] = [];
-  let settle!: { resolve: (r: { diffId: string; size: number }) => void; reject: (e: Error) => void };
-  const done = new Promise<{ diffId: string; size: number }>((resolve, reject) => { settle = { resolve, reject }; });
+  let settle!: { resolve: (r: LayerJobResult) => void; reject: (e: Error) => void };
+  const done = new Promise<LayerJobResult>((resolve, reject) => { settle = { resolve, reject }; });
   done.catch(() => {});
   const fail = (e: Error) => { failure ??= e; settle.reject(failure); wake?.(); };
   s.onMessage = (m) => {
@@ -161,7 +164,7 @@ export async function runLayerJob(spec: JobSpec, src: AsyncIterable<Uint8Array |
       inflight -= m.bytes;
       if (m.buf) free.push(m.buf);
       if (inflight <= HIGH_WATER / 2) wake?.();
-    } else if (m.type === "done") settle.resolve({ diffId: m.diffId, size: m.size });
+    } else if (m.type === "done") settle.resolve({ diffId: m.diffId, size: m.size, invented: m.invented });
     else fail(m.status === 400 ? new BadParameterError(m.message) : new BerthError(m.message, m.status));
   };
   s.onFail = fail;

@@ -309,7 +309,7 @@ class Job {
     this.unpacker.end();
     await this.blob?.commit();
     this.finished = true;
-    this.post({ type: "done", diffId: "sha256:" + this.diff.digest("hex"), size: this.unpacker.size });
+    this.post({ type: "done", diffId: "sha256:" + this.diff.digest("hex"), size: this.unpacker.size, invented: [...this.unpacker.invented] });
   }
 }
 

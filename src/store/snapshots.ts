@@ -30,7 +30,7 @@
  * changed here, on the main thread.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { promises as fsp, readFileSync } from "node:fs";
+import { promises as fsp, readFileSync, lstatSync, lchownSync, chmodSync, utimesSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { readJsonIfExists } from "../lib/fsutil.js";
 import { Journal } from "./journal.js";
@@ -99,10 +99,13 @@ export class Snapshotter {
    * `compression`: how `src` is compressed (default none; "auto" sniffs, as Docker).
    * `blob`: `src` is also this blob of the content store, written and verified on the way (a pull reads
    *   the registry's stream once). `parentPending`: the parent is being unpacked concurrently (a pull
-   *   unpacks all its layers at once: each goes to its own directory, only the chain ID depends on the parent).
+   *   unpacks all its layers at once: each goes to its own directory, only the chain ID depends on the parent);
+   *   `parentReady` settles when it is committed. Directories the layer needs but carries no entry for take
+   *   the owner, mode and times the lower layers give them (overlay would show the made one's root 0755
+   *   over a lower /tmp's 1777), so they wait for the parent.
    */
   async applyLayer(parent: string | null, src: AsyncIterable<Uint8Array | string>, expectedDiffId?: string,
-    opts: { parentPending?: boolean; compression?: Compression; blob?: { content: ContentStore; digest: string; size: number } } = {}): Promise<{ chainId: string; diffId: string; size: number }> {
+    opts: { parentPending?: boolean; parentReady?: Promise<unknown>; compression?: Compression; blob?: { content: ContentStore; digest: string; size: number } } = {}): Promise<{ chainId: string; diffId: string; size: number }> {
     if (parent && !opts.parentPending && !this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
     if (expectedDiffId && !opts.blob) {
       const chainId = parent ? chainIdOf([parent, expectedDiffId]) : expectedDiffId;
@@ -118,11 +121,16 @@ export class Snapshotter {
     await fsp.mkdir(fs, { recursive: true, mode: 0o755 });
     try {
       const blob = opts.blob && { contentRoot: opts.blob.content.root, digest: opts.blob.digest, size: opts.blob.size };
-      const { diffId, size } = await runLayerJob({ dir: fs, compression: opts.compression ?? "none", blob }, src);
+      const { diffId, size, invented } = await runLayerJob({ dir: fs, compression: opts.compression ?? "none", blob }, src);
       if (expectedDiffId && expectedDiffId !== diffId) throw new BadParameterError(`layer diff ID mismatch: expected ${expectedDiffId}, got ${diffId}`);
       const chainId = parent ? chainIdOf([parent, diffId]) : diffId;
       const have = this.index.snapshots[chainId];
       if (have) return { chainId, diffId, size: have.size };
+      if (parent && invented.length) {
+        if (opts.parentReady) await opts.parentReady;
+        if (!this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
+        inheritDirs(fs, await this.lowerDirs(parent), invented);
+      }
       const n = this.index.next++;
       await fsp.rename(tmp, join(this.root, String(n)));
       this.index.snapshots[chainId] = { n, parent, size, diffId };
@@ -179,4 +187,36 @@ export function isMountPoint(path: string): boolean {
   const info = readFileSync("/proc/self/mountinfo", "utf8");
   const esc = path.replace(/[ \t\n\\]/g, (c) => "\\" + c.charCodeAt(0).toString(8).padStart(3, "0"));
   return info.split("\n").some((l) => l.split(" ")[4] === esc);
+}
+
+/**
+ * Gives each directory a layer made without an entry the owner, mode and
+ * times of the same directory in the topmost lower layer that has it, as the
+ * merged view showed them before this layer. Paths are looked up literally,
+ * component by component without following links (a lower link or file on
+ * the way hides what is below it, as in overlay).
+ */
+function inheritDirs(fs: string, lowers: string[], invented: string[]): void {
+  for (const rel of invented) {
+    const mine = join(fs, rel);
+    if (!lstatSync(mine, { throwIfNoEntry: false })?.isDirectory()) continue;
+    const parts = rel.split("/");
+    for (const lower of lowers) {
+      let cur = lower;
+      let st: Stats | undefined;
+      let hidden = false;
+      for (const part of parts) {
+        cur = join(cur, part);
+        st = lstatSync(cur, { throwIfNoEntry: false });
+        if (!st) break;
+        if (!st.isDirectory()) { hidden = true; st = undefined; break; }
+      }
+      if (hidden) break;
+      if (!st) continue;
+      try { lchownSync(mine, st.uid, st.gid); } catch { /* as tar without privileges */ }
+      chmodSync(mine, st.mode & 0o7777);
+      utimesSync(mine, st.atime, st.mtime);
+      break;
+    }
+  }
 }

@@ -44,7 +44,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { constants, chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { BadParameterError, BerthError, SystemError } from "../lib/errors.js";
 import { secureJoinSync } from "../lib/securejoin.js";
 
@@ -220,6 +220,8 @@ export class TarUnpacker {
   private longLink: string | undefined;
   /** Parent directories already resolved and made: relative path → absolute. Cleared whenever anything is removed. */
   private readonly parents = new Map<string, string>();
+  /** Directories made for entries whose parents the layer does not carry (relative to root). */
+  readonly invented = new Set<string>();
   /** Directory times to set when the layer ends: relative path → mtime. */
   private readonly dirTimes: [string, number][] = [];
   /** Extended attributes to set when the layer ends: relative path → name → value bytes (latin1). */
@@ -469,6 +471,9 @@ export class TarUnpacker {
     let p = this.parents.get(rel);
     if (p === undefined) {
       p = secureJoinSync(this.root, rel);
+      // Parents the layer has no entry for: made here, and listed so the snapshotter can give them the
+      // owner and mode the lower layers have (overlay shows the upper directory's, not the lower's).
+      for (let q = p; q.startsWith(this.root + "/") && !lstatSync(q, { throwIfNoEntry: false }); q = dirname(q)) this.invented.add(q.slice(this.root.length + 1));
       mkdirSync(p, { recursive: true, mode: 0o755 });
       this.parents.set(rel, p);
     }
@@ -528,6 +533,7 @@ export class TarUnpacker {
         return; // owner, mode and times once the data is in (endEntry)
       case "directory":
         mkdirSync(target, { recursive: true });
+        this.invented.delete(rel);
         break;
       case "symlink":
         symlinkSync(h.linkname, target);

@@ -12,7 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { spawnSync } from "node:child_process";
-import { Daemon, api, sleep, bridgeOf } from "./harness.js";
+import { Daemon, api, sleep, bridgeOf, freePort } from "./harness.js";
 
 const d = new Daemon();
 const STALE = `bt9st${process.pid % 100000}`;
@@ -46,9 +46,6 @@ function overlaps(a: string, b: string): boolean {
 }
 
 /** A free TCP port on the host (bound and released). */
-function freePort(): Promise<number> {
-  return new Promise((res) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); });
-}
 
 /** GET over plain TCP (no proxy settings, no name lookup). */
 function httpGet(host: string, port: number, timeoutMs = 3000): Promise<string> {

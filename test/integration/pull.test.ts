@@ -10,8 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, readFileSync, rmSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
-import { Daemon, sleep, BERTH } from "./harness.js";
+import { Daemon, sleep, BERTH, freePort } from "./harness.js";
 
 const src = new Daemon();
 const dst = new Daemon();
@@ -21,12 +20,6 @@ let authRegistry: ChildProcess | undefined;
 let port = 0;
 let authPort = 0;
 
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); });
-  });
-}
 
 /** Writes the image `ref` of a daemon's store as an OCI layout (what `save --format oci` will do). */
 /** An image's manifest digest, as the daemon reports it (its metadata files are a journal: not for tests to parse). */

@@ -10,9 +10,8 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import http from "node:http";
-import net from "node:net";
 import { createSign, randomBytes } from "node:crypto";
-import { Daemon, sleep } from "./harness.js";
+import { Daemon, sleep, freePort } from "./harness.js";
 
 const d = new Daemon();
 let work: string;
@@ -21,9 +20,6 @@ let tokens: http.Server | undefined;
 let regPort = 0;
 const scopesAsked: string[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((res) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); });
-}
 const b64u = (v: Buffer | string) => Buffer.from(v).toString("base64url");
 
 before(async () => {
