@@ -475,6 +475,8 @@ function psRow(s: ContainerSummary, noTrunc: boolean): Obj {
     LocalVolumes: String((s.Mounts ?? []).filter((m) => m.Type === "volume").length),
     Mounts: "",
     Networks: Object.keys(s.NetworkSettings?.Networks ?? {}).join(","),
+    // docker 28: the image manifest's platform (null: no ImageManifestDescriptor in the summary).
+    Platform: null,
   };
 }
 

@@ -125,11 +125,11 @@ export const networkCommands: Command[] = [
       if (f.quiet) { c.out(nets.map((n) => id(n) + "\n").join("")); return 0; }
       // The docker CLI's networkContext: these placeholders only (so `{{json .}}` prints what docker's does).
       const rows = nets.map((n) => ({
-        ID: id(n), Name: n.Name, Driver: n.Driver, Scope: n.Scope, IPv6: String(n.EnableIPv6), Internal: String(n.Internal), CreatedAt: goTimeString(n.Created),
+        ID: id(n), Name: n.Name, Driver: n.Driver, Scope: n.Scope, IPv4: String(!!n.EnableIPv4), IPv6: String(n.EnableIPv6), Internal: String(n.Internal), CreatedAt: goTimeString(n.Created),
         Labels: Object.entries(n.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(","), Label: (k: string) => n.Labels?.[k] ?? "",
       }));
       c.out(formatRows((f.format as string) ?? "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", rows,
-        { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" }));
+        { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" }));
       return 0;
     },
   },

@@ -32,7 +32,7 @@ export const volumeCommands: Command[] = [
       if (f.quiet) { c.out(vols.map((v) => v.Name + "\n").join("")); return 0; }
       // The docker CLI's volumeContext: these placeholders only (so `{{json .}}` prints what docker's does).
       const rows = vols.map((v) => ({
-        Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, Links: "N/A", Size: "N/A",
+        Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, Links: "N/A", Size: "N/A", Availability: "N/A", Group: "N/A", Status: "N/A",
         Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(","), Label: (k: string) => v.Labels?.[k] ?? "",
       }));
       c.out(formatRows((f.format as string) ?? "table {{.Driver}}\t{{.Name}}", rows, { Driver: "DRIVER", Name: "VOLUME NAME", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Scope: "SCOPE" }));
