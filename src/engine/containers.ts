@@ -24,6 +24,7 @@ import type { ImageConfig } from "../oci/image.js";
 import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
 import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from "../runtime/driver.js";
 import { buildSpec, specResources, type SpecInput, type SpecResourcesInput } from "../runtime/spec.js";
+import { parseSecurityOpt } from "../runtime/seccomp.js";
 import { resolveUser } from "../runtime/user.js";
 import { blkioWeightSupported, removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
@@ -369,7 +370,7 @@ export class ContainerService {
         LogPath: this.rtPaths(id).logPath,
         Name: "/" + name,
         RestartCount: 0,
-        Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: "",
+        Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: parseSecurityOpt(hc.SecurityOpt as string[] | undefined).apparmor ?? "",
         ExecIDs: null,
         HostConfig: inspectHostConfig(hc, {
           NetworkMode: netMode, RestartPolicy: { Name: restart.Name ?? "", MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
@@ -569,7 +570,7 @@ export class ContainerService {
         networkNamespacePath: this.netnsPath(hc.NetworkMode),
         extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
         resources: resourcesOf(hc),
-        sysctls: hc.Sysctls, init: !!hc.Init,
+        sysctls: hc.Sysctls, init: !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
       });
       trace("spec built");
       // Attachers connect while conmon and runc create the container (the helper waits for the socket).

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { Store } from "../store/index.js";
 import { createRuntime, type RuntimeDriver } from "../runtime/driver.js";
 import { detectCgroupMode } from "../runtime/cgroups.js";
+import { securityOptions } from "../runtime/seccomp.js";
 import { ensureDir } from "../lib/fsutil.js";
 import { EventBus } from "./events.js";
 import { ContainerService, type CreateBody } from "./containers.js";
@@ -257,7 +258,7 @@ export class Engine {
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true, Isolation: "", InitBinary: "catatonit",
       ContainerdCommit: { ID: "", Expected: "" }, RuncCommit: runcCommit(), InitCommit: { ID: "", Expected: "" },
-      SecurityOptions: [], CDISpecDirs: [],
+      SecurityOptions: securityOptions(mode), CDISpecDirs: [],
       Warnings: warnings.length ? warnings : null,
     };
   }

@@ -4,11 +4,14 @@
  * default capabilities; masked and read-only /proc and /sys paths; /dev with
  * the standard devices, /dev/pts, /dev/shm, /dev/mqueue; the device cgroup
  * allow-list. No rlimits unless asked (the daemon's own hard limits may be
- * lower than what a runtime default would ask for). No seccomp profile yet.
+ * lower than what a runtime default would ask for). Docker's default seccomp
+ * profile unless privileged or --security-opt says otherwise (runtime/seccomp.ts),
+ * and no-new-privileges from --security-opt.
  */
 import type { RuntimeSpec, SpecMount, SpecNamespace, SpecLinuxResources } from "../oci/spec.js";
 import { readFileSync, readdirSync, lstatSync } from "node:fs";
 import { BadParameterError } from "../lib/errors.js";
+import { apparmorEnabled, containerSeccomp, parseSecurityOpt } from "./seccomp.js";
 
 export interface SpecInput {
   id: string;
@@ -50,6 +53,8 @@ export interface SpecInput {
   /** --init: catatonit as pid 1. */
   init?: boolean;
   initPath?: string;
+  /** HostConfig.SecurityOpt: seccomp=unconfined|<json>, no-new-privileges[=bool], apparmor=, label=. */
+  securityOpt?: string[] | null;
 }
 
 /** The resource fields of Docker's HostConfig that become spec.linux.resources. */
@@ -195,6 +200,8 @@ function sysctls(input: SpecInput): Record<string, string> | undefined {
 export function buildSpec(input: SpecInput): RuntimeSpec {
   const priv = !!input.privileged;
   const caps = capabilities(input.capAdd, input.capDrop, priv);
+  const sec = parseSecurityOpt(input.securityOpt);
+  const seccomp = containerSeccomp(sec.seccomp, caps, priv);
   const ns = (type: SpecNamespace["type"], path: string | null | undefined): SpecNamespace[] =>
     path === "host" ? [] : path ? [{ type, path }] : [{ type }];
   const namespaces: SpecNamespace[] = [
@@ -249,7 +256,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       env: input.env,
       cwd: input.cwd || "/",
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      noNewPrivileges: false,
+      noNewPrivileges: sec.noNewPrivileges,
+      ...(sec.apparmor && sec.apparmor !== "unconfined" && !priv && apparmorEnabled() ? { apparmorProfile: sec.apparmor } : {}),
       ...(input.oomScoreAdj ? { oomScoreAdj: input.oomScoreAdj } : {}),
     },
     root: { path: input.rootfs, readonly: !!input.readonlyRootfs },
@@ -264,6 +272,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       readonlyPaths: priv ? undefined : READONLY,
       // The domain name through its sysctl (runc 1.1 has no spec.domainname), in the container's UTS namespace.
       sysctl: sysctls(input),
+      seccomp,
       rootfsPropagation: "rprivate",
     },
   };
