@@ -26,8 +26,9 @@ import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from ".
 import { buildSpec, specResources, type SpecInput, type SpecResourcesInput } from "../runtime/spec.js";
 import { parseSecurityOpt } from "../runtime/seccomp.js";
 import { resolveUser } from "../runtime/user.js";
-import { blkioWeightSupported, removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
+import { blkioWeightSupported, oomKillCount, removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
+import { applyHostLimits, hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
 import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
@@ -114,6 +115,8 @@ export class ContainerService {
   private cleanups = new Map<string, Promise<void>>();
   /** Health checks of running containers: stop functions. */
   private health = new Map<string, () => void>();
+  /** Restart managers (Docker's restartmanager): the back-off of the next policy restart and its timer. */
+  private restarts = new Map<string, { timeout: number; timer?: NodeJS.Timeout }>();
 
   constructor(
     private readonly store: Store,
@@ -181,12 +184,28 @@ export class ContainerService {
       }
     }
     await this.networks.adopted();
+    // As dockerd's restore: stopped containers that were started before and whose policy says so
+    // start again (always: even after a user's stop; unless-stopped: unless the user stopped it;
+    // on-failure: a failure within the retry count). Containers that died while we were away
+    // went through onExit above and are scheduled by their policy already.
+    for (const rec of this.byId.values()) {
+      if (rec.State.Running || rec.State.Status === "restarting" || rec.State.StartedAt === ZERO_TIME || rec.HostConfig.AutoRemove) continue;
+      if (!shouldRestart(rec, rec.State.ExitCode, rec.Berth.ManualStop)) continue;
+      const c = rec;
+      void this.locks.run(c.Id, async () => {
+        if (c.State.Running || !this.byId.has(c.Id)) return;
+        c.Berth.ManualStop = false;
+        c.RestartCount = 0;
+        await this.launch(c);
+      }).catch((e) => trace(`restore start ${c.Id.slice(0, 12)}: ${errorMessage(e)}`));
+    }
   }
 
   /** Stops watching exits and waits for runtime cleanups still running in the background. */
   async close(): Promise<void> {
     this.stopWatch?.();
     for (const stop of this.health.values()) stop();
+    for (const r of this.restarts.values()) if (r.timer) clearTimeout(r.timer);
     await Promise.allSettled([...this.cleanups.values()]);
   }
 
@@ -277,6 +296,7 @@ export class ContainerService {
       throw new BadParameterError(`invalid restart policy: unknown policy '${restart.Name}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'`);
     }
     checkHostConfig(hc);
+    const limitWarnings = hostLimitWarnings(hc as HostLimits & { Memory?: number });
     for (const [k, ref] of [["IpcMode", hc.IpcMode], ["PidMode", hc.PidMode]] as const) {
       if (typeof ref === "string" && ref.startsWith("container:")) {
         const target = this.find(ref.slice("container:".length));
@@ -397,6 +417,7 @@ export class ContainerService {
     if (netMode === "host" && published) warnings.push("Published ports are discarded when using host network mode");
     if (hc.BlkioWeight && !blkioWeightSupported()) warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
     if (hc.KernelMemory) warnings.push("Specifying a kernel memory limit is deprecated and will be removed in a future release.");
+    warnings.push(...limitWarnings);
     return { Id: id, Warnings: warnings };
   }
 
@@ -497,6 +518,9 @@ export class ContainerService {
       if (c.State.Status === "removing") throw new ConflictError(`container is marked for removal and cannot be started`);
       if (c.State.Running) throw new NotModifiedError();
       c.Berth.ManualStop = false;
+      // As dockerd: a start by the user resets the restart manager (back-off and RestartCount).
+      this.cancelRestart(c);
+      c.RestartCount = 0;
       await this.launch(c);
     }).catch(async (e) => {
       // As Docker: a --rm container that fails to start is removed (the CLI waits for that).
@@ -572,6 +596,7 @@ export class ContainerService {
         resources: resourcesOf(hc),
         sysctls: hc.Sysctls, init: !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
       });
+      applyHostLimits(spec, hc as HostLimits);
       trace("spec built");
       // Attachers connect while conmon and runc create the container (the helper waits for the socket).
       const waiting = this.pendingAttach.get(c.Id) ?? [];
@@ -742,7 +767,10 @@ export class ContainerService {
       handled = true;
       this.health.get(id)?.();
       this.health.delete(id);
-      c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
+      // The OOM killer's count in the container's memory cgroup, read before runc delete removes it.
+      const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
+      if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
+      c.State = { ...c.State, Status: "exited", Running: false, Paused: false, OOMKilled: oomKilled, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
       c.Berth.ConmonPid = 0;
       await this.networks.release(c).catch(() => {});
       // An --rm container's rootfs goes with its removal, after its waiters are told.
@@ -766,20 +794,53 @@ export class ContainerService {
       await this.remove(id, { force: true }).catch(() => {});
       return;
     }
-    const rp = c.HostConfig.RestartPolicy;
-    const again = !c.Berth.ManualStop && (rp.Name === "always" || rp.Name === "unless-stopped" ||
-      (rp.Name === "on-failure" && code !== 0 && (!rp.MaximumRetryCount || c.RestartCount < rp.MaximumRetryCount)));
-    if (again) {
-      const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
-      setTimeout(() => {
-        void this.locks.run(id, async () => {
-          if (!this.byId.has(id) || c.State.Running || c.Berth.ManualStop) return;
-          c.RestartCount++;
-          await this.launch(c);
-          this.events.publish("container", "restart", id, this.attrs(c));
-        }).catch(() => {});
-      }, delay).unref();
+    if (!c.Berth.ManualStop && shouldRestart(c, code, false)) {
+      // Docker's back-off: 100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more.
+      const r = this.restarts.get(id) ?? { timeout: 0 };
+      if (Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt) >= 10_000) r.timeout = 0;
+      r.timeout = r.timeout === 0 ? 100 : Math.min(r.timeout * 2, 60_000);
+      this.restarts.set(id, r);
+      await this.locks.run(id, async () => {
+        if (c.State.Running || c.Berth.ManualStop || !this.byId.has(id)) return;
+        c.State.Restarting = true;
+        c.State.Status = "restarting";
+        await this.persist(c);
+      });
+      this.scheduleRestart(c, r.timeout);
     }
+  }
+
+  /** A policy restart after delay ms (as dockerd: a start event, no restart event; RestartCount counts it). */
+  private scheduleRestart(c: ContainerRecord, delay: number): void {
+    const id = c.Id;
+    const r = this.restarts.get(id) ?? { timeout: 0 };
+    if (r.timer) clearTimeout(r.timer);
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      void this.locks.run(id, async () => {
+        if (!this.byId.has(id) || c.State.Running || c.Berth.ManualStop) return;
+        c.RestartCount++;
+        try { await this.launch(c); } catch (e) {
+          c.State.Restarting = false;
+          c.State.Status = "exited";
+          await this.persist(c).catch(() => {});
+          throw e;
+        }
+      }).catch((e) => trace(`restart ${id.slice(0, 12)}: ${errorMessage(e)}`));
+    }, delay);
+    r.timer.unref();
+    this.restarts.set(id, r);
+  }
+
+  /** Cancels a scheduled policy restart (stop, kill, rm, a user's start); a restarting container is exited again. */
+  private cancelRestart(c: ContainerRecord): boolean {
+    const r = this.restarts.get(c.Id);
+    if (r?.timer) { clearTimeout(r.timer); r.timer = undefined; }
+    this.restarts.delete(c.Id);
+    if (c.State.Status !== "restarting") return false;
+    c.State.Restarting = false;
+    c.State.Status = "exited";
+    return true;
   }
 
   private notify(id: string, conditions: WaitCondition[], code: number): void {
@@ -829,14 +890,23 @@ export class ContainerService {
     const c = this.get(ref);
     // Set even when it is not running: it cancels a restart the policy has scheduled.
     c.Berth.ManualStop = true;
+    const wasRestarting = this.cancelRestart(c);
     await this.persist(c);
+    if (wasRestarting) { this.events.publish("container", "stop", c.Id, this.attrs(c)); return; }
     if (!c.State.Running) throw new NotModifiedError();
     const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
     const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
-    await this.runtime.kill(c.Id, signal).catch(() => {});
-    if (await this.waitStopped(c, timeout < 0 ? -1 : timeout * 1000)) return;
-    await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
-    if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`container ${c.Id} did not stop after SIGKILL`);
+    // As dockerd: a kill event per signal sent (its number), then die (onExit), then stop.
+    let sig: number | string = signal;
+    try { sig = parseSignal(signal); } catch { /* the runtime refuses it below */ }
+    const sent = await this.runtime.kill(c.Id, sig).then(() => true, () => false);
+    if (sent) this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
+    if (!(await this.waitStopped(c, timeout < 0 ? -1 : timeout * 1000))) {
+      await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
+      this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
+      if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`container ${c.Id} did not stop after SIGKILL`);
+    }
+    this.events.publish("container", "stop", c.Id, this.attrs(c));
   }
 
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
@@ -948,12 +1018,18 @@ export class ContainerService {
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c = this.get(ref);
     if (c.State.Status === "removing") throw new ConflictError(`removal of container ${c.Id.slice(0, 12)} is already in progress`);
+    if (c.State.Status === "restarting" && !opts.force) {
+      throw new ConflictError(`cannot remove container "${c.Name}": container is restarting: stop the container before removing or force remove`);
+    }
+    c.Berth.ManualStop = c.Berth.ManualStop || !!opts.force;
+    this.cancelRestart(c);
     if (c.State.Running) {
       if (!opts.force) {
         throw new ConflictError(`cannot remove container "${c.Name}": container is running: stop the container before removing or force remove`);
       }
       c.Berth.ManualStop = true;
       await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
+      this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
       if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`could not kill running container ${c.Id}, cannot remove`);
     }
     let mine = false;
@@ -1068,6 +1144,7 @@ export class ContainerService {
     if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
     if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw new BadParameterError("invalid height or width");
     if (c.Config.Tty) await this.runtime.resize(c.Id, this.rtPaths(c.Id), h, w);
+    this.events.publish("container", "resize", c.Id, this.attrs(c, { height: String(h), width: String(w) }));
   }
 
   async top(ref: string, psArgs = "-ef"): Promise<{ Titles: string[]; Processes: string[][] }> {
@@ -1085,6 +1162,7 @@ export class ContainerService {
       const row = [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(" ")];
       if (pidCol >= 0 && pids.includes(Number(row[pidCol]))) procs.push(row);
     }
+    this.events.publish("container", "top", c.Id, this.attrs(c));
     return { Titles: titles, Processes: procs };
   }
 
@@ -1339,6 +1417,7 @@ export function statusText(c: ContainerRecord): string {
     return up;
   }
   if (s.Status === "created") return "Created";
+  if (s.Status === "restarting") return `Restarting (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
   if (s.Status === "dead") return "Dead";
   if (s.FinishedAt === ZERO_TIME) return "Created";
   return `Exited (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
@@ -1408,6 +1487,17 @@ function matchFilters(c: ContainerRecord, f: Filters, ctx: PsContext, imageName:
 }
 
 /** A map as Go's encoding/json writes it: keys in sorted order (clients such as Testcontainers take the first network). */
+/** Docker's restartmanager.ShouldRestart: always; unless-stopped unless the user stopped it; on-failure on a non-zero exit within the retry count. */
+function shouldRestart(c: ContainerRecord, exitCode: number, manuallyStopped: boolean): boolean {
+  const rp = c.HostConfig.RestartPolicy;
+  switch (rp.Name) {
+    case "always": return true;
+    case "unless-stopped": return !manuallyStopped;
+    case "on-failure": return exitCode !== 0 && (!rp.MaximumRetryCount || c.RestartCount < rp.MaximumRetryCount);
+    default: return false;
+  }
+}
+
 function sortedKeys<T>(m: Record<string, T> | null | undefined): Record<string, T> | null | undefined {
   if (!m) return m;
   return Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]]));

@@ -149,3 +149,20 @@ export function systemCpuNs(): number {
   const first = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
   return first.slice(0, 8).reduce((a, b) => a + b, 0) * 1e7; // USER_HZ = 100
 }
+
+/**
+ * How many processes the kernel's OOM killer has killed in the container's memory cgroup
+ * (v1: memory.oom_control's "oom_kill" (kernel >= 4.13), else memory.failcnt as a hint that the
+ * limit was hit; v2: memory.events "oom_kill"). Read it before the cgroup is removed (runc delete).
+ * undefined when the cgroup is gone or has no memory controller.
+ */
+export function oomKillCount(cgroupsPath: string): number | undefined {
+  const rel = cgroupsPath.replace(/^\/+/, "");
+  if (detectCgroupMode() === "v2") {
+    const ev = readKV(join("/sys/fs/cgroup", rel, "memory.events"));
+    return ev.oom_kill;
+  }
+  const ctl = readKV(join("/sys/fs/cgroup/memory", rel, "memory.oom_control"));
+  if (ctl.oom_kill !== undefined) return ctl.oom_kill;
+  return undefined;
+}
