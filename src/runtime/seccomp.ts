@@ -261,10 +261,12 @@ const customCache = new Map<string, LinuxSeccomp>();
 
 /**
  * linux.seccomp for a container: none when privileged or unconfined, the
- * default profile otherwise, or the profile given (its JSON text).
+ * default profile otherwise (or with seccomp=builtin), or the profile given (its JSON text).
  */
 export function containerSeccomp(opt: string | undefined, caps: readonly string[], privileged: boolean): LinuxSeccomp | undefined {
   if (privileged || opt === "unconfined") return undefined;
+  // "builtin": the default profile by name (the docker CLI sends it as it is; dockerd 23+ reads it so).
+  if (opt === "builtin") opt = undefined;
   if (!seccompSupported()) {
     if (opt) throw new SystemError("seccomp is not enabled in your kernel, cannot run a custom seccomp profile");
     return undefined;
