@@ -890,8 +890,8 @@ export class ContainerService {
     const c = this.get(ref);
     // Set even when it is not running: it cancels a restart the policy has scheduled.
     c.Berth.ManualStop = true;
-    const wasRestarting = this.cancelRestart(c);
-    await this.persist(c);
+    // Under the lock: a policy restart already launching finishes first, and is then stopped below.
+    const wasRestarting = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
     if (wasRestarting) { this.events.publish("container", "stop", c.Id, this.attrs(c)); return; }
     if (!c.State.Running) throw new NotModifiedError();
     const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
