@@ -276,7 +276,8 @@ export class NetworkService {
     if (client) {
       for (const c of this.containers()) {
         const dns = c.HostConfig.Dns as string[] | undefined;
-        if (!dns?.length || !c.State.Running) continue;
+        // A container that is starting counts: its first query may come before the daemon marks it running.
+        if (!dns?.length || !(c.State.Running || c.State.Status === "created" || c.State.Status === "restarting")) continue;
         if (Object.values(this.endpoints(c)).some((e) => e.NetworkID === netId && e.IPAddress === client)) return dns;
       }
     }
