@@ -627,6 +627,7 @@ export class ContainerService {
       delete c.State.Health;
       this.watchHealth(c);
       await this.persist(c);
+      this.attachEvents(c, "connect", "mount");
       this.events.publish("container", "start", c.Id, this.attrs(c));
     } catch (e) {
       await this.store.snapshots.unmount(rootfs).catch(() => {});
@@ -640,6 +641,21 @@ export class ContainerService {
       for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
       this.pendingAttach.delete(c.Id);
       throw e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
+    }
+  }
+
+  /** dockerd's network connect/disconnect and volume mount/unmount events of a container's start and exit (bind mounts send none). */
+  private attachEvents(c: ContainerRecord, net: "connect" | "disconnect", vol: "mount" | "unmount"): void {
+    for (const [name, ep] of Object.entries((c.NetworkSettings.Networks ?? {}) as Record<string, { NetworkID?: string }>)) {
+      if (!ep?.NetworkID) continue;
+      this.events.publish("network", net, ep.NetworkID, { container: c.Id, name, type: name === "host" ? "host" : name === "none" ? "null" : "bridge" });
+    }
+    for (const m of c.Mounts as MountPoint[]) {
+      if (m.Type !== "volume" || !m.Name) continue;
+      const attrs: Record<string, string> = vol === "mount"
+        ? { container: c.Id, destination: m.Destination, driver: m.Driver || "local", propagation: m.Propagation ?? "", "read/write": String(m.RW) }
+        : { container: c.Id, driver: m.Driver || "local" };
+      this.events.publish("volume", vol, m.Name, attrs);
     }
   }
 
@@ -786,6 +802,7 @@ export class ContainerService {
       if (!c.HostConfig.AutoRemove) await this.persist(c);
       await fsp.rm(join(p.exitDir, id), { force: true });
       this.events.publish("container", "die", id, this.attrs(c, { exitCode: String(code) }));
+      this.attachEvents(c, "disconnect", "unmount");
       trace("exit handled");
     });
     if (!handled) return;
@@ -1235,7 +1252,8 @@ export class ContainerService {
     };
     this.execs.set(id, { rec, consoleSize: body.ConsoleSize ?? undefined });
     c.ExecIDs = [...(c.ExecIDs ?? []), id];
-    this.events.publish("container", `exec_create: ${body.Cmd.join(" ")}`, c.Id, this.attrs(c, { execID: id }));
+    // dockerd's words: the entrypoint, a space, the arguments (so "exec_create: true " for a bare command).
+    this.events.publish("container", `exec_create: ${body.Cmd[0]} ${body.Cmd.slice(1).join(" ")}`, c.Id, this.attrs(c, { execID: id }));
     return { Id: id };
   }
 
@@ -1288,7 +1306,7 @@ export class ContainerService {
     }
     e.handle = handle;
     e.rec.Pid = handle.pid;
-    this.events.publish("container", `exec_start: ${[e.rec.ProcessConfig.entrypoint, ...e.rec.ProcessConfig.arguments].join(" ")}`, c.Id, this.attrs(c, { execID: id }));
+    this.events.publish("container", `exec_start: ${e.rec.ProcessConfig.entrypoint} ${e.rec.ProcessConfig.arguments.join(" ")}`, c.Id, this.attrs(c, { execID: id }));
     const exitCode = handle.exitCode.then(async (code) => {
       e.rec.Running = false;
       e.rec.ExitCode = code;
