@@ -191,6 +191,9 @@ export function freePort(): Promise<number> {
 }
 
 /** Raw HTTP over the daemon socket, for API-level assertions. */
+/** Sockets api() has given a listener for late write errors (a kept-alive socket serves many requests). */
+const quiet = new WeakSet<object>();
+
 export function api(sock: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return import("node:http").then(({ request }) => new Promise((res, rej) => {
     const req = request({ socketPath: sock, method, path, headers: { "Content-Type": "application/json", ...headers } }, (r) => {
@@ -201,7 +204,7 @@ export function api(sock: string, method: string, path: string, body?: string | 
     req.on("error", rej);
     // A daemon that answers early (a 400 before the body is read) may close while the body is still going:
     // the answer counts, the write's EPIPE on the socket must not end the test process.
-    req.on("socket", (s) => { s.on("error", () => {}); });
+    req.on("socket", (s) => { if (!quiet.has(s)) { quiet.add(s); s.on("error", () => {}); } });
     req.end(body);
   }));
 }

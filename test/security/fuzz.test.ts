@@ -284,8 +284,8 @@ test(`API fuzz (seed ${SEED}): no 500s, nothing created, /_ping answers, memory 
         const a = await raw(d.sock, c.bytes);
         // 503 is dockerd's answer for swarm routes on an engine not in swarm mode, 501 for what berth does not do (plugins).
         const ok = c.accept ? c.accept(a.status) : (a.status >= 200 && a.status < 500) || (a.status === 503 && /\/(swarm|nodes|services|tasks|secrets|configs)\b/.test(c.what)) || (a.status === 501 && /\/plugins\b/.test(c.what))
-          // A registry that cannot be reached is dockerd's 500 for /distribution too ({"message":"Get \"http://…/v2/…\": …"}).
-          || (a.status === 500 && /\/distribution\//.test(c.what) && /"message":"Get \\"https?:\/\//.test(a.head));
+          // A registry that cannot be reached is dockerd's 500 for /distribution and /images/search too ({"message":"Get \"http://…/v2/…\": …"}).
+          || (a.status === 500 && /\/(distribution\/|images\/search)/.test(c.what) && /"message":"Get \\"https?:\/\//.test(a.head));
         if (a.status >= 200 && a.status < 300 && !/^(GET|HEAD) /.test(c.what)) accepted.push(`${a.status} ${c.what}`);
         if (!ok) failures.push(`${a.status} for ${c.what}\n    ${a.head.split("\r\n\r\n")[1]?.slice(0, 200) ?? a.head.slice(0, 200)}`);
         maxRss = Math.max(maxRss, rss());
