@@ -16,7 +16,7 @@ import { removeCgroup } from "../runtime/cgroups.js";
 import { setLayerLimits, type LayerLimits } from "../store/layer-jobs.js";
 import { ramInBytes } from "../lib/units.js";
 
-interface DaemonArgs { dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits> }
+interface DaemonArgs { defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits> }
 
 const USAGE = `Usage:  berthd [OPTIONS]
 
@@ -82,7 +82,7 @@ function size(name: string, v: unknown, units = true): number {
 }
 
 /**
- * daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them); berth's own: "max-layer-ratio",
+ * daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them), "init" (the default of --init); berth's own: "max-layer-ratio",
  * "min-layer-size", "min-free-space" (flags win). A missing file is fine; a bad one is an error.
  */
 function readConfigFile(a: DaemonArgs): void {
@@ -100,6 +100,10 @@ function readConfigFile(a: DaemonArgs): void {
     return v as string[];
   };
   a.insecure.push(...list("insecure-registries"));
+  if (cfg.init !== undefined) {
+    if (typeof cfg.init !== "boolean") { process.stderr.write(`${a.configFile}: "init" must be true or false\n`); process.exit(1); }
+    a.defaultInit = cfg.init;
+  }
   a.dns.push(...list("dns"));
   const limits: [string, keyof LayerLimits, boolean][] = [["max-layer-ratio", "maxRatio", false], ["min-layer-size", "minBytes", true], ["min-free-space", "reserveBytes", true]];
   for (const [key, field, units] of limits) if (cfg[key] !== undefined && a.layerLimits[field] === undefined) a.layerLimits[field] = size(`"${key}" in ${a.configFile}`, cfg[key], units);
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
   let engine: Engine;
   try {
     setLayerLimits(args.layerLimits);
-    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure });
+    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure, defaultInit: args.defaultInit });
   } catch (e) {
     unlock();
     throw e;

@@ -42,7 +42,11 @@ import type { NetworkService, EndpointSettings } from "./networks.js";
 import { checkCpusets, checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
 import { healthArgv, mergeHealth, startHealth, type HealthConfig } from "./health.js";
 
-export interface EnginePaths { dataRoot: string; execRoot: string }
+export interface EnginePaths {
+  dataRoot: string; execRoot: string;
+  /** daemon.json "init": containers whose HostConfig.Init is not set run with an init (as dockerd's). */
+  defaultInit?: boolean;
+}
 
 /** What a create request carries (Docker's ContainerCreateRequest, loosely typed: it is user input). */
 export interface CreateBody {
@@ -594,7 +598,7 @@ export class ContainerService {
         networkNamespacePath: this.netnsPath(hc.NetworkMode),
         extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
         resources: resourcesOf(hc),
-        sysctls: hc.Sysctls, init: !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
+        sysctls: hc.Sysctls, init: hc.Init === null || hc.Init === undefined ? !!this.paths.defaultInit : !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
       });
       applyHostLimits(spec, hc as HostLimits);
       trace("spec built");

@@ -35,6 +35,8 @@ export interface EngineOptions {
   insecureRegistries?: string[];
   /** Remove this daemon's bridges and firewall table when it stops (tests; Docker keeps them). */
   teardownNetworks?: boolean;
+  /** daemon.json "init": an init process for containers that do not say (HostConfig.Init null). */
+  defaultInit?: boolean;
 }
 
 export const ENGINE_VERSION = "0.1.0";

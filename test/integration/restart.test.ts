@@ -182,3 +182,25 @@ test("--stop-signal, an image's STOPSIGNAL and --stop-timeout: the signals docke
   const ev3 = events("slow", since).filter((e) => ["kill", "die", "stop"].includes(e.Action));
   assert.deepEqual(ev3.map((e) => [e.Action, e.Actor.Attributes.signal ?? e.Actor.Attributes.exitCode ?? ""]), [["kill", "15"], ["kill", "9"], ["die", "137"], ["stop", ""]], JSON.stringify(events("slow", since)));
 });
+
+test('daemon.json "init": true runs containers that do not say with an init as pid 1; --init=false and HostConfig.Init stay the user\'s', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "berth-initcfg-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "daemon.json"), JSON.stringify({ init: true }));
+  const pid1 = (args: string[]) => {
+    const r = d.docker(["run", "--rm", ...args, "busybox", "ps", "-o", "pid,comm"]);
+    assert.equal(r.code, 0, r.stderr);
+    return /^\s*1\s+(\S+)$/m.exec(r.stdout)?.[1];
+  };
+  assert.equal(pid1([]), "ps", "without the key pid 1 is the command");
+  await d.stopDaemon();
+  d.extraArgs = ["--config-file", join(dir, "daemon.json")];
+  await d.start();
+  assert.notEqual(pid1([]), "ps");
+  assert.equal(pid1(["--init=false"]), "ps");
+  const c = d.docker(["create", "--name", "init-default", "busybox", "true"]);
+  t.after(() => d.berth(["rm", "-f", "init-default"]));
+  assert.equal(c.code, 0, c.stderr);
+  // As dockerd: the daemon's default is not written into the container's HostConfig.
+  assert.equal(d.berth(["inspect", "-f", "{{json .HostConfig.Init}}", "init-default"]).stdout.trim(), "null");
+});
