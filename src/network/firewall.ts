@@ -1,6 +1,7 @@
 /**
  * Firewall: every rule berth needs lives in one nftables table of its own
- * (`ip berth`, or a per-data-root name), rendered whole from the current
+ * (`ip berth`, or a per-data-root name; an `ip6` table of the same name holds
+ * the forward rules for dual-stack networks), rendered whole from the current
  * networks and port mappings and replaced in a single `nft -f` transaction,
  * so it is never half-applied and always matches the state after a restart.
  *
@@ -65,6 +66,13 @@ export function renderRuleset(table: string, nets: FwNetwork[], ports: FwPort[])
     `  chain forward {`, `    type filter hook forward priority filter; policy accept;`, ...fwd, `  }`,
     `  chain input {`, `    type filter hook input priority filter; policy accept;`, ...input, `  }`,
     `}`,
+    // The same forward rules for IPv6 (dual-stack networks): isolation between networks, --internal, icc.
+    // Published ports reach IPv6 clients through the port proxy, and v6 is not masqueraded (as dockerd without ip6tables).
+    `table ip6 ${table} {}`,
+    `delete table ip6 ${table}`,
+    `table ip6 ${table} {`,
+    `  chain forward {`, `    type filter hook forward priority filter; policy accept;`, ...fwd, `  }`,
+    `}`,
   ].join("\n") + "\n";
 }
 
@@ -74,6 +82,7 @@ export async function applyRuleset(text: string): Promise<void> {
 
 export async function deleteTable(table: string): Promise<void> {
   await run("nft", ["delete", "table", "ip", table]);
+  await run("nft", ["delete", "table", "ip6", table]);
 }
 
 // ---------------------------------------------------------------- the foreign FORWARD chain

@@ -118,7 +118,7 @@ export class Daemon {
     if (leakedVeths.length) leaks.push(`veths: ${leakedVeths.join(",")}`);
     const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout;
     const table = this.nftTable;
-    if (tables.includes(` ${table}\n`) || tables.endsWith(` ${table}`)) { leaks.push(`nft table ${table}`); spawnSync("nft", ["delete", "table", "ip", table]); }
+    if (tables.includes(` ${table}\n`) || tables.endsWith(` ${table}`)) { leaks.push(`nft table ${table}`); spawnSync("nft", ["delete", "table", "ip", table]); spawnSync("nft", ["delete", "table", "ip6", table]); }
     const fwd = spawnSync("iptables", ["-S", "FORWARD"], { encoding: "utf8" }).stdout ?? "";
     for (const b of bridges) if (fwd.includes(`berth:${b}`)) leaks.push(`iptables FORWARD rules for ${b}`);
     // Last resort so one failure does not poison the machine; the test still fails.
