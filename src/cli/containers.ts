@@ -36,6 +36,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { long: "privileged", type: "bool", desc: "Give extended privileges to this container" },
   { long: "cap-add", type: "list", desc: "Add Linux capabilities" },
   { long: "cap-drop", type: "list", desc: "Drop Linux capabilities" },
+  { long: "security-opt", type: "list", desc: "Security Options" },
   { long: "read-only", type: "bool", desc: "Mount the container's root filesystem as read only" },
   { long: "memory", short: "m", type: "string", desc: "Memory limit" },
   { long: "cpus", type: "string", desc: "Number of CPUs" },
@@ -171,6 +172,25 @@ export function parsePorts(specs: string[]): { exposed: Record<string, object>; 
   return { exposed, bindings };
 }
 
+/** The docker CLI's --security-opt checks; seccomp=<file> sends the file's JSON with the whitespace taken out (Go's json.Compact). */
+function securityOpts(opts: string[]): string[] | null {
+  if (!opts.length) return null;
+  return opts.map((opt) => {
+    let i = opt.indexOf("=");
+    if (i < 0 && opt !== "no-new-privileges") i = opt.indexOf(":");
+    const k = i < 0 ? opt : opt.slice(0, i), v = i < 0 ? "" : opt.slice(i + 1);
+    if ((i < 0 || v === "") && k !== "no-new-privileges") throw new UsageError(`Invalid --security-opt: ${JSON.stringify(opt)}`);
+    if (k !== "seccomp" || v === "builtin" || v === "unconfined") return opt;
+    let text: string;
+    try { text = readFileSync(v, "utf8"); } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`opening seccomp profile (${v}) failed: ${code === "EISDIR" ? "read" : "open"} ${v}: ${code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (e as Error).message}`);
+    }
+    try { JSON.parse(text); } catch (e) { throw new UsageError(`compacting json for seccomp profile (${v}) failed: ${(e as Error).message}`); }
+    return `seccomp=${text.replace(/"(?:[^"\\]|\\.)*"|\s+/g, (m) => (m[0] === '"' ? m : ""))}`;
+  });
+}
+
 export function createBody(f: Flags, args: string[]): Obj {
   const [image, ...cmd] = args;
   const env: string[] = [];
@@ -192,6 +212,7 @@ export function createBody(f: Flags, args: string[]): Obj {
     Privileged: !!f.privileged,
     CapAdd: (f["cap-add"] as string[]).length ? f["cap-add"] : null,
     CapDrop: (f["cap-drop"] as string[]).length ? f["cap-drop"] : null,
+    SecurityOpt: securityOpts((f["security-opt"] as string[] | undefined) ?? []),
     ReadonlyRootfs: !!f["read-only"],
     Memory: f.memory ? parseMemory(String(f.memory)) : 0,
     NanoCpus: nanoCpus(f.cpus),
