@@ -167,3 +167,34 @@ test("info lists the security options in force", () => {
   assert.deepEqual(JSON.parse(r.stdout), want);
   assert.match(d.docker(["info"]).stdout, /Security Options:\n\s+seccomp\n\s+Profile: default/);
 });
+
+test("berth run --security-opt: a profile file sent as its compacted JSON, and the docker CLI's refusals", () => {
+  const file = join(tmp, "nomkdir2.json");
+  writeFileSync(file, '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": [ { "names": [ "mkdir", "mkdirat" ], "action": "SCMP_ACT_ERRNO", "comment": "a string with  spaces" } ]\n}\n');
+  const c = d.berth(["create", "--security-opt", `seccomp=${file}`, "--security-opt", "no-new-privileges", "busybox", "sh", "-c", "grep NoNewPrivs /proc/self/status; mkdir /x"]);
+  assert.equal(c.code, 0, c.stderr);
+  const id = c.stdout.trim();
+  const opt = JSON.parse(d.docker(["inspect", "-f", "{{json .HostConfig.SecurityOpt}}", id]).stdout) as string[];
+  assert.deepEqual(opt, ['seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","comment":"a string with  spaces"}]}', "no-new-privileges"]);
+  const s = d.berth(["start", "-a", id]);
+  assert.equal(s.code, 1);
+  assert.match(s.stdout, /NoNewPrivs:\s+1/);
+  assert.match(s.stderr, /mkdir: can't create directory '\/x': Operation not permitted/);
+  d.berth(["rm", id]);
+  for (const [o, want] of [["seccomp=unconfined", "keyctl ok"], ["seccomp=builtin", "keyctl EPERM"]]) {
+    const r = d.berth(["run", "--rm", "--security-opt", o, "-v", `${probe}:/probe:ro`, "busybox", "/probe", "keyctl"]);
+    assert.equal(r.stdout.trim(), want, `${o}: ${r.stderr}`);
+  }
+  const runOpt = (o: string) => d.berth(["run", "--rm", "--security-opt", o, "busybox", "true"]);
+  for (const [o, msg] of [["foo", 'Invalid --security-opt: "foo"'], ["apparmor=", 'Invalid --security-opt: "apparmor="'],
+    [`seccomp=${join(tmp, "missing.json")}`, `opening seccomp profile (${join(tmp, "missing.json")}) failed: open ${join(tmp, "missing.json")}: no such file or directory`]]) {
+    const x = runOpt(o);
+    assert.equal(x.code, 125, o);
+    assert.ok(x.stderr.includes(msg), `${o}: ${x.stderr}`);
+  }
+  writeFileSync(join(tmp, "bad.json"), "{bad");
+  const bad = runOpt(`seccomp=${join(tmp, "bad.json")}`);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /compacting json for seccomp profile \(.*bad\.json\) failed: /);
+  assert.equal(runOpt("no-new-privileges").code, 0);
+});
