@@ -64,6 +64,9 @@ export interface CreateNetworkBody {
 }
 
 const PREDEFINED = ["bridge", "host", "none"];
+/** Whether the host has IPv6 (dockerd lists a published port's "::" binding only then). */
+const HOST_HAS_IPV6 = (() => { try { return readFileSync("/proc/net/if_inet6", "utf8").trim() !== ""; } catch { return false; } })();
+
 /** Names Docker keeps for itself (runconfig.IsPreDefinedNetwork): creating one is a 403. */
 const RESERVED_NAMES = ["bridge", "host", "none", "default"];
 const MODE_SHARED = /^(host|none|container:.+)$/;
@@ -704,7 +707,11 @@ export class NetworkService {
     for (const k of Object.keys(c.Config.ExposedPorts ?? {})) ports[k.includes("/") ? k : `${k}/tcp`] = null;
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
     if (recorded) {
-      for (const [k, v] of Object.entries(recorded)) if (v?.length) bindings[k] = v.map((b) => ({ HostIp: b.HostIp === "0.0.0.0" ? "" : b.HostIp, HostPort: b.HostPort }));
+      for (const [k, v] of Object.entries(recorded)) {
+        // A "::" entry beside "0.0.0.0" on the same port is the same binding's IPv6 side (listed as dockerd lists it).
+        const list = (v ?? []).filter((b) => !(b.HostIp === "::" && v!.some((o) => o.HostIp === "0.0.0.0" && o.HostPort === b.HostPort)));
+        if (list.length) bindings[k] = list.map((b) => ({ HostIp: b.HostIp === "0.0.0.0" ? "" : b.HostIp, HostPort: b.HostPort }));
+      }
     } else {
       for (const [k, v] of Object.entries(hc.PortBindings ?? {})) if (v?.length) bindings[k.includes("/") ? k : `${k}/tcp`] = v;
       if (hc.PublishAllPorts) for (const k of Object.keys(ports)) if (!bindings[k]) bindings[k] = [{ HostIp: "", HostPort: "" }];
@@ -719,6 +726,8 @@ export class NetworkService {
           if (hostIp && hostIp !== "0.0.0.0") { if (isIpv6(hostIp)) ip6ToBig(hostIp); else ipToInt(hostIp); }
           const hp = await this.portsHeld.reserve(c.Id, proto, hostIp, parseHostPorts(b.HostPort ?? ""), { ip, port });
           got.push({ HostIp: hostIp || "0.0.0.0", HostPort: String(hp) });
+          // An unspecified TCP address is served on IPv6 too (the proxy's [::] side): dockerd lists it as a second binding.
+          if (!hostIp && proto === "tcp" && HOST_HAS_IPV6) got.push({ HostIp: "::", HostPort: String(hp) });
           // "::" takes IPv4 too (DNAT for every address); another IPv6 address only the proxy serves.
           if (!isIpv6(hostIp)) fw.push({ proto, hostIp, hostPort: hp, containerIp: ip, containerPort: port });
           else if (hostIp === "::") fw.push({ proto, hostIp: "", hostPort: hp, containerIp: ip, containerPort: port });

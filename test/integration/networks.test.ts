@@ -77,9 +77,11 @@ test("default bridge: address, route, /etc/hosts; ps and inspect show published 
   assert.match(d.berth(["exec", "web", "ip", "route"]).stdout, new RegExp(`default via ${gw.replace(/\./g, "\\.")}`));
   assert.match(d.berth(["exec", "web", "cat", "/etc/hosts"]).stdout, new RegExp(`${ip.replace(/\./g, "\\.")}\\s`));
   assert.match(d.berth(["ps", "--format", "{{.Ports}}", "-f", "name=web"]).stdout, /0\.0\.0\.0:18080->80\/tcp/);
-  assert.equal(d.berth(["port", "web"]).stdout, "80/tcp -> 0.0.0.0:18080\n");
-  assert.equal(d.berth(["port", "web", "80"]).stdout, "0.0.0.0:18080\n");
-  assert.equal(d.docker(["port", "web", "80/tcp"]).stdout.trim(), "0.0.0.0:18080");
+  // As dockerd on a host with IPv6: the port is bound on both families, and listed twice (docker 20.10's words; docker 28 writes [::]).
+  assert.equal(d.berth(["port", "web"]).stdout, "80/tcp -> 0.0.0.0:18080\n80/tcp -> :::18080\n");
+  assert.equal(d.berth(["port", "web", "80"]).stdout, "0.0.0.0:18080\n:::18080\n");
+  assert.equal(d.docker(["port", "web", "80/tcp"]).stdout.trim(), "0.0.0.0:18080\n[::]:18080");
+  assert.match(d.berth(["ps", "--format", "{{.Ports}}", "-f", "name=web"]).stdout, /^0\.0\.0\.0:18080->80\/tcp, :::18080->80\/tcp$/m);
   await sleep(200);
   assert.equal(await httpGet("127.0.0.1", 18080), "hello-bridge\n");
   assert.equal(await httpGet(hostAddress(), 18080), "hello-bridge\n");
