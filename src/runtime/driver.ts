@@ -139,13 +139,14 @@ export class ConmonRuntime implements RuntimeDriver {
     return run(this.bin, ["--root", this.root, ...args]);
   }
 
-  private async conmon(args: string[], pipes: number): Promise<ChildProcess> {
+  /** conmon runs in cwd (the bundle, or the exec's dir): it writes an "oom" file into its working directory too. */
+  private async conmon(args: string[], pipes: number, cwd: string): Promise<ChildProcess> {
     const stdio: ("ignore" | "pipe")[] = ["ignore", "ignore", "pipe"];
     for (let i = 0; i < pipes; i++) stdio.push("pipe");
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" };
     if (pipes >= 2) env._OCI_STARTPIPE = "4";
     if (pipes >= 3) env._OCI_ATTACHPIPE = "5";
-    const child = spawn("conmon", args, { stdio, env, detached: true });
+    const child = spawn("conmon", args, { stdio, env, detached: true, cwd });
     child.unref();
     await new Promise<void>((res, rej) => { child.once("spawn", res); child.once("error", (e) => rej(new SystemError(`conmon: ${e.message}`))); });
     return child;
@@ -155,7 +156,8 @@ export class ConmonRuntime implements RuntimeDriver {
     return [
       "--api-version", "1", "-c", id, "-u", uuid, "-n", id, "-r", this.bin, "--runtime-arg", "--root", "--runtime-arg", this.root,
       "-b", bundle, "-p", pidFile, "-l", `k8s-file:${logPath}`, "--exit-dir", exitDir, "--socket-dir-path", socketDir,
-      "--log-level", "error",
+      // conmon writes its "oom" (and "exit") files into the persist dir; without one they land in our cwd.
+      "--persist-dir", bundle, "--log-level", "error",
     ];
   }
 
@@ -167,7 +169,7 @@ export class ConmonRuntime implements RuntimeDriver {
     args.push("-P", p.conmonPidFile);
     if (o.terminal) args.push("-t");
     if (o.stdin) { args.push("-i"); if (!o.stdinOnce) args.push("--leave-stdin-open"); }
-    const child = await this.conmon(args, 1);
+    const child = await this.conmon(args, 1, p.bundle);
     const sync = new PipeReader(child.stdio[3] as Readable);
     let stderr = "";
     (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
@@ -305,7 +307,7 @@ export class ConmonRuntime implements RuntimeDriver {
     if (attach) args.push("--exec-attach");
     if (o.terminal) args.push("-t");
     if (o.stdin && attach) args.push("-i");
-    const child = await this.conmon(args, attach ? 3 : 2);
+    const child = await this.conmon(args, attach ? 3 : 2, dir);
     const sync = new PipeReader(child.stdio[3] as Readable);
     let stderr = "";
     (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
