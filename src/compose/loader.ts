@@ -52,6 +52,7 @@ export interface Service {
   expose: string[];
   privileged?: boolean;
   cap_add: string[];
+  security_opt: string[];
   cap_drop: string[];
   extra_hosts: string[];
   dns: string[];
@@ -96,7 +97,7 @@ const SERVICE_KEYS = new Set(("annotations attach blkio_config build cap_add cap
 
 /** Service keys berth maps onto the container; other valid keys are accepted with a warning. */
 const SUPPORTED = new Set(("build cap_add cap_drop command container_name depends_on dns entrypoint env_file environment expose extra_hosts healthcheck hostname image init " +
-  "labels network_mode networks ports privileged pull_policy read_only restart stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
+  "labels network_mode networks ports privileged pull_policy read_only restart security_opt stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
 
 const TOP_KEYS = new Set(["version", "name", "services", "networks", "volumes", "configs", "secrets", "include", "models"]);
 
@@ -170,7 +171,7 @@ function mergeService(a: Obj, b: Obj, where: string): Obj {
         } else out[k] = v;
         break;
       }
-      case "ports": case "expose": case "dns": case "cap_add": case "cap_drop": case "extra_hosts": case "tmpfs": case "env_file": {
+      case "ports": case "expose": case "dns": case "cap_add": case "cap_drop": case "security_opt": case "extra_hosts": case "tmpfs": case "env_file": {
         const al = Array.isArray(old) ? old : [old], bl = Array.isArray(v) ? v : [v];
         const seen = new Set(al.map((x) => JSON.stringify(x)));
         out[k] = [...al, ...bl.filter((x) => !seen.has(JSON.stringify(x)))];
@@ -318,7 +319,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   const c = new Checker(where);
   const s: Service = {
     name,
-    environment: {}, ports: [], volumes: [], networks: {}, depends_on: {}, labels: {}, tmpfs: [], expose: [], cap_add: [], cap_drop: [], extra_hosts: [], dns: [],
+    environment: {}, ports: [], volumes: [], networks: {}, depends_on: {}, labels: {}, tmpfs: [], expose: [], cap_add: [], cap_drop: [], security_opt: [], extra_hosts: [], dns: [],
   };
   s.image = c.str(raw.image, "image");
   if (raw.build !== undefined) {
@@ -417,6 +418,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   s.expose = c.strList(raw.expose, "expose");
   s.privileged = c.bool(raw.privileged, "privileged");
   s.cap_add = c.strList(raw.cap_add, "cap_add");
+  s.security_opt = c.strList(raw.security_opt, "security_opt");
   s.cap_drop = c.strList(raw.cap_drop, "cap_drop");
   s.extra_hosts = Array.isArray(raw.extra_hosts) || raw.extra_hosts === undefined ? c.strList(raw.extra_hosts, "extra_hosts") : Object.entries(c.strMap(raw.extra_hosts, "extra_hosts")).map(([h, ip]) => `${h}:${ip}`);
   s.dns = c.strList(raw.dns, "dns");

@@ -198,6 +198,7 @@ export class Orchestrator {
         Tmpfs: Object.fromEntries(s.tmpfs.map((t) => { const i = t.indexOf(":"); return i < 0 ? [t, ""] : [t.slice(0, i), t.slice(i + 1)]; })),
         ReadonlyRootfs: !!s.read_only, Init: s.init ?? null, Privileged: !!s.privileged,
         CapAdd: s.cap_add.length ? s.cap_add : null, CapDrop: s.cap_drop.length ? s.cap_drop : null,
+        SecurityOpt: s.security_opt.length ? s.security_opt : null,
         ExtraHosts: s.extra_hosts.length ? s.extra_hosts : null, Dns: s.dns,
         RestartPolicy: { Name: rpName === "no" ? "no" : rpName, MaximumRetryCount: rpMax ? Number(rpMax) : 0 },
       },
