@@ -57,7 +57,7 @@ export class ImageService {
    * lists the untagged images without children; an untagged image shows as `<none>:<none>` / `<none>@<none>`.
    * `Containers` and `SharedSize` are -1 unless asked (`extra`: what `system df` and `shared-size` ask for).
    */
-  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean; sharedSize?: boolean; extra?: boolean }): Promise<Record<string, unknown>[]> {
+  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean; sharedSize?: boolean; extra?: boolean; chainMemo?: Map<string, string> }): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     const f = checkFilters(opts.filters, ["dangling", "label", "before", "since", "reference"]);
     let dangling: boolean | undefined;
@@ -106,7 +106,8 @@ export class ImageService {
       // As dockerd: a layer counts as shared when more than one of the listed images has it.
       const sizes = await this.chainSizes();
       const refs = new Map<string, number>();
-      const chainsOf = listed.map((r) => chainsOfDiffIds(r.diffIds));
+      const memo = opts.chainMemo ?? new Map<string, string>();
+      const chainsOf = listed.map((r) => chainsOfDiffIds(r.diffIds, memo));
       for (const cs of chainsOf) for (const c of cs) refs.set(c, (refs.get(c) ?? 0) + 1);
       chainsOf.forEach((cs, i) => { out[i].SharedSize = cs.reduce((a, c) => a + ((refs.get(c) ?? 0) > 1 ? sizes.get(c) ?? 0 : 0), 0); });
     }
@@ -124,10 +125,11 @@ export class ImageService {
    * layer counted once however many images share it.
    */
   async diskUsage(): Promise<{ LayersSize: number; Images: Record<string, unknown>[] }> {
-    const Images = await this.list({ extra: true });
+    const chainMemo = new Map<string, string>();
+    const Images = await this.list({ extra: true, chainMemo });
     const sizes = await this.chainSizes();
     const used = new Set<string>();
-    for (const rec of this.store.images.list()) for (const c of chainsOfDiffIds(rec.diffIds)) used.add(c);
+    for (const rec of this.store.images.list()) for (const c of chainsOfDiffIds(rec.diffIds, chainMemo)) used.add(c);
     let LayersSize = 0;
     for (const c of used) LayersSize += sizes.get(c) ?? 0;
     return { LayersSize, Images };
@@ -248,13 +250,14 @@ export class ImageService {
    */
   private async deleteWithParents(rec: ImageRecord, out: { Untagged?: string; Deleted?: string }[], prune: boolean): Promise<void> {
     // As dockerd: each image's line is followed by one for each layer (chain ID) it was the last user of, top first.
+    const memo = new Map<string, string>();
     const drop = async (r: ImageRecord) => {
       await this.store.images.remove(r.id);
       out.push({ Deleted: r.id });
       this.events.publish("image", "delete", r.id, {});
-      const used = new Set(this.store.images.list().flatMap((x) => chainsOfDiffIds(x.diffIds)));
+      const used = new Set(this.store.images.list().flatMap((x) => chainsOfDiffIds(x.diffIds, memo)));
       for (const c of this.containers.all()) if (c.Berth.ChainId) used.add(c.Berth.ChainId);
-      for (const c of chainsOfDiffIds(r.diffIds).reverse()) { if (used.has(c)) break; out.push({ Deleted: c }); }
+      for (const c of chainsOfDiffIds(r.diffIds, memo).reverse()) { if (used.has(c)) break; out.push({ Deleted: c }); }
     };
     await drop(rec);
     for (let p = prune ? rec.parent : undefined; p;) {
@@ -344,7 +347,8 @@ export class ImageService {
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
     let space = 0;
     const uses = this.containers.imageUseCounts();
-    const usedChains = () => new Set(this.store.images.list().flatMap((r) => chainsOfDiffIds(r.diffIds)));
+    const memo = new Map<string, string>();
+    const usedChains = () => new Set(this.store.images.list().flatMap((r) => chainsOfDiffIds(r.diffIds, memo)));
     const sizes = await this.chainSizes();
     const usedBefore = usedChains();
     // As dockerd: only images nothing was built on are candidates, and a build's intermediate images go with
@@ -437,10 +441,20 @@ export class ImageService {
 }
 
 /** The chain IDs of an image's layers, bottom first. */
-function chainsOfDiffIds(diffIds: string[]): string[] {
+/** The chain IDs of each prefix of a layer list; `memo` (one per request) saves the hashing of prefixes images share. */
+function chainsOfDiffIds(diffIds: string[], memo?: Map<string, string>): string[] {
   const out: string[] = [];
   let chain: string | undefined;
-  for (const d of diffIds) { chain = chain ? chainIdOf([chain, d]) : d; out.push(chain); }
+  for (const d of diffIds) {
+    if (chain === undefined) chain = d;
+    else {
+      const key = `${chain} ${d}`;
+      let next = memo?.get(key);
+      if (next === undefined) { next = chainIdOf([chain, d]); memo?.set(key, next); }
+      chain = next;
+    }
+    out.push(chain);
+  }
   return out;
 }
 
