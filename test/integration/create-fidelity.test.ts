@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
-import { Daemon, api, runSync, sleep } from "./harness.js";
+import { Daemon, api, runSync, sleep, apiJson } from "./harness.js";
 
 const d = new Daemon();
 const ctx = mkdtempSync(join(tmpdir(), "berth-create-"));
@@ -45,12 +45,7 @@ after(async () => {
   await d.stop();
 });
 
-async function json(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await api(d.sock, method, path, body === undefined ? undefined : JSON.stringify(body));
-  let parsed: unknown = r.body;
-  try { parsed = JSON.parse(r.body); } catch { /* text */ }
-  return { status: r.status, body: parsed };
-}
+const json = (method: string, path: string, body?: unknown) => apiJson(d.sock, method, path, body);
 
 async function create(body: unknown, name?: string): Promise<{ status: number; body: any }> {
   return json("POST", `/v1.41/containers/create${name ? `?name=${name}` : ""}`, body);

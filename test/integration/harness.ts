@@ -209,6 +209,14 @@ export function api(sock: string, method: string, path: string, body?: string | 
   }));
 }
 
+/** An API call with a JSON body (when given) whose answer is parsed as JSON where it is JSON. */
+export async function apiJson(sock: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const r = await api(sock, method, path, body === undefined ? undefined : JSON.stringify(body));
+  let parsed: unknown = r.body;
+  try { parsed = JSON.parse(r.body); } catch { /* text */ }
+  return { status: r.status, body: parsed };
+}
+
 type NetDoc = { Id?: string; Driver?: string; Options?: Record<string, string> | null };
 /** The bridge device of a network, as dockerd names it: the bridge.name option, else br-<id12> for a bridge network. */
 export function bridgeOf(n: NetDoc): string {

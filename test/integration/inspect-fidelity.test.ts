@@ -7,7 +7,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, api } from "./harness.js";
+import { Daemon, api, apiJson } from "./harness.js";
 
 const d = new Daemon();
 
@@ -20,12 +20,7 @@ after(async () => {
   await d.stop();
 });
 
-async function json(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await api(d.sock, method, path, body === undefined ? undefined : JSON.stringify(body));
-  let parsed: unknown = r.body;
-  try { parsed = JSON.parse(r.body); } catch { /* text */ }
-  return { status: r.status, body: parsed };
-}
+const json = (method: string, path: string, body?: unknown) => apiJson(d.sock, method, path, body);
 
 const TOP = ["Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile", "ExecIDs", "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings"];
 const CONFIG = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels"];

@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { Daemon, api } from "./harness.js";
+import { Daemon, apiJson } from "./harness.js";
 
 const d = new Daemon();
 
@@ -23,12 +23,7 @@ after(async () => {
   await d.stop();
 });
 
-async function json(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await api(d.sock, method, path, body === undefined ? undefined : JSON.stringify(body));
-  let parsed: unknown = r.body;
-  try { parsed = JSON.parse(r.body); } catch { /* text */ }
-  return { status: r.status, body: parsed };
-}
+const json = (method: string, path: string, body?: unknown) => apiJson(d.sock, method, path, body);
 
 /** A value of the container's cgroup (v1 controller dir, or the v2 unified dir). */
 function cgroup(id: string, ctl: string, v1: string, v2: string): string | undefined {
