@@ -82,21 +82,23 @@ function request(method: string, path: string, body?: string | Buffer, headers: 
 
 const WRONG: unknown[] = [5, -1, 1.5, "x", "", true, false, [], [1], [null], [[]], {}, { a: 1 }, { a: null }, [{}], ["a", 2], 1e300];
 /** A value of a different JSON kind than `like` (so the field is guaranteed wrong; never null, which is "not set"). */
-function wrongFor(like: "string" | "bool" | "int" | "strs" | "map" | "struct"): unknown {
+function wrongFor(like: "string" | "bool" | "int" | "strs" | "strslice" | "map" | "struct"): unknown {
   const ok = (v: unknown): boolean => {
     switch (like) {
       case "string": return typeof v === "string";
       case "bool": return typeof v === "boolean";
       case "int": return typeof v === "number" && Number.isInteger(v);
       case "strs": return Array.isArray(v) && v.every((x) => typeof x === "string" || x === null);
+      // strslice.StrSlice (Cmd, Entrypoint, Shell): a plain string is one too, as Go's decoder takes it.
+      case "strslice": return typeof v === "string" || (Array.isArray(v) && v.every((x) => typeof x === "string" || x === null));
       case "map": case "struct": return typeof v === "object" && v !== null && !Array.isArray(v);
     }
   };
   for (;;) { const v = pick(WRONG); if (!ok(v)) return v; }
 }
 
-type Kinds = Record<string, "string" | "bool" | "int" | "strs" | "map" | "struct">;
-const CREATE: Kinds = { Image: "string", Cmd: "strs", Env: "strs", Tty: "bool", Labels: "map", HostConfig: "struct", User: "string", OpenStdin: "bool", ExposedPorts: "map", Volumes: "map", Entrypoint: "strs", WorkingDir: "string", StopTimeout: "int", NetworkingConfig: "struct", Healthcheck: "struct" };
+type Kinds = Record<string, "string" | "bool" | "int" | "strs" | "strslice" | "map" | "struct">;
+const CREATE: Kinds = { Image: "string", Cmd: "strslice", Env: "strs", Tty: "bool", Labels: "map", HostConfig: "struct", User: "string", OpenStdin: "bool", ExposedPorts: "map", Volumes: "map", Entrypoint: "strslice", WorkingDir: "string", StopTimeout: "int", NetworkingConfig: "struct", Healthcheck: "struct" };
 const HOSTCONFIG: Kinds = { Memory: "int", Binds: "strs", Mounts: "strs", PortBindings: "map", RestartPolicy: "struct", AutoRemove: "bool", Privileged: "bool", CapAdd: "strs", NetworkMode: "string", Dns: "strs", NanoCpus: "int", PidsLimit: "int", Init: "bool", Tmpfs: "map", Sysctls: "map", ExtraHosts: "strs", ConsoleSize: "strs" };
 /** POST /commit's body is a container.Config: no HostConfig there. */
 const COMMIT: Kinds = Object.fromEntries(Object.entries(CREATE).filter(([k]) => k !== "HostConfig" && k !== "NetworkingConfig")) as Kinds;
