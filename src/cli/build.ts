@@ -7,6 +7,8 @@ import { ramInBytes } from "../lib/units.js";
 import { jsonLines } from "../api/client.js";
 import { contextTar, type OutsideDockerfile } from "../lib/build-context.js";
 import type { BuildCachePruneResponse } from "../api/types.js";
+import { readLine } from "../lib/stdio.js";
+import { humanSize } from "../lib/format.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -66,25 +68,6 @@ export const buildCommand: Command = {
   },
 };
 
-/** Reads one line from stdin (the confirmation prompt); "" at EOF. */
-function readLine(): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const done = () => { process.stdin.pause(); process.stdin.removeAllListeners("data"); resolve(buf.split("\n")[0]); };
-    process.stdin.on("data", (d) => { buf += d; if (buf.includes("\n")) done(); });
-    process.stdin.once("end", done);
-    process.stdin.resume();
-  });
-}
-
-/** go-units' HumanSize (4 significant digits, decimal units), as the docker CLI prints reclaimed space: 4096 → "4.096kB". */
-function humanSize4(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-  let v = bytes, i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
-
 /** `berth builder prune` (POST /build/prune), with the docker CLI's flags, prompt and output. */
 export const builderPruneCommand: Command = {
   name: "builder prune", usage: "builder prune [OPTIONS]", desc: "Remove build cache",
@@ -109,7 +92,7 @@ export const builderPruneCommand: Command = {
       query: { all: f.all ? "1" : undefined, filters: filtersQuery(f.filter as string[]), "keep-storage": keep ? String(keep) : undefined },
     });
     if (r.CachesDeleted?.length) c.out(`Deleted build cache objects:\n${r.CachesDeleted.join("\n")}\n\n`);
-    c.out(`Total reclaimed space: ${humanSize4(r.SpaceReclaimed ?? 0)}\n`);
+    c.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0, 4)}\n`);
     return 0;
   },
 };

@@ -24,6 +24,7 @@ import { compile, formatRows } from "../lib/template.js";
 
 declare const BERTHD_NODE_FLAGS: string[] | undefined;
 import { humanSize } from "../lib/format.js";
+import { readLine } from "../lib/stdio.js";
 
 // bin/berth's shebang (scripts/build.mjs) starts node without NODE_EXTRA_CA_CERTS, which costs every start
 // ~35 ms and which a client of a unix socket never needs, and keeps the user's value here: put it back, so
@@ -108,17 +109,6 @@ const checkCmd: Command = {
   },
 };
 systemCommands.push(checkCmd);
-
-/** Reads one line from stdin (the confirmation prompt); "" at EOF. */
-function readLine(): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const done = () => { process.stdin.pause(); process.stdin.removeAllListeners("data"); resolve(buf.split("\n")[0]); };
-    process.stdin.on("data", (d) => { buf += d; if (buf.includes("\n")) done(); });
-    process.stdin.once("end", done);
-    process.stdin.resume();
-  });
-}
 
 const systemPrune: Command = {
   name: "system prune", usage: "system prune [OPTIONS]", desc: "Remove unused data",

@@ -140,3 +140,14 @@ export function progressPrinter(quiet: boolean, write: (s: string) => void, tty 
     write(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
   };
 }
+
+/** Reads one line from stdin (the confirmation prompt); "" at EOF. */
+export function readLine(): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const done = () => { process.stdin.pause(); process.stdin.removeAllListeners("data"); resolve(buf.split("\n")[0]); };
+    process.stdin.on("data", (d) => { buf += d; if (buf.includes("\n")) done(); });
+    process.stdin.once("end", done);
+    process.stdin.resume();
+  });
+}
