@@ -20,7 +20,11 @@ import type { DockerImageConfig } from "./commit.js";
 import type { ContainerService } from "./containers.js";
 import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 
+/** A stored (normalized) reference as Docker shows it; lists call this per tag, so the usual forms skip the parser. */
 function familiar(ref: string): string {
+  if (ref.startsWith("docker.io/library/")) return ref.slice(18);
+  if (ref.startsWith("docker.io/")) return ref.slice(10);
+  if (!ref.startsWith("index.docker.io/") && ref.includes("/")) return ref;
   try { return familiarString(parseReference(ref)); } catch { return ref; }
 }
 
@@ -57,7 +61,7 @@ export class ImageService {
    * lists the untagged images without children; an untagged image shows as `<none>:<none>` / `<none>@<none>`.
    * `Containers` and `SharedSize` are -1 unless asked (`extra`: what `system df` and `shared-size` ask for).
    */
-  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean; sharedSize?: boolean; extra?: boolean; chainMemo?: Map<string, string> }): Promise<Record<string, unknown>[]> {
+  async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean; sharedSize?: boolean; extra?: boolean; chainMemo?: Map<string, string[]> }): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     const f = checkFilters(opts.filters, ["dangling", "label", "before", "since", "reference"]);
     let dangling: boolean | undefined;
@@ -106,10 +110,10 @@ export class ImageService {
       // As dockerd: a layer counts as shared when more than one of the listed images has it.
       const sizes = await this.chainSizes();
       const refs = new Map<string, number>();
-      const memo = opts.chainMemo ?? new Map<string, string>();
-      const chainsOf = listed.map((r) => chainsOfDiffIds(r.diffIds, memo));
-      for (const cs of chainsOf) for (const c of cs) refs.set(c, (refs.get(c) ?? 0) + 1);
-      chainsOf.forEach((cs, i) => { out[i].SharedSize = cs.reduce((a, c) => a + ((refs.get(c) ?? 0) > 1 ? sizes.get(c) ?? 0 : 0), 0); });
+      const memo = opts.chainMemo ?? new Map<string, string[]>();
+      const chains = listed.map((r) => chainsOf(r, memo));
+      for (const cs of chains) for (const c of cs) refs.set(c, (refs.get(c) ?? 0) + 1);
+      chains.forEach((cs, i) => { out[i].SharedSize = cs.reduce((a, c) => a + ((refs.get(c) ?? 0) > 1 ? sizes.get(c) ?? 0 : 0), 0); });
     }
     return out.sort((a, b) => (b.Created as number) - (a.Created as number));
   }
@@ -125,11 +129,11 @@ export class ImageService {
    * layer counted once however many images share it.
    */
   async diskUsage(): Promise<{ LayersSize: number; Images: Record<string, unknown>[] }> {
-    const chainMemo = new Map<string, string>();
+    const chainMemo = new Map<string, string[]>();
     const Images = await this.list({ extra: true, chainMemo });
     const sizes = await this.chainSizes();
     const used = new Set<string>();
-    for (const rec of this.store.images.list()) for (const c of chainsOfDiffIds(rec.diffIds, chainMemo)) used.add(c);
+    for (const rec of this.store.images.list()) for (const c of chainsOf(rec, chainMemo)) used.add(c);
     let LayersSize = 0;
     for (const c of used) LayersSize += sizes.get(c) ?? 0;
     return { LayersSize, Images };
@@ -250,14 +254,14 @@ export class ImageService {
    */
   private async deleteWithParents(rec: ImageRecord, out: { Untagged?: string; Deleted?: string }[], prune: boolean): Promise<void> {
     // As dockerd: each image's line is followed by one for each layer (chain ID) it was the last user of, top first.
-    const memo = new Map<string, string>();
+    const memo = new Map<string, string[]>();
     const drop = async (r: ImageRecord) => {
       await this.store.images.remove(r.id);
       out.push({ Deleted: r.id });
       this.events.publish("image", "delete", r.id, {});
-      const used = new Set(this.store.images.list().flatMap((x) => chainsOfDiffIds(x.diffIds, memo)));
+      const used = new Set(this.store.images.list().flatMap((x) => chainsOf(x, memo)));
       for (const c of this.containers.all()) if (c.Berth.ChainId) used.add(c.Berth.ChainId);
-      for (const c of chainsOfDiffIds(r.diffIds, memo).reverse()) { if (used.has(c)) break; out.push({ Deleted: c }); }
+      for (const c of [...chainsOf(r, memo)].reverse()) { if (used.has(c)) break; out.push({ Deleted: c }); }
     };
     await drop(rec);
     for (let p = prune ? rec.parent : undefined; p;) {
@@ -347,8 +351,8 @@ export class ImageService {
     const deleted: { Untagged?: string; Deleted?: string }[] = [];
     let space = 0;
     const uses = this.containers.imageUseCounts();
-    const memo = new Map<string, string>();
-    const usedChains = () => new Set(this.store.images.list().flatMap((r) => chainsOfDiffIds(r.diffIds, memo)));
+    const memo = new Map<string, string[]>();
+    const usedChains = () => new Set(this.store.images.list().flatMap((r) => chainsOf(r, memo)));
     const sizes = await this.chainSizes();
     const usedBefore = usedChains();
     // As dockerd: only images nothing was built on are candidates, and a build's intermediate images go with
@@ -441,20 +445,17 @@ export class ImageService {
 }
 
 /** The chain IDs of an image's layers, bottom first. */
-/** The chain IDs of each prefix of a layer list; `memo` (one per request) saves the hashing of prefixes images share. */
-function chainsOfDiffIds(diffIds: string[], memo?: Map<string, string>): string[] {
+/**
+ * The chain IDs of each prefix of an image's layers. `memo` (one per request) keeps them by the image's
+ * top chain ID, which names the whole list: images that share their layers are hashed once.
+ */
+function chainsOf(rec: ImageRecord, memo?: Map<string, string[]>): string[] {
+  const hit = rec.chainId ? memo?.get(rec.chainId) : undefined;
+  if (hit) return hit;
   const out: string[] = [];
   let chain: string | undefined;
-  for (const d of diffIds) {
-    if (chain === undefined) chain = d;
-    else {
-      const key = `${chain} ${d}`;
-      let next = memo?.get(key);
-      if (next === undefined) { next = chainIdOf([chain, d]); memo?.set(key, next); }
-      chain = next;
-    }
-    out.push(chain);
-  }
+  for (const d of rec.diffIds) { chain = chain ? chainIdOf([chain, d]) : d; out.push(chain); }
+  if (rec.chainId) memo?.set(rec.chainId, out);
   return out;
 }
 
