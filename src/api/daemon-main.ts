@@ -15,8 +15,9 @@ import { run } from "../lib/proc.js";
 import { removeCgroup } from "../runtime/cgroups.js";
 import { setLayerLimits, type LayerLimits } from "../store/layer-jobs.js";
 import { ramInBytes } from "../lib/units.js";
+import type { IdentityMapping } from "../runtime/userns.js";
 
-interface DaemonArgs { defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits> }
+interface DaemonArgs { usernsRemap?: string; defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits> }
 
 const USAGE = `Usage:  berthd [OPTIONS]
 
@@ -35,6 +36,7 @@ Options:
       --min-free-space bytes    An unpack stops when the data root's filesystem has less free (default 512m)
       --runtime string     Default OCI runtime (default "runc")
       --teardown-networks  Remove this daemon's bridges and firewall table when it stops
+      --userns-remap string     User/Group setting for user namespaces (default, user[:group], uid[:gid])
   -v, --version            Print version information and quit
 `;
 
@@ -61,6 +63,7 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "--insecure-registry": a.insecure.push(next()); break;
       case "--config-file": a.configFile = resolve(next()); break;
       case "--teardown-networks": a.teardownNetworks = true; break;
+      case "--userns-remap": a.usernsRemap = next(); break;
       case "--max-layer-ratio": a.layerLimits.maxRatio = size(arg, next(), false); break;
       case "--min-layer-size": a.layerLimits.minBytes = size(arg, next()); break;
       case "--min-free-space": a.layerLimits.reserveBytes = size(arg, next()); break;
@@ -105,6 +108,12 @@ function readConfigFile(a: DaemonArgs): void {
     a.defaultInit = cfg.init;
   }
   a.dns.push(...list("dns"));
+  if (cfg["userns-remap"] !== undefined) {
+    // As dockerd: a directive given both ways is an error, not a silent choice.
+    if (a.usernsRemap !== undefined) { process.stderr.write(`unable to configure the Docker daemon with file ${a.configFile}: the following directives are specified both as a flag and in the configuration file: userns-remap: (from flag: ${a.usernsRemap}, from file: ${String(cfg["userns-remap"])})\n`); process.exit(1); }
+    if (typeof cfg["userns-remap"] !== "string") { process.stderr.write(`${a.configFile}: "userns-remap" must be a string\n`); process.exit(1); }
+    a.usernsRemap = cfg["userns-remap"];
+  }
   const limits: [string, keyof LayerLimits, boolean][] = [["max-layer-ratio", "maxRatio", false], ["min-layer-size", "minBytes", true], ["min-free-space", "reserveBytes", true]];
   for (const [key, field, units] of limits) if (cfg[key] !== undefined && a.layerLimits[field] === undefined) a.layerLimits[field] = size(`"${key}" in ${a.configFile}`, cfg[key], units);
 }
@@ -167,7 +176,20 @@ async function main(): Promise<void> {
   let engine: Engine;
   try {
     setLayerLimits(args.layerLimits);
-    engine = await Engine.open({ dataRoot: args.dataRoot, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure, defaultInit: args.defaultInit });
+    // --userns-remap: everything under <data-root>/<uid>.<gid>, 0710 root:<remapped gid> as dockerd makes it.
+    let dataRoot = args.dataRoot;
+    let userns: IdentityMapping | undefined;
+    if (args.usernsRemap) {
+      const { setupRemappedRoot, remappedDataRoot, rootPair } = await import("../runtime/userns.js");
+      userns = setupRemappedRoot(args.usernsRemap, log);
+      if (userns) {
+        dataRoot = remappedDataRoot(args.dataRoot, userns);
+        await ensureDir(dataRoot, 0o710);
+        await fsp.chown(dataRoot, 0, rootPair(userns).gid);
+        await fsp.chmod(dataRoot, 0o710);
+      }
+    }
+    engine = await Engine.open({ dataRoot, userns, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure, defaultInit: args.defaultInit });
   } catch (e) {
     unlock();
     throw e;

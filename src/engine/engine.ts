@@ -11,6 +11,7 @@ import { Store } from "../store/index.js";
 import { createRuntime, type RuntimeDriver } from "../runtime/driver.js";
 import { detectCgroupMode } from "../runtime/cgroups.js";
 import { securityOptions } from "../runtime/seccomp.js";
+import { rootPair, usernsConflicts, type IdentityMapping } from "../runtime/userns.js";
 import { ensureDir } from "../lib/fsutil.js";
 import { EventBus } from "./events.js";
 import { ContainerService, type CreateBody } from "./containers.js";
@@ -37,6 +38,8 @@ export interface EngineOptions {
   teardownNetworks?: boolean;
   /** daemon.json "init": an init process for containers that do not say (HostConfig.Init null). */
   defaultInit?: boolean;
+  /** --userns-remap: the id maps of containers' user namespaces (dataRoot is then already <root>/<uid>.<gid>). */
+  userns?: IdentityMapping;
 }
 
 export const ENGINE_VERSION = "0.1.0";
@@ -59,6 +62,11 @@ export class Engine {
     await ensureDir(opts.dataRoot, 0o711);
     await ensureDir(opts.execRoot, 0o711);
     const store = await Store.open(opts.dataRoot);
+    if (opts.userns) {
+      // Layers unpack shifted into the maps; volumes are made owned by the remapped root.
+      store.snapshots.setIdMaps(opts.userns);
+      store.volumes.rootOwner = rootPair(opts.userns);
+    }
     const runtime = createRuntime(opts.runtime ?? "runc", { runtimeRoot: join(opts.execRoot, "runc") });
     const events = new EventBus();
     const networks = new NetworkService(store, events, { dataRoot: opts.dataRoot, dns: opts.dns, teardown: opts.teardownNetworks });
@@ -94,6 +102,7 @@ export class Engine {
   /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
   async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {
     checkCreateBody(body as Parameters<typeof checkCreateBody>[0]);
+    if (this.opts.userns) usernsConflicts((body.HostConfig ?? {}) as Parameters<typeof usernsConflicts>[0]);
     if (!body.Image) throw new NotFoundError("No such image: ");
     return this.store.gc.lease(async () => {
       const image = this.images.resolve(body.Image!);
@@ -260,7 +269,7 @@ export class Engine {
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true, Isolation: "", InitBinary: "catatonit",
       ContainerdCommit: { ID: "", Expected: "" }, RuncCommit: runcCommit(), InitCommit: { ID: "", Expected: "" },
-      SecurityOptions: securityOptions(mode), CDISpecDirs: [],
+      SecurityOptions: securityOptions(mode, { userns: !!this.opts.userns }), CDISpecDirs: [],
       Warnings: warnings.length ? warnings : null,
     };
   }

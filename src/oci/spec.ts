@@ -39,6 +39,8 @@ export interface SpecLinux {
   sysctl?: Record<string, string>;
   seccomp?: unknown;
   rootfsPropagation?: string;
+  uidMappings?: { containerID: number; hostID: number; size: number }[];
+  gidMappings?: { containerID: number; hostID: number; size: number }[];
 }
 
 export interface RuntimeSpec {

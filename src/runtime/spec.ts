@@ -6,12 +6,18 @@
  * allow-list. No rlimits unless asked (the daemon's own hard limits may be
  * lower than what a runtime default would ask for). Docker's default seccomp
  * profile unless privileged or --security-opt says otherwise (runtime/seccomp.ts),
- * and no-new-privileges from --security-opt.
+ * and no-new-privileges from --security-opt. With a remapped daemon
+ * (runtime/userns.ts) a user namespace with the daemon's uid and gid maps,
+ * or another container's (--net container: on a remapped daemon shares its
+ * user namespace too, as dockerd does). The network namespace must then be
+ * made by the runtime inside the user namespace (bridge and none networks
+ * are: the engine plugs them by pid), or sysfs cannot be mounted.
  */
 import type { RuntimeSpec, SpecMount, SpecNamespace, SpecLinuxResources } from "../oci/spec.js";
 import { readFileSync, readdirSync, lstatSync } from "node:fs";
 import { BadParameterError } from "../lib/errors.js";
 import { apparmorEnabled, containerSeccomp, parseSecurityOpt } from "./seccomp.js";
+import type { IdMapEntry } from "../store/snapshots.js";
 
 export interface SpecInput {
   id: string;
@@ -55,6 +61,8 @@ export interface SpecInput {
   initPath?: string;
   /** HostConfig.SecurityOpt: seccomp=unconfined|<json>, no-new-privileges[=bool], apparmor=, label=. */
   securityOpt?: string[] | null;
+  /** A user namespace with these maps (a remapped daemon's container, not --userns host); `path`: join that one instead. */
+  userns?: { uids: IdMapEntry[]; gids: IdMapEntry[]; path?: string } | null;
 }
 
 /** The resource fields of Docker's HostConfig that become spec.linux.resources. */
@@ -208,6 +216,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     ...ns("pid", input.pidNamespacePath), ...ns("ipc", input.ipcNamespacePath), ...(input.utsHost ? [] : [{ type: "uts" as const }]), { type: "mount" },
     ...(input.cgroupns ? [{ type: "cgroup" as const }] : []),
   ];
+  const userns = input.userns?.uids.length ? input.userns : undefined;
+  if (userns) namespaces.unshift(userns.path ? { type: "user", path: userns.path } : { type: "user" });
   if (input.networkNamespacePath !== "host") {
     namespaces.push(input.networkNamespacePath ? { type: "network", path: input.networkNamespacePath } : { type: "network" });
   }
@@ -274,6 +284,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       sysctl: sysctls(input),
       seccomp,
       rootfsPropagation: "rprivate",
+      ...(userns ? { uidMappings: userns.uids, gidMappings: userns.gids } : {}),
     },
   };
 }

@@ -28,6 +28,13 @@
  * layer, whiteouts become overlay whiteouts (0/0 char devices) and opaque
  * markers become trusted.overlay.opaque xattrs. The index is only ever
  * changed here, on the main thread.
+ *
+ * User-namespace remapping (setIdMap, a daemon with --userns-remap): each
+ * layer is shifted once, as it is unpacked and before it is committed, so
+ * every owner is the host id the container's user namespace maps it to (an
+ * id outside the maps fails the unpack, as in Docker); a container's upper/
+ * starts owned by the mapped root. A remapped daemon has a store of its own,
+ * so shifted and unshifted layers never meet.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp, readFileSync, lstatSync, lchownSync, chmodSync, utimesSync, type Stats } from "node:fs";
@@ -48,6 +55,26 @@ export function chainIdOf(diffIds: string[]): string {
   return chain;
 }
 
+/** One range of an id map, as the OCI spec's uidMappings name it. */
+export interface IdMapEntry { containerID: number; hostID: number; size: number }
+export interface IdMaps { uids: IdMapEntry[]; gids: IdMapEntry[] }
+
+function mapId(map: IdMapEntry[], id: number, what: string): number {
+  for (const m of map) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  throw new BadParameterError(`Container ID ${id} cannot be mapped to a host ID (${what})`);
+}
+
+/** Moves every owner under `dir` (dir included) into the host range; set-id bits, which chown clears, are put back. */
+export async function shiftTree(dir: string, maps: IdMaps): Promise<void> {
+  const walk = async (p: string): Promise<void> => {
+    const st = await fsp.lstat(p);
+    await fsp.lchown(p, mapId(maps.uids, st.uid, p), mapId(maps.gids, st.gid, p));
+    if (!st.isSymbolicLink() && (st.mode & 0o6000)) await fsp.chmod(p, st.mode & 0o7777);
+    if (st.isDirectory()) for (const n of await fsp.readdir(p)) await walk(join(p, n));
+  };
+  await walk(dir);
+}
+
 interface SnapInfo { n: number; parent: string | null; size: number; diffId: string }
 interface Index { next: number; snapshots: Record<string, SnapInfo> }
 /** A journal record: one snapshot. */
@@ -58,6 +85,8 @@ export class Snapshotter {
   private readonly journal: Journal<SnapRecord>;
   /** Lines of the index that could not be read at start (for `system check`). */
   damage: string[] = [];
+  /** A remapped daemon's id maps: layers are unpacked shifted into them. */
+  private idMaps: IdMaps | undefined;
 
   constructor(readonly root: string) {
     this.journal = new Journal<SnapRecord>(root, "snapshots", "snapshots", (r) => r.chainId,
@@ -84,6 +113,9 @@ export class Snapshotter {
     for (const n of await fsp.readdir(this.root)) if (/^\d+$/.test(n) && !known.has(n)) await fsp.rm(join(this.root, n), { recursive: true, force: true });
   }
 
+
+  /** Sets the id maps layers are shifted into (before any layer is applied). */
+  setIdMaps(maps: IdMaps | undefined): void { this.idMaps = maps?.uids.length ? maps : undefined; }
 
   async has(chainId: string): Promise<boolean> { return chainId in this.index.snapshots; }
 
@@ -126,6 +158,7 @@ export class Snapshotter {
       const chainId = parent ? chainIdOf([parent, diffId]) : diffId;
       const have = this.index.snapshots[chainId];
       if (have) return { chainId, diffId, size: have.size };
+      if (this.idMaps) await shiftTree(fs, this.idMaps);
       if (parent && invented.length) {
         if (opts.parentReady) await opts.parentReady;
         if (!this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
@@ -151,7 +184,10 @@ export class Snapshotter {
     if (isMountPoint(target)) return;
     const lower = chainId ? await this.lowerDirs(chainId) : [join(this.root, "empty")];
     const upper = join(containerDir, "upper"), work = join(containerDir, "work");
-    await Promise.all([fsp.mkdir(upper, { recursive: true }), fsp.mkdir(work, { recursive: true }), fsp.mkdir(target, { recursive: true })]);
+    const made = await fsp.mkdir(upper, { recursive: true });
+    await Promise.all([fsp.mkdir(work, { recursive: true }), fsp.mkdir(target, { recursive: true })]);
+    // The merged root shows upper/'s owner: the mapped root's (the container's root may chown / later, so only when new).
+    if (made && this.idMaps) await fsp.chown(upper, mapId(this.idMaps.uids, 0, upper), mapId(this.idMaps.gids, 0, upper));
     // Overlay needs two lower dirs for a one-layer image? No: one lower + upper is fine.
     await runOk("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower.join(":")},upperdir=${upper},workdir=${work}`, target]);
   }

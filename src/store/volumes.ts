@@ -30,6 +30,8 @@ export const ANON_LABEL = "com.docker.volume.anonymous";
 
 export class VolumeStore {
   private docs = new Map<string, VolumeDoc>();
+  /** A remapped daemon's root (--userns-remap): new volumes' _data belong to it, as dockerd's local driver makes them. */
+  rootOwner: { uid: number; gid: number } | undefined;
   constructor(private readonly root: string) {}
 
   async load(): Promise<void> {
@@ -56,6 +58,7 @@ export class VolumeStore {
     const dir = join(this.root, n);
     const doc: VolumeDoc = { Name: n, Driver: "local", Mountpoint: join(dir, "_data"), CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"), Labels: labels, Options: options, Scope: "local" };
     await fsp.mkdir(doc.Mountpoint, { recursive: true, mode: 0o755 });
+    if (this.rootOwner) await fsp.chown(doc.Mountpoint, this.rootOwner.uid, this.rootOwner.gid);
     await atomicWrite(join(dir, "volume.json"), JSON.stringify(doc, null, 1));
     this.docs.set(n, doc);
     return doc;
