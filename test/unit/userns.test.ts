@@ -27,7 +27,7 @@ test("the default range goes after the ranges already given (from 100000)", () =
 });
 
 test("dockerd's refusals with a private user namespace, none with --userns host", () => {
-  assert.throws(() => usernsConflicts({ Privileged: true }), /^privileged mode is incompatible with user namespaces\.  You must run the container in the host namespace when running privileged mode/);
+  assert.throws(() => usernsConflicts({ Privileged: true }), /privileged mode is incompatible with user namespaces\.  You must run the container in the host namespace when running privileged mode/);
   assert.throws(() => usernsConflicts({ NetworkMode: "host" }), /cannot share the host's network namespace when user namespaces are enabled/);
   assert.throws(() => usernsConflicts({ PidMode: "host" }), /cannot share the host PID namespace when user namespaces are enabled/);
   usernsConflicts({ Privileged: true, NetworkMode: "host", PidMode: "host", UsernsMode: "host" });
