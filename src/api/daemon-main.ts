@@ -13,17 +13,28 @@ import { errorMessage } from "../lib/errors.js";
 import { ensureDir } from "../lib/fsutil.js";
 import { run } from "../lib/proc.js";
 import { removeCgroup } from "../runtime/cgroups.js";
+import { registerRuntime, setRuntimeTimeout } from "../runtime/driver.js";
 import { setLayerLimits, type LayerLimits } from "../store/layer-jobs.js";
 import { ramInBytes } from "../lib/units.js";
 import type { IdentityMapping } from "../runtime/userns.js";
 
-interface DaemonArgs { usernsRemap?: string; defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[]; teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits> }
+interface DaemonArgs {
+  /** --add-runtime name=path and daemon.json "runtimes": OCI runtimes by name. */
+  runtimes: Record<string, string>;
+  /** --runtime-timeout: the deadline of one runtime invocation (ms). */
+  runtimeTimeoutMs?: number;
+  /** --shutdown-timeout: how long a SIGTERM waits for the daemon's own work before it exits anyway (ms). */
+  shutdownTimeoutMs?: number;
+  usernsRemap?: string; defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[];
+  teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits>;
+}
 
 const USAGE = `Usage:  berthd [OPTIONS]
 
 A Docker-compatible container engine
 
 Options:
+      --add-runtime name=path   Register an additional OCI compatible runtime
       --config-file string Daemon configuration file (default "/etc/berth/daemon.json")
       --data-root string   Root directory of persistent state (default "/var/lib/berth")
       --dns list           DNS servers the embedded DNS forwards to (default: the host's resolv.conf)
@@ -34,14 +45,18 @@ Options:
       --max-layer-ratio int     A compressed layer may unpack to this many times its size (default 200)
       --min-layer-size bytes    ...but always to this many bytes, whatever the ratio (default 1g)
       --min-free-space bytes    An unpack stops when the data root's filesystem has less free (default 512m)
-      --runtime string     Default OCI runtime (default "runc")
+      --runtime string     Default OCI runtime (default "runc"; also --default-runtime)
+      --runtime-timeout duration  Deadline of one runtime call (state, kill, delete, pause...): past it the call
+                           fails and only requests about that container see it (default 10s)
+      --shutdown-timeout int  Seconds SIGTERM waits for the daemon's own cleanups before it exits (default 15)
       --teardown-networks  Remove this daemon's bridges and firewall table when it stops
       --userns-remap string     User/Group setting for user namespaces (default, user[:group], uid[:gid])
   -v, --version            Print version information and quit
 `;
 
 function parseArgs(argv: string[]): DaemonArgs {
-  const a: DaemonArgs = { dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json", layerLimits: {} };
+  let runtimeSet = false;
+  const a: DaemonArgs = { runtimes: {}, dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json", layerLimits: {} };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let val: string | undefined;
@@ -57,7 +72,16 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "--data-root": a.dataRoot = resolve(next()); break;
       case "--exec-root": a.execRoot = resolve(next()); break;
       case "-H": case "--host": a.hosts.push(next()); break;
-      case "--runtime": case "--default-runtime": a.runtime = next(); break;
+      case "--runtime": case "--default-runtime": a.runtime = next(); runtimeSet = true; break;
+      case "--add-runtime": {
+        const v = next();
+        const i = v.indexOf("=");
+        if (i <= 0 || i === v.length - 1) { process.stderr.write(`invalid value "${v}" for flag --add-runtime: expected name=path\n`); process.exit(125); }
+        a.runtimes[v.slice(0, i)] = v.slice(i + 1);
+        break;
+      }
+      case "--runtime-timeout": a.runtimeTimeoutMs = duration(arg, next()); break;
+      case "--shutdown-timeout": a.shutdownTimeoutMs = size(arg, next(), false) * 1000; break;
       case "-G": case "--group": a.group = next(); break;
       case "--dns": a.dns.push(next()); break;
       case "--insecure-registry": a.insecure.push(next()); break;
@@ -73,8 +97,23 @@ function parseArgs(argv: string[]): DaemonArgs {
     }
   }
   if (a.hosts.length === 0) a.hosts.push(`unix://${join(a.execRoot, "berth.sock")}`);
-  readConfigFile(a);
+  readConfigFile(a, runtimeSet);
   return a;
+}
+
+/** A Go duration ("10s", "500ms", "1m30s"); a bare number is seconds. */
+function duration(name: string, v: unknown): number {
+  if (typeof v === "number" && v > 0) return v * 1000;
+  const s = String(v);
+  if (/^\d+(\.\d+)?$/.test(s) && Number(s) > 0) return Number(s) * 1000;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let ms = 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let m: RegExpExecArray | null;
+  let end = 0;
+  while ((m = re.exec(s))) { ms += Number(m[1]) * unit[m[2]]; end = re.lastIndex; }
+  if (!s || end !== s.length || ms <= 0) { process.stderr.write(`invalid duration "${s}" for ${name}\n`); process.exit(125); }
+  return ms;
 }
 
 /** A size flag or daemon.json value: a number of bytes, or Docker's "512m", "1g" (a plain count with units=false). */
@@ -88,7 +127,7 @@ function size(name: string, v: unknown, units = true): number {
  * daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them), "init" (the default of --init); berth's own: "max-layer-ratio",
  * "min-layer-size", "min-free-space" (flags win). A missing file is fine; a bad one is an error.
  */
-function readConfigFile(a: DaemonArgs): void {
+function readConfigFile(a: DaemonArgs, runtimeSet: boolean): void {
   let text: string;
   try { text = readFileSync(a.configFile, "utf8"); } catch { return; }
   let cfg: Record<string, unknown>;
@@ -108,6 +147,19 @@ function readConfigFile(a: DaemonArgs): void {
     a.defaultInit = cfg.init;
   }
   a.dns.push(...list("dns"));
+  // Docker's "runtimes": {"name": {"path": "/usr/bin/x"}} and "default-runtime" (the flags win).
+  if (cfg.runtimes !== undefined) {
+    const rt = cfg.runtimes as Record<string, { path?: unknown }>;
+    if (typeof rt !== "object" || rt === null || Array.isArray(rt)) { process.stderr.write(`${a.configFile}: "runtimes" must be an object\n`); process.exit(1); }
+    for (const [name, v] of Object.entries(rt)) {
+      if (typeof v?.path !== "string" || !v.path) { process.stderr.write(`${a.configFile}: runtime "${name}" needs a "path"\n`); process.exit(1); }
+      if (!(name in a.runtimes)) a.runtimes[name] = v.path;
+    }
+  }
+  if (cfg["default-runtime"] !== undefined && !runtimeSet) {
+    if (typeof cfg["default-runtime"] !== "string") { process.stderr.write(`${a.configFile}: "default-runtime" must be a string\n`); process.exit(1); }
+    a.runtime = cfg["default-runtime"];
+  }
   if (cfg["userns-remap"] !== undefined) {
     // As dockerd: a directive given both ways is an error, not a silent choice.
     if (a.usernsRemap !== undefined) { process.stderr.write(`unable to configure the Docker daemon with file ${a.configFile}: the following directives are specified both as a flag and in the configuration file: userns-remap: (from flag: ${a.usernsRemap}, from file: ${String(cfg["userns-remap"])})\n`); process.exit(1); }
@@ -176,6 +228,8 @@ async function main(): Promise<void> {
   let engine: Engine;
   try {
     setLayerLimits(args.layerLimits);
+    for (const [name, path] of Object.entries(args.runtimes)) registerRuntime(name, path);
+    if (args.runtimeTimeoutMs !== undefined) setRuntimeTimeout(args.runtimeTimeoutMs);
     // --userns-remap: everything under <data-root>/<uid>.<gid>, 0710 root:<remapped gid> as dockerd makes it.
     let dataRoot = args.dataRoot;
     let userns: IdentityMapping | undefined;
@@ -221,11 +275,16 @@ async function main(): Promise<void> {
     server.close();
     server.closeAllConnections?.();
     for (const p of sockets) { try { unlinkSync(p); } catch { /* gone */ } }
-    void engine.close().finally(async () => {
+    // Containers keep running, so nothing here needs a container's runtime to answer; a cleanup that
+    // is stuck anyway (a runtime call, a umount) does not keep the daemon, or the next one, waiting.
+    const grace = args.shutdownTimeoutMs ?? 15_000;
+    let exited = false;
+    const exit = () => { if (exited) return; exited = true; unlock(); process.exit(0); };
+    setTimeout(() => { log(`shutdown did not finish within ${grace / 1000}s: exiting anyway`); exit(); }, grace).unref();
+    void engine.close().catch((e) => log(`shutdown: ${errorMessage(e)}`)).finally(async () => {
       // The shared /berth parent cgroup goes when empty (rmdir refuses while any container still uses it).
       await removeCgroup("/berth").catch(() => {});
-      unlock();
-      process.exit(0);
+      exit();
     });
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));

@@ -22,7 +22,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable, type Readable } from "node:stream";
 import type { RuntimeSpec, SpecLinuxResources, SpecProcess } from "../oci/spec.js";
-import { run } from "../lib/proc.js";
+import { run, ProcTimeoutError, type RunResult } from "../lib/proc.js";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 
 export interface ContainerPaths {
@@ -71,7 +71,32 @@ export interface RuntimeDriver {
   watchExits(exitDir: string, cb: (id: string, exitCode: number) => void): () => void;
 }
 
-const RUNTIMES: Record<string, string> = { runc: "/usr/sbin/runc", crun: "/usr/bin/crun" };
+const RUNC = "/usr/sbin/runc";
+const RUNTIMES: Record<string, string> = { runc: RUNC, crun: "/usr/bin/crun" };
+
+/** A runtime by name (dockerd's `--add-runtime name=path`, daemon.json "runtimes"): containers and `--runtime` may name it. */
+export function registerRuntime(name: string, path: string): void { RUNTIMES[name] = path; }
+
+/** The runtimes berthd knows by name (runc and crun, and those registered). */
+export function runtimeNames(): Record<string, string> { return { ...RUNTIMES }; }
+
+/**
+ * How long one runtime invocation (runc state/kill/delete/pause/resume/ps/update/start) may take.
+ * A runtime that does not return by then (a container stuck in D state, a wedged runc) is given up
+ * on: its process is killed and the call fails with a RuntimeTimeoutError, so it holds up only the
+ * call about that container, never the daemon. 10 s is the deadline dockerd gives a kill to take
+ * effect (daemon/kill.go); berthd's --runtime-timeout changes it.
+ */
+let runtimeTimeoutMs = 10_000;
+export function setRuntimeTimeout(ms: number): void { if (Number.isFinite(ms) && ms > 0) runtimeTimeoutMs = ms; }
+export function runtimeTimeout(): number { return runtimeTimeoutMs; }
+
+/** A runtime invocation that did not return by its deadline. */
+export class RuntimeTimeoutError extends SystemError {
+  constructor(readonly op: string, readonly id: string, readonly timeoutMs: number) {
+    super(`${op} ${id}: the OCI runtime did not return within ${timeoutMs % 1000 === 0 ? `${timeoutMs / 1000}s` : `${timeoutMs}ms`}`);
+  }
+}
 
 function helperPath(): string {
   if (process.env.BERTH_ATTACH_HELPER) return process.env.BERTH_ATTACH_HELPER;
@@ -135,8 +160,17 @@ export class ConmonRuntime implements RuntimeDriver {
     this.root = opts.runtimeRoot ?? "/run/berth/runc";
   }
 
-  private runtime(args: string[]) {
-    return run(this.bin, ["--root", this.root, ...args]);
+  /**
+   * One runtime invocation under the runtime deadline, in a process group of its own (so a wrapper's
+   * children go with it when the deadline passes). `id` names the container in a timeout's error.
+   */
+  private async runtime(args: string[], id: string, o: { what?: string; input?: string } = {}): Promise<RunResult> {
+    try {
+      return await run(this.bin, ["--root", this.root, ...args], { timeoutMs: runtimeTimeoutMs, detached: true, ...(o.input !== undefined ? { input: o.input } : {}) });
+    } catch (e) {
+      if (e instanceof ProcTimeoutError) throw new RuntimeTimeoutError(o.what ?? `runtime ${args[0]}`, id, runtimeTimeoutMs);
+      throw e;
+    }
   }
 
   /** conmon runs in cwd (the bundle, or the exec's dir): it writes an "oom" file into its working directory too. */
@@ -215,7 +249,7 @@ export class ConmonRuntime implements RuntimeDriver {
   async start(id: string): Promise<void> {
     // What `runc start` does, without starting another Go binary: read the byte runc init writes into
     // exec.fifo (that lets it exec the process), then remove the fifo so the state reads "running".
-    if (this.name === "runc") {
+    if (this.bin === RUNC) {
       const fifo = join(this.root, id, "exec.fifo");
       let fh: fsp.FileHandle | undefined;
       try {
@@ -231,13 +265,13 @@ export class ConmonRuntime implements RuntimeDriver {
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       }
     }
-    const r = await this.runtime(["start", id]);
+    const r = await this.runtime(["start", id], id);
     if (r.code !== 0) throw new SystemError(`OCI runtime start failed: ${cleanRuncError(r.stderr)}`);
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {
     const sig = typeof signal === "number" ? String(signal) : signal.toUpperCase().replace(/^SIG/, "");
-    const r = await this.runtime(["kill", ...(all ? ["--all"] : []), id, sig]);
+    const r = await this.runtime(["kill", ...(all ? ["--all"] : []), id, sig], id, { what: "Cannot kill container" });
     if (r.code !== 0) {
       const msg = cleanRuncError(r.stderr);
       if (/invalid signal|unknown signal/i.test(msg)) throw new BadParameterError(`Invalid signal: ${signal}`);
@@ -246,12 +280,13 @@ export class ConmonRuntime implements RuntimeDriver {
   }
 
   async delete(id: string, force = false): Promise<void> {
-    const r = await this.runtime(["delete", ...(force ? ["--force"] : []), id]);
+    const r = await this.runtime(["delete", ...(force ? ["--force"] : []), id], id);
     if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) throw new SystemError(`runc delete: ${cleanRuncError(r.stderr)}`);
   }
 
   async state(id: string): Promise<RuntimeState | null> {
-    const r = await this.runtime(["state", id]);
+    // A timeout throws (the container's state is unknown, which is not "gone").
+    const r = await this.runtime(["state", id], id);
     if (r.code !== 0) return null;
     const s = JSON.parse(r.stdout) as { status: RuntimeState["status"]; pid: number };
     return { status: s.status, pid: s.pid };
@@ -262,17 +297,17 @@ export class ConmonRuntime implements RuntimeDriver {
   }
 
   async pause(id: string): Promise<void> {
-    const r = await this.runtime(["pause", id]);
+    const r = await this.runtime(["pause", id], id, { what: "Cannot pause container" });
     if (r.code !== 0) throw new SystemError(`cannot pause container ${id}: ${cleanRuncError(r.stderr)}`);
   }
 
   async resume(id: string): Promise<void> {
-    const r = await this.runtime(["resume", id]);
+    const r = await this.runtime(["resume", id], id, { what: "Cannot unpause container" });
     if (r.code !== 0) throw new SystemError(`cannot unpause container ${id}: ${cleanRuncError(r.stderr)}`);
   }
 
   async pids(id: string): Promise<number[]> {
-    const r = await this.runtime(["ps", "--format", "json", id]);
+    const r = await this.runtime(["ps", "--format", "json", id], id);
     if (r.code !== 0) throw new SystemError(`runc ps: ${cleanRuncError(r.stderr)}`);
     return (JSON.parse(r.stdout || "[]") as number[] | null) ?? [];
   }
@@ -337,7 +372,7 @@ export class ConmonRuntime implements RuntimeDriver {
   }
 
   async update(id: string, resources: SpecLinuxResources): Promise<void> {
-    const r = await run(this.bin, ["--root", this.root, "update", "-r", "-", id], { input: JSON.stringify(resources) });
+    const r = await this.runtime(["update", "-r", "-", id], id, { input: JSON.stringify(resources) });
     if (r.code !== 0) throw new SystemError(cleanRuncError(r.stderr) || `runc update exited ${r.code}`);
   }
 
