@@ -12,7 +12,8 @@ import { changes, layerTar, type Change } from "../store/diff.js";
 import { MediaType, type ContainerConfigSpec, type HistoryEntry, type ImageConfig, type Manifest } from "../oci/image.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { BadParameterError } from "../lib/errors.js";
-import { mergeEnv, type ContainerService } from "./containers.js";
+import type { ContainerService } from "./containers.js";
+import { mergeEnv } from "./launch-spec.js";
 import type { EventBus } from "./events.js";
 import { parseChanges } from "./images.js";
 

@@ -10,8 +10,8 @@
  * writes the exit file; the exit watcher records it, deletes the runc state,
  * unmounts) → rm.
  */
-import { promises as fsp, readFileSync } from "node:fs";
-import { totalmem, cpus as hostCpus, hostname as osHostname } from "node:os";
+import { promises as fsp } from "node:fs";
+import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { BerthError, ConflictError, NotFoundError, BadParameterError, NotModifiedError, SystemError, errorMessage } from "../lib/errors.js";
 import { KeyedMutex } from "../lib/mutex.js";
@@ -19,28 +19,28 @@ import { newId, randomName } from "../lib/ids.js";
 import { ensureDir, readJsonIfExists, writeJson } from "../lib/fsutil.js";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
-import { familiarString, parseReference } from "../oci/reference.js";
 import type { ImageConfig } from "../oci/image.js";
-import type { RuntimeSpec, SpecProcess } from "../oci/spec.js";
-import type { AttachStreams, ContainerPaths, ExecHandle, RuntimeDriver } from "../runtime/driver.js";
-import { buildSpec, specResources, type SpecInput, type SpecResourcesInput } from "../runtime/spec.js";
+import type { AttachStreams, ContainerPaths, RuntimeDriver } from "../runtime/driver.js";
+import { specResources, type SpecResourcesInput } from "../runtime/spec.js";
 import { parseSecurityOpt } from "../runtime/seccomp.js";
-import { resolveUser } from "../runtime/user.js";
-import { blkioWeightSupported, oomKillCount, removeCgroup, readCgroupStats, systemCpuNs } from "../runtime/cgroups.js";
+import { blkioWeightSupported, oomKillCount, removeCgroup } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
-import { applyHostLimits, hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
+import { hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
 import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
-import { humanDuration } from "../lib/human.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
-import { checkFilters, exactMatch, invalidFilter, labelsMatch, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
-import { publicMounts, releaseVolumes, resolveMounts, specMounts, type MountPoint, type MountRequest } from "./mounts.js";
+import { checkFilters, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
+import { publicMounts, releaseVolumes, resolveMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
 import type { NetworkService, EndpointSettings } from "./networks.js";
 import { checkCpusets, checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
-import { healthArgv, mergeHealth, startHealth, type HealthConfig } from "./health.js";
+import { HealthChecks, execProbe, mergeHealth, type HealthConfig } from "./health.js";
+import { ExecService, type ExecCreateBody, type ExecStarted } from "./exec.js";
+import { launchSpec, linkSettings, resourcesOf } from "./launch-spec.js";
+import { ZERO_TIME, listContainers, sortedKeys, type ListOptions } from "./container-list.js";
+import { containerStats } from "./container-stats.js";
 
 export interface EnginePaths {
   dataRoot: string; execRoot: string;
@@ -73,12 +73,10 @@ export type WaitCondition = "not-running" | "next-exit" | "removed";
 
 interface Waiter { condition: WaitCondition; resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void }
 interface PendingAttach { stdin: boolean; resolve: (a: AttachStreams) => void; reject: (e: Error) => void }
-interface ExecState { rec: ExecRecord; handle?: ExecHandle; consoleSize?: [number, number] }
 
 const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 function nowIso(): string { return new Date().toISOString(); }
-const ZERO_TIME = "0001-01-01T00:00:00Z";
 
 function asArray(v: string[] | string | null | undefined): string[] | null {
   if (v === undefined || v === null) return null;
@@ -96,29 +94,18 @@ function dnsList(v: unknown, flag: string, ips = false): string[] {
   return v as string[];
 }
 
-/** Merges env lists: later entries replace earlier ones with the same key. */
-export function mergeEnv(...lists: (string[] | null | undefined)[]): string[] {
-  const out = new Map<string, string>();
-  for (const l of lists) for (const e of l ?? []) {
-    const k = e.split("=", 1)[0];
-    out.delete(k);
-    out.set(k, e);
-  }
-  return [...out.values()];
-}
-
 export class ContainerService {
   private byId = new Map<string, ContainerRecord>();
   private names = new Map<string, string>();
   private locks = new KeyedMutex();
   private waiters = new Map<string, Waiter[]>();
   private pendingAttach = new Map<string, PendingAttach[]>();
-  private execs = new Map<string, ExecState>();
+  private readonly execs: ExecService;
   private stopWatch: (() => void) | undefined;
   /** `runc delete` of exited containers runs after waiters are told; a restart waits for it. */
   private cleanups = new Map<string, Promise<void>>();
   /** Health checks of running containers: stop functions. */
-  private health = new Map<string, () => void>();
+  private readonly health = new HealthChecks();
   /** Restart managers (Docker's restartmanager): the back-off of the next policy restart and its timer. */
   private restarts = new Map<string, { timeout: number; timer?: NodeJS.Timeout }>();
 
@@ -130,6 +117,11 @@ export class ContainerService {
     private readonly networks: NetworkService,
   ) {
     networks.setContainerSource(() => this.all());
+    this.execs = new ExecService({
+      runtime, execRoot: paths.execRoot, get: (ref) => this.get(ref),
+      bundle: (id) => this.rtPaths(id).bundle, rootfs: (id) => join(this.dir(id), "rootfs"),
+      publish: (c, action, extra) => this.events.publish("container", action, c.Id, this.attrs(c, extra)),
+    });
   }
 
   // ---------------------------------------------------------------- paths
@@ -208,7 +200,7 @@ export class ContainerService {
   /** Stops watching exits and waits for runtime cleanups still running in the background. */
   async close(): Promise<void> {
     this.stopWatch?.();
-    for (const stop of this.health.values()) stop();
+    this.health.stopAll();
     for (const r of this.restarts.values()) if (r.timer) clearTimeout(r.timer);
     await Promise.allSettled([...this.cleanups.values()]);
   }
@@ -455,65 +447,6 @@ export class ContainerService {
     return out;
   }
 
-  /** /etc/hosts lines and env vars of legacy links (Docker's links: "ip alias id name", ALIAS_PORT_80_TCP=...). */
-  private linkSettings(c: ContainerRecord): { hosts: string[]; env: string[] } {
-    const hosts: string[] = [], env: string[] = [];
-    for (const l of (c.HostConfig.Links as string[] | null) ?? []) {
-      const m = /^\/([^:]+):\/.*\/([^/]+)$/.exec(l);
-      if (!m) continue;
-      const [, name, alias] = m;
-      const target = this.find(name);
-      if (!target || !target.State.Running) throw new ConflictError(`Cannot link to a non running container: /${name} AS ${c.Name}/${alias}`);
-      const nets = (target.NetworkSettings.Networks ?? {}) as Record<string, { IPAddress?: string }>;
-      const ip = nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress;
-      if (!ip) continue;
-      const names = [alias, target.Id.slice(0, 12), name].filter((x, i, a) => a.indexOf(x) === i);
-      hosts.push(`${names.join(" ")}:${ip}`);
-      const prefix = alias.toUpperCase().replace(/-/g, "_");
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(prefix)) continue;
-      const ports = Object.keys(target.Config.ExposedPorts ?? {}).map((k) => { const [p, proto = "tcp"] = k.split("/"); return { p: Number(p), proto }; })
-        .sort((a, b) => a.p - b.p || a.proto.localeCompare(b.proto));
-      if (ports.length) env.push(`${prefix}_PORT=${ports[0].proto}://${ip}:${ports[0].p}`);
-      for (const { p, proto } of ports) {
-        const k = `${prefix}_PORT_${p}_${proto.toUpperCase()}`;
-        env.push(`${k}=${proto}://${ip}:${p}`, `${k}_ADDR=${ip}`, `${k}_PORT=${p}`, `${k}_PROTO=${proto}`);
-      }
-      env.push(`${prefix}_NAME=${c.Name}/${alias}`);
-      for (const e of target.Config.Env ?? []) {
-        const [k, ...rest] = e.split("=");
-        if (["HOME", "HOSTNAME", "PATH"].includes(k)) continue;
-        env.push(`${prefix}_ENV_${k}=${rest.join("=")}`);
-      }
-    }
-    return { hosts, env };
-  }
-
-  /** --pid / --ipc container:<ref>: the running container whose namespace is joined. */
-  private nsDonor(mode: string, what: "pid" | "ipc"): ContainerRecord {
-    const ref = mode.slice("container:".length);
-    const t = this.find(ref);
-    if (!t) throw new BadParameterError(`No such container: ${ref}`);
-    if (!t.State.Running || !t.State.Pid) throw new ConflictError(`cannot join ${what.toUpperCase()} of a non running container: ${t.Id}`);
-    if (what === "ipc" && t.HostConfig.IpcMode !== "shareable" && t.HostConfig.IpcMode !== "host") {
-      throw new ConflictError(`non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
-    }
-    return t;
-  }
-
-  /** Supplementary groups of --group-add: numbers as they are, names from the container's /etc/group. */
-  private async groupAdd(rootfs: string, list: string[]): Promise<number[]> {
-    if (!list.length) return [];
-    const { secureJoin } = await import("../lib/securejoin.js");
-    let groups: string[][] = [];
-    try { groups = (await fsp.readFile(await secureJoin(rootfs, "/etc/group"), "utf8")).split("\n").filter(Boolean).map((l) => l.split(":")); } catch { /* none */ }
-    return list.map((g) => {
-      if (/^\d+$/.test(g)) return Number(g);
-      const hit = groups.find((x) => x[0] === g);
-      if (!hit) throw new BadParameterError(`Unable to find group ${g}: no matching entries in group file`);
-      return Number(hit[2]);
-    });
-  }
-
   // ---------------------------------------------------------------- start
 
   async start(ref: string): Promise<void> {
@@ -556,7 +489,7 @@ export class ContainerService {
     });
     let links: { hosts: string[]; env: string[] };
     try {
-      links = this.linkSettings(c);
+      links = linkSettings(c, (ref) => this.find(ref));
       this.applyMacAddress(c);
     } catch (e) { await this.networks.release(c); throw e; }
     const [mounted, etcDone] = await Promise.allSettled([
@@ -569,38 +502,11 @@ export class ContainerService {
     if (mounted.status === "rejected") { await this.networks.release(c); throw mounted.reason; }
     try {
       if (etcDone.status === "rejected") throw etcDone.reason;
-      const user = await resolveUser(rootfs, c.Config.User);
-      const env = mergeEnv(
-        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        [`HOSTNAME=${c.Config.Hostname}`],
-        c.Config.Tty ? ["TERM=xterm"] : [],
-        links.env,
-        c.Config.Env,
-      );
-      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home || "/root"}`);
-      const hc = c.HostConfig;
-      const userMounts = await specMounts(c.Mounts as MountPoint[], rootfs, this.store.volumes);
-      const etcMounts = [
-        { destination: "/etc/resolv.conf", source: etc.resolv, type: "bind", options: ["rbind", "rprivate"] },
-        { destination: "/etc/hostname", source: etc.hostname, type: "bind", options: ["rbind", "rprivate"] },
-        { destination: "/etc/hosts", source: etc.hosts, type: "bind", options: ["rbind", "rprivate"] },
-      ].filter((m) => !userMounts.some((u) => u.destination === m.destination));
-      await this.mountShm(c);
-      const extraGids = await this.groupAdd(rootfs, (hc.GroupAdd as string[] | null) ?? []);
-      const ns = this.namespaces(c);
-      const spec = buildSpec({
-        id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
-        user: { uid: user.uid, gid: user.gid, additionalGids: [...new Set([...user.additionalGids, ...extraGids])] },
-        ...ns, deviceCgroupRules: (hc.DeviceCgroupRules as string[] | null) ?? undefined,
-        oomScoreAdj: (hc.OomScoreAdj as number) || undefined,
-        hostname: c.Config.Hostname, domainname: c.Config.Domainname || undefined, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
-        capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
-        networkNamespacePath: this.netnsPath(hc.NetworkMode),
-        extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
-        resources: resourcesOf(hc),
-        sysctls: hc.Sysctls, init: hc.Init === null || hc.Init === undefined ? !!this.paths.defaultInit : !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
+      const spec = await launchSpec({
+        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
+        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id),
       });
-      applyHostLimits(spec, hc as HostLimits);
+      await this.mountShm(c);
       trace("spec built");
       // Attachers connect while conmon and runc create the container (the helper waits for the socket).
       const waiting = this.pendingAttach.get(c.Id) ?? [];
@@ -664,65 +570,11 @@ export class ContainerService {
   }
 
   private watchHealth(c: ContainerRecord): void {
-    const cfg = c.Config.Healthcheck;
-    if (!healthArgv(cfg)) return;
-    this.health.get(c.Id)?.();
-    this.health.set(c.Id, startHealth(c, cfg!, {
-      exec: (rec, argv, timeoutMs) => this.healthExec(rec, argv, timeoutMs),
+    this.health.watch(c, {
+      exec: (rec, argv, timeoutMs) => execProbe(this.execs, rec, argv, timeoutMs),
       changed: (rec, status) => this.events.publish("container", `health_status: ${status}`, rec.Id, this.attrs(rec)),
       persist: (rec) => this.persist(rec),
-    }));
-  }
-
-  /** One health probe: an exec whose output (stdout and stderr, 4 KiB at most) and exit code are kept; past the timeout it counts as failed. */
-  private async healthExec(c: ContainerRecord, argv: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
-    const { Id } = this.execCreate(c.Id, { AttachStdout: true, AttachStderr: true, Cmd: argv });
-    try {
-      const r = await this.execStart(Id, { detach: false, tty: false });
-      const chunks: Buffer[] = [];
-      r.attach?.output.on("data", (d: Buffer) => chunks.push(d));
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<number>((res) => { timer = setTimeout(() => res(-1), timeoutMs); });
-      const code = await Promise.race([r.exitCode, timedOut]);
-      if (timer) clearTimeout(timer);
-      await Promise.race([r.attach?.done, new Promise((res) => setTimeout(res, 200))]);
-      r.attach?.close();
-      // stdcopy frames: an 8-byte header (stream, size) before each payload.
-      const buf = Buffer.concat(chunks);
-      const out: Buffer[] = [];
-      for (let o = 0; o + 8 <= buf.length;) { const n = buf.readUInt32BE(o + 4); out.push(buf.subarray(o + 8, o + 8 + n)); o += 8 + n; }
-      const output = code === -1 ? `Health check exceeded timeout (${timeoutMs / 1000}s)` : Buffer.concat(out).toString().slice(0, 4096);
-      return { code, output };
-    } finally {
-      // Health probes are not the user's execs: they leave no trace in ExecIDs.
-      this.execs.delete(Id);
-      c.ExecIDs = (c.ExecIDs ?? []).filter((x) => x !== Id);
-      if (!c.ExecIDs.length) c.ExecIDs = null;
-    }
-  }
-
-  /** --pid, --ipc, --uts as Docker applies them, and the /dev/shm that goes with the IPC mode. */
-  private namespaces(c: ContainerRecord): Pick<SpecInput, "pidNamespacePath" | "ipcNamespacePath" | "utsHost" | "shm" | "cgroupns"> {
-    const hc = c.HostConfig;
-    const pid = (hc.PidMode as string) || "";
-    const ipc = (hc.IpcMode as string) || "private";
-    const uts = (hc.UTSMode as string) || "";
-    let pidNamespacePath: string | null = null, ipcNamespacePath: string | null = null;
-    if (pid === "host") pidNamespacePath = "host";
-    else if (pid.startsWith("container:")) pidNamespacePath = `/proc/${this.nsDonor(pid, "pid").State.Pid}/ns/pid`;
-    else if (pid !== "") throw new BadParameterError(`invalid PID mode: ${pid}`);
-    if (uts !== "" && uts !== "host") throw new BadParameterError(`invalid UTS mode: ${uts}`);
-    const size = (hc.ShmSize as number) || undefined;
-    let shm: SpecInput["shm"] = { size };
-    if (ipc === "host") { ipcNamespacePath = "host"; shm = { bind: "/dev/shm" }; }
-    else if (ipc.startsWith("container:")) {
-      const donor = this.nsDonor(ipc, "ipc");
-      ipcNamespacePath = `/proc/${donor.State.Pid}/ns/ipc`;
-      shm = { bind: donor.HostConfig.IpcMode === "host" ? "/dev/shm" : this.shmDir(donor.Id) };
-    } else if (ipc === "shareable") shm = { bind: this.shmDir(c.Id) };
-    else if (ipc === "none") shm = { none: true };
-    else if (ipc !== "private" && ipc !== "shareable") throw new BadParameterError(`invalid IPC mode: ${ipc}`);
-    return { pidNamespacePath, ipcNamespacePath, utsHost: uts === "host", shm, cgroupns: hc.CgroupnsMode === "private" };
+    });
   }
 
   /** A shareable container's /dev/shm: a tmpfs on the host that containers joining its IPC bind too (as Docker's mounts/shm). */
@@ -763,16 +615,6 @@ export class ContainerService {
     }
   }
 
-  /** --network host: the host's; container:<name|id>: that running container's; otherwise a new one. */
-  private netnsPath(mode: string): string | null {
-    if (mode === "host") return "host";
-    if (!mode.startsWith("container:")) return null;
-    const target = this.find(mode.slice("container:".length));
-    if (!target) throw new NotFoundError(`No such container: ${mode.slice("container:".length)}`);
-    if (!target.State.Running || !target.State.Pid) throw new ConflictError(`cannot join network namespace of a non running container: container ${target.Id} is ${target.State.Status}`);
-    return `/proc/${target.State.Pid}/ns/net`;
-  }
-
   // ---------------------------------------------------------------- exit
 
   /** Called by the exit watcher when conmon records an exit. */
@@ -785,8 +627,7 @@ export class ContainerService {
     await this.locks.run(id, async () => {
       if (!c.State.Running) return;
       handled = true;
-      this.health.get(id)?.();
-      this.health.delete(id);
+      this.health.stop(id);
       // The OOM killer's count in the container's memory cgroup, read before runc delete removes it.
       const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
       if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
@@ -1065,7 +906,7 @@ export class ContainerService {
       if (this.names.get(c.Name.slice(1)) === c.Id) this.names.delete(c.Name.slice(1));
     });
     if (!mine) return;
-    for (const [k, e] of this.execs) if (e.rec.ContainerID === c.Id) this.execs.delete(k);
+    this.execs.forgetContainer(c.Id);
     this.events.publish("container", "destroy", c.Id, this.attrs(c));
     trace("removed");
     this.notify(c.Id, ["not-running", "next-exit", "removed"], c.State.ExitCode);
@@ -1188,34 +1029,7 @@ export class ContainerService {
   }
 
   /** One stats sample in Docker's shape (precpu filled by the caller from the previous sample). */
-  stats(ref: string): Record<string, unknown> {
-    const c = this.get(ref);
-    const running = c.State.Running;
-    const s = running ? readCgroupStats(`/berth/${c.Id}`) : undefined;
-    const cpus = hostCpus().length;
-    const zeroCpu = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
-    const blk = (list: { major: number; minor: number; op: string; value: number }[] | undefined) => (list?.length ? list : null);
-    const out: Record<string, unknown> = {
-      read: new Date().toISOString(), preread: ZERO_TIME, id: c.Id, name: c.Name,
-      pids_stats: s ? { current: s.pids, ...(s.pidsLimit && s.pidsLimit < Number.MAX_SAFE_INTEGER ? { limit: s.pidsLimit } : {}) } : {},
-      num_procs: 0, storage_stats: {},
-      blkio_stats: {
-        io_service_bytes_recursive: blk(s?.ioServiceBytes), io_serviced_recursive: blk(s?.ioServiced), io_queue_recursive: null,
-        io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null,
-      },
-      cpu_stats: s ? { cpu_usage: { total_usage: s.cpuTotalNs, usage_in_kernelmode: s.cpuKernelNs, usage_in_usermode: s.cpuUserNs }, system_cpu_usage: systemCpuNs(), online_cpus: cpus, throttling_data: s.throttling } : zeroCpu,
-      precpu_stats: zeroCpu,
-      memory_stats: s ? {
-        usage: s.memoryUsage, ...(s.memoryMaxUsage !== undefined ? { max_usage: s.memoryMaxUsage } : {}),
-        stats: { ...s.memoryStat, inactive_file: s.memoryCache }, limit: Math.min(s.memoryLimit, totalmem()),
-      } : {},
-    };
-    if (s && c.HostConfig.NetworkMode !== "host" && c.State.Pid) {
-      const nets = netDevStats(c.State.Pid);
-      if (nets) out.networks = nets;
-    }
-    return out;
-  }
+  stats(ref: string): Record<string, unknown> { return containerStats(this.get(ref)); }
 
   /**
    * `export`: the container's filesystem as a tar stream (mounted for the occasion when stopped, held
@@ -1241,114 +1055,16 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- exec
 
-  execCreate(ref: string, body: { AttachStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean; Tty?: boolean; Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string; Privileged?: boolean; DetachKeys?: string; ConsoleSize?: [number, number] | null }): { Id: string } {
-    const c = this.get(ref);
-    if (!c.State.Running) throw new ConflictError(`container ${c.Id} is not running`);
-    if (c.State.Paused) throw new ConflictError(`container ${c.Id} is paused, unpause the container before exec`);
-    if (!Array.isArray(body.Cmd) || body.Cmd.length === 0) throw new BadParameterError("No exec command specified");
-    const id = newId();
-    const rec: ExecRecord = {
-      ID: id, ContainerID: c.Id, Running: false, ExitCode: null, Pid: 0,
-      OpenStdin: !!body.AttachStdin, OpenStdout: body.AttachStdout ?? true, OpenStderr: body.AttachStderr ?? true,
-      CanRemove: false, DetachKeys: body.DetachKeys ?? "",
-      ProcessConfig: { tty: !!body.Tty, entrypoint: body.Cmd[0], arguments: body.Cmd.slice(1), privileged: !!body.Privileged, user: body.User ?? "" },
-      Env: body.Env ?? [], WorkingDir: body.WorkingDir ?? "",
-    };
-    this.execs.set(id, { rec, consoleSize: body.ConsoleSize ?? undefined });
-    c.ExecIDs = [...(c.ExecIDs ?? []), id];
-    // dockerd's words: the entrypoint, a space, the arguments (so "exec_create: true " for a bare command).
-    this.events.publish("container", `exec_create: ${body.Cmd[0]} ${body.Cmd.slice(1).join(" ")}`, c.Id, this.attrs(c, { execID: id }));
-    return { Id: id };
-  }
+  execCreate(ref: string, body: ExecCreateBody): { Id: string } { return this.execs.create(ref, body); }
 
-  execInspect(id: string): ExecRecord & { Pid: number } {
-    const e = this.execs.get(id);
-    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
-    return e.rec;
-  }
+  execInspect(id: string): ExecRecord & { Pid: number } { return this.execs.inspect(id); }
 
   /** Starts an exec; returns its attach streams (null when detached) and a promise of its exit code. */
-  async execStart(id: string, opts: { detach: boolean; tty?: boolean }): Promise<{ attach: AttachStreams | null; exitCode: Promise<number>; tty: boolean }> {
-    const e = this.execs.get(id);
-    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
-    if (e.rec.Running || e.rec.ExitCode !== null) throw new ConflictError(`Exec command ${id} has already run`);
-    const c = this.get(e.rec.ContainerID);
-    if (!c.State.Running) throw new ConflictError(`container ${c.Id} is not running`);
-    const tty = opts.tty ?? e.rec.ProcessConfig.tty;
-    const base = JSON.parse(await fsp.readFile(join(this.rtPaths(c.Id).bundle, "config.json"), "utf8")) as RuntimeSpec;
-    const rootfs = join(this.dir(c.Id), "rootfs");
-    const user = e.rec.ProcessConfig.user ? await resolveUser(rootfs, e.rec.ProcessConfig.user) : undefined;
-    const proc: SpecProcess = {
-      ...base.process,
-      terminal: tty,
-      args: [e.rec.ProcessConfig.entrypoint, ...e.rec.ProcessConfig.arguments],
-      env: mergeEnv(base.process.env, e.rec.Env),
-      cwd: e.rec.WorkingDir || base.process.cwd,
-      user: user ? { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } : base.process.user,
-    };
-    if (e.rec.ProcessConfig.privileged) {
-      const all = buildSpec({ id: c.Id, rootfs, args: ["true"], env: [], cwd: "/", user: { uid: 0, gid: 0 }, hostname: "", tty: false, privileged: true, cgroupsPath: "" }).process.capabilities;
-      proc.capabilities = all;
-    }
-    delete proc.consoleSize;
-    if (tty && e.consoleSize && e.consoleSize[0] > 0) proc.consoleSize = { height: e.consoleSize[0], width: e.consoleSize[1] };
-    const dir = join(this.paths.execRoot, "e", id.slice(0, 16));
-    await ensureDir(dir);
-    e.rec.Running = true;
-    let handle: ExecHandle;
-    try {
-      handle = await this.runtime.exec({ id: c.Id, execId: id, process: proc, terminal: tty, stdin: e.rec.OpenStdin && !opts.detach, detach: opts.detach, paths: { dir } });
-    } catch (err) {
-      const msg = errorMessage(err);
-      e.rec.Running = false;
-      // As Docker: a process that could not be started is exit code 126, and the start a 400 (the
-      // runtime's words, with containerd's ": unknown" as dockerd passes them on).
-      e.rec.ExitCode = 126;
-      await fsp.rm(dir, { recursive: true, force: true });
-      if (/^OCI runtime exec failed/.test(msg)) throw new BadParameterError(/: unknown$/.test(msg) ? msg : `${msg}: unknown`);
-      throw err;
-    }
-    e.handle = handle;
-    e.rec.Pid = handle.pid;
-    this.events.publish("container", `exec_start: ${e.rec.ProcessConfig.entrypoint} ${e.rec.ProcessConfig.arguments.join(" ")}`, c.Id, this.attrs(c, { execID: id }));
-    const exitCode = handle.exitCode.then(async (code) => {
-      e.rec.Running = false;
-      e.rec.ExitCode = code;
-      e.rec.Pid = 0;
-      await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
-      this.events.publish("container", "exec_die", c.Id, this.attrs(c, { execID: id, exitCode: String(code) }));
-      return code;
-    });
-    return { attach: handle.attach, exitCode, tty };
-  }
+  execStart(id: string, opts: { detach: boolean; tty?: boolean }): Promise<ExecStarted> { return this.execs.start(id, opts); }
 
-  async execResize(id: string, h: number, w: number): Promise<void> {
-    const e = this.execs.get(id);
-    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
-    if (!e.rec.Running) return;
-    await this.runtime.resizeExec(join(this.paths.execRoot, "e", id.slice(0, 16)), h, w);
-  }
+  execResize(id: string, h: number, w: number): Promise<void> { return this.execs.resize(id, h, w); }
 
   // ---------------------------------------------------------------- listing
-
-  /** The values of `docker ps` filters that Docker checks before it lists anything (Docker's foldFilter). */
-  private psContext(f: Filters): PsContext {
-    for (const v of f.status ?? []) if (!STATUSES.includes(v)) throw invalidFilter("status", v);
-    for (const v of f.health ?? []) if (!HEALTH.includes(v)) throw new BadParameterError(`Unrecognised filter value for health: ${v}`);
-    const isTask = f["is-task"];
-    if (isTask?.length && !(exactMatch(f, "is-task", "true") || exactMatch(f, "is-task", "false"))) throw invalidFilter("is-task", isTask);
-    for (const v of f.exited ?? []) if (!/^[+-]?[0-9]+$/.test(v)) throw new BadParameterError(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
-    const ref = (k: "before" | "since") => {
-      let t: string | undefined;
-      for (const v of f[k] ?? []) {
-        const c = this.find(v);
-        if (!c) throw new NotFoundError(`no such container ${v}`);
-        t = c.Created;
-      }
-      return t;
-    };
-    return { before: ref("before"), since: ref("since"), publish: portSet(f, "publish"), expose: portSet(f, "expose") };
-  }
 
   /** `POST /containers/prune`: stopped containers, by label, label! and until (Docker's accepted keys). */
   async prune(filters: Filters = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
@@ -1365,150 +1081,9 @@ export class ContainerService {
   }
 
   /** `docker ps` rows (Docker's ContainerSummary). */
-  list(opts: { all?: boolean; limit?: number; filters?: Record<string, string[]>; imageName: (id: string) => string }): Record<string, unknown>[] {
-    const f = checkFilters(opts.filters, PS_FILTERS);
-    const ctx = this.psContext(f);
-    let list = this.all().sort((a, b) => b.Created.localeCompare(a.Created));
-    const showAll = opts.all || (opts.limit !== undefined && opts.limit > 0) || (f.status?.length ?? 0) > 0 || (f.exited?.length ?? 0) > 0;
-    if (!showAll) list = list.filter((c) => c.State.Running);
-    list = list.filter((c) => matchFilters(c, f, ctx, opts.imageName));
-    if (opts.limit !== undefined && opts.limit > 0) list = list.slice(0, opts.limit);
-    return list.map((c) => ({
-      Id: c.Id,
-      Names: [c.Name],
-      Image: c.Config.Image || opts.imageName(c.Image),
-      ImageID: c.Image,
-      Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" "),
-      Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: summaryPorts(c),
-      Labels: c.Config.Labels ?? {},
-      State: c.State.Status,
-      Status: statusText(c),
-      HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
-      NetworkSettings: { Networks: sortedKeys(c.NetworkSettings.Networks as Record<string, unknown> | undefined) ?? {} },
-      Mounts: publicMounts(c.Mounts as MountPoint[]),
-    }));
-  }
+  list(opts: ListOptions): Record<string, unknown>[] { return listContainers(this.all(), opts, (ref) => this.find(ref)); }
 }
 
-/** Per-interface counters of a process's network namespace (/proc/<pid>/net/dev), less loopback, in Docker's names. */
-function netDevStats(pid: number): Record<string, Record<string, number>> | undefined {
-  let text: string;
-  try { text = readFileSync(`/proc/${pid}/net/dev`, "utf8"); } catch { return undefined; }
-  const out: Record<string, Record<string, number>> = {};
-  for (const line of text.split("\n").slice(2)) {
-    const i = line.indexOf(":");
-    if (i < 0) continue;
-    const name = line.slice(0, i).trim();
-    if (name === "lo") continue;
-    const f = line.slice(i + 1).trim().split(/\s+/).map(Number);
-    out[name] = { rx_bytes: f[0], rx_packets: f[1], rx_errors: f[2], rx_dropped: f[3], tx_bytes: f[8], tx_packets: f[9], tx_errors: f[10], tx_dropped: f[11] };
-  }
-  return out;
-}
-
-/** The resources of a HostConfig, for the spec and for live updates. */
-export function resourcesOf(hc: HostConfig): SpecResourcesInput {
-  const n = (k: string): number | undefined => (typeof hc[k] === "number" && (hc[k] as number) !== 0 ? (hc[k] as number) : undefined);
-  return {
-    memory: n("Memory"), memoryReservation: n("MemoryReservation"), memorySwap: n("MemorySwap"), cpuShares: n("CpuShares"), nanoCpus: n("NanoCpus"),
-    cpuPeriod: n("CpuPeriod"), cpuQuota: n("CpuQuota"), cpusetCpus: (hc.CpusetCpus as string) || undefined, cpusetMems: (hc.CpusetMems as string) || undefined,
-    blkioWeight: n("BlkioWeight"), pidsLimit: hc.PidsLimit ?? undefined,
-  };
-}
-
-/** Docker's ContainerSummary.Ports: one entry per host binding, or the bare exposed port. */
-export function summaryPorts(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
-  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
-  const ports = (c.NetworkSettings.Ports ?? {}) as Record<string, { HostIp: string; HostPort: string }[] | null>;
-  for (const [k, list] of Object.entries(ports)) {
-    const [p, proto = "tcp"] = k.split("/");
-    if (!list?.length) out.push({ PrivatePort: Number(p), Type: proto });
-    else for (const b of list) out.push({ IP: b.HostIp || "0.0.0.0", PrivatePort: Number(p), PublicPort: Number(b.HostPort), Type: proto });
-  }
-  return out;
-}
-
-export function statusText(c: ContainerRecord): string {
-  const s = c.State;
-  if (s.Status === "removing") return "Removal In Progress";
-  if (s.Running) {
-    const up = `Up ${humanDuration(Date.now() - Date.parse(s.StartedAt))}`;
-    if (s.Paused) return `${up} (Paused)`;
-    if (s.Health) return `${up} (${s.Health.Status === "starting" ? "health: starting" : s.Health.Status})`;
-    return up;
-  }
-  if (s.Status === "created") return "Created";
-  if (s.Status === "restarting") return `Restarting (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
-  if (s.Status === "dead") return "Dead";
-  if (s.FinishedAt === ZERO_TIME) return "Created";
-  return `Exited (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
-}
-
-/** Docker's accepted `docker ps` filter keys (daemon/list.go acceptedPsFilterTags). */
-const PS_FILTERS = ["ancestor", "before", "exited", "health", "id", "label", "name", "status", "since", "volume", "network", "is-task", "publish", "expose"];
-const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
-const HEALTH = ["starting", "healthy", "unhealthy", "none"];
-
-interface PsContext { before?: string; since?: string; publish?: Set<string>; expose?: Set<string> }
-
-/** publish / expose values (`80`, `80/udp`, `8000-8080/tcp`) as a set of `port/proto`, with Docker's errors. */
-function portSet(f: Filters, key: "publish" | "expose"): Set<string> | undefined {
-  const vals = f[key];
-  if (!vals?.length) return undefined;
-  const out = new Set<string>();
-  for (const v of vals) {
-    const fail = (why: string) => new BadParameterError(`error while looking up for ${key} ${v}: ${why}`);
-    if (v === "") throw fail("Empty string specified for ports.");
-    const [range, proto = "tcp"] = v.split("/", 2);
-    const [a, b = a] = range.split("-", 2);
-    for (const x of [a, b]) if (!/^[0-9]+$/.test(x) || Number(x) > 65535) throw fail(`strconv.ParseUint: parsing ${JSON.stringify(x)}: invalid syntax`);
-    if (Number(b) < Number(a)) throw fail(`invalid range specified for port: ${range}`);
-    for (let p = Number(a); p <= Number(b) && out.size < 70_000; p++) out.add(`${p}/${proto.toLowerCase()}`);
-  }
-  return out;
-}
-
-function matchFilters(c: ContainerRecord, f: Filters, ctx: PsContext, imageName: (id: string) => string): boolean {
-  if (ctx.before !== undefined && c.Created >= ctx.before) return false;
-  if (ctx.since !== undefined && c.Created <= ctx.since) return false;
-  if (ctx.publish || ctx.expose) {
-    const ports = summaryPorts(c);
-    const hit = ports.some((p) => (p.PublicPort !== undefined && ctx.publish?.has(`${p.PublicPort}/${p.Type}`)) || ctx.expose?.has(`${p.PrivatePort}/${p.Type}`));
-    if (!hit) return false;
-  }
-  for (const [key, values] of Object.entries(f)) {
-    if (!values.length) continue;
-    // label values AND (Docker's MatchKVList); every other key ORs its values.
-    if (key === "label") { if (!labelsMatch(c.Config.Labels, f)) return false; continue; }
-    const ok = values.some((v) => {
-      switch (key) {
-        case "id": return c.Id.startsWith(v);
-        case "name": { try { if (new RegExp(v).test(c.Name.slice(1))) return true; } catch { /* as Go's filters.Match: a bad pattern matches nothing */ } return c.Name.slice(1).includes(v); }
-        case "label": {
-          const i = v.indexOf("=");
-          return i < 0 ? v in (c.Config.Labels ?? {}) : c.Config.Labels?.[v.slice(0, i)] === v.slice(i + 1);
-        }
-        case "status": return c.State.Status === v;
-        case "health": return (c.State.Health?.Status ?? "none") === v;
-        case "exited": return !c.State.Running && c.State.Status === "exited" && String(c.State.ExitCode) === v;
-        case "ancestor": {
-          if (c.Image === v || c.Image.replace("sha256:", "").startsWith(v.replace("sha256:", ""))) return true;
-          try { return familiarString(parseReference(v)) === familiarString(parseReference(c.Config.Image || imageName(c.Image))); } catch { return false; }
-        }
-        case "before": case "since": case "publish": case "expose": return true;
-        case "volume": return (c.Mounts as MountPoint[]).some((m) => m.Name === v || m.Source === v || m.Destination === v);
-        case "network": return c.HostConfig.NetworkMode === v || Object.entries((c.NetworkSettings.Networks ?? {}) as Record<string, { NetworkID: string }>).some(([n, e]) => n === v || e.NetworkID === v);
-        case "is-task": return v === "false";
-        default: throw invalidFilter(key);
-      }
-    });
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/** A map as Go's encoding/json writes it: keys in sorted order (clients such as Testcontainers take the first network). */
 /** Docker's restartmanager.ShouldRestart: always; unless-stopped unless the user stopped it; on-failure on a non-zero exit within the retry count. */
 function shouldRestart(c: ContainerRecord, exitCode: number, manuallyStopped: boolean): boolean {
   const rp = c.HostConfig.RestartPolicy;
@@ -1518,9 +1093,4 @@ function shouldRestart(c: ContainerRecord, exitCode: number, manuallyStopped: bo
     case "on-failure": return exitCode !== 0 && (!rp.MaximumRetryCount || c.RestartCount < rp.MaximumRetryCount);
     default: return false;
   }
-}
-
-function sortedKeys<T>(m: Record<string, T> | null | undefined): Record<string, T> | null | undefined {
-  if (!m) return m;
-  return Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]]));
 }

@@ -7,6 +7,7 @@
  * State.Health.Log; a change of status is an event ("health_status: …").
  */
 import type { ContainerRecord } from "./types.js";
+import type { ExecService } from "./exec.js";
 
 export interface HealthConfig { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number }
 export interface HealthState { Status: "starting" | "healthy" | "unhealthy"; FailingStreak: number; Log: { Start: string; End: string; ExitCode: number; Output: string }[] }
@@ -73,4 +74,49 @@ export function startHealth(c: ContainerRecord, cfg: HealthConfig, deps: HealthD
   const schedule = () => { if (!stopped) { timer = setTimeout(() => { void probe(); }, interval); timer.unref(); } };
   schedule();
   return () => { stopped = true; if (timer) clearTimeout(timer); };
+}
+
+/** The health checks of running containers, one stop function each. */
+export class HealthChecks {
+  private stops = new Map<string, () => void>();
+
+  /** Starts checking c if it has a check (stopping a previous one first). */
+  watch(c: ContainerRecord, deps: HealthDeps): void {
+    const cfg = c.Config.Healthcheck;
+    if (!healthArgv(cfg)) return;
+    this.stops.get(c.Id)?.();
+    this.stops.set(c.Id, startHealth(c, cfg!, deps));
+  }
+
+  stop(id: string): void {
+    this.stops.get(id)?.();
+    this.stops.delete(id);
+  }
+
+  stopAll(): void { for (const stop of this.stops.values()) stop(); }
+}
+
+/** One health probe: an exec whose output (stdout and stderr, 4 KiB at most) and exit code are kept; past the timeout it counts as failed. */
+export async function execProbe(execs: ExecService, c: ContainerRecord, argv: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
+  const { Id } = execs.create(c.Id, { AttachStdout: true, AttachStderr: true, Cmd: argv });
+  try {
+    const r = await execs.start(Id, { detach: false, tty: false });
+    const chunks: Buffer[] = [];
+    r.attach?.output.on("data", (d: Buffer) => chunks.push(d));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<number>((res) => { timer = setTimeout(() => res(-1), timeoutMs); });
+    const code = await Promise.race([r.exitCode, timedOut]);
+    if (timer) clearTimeout(timer);
+    await Promise.race([r.attach?.done, new Promise((res) => setTimeout(res, 200))]);
+    r.attach?.close();
+    // stdcopy frames: an 8-byte header (stream, size) before each payload.
+    const buf = Buffer.concat(chunks);
+    const out: Buffer[] = [];
+    for (let o = 0; o + 8 <= buf.length;) { const n = buf.readUInt32BE(o + 4); out.push(buf.subarray(o + 8, o + 8 + n)); o += 8 + n; }
+    const output = code === -1 ? `Health check exceeded timeout (${timeoutMs / 1000}s)` : Buffer.concat(out).toString().slice(0, 4096);
+    return { code, output };
+  } finally {
+    // Health probes are not the user's execs: they leave no trace in ExecIDs.
+    execs.discard(c, Id);
+  }
 }

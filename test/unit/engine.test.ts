@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mergeEnv } from "../../src/engine/containers.js";
+import { mergeEnv } from "../../src/engine/launch-spec.js";
 import { parseChanges } from "../../src/engine/images.js";
 import { humanDuration } from "../../src/lib/human.js";
 import { EventBus } from "../../src/engine/events.js";
