@@ -7,32 +7,30 @@
  * through the API client only.
  */
 import { fstatSync } from "node:fs";
-import type { ApiClient } from "../api/client.js";
-import { parseFlags, flagHelp, UsageError, type FlagSpec, type Flags } from "../lib/args.js";
+import { parseFlags, flagHelp, UsageError, type FlagSpec } from "../lib/args.js";
 import { formatRows } from "../lib/template.js";
 import { relayStreams } from "../lib/stdio.js";
 import { humanDuration } from "../lib/format.js";
 import type { ContainerInspectResponse, IdResponse } from "../api/types.js";
 import { loadProject, projectModel, yamlLib, ComposeError, Orchestrator, L, streamLogs, type Project, type ContainerSummary } from "./index.js";
+import { useColor } from "./logs.js";
+import type { Started } from "./orchestrator.js";
+import { timeoutFlag, type Ctx, type Sub } from "./command.js";
+import { runSub } from "./run.js";
+import { extraSubs, parseScale } from "./commands.js";
+import { watchSub } from "./watch.js";
 
-/** What the berth CLI hands the plugin: the API client and its output. */
-export interface Ctx { api: ApiClient; out(s: string): void; err(s: string): void }
+export type { Ctx };
 
 const GLOBAL: FlagSpec[] = [
   { long: "file", short: "f", type: "list", desc: "Compose configuration files" },
   { long: "project-name", short: "p", type: "string", desc: "Project name" },
   { long: "project-directory", type: "string", desc: "Specify an alternate working directory" },
+  { long: "ansi", type: "string", default: "auto", desc: "Control when to print ANSI control characters (\"never\"|\"always\"|\"auto\")" },
   { long: "help", type: "bool", hidden: true },
 ];
 
-interface Sub {
-  name: string; usage: string; desc: string; flags: FlagSpec[]; stop?: boolean;
-  /** Commands that can run from -p alone when there is no compose file (down, ps, logs...). */
-  noFile?: boolean;
-  run(c: Ctx, o: Orchestrator, f: Flags, a: string[]): Promise<number>;
-}
-
-const timeoutFlag: FlagSpec = { long: "timeout", short: "t", type: "int", desc: "Specify a shutdown timeout in seconds" };
+let ansi = "auto";
 
 function psRows(o: Orchestrator, cs: ContainerSummary[]): Record<string, unknown>[] {
   return cs.map((c) => {
@@ -42,14 +40,21 @@ function psRows(o: Orchestrator, cs: ContainerSummary[]): Record<string, unknown
       ID: c.Id.slice(0, 12), Name: c.Names[0].replace(/^\//, ""), Image: c.Image, Command: JSON.stringify(cmd), Project: c.Labels[L.project],
       Service: c.Labels[L.service], CreatedAt: new Date(c.Created * 1000).toISOString(), RunningFor: `${humanDuration(Date.now() - c.Created * 1000)} ago`,
       State: c.State, Status: c.Status, Ports: [...new Set(ports)].join(", "), Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(","),
-      _short: o.shortName(c.Names[0]),
+      _short: o.logName(c),
     };
   });
 }
 
-/** Docker Compose's Ctrl-C: stop the containers; a second Ctrl-C kills them. */
-async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: { service: string; id: string; name: string; tty: boolean }[]): Promise<number> {
+/**
+ * Attached `up`: every container's log, prefixed, until they all exit.
+ * Docker Compose's Ctrl-C: stop the containers; a second Ctrl-C kills them.
+ * --abort-on-container-exit: the first container to exit stops them all, and
+ * its exit code (or --exit-code-from's service's) is the answer.
+ */
+async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: Started[], a: { abort?: boolean; exitCodeFrom?: string; color?: boolean } = {}): Promise<number> {
   let stopping = false;
+  let code: number | undefined;
+  let aborting: Promise<void> | undefined;
   const stopAll = async () => {
     c.err("Gracefully stopping... (press Ctrl+C again to force)\n");
     await o.stop(started.map((s) => s.service));
@@ -63,13 +68,24 @@ async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: { service:
   process.on("SIGINT", onSig);
   process.on("SIGTERM", onSig);
   try {
-    c.err(`Attaching to ${started.map((s) => o.shortName(s.name)).join(", ")}\n`);
-    await streamLogs(o.api, started.map((s) => ({ id: s.id, name: o.shortName(s.name), tty: s.tty })), { follow: true }, { write: (s) => c.out(s) }, async (t) => {
+    const list = await o.containers({ all: true, services: [...new Set(started.map((s) => s.service))] });
+    const nameOf = (id: string, fallback: string) => { const x = list.find((y) => y.Id === id); return x ? o.logName(x) : o.shortName(fallback); };
+    c.err(`Attaching to ${started.map((s) => nameOf(s.id, s.name)).join(", ")}\n`);
+    await streamLogs(o.api, started.map((s) => ({ id: s.id, name: nameOf(s.id, s.name), tty: s.tty })), { follow: true, color: a.color }, { write: (s) => c.out(s) }, async (t) => {
       const info = await o.api.json<ContainerInspectResponse>("GET", `/containers/${t.id}/json`).catch(() => undefined);
-      if (info && !info.State.Running) c.out(`${t.name} exited with code ${info.State.ExitCode}\n`);
+      if (!info || info.State.Running) return;
+      c.out(`${t.name} exited with code ${info.State.ExitCode}\n`);
+      const svc = started.find((s) => s.id === t.id)!.service;
+      if (a.exitCodeFrom ? svc === a.exitCodeFrom : a.abort && code === undefined && !stopping) code = info.State.ExitCode;
+      if (a.abort && !stopping && !aborting) {
+        stopping = true;
+        c.err("Aborting on container exit...\n");
+        aborting = o.stop(started.map((s) => s.service));
+      }
     });
-    if (interrupted) { await interrupted; return 130; }
-    return 0;
+    if (aborting) await aborting;
+    if (interrupted) { await interrupted; return code ?? 130; }
+    return code ?? 0;
   } finally {
     process.off("SIGINT", onSig);
     process.off("SIGTERM", onSig);
@@ -86,28 +102,46 @@ const subs: Sub[] = [
       { long: "no-recreate", type: "bool", desc: "If containers already exist, don't recreate them" },
       { long: "no-start", type: "bool", desc: "Don't start the services after creating them" },
       { long: "pull", type: "string", desc: "Pull image before running (\"always\"|\"missing\"|\"never\")" },
-      { long: "wait", type: "bool", hidden: true },
+      { long: "no-deps", type: "bool", desc: "Don't start linked services" },
+      { long: "remove-orphans", type: "bool", desc: "Remove containers for services not defined in the Compose file" },
+      { long: "scale", type: "list", desc: "Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present." },
+      { long: "wait", type: "bool", desc: "Wait for services to be running|healthy. Implies detached mode." },
+      { long: "wait-timeout", type: "int", desc: "Maximum duration in seconds to wait for the project to be running|healthy" },
+      { long: "abort-on-container-exit", type: "bool", desc: "Stops all containers if any container was stopped. Incompatible with -d" },
+      { long: "exit-code-from", type: "string", desc: "Return the exit code of the selected service container. Implies --abort-on-container-exit" },
+      { long: "no-color", type: "bool", desc: "Produce monochrome output" },
+      { long: "no-log-prefix", type: "bool", hidden: true },
+      timeoutFlag,
     ],
     run: async (c, o, f, a) => {
       const pull = f.pull as "always" | "missing" | "never" | undefined;
       if (pull && !["always", "missing", "never"].includes(pull)) throw new UsageError(`invalid --pull option "${pull}"`);
-      const started = await o.up({ services: a, build: !!f.build, forceRecreate: !!f["force-recreate"], noRecreate: !!f["no-recreate"], noStart: !!f["no-start"], pull });
-      if (f.detach || f["no-start"]) return 0;
-      return attachUntilInterrupt(c, o, started);
+      const abort = !!f["abort-on-container-exit"] || !!f["exit-code-from"];
+      if (f.detach && abort) throw new UsageError("--abort-on-container-exit and --detach are incompatible");
+      if (f["force-recreate"] && f["no-recreate"]) throw new UsageError("--force-recreate and --no-recreate are incompatible");
+      const ecf = f["exit-code-from"] as string | undefined;
+      if (ecf && !o.project.services[ecf]) throw new ComposeError(`no such service: ${ecf}`);
+      const started = await o.up({
+        services: a, build: !!f.build, forceRecreate: !!f["force-recreate"], noRecreate: !!f["no-recreate"], noStart: !!f["no-start"], pull,
+        noDeps: !!f["no-deps"], removeOrphans: !!f["remove-orphans"], scale: parseScale(f.scale as string[] | undefined),
+        wait: !!f.wait, waitTimeout: f["wait-timeout"] as number | undefined,
+      });
+      if (f.detach || f.wait || f["no-start"]) return 0;
+      return attachUntilInterrupt(c, o, started, { abort, exitCodeFrom: ecf, color: useColor({ noColor: !!f["no-color"], ansi }) });
     },
   },
   {
-    name: "down", usage: "down [OPTIONS]", desc: "Stop and remove containers, networks", noFile: true,
+    name: "down", usage: "down [OPTIONS] [SERVICES]", desc: "Stop and remove containers, networks", noFile: true,
     flags: [
       { long: "volumes", short: "v", type: "bool", desc: "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers" },
       { long: "rmi", type: "string", desc: "Remove images used by services. \"local\" remove only images that don't have a custom tag (\"local\"|\"all\")" },
       { long: "remove-orphans", type: "bool", desc: "Remove containers for services not defined in the Compose file" },
       timeoutFlag,
     ],
-    run: async (_c, o, f) => {
+    run: async (_c, o, f, a) => {
       const rmi = f.rmi as string | undefined;
       if (rmi && rmi !== "local" && rmi !== "all") throw new UsageError(`invalid value for --rmi: "${rmi}"`);
-      await o.down({ volumes: !!f.volumes, rmi: rmi as "local" | "all" | undefined, timeout: f.timeout as number | undefined });
+      await o.down({ volumes: !!f.volumes, rmi: rmi as "local" | "all" | undefined, timeout: f.timeout as number | undefined, removeOrphans: !!f["remove-orphans"], services: a });
       return 0;
     },
   },
@@ -120,7 +154,7 @@ const subs: Sub[] = [
       { long: "format", type: "string", desc: "Format output using a custom template: 'table', 'json', or a Go template" },
     ],
     run: async (c, o, f, a) => {
-      const cs = await o.containers({ all: !!f.all, services: a });
+      const cs = await o.containers({ all: !!f.all, services: a, oneoff: !!f.all });
       if (f.quiet) { c.out(cs.map((x) => x.Id + "\n").join("")); return 0; }
       if (f.services) { c.out([...new Set(cs.map((x) => x.Labels[L.service]))].map((s) => s + "\n").join("")); return 0; }
       const rows = psRows(o, cs);
@@ -141,12 +175,17 @@ const subs: Sub[] = [
       { long: "tail", short: "n", type: "string", default: "all", desc: "Number of lines to show from the end of the logs for each container" },
       { long: "timestamps", short: "t", type: "bool", desc: "Show timestamps" },
       { long: "no-log-prefix", type: "bool", desc: "Don't print prefix in logs" },
+      { long: "no-color", type: "bool", desc: "Produce monochrome output" },
+      { long: "since", type: "string", desc: "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)" },
+      { long: "until", type: "string", desc: "Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)" },
+      { long: "index", type: "int", desc: "index of the container if service has multiple replicas" },
     ],
     run: async (c, o, f, a) => {
-      const cs = await o.containers({ all: true, services: a });
+      let cs = await o.containers({ all: true, services: a });
+      if (f.index !== undefined) cs = cs.filter((x) => Number(x.Labels[L.number]) === f.index);
       const infos = await Promise.all(cs.map((x) => o.api.json<ContainerInspectResponse>("GET", `/containers/${x.Id}/json`)));
-      await streamLogs(o.api, cs.map((x, i) => ({ id: x.Id, name: o.shortName(x.Names[0]), tty: infos[i].Config.Tty })),
-        { follow: !!f.follow, tail: f.tail as string, timestamps: !!f.timestamps, noPrefix: !!f["no-log-prefix"] }, { write: (s) => c.out(s) });
+      await streamLogs(o.api, cs.map((x, i) => ({ id: x.Id, name: o.logName(x), tty: infos[i].Config.Tty })),
+        { follow: !!f.follow, tail: f.tail as string, timestamps: !!f.timestamps, noPrefix: !!f["no-log-prefix"], since: f.since as string | undefined, until: f.until as string | undefined, color: useColor({ noColor: !!f["no-color"], ansi }) }, { write: (s) => c.out(s) });
       return 0;
     },
   },
@@ -183,8 +222,9 @@ const subs: Sub[] = [
       if (a.length < 2) throw new UsageError(`"exec" requires at least 2 arguments.`);
       const [service, ...cmd] = a;
       const cs = await o.containers({ services: [service] });
-      if (!cs.length) throw new ComposeError(`service "${service}" is not running`);
-      const id = cs[0].Id;
+      const x = cs.find((y) => Number(y.Labels[L.number] ?? 1) === f.index) ?? (f.index === 1 ? cs[0] : undefined);
+      if (!x) throw new ComposeError(`service "${service}" is not running`);
+      const id = x.Id;
       const tty = !f["no-TTY"] && !!process.stdin.isTTY && !!process.stdout.isTTY;
       // Without a terminal, stdin is relayed only when something is piped in.
       const interactive = !!f.interactive && !f.detach && (tty || hasPipedStdin());
@@ -243,7 +283,11 @@ const subs: Sub[] = [
       return 0;
     },
   },
+  runSub,
+  ...extraSubs,
+  watchSub,
 ];
+subs.sort((a, b) => a.name.localeCompare(b.name));
 
 function hasPipedStdin(): boolean {
   // A pipe or a non-empty file on fd 0 (not a terminal, not /dev/null).
@@ -268,8 +312,10 @@ export async function compose(c: Ctx, argv: string[]): Promise<number> {
   }
   if (parsed.flags.help) { c.out(`\nUsage:  berth compose ${sub.usage}\n\n${sub.desc}\n${flagHelp(sub.flags)}`); return 0; }
   const projectName = g.flags["project-name"] as string | undefined;
+  ansi = g.flags.ansi as string;
   let project: Project;
-  try {
+  if (sub.noProject) project = { name: projectName ?? "", workingDir: process.cwd(), configFiles: [], services: {}, networks: {}, volumes: {}, warnings: [] };
+  else try {
     project = loadProject({ files: g.flags.file as string[], projectName, cwd: (g.flags["project-directory"] as string | undefined) ?? process.cwd() });
   } catch (e) {
     if (!(e instanceof ComposeError)) throw e;

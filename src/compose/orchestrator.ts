@@ -3,7 +3,16 @@
  * so it drives berthd or dockerd alike). Objects are found again by Docker
  * Compose's labels, so `docker compose` and `berth compose` see the same
  * project: networks `<project>_<name>`, volumes `<project>_<name>`,
- * containers `<project>-<service>-1`.
+ * containers `<project>-<service>-<n>` (numbered per service, label
+ * com.docker.compose.container-number), one-off containers
+ * `<project>-<service>-run-<hex>` (com.docker.compose.oneoff=True).
+ *
+ * Convergence is compose v2's: a container is recreated only when its
+ * config hash (com.docker.compose.config-hash) or its image id
+ * (com.docker.compose.image) changed, or with --force-recreate; replicas
+ * beyond the wanted scale are removed, highest numbers first; containers of
+ * services no longer in the file are orphans (a warning, removed only with
+ * --remove-orphans).
  */
 import { createHash } from "node:crypto";
 import { relative, isAbsolute } from "node:path";
@@ -11,6 +20,7 @@ import { jsonLines, type ApiClient } from "../api/client.js";
 import { dependencyOrder, ComposeError, type Project, type Service } from "./loader.js";
 import { contextTar } from "../lib/build-context.js";
 import { parseGoDuration } from "../lib/duration.js";
+import { fileObjectBinds, removeRuntimeDir } from "./secrets.js";
 import type { ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerWaitResponse, ImageInspectResponse, Network, VolumeListResponse } from "../api/types.js";
 
 export type { ContainerSummary };
@@ -20,28 +30,52 @@ export const L = {
   service: "com.docker.compose.service",
   number: "com.docker.compose.container-number",
   oneoff: "com.docker.compose.oneoff",
+  slug: "com.docker.compose.slug",
   configFiles: "com.docker.compose.project.config_files",
   workingDir: "com.docker.compose.project.working_dir",
   hash: "com.docker.compose.config-hash",
   image: "com.docker.compose.image",
+  dependsOn: "com.docker.compose.depends_on",
   network: "com.docker.compose.network",
   volume: "com.docker.compose.volume",
   version: "com.docker.compose.version",
 };
 
 type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
 
 export interface Io { progress(s: string): void; out(s: string): void }
 
+/** A container `up` made or found, in start order. */
+export interface Started { service: string; id: string; name: string; tty: boolean; number: number }
+
+export interface UpOptions {
+  services?: string[]; build?: boolean; forceRecreate?: boolean; noRecreate?: boolean; noStart?: boolean;
+  pull?: "always" | "missing" | "never"; noDeps?: boolean; removeOrphans?: boolean;
+  /** --scale svc=N (over scale / deploy.replicas). */
+  scale?: Record<string, number>;
+  /** --wait: block until the containers run (and are healthy when they have a healthcheck); seconds, 0 = no limit. */
+  wait?: boolean; waitTimeout?: number;
+}
+
 function stable(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
-  if (v && typeof v === "object") return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stable((v as Obj)[k])}`).join(",")}}`;
+  if (v && typeof v === "object") return `{${Object.keys(v).sort().filter((k) => (v as Obj)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${stable((v as Obj)[k])}`).join(",")}}`;
   return JSON.stringify(v) ?? "null";
 }
 
-/** The hash docker compose keeps in com.docker.compose.config-hash: of the service's resolved configuration. */
+/**
+ * The hash docker compose keeps in com.docker.compose.config-hash: of the
+ * service's resolved configuration less what does not change the container
+ * (as compose v2's ServiceHash: build, pull_policy, scale, deploy.replicas,
+ * depends_on, profiles and develop are left out; the image id is its own label).
+ */
 export function configHash(s: Service): string {
-  return createHash("sha256").update(stable(s)).digest("hex");
+  const { build: _b, pull_policy: _pp, depends_on: _d, ...rest } = s as Service & Obj;
+  const o: Obj = { ...rest };
+  delete o.scale; delete o.profiles; delete o.develop;
+  if (isObj(o.deploy)) { const { replicas: _r, ...dep } = o.deploy; o.deploy = dep; }
+  return createHash("sha256").update(stable(o)).digest("hex");
 }
 
 /** stop_grace_period ("1m30s") in whole seconds, as StopTimeout takes it. */
@@ -49,34 +83,64 @@ function seconds(d: string | undefined): number | undefined {
   return d ? Math.round(parseGoDuration(d) / 1e9) : undefined;
 }
 
+/** A service's extra model fields (scale, deploy, develop...), read defensively: the loader may or may not have them. */
+export function raw(s: Service): Obj { return s as unknown as Obj; }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export class Orchestrator {
+  /** --scale overrides, by service. */
+  scaleOverride: Record<string, number> = {};
+
   constructor(readonly api: ApiClient, readonly project: Project, readonly io: Io) {}
 
   imageName(s: Service): string { return s.image ?? `${this.project.name}-${s.name}`; }
-  containerName(s: Service): string { return s.container_name ?? `${this.project.name}-${s.name}-1`; }
+  containerName(s: Service, n = 1): string { return s.container_name ?? `${this.project.name}-${s.name}-${n}`; }
   /** What logs and ps print: the container name less the project prefix (`web-1`). */
   shortName(containerName: string): string {
     const n = containerName.replace(/^\//, "");
     return n.startsWith(`${this.project.name}-`) ? n.slice(this.project.name.length + 1) : n;
   }
+  /** compose v2's log prefix: `<service>-<n>` for a default name, the whole name when container_name set it. */
+  logName(c: { Names: string[]; Labels: Record<string, string> }): string {
+    const name = c.Names[0].replace(/^\//, "");
+    const p = c.Labels[L.project] ?? this.project.name;
+    if (name === `${p}-${c.Labels[L.service]}-${c.Labels[L.number]}` || c.Labels[L.oneoff] === "True" && name.startsWith(`${p}-`)) return name.slice(p.length + 1);
+    return name;
+  }
+
+  /** How many containers a service runs: --scale, then `scale`, then deploy.replicas, else 1. */
+  replicas(s: Service): number {
+    const r = raw(s);
+    const dep = isObj(r.deploy) ? r.deploy : undefined;
+    const n = this.scaleOverride[s.name] ?? (typeof r.scale === "number" ? r.scale : undefined) ?? (typeof dep?.replicas === "number" ? dep.replicas : undefined) ?? 1;
+    if (n > 1 && s.container_name) throw new ComposeError(`services.${s.name}: can't set container_name and ${s.name} as container name must be unique: invalid compose project`);
+    return n;
+  }
 
   /** The named services plus everything they depend on, in start order; all services when none are named. */
-  selection(names: string[]): string[] {
+  selection(names: string[], noDeps = false): string[] {
     for (const n of names) if (!this.project.services[n]) throw new ComposeError(`no such service: ${n}`);
     const order = dependencyOrder(this.project.services);
     if (!names.length) return order;
     const want = new Set<string>();
-    const add = (n: string) => { if (want.has(n)) return; want.add(n); for (const d of Object.keys(this.project.services[n].depends_on)) add(d); };
+    const add = (n: string) => {
+      if (want.has(n)) return;
+      want.add(n);
+      if (!noDeps) for (const d of Object.keys(this.project.services[n].depends_on)) if (this.project.services[d]) add(d);
+    };
     names.forEach(add);
     return order.filter((n) => want.has(n));
   }
 
-  /** The project's containers (by label), optionally of some services only. */
-  async containers(o: { all?: boolean; services?: string[] } = {}): Promise<ContainerSummary[]> {
-    const filters = { label: [`${L.project}=${this.project.name}`, `${L.oneoff}=False`] };
+  /** The project's containers (by label), optionally of some services only; one-off (`run`) containers only with oneoff. */
+  async containers(o: { all?: boolean; services?: string[]; oneoff?: boolean } = {}): Promise<ContainerSummary[]> {
+    const filters = { label: [`${L.project}=${this.project.name}`, ...(o.oneoff ? [] : [`${L.oneoff}=False`])] };
     const list = await this.api.json<ContainerSummary[]>("GET", "/containers/json", { query: { all: !!o.all, filters: JSON.stringify(filters) } });
     const svc = o.services?.length ? new Set(o.services) : undefined;
-    return list.filter((c) => !svc || svc.has(c.Labels[L.service])).sort((a, b) => a.Names[0].localeCompare(b.Names[0]));
+    const num = (c: ContainerSummary) => Number(c.Labels[L.number] ?? 0);
+    return list.filter((c) => !svc || svc.has(c.Labels[L.service]))
+      .sort((a, b) => (a.Labels[L.service] ?? "").localeCompare(b.Labels[L.service] ?? "") || num(a) - num(b) || a.Names[0].localeCompare(b.Names[0]));
   }
 
   private async exists(path: string): Promise<boolean> {
@@ -150,8 +214,8 @@ export class Orchestrator {
     }
   }
 
-  /** The POST /containers/create body of a service (networks beyond the first are connected after create). */
-  createBody(s: Service, imageId: string): Obj {
+  /** The POST /containers/create body of a service's container number `n` (networks beyond the first are connected after create). */
+  createBody(s: Service, imageId: string, o: { number?: number; hash?: string } = {}): Obj {
     const p = this.project;
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -167,6 +231,7 @@ export class Orchestrator {
       else if (m.type === "volume" && !m.source) anon[m.target] = {};
       else binds.push(`${m.type === "volume" ? p.volumes[m.source!].name : m.source}:${m.target}${m.read_only ? ":ro" : ""}`);
     }
+    binds.push(...fileObjectBinds(p, s));
     const nets = Object.keys(s.networks);
     let networkMode = s.network_mode;
     if (networkMode?.startsWith("service:")) {
@@ -175,10 +240,11 @@ export class Orchestrator {
       networkMode = `container:${this.containerName(dep)}`;
     }
     const first = nets[0];
+    const deps = Object.entries(s.depends_on);
     const labels = {
-      ...s.labels, [L.project]: p.name, [L.service]: s.name, [L.number]: "1", [L.oneoff]: "False",
-      [L.configFiles]: p.configFiles.join(","), [L.workingDir]: p.workingDir, [L.hash]: configHash(s), [L.image]: imageId, [L.version]: "2",
-      ...(Object.keys(s.depends_on).length ? { "com.docker.compose.depends_on": Object.entries(s.depends_on).map(([d, c]) => `${d}:${c.condition}:false`).join(",") } : {}),
+      ...s.labels, [L.project]: p.name, [L.service]: s.name, [L.number]: String(o.number ?? 1), [L.oneoff]: "False",
+      [L.configFiles]: p.configFiles.join(","), [L.workingDir]: p.workingDir, [L.hash]: o.hash ?? configHash(s), [L.image]: imageId, [L.version]: "2",
+      ...(deps.length ? { [L.dependsOn]: deps.map(([d, c]) => `${d}:${c.condition}:${(c as Obj).restart === true}`).join(",") } : {}),
     };
     const [rpName, rpMax] = (s.restart ?? "no").split(":");
     const endpoint = (key: string) => ({ Aliases: [s.name, ...s.networks[key].aliases], ...(s.networks[key].ipv4_address ? { IPAMConfig: { IPv4Address: s.networks[key].ipv4_address } } : {}) });
@@ -207,74 +273,175 @@ export class Orchestrator {
     };
   }
 
-  private async waitFor(s: Service, started: Map<string, string>): Promise<void> {
-    for (const [dep, { condition }] of Object.entries(s.depends_on)) {
-      const id = started.get(dep);
-      if (!id) continue;
-      if (condition === "service_completed_successfully") {
-        const res = await this.api.stream("POST", `/containers/${id}/wait`, { query: { condition: "not-running" } });
-        let text = "";
-        for await (const c of res) text += c;
-        const code = (JSON.parse(text || "{}") as Partial<ContainerWaitResponse>).StatusCode ?? 0;
-        if (code !== 0) throw new ComposeError(`service "${dep}" didn't complete successfully: exit ${code}`);
-      } else if (condition === "service_healthy") {
-        const deadline = Date.now() + 120_000;
-        for (;;) {
-          const info = await this.api.json<ContainerInspectResponse>("GET", `/containers/${id}/json`);
-          const h = info.State.Health?.Status;
-          if (!h || h === "healthy") break; // no healthcheck: treated as started
-          if (h === "unhealthy") throw new ComposeError(`dependency failed to start: container ${this.containerName(this.project.services[dep])} is unhealthy`);
-          if (Date.now() > deadline) throw new ComposeError(`timed out waiting for ${dep} to be healthy`);
-          await new Promise((r) => setTimeout(r, 500));
+  /** Creates a container from a createBody() (connecting its extra networks); returns its id. */
+  async createContainer(name: string, body: Obj): Promise<string> {
+    const extra = (body._extraNetworks ?? []) as { name: string; config: Obj }[];
+    delete body._extraNetworks;
+    const r = await this.api.json<ContainerCreateResponse>("POST", "/containers/create", { query: { name }, body });
+    for (const x of extra) await this.api.request("POST", `/networks/${encodeURIComponent(x.name)}/connect`, { body: { Container: r.Id, EndpointConfig: x.config } });
+    return r.Id;
+  }
+
+  private async inspect(id: string): Promise<ContainerInspectResponse> {
+    return this.api.json<ContainerInspectResponse>("GET", `/containers/${id}/json`);
+  }
+
+  /**
+   * compose v2's isServiceHealthy: true once every container is healthy (or,
+   * with fallbackRunning, running without a healthcheck); an exited or
+   * unhealthy container is an error at once, not after a timeout.
+   */
+  private async healthy(ids: string[], fallbackRunning: boolean): Promise<boolean> {
+    for (const id of ids) {
+      const info = await this.inspect(id);
+      const name = info.Name.replace(/^\//, "");
+      if (info.State.Status === "exited" || info.State.Status === "dead") throw new ComposeError(`container ${name} exited (${info.State.ExitCode})`);
+      if (!info.State.Running) return false;
+      const h = info.State.Health?.Status;
+      if (!h || h === "none") {
+        if (fallbackRunning) continue;
+        throw new ComposeError(`container ${name} has no healthcheck configured`);
+      }
+      if (h === "unhealthy") throw new ComposeError(`container ${name} is unhealthy`);
+      if (h !== "healthy") return false;
+    }
+    return true;
+  }
+
+  private async waitExit(id: string): Promise<number> {
+    const res = await this.api.stream("POST", `/containers/${id}/wait`, { query: { condition: "not-running" } });
+    let text = "";
+    for await (const c of res) text += c;
+    return (JSON.parse(text || "{}") as Partial<ContainerWaitResponse>).StatusCode ?? 0;
+  }
+
+  /** Waits for a service's depends_on conditions; `ids` are the containers of each dependency. */
+  async waitFor(s: Service, ids: Map<string, string[]>): Promise<void> {
+    for (const [dep, cfg] of Object.entries(s.depends_on)) {
+      const cs = ids.get(dep) ?? (await this.containers({ all: true, services: [dep] })).map((c) => c.Id);
+      const required = cfg.required !== false;
+      if (!cs.length) {
+        if (!required) { this.io.progress(` Container ${dep}  Skipped - optional dependency "${dep}" is not running\n`); continue; }
+        if (cfg.condition !== "service_started") throw new ComposeError(`dependency failed to start: service "${dep}" has no container`);
+        continue;
+      }
+      try {
+        if (cfg.condition === "service_completed_successfully") {
+          for (const id of cs) {
+            const code = await this.waitExit(id);
+            if (code !== 0) throw new ComposeError(`service "${dep}" didn't complete successfully: exit ${code}`);
+          }
+        } else if (cfg.condition === "service_healthy") {
+          for (const id of cs) this.io.progress(` Container ${(await this.inspect(id)).Name.replace(/^\//, "")}  Waiting\n`);
+          while (!(await this.healthy(cs, false))) await sleep(200);
+          for (const id of cs) this.io.progress(` Container ${(await this.inspect(id)).Name.replace(/^\//, "")}  Healthy\n`);
         }
+      } catch (e) {
+        if (!(e instanceof ComposeError)) throw e;
+        if (!required) { this.io.progress(` Container ${dep}  Skipped - optional dependency "${dep}" failed: ${e.message}\n`); continue; }
+        throw cfg.condition === "service_healthy" ? new ComposeError(`dependency failed to start: ${e.message}`) : e;
       }
     }
   }
 
+  /** Orphans: the project's containers whose service is not in the file. */
+  async orphans(): Promise<ContainerSummary[]> {
+    return (await this.containers({ all: true })).filter((c) => !this.project.services[c.Labels[L.service]]);
+  }
+
+  private async removeContainer(c: { Id: string; State?: string }, name: string, timeout?: number): Promise<void> {
+    if (c.State === undefined || c.State === "running" || c.State === "restarting" || c.State === "paused") {
+      this.io.progress(` Container ${name}  Stopping\n`);
+      await this.api.request("POST", `/containers/${c.Id}/stop`, { query: { t: timeout } }).catch(() => {});
+      this.io.progress(` Container ${name}  Stopped\n`);
+    }
+    await this.api.request("DELETE", `/containers/${c.Id}`, { query: { force: true } });
+    this.io.progress(` Container ${name}  Removed\n`);
+  }
+
   /** Creates (or recreates, when its configuration changed) and starts the services' containers. Returns the containers, in start order. */
-  async up(o: { services?: string[]; build?: boolean; forceRecreate?: boolean; noRecreate?: boolean; noStart?: boolean; pull?: "always" | "missing" | "never" }): Promise<{ service: string; id: string; name: string; tty: boolean }[]> {
-    const order = this.selection(o.services ?? []);
+  async up(o: UpOptions): Promise<Started[]> {
+    Object.assign(this.scaleOverride, o.scale ?? {});
+    for (const n of Object.keys(o.scale ?? {})) if (!this.project.services[n]) throw new ComposeError(`no such service: ${n}`);
+    const order = this.selection(o.services ?? [], o.noDeps);
     await this.ensureImages(order, { build: o.build, pull: o.pull });
     await this.ensureNetworks(order.filter((n) => !this.project.services[n].network_mode));
     await this.ensureVolumes(order);
-    const existing = await this.containers({ all: true, services: order });
-    const started = new Map<string, string>();
-    const result: { service: string; id: string; name: string; tty: boolean }[] = [];
+    const all = await this.containers({ all: true });
+    const orphans = all.filter((c) => !this.project.services[c.Labels[L.service]]);
+    if (orphans.length) {
+      if (o.removeOrphans) for (const c of orphans) await this.removeContainer(c, c.Names[0].replace(/^\//, ""));
+      else this.io.progress(`WARN[0000] Found orphan containers ([${orphans.map((c) => c.Names[0].replace(/^\//, "")).join(" ")}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
+    }
+    const ids = new Map<string, string[]>();
+    const recreated = new Set<string>();
+    const result: Started[] = [];
     for (const n of order) {
       const s = this.project.services[n];
-      const name = this.containerName(s);
+      const want = this.replicas(s);
       const img = await this.api.json<ImageInspectResponse>("GET", `/images/${encodeURIComponent(this.imageName(s))}/json`);
-      const body = this.createBody(s, img.Id);
-      const labels = body.Labels as Record<string, string>;
-      const cur = existing.find((c) => c.Labels[L.service] === n);
-      let id: string | undefined = cur?.Id;
-      if (cur) {
-        const changed = cur.Labels[L.hash] !== labels[L.hash] || cur.Labels[L.image] !== labels[L.image];
-        if (o.forceRecreate || (changed && !o.noRecreate)) {
-          this.io.progress(` Container ${name}  Recreate\n`);
-          await this.api.request("POST", `/containers/${cur.Id}/stop`).catch(() => {});
-          await this.api.request("DELETE", `/containers/${cur.Id}`, { query: { force: true } });
-          id = undefined;
+      const hash = configHash(s);
+      const mine = all.filter((c) => c.Labels[L.service] === n);
+      // Scale down: the highest numbers go first.
+      const extra = mine.filter((c) => Number(c.Labels[L.number] ?? 1) > want).sort((a, b) => Number(b.Labels[L.number]) - Number(a.Labels[L.number]));
+      for (const c of extra) await this.removeContainer(c, c.Names[0].replace(/^\//, ""));
+      const toStart: Started[] = [];
+      const svcIds: string[] = [];
+      for (let i = 1; i <= want; i++) {
+        const name = this.containerName(s, i);
+        const cur = mine.find((c) => Number(c.Labels[L.number] ?? 1) === i);
+        let id: string | undefined = cur?.Id;
+        if (cur) {
+          const changed = cur.Labels[L.hash] !== hash || cur.Labels[L.image] !== img.Id;
+          if (o.forceRecreate || (changed && !o.noRecreate)) {
+            this.io.progress(` Container ${name}  Recreate\n`);
+            await this.api.request("POST", `/containers/${cur.Id}/stop`).catch(() => {});
+            await this.api.request("DELETE", `/containers/${cur.Id}`, { query: { force: true } });
+            id = undefined;
+            recreated.add(n);
+          }
+        }
+        const wasRunning = !!id && cur?.State === "running";
+        if (!id) {
+          id = await this.createContainer(name, this.createBody(s, img.Id, { number: i, hash }));
+          this.io.progress(` Container ${name}  ${cur ? "Recreated" : "Created"}\n`);
+        } else if (wasRunning) this.io.progress(` Container ${name}  Running\n`);
+        const st = { service: n, id, name, tty: !!s.tty, number: i };
+        svcIds.push(id);
+        result.push(st);
+        if (!wasRunning) toStart.push(st);
+        else if (!recreated.has(n) && Object.entries(s.depends_on).some(([d, c]) => (c as Obj).restart === true && recreated.has(d))) {
+          // depends_on.restart: a dependency was recreated, so this one restarts too.
+          await this.api.request("POST", `/containers/${id}/restart`);
+          this.io.progress(` Container ${name}  Restarted\n`);
         }
       }
-      const wasRunning = !!id && cur?.State === "running";
-      if (!id) {
-        const extra = body._extraNetworks as { name: string; config: Obj }[];
-        delete body._extraNetworks;
-        const r = await this.api.json<ContainerCreateResponse>("POST", "/containers/create", { query: { name }, body });
-        id = r.Id;
-        for (const x of extra) await this.api.request("POST", `/networks/${encodeURIComponent(x.name)}/connect`, { body: { Container: id, EndpointConfig: x.config } });
-        this.io.progress(` Container ${name}  ${cur ? "Recreated" : "Created"}\n`);
-      } else if (wasRunning) this.io.progress(` Container ${name}  Running\n`);
-      started.set(n, id);
-      result.push({ service: n, id, name, tty: !!s.tty });
-      if (o.noStart || wasRunning) continue;
-      await this.waitFor(s, started);
-      this.io.progress(` Container ${name}  Starting\n`);
-      await this.api.request("POST", `/containers/${id}/start`);
-      this.io.progress(` Container ${name}  Started\n`);
+      ids.set(n, svcIds);
+      if (o.noStart || !toStart.length) continue;
+      await this.waitFor(s, ids);
+      for (const st of toStart) {
+        this.io.progress(` Container ${st.name}  Starting\n`);
+        await this.api.request("POST", `/containers/${st.id}/start`);
+        this.io.progress(` Container ${st.name}  Started\n`);
+      }
     }
+    if (o.wait && !o.noStart) await this.waitHealthy(result, o.waitTimeout);
     return result;
+  }
+
+  /** `up --wait`: every container running, and healthy when it has a healthcheck (an exited one is an error). */
+  async waitHealthy(cs: Started[], timeoutSec?: number): Promise<void> {
+    const deadline = timeoutSec ? Date.now() + timeoutSec * 1000 : Infinity;
+    for (const c of cs) this.io.progress(` Container ${c.name}  Waiting\n`);
+    const pending = new Set(cs);
+    while (pending.size) {
+      for (const c of [...pending]) {
+        if (await this.healthy([c.id], true)) { pending.delete(c); this.io.progress(` Container ${c.name}  Healthy\n`); }
+      }
+      if (!pending.size) break;
+      if (Date.now() > deadline) throw new ComposeError(`application not healthy after ${timeoutSec}s`);
+      await sleep(200);
+    }
   }
 
   async stop(services: string[] = [], timeout?: number): Promise<void> {
@@ -282,12 +449,19 @@ export class Orchestrator {
     // Reverse start order: dependents stop before what they depend on.
     const order = dependencyOrder(this.project.services);
     const rank = (c: ContainerSummary) => -order.indexOf(c.Labels[L.service]);
-    for (const c of cs.sort((a, b) => rank(a) - rank(b))) {
+    await this.inOrder(cs.sort((a, b) => rank(a) - rank(b)), rank, async (c) => {
       const name = c.Names[0].replace(/^\//, "");
       this.io.progress(` Container ${name}  Stopping\n`);
       await this.api.request("POST", `/containers/${c.Id}/stop`, { query: { t: timeout } });
       this.io.progress(` Container ${name}  Stopped\n`);
-    }
+    });
+  }
+
+  /** Runs fn over containers grouped by rank: one rank after the other, the replicas of one rank together. */
+  private async inOrder(cs: ContainerSummary[], rank: (c: ContainerSummary) => number, fn: (c: ContainerSummary) => Promise<void>): Promise<void> {
+    const groups = new Map<number, ContainerSummary[]>();
+    for (const c of cs) { const r = rank(c); groups.set(r, [...(groups.get(r) ?? []), c]); }
+    for (const r of [...groups.keys()].sort((a, b) => a - b)) await Promise.all(groups.get(r)!.map(fn));
   }
 
   async start(services: string[] = []): Promise<void> {
@@ -302,7 +476,21 @@ export class Orchestrator {
   }
 
   async restart(services: string[] = [], timeout?: number): Promise<void> {
-    for (const c of await this.containers({ all: true, services })) {
+    // depends_on.restart: dependents of a restarted service restart too.
+    const names = new Set(services);
+    if (services.length) {
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const s of Object.values(this.project.services)) {
+          if (names.has(s.name)) continue;
+          if (Object.entries(s.depends_on).some(([d, c]) => names.has(d) && (c as Obj).restart === true)) { names.add(s.name); grew = true; }
+        }
+      }
+    }
+    const order = dependencyOrder(this.project.services);
+    const cs = (await this.containers({ all: true, services: [...names] })).sort((a, b) => order.indexOf(a.Labels[L.service]) - order.indexOf(b.Labels[L.service]));
+    for (const c of cs) {
       await this.api.request("POST", `/containers/${c.Id}/restart`, { query: { t: timeout } });
       this.io.progress(` Container ${c.Names[0].replace(/^\//, "")}  Restarted\n`);
     }
@@ -318,12 +506,19 @@ export class Orchestrator {
     return cs.length;
   }
 
-  async down(o: { volumes?: boolean; rmi?: "local" | "all"; timeout?: number } = {}): Promise<void> {
+  async down(o: { volumes?: boolean; rmi?: "local" | "all"; timeout?: number; removeOrphans?: boolean; services?: string[] } = {}): Promise<void> {
     const p = this.project;
-    const cs = await this.containers({ all: true });
+    const known = Object.keys(p.services).length > 0;
+    let cs = await this.containers({ all: true, oneoff: true, services: o.services });
+    // Without a compose file every container of the project goes; with one, orphans only with --remove-orphans.
+    if (known && !o.removeOrphans) {
+      const orphans = cs.filter((c) => !p.services[c.Labels[L.service]]);
+      if (orphans.length) this.io.progress(`WARN[0000] Found orphan containers ([${orphans.map((c) => c.Names[0].replace(/^\//, "")).join(" ")}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.\n`);
+      cs = cs.filter((c) => p.services[c.Labels[L.service]]);
+    }
     const order = dependencyOrder(p.services);
     const rank = (c: ContainerSummary) => -order.indexOf(c.Labels[L.service]);
-    for (const c of cs.sort((a, b) => rank(a) - rank(b))) {
+    await this.inOrder(cs, rank, async (c) => {
       const name = c.Names[0].replace(/^\//, "");
       if (c.State === "running" || c.State === "restarting" || c.State === "paused") {
         this.io.progress(` Container ${name}  Stopping\n`);
@@ -332,7 +527,8 @@ export class Orchestrator {
       }
       await this.api.request("DELETE", `/containers/${c.Id}`, { query: { force: true, v: !!o.volumes } });
       this.io.progress(` Container ${name}  Removed\n`);
-    }
+    });
+    if (o.services?.length) return;
     // Networks: the project's own (declared, non-external) and any others labelled with the project.
     const nets = new Set(Object.values(p.networks).filter((n) => !n.external).map((n) => n.name));
     const labelled = await this.api.json<Network[]>("GET", "/networks", { query: { filters: JSON.stringify({ label: [`${L.project}=${p.name}`] }) } });
@@ -357,10 +553,11 @@ export class Orchestrator {
         catch (e) { if (!(isNotFound(e))) throw e; }
       }
     }
+    removeRuntimeDir(p.name);
   }
 }
 
 /** A 404 from the API client, whichever bundle's ApiError class made it. */
-function isNotFound(e: unknown): boolean {
+export function isNotFound(e: unknown): boolean {
   return e instanceof Error && e.name === "ApiError" && (e as Error & { status?: number }).status === 404;
 }

@@ -1,0 +1,27 @@
+/** The shape of a `berth compose` subcommand (cli.ts dispatches; run.ts, commands.ts and watch.ts define some). */
+import type { ApiClient } from "../api/client.js";
+import type { FlagSpec, Flags } from "../lib/args.js";
+import type { Orchestrator } from "./orchestrator.js";
+
+/** What the berth CLI hands the plugin: the API client and its output. */
+export interface Ctx { api: ApiClient; out(s: string): void; err(s: string): void }
+
+export interface Sub {
+  name: string; usage: string; desc: string; flags: FlagSpec[]; stop?: boolean;
+  /** Commands that can run from -p alone when there is no compose file (down, ps, logs...). */
+  noFile?: boolean;
+  /** Commands that need no project at all (ls). */
+  noProject?: boolean;
+  run(c: Ctx, o: Orchestrator, f: Flags, a: string[]): Promise<number>;
+}
+
+export const timeoutFlag: FlagSpec = { long: "timeout", short: "t", type: "int", desc: "Specify a shutdown timeout in seconds" };
+
+/** Reads a POST /containers/{id}/wait answer. */
+export async function readWait(res: NodeJS.ReadableStream): Promise<number> {
+  let text = "";
+  for await (const c of res) text += c;
+  const r = JSON.parse(text || "{}") as { StatusCode?: number; Error?: { Message?: string } | null };
+  if (r.Error?.Message) throw new Error(`Error waiting for container: ${r.Error.Message}`);
+  return r.StatusCode ?? 0;
+}
