@@ -1,12 +1,36 @@
 /**
- * Reader for the container log conmon writes (k8s-file / CRI format):
+ * The log conmon writes (k8s-file / CRI format), and the pump that turns it
+ * into the container's real log:
  *   2024-01-01T00:00:00.000000000+00:00 stdout F a full line
  *   2024-01-01T00:00:00.000000000+00:00 stderr P a partial line (no newline)
- * Entries come back with Docker's RFC3339Nano UTC timestamps. `follow`
- * keeps reading what is appended until `stopWhen()` holds and the file is
- * drained, or the signal aborts.
+ *
+ * Design. conmon can only write k8s-file (or journald/none/passthrough), and
+ * it must keep writing while berthd is away, so its file is a *spool*: a
+ * small staging file that berthd converts, continuously, into the log the
+ * user asked for (json-file in Docker's format, see jsonlog.ts), as dockerd
+ * itself writes every log byte. SpoolPump:
+ *  - tails the spool: fs.watch wakes it (bursts are coalesced into one pass
+ *    every ~20 ms; a slow timer is the fallback), each pass reads what was
+ *    appended in 256 KiB blocks and hands whole entries to the sink in one
+ *    batch (one writev per batch, not a syscall per line);
+ *  - remembers how far it converted in `<spool>.pos` ("<inode> <offset>"),
+ *    written after each batch, so a daemon restart neither repeats nor skips;
+ *  - rotates the spool once it converted ROTATE_AT bytes: "2 0 0\n" on
+ *    conmon's `ctl` fifo (REOPEN_LOGS_EVENT, what CRI-O sends for kubelet's
+ *    log rotation); conmon fsyncs, opens `<spool>.tmp` and renames it over
+ *    the spool. The pump keeps its handle on the old inode, reads it to the
+ *    end once the path names a new inode, then moves on to the new file:
+ *    nothing is lost and the spool stays small;
+ *  - conmon's own `--log-size-max` (set by the driver) bounds the spool
+ *    while berthd is away: conmon then renames a fresh file over it by
+ *    itself. With berthd up the pump follows those renames the same way.
+ * Memory per running container: this object, one FSWatcher, one open fd;
+ * read buffers live only during a pass.
+ *
+ * readLog still reads a k8s-file log directly (logs of containers whose
+ * driver keeps no converted log).
  */
-import { promises as fsp } from "node:fs";
+import { promises as fsp, watch, constants as fsc, type FSWatcher } from "node:fs";
 
 export interface LogEntry { time: string; stream: "stdout" | "stderr"; data: Buffer }
 
@@ -173,5 +197,214 @@ export async function* readLog(path: string, opts: ReadLogOptions = {}): AsyncIt
     }
   } finally {
     await fh?.close();
+  }
+}
+
+// ---------------------------------------------------------------- spool pump
+
+/** Converts conmon's timestamp (local offset) to Docker's UTC RFC3339Nano (fraction without trailing zeros). */
+export function utcNano(t: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  if (!m) return t;
+  let base = m[1];
+  if (m[3] !== "Z" && m[3] !== "+00:00" && m[3] !== "-00:00") base = new Date(Date.parse(m[1] + m[3])).toISOString().slice(0, 19);
+  const frac = (m[2] ?? "").replace(/0+$/, "");
+  return `${base}${frac ? "." + frac : ""}Z`;
+}
+
+/** Docker's copier buffer: a line longer than this is logged in partial pieces. */
+const MAX_ENTRY = 16 * 1024;
+
+/**
+ * Spool lines → entries: "F" ends a line (its newline restored), runs of "P"
+ * pieces of one stream are joined to the line they end (up to 16 KiB, as
+ * Docker's copier buffers), a run still open at the end stays partial.
+ */
+export function spoolEntries(lines: Buffer[]): LogEntry[] {
+  const out: LogEntry[] = [];
+  let open: { time: string; stream: "stdout" | "stderr"; parts: Buffer[]; len: number } | undefined;
+  const close = (nl: boolean) => {
+    if (!open) return;
+    if (nl) open.parts.push(NL);
+    out.push({ time: open.time, stream: open.stream, data: open.parts.length === 1 ? open.parts[0] : Buffer.concat(open.parts) });
+    open = undefined;
+  };
+  for (const line of lines) {
+    const s1 = line.indexOf(32), s2 = s1 < 0 ? -1 : line.indexOf(32, s1 + 1);
+    if (s2 < 0) continue;
+    const stream = line.subarray(s1 + 1, s2).toString();
+    if (stream !== "stdout" && stream !== "stderr") continue;
+    const full = line[s2 + 1] === 0x46;
+    const payload = line.length > s2 + 3 ? Buffer.from(line.subarray(s2 + 3)) : Buffer.alloc(0);
+    if (open && (open.stream !== stream || open.len + payload.length > MAX_ENTRY)) close(false);
+    if (!open) open = { time: utcNano(line.subarray(0, s1).toString()), stream, parts: [], len: 0 };
+    if (payload.length) { open.parts.push(payload); open.len += payload.length; }
+    if (full) close(true);
+  }
+  close(false);
+  return out;
+}
+const NL = Buffer.from("\n");
+
+export interface SpoolPumpOptions {
+  /** conmon's k8s-file. */
+  spool: string;
+  /** conmon's ctl fifo (rotation requests); null: never ask for one. */
+  ctl: string | null;
+  /** Receives each batch in order; the next batch waits for it. */
+  sink: (entries: LogEntry[]) => Promise<void>;
+  /** Converted bytes after which the spool is rotated (default 256 KiB). */
+  rotateAt?: number;
+  /** Called after every batch reaches the sink (wakes followers). */
+  onWrite?: () => void;
+}
+
+export class SpoolPump {
+  private fh: fsp.FileHandle | undefined;
+  private ino = 0;
+  private pos = 0;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private slow: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private stopped = false;
+  private rotateAsked = false;
+  private readonly posPath: string;
+
+  constructor(private readonly o: SpoolPumpOptions) {
+    this.posPath = o.spool + ".pos";
+  }
+
+  /** Starts following the spool (a running container). */
+  start(): void {
+    this.stopped = false;
+    this.watchSpool();
+    this.slow = setInterval(() => this.kick(0), 2000);
+    this.slow.unref();
+    this.kick(0);
+  }
+
+  private watchSpool(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    try {
+      this.watcher = watch(this.o.spool, { persistent: false }, () => this.kick(20));
+      this.watcher.on("error", () => { this.watcher?.close(); this.watcher = undefined; });
+    } catch { /* not there yet: the slow timer finds it */ }
+  }
+
+  private kick(ms: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}); }, ms);
+    this.timer.unref?.();
+  }
+
+  /** Converts everything the spool holds now; concurrent calls share one pass (and one more after it). */
+  flush(): Promise<void> {
+    if (this.running) { this.again = true; return this.running; }
+    this.running = (async () => {
+      try {
+        do { this.again = false; await this.pass(); } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Final conversion and release (the container exited, or the daemon stops). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.slow) { clearInterval(this.slow); this.slow = undefined; }
+    this.watcher?.close();
+    this.watcher = undefined;
+    await this.flush().catch(() => {});
+    await this.fh?.close().catch(() => {});
+    this.fh = undefined;
+  }
+
+  private async openSpool(): Promise<boolean> {
+    let fh: fsp.FileHandle;
+    try { fh = await fsp.open(this.o.spool, "r"); } catch { return false; }
+    const st = await fh.stat();
+    this.fh = fh;
+    this.ino = st.ino;
+    this.pos = 0;
+    const saved = await fsp.readFile(this.posPath, "utf8").catch(() => "");
+    const [ino, pos] = saved.trim().split(" ").map(Number);
+    if (ino === st.ino && pos > 0 && pos <= st.size) this.pos = pos;
+    return true;
+  }
+
+  /** Reads the open spool from pos to its end, whole lines only, into the sink. */
+  private async drain(): Promise<void> {
+    const fh = this.fh!;
+    const end = (await fh.stat()).size;
+    const BLOCK = 256 * 1024;
+    let buf = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(0, end - this.pos)));
+    while (this.pos < end) {
+      const want = Math.min(BLOCK, end - this.pos);
+      if (buf.length < want) buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, this.pos);
+      if (!bytesRead) break;
+      const chunk = buf.subarray(0, bytesRead);
+      const cut = chunk.lastIndexOf(10);
+      if (cut < 0) {
+        if (bytesRead < BLOCK) break; // a line still being written
+        // A line longer than a block (conmon splits at 8 KiB, so not from conmon): take it as is.
+      }
+      const whole = cut < 0 ? chunk : chunk.subarray(0, cut + 1);
+      const lines: Buffer[] = [];
+      let at = 0, nl: number;
+      while ((nl = whole.indexOf(10, at)) >= 0) { lines.push(whole.subarray(at, nl)); at = nl + 1; }
+      if (at < whole.length) lines.push(whole.subarray(at));
+      const entries = spoolEntries(lines);
+      if (entries.length) await this.o.sink(entries);
+      this.pos += whole.length;
+      await fsp.writeFile(this.posPath, `${this.ino} ${this.pos}\n`).catch(() => {});
+      if (entries.length) this.o.onWrite?.();
+      if (cut < 0 && bytesRead < BLOCK) break;
+    }
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.fh && !(await this.openSpool())) return;
+    if (!this.watcher && !this.stopped) this.watchSpool();
+    for (;;) {
+      await this.drain();
+      // Did conmon put a new file in place (our rotation request, or its --log-size-max)?
+      const st = await fsp.stat(this.o.spool).catch(() => undefined);
+      if (st && st.ino !== this.ino) {
+        await this.drain(); // what conmon wrote to the old file before the rename
+        await this.fh!.close().catch(() => {});
+        this.fh = undefined;
+        this.rotateAsked = false;
+        await fsp.writeFile(this.posPath, `${st.ino} 0\n`).catch(() => {});
+        if (!(await this.openSpool())) return;
+        if (!this.stopped) this.watchSpool();
+        continue;
+      }
+      break;
+    }
+    if (!this.stopped && !this.rotateAsked && this.o.ctl && this.pos >= (this.o.rotateAt ?? 256 * 1024)) {
+      this.rotateAsked = await askReopen(this.o.ctl);
+      if (this.rotateAsked) this.kick(20);
+    }
+  }
+}
+
+/** "Reopen the log files" on conmon's ctl fifo; false when nobody reads it (conmon is gone). */
+async function askReopen(ctl: string): Promise<boolean> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(ctl, fsc.O_WRONLY | fsc.O_NONBLOCK);
+    await fh.write("2 0 0\n");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await fh?.close().catch(() => {});
   }
 }
