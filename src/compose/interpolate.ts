@@ -9,29 +9,6 @@ export class InterpolationError extends Error {}
 
 export type Env = Record<string, string | undefined>;
 
-/** Parses a `.env` file: KEY=VALUE lines, `#` comments, optional `export `, single/double quotes. */
-export function parseDotEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) continue;
-    let v = m[2];
-    if (v.startsWith('"')) {
-      const end = v.lastIndexOf('"');
-      v = v.slice(1, end > 0 ? end : undefined).replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
-    } else if (v.startsWith("'")) {
-      const end = v.lastIndexOf("'");
-      v = v.slice(1, end > 0 ? end : undefined);
-    } else {
-      v = v.replace(/\s+#.*$/, "").trim();
-    }
-    out[m[1]] = v;
-  }
-  return out;
-}
-
 /** Interpolates one string; `where` names the value in errors ("services.web.image"). */
 export function interpolate(s: string, env: Env, where = ""): string {
   let out = "";

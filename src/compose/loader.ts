@@ -1,16 +1,33 @@
 /**
- * The Compose Specification loader: finds the compose file(s), reads `.env`,
- * interpolates, merges several files (later overrides earlier), validates
- * and normalizes into a `Project` whose services carry only canonical forms
- * (lists of ports and mounts, maps of environment and labels...).
+ * The Compose Specification loader: finds the compose file(s) (-f, COMPOSE_FILE, or compose.yaml and its
+ * compose.override.yaml in the working directory or a parent), reads the env files (`.env`, --env-file,
+ * COMPOSE_ENV_FILES) as compose-go's dotenv does, parses YAML with the merge tags `!reset`/`!override`,
+ * interpolates, validates each file against the Compose Specification's JSON Schema (compiled at build
+ * time), resolves `include` and `extends`, merges the files (merge.ts: 13-merge.md), drops the services of
+ * inactive profiles, then normalizes into a `Project` whose services carry only canonical forms (lists of
+ * ports and mounts, maps of environment and labels...) and checks its consistency.
  *
- * Pure: no daemon. Errors are `ComposeError` with the path of the bad value
- * ("services.web.ports[0]").
+ * Pure: no daemon. Errors are `ComposeError`; schema errors name the path as compose-go does
+ * ("validating /p/compose.yaml: services.web.ports.0 must be a string or number").
+ *
+ * Model fields beyond the container basics (for the orchestrator; compose-go's shapes):
+ * - Service.profiles: string[] (the service's profiles; inactive services are not in Project.services);
+ * - Service.scale?: number (`scale`, else `deploy.replicas`); Service.deploy?: the deploy mapping as written
+ *   (deploy.replicas a number); only replicas is applied, other deploy keys are warned about;
+ * - Service.secrets / Service.configs: { source, target?, uid?, gid?, mode? }[] (short form expanded);
+ * - Service.develop?: { watch: { path (absolute), action, target?, ignore: string[], include: string[] }[] };
+ * - Project.secrets / Project.configs: name → { name, file? (absolute), environment?, content?, external };
+ * - Project.environment: the interpolation environment (OS env over the env files), for `environment` sources;
+ * - Project.profiles: every profile named by a service; Project.activeProfiles: those enabled;
+ * - Project.disabledServices: services left out by profiles (normalized too, for `up <service>`).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import * as YAML from "yaml";
-import { interpolateTree, parseDotEnv, InterpolationError, type Env } from "./interpolate.js";
+import { interpolateTree, InterpolationError, type Env } from "./interpolate.js";
+import { parseDotEnv, readEnvFiles, DotEnvError } from "./dotenv.js";
+import { mergeYaml, finalize, mergeModels, listOrDict, isObj, RESET, Override, type Obj } from "./merge.js";
+import { schemaError } from "./schema/validate.js";
 import { parseGoDuration } from "../lib/duration.js";
 
 export class ComposeError extends Error {}
@@ -60,7 +77,20 @@ export interface Service {
   stdin_open?: boolean;
   network_mode?: string;
   pull_policy?: string;
+  /** The service's profiles (empty: always enabled). */
+  profiles: string[];
+  /** `scale`, else `deploy.replicas` (absent: 1). */
+  scale?: number;
+  /** The deploy mapping as written (replicas a number); berth applies replicas only. */
+  deploy?: Record<string, unknown>;
+  secrets: FileObjectRef[];
+  configs: FileObjectRef[];
+  develop?: { watch: WatchRule[] };
 }
+
+export interface FileObjectRef { source: string; target?: string; uid?: string; gid?: string; mode?: number }
+export interface FileObjectDef { name: string; file?: string; environment?: string; content?: string; external: boolean; labels: Record<string, string> }
+export interface WatchRule { path: string; action: "rebuild" | "sync" | "restart" | "sync+restart" | "sync+exec"; target?: string; ignore: string[]; include: string[]; exec?: Record<string, unknown> }
 
 export interface NetworkConfig { name: string; driver: string; internal: boolean; external: boolean; labels: Record<string, string> }
 export interface VolumeConfig { name: string; driver: string; external: boolean; labels: Record<string, string> }
@@ -72,6 +102,15 @@ export interface Project {
   services: Record<string, Service>;
   networks: Record<string, NetworkConfig>;
   volumes: Record<string, VolumeConfig>;
+  secrets?: Record<string, FileObjectDef>;
+  configs?: Record<string, FileObjectDef>;
+  /** The interpolation environment: the OS environment over the env files. */
+  environment?: Env;
+  /** Every profile a service names (sorted), and the active ones. */
+  profiles?: string[];
+  activeProfiles?: string[];
+  /** Services of inactive profiles. */
+  disabledServices?: Record<string, Service>;
   /** Things the loader accepted but berth ignores (printed as warnings). */
   warnings: string[];
 }
@@ -85,24 +124,19 @@ export interface LoadOptions {
   env?: Env;
   /** Already-parsed documents instead of files (tests). */
   documents?: { path: string; content: string }[];
+  /** --project-directory (default: the first file's directory). */
+  projectDirectory?: string;
+  /** --env-file files (default: COMPOSE_ENV_FILES, else <project directory>/.env). */
+  envFiles?: string[];
+  /** --profile (default: COMPOSE_PROFILES). "*" enables every profile. */
+  profiles?: string[];
+  /** What `-f -` reads (default: standard input). */
+  stdin?: string;
 }
 
-/** Keys the Compose Specification allows in a service. */
-const SERVICE_KEYS = new Set(("annotations attach blkio_config build cap_add cap_drop cgroup cgroup_parent command configs container_name cpu_count cpu_percent " +
-  "cpu_period cpu_quota cpu_rt_period cpu_rt_runtime cpu_shares cpus cpuset credential_spec depends_on deploy develop device_cgroup_rules devices dns dns_opt " +
-  "dns_search domainname driver_opts entrypoint env_file environment expose extends external_links extra_hosts gpus group_add healthcheck hostname image init ipc " +
-  "isolation labels label_file links logging mac_address mem_limit mem_reservation mem_swappiness memswap_limit models network_mode networks oom_kill_disable " +
-  "oom_score_adj pid pids_limit platform ports post_start pre_stop privileged profiles provider pull_policy read_only restart runtime scale secrets security_opt " +
-  "shm_size stdin_open stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits use_api_socket user userns_mode uts volumes volumes_from working_dir").split(" "));
-
-/** Service keys berth maps onto the container; other valid keys are accepted with a warning. */
-const SUPPORTED = new Set(("build cap_add cap_drop command container_name depends_on dns entrypoint env_file environment expose extra_hosts healthcheck hostname image init " +
-  "labels network_mode networks ports privileged pull_policy read_only restart security_opt stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
-
-const TOP_KEYS = new Set(["version", "name", "services", "networks", "volumes", "configs", "secrets", "include", "models"]);
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
+/** Service keys berth maps onto the container (or the orchestrator applies); other valid keys are accepted with a warning. */
+const SUPPORTED = new Set(("build cap_add cap_drop command configs container_name depends_on deploy develop dns entrypoint env_file environment expose extends extra_hosts healthcheck hostname image init " +
+  "labels network_mode networks ports privileged profiles pull_policy read_only restart scale secrets security_opt stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
 
 /** Docker Compose's project name normalization: lowercase, only [a-z0-9_-], starting with a letter or digit. */
 export function normalizeProjectName(s: string): string {
@@ -134,15 +168,9 @@ export function shellSplit(s: string): string[] {
 /** list-or-map ("K=V" list, or map) → map; used for environment, labels, build args. */
 function toMap(v: unknown, where: string, sep = "="): Record<string, unknown> {
   if (v === undefined || v === null) return {};
-  if (isObj(v)) return { ...v };
-  if (Array.isArray(v)) {
-    const out: Record<string, unknown> = {};
-    for (const x of v) {
-      if (typeof x !== "string") throw new ComposeError(`${where} must be a list of strings or a mapping`);
-      const i = x.indexOf(sep);
-      out[i < 0 ? x : x.slice(0, i)] = i < 0 ? null : x.slice(i + 1);
-    }
-    return out;
+  if (isObj(v) || Array.isArray(v)) {
+    if (Array.isArray(v) && v.some((x) => typeof x !== "string" && typeof x !== "number")) throw new ComposeError(`${where} must be a list of strings or a mapping`);
+    return listOrDict(v, sep);
   }
   throw new ComposeError(`${where} must be a mapping or a list`);
 }
@@ -154,66 +182,9 @@ function namesToMap(v: unknown, where: string): Record<string, unknown> {
   throw new ComposeError(`${where} must be a mapping or a list`);
 }
 
-function mergeService(a: Obj, b: Obj, where: string): Obj {
-  const out: Obj = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const old = out[k];
-    if (old === undefined) { out[k] = v; continue; }
-    switch (k) {
-      case "environment": case "labels": case "annotations": case "sysctls":
-        out[k] = { ...toMap(old, `${where}.${k}`), ...toMap(v, `${where}.${k}`) }; break;
-      case "depends_on": case "networks":
-        out[k] = { ...namesToMap(old, `${where}.${k}`), ...namesToMap(v, `${where}.${k}`) }; break;
-      case "build": {
-        const ao = typeof old === "string" ? { context: old } : old, bo = typeof v === "string" ? { context: v } : v;
-        if (isObj(ao) && isObj(bo)) {
-          out[k] = { ...ao, ...bo, ...(ao.args || bo.args ? { args: { ...toMap(ao.args, `${where}.build.args`), ...toMap(bo.args, `${where}.build.args`) } } : {}) };
-        } else out[k] = v;
-        break;
-      }
-      case "ports": case "expose": case "dns": case "cap_add": case "cap_drop": case "security_opt": case "extra_hosts": case "tmpfs": case "env_file": {
-        const al = Array.isArray(old) ? old : [old], bl = Array.isArray(v) ? v : [v];
-        const seen = new Set(al.map((x) => JSON.stringify(x)));
-        out[k] = [...al, ...bl.filter((x) => !seen.has(JSON.stringify(x)))];
-        break;
-      }
-      case "volumes": {
-        // Merged by target path: a later mount of the same path replaces the earlier one.
-        if (!Array.isArray(old) || !Array.isArray(v)) { out[k] = v; break; }
-        const target = (x: unknown) => (typeof x === "string" ? parseVolumeShort(x, where).target : isObj(x) ? String(x.target) : "");
-        const targets = new Set(v.map(target));
-        out[k] = [...old.filter((x) => !targets.has(target(x))), ...v];
-        break;
-      }
-      default:
-        out[k] = isObj(old) && isObj(v) ? deepMerge(old, v) : v;
-    }
-  }
-  return out;
-}
-
-function deepMerge(a: Obj, b: Obj): Obj {
-  const out: Obj = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = isObj(out[k]) && isObj(v) ? deepMerge(out[k] as Obj, v) : v;
-  return out;
-}
-
-/** Merges raw (interpolated) compose documents; later ones override earlier ones. */
+/** Merges raw (interpolated) compose documents; later ones override earlier ones (merge.ts), tags applied. */
 export function mergeDocuments(docs: Obj[]): Obj {
-  const out: Obj = {};
-  for (const d of docs) {
-    for (const [k, v] of Object.entries(d)) {
-      if (k === "services" && isObj(v)) {
-        const svcs = { ...((out.services as Obj) ?? {}) };
-        for (const [name, s] of Object.entries(v)) {
-          const prev = svcs[name];
-          svcs[name] = isObj(prev) && isObj(s) ? mergeService(prev, s, `services.${name}`) : s;
-        }
-        out.services = svcs;
-      } else out[k] = isObj(out[k]) && isObj(v) ? deepMerge(out[k] as Obj, v) : v;
-    }
-  }
-  return out;
+  return finalize(mergeModels(docs)) as Obj;
 }
 
 // ---------- normalize ----------
@@ -308,24 +279,64 @@ export function parseVolumeShort(spec: string, where: string): MountConfig {
   return { type: isPath ? "bind" : "volume", source, target, read_only };
 }
 
+/** env_file: a path, or a list of paths and { path, required, format } (required by default). */
+function envFileEntries(v: unknown, where: string): { path: string; required: boolean; format?: string }[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((x, i) => {
+    if (typeof x === "string") return { path: x, required: true };
+    if (isObj(x) && typeof x.path === "string") {
+      const required = x.required === undefined ? true : x.required === true || x.required === "true";
+      return { path: x.path, required, ...(typeof x.format === "string" ? { format: x.format } : {}) };
+    }
+    throw new ComposeError(`${where}.env_file[${i}] must be a string or a mapping with a path`);
+  });
+}
+
+function intOf(v: unknown, where: string): number {
+  const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 0) throw new ComposeError(`${where} must be a non-negative integer`);
+  return n;
+}
+
+/** A service's secrets/configs: names or { source, target, uid, gid, mode } (mode as a number: 0440, or "0440" octal). */
+function fileObjectRefs(v: unknown, where: string): FileObjectRef[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ComposeError(`${where} must be a list`);
+  return v.map((x, i) => {
+    if (typeof x === "string") return { source: x };
+    if (!isObj(x) || typeof x.source !== "string") throw new ComposeError(`${where}[${i}] must be a name or a mapping with a source`);
+    const r: FileObjectRef = { source: x.source };
+    if (x.target !== undefined && x.target !== null) r.target = String(x.target);
+    if (x.uid !== undefined && x.uid !== null) r.uid = String(x.uid);
+    if (x.gid !== undefined && x.gid !== null) r.gid = String(x.gid);
+    if (x.mode !== undefined && x.mode !== null) {
+      const m = typeof x.mode === "number" ? x.mode : parseInt(String(x.mode), 8);
+      if (!Number.isInteger(m)) throw new ComposeError(`${where}[${i}].mode must be a file mode`);
+      r.mode = m;
+    }
+    return r;
+  });
+}
+
 function normalizeService(name: string, raw: unknown, dir: string, env: Env, warnings: string[]): Service {
   const where = `services.${name}`;
   if (!isObj(raw)) throw new ComposeError(`${where} must be a mapping`);
   for (const k of Object.keys(raw)) {
     if (k.startsWith("x-")) continue;
-    if (!SERVICE_KEYS.has(k)) throw new ComposeError(`${where} additional property ${k} is not allowed`);
     if (!SUPPORTED.has(k)) warnings.push(`${where}.${k} is not supported by berth and is ignored`);
   }
   const c = new Checker(where);
   const s: Service = {
     name,
     environment: {}, ports: [], volumes: [], networks: {}, depends_on: {}, labels: {}, tmpfs: [], expose: [], cap_add: [], cap_drop: [], security_opt: [], extra_hosts: [], dns: [],
+    profiles: [], secrets: [], configs: [],
   };
   s.image = c.str(raw.image, "image");
   if (raw.build !== undefined) {
     const b = typeof raw.build === "string" ? { context: raw.build } : raw.build;
     if (!isObj(b)) throw new ComposeError(`${where}.build must be a string or a mapping`);
-    for (const k of Object.keys(b)) if (!["context", "dockerfile", "args", "target", "labels", "cache_from", "network", "no_cache", "pull", "tags", "platforms", "dockerfile_inline", "shm_size", "extra_hosts", "ssh", "secrets"].includes(k) && !k.startsWith("x-")) throw new ComposeError(`${where}.build additional property ${k} is not allowed`);
+    for (const k of Object.keys(b)) if (!["context", "dockerfile", "args", "target"].includes(k) && !k.startsWith("x-")) warnings.push(`${where}.build.${k} is not supported by berth and is ignored`);
     const bc = new Checker(`${where}.build`);
     s.build = { context: resolve(dir, bc.str(b.context, "context") ?? "."), dockerfile: bc.str(b.dockerfile, "dockerfile") ?? "Dockerfile", args: bc.strMap(b.args, "args", env) };
     const target = bc.str(b.target, "target");
@@ -334,11 +345,26 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   if (!s.image && !s.build) throw new ComposeError(`service "${name}" has neither an image nor a build context specified`);
   s.command = c.command(raw.command, "command");
   s.entrypoint = c.command(raw.entrypoint, "entrypoint");
-  for (const f of c.strList(raw.env_file, "env_file")) {
-    const p = resolve(dir, f);
-    let text: string;
-    try { text = readFileSync(p, "utf8"); } catch { throw new ComposeError(`${where}.env_file: ${p} not found`); }
-    Object.assign(s.environment, parseDotEnv(text));
+  for (const f of envFileEntries(raw.env_file, where)) {
+    const p = resolve(dir, f.path);
+    if (!existsSync(p)) {
+      if (!f.required) continue;
+      throw new ComposeError(`env file ${p} not found: stat ${p}: no such file or directory`);
+    }
+    const text = readFileSync(p, "utf8");
+    if (f.format === "raw") {
+      for (const line of text.split(/\r?\n/)) {
+        if (!line.trim() || line.trimStart().startsWith("#")) continue;
+        const i = line.indexOf("=");
+        if (i < 0) { if (env[line.trim()] !== undefined) s.environment[line.trim()] = env[line.trim()]!; } else s.environment[line.slice(0, i)] = line.slice(i + 1);
+      }
+      continue;
+    }
+    if (f.format !== undefined) throw new ComposeError(`unsupported env_file format ${f.format}`);
+    try { Object.assign(s.environment, parseDotEnv(text, (k) => env[k])); } catch (e) {
+      if (e instanceof DotEnvError) throw new ComposeError(`failed to read ${p}: ${e.message}`);
+      throw e;
+    }
   }
   Object.assign(s.environment, c.strMap(raw.environment, "environment", env));
   if (raw.ports !== undefined) {
@@ -348,7 +374,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
       if (typeof p === "number") s.ports.push({ target: p, protocol: "tcp" });
       else if (typeof p === "string") s.ports.push(...parsePortShort(p, w));
       else if (isObj(p)) {
-        for (const k of Object.keys(p)) if (!["target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"].includes(k)) throw new ComposeError(`${w} additional property ${k} is not allowed`);
+        for (const k of Object.keys(p)) if (!["target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"].includes(k) && !k.startsWith("x-")) throw new ComposeError(`${w} additional property ${k} is not allowed`);
         const target = Number(p.target);
         if (!Number.isInteger(target) || target < 1 || target > 65535) throw new ComposeError(`${w}.target must be a port number`);
         const pc = new Checker(w);
@@ -364,10 +390,10 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
       let m: MountConfig;
       if (typeof v === "string") m = parseVolumeShort(v, w);
       else if (isObj(v)) {
-        for (const k of Object.keys(v)) if (!["type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"].includes(k)) throw new ComposeError(`${w} additional property ${k} is not allowed`);
+        for (const k of Object.keys(v)) if (!["type", "source", "target", "read_only"].includes(k) && !k.startsWith("x-")) warnings.push(`${w}.${k} is not supported by berth and is ignored`);
         const vc = new Checker(w);
         const type = vc.str(v.type, "type");
-        if (type !== "volume" && type !== "bind" && type !== "tmpfs") throw new ComposeError(`${w}.type must be one of volume, bind, tmpfs`);
+        if (type !== "volume" && type !== "bind" && type !== "tmpfs") throw new ComposeError(`${w}: volume type ${type} is not supported by berth`);
         const target = vc.str(v.target, "target");
         if (!target) throw new ComposeError(`${w}.target is required`);
         const source = vc.str(v.source, "source");
@@ -427,6 +453,31 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   s.network_mode = c.str(raw.network_mode, "network_mode");
   s.pull_policy = c.str(raw.pull_policy, "pull_policy");
   if (s.network_mode && nets !== undefined) throw new ComposeError(`${where}: network_mode and networks cannot be combined`);
+  s.profiles = c.strList(raw.profiles, "profiles");
+  if (raw.scale !== undefined && raw.scale !== null) s.scale = intOf(raw.scale, `${where}.scale`);
+  if (isObj(raw.deploy)) {
+    const d: Obj = { ...raw.deploy };
+    if (d.replicas !== undefined && d.replicas !== null) d.replicas = intOf(d.replicas, `${where}.deploy.replicas`);
+    for (const k of Object.keys(d)) if (k !== "replicas" && !k.startsWith("x-")) warnings.push(`${where}.deploy.${k} is not supported by berth and is ignored`);
+    s.deploy = d;
+    if (s.scale === undefined && typeof d.replicas === "number") s.scale = d.replicas;
+    else if (s.scale !== undefined && typeof d.replicas === "number" && d.replicas !== s.scale) throw new ComposeError(`can't set distinct values on 'scale' and 'deploy.replicas': ${s.scale} != ${d.replicas}`);
+  }
+  s.secrets = fileObjectRefs(raw.secrets, `${where}.secrets`);
+  s.configs = fileObjectRefs(raw.configs, `${where}.configs`);
+  if (isObj(raw.develop) && Array.isArray(raw.develop.watch)) {
+    s.develop = {
+      watch: raw.develop.watch.map((r: Obj, i: number) => {
+        const wc = new Checker(`${where}.develop.watch[${i}]`);
+        const rule: WatchRule = { path: resolve(dir, wc.str(r.path, "path") ?? "."), action: wc.str(r.action, "action") as WatchRule["action"], ignore: wc.strList(r.ignore, "ignore"), include: wc.strList(r.include, "include") };
+        const target = wc.str(r.target, "target");
+        if (target) rule.target = target;
+        if (isObj(r.exec)) rule.exec = r.exec;
+        if ((rule.action === "sync" || rule.action === "sync+restart" || rule.action === "sync+exec") && !target) throw new ComposeError(`services.${name}.develop.watch: target is required for non-rebuild actions`);
+        return rule;
+      }),
+    };
+  }
   // Drop undefined optionals so `config` prints only what is set.
   for (const k of Object.keys(s) as (keyof Service)[]) if (s[k] === undefined) delete s[k];
   return s;
@@ -451,20 +502,63 @@ export function dependencyOrder(services: Record<string, Service>): string[] {
   return out;
 }
 
+const TOP_KEYS = new Set(["version", "name", "services", "networks", "volumes", "configs", "secrets", "include", "models"]);
+
+/** Compose's rule for a project name given explicitly (-p, COMPOSE_PROJECT_NAME, `name:`). */
+export function checkProjectName(n: string): void {
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(n)) throw new ComposeError(`invalid project name "${n}": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number`);
+}
+
+function fileObjectDefs(raw: unknown, kind: "secrets" | "configs", project: string, dir: string, warnings: string[]): Record<string, FileObjectDef> {
+  const out: Record<string, FileObjectDef> = {};
+  if (raw === undefined || raw === null) return out;
+  if (!isObj(raw)) throw new ComposeError(`${kind} must be a mapping`);
+  for (const [n, cfg] of Object.entries(raw)) {
+    const c = new Checker(`${kind}.${n}`);
+    const d = isObj(cfg) ? cfg : {};
+    const external = isObj(d.external) ? true : c.bool(d.external, "external") ?? false;
+    const extName = isObj(d.external) ? c.str(d.external.name, "external.name") : undefined;
+    const def: FileObjectDef = { name: c.str(d.name, "name") ?? extName ?? (external ? n : `${project}_${n}`), external, labels: c.strMap(d.labels, "labels") };
+    const file = c.str(d.file, "file"), environment = c.str(d.environment, "environment"), content = c.str(d.content, "content");
+    if (file !== undefined) def.file = resolve(dir, file);
+    if (environment !== undefined) def.environment = environment;
+    if (content !== undefined) def.content = content;
+    const sources = [file, environment, content].filter((x) => x !== undefined).length;
+    if (!external && sources !== 1) throw new ComposeError(`${kind}.${n}: exactly one of file, environment or content must be set`);
+    for (const k of Object.keys(d)) if (!["name", "file", "environment", "content", "external", "labels"].includes(k) && !k.startsWith("x-")) warnings.push(`${kind}.${n}.${k} is not supported by berth and is ignored`);
+    out[n] = def;
+  }
+  return out;
+}
+
 /** Normalizes a merged raw model. `env` is the interpolation environment (process env over .env). */
-export function normalizeProject(raw: Obj, o: { name: string; workingDir: string; configFiles: string[]; env: Env }): Project {
+export function normalizeProject(raw: Obj, o: { name: string; workingDir: string; configFiles: string[]; env: Env; profiles?: string[] }): Project {
   const warnings: string[] = [];
   for (const k of Object.keys(raw)) {
     if (k.startsWith("x-")) continue;
-    if (!TOP_KEYS.has(k)) throw new ComposeError(`additional property ${k} is not allowed`);
+    if (!TOP_KEYS.has(k)) throw new ComposeError(`(root) additional properties '${k}' not allowed`);
     if (k === "version") warnings.push("the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion");
-    else if (k !== "name" && k !== "services" && k !== "networks" && k !== "volumes") warnings.push(`top-level ${k} is not supported by berth and is ignored`);
+    else if (k === "models") warnings.push(`top-level ${k} is not supported by berth and is ignored`);
   }
-  if (raw.services !== undefined && !isObj(raw.services)) throw new ComposeError("services must be a mapping");
-  const services: Record<string, Service> = {};
+  if (raw.services !== undefined && raw.services !== null && !isObj(raw.services)) throw new ComposeError("services must be a mapping");
+  const active = new Set(o.profiles ?? []);
+  const all = new Set<string>();
+  const services: Record<string, Service> = {}, disabled: Record<string, Service> = {};
   for (const [n, s] of Object.entries((raw.services as Obj | undefined) ?? {})) {
     if (!/^[a-zA-Z0-9._-]+$/.test(n)) throw new ComposeError(`services: invalid service name "${n}"`);
-    services[n] = normalizeService(n, s, o.workingDir, o.env, warnings);
+    const svcWarnings: string[] = [];
+    const svc = normalizeService(n, s, o.workingDir, o.env, svcWarnings);
+    svc.profiles.forEach((p) => all.add(p));
+    const on = !svc.profiles.length || active.has("*") || svc.profiles.some((p) => active.has(p));
+    if (on) { services[n] = svc; warnings.push(...svcWarnings); } else disabled[n] = svc;
+  }
+  // A dependency that profiles left out: fine when not required, an error otherwise (as compose-go).
+  for (const s of Object.values(services)) {
+    for (const [d, dep] of Object.entries(s.depends_on)) {
+      if (services[d] || !disabled[d]) continue;
+      if (!dep.required) { delete s.depends_on[d]; continue; }
+      throw new ComposeError(`service "${d}" was pulled in as a dependency of service "${s.name}" but is not enabled by the active profiles. You may fix this by adding a common profile to "${d}" and "${s.name}"`);
+    }
   }
   const networks: Record<string, NetworkConfig> = {};
   const rawNets = raw.networks ?? {};
@@ -472,7 +566,7 @@ export function normalizeProject(raw: Obj, o: { name: string; workingDir: string
   for (const [n, cfg] of Object.entries(rawNets)) {
     if (cfg !== null && !isObj(cfg)) throw new ComposeError(`networks.${n} must be a mapping`);
     const c = new Checker(`networks.${n}`);
-    for (const k of Object.keys(cfg ?? {})) if (!["name", "driver", "driver_opts", "internal", "external", "labels", "attachable", "ipam", "enable_ipv6"].includes(k) && !k.startsWith("x-")) throw new ComposeError(`networks.${n} additional property ${k} is not allowed`);
+    for (const k of Object.keys(cfg ?? {})) if (!["name", "driver", "internal", "external", "labels"].includes(k) && !k.startsWith("x-")) warnings.push(`networks.${n}.${k} is not supported by berth and is ignored`);
     const external = cfg ? (isObj(cfg.external) ? true : c.bool(cfg.external, "external") ?? false) : false;
     const extName = cfg && isObj(cfg.external) ? c.str(cfg.external.name, "external.name") : undefined;
     networks[n] = {
@@ -487,62 +581,274 @@ export function normalizeProject(raw: Obj, o: { name: string; workingDir: string
   for (const [n, cfg] of Object.entries(rawVols)) {
     if (cfg !== null && !isObj(cfg)) throw new ComposeError(`volumes.${n} must be a mapping`);
     const c = new Checker(`volumes.${n}`);
-    for (const k of Object.keys(cfg ?? {})) if (!["name", "driver", "driver_opts", "external", "labels"].includes(k) && !k.startsWith("x-")) throw new ComposeError(`volumes.${n} additional property ${k} is not allowed`);
+    for (const k of Object.keys(cfg ?? {})) if (!["name", "driver", "external", "labels"].includes(k) && !k.startsWith("x-")) warnings.push(`volumes.${n}.${k} is not supported by berth and is ignored`);
     const external = cfg ? (isObj(cfg.external) ? true : c.bool(cfg.external, "external") ?? false) : false;
+    const extName = cfg && isObj(cfg.external) ? c.str(cfg.external.name, "external.name") : undefined;
     volumes[n] = {
-      name: (cfg && c.str(cfg.name, "name")) ?? (external ? n : `${o.name}_${n}`),
+      name: (cfg && c.str(cfg.name, "name")) ?? extName ?? (external ? n : `${o.name}_${n}`),
       driver: (cfg && c.str(cfg.driver, "driver")) ?? "local", external, labels: cfg ? c.strMap(cfg.labels, "labels") : {},
     };
   }
-  // Cross references.
+  const secrets = fileObjectDefs(raw.secrets, "secrets", o.name, o.workingDir, warnings);
+  const configs = fileObjectDefs(raw.configs, "configs", o.name, o.workingDir, warnings);
+  // Cross references (compose-go's consistency check).
   const usesDefault = Object.values(services).some((s) => !s.network_mode && (Object.keys(s.networks).length === 0 || "default" in s.networks));
   if (usesDefault && !networks.default) networks.default = { name: `${o.name}_default`, driver: "bridge", internal: false, external: false, labels: {} };
   for (const s of Object.values(services)) {
     if (!s.network_mode && !Object.keys(s.networks).length) s.networks = { default: { aliases: [] } };
     for (const n of Object.keys(s.networks)) if (!networks[n]) throw new ComposeError(`service "${s.name}" refers to undefined network ${n}: invalid compose project`);
     for (const m of s.volumes) if (m.type === "volume" && m.source && !volumes[m.source]) throw new ComposeError(`service "${s.name}" refers to undefined volume ${m.source}: invalid compose project`);
+    for (const r of s.secrets) if (!secrets[r.source]) throw new ComposeError(`service "${s.name}" refers to undefined secret ${r.source}: invalid compose project`);
+    for (const r of s.configs) if (!configs[r.source]) throw new ComposeError(`service "${s.name}" refers to undefined config ${r.source}: invalid compose project`);
   }
   dependencyOrder(services);
-  return { name: o.name, workingDir: o.workingDir, configFiles: o.configFiles, services, networks, volumes, warnings };
+  // Each warning once.
+  const uniq = [...new Set(warnings)];
+  return {
+    name: o.name, workingDir: o.workingDir, configFiles: o.configFiles, services, networks, volumes, secrets, configs, environment: o.env,
+    profiles: [...all].sort(), activeProfiles: [...active].sort(), disabledServices: disabled, warnings: uniq,
+  };
 }
+
+// ---------- files ----------
+
+const RESET_MARK = "\u0000berth:!reset";
+const OVERRIDE_KEY = "\u0000berth:!override";
+
+/** Parses one YAML document; `!reset` and `!override` become merge.ts's markers (after interpolation: see markers()). */
+function parseYaml(content: string, path: string): unknown {
+  const doc = yamlLib().parseDocument(content, { merge: true, uniqueKeys: true });
+  if (doc.errors.length) throw new ComposeError(`failed to parse ${path}: ${doc.errors[0].message}`);
+  YAML.visit(doc, {
+    Node(_key, node) {
+      if (!YAML.isNode(node) || !node.tag) return undefined;
+      if (node.tag === "!reset") return new YAML.Scalar(RESET_MARK);
+      if (node.tag === "!override") {
+        node.tag = undefined;
+        const m = new YAML.YAMLMap();
+        m.add(new YAML.Pair(new YAML.Scalar(OVERRIDE_KEY), node));
+        return m;
+      }
+      return undefined;
+    },
+  });
+  return doc.toJS({ maxAliasCount: 10000 });
+}
+
+/** The sentinels parseYaml left → RESET / Override. */
+function markers(v: unknown): unknown {
+  if (v === RESET_MARK) return RESET;
+  if (Array.isArray(v)) return v.map(markers);
+  if (v && typeof v === "object") {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === OVERRIDE_KEY) return new Override(markers((v as Obj)[OVERRIDE_KEY]));
+    return Object.fromEntries(keys.map((k) => [k, markers((v as Obj)[k])]));
+  }
+  return v;
+}
+
+const isRelPath = (p: string) => !isAbsolute(p) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(p) && !p.startsWith("~");
+
+/** Makes a raw service's relative paths absolute against `dir` (for services from another file: extends, include). */
+function rebaseService(svc: Obj, dir: string): Obj {
+  const s: Obj = { ...svc };
+  const abs = (p: unknown) => (typeof p === "string" && isRelPath(p) ? resolve(dir, p) : p);
+  if (typeof s.build === "string") s.build = abs(s.build);
+  else if (isObj(s.build)) s.build = { ...s.build, context: abs(s.build.context ?? ".") };
+  if (s.env_file !== undefined && s.env_file !== null) s.env_file = (Array.isArray(s.env_file) ? s.env_file : [s.env_file]).map((f) => (isObj(f) ? { ...f, path: abs(f.path) } : abs(f)));
+  if (Array.isArray(s.label_file)) s.label_file = s.label_file.map(abs);
+  else if (typeof s.label_file === "string") s.label_file = abs(s.label_file);
+  if (Array.isArray(s.volumes)) {
+    s.volumes = s.volumes.map((v) => {
+      if (typeof v === "string") {
+        const parts = v.split(":");
+        if (parts.length >= 2 && (parts[0].startsWith(".") || parts[0] === "")) { parts[0] = resolve(dir, parts[0]); return parts.join(":"); }
+        return v;
+      }
+      if (isObj(v) && v.type === "bind" && typeof v.source === "string") return { ...v, source: abs(v.source) };
+      return v;
+    });
+  }
+  if (isObj(s.extends) && typeof s.extends.file === "string") s.extends = { ...s.extends, file: abs(s.extends.file) };
+  if (isObj(s.develop) && Array.isArray(s.develop.watch)) s.develop = { ...s.develop, watch: s.develop.watch.map((w) => (isObj(w) ? { ...w, path: abs(w.path) } : w)) };
+  return s;
+}
+
+function rebaseModel(m: Obj, dir: string): Obj {
+  const out: Obj = { ...m };
+  if (isObj(m.services)) out.services = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, isObj(s) ? rebaseService(s, dir) : s]));
+  for (const k of ["secrets", "configs"]) {
+    if (isObj(m[k])) out[k] = Object.fromEntries(Object.entries(m[k] as Obj).map(([n, d]) => [n, isObj(d) && typeof d.file === "string" && isRelPath(d.file) ? { ...d, file: resolve(dir, d.file) } : d]));
+  }
+  return out;
+}
+
+interface LoadCtx {
+  env: Env;
+  /** Files being loaded by include (cycle detection). */
+  includeStack: string[];
+  stdin?: string;
+}
+
+/** Reads, parses, interpolates and validates one file, then resolves its include and extends. */
+function loadFile(path: string, ctx: LoadCtx, content?: string): Obj {
+  let text = content;
+  if (text === undefined) {
+    if (path === "-") text = ctx.stdin ?? readFileSync(0, "utf8");
+    else {
+      try { text = readFileSync(path, "utf8"); } catch { throw new ComposeError(`open ${path}: no such file or directory`); }
+    }
+  }
+  const name = path === "-" ? "-" : path;
+  let y = parseYaml(text, name);
+  if (y === null || y === undefined || (isObj(y) && !Object.keys(y).length)) throw new ComposeError(`${name}: empty compose file`);
+  if (!isObj(y)) throw new ComposeError(`${name}: top-level object must be a mapping`);
+  try { y = interpolateTree(y, ctx.env); } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
+  const doc = markers(y) as Obj;
+  const err = schemaError(finalize(doc));
+  if (err) throw new ComposeError(`validating ${name}: ${err}`);
+  const dir = path === "-" ? process.cwd() : dirname(path);
+  if (doc.include !== undefined) applyInclude(doc, dir, name, ctx);
+  if (isObj(doc.services)) {
+    const resolved: Obj = {};
+    for (const n of Object.keys(doc.services)) resolved[n] = resolveExtends(doc, n, name, dir, ctx, []);
+    doc.services = resolved;
+  }
+  return doc;
+}
+
+/** A service with its `extends` chain merged in (13-merge.md rules), relative paths of other files made absolute. */
+function resolveExtends(doc: Obj, service: string, file: string, dir: string, ctx: LoadCtx, chain: string[]): Obj {
+  const services = (doc.services ?? {}) as Obj;
+  const svc = services[service];
+  if (!isObj(svc)) return svc as Obj;
+  const ext = svc.extends;
+  if (ext === undefined || ext === null) return svc;
+  const ref = typeof ext === "string" ? { service: ext } : (ext as { service: string; file?: string });
+  const here = `${service} in ${file}`;
+  if (chain.includes(here)) throw new ComposeError(`circular reference with extends: ${[...chain, here].join(" -> ")}`);
+  let base: Obj;
+  if (ref.file) {
+    const other = resolve(dir, ref.file);
+    let odoc: Obj;
+    const text = (() => { try { return readFileSync(other, "utf8"); } catch { throw new ComposeError(`cannot extend service "${service}" in ${file}: open ${other}: no such file or directory`); } })();
+    let y = parseYaml(text, other);
+    if (!isObj(y)) throw new ComposeError(`${other}: top-level object must be a mapping`);
+    try { y = interpolateTree(y, ctx.env); } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
+    odoc = markers(y) as Obj;
+    if (!isObj(odoc.services) || !isObj(odoc.services[ref.service])) throw new ComposeError(`cannot extend service "${service}" in ${file}: service "${ref.service}" not found in ${other}`);
+    base = rebaseService(resolveExtends(odoc, ref.service, other, dirname(other), ctx, [...chain, here]), dirname(other));
+  } else {
+    if (!isObj(services[ref.service])) throw new ComposeError(`cannot extend service "${service}" in ${file}: service "${ref.service}" not found`);
+    base = resolveExtends(doc, ref.service, file, dir, ctx, [...chain, here]);
+  }
+  const { extends: _e, ...own } = svc;
+  const { extends: _b, ...b } = base;
+  return mergeYaml(b, own, ["services", service]) as Obj;
+}
+
+/** Loads the `include`d projects and adds their resources to the document (a resource defined on both sides is an error). */
+function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
+  const entries = doc.include as unknown[];
+  delete doc.include;
+  for (const e of entries) {
+    const r = typeof e === "string" ? { path: [e] } : (e as { path?: string | string[]; project_directory?: string; env_file?: string | string[] });
+    const paths = (Array.isArray(r.path) ? r.path : r.path ? [r.path] : []).map((p) => resolve(dir, p));
+    if (!paths.length) throw new ComposeError(`${file}: include requires a path`);
+    for (const p of paths) {
+      const stack = [...ctx.includeStack, file];
+      if (stack.includes(p)) throw new ComposeError(`include cycle detected:\n${stack[0]}\n include ${[...stack.slice(1), p].join("\n include ")}`);
+    }
+    const projectDir = r.project_directory ? resolve(dir, r.project_directory) : dirname(paths[0]);
+    const envFiles = r.env_file ? (Array.isArray(r.env_file) ? r.env_file : [r.env_file]).map((f) => resolve(dir, f)) : [join(projectDir, ".env")].filter((f) => existsSync(f));
+    let env: Env = ctx.env;
+    if (envFiles.length) {
+      const files = envFiles.map((f) => { try { return { path: f, text: readFileSync(f, "utf8") }; } catch { throw new ComposeError(`couldn't find env file: ${f}`); } });
+      let fromFiles: Record<string, string>;
+      try { fromFiles = readEnvFiles(files, (k) => ctx.env[k]); } catch (err) { if (err instanceof DotEnvError) throw new ComposeError(err.message); throw err; }
+      env = { ...ctx.env, ...fromFiles };
+    }
+    const sub = { env, includeStack: [...ctx.includeStack, file], stdin: ctx.stdin };
+    const model = rebaseModel(finalize(mergeModels(paths.map((p) => loadFile(p, sub)))) as Obj, projectDir);
+    for (const kind of ["services", "networks", "volumes", "secrets", "configs"]) {
+      const theirs = model[kind];
+      if (!isObj(theirs)) continue;
+      const ours = (isObj(doc[kind]) ? doc[kind] : {}) as Obj;
+      for (const [n, v] of Object.entries(theirs)) {
+        if (n in ours) throw new ComposeError(`imported compose file ${paths.join(", ")} defines conflicting ${kind.slice(0, -1)} ${n}`);
+        ours[n] = v;
+      }
+      doc[kind] = ours;
+    }
+  }
+}
+
+const DEFAULT_OVERRIDES: Record<string, string[]> = {
+  "compose.yaml": ["compose.override.yaml", "compose.override.yml"], "compose.yml": ["compose.override.yml", "compose.override.yaml"],
+  "docker-compose.yml": ["docker-compose.override.yml", "docker-compose.override.yaml"], "docker-compose.yaml": ["docker-compose.override.yaml", "docker-compose.override.yml"],
+};
+
+/** compose.yaml (or another default name) in dir or the nearest parent, with its override file. */
+function findDefaultFiles(dir: string): string[] | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const found = DEFAULT_FILES.find((f) => existsSync(join(d, f)));
+    if (found) {
+      const ov = DEFAULT_OVERRIDES[found].map((f) => join(d, f)).find((p) => existsSync(p));
+      return [join(d, found), ...(ov ? [ov] : [])];
+    }
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+const splitList = (s: string | undefined, sep: string) => (s ?? "").split(sep).map((x) => x.trim()).filter(Boolean);
 
 /** Finds, reads, interpolates, merges and normalizes the project's compose files. */
 export function loadProject(o: LoadOptions = {}): Project {
   const cwd = o.cwd ?? process.cwd();
   const penv: Env = o.env ?? process.env;
-  let docs: { path: string; content: string }[];
+  const projectDir = o.projectDirectory ? resolve(cwd, o.projectDirectory) : undefined;
+  // The env files: --env-file, else COMPOSE_ENV_FILES, else .env in the project directory (or the first -f file's, or cwd).
+  const firstFile = o.documents?.[0]?.path ?? o.files?.find((f) => f !== "-");
+  const envDir = projectDir ?? (firstFile ? dirname(resolve(cwd, firstFile)) : cwd);
+  let envFiles: string[];
+  let explicitEnv = true;
+  if (o.envFiles?.length) envFiles = o.envFiles.map((f) => resolve(cwd, f));
+  else if (penv.COMPOSE_ENV_FILES) envFiles = splitList(penv.COMPOSE_ENV_FILES, ",").map((f) => resolve(cwd, f));
+  else { envFiles = [join(envDir, ".env")]; explicitEnv = false; }
+  const texts: { path: string; text: string }[] = [];
+  for (const f of envFiles) {
+    if (!existsSync(f)) { if (explicitEnv) throw new ComposeError(`couldn't find env file: ${f}`); continue; }
+    texts.push({ path: f, text: readFileSync(f, "utf8") });
+  }
+  let dotenv: Record<string, string>;
+  try { dotenv = readEnvFiles(texts, (k) => penv[k]); } catch (e) { if (e instanceof DotEnvError) throw new ComposeError(e.message); throw e; }
+  const env: Env = { ...dotenv };
+  for (const [k, v] of Object.entries(penv)) if (v !== undefined) env[k] = v;
+  // The files: -f, else COMPOSE_FILE, else the default names.
+  let docs: { path: string; content?: string }[];
   if (o.documents) docs = o.documents;
   else {
-    let files = (o.files ?? []).map((f) => resolve(cwd, f));
+    let files = o.files?.length ? o.files : splitList(env.COMPOSE_FILE, env.COMPOSE_PATH_SEPARATOR || ":");
     if (!files.length) {
-      const found = DEFAULT_FILES.map((f) => join(cwd, f)).find((p) => existsSync(p));
+      const found = findDefaultFiles(projectDir ?? cwd);
       if (!found) throw new ComposeError(`no configuration file provided: not found`);
-      files = [found];
+      files = found;
     }
-    docs = files.map((p) => {
-      try { return { path: p, content: readFileSync(p, "utf8") }; } catch { throw new ComposeError(`open ${p}: no such file or directory`); }
-    });
+    docs = files.map((f) => ({ path: f === "-" ? "-" : resolve(cwd, f) }));
   }
-  const workingDir = dirname(isAbsolute(docs[0].path) ? docs[0].path : resolve(cwd, docs[0].path));
-  let dotenv: Record<string, string> = {};
-  const envPath = join(workingDir, ".env");
-  if (existsSync(envPath)) dotenv = parseDotEnv(readFileSync(envPath, "utf8"));
-  const env: Env = { ...dotenv, ...penv };
-  const parsed: Obj[] = docs.map((d) => {
-    let y: unknown;
-    try { y = yamlLib().parse(d.content, { merge: true }); } catch (e) { throw new ComposeError(`${d.path}: ${(e as Error).message}`); }
-    if (y === null || y === undefined) y = {};
-    if (!isObj(y)) throw new ComposeError(`${d.path}: top-level object must be a mapping`);
-    try { return interpolateTree(y, env) as Obj; } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
-  });
+  const first = docs[0].path;
+  const workingDir = projectDir ?? (first === "-" ? cwd : dirname(isAbsolute(first) ? first : resolve(cwd, first)));
+  const ctx: LoadCtx = { env, includeStack: [], stdin: o.stdin };
+  const parsed = docs.map((d) => loadFile(d.path === "-" ? "-" : resolve(cwd, d.path), ctx, d.content));
   const merged = mergeDocuments(parsed);
-  const explicit = o.projectName ?? penv.COMPOSE_PROJECT_NAME ?? (typeof merged.name === "string" ? merged.name : undefined);
-  const name = normalizeProjectName(explicit ?? basename(workingDir));
+  // The name: -p, COMPOSE_PROJECT_NAME, `name:`, else the working directory's name made valid.
+  const explicit = o.projectName || env.COMPOSE_PROJECT_NAME || (typeof merged.name === "string" && merged.name ? merged.name : undefined);
+  let name: string;
+  if (explicit !== undefined) { checkProjectName(explicit); name = explicit; }
+  else name = normalizeProjectName(basename(workingDir));
   if (!name) throw new ComposeError(`project name must not be empty`);
-  if (explicit !== undefined && explicit !== name && o.projectName !== undefined) {
-    throw new ComposeError(`invalid project name "${explicit}": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number`);
-  }
-  return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => resolve(cwd, d.path)), env });
+  const profiles = o.profiles?.length ? o.profiles : splitList(env.COMPOSE_PROFILES, ",");
+  return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles });
 }
 
 /** The model as `docker compose config` prints it (plain data, ready for YAML). */
@@ -562,5 +868,17 @@ export function projectModel(p: Project): Obj {
   const model: Obj = { name: p.name, services };
   if (Object.keys(p.networks).length) model.networks = Object.fromEntries(Object.entries(p.networks).map(([k, v]) => [k, { name: v.name, ...(v.driver !== "bridge" ? { driver: v.driver } : {}), ...(v.internal ? { internal: true } : {}), ...(v.external ? { external: true } : {}) }]));
   if (Object.keys(p.volumes).length) model.volumes = Object.fromEntries(Object.entries(p.volumes).map(([k, v]) => [k, { name: v.name, ...(v.external ? { external: true } : {}) }]));
+  for (const kind of ["secrets", "configs"] as const) {
+    const defs = p[kind];
+    if (defs && Object.keys(defs).length) {
+      model[kind] = Object.fromEntries(Object.entries(defs).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, {
+        name: v.name, ...(v.file !== undefined ? { file: v.file } : {}), ...(v.environment !== undefined ? { environment: v.environment } : {}),
+        ...(v.content !== undefined ? { content: v.content } : {}), ...(v.external ? { external: true } : {}), ...(Object.keys(v.labels).length ? { labels: v.labels } : {}),
+      }]));
+    }
+  }
   return model;
 }
+
+/** The profile names `docker compose config --profiles` prints (every profile a service names, enabled or not). */
+export function projectProfiles(p: Project): string[] { return p.profiles ?? []; }

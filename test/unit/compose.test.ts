@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { interpolate, parseDotEnv, InterpolationError } from "../../src/compose/interpolate.js";
+import { interpolate, InterpolationError } from "../../src/compose/interpolate.js";
+import { parseDotEnv } from "../../src/compose/dotenv.js";
 import { loadProject, normalizeProjectName, shellSplit, dependencyOrder, ComposeError } from "../../src/compose/loader.js";
 import { Orchestrator, configHash } from "../../src/compose/orchestrator.js";
 import type { ApiClient } from "../../src/api/client.js";
@@ -29,7 +30,8 @@ test("interpolation: forms, defaults, errors and $$", () => {
 });
 
 test(".env parsing", () => {
-  assert.deepEqual(parseDotEnv("# c\nA=1\nexport B = two \nC=\"q \\\"x\\\"\"\nD='$raw'\nE=v # comment\nbad line\n"), { A: "1", B: "two", C: 'q "x"', D: "$raw", E: "v" });
+  assert.deepEqual(parseDotEnv("# c\nA=1\nexport B = two \nC=\"q \\\"x\\\"\"\nD='$raw'\nE=v # comment\n"), { A: "1", B: "two", C: 'q "x"', D: "$raw", E: "v" });
+  assert.throws(() => parseDotEnv("A=1\nbad line\n"), /line 2: key cannot contain a space/);
 });
 
 test("project names and shell words", () => {
@@ -153,7 +155,8 @@ services:
   assert.deepEqual(w.environment, { A: "1", B: "2", C: "3" });
   assert.deepEqual(w.labels, { l1: "x", l2: "y" });
   assert.deepEqual(w.ports.map((x) => x.target), [80, 443]);
-  assert.deepEqual(w.volumes.map((v) => `${v.source}:${v.target}`), ["/h2:/other", "/h3:/data"]);
+  // compose-go: the later mount of /data takes the earlier one's place.
+  assert.deepEqual(w.volumes.map((v) => `${v.source}:${v.target}`), ["/h3:/data", "/h2:/other"]);
   assert.ok(p.services.db);
 });
 
@@ -175,9 +178,9 @@ test("files on disk: default file name, .env, process env wins, env_file, projec
 
 test("errors name the service and the key", () => {
   const err = (y: string, re: RegExp) => assert.throws(() => load(y, {}, "e"), (e: Error) => e instanceof ComposeError && re.test(e.message), re.source);
-  err("services:\n  web:\n    image: busybox\n    imgae: x\n", /services\.web additional property imgae is not allowed/);
-  err("services:\n  web:\n    image: busybox\n    ports: \"80\"\n", /services\.web\.ports must be a list/);
-  err("services:\n  web:\n    image: [busybox]\n", /services\.web\.image must be a string/);
+  err("services:\n  web:\n    image: busybox\n    imgae: x\n", /validating \/nonexistent-proj\/c0\.yaml: services\.web additional properties 'imgae' not allowed/);
+  err("services:\n  web:\n    image: busybox\n    ports: \"80\"\n", /validating .*: services\.web\.ports must be a list/);
+  err("services:\n  web:\n    image: [busybox]\n", /validating .*: services\.web\.image must be a string/);
   err("services:\n  web:\n    image: busybox\n    ports: [\"a:b\"]\n", /services\.web\.ports\[0\]: invalid port/);
   err("services:\n  web:\n    image: busybox\n    read_only: maybe\n", /services\.web\.read_only must be a boolean/);
   err("services:\n  web:\n    command: x\n", /service "web" has neither an image nor a build context/);
@@ -185,9 +188,9 @@ test("errors name the service and the key", () => {
   err("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n", /dependency cycle/);
   err("services:\n  web:\n    image: busybox\n    volumes: [\"nope:/x\"]\n", /service "web" refers to undefined volume nope/);
   err("services:\n  web:\n    image: busybox\n    networks: [nope]\n", /service "web" refers to undefined network nope/);
-  err("services:\n  web:\n    image: busybox\n    depends_on: {db: {condition: sometime}}\n  db:\n    image: x\n", /services\.web\.depends_on\.db\.condition must be one of/);
+  err("services:\n  web:\n    image: busybox\n    depends_on: {db: {condition: sometime}}\n  db:\n    image: x\n", /services\.web\.depends_on\.db\.condition must be one of "service_started", "service_healthy", "service_completed_successfully"/);
   err("services:\n  web:\n    image: ${NOPE:?set NOPE}\n", /services\.web\.image: required variable NOPE is missing a value: set NOPE/);
-  err("servics: {}\n", /additional property servics is not allowed/);
+  err("servics: {}\n", /\(root\) additional properties 'servics' not allowed/);
   assert.throws(() => load("services: {}\n", {}, "Bad Name"), /invalid project name/);
   // Valid-but-unsupported keys are accepted with a warning.
   const p = load("services:\n  web:\n    image: busybox\n    ulimits: {nofile: 1024}\n", {}, "w");

@@ -1,0 +1,49 @@
+/**
+ * Validation of one compose document against the Compose Specification's JSON Schema
+ * (compose-spec.json, shipped beside this file). The validator is plain JS that
+ * scripts/build.mjs generates with ajv at build time, so nothing is compiled at start.
+ *
+ * Errors read as compose-go words them: the path of the bad value joined with dots
+ * (`services.web.ports.0`), then what is wrong ("must be a list", "additional properties
+ * 'imgae' not allowed"); "(root)" for the top level. Of several errors the most specific
+ * (deepest) is reported, as compose-go does; a type error wins a tie.
+ */
+import validate from "./validate.generated.cjs";
+
+interface SchemaError { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }
+
+function humanType(t: unknown): string {
+  const one = (x: string) => (x === "object" ? "mapping" : x === "array" ? "list" : x);
+  if (Array.isArray(t)) return t.length === 1 ? one(t[0]) : `${t.slice(0, -1).map(one).join(", ")} or ${one(t[t.length - 1])}`;
+  return one(String(t));
+}
+
+function pathOf(e: SchemaError): string {
+  const p = e.instancePath.split("/").slice(1).map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  return p.length ? p.join(".") : "(root)";
+}
+
+function describe(e: SchemaError): string {
+  const where = pathOf(e);
+  switch (e.keyword) {
+    case "additionalProperties": return `${where} additional properties '${String(e.params.additionalProperty)}' not allowed`;
+    case "type": return `${where} must be a ${humanType(e.params.type)}`;
+    case "enum": return `${where} must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+    case "required": return `${where} missing property '${String(e.params.missingProperty)}'`;
+    case "uniqueItems": return `${where} must not contain duplicate items (items ${String(e.params.j)} and ${String(e.params.i)} are equal)`;
+    default: return `${where} ${e.message ?? e.keyword}`;
+  }
+}
+
+/** Validates a document (already interpolated, merge tags resolved); returns compose-go's message or undefined. */
+export function schemaError(doc: unknown): string | undefined {
+  if (validate(doc)) return undefined;
+  const errs = (validate.errors ?? []) as SchemaError[];
+  if (!errs.length) return "(root) invalid";
+  const depth = (e: SchemaError) => (e.instancePath ? e.instancePath.split("/").length : 0);
+  // "oneOf"/"anyOf" only say no branch matched: a branch's own error is more telling.
+  const rank = (e: SchemaError) => depth(e) * 4 + (e.keyword === "oneOf" || e.keyword === "anyOf" ? 0 : e.keyword === "type" ? 2 : 1);
+  let best = errs[0];
+  for (const e of errs) if (rank(e) > rank(best)) best = e;
+  return describe(best);
+}
