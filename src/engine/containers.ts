@@ -154,6 +154,14 @@ export class ContainerService {
       this.byId.set(id, rec);
       this.names.set(rec.Name.slice(1), id);
     }
+    // As dockerd's restore: --rm containers that had exited (their removal cut short) go now, with their anonymous volumes.
+    for (const rec of [...this.byId.values()]) {
+      if (!rec.HostConfig.AutoRemove || rec.State.Running || rec.State.StartedAt === ZERO_TIME) continue;
+      this.byId.delete(rec.Id);
+      if (this.names.get(rec.Name.slice(1)) === rec.Id) this.names.delete(rec.Name.slice(1));
+      await this.purge(rec).catch(() => {});
+      await this.dropAnonymousVolumes(rec).catch(() => {});
+    }
     // Exits recorded by conmon while we were away are delivered by the watcher (it reports existing files first).
     this.stopWatch = this.runtime.watchExits(this.exitDir(), (id, code) => { void this.onExit(id, code); });
     // Attach-socket links of containers that are gone.
@@ -249,9 +257,15 @@ export class ContainerService {
     return n;
   }
 
-  private async persist(c: ContainerRecord): Promise<void> {
+  /**
+   * Writes the record (atomically: a temporary file renamed over it). Only the
+   * record's creation is made durable (fsync): a state change lost to a host
+   * crash is reconciled by load() (conmon and runc say what is running), and
+   * every fsync costs a `run --rm` milliseconds (bench/run-latency).
+   */
+  private async persist(c: ContainerRecord, durable = false): Promise<void> {
     if (!this.byId.has(c.Id)) return;
-    await writeJson(join(this.dir(c.Id), "config.json"), c);
+    await writeJson(join(this.dir(c.Id), "config.json"), c, durable);
   }
 
   private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
@@ -402,7 +416,7 @@ export class ContainerService {
       };
       await ensureDir(d, 0o710);
       this.byId.set(id, rec);
-      await this.persist(rec);
+      await this.persist(rec, true);
     } catch (e) {
       await undo();
       throw e;
@@ -901,7 +915,8 @@ export class ContainerService {
       // Once "removing" is on disk the removal completes even across a crash (load() finishes it),
       // so the container is gone for everyone now and its files go after.
       c.State.Status = "removing";
-      await this.persist(c);
+      // An --rm container that has exited needs no marker: load() removes such records as dockerd's restore does.
+      if (!(c.HostConfig.AutoRemove && !c.State.Running)) await this.persist(c);
       this.byId.delete(c.Id);
       if (this.names.get(c.Name.slice(1)) === c.Id) this.names.delete(c.Name.slice(1));
     });

@@ -34,7 +34,11 @@ export interface ContainerPaths {
   conmonPidFile: string;
 }
 
-export interface CreateOptions { id: string; spec: RuntimeSpec; paths: ContainerPaths; terminal: boolean; stdin: boolean; stdinOnce?: boolean }
+export interface CreateOptions {
+  id: string; spec: RuntimeSpec; paths: ContainerPaths; terminal: boolean; stdin: boolean; stdinOnce?: boolean;
+  /** The log conmon writes (the spool berthd converts, engine/logging.ts): none, or its --log-size-max (bytes, 0: unbounded). */
+  log?: { none?: boolean; sizeMax?: number };
+}
 
 export interface AttachStreams {
   /** tty: raw terminal bytes; otherwise Docker stdcopy frames. */
@@ -201,6 +205,8 @@ export class ConmonRuntime implements RuntimeDriver {
     await fsp.writeFile(join(p.bundle, "config.json"), JSON.stringify(o.spec));
     const args = this.baseArgs(o.id, o.id, p.bundle, p.socketDir, p.exitDir, p.logPath, p.pidFile);
     args.push("-P", p.conmonPidFile);
+    if (o.log?.none) args[args.indexOf(`k8s-file:${p.logPath}`)] = "none:/dev/null";
+    else if (o.log?.sizeMax) args.push("--log-size-max", String(o.log.sizeMax));
     if (o.terminal) args.push("-t");
     if (o.stdin) { args.push("-i"); if (!o.stdinOnce) args.push("--leave-stdin-open"); }
     const child = await this.conmon(args, 1, p.bundle);
