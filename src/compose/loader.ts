@@ -705,7 +705,7 @@ function loadFile(path: string, ctx: LoadCtx, content?: string): Obj {
   if (!isObj(y)) throw new ComposeError(`${name}: top-level object must be a mapping`);
   try { y = interpolateTree(y, ctx.env); } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
   const doc = markers(y) as Obj;
-  const err = schemaError(finalize(doc));
+  const err = schemaError(finalize(doc, [], false));
   if (err) throw new ComposeError(`validating ${name}: ${err}`);
   const dir = path === "-" ? process.cwd() : dirname(path);
   if (doc.include !== undefined) applyInclude(doc, dir, name, ctx);

@@ -151,11 +151,11 @@ const UNIQUE: [string, Indexer][] = [
 ];
 
 /** Makes sequences unique by their key (the later entry replaces the earlier one, in its place); drops `!reset` values, unwraps `!override`. */
-export function finalize(v: unknown, path: string[] = []): unknown {
-  if (v instanceof Override) return finalize(v.value, path);
+export function finalize(v: unknown, path: string[] = [], unique = true): unknown {
+  if (v instanceof Override) return finalize(v.value, path, unique);
   if (Array.isArray(v)) {
-    const items = v.filter((x) => x !== RESET).map((x, i) => finalize(x, [...path, String(i)]));
-    const idx = UNIQUE.find(([p]) => match(path, p));
+    const items = v.filter((x) => x !== RESET).map((x, i) => finalize(x, [...path, String(i)], unique));
+    const idx = unique && UNIQUE.find(([p]) => match(path, p));
     if (!idx) return items;
     const out: unknown[] = [];
     const seen = new Map<string, number>();
@@ -169,7 +169,7 @@ export function finalize(v: unknown, path: string[] = []): unknown {
   }
   if (isObj(v)) {
     const out: Obj = {};
-    for (const [k, x] of Object.entries(v)) if (x !== RESET) out[k] = finalize(x, [...path, k]);
+    for (const [k, x] of Object.entries(v)) if (x !== RESET) out[k] = finalize(x, [...path, k], unique);
     return out;
   }
   return v;

@@ -6,7 +6,7 @@
  * Errors read as compose-go words them: the path of the bad value joined with dots
  * (`services.web.ports.0`), then what is wrong ("must be a list", "additional properties
  * 'imgae' not allowed"); "(root)" for the top level. Of several errors the most specific
- * (deepest) is reported, as compose-go does; a type error wins a tie.
+ * (deepest) is reported, as compose-go does.
  */
 import validate from "./validate.generated.cjs";
 
@@ -41,9 +41,15 @@ export function schemaError(doc: unknown): string | undefined {
   const errs = (validate.errors ?? []) as SchemaError[];
   if (!errs.length) return "(root) invalid";
   const depth = (e: SchemaError) => (e.instancePath ? e.instancePath.split("/").length : 0);
-  // "oneOf"/"anyOf" only say no branch matched: a branch's own error is more telling.
-  const rank = (e: SchemaError) => depth(e) * 4 + (e.keyword === "oneOf" || e.keyword === "anyOf" ? 0 : e.keyword === "type" ? 2 : 1);
+  // "oneOf"/"anyOf" only say no branch matched: a branch's own error is more telling; of those at one path, an
+  // error from a branch whose type matched (additional property, enum...) says more than the other branches' type errors.
+  const rank = (e: SchemaError) => depth(e) * 4 + (e.keyword === "oneOf" || e.keyword === "anyOf" ? 0 : e.keyword === "type" ? 1 : 2);
   let best = errs[0];
   for (const e of errs) if (rank(e) > rank(best)) best = e;
+  if (best.keyword === "type") {
+    // Every type the branches at this path would take: "must be a number, string or mapping".
+    const types = [...new Set(errs.filter((e) => e.keyword === "type" && e.instancePath === best.instancePath).flatMap((e) => [e.params.type].flat() as string[]))];
+    return describe({ ...best, params: { type: types } });
+  }
   return describe(best);
 }
