@@ -234,13 +234,14 @@ async function main(): Promise<void> {
     let dataRoot = args.dataRoot;
     let userns: IdentityMapping | undefined;
     if (args.usernsRemap) {
-      const { setupRemappedRoot, remappedDataRoot, rootPair } = await import("../runtime/userns.js");
+      const { setupRemappedRoot, remappedDataRoot, rootPair, checkRootAccess } = await import("../runtime/userns.js");
       userns = setupRemappedRoot(args.usernsRemap, log);
       if (userns) {
         dataRoot = remappedDataRoot(args.dataRoot, userns);
         await ensureDir(dataRoot, 0o710);
         await fsp.chown(dataRoot, 0, rootPair(userns).gid);
         await fsp.chmod(dataRoot, 0o710);
+        checkRootAccess(dataRoot, userns);
       }
     }
     engine = await Engine.open({ dataRoot, userns, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure, defaultInit: args.defaultInit });

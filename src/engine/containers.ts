@@ -26,6 +26,7 @@ import { parseSecurityOpt } from "../runtime/seccomp.js";
 import { blkioWeightSupported, oomKillCount, removeCgroup } from "../runtime/cgroups.js";
 import { readLog, type LogEntry } from "../runtime/logs.js";
 import { hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
+import { toHost, type IdentityMapping } from "../runtime/userns.js";
 import type { EventBus } from "./events.js";
 import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
@@ -46,6 +47,8 @@ export interface EnginePaths {
   dataRoot: string; execRoot: string;
   /** daemon.json "init": containers whose HostConfig.Init is not set run with an init (as dockerd's). */
   defaultInit?: boolean;
+  /** --userns-remap: containers' user-namespace maps. */
+  userns?: IdentityMapping;
 }
 
 /** What a create request carries (Docker's ContainerCreateRequest, loosely typed: it is user input). */
@@ -415,6 +418,8 @@ export class ContainerService {
         Berth: { ChainId: image.chainId, ImageRef: body.Image ?? "", ConmonPid: 0, StartedByUser: false, ManualStop: false, ...(Object.keys(macs).length ? { MacAddresses: macs } : {}) },
       };
       await ensureDir(d, 0o710);
+      // A remapped root walks down to its rootfs (dockerd: root:<remapped gid> 0710).
+      if (this.paths.userns) await fsp.chown(d, 0, toHost(this.paths.userns.gids, 0));
       this.byId.set(id, rec);
       await this.persist(rec, true);
     } catch (e) {
@@ -518,7 +523,7 @@ export class ContainerService {
       if (etcDone.status === "rejected") throw etcDone.reason;
       const spec = await launchSpec({
         c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
-        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id),
+        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
       });
       await this.mountShm(c);
       trace("spec built");

@@ -12,6 +12,7 @@ import { buildSpec, type SpecInput, type SpecResourcesInput } from "../runtime/s
 import { resolveUser } from "../runtime/user.js";
 import { applyHostLimits, type HostLimits } from "../runtime/limits.js";
 import type { VolumeStore } from "../store/volumes.js";
+import { rootPair, usernsHost, type IdentityMapping } from "../runtime/userns.js";
 import type { EtcPaths } from "./etc-files.js";
 import { specMounts, type MountPoint } from "./mounts.js";
 import type { ContainerRecord, HostConfig } from "./types.js";
@@ -147,6 +148,25 @@ export interface LaunchSpecInput {
   find: FindContainer;
   /** A shareable container's /dev/shm directory on the host. */
   shmDir: (id: string) => string;
+  /** A remapped daemon's id maps (--userns-remap): a user namespace unless UsernsMode is "host". */
+  userns?: IdentityMapping;
+}
+
+/**
+ * The user namespace of a remapped daemon's container: its maps, or, with
+ * --network container:<x>, x's own (dockerd: sharing a network namespace
+ * means sharing the user namespace that owns it). The container's /etc
+ * files become the remapped root's, so its root may edit them, as dockerd.
+ */
+async function userNamespace(x: LaunchSpecInput): Promise<SpecInput["userns"]> {
+  const hc = x.c.HostConfig;
+  if (!x.userns || usernsHost(hc.UsernsMode)) return undefined;
+  const root = rootPair(x.userns);
+  await Promise.all([x.etc.hosts, x.etc.hostname, x.etc.resolv].map((f) => fsp.chown(f, root.uid, root.gid).catch(() => {})));
+  const net = (hc.NetworkMode as string) || "";
+  const donor = net.startsWith("container:") ? x.find(net.slice("container:".length)) : undefined;
+  const path = donor?.State.Pid && !usernsHost(donor.HostConfig.UsernsMode) ? `/proc/${donor.State.Pid}/ns/user` : undefined;
+  return { uids: x.userns.uids, gids: x.userns.gids, ...(path ? { path } : {}) };
 }
 
 /** The runtime spec of a container's start. */
@@ -170,6 +190,7 @@ export async function launchSpec(x: LaunchSpecInput): Promise<RuntimeSpec> {
   ].filter((m) => !userMounts.some((u) => u.destination === m.destination));
   const extraGids = await groupAdd(rootfs, (hc.GroupAdd as string[] | null) ?? []);
   const ns = namespaces(c, x.find, x.shmDir);
+  const userns = await userNamespace(x);
   const spec = buildSpec({
     id: c.Id, rootfs, args: [c.Path, ...c.Args], env, cwd: c.Config.WorkingDir || "/",
     user: { uid: user.uid, gid: user.gid, additionalGids: [...new Set([...user.additionalGids, ...extraGids])] },
@@ -181,6 +202,7 @@ export async function launchSpec(x: LaunchSpecInput): Promise<RuntimeSpec> {
     extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
     resources: resourcesOf(hc),
     sysctls: hc.Sysctls, init: hc.Init === null || hc.Init === undefined ? x.defaultInit : !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
+    userns,
   });
   applyHostLimits(spec, hc as HostLimits);
   return spec;

@@ -11,12 +11,13 @@ function tmpName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
-export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/** Writes via a temporary file renamed over `path`; `durable` (the default) also fsyncs the file and its directory. */
+export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644, durable = true): Promise<void> {
   const tmp = tmpName(path);
   const fh = await fsp.open(tmp, "w", mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -26,7 +27,7 @@ export async function atomicWrite(path: string, data: string | Uint8Array, mode 
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dirname(path));
+  if (durable) await fsyncDir(dirname(path));
 }
 
 export function atomicWriteSync(path: string, data: string | Uint8Array, mode = 0o644): void {
@@ -52,8 +53,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   } catch { /* best effort */ }
 }
 
-export async function writeJson(path: string, value: unknown): Promise<void> {
-  await atomicWrite(path, JSON.stringify(value, null, 1));
+export async function writeJson(path: string, value: unknown, durable = true): Promise<void> {
+  await atomicWrite(path, JSON.stringify(value, null, 1), 0o644, durable);
 }
 
 export async function readJson<T>(path: string): Promise<T> {

@@ -30,9 +30,9 @@
  * and write them; the image's files show their host owners (first
  * subordinate id + original id) there.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { BadParameterError, BerthError } from "../lib/errors.js";
 import type { IdMapEntry } from "../store/snapshots.js";
 
@@ -207,6 +207,22 @@ export function setupRemappedRoot(spec: string | undefined, warn: (m: string) =>
   if (user === "root") { warn("User namespaces: root cannot be remapped with itself; user namespaces are OFF"); return undefined; }
   warn(`User namespaces: ID ranges will be mapped to subuid/subgid ranges of: ${user}`);
   return loadIdentityMapping(user, group);
+}
+
+/**
+ * The remapped root must be able to walk down to its root (runc mounts the
+ * rootfs from inside the user namespace): every directory above it needs
+ * o+x, or u+x/g+x for its owner/group. dockerd's check and message.
+ */
+export function checkRootAccess(root: string, m: IdentityMapping): void {
+  const { uid, gid } = rootPair(m);
+  for (let dir = dirname(root); dir !== "/" && dir !== "."; dir = dirname(dir)) {
+    let st;
+    try { st = statSync(dir); } catch { continue; }
+    const perm = st.mode & 0o777;
+    if (perm & 0o001 || (st.uid === uid && perm & 0o100) || (st.gid === gid && perm & 0o010)) continue;
+    throw new Error(`a subdirectory in your graphroot path (${root}) restricts access to the remapped root uid/gid; please fix by allowing 'o+x' permissions on existing directories`);
+  }
 }
 
 /** UsernsMode "host" opts a container out; anything else (dockerd accepts any string) is a private user namespace. */
