@@ -166,7 +166,17 @@ const composeCommand: Command = {
   },
 };
 
-const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand];
+// The registry server is a program of its own too (src/registry → bin/berth-registry.cjs); it needs no daemon.
+const registryServerCommand: Command = {
+  name: "registry", usage: "registry COMMAND", desc: "Run an OCI registry (serve, gc)", flags: [], stop: true,
+  run: async (_c, _f, a) => {
+    const plugin = join(dirname(fileURLToPath(import.meta.url)), "berth-registry.cjs");
+    if (!existsSync(plugin)) throw new Error(`the registry program is missing (${plugin}); run make build`);
+    return (createRequire(import.meta.url)(plugin) as { registry: (a: string[]) => Promise<number> }).registry(a);
+  },
+};
+
+const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand, registryServerCommand];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
@@ -252,7 +262,7 @@ async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     // compose parses its own flags (-f, -p, then the sub-command's).
-    parsed = cmd === composeCommand ? { flags: {}, args: rest } : parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
+    parsed = cmd === composeCommand || cmd === registryServerCommand ? { flags: {}, args: rest } : parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
   } catch (e) {
     ctx.err(`${(e as Error).message}\nSee 'berth ${cmd.name} --help'.\n`);
     return 125;
@@ -261,7 +271,7 @@ async function main(argv: string[]): Promise<number> {
   const explicit = (global.flags.host as string | undefined) ?? process.env.BERTH_HOST ?? process.env.DOCKER_HOST;
   ctx.api = new ApiClient(explicit ?? DEFAULT_HOST);
   try {
-    const local = cmd.name === "version" && parsed.flags.client;
+    const local = (cmd.name === "version" && parsed.flags.client) || cmd === registryServerCommand;
     if (!local) {
       if (!explicit) await ensureDaemon(ctx.api);
     }

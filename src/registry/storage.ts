@@ -64,6 +64,7 @@ export interface StorageOptions {
 
 export class RegistryStorage {
   private readonly locks = new KeyedMutex();
+  private readonly blobLocks = new KeyedMutex();
   /** Running hashes of the uploads this process has seen, by uuid; `hashed` is how many bytes went in. */
   private readonly hashes = new Map<string, { hash: Hash; hashed: number }>();
 
@@ -85,20 +86,31 @@ export class RegistryStorage {
     return (await exists(join(this.repoDir(name), "_manifests"))) || (await exists(join(this.repoDir(name), "_layers")));
   }
 
-  /** Renews the lease of a blob (and of its link in `name`). */
-  async touch(d: ParsedDigest, name?: string): Promise<void> {
-    const now = new Date();
-    await fsp.utimes(this.blobPath(d), now, now).catch(() => undefined);
-    if (name) await fsp.utimes(this.layerLink(name, d), now, now).catch(() => undefined);
+  /** Renews the lease of a blob (and of its link in `name`); false when the blob is not in the store. */
+  async touch(d: ParsedDigest, name?: string): Promise<boolean> {
+    return this.blobLocks.run(d.digest, () => this.touchLocked(d, name));
   }
+
+  private async touchLocked(d: ParsedDigest, name?: string): Promise<boolean> {
+    const now = new Date();
+    try { await fsp.utimes(this.blobPath(d), now, now); } catch { return false; }
+    if (name) await fsp.utimes(this.layerLink(name, d), now, now).catch(() => undefined);
+    return true;
+  }
+
+  /**
+   * Runs `fn` while no lease of `d` can be taken or checked: the garbage
+   * collector sweeps a blob inside this, so a HEAD or commit that renewed the
+   * lease before is seen, and one after finds the blob gone (and re-uploads).
+   */
+  withBlobLock<T>(d: ParsedDigest, fn: () => Promise<T>): Promise<T> { return this.blobLocks.run(d.digest, fn); }
 
   /** The size of a blob visible in repository `name` (pushed, mounted, or a manifest of it), or undefined. */
   async blobSize(name: string, d: ParsedDigest, lease = false): Promise<number | undefined> {
     if (!(await exists(this.layerLink(name, d))) && !(await exists(this.revLink(name, d)))) return undefined;
-    let size: number;
-    try { size = (await fsp.stat(this.blobPath(d))).size; } catch { return undefined; }
-    if (lease) await this.touch(d, name);
-    return size;
+    const size = async (): Promise<number | undefined> => { try { return (await fsp.stat(this.blobPath(d))).size; } catch { return undefined; } };
+    if (!lease) return size();
+    return this.blobLocks.run(d.digest, async () => (await this.touchLocked(d, name)) ? size() : undefined);
   }
 
   async blobExists(d: ParsedDigest): Promise<boolean> { return exists(this.blobPath(d)); }
@@ -120,10 +132,12 @@ export class RegistryStorage {
 
   /** Mounts a blob from another repository (or, with no `from`, from any: the spec's anonymous mount). */
   async mountBlob(name: string, d: ParsedDigest, from?: string): Promise<boolean> {
-    if (from !== undefined ? (await this.blobSize(from, d)) === undefined : !(await this.blobExists(d))) return false;
-    await this.linkBlob(name, d);
-    await this.touch(d, name);
-    return (await this.blobExists(d));
+    if (from !== undefined && (await this.blobSize(from, d)) === undefined) return false;
+    return this.blobLocks.run(d.digest, async () => {
+      if (!(await this.touchLocked(d))) return false;
+      await this.linkBlob(name, d);
+      return true;
+    });
   }
 
   // ---- uploads ----
@@ -206,23 +220,26 @@ export class RegistryStorage {
         await fsp.rm(dir, { recursive: true, force: true });
         throw new RegistryError("DIGEST_INVALID", `digest mismatch: the content is ${d.alg}:${hex}`, { digest: d.digest });
       }
-      await this.commitFile(data, d);
-      await this.linkBlob(name, d);
-      await this.touch(d, name);
+      await this.commitFile(data, d, name);
       await fsp.rm(dir, { recursive: true, force: true });
       return size;
     });
   }
 
   /** Moves a verified file into blobs/ (or drops it when the blob is already there). */
-  private async commitFile(path: string, d: ParsedDigest): Promise<void> {
+  private async commitFile(path: string, d: ParsedDigest, name: string): Promise<void> {
     const target = this.blobPath(d);
-    if (await exists(target)) { await fsp.rm(path, { force: true }); await this.touch(d); return; }
     const fh = await fsp.open(path, "r+");
     try { await fh.sync(); } finally { await fh.close(); }
-    await fsp.mkdir(dirname(target), { recursive: true });
-    await fsp.rename(path, target);
-    await fsyncDir(dirname(target));
+    await this.blobLocks.run(d.digest, async () => {
+      if (await this.touchLocked(d)) await fsp.rm(path, { force: true });
+      else {
+        await fsp.mkdir(dirname(target), { recursive: true });
+        await fsp.rename(path, target);
+        await fsyncDir(dirname(target));
+      }
+      await this.linkBlob(name, d);
+    });
   }
 
   async cancelUpload(name: string, uuid: string): Promise<void> {
@@ -300,24 +317,23 @@ export class RegistryStorage {
       if (!Array.isArray(doc.manifests)) throw new RegistryError("MANIFEST_INVALID", "manifest invalid: manifests is not a list");
       for (const [i, m] of doc.manifests.entries()) {
         const c = descriptor(m, `manifests[${i}]`);
-        if (!(await exists(this.revLink(name, c.digest)))) {
+        if (!(await exists(this.revLink(name, c.digest))) || !(await this.touch(c.digest))) {
           if (this.opts.allowSparseIndex) continue;
           throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest unknown to registry: ${c.digest.digest}`, { digest: c.digest.digest });
         }
-        await this.touch(c.digest);
       }
     }
     // The manifest's bytes are a blob like any other; the revision link puts it in the repository.
-    const target = this.blobPath(d);
-    if (!(await exists(target))) await atomicWrite(target, body);
-    await this.touch(d);
-    const rev = this.revLink(name, d);
-    await fsp.mkdir(dirname(rev), { recursive: true });
-    await fsp.writeFile(rev, JSON.stringify({ mediaType, size: body.length }));
-    if (!byDigest) {
-      await fsp.mkdir(dirname(this.tagPath(name, ref)), { recursive: true });
-      await atomicWrite(this.tagPath(name, ref), d.digest);
-    }
+    await this.blobLocks.run(d.digest, async () => {
+      if (!(await this.touchLocked(d))) await atomicWrite(this.blobPath(d), body);
+      const rev = this.revLink(name, d);
+      await fsp.mkdir(dirname(rev), { recursive: true });
+      await fsp.writeFile(rev, JSON.stringify({ mediaType, size: body.length }));
+      if (!byDigest) {
+        await fsp.mkdir(dirname(this.tagPath(name, ref)), { recursive: true });
+        await atomicWrite(this.tagPath(name, ref), d.digest);
+      }
+    });
     if (subject) {
       const desc: StoredDescriptor = { mediaType, digest: d.digest, size: body.length };
       if (artifactType) desc.artifactType = artifactType;

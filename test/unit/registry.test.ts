@@ -39,7 +39,7 @@ export async function pushBlob(url: string, name: string, data: Buffer | string)
   const post = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: "POST" });
   assert.equal(post.status, 202);
   const loc = post.headers.get("location")!;
-  const put = await fetch(new URL(loc + (loc.includes("?") ? "&" : "?") + "digest=" + d, url), { method: "PUT", body: data, headers: { "Content-Type": "application/octet-stream" } });
+  const put = await fetch(new URL(loc + (loc.includes("?") ? "&" : "?") + "digest=" + d, url), { method: "PUT", body: typeof data === "string" ? data : new Uint8Array(data), headers: { "Content-Type": "application/octet-stream" } });
   assert.equal(put.status, 201, await put.text());
   return d;
 }

@@ -1,0 +1,167 @@
+/**
+ * `berth registry serve|gc`: the registry's own program (bin/berth-registry.cjs),
+ * loaded by `berth registry` only, as compose is. It needs no berthd.
+ *
+ *   berth registry serve --addr HOST:PORT --root DIR [--config FILE] [--gc-interval 1h] [--gc-lease 10m]
+ *   berth registry gc --root DIR [--config FILE] [--dry-run] [--gc-lease 10m]
+ *
+ * The YAML config file takes the flags' names as keys (addr, root, gc-interval,
+ * gc-lease, upload-ttl, delete-enabled, allow-sparse-index); flags win.
+ */
+import { readFileSync } from "node:fs";
+import { parseFlags, flagHelp, UsageError, type FlagSpec, type Flags } from "../lib/args.js";
+import { parseGoDuration } from "../lib/duration.js";
+import { RegistryStorage } from "./storage.js";
+
+const COMMON: FlagSpec[] = [
+  { long: "root", type: "string", desc: "Directory of the registry's storage (default \"/var/lib/berth-registry\")" },
+  { long: "config", type: "string", desc: "YAML file with the same keys as these flags" },
+  { long: "gc-lease", type: "string", desc: "How long an unreferenced, freshly pushed blob is kept (default \"10m\")" },
+  { long: "upload-ttl", type: "string", desc: "Upload sessions idle for longer are collected (default \"24h\")" },
+  { long: "help", type: "bool" },
+];
+const SERVE: FlagSpec[] = [
+  { long: "addr", type: "string", desc: "Address to listen on, HOST:PORT (default \"0.0.0.0:5000\")" },
+  { long: "gc-interval", type: "string", desc: "Collect garbage this often while serving (default \"0\": never)" },
+  { long: "delete-enabled", type: "string", desc: "Allow DELETE of manifests and blobs (default \"true\")" },
+  { long: "allow-sparse-index", type: "string", desc: "Accept indexes whose manifests are not in the repository (default \"false\")" },
+  ...COMMON,
+];
+const GC: FlagSpec[] = [{ long: "dry-run", type: "bool", desc: "Print what would be removed, remove nothing" }, ...COMMON];
+
+const USAGE = `
+Usage:  berth registry COMMAND
+
+Run an OCI registry (the distribution spec v1.1, Docker Registry HTTP API v2)
+
+Commands:
+  serve       Serve the registry
+  gc          Remove blobs and manifests no tag reaches
+
+Run 'berth registry COMMAND --help' for more information on a command.
+`;
+
+export interface RegistryConfig {
+  addr: string; root: string; gcIntervalMs: number; gcLeaseMs: number; uploadTtlMs: number; deleteEnabled: boolean; allowSparseIndex: boolean;
+}
+
+/** Flags over the YAML file over the defaults. */
+export async function resolveConfig(flags: Flags): Promise<RegistryConfig> {
+  let file: Record<string, unknown> = {};
+  if (typeof flags.config === "string" && flags.config !== "") {
+    const { parse } = await import("yaml");
+    const v: unknown = parse(readFileSync(flags.config, "utf8"));
+    if (v !== null && v !== undefined && (typeof v !== "object" || Array.isArray(v))) throw new UsageError(`${flags.config}: the config must be a mapping`);
+    file = (v ?? {}) as Record<string, unknown>;
+    const known = new Set(["addr", "root", "gc-interval", "gc-lease", "upload-ttl", "delete-enabled", "allow-sparse-index"]);
+    for (const k of Object.keys(file)) if (!known.has(k)) throw new UsageError(`${flags.config}: unknown key ${JSON.stringify(k)}`);
+  }
+  const pick = (k: string, def: string): string => {
+    const f = flags[k];
+    if (typeof f === "string" && f !== "") return f;
+    const v = file[k];
+    if (v !== undefined && v !== null && v !== "") return String(v);
+    return def;
+  };
+  const dur = (k: string, def: string): number => {
+    const s = pick(k, def);
+    try { return parseGoDuration(s) / 1e6; } catch { throw new UsageError(`invalid duration for ${k}: ${JSON.stringify(s)}`); }
+  };
+  const bool = (k: string, def: boolean): boolean => {
+    const s = pick(k, String(def));
+    if (!/^(true|false|1|0)$/i.test(s)) throw new UsageError(`invalid boolean for ${k}: ${JSON.stringify(s)}`);
+    return /^(true|1)$/i.test(s);
+  };
+  return {
+    addr: pick("addr", "0.0.0.0:5000"), root: pick("root", "/var/lib/berth-registry"),
+    gcIntervalMs: dur("gc-interval", "0"), gcLeaseMs: dur("gc-lease", "10m"), uploadTtlMs: dur("upload-ttl", "24h"),
+    deleteEnabled: bool("delete-enabled", true), allowSparseIndex: bool("allow-sparse-index", false),
+  };
+}
+
+function splitAddr(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
+  if (!m) throw new UsageError(`invalid --addr ${JSON.stringify(addr)}: want HOST:PORT`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: Number(m[3]) };
+}
+
+const log = (line: string): void => { process.stdout.write(line + "\n"); };
+
+async function serve(cfg: RegistryConfig): Promise<number> {
+  const { createRegistryServer } = await import("./server.js");
+  const { collectGarbage } = await import("./gc.js");
+  const storage = new RegistryStorage(cfg.root, { allowSparseIndex: cfg.allowSparseIndex });
+  await storage.init();
+  const reg = createRegistryServer({ storage, log, deleteEnabled: cfg.deleteEnabled });
+  const { host, port } = splitAddr(cfg.addr);
+  await new Promise<void>((resolve, reject) => { reg.server.once("error", reject); reg.server.listen(port, host, () => resolve()); });
+  const a = reg.server.address();
+  const bound = a && typeof a === "object" ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : cfg.addr;
+  log(JSON.stringify({ time: new Date().toISOString(), msg: "listening", addr: bound, root: cfg.root }));
+  let timer: NodeJS.Timeout | undefined;
+  let gcRunning: Promise<unknown> | undefined;
+  if (cfg.gcIntervalMs > 0) {
+    const tick = (): void => {
+      gcRunning = collectGarbage(storage, { leaseMs: cfg.gcLeaseMs, uploadTtlMs: cfg.uploadTtlMs, log })
+        .catch((e: unknown) => log(JSON.stringify({ time: new Date().toISOString(), gc: true, error: (e as Error).message })))
+        .finally(() => { gcRunning = undefined; timer = setTimeout(tick, cfg.gcIntervalMs); });
+    };
+    timer = setTimeout(tick, cfg.gcIntervalMs);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      log(JSON.stringify({ time: new Date().toISOString(), msg: "shutting down", signal: sig }));
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      resolve();
+    };
+    const onTerm = (): void => stop("SIGTERM");
+    const onInt = (): void => stop("SIGINT");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+  });
+  if (timer) clearTimeout(timer);
+  // In-flight requests finish; idle keep-alive connections close now.
+  await Promise.all([reg.close(), gcRunning]);
+  log(JSON.stringify({ time: new Date().toISOString(), msg: "stopped" }));
+  return 0;
+}
+
+async function gc(cfg: RegistryConfig, dryRun: boolean): Promise<number> {
+  const { collectGarbage } = await import("./gc.js");
+  const storage = new RegistryStorage(cfg.root);
+  await storage.init();
+  const r = await collectGarbage(storage, { leaseMs: cfg.gcLeaseMs, uploadTtlMs: cfg.uploadTtlMs, dryRun });
+  const verb = dryRun ? "would delete" : "deleted";
+  for (const m of r.deletedManifests) process.stdout.write(`${verb} manifest ${m.repository}@${m.digest}\n`);
+  for (const b of r.deletedBlobs) process.stdout.write(`${verb} blob ${b}\n`);
+  process.stdout.write(`${r.markedBlobs} blobs marked, ${r.deletedBlobs.length} blobs ${verb} (${r.freedBytes} bytes), ${r.deletedManifests.length} manifests, ${r.deletedLinks} links, ${r.deletedUploads} uploads\n`);
+  return 0;
+}
+
+/** Entry point: `args` are what follows `berth registry`. Returns the exit status. */
+export async function registry(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === "--help" || sub === "-h") { process.stdout.write(USAGE); return 0; }
+  const specs = sub === "serve" ? SERVE : sub === "gc" ? GC : undefined;
+  if (!specs) { process.stderr.write(`berth: 'registry ${sub}' is not a berth command.\nSee 'berth registry --help'\n`); return 1; }
+  try {
+    const { flags, args: pos } = parseFlags(rest, specs);
+    if (flags.help) {
+      process.stdout.write(`\nUsage:  berth registry ${sub} [OPTIONS]\n\n${sub === "serve" ? "Serve the registry" : "Remove blobs and manifests no tag reaches"}\n\nOptions:\n${flagHelp(specs.filter((s) => s.long !== "help"))}\n`);
+      return 0;
+    }
+    if (pos.length) throw new UsageError(`"berth registry ${sub}" accepts no arguments`);
+    const cfg = await resolveConfig(flags);
+    return sub === "serve" ? await serve(cfg) : await gc(cfg, !!flags["dry-run"]);
+  } catch (e) {
+    if (e instanceof UsageError) { process.stderr.write(`berth: ${e.message}\nSee 'berth registry ${sub} --help'.\n`); return 125; }
+    process.stderr.write(`berth registry ${sub}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+// Run directly (`node bin/berth-registry.cjs serve ...`): the bundle is CommonJS, and then it is the main module.
+if (typeof require !== "undefined" && require.main === module) {
+  void registry(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}
