@@ -76,7 +76,7 @@ export class CommitService {
     let blob: { digest: string; size: number };
     try {
       const lowers = c.Berth.ChainId ? await this.store.snapshots.lowerDirs(c.Berth.ChainId) : [];
-      blob = await this.store.content.ingest(layerTar(this.dirs(c.Id).upper, lowers));
+      blob = await this.store.content.ingest(layerTar(this.dirs(c.Id).upper, lowers, this.store.snapshots.maps));
     } finally {
       await release();
     }

@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { writeTar, type TarEntry } from "../lib/tar-writer.js";
 import { O_FILE, lstatWithin, openVerified } from "../lib/rootfs.js";
+import { unmapId, type IdMaps } from "./snapshots.js";
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
 
@@ -95,8 +96,8 @@ export function changes(upper: string, lowers: string[]): Change[] {
   return out;
 }
 
-/** The upper directory as a layer tar (uncompressed), streamed. */
-export function layerTar(upperDir: string, lowers: string[]): NodeJS.ReadableStream {
+/** The upper directory as a layer tar (uncompressed), streamed; `maps`: a remapped daemon's, owners are shifted back to the container's ids. */
+export function layerTar(upperDir: string, lowers: string[], maps?: IdMaps): NodeJS.ReadableStream {
   const upper = realpathSync(upperDir);
   const xattrs = readXattrs(upper);
   const entries = walk(upper, lowers);
@@ -114,7 +115,7 @@ export function layerTar(upperDir: string, lowers: string[]): NodeJS.ReadableStr
       }
       // overlay's own attributes are not the image's.
       const keep = [...(attrs ?? [])].filter(([k]) => !k.startsWith("trusted."));
-      const h = { name: w.rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime, xattrs: keep.length ? keep : undefined };
+      const h = { name: w.rel, mode: st.mode & 0o7777, uid: maps ? unmapId(maps.uids, st.uid) : st.uid, gid: maps ? unmapId(maps.gids, st.gid) : st.gid, mtime: st.mtime, xattrs: keep.length ? keep : undefined };
       const key = `${st.dev}:${st.ino}`;
       if (st.isDirectory()) {
         yield { ...h, type: "directory" };

@@ -64,6 +64,12 @@ function mapId(map: IdMapEntry[], id: number, what: string): number {
   throw new BadParameterError(`Container ID ${id} cannot be mapped to a host ID (${what})`);
 }
 
+/** A host id back to the container's (a layer made from a remapped container's upper dir); unmapped ids are the overflow id, as the kernel shows them. */
+export function unmapId(map: IdMapEntry[], id: number): number {
+  for (const m of map) if (id >= m.hostID && id < m.hostID + m.size) return m.containerID + (id - m.hostID);
+  return 65534;
+}
+
 /** Moves every owner under `dir` (dir included) into the host range; set-id bits, which chown clears, are put back. */
 export async function shiftTree(dir: string, maps: IdMaps): Promise<void> {
   const walk = async (p: string): Promise<void> => {
@@ -116,6 +122,8 @@ export class Snapshotter {
 
   /** Sets the id maps layers are shifted into (before any layer is applied). */
   setIdMaps(maps: IdMaps | undefined): void { this.idMaps = maps?.uids.length ? maps : undefined; }
+  /** The id maps layers are shifted into, if any (a layer read back from a container's upper dir is shifted back). */
+  get maps(): IdMaps | undefined { return this.idMaps; }
 
   async has(chainId: string): Promise<boolean> { return chainId in this.index.snapshots; }
 

@@ -128,6 +128,24 @@ test("an image layer's files owned by uid 1000 are 1000 inside and start+1000 on
   d.docker(["rmi", "userns-owned"]);
 });
 
+test("a RUN step and a commit make layers with the container's ids, shifted once", () => {
+  const ctx = join(tmp, "ctx-run");
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(join(ctx, "Dockerfile"), "FROM busybox\nRUN touch /ran && chown 5:6 /ran\n");
+  const b = d.docker(["build", "-q", "-t", "userns-ran", ctx]);
+  assert.equal(b.code, 0, b.stderr);
+  const r = run(["userns-ran", "stat", "-c", "%u:%g", "/ran"]);
+  assert.equal(r.out, "5:6", r.err);
+  const top = d.docker(["image", "inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "userns-ran"]).stdout.trim();
+  assert.equal(statSync(join(top, "ran")).uid, START + 5);
+  const c = d.docker(["run", "--name", "usc", "busybox", "sh", "-c", "mkdir /made && chown 9:9 /made"]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(d.docker(["commit", "usc", "userns-committed"]).code, 0);
+  assert.equal(run(["userns-committed", "stat", "-c", "%u:%g", "/made"]).out, "9:9");
+  d.docker(["rm", "usc"]);
+  d.docker(["rmi", "userns-ran", "userns-committed"]);
+});
+
 test("named volumes belong to the remapped root; bind mounts are not shifted", () => {
   assert.equal(d.docker(["volume", "create", "usv"]).code, 0);
   try {
