@@ -242,6 +242,8 @@ export class ContainerService {
   /** `GET /containers/{id}/json`: the record as Docker's ContainerInspectResponse (berth's bookkeeping left out). */
   inspect(ref: string): Omit<ContainerRecord, "Berth"> {
     const { Berth: _b, ...rec } = this.get(ref);
+    // As dockerd: a container waiting out its restart back-off is Running (and Restarting), with no Pid.
+    if (rec.State.Status === "restarting") rec.State = { ...rec.State, Running: true, Restarting: true };
     return { ...rec, Mounts: publicMounts(rec.Mounts as MountPoint[]), NetworkSettings: { ...rec.NetworkSettings, Networks: sortedKeys(rec.NetworkSettings.Networks as Record<string, unknown> | undefined) } };
   }
 
@@ -742,7 +744,7 @@ export class ContainerService {
     if (!["not-running", "next-exit", "removed"].includes(condition)) {
       throw new BadParameterError(`invalid condition: "${condition}"`);
     }
-    if (condition === "not-running" && !c.State.Running) return Promise.resolve({ StatusCode: c.State.ExitCode, Error: null });
+    if (condition === "not-running" && !c.State.Running && c.State.Status !== "restarting") return Promise.resolve({ StatusCode: c.State.ExitCode, Error: null });
     return new Promise((resolve) => {
       const list = this.waiters.get(c.Id) ?? [];
       list.push({ condition, resolve });
@@ -773,7 +775,7 @@ export class ContainerService {
     c.Berth.ManualStop = true;
     // Under the lock: a policy restart already launching finishes first, and is then stopped below.
     const wasRestarting = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
-    if (wasRestarting) { this.events.publish("container", "stop", c.Id, this.attrs(c)); return; }
+    if (wasRestarting) { this.notify(c.Id, ["not-running"], c.State.ExitCode); this.events.publish("container", "stop", c.Id, this.attrs(c)); return; }
     if (!c.State.Running) throw new NotModifiedError();
     const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
     const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
@@ -794,6 +796,17 @@ export class ContainerService {
     // As Docker: an unknown signal is refused before the container is looked up; the runtime gets its number.
     const sig = parseSignal(signal);
     const c = this.get(ref);
+    if (c.State.Status === "restarting") {
+      // As dockerd's kill: a container waiting out its restart back-off has no process to signal; the kill
+      // stops it as a user's stop does (no restart, Exited with its last exit code).
+      c.Berth.ManualStop = true;
+      const was = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
+      if (was) {
+        this.notify(c.Id, ["not-running"], c.State.ExitCode);
+        this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
+        return;
+      }
+    }
     if (!c.State.Running) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
     await this.locks.run(c.Id, () => this.runtime.kill(c.Id, sig));
     this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
