@@ -154,8 +154,8 @@ export interface LaunchSpecInput {
 
 /**
  * The user namespace of a remapped daemon's container: its maps, or, with
- * --network container:<x>, x's own (dockerd: sharing a network namespace
- * means sharing the user namespace that owns it). The container's /etc
+ * --network, --ipc or --pid container:<x>, x's own (dockerd: sharing one of
+ * those means sharing the user namespace that owns it). The container's /etc
  * files become the remapped root's, so its root may edit them, as dockerd.
  */
 async function userNamespace(x: LaunchSpecInput): Promise<SpecInput["userns"]> {
@@ -163,8 +163,11 @@ async function userNamespace(x: LaunchSpecInput): Promise<SpecInput["userns"]> {
   if (!x.userns || usernsHost(hc.UsernsMode)) return undefined;
   const root = rootPair(x.userns);
   await Promise.all([x.etc.hosts, x.etc.hostname, x.etc.resolv].map((f) => fsp.chown(f, root.uid, root.gid).catch(() => {})));
-  const net = (hc.NetworkMode as string) || "";
-  const donor = net.startsWith("container:") ? x.find(net.slice("container:".length)) : undefined;
+  // As moby's oci_linux.go: network, then IPC, then PID donors (the last one set wins).
+  let donor: ContainerRecord | undefined;
+  for (const mode of [hc.NetworkMode, hc.IpcMode, hc.PidMode] as (string | undefined)[]) {
+    if (mode?.startsWith("container:")) donor = x.find(mode.slice("container:".length)) ?? donor;
+  }
   const path = donor?.State.Pid && !usernsHost(donor.HostConfig.UsernsMode) ? `/proc/${donor.State.Pid}/ns/user` : undefined;
   return { uids: x.userns.uids, gids: x.userns.gids, ...(path ? { path } : {}) };
 }

@@ -14,7 +14,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, chmodSync, mkdirSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, readlinkSync, statSync, chmodSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon } from "./harness.js";
@@ -196,6 +196,25 @@ test("--userns host runs with the host's mapping (and may be privileged)", () =>
   const inspect = d.docker(["create", "--userns", "host", "busybox"]);
   assert.equal(d.docker(["inspect", "-f", "{{.HostConfig.UsernsMode}}", inspect.stdout.trim()]).stdout.trim(), "host");
   d.docker(["rm", inspect.stdout.trim()]);
+});
+
+test("--net, --ipc and --pid container:<x> share x's user namespace", () => {
+  const x = d.docker(["run", "-d", "--ipc", "shareable", "busybox", "sleep", "600"]);
+  assert.equal(x.code, 0, x.stderr);
+  const id = x.stdout.trim();
+  try {
+    const pid = d.docker(["inspect", "-f", "{{.State.Pid}}", id]).stdout.trim();
+    const want = readlinkSync(`/proc/${pid}/ns/user`);
+    for (const flag of ["--net", "--ipc", "--pid"]) {
+      const r = run([flag, `container:${id}`, "busybox", "sh", "-c", "readlink /proc/self/ns/user; cat /proc/self/uid_map"]);
+      assert.equal(r.code, 0, `${flag}: ${r.err}`);
+      const [ns, map] = r.out.split("\n");
+      assert.equal(ns, want, flag);
+      assert.equal(map.trim().split(/\s+/).join(" "), `0 ${START} ${RANGE}`);
+    }
+  } finally {
+    d.docker(["rm", "-f", id]);
+  }
 });
 
 test("dockerd's refusals: --privileged, --net host and --pid host need --userns host", () => {
