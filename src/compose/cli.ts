@@ -26,6 +26,8 @@ const GLOBAL: FlagSpec[] = [
   { long: "file", short: "f", type: "list", desc: "Compose configuration files" },
   { long: "project-name", short: "p", type: "string", desc: "Project name" },
   { long: "project-directory", type: "string", desc: "Specify an alternate working directory" },
+  { long: "profile", type: "list", desc: "Specify a profile to enable" },
+  { long: "env-file", type: "list", desc: "Specify an alternate environment file" },
   { long: "ansi", type: "string", default: "auto", desc: "Control when to print ANSI control characters (\"never\"|\"always\"|\"auto\")" },
   { long: "help", type: "bool", hidden: true },
 ];
@@ -245,6 +247,7 @@ const subs: Sub[] = [
     flags: [
       { long: "services", type: "bool", desc: "Print the service names, one per line" },
       { long: "volumes", type: "bool", desc: "Print the volume names, one per line" },
+      { long: "profiles", type: "bool", desc: "Print the profile names, one per line" },
       { long: "quiet", short: "q", type: "bool", desc: "Only validate the configuration, don't print anything" },
       { long: "format", type: "string", desc: "Format the output. Values: [yaml | json]" },
     ],
@@ -253,6 +256,7 @@ const subs: Sub[] = [
       if (f.quiet) return 0;
       if (f.services) { c.out(Object.keys(p.services).sort().map((s) => s + "\n").join("")); return 0; }
       if (f.volumes) { c.out(Object.keys(p.volumes).sort().map((s) => s + "\n").join("")); return 0; }
+      if (f.profiles) { c.out((p.profiles ?? []).map((s) => s + "\n").join("")); return 0; }
       const model = projectModel(p);
       c.out(f.format === "json" ? JSON.stringify(model, null, 2) + "\n" : yamlLib().stringify(model, { aliasDuplicateObjects: false }));
       return 0;
@@ -316,7 +320,7 @@ export async function compose(c: Ctx, argv: string[]): Promise<number> {
   let project: Project;
   if (sub.noProject) project = { name: projectName ?? "", workingDir: process.cwd(), configFiles: [], services: {}, networks: {}, volumes: {}, warnings: [] };
   else try {
-    project = loadProject({ files: g.flags.file as string[], projectName, cwd: (g.flags["project-directory"] as string | undefined) ?? process.cwd() });
+    project = loadProject({ files: g.flags.file as string[], projectName, projectDirectory: g.flags["project-directory"] as string | undefined, envFiles: g.flags["env-file"] as string[], profiles: g.flags.profile as string[] });
   } catch (e) {
     if (!(e instanceof ComposeError)) throw e;
     if (sub.noFile && projectName && /no configuration file provided/.test(e.message)) {

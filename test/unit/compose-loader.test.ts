@@ -455,3 +455,35 @@ test("project names: explicit names are checked, not rewritten; the directory's 
     assert.equal(p.environment?.X, "from-project-dir");
   });
 });
+
+// ---------- the schema validator ----------
+
+test("the schema validator knows every keyword of compose-spec.json and agrees with ajv", async () => {
+  const { SchemaValidator, unsupportedKeywords } = await import("../../src/compose/schema/interpreter.js");
+  const { readFileSync } = await import("node:fs");
+  const schema = JSON.parse(readFileSync(new URL("../../src/compose/schema/compose-spec.json", import.meta.url), "utf8"));
+  assert.deepEqual(unsupportedKeywords(schema), []);
+  const { default: Ajv } = await import("ajv");
+  const { $schema: _s, ...rest } = schema;
+  const ajv = new Ajv({ strict: false, validateFormats: false }).compile(rest);
+  const mine = new SchemaValidator(schema);
+  const corpus: unknown[] = [
+    { services: { web: { image: "x", ports: ["80", 81, { target: 82, published: "8082" }], volumes: ["a:/a", { type: "bind", source: ".", target: "/b" }] } } },
+    { services: { web: { image: "x", ports: [{ target: 80, bogus: 1 }] } } },
+    { services: { web: { image: "x", ports: [true] } } },
+    { services: { web: { build: { context: ".", additional_contexts: { a: "b" }, ulimits: { nofile: 1 }, privileged: true }, pre_start: [{ command: "x" }] } } },
+    { services: { web: { image: "x", depends_on: { db: { condition: "service_healthy", required: false, restart: true } } }, db: { image: "y" } } },
+    { services: { web: { image: "x", depends_on: { db: { required: true } } } } },
+    { services: { web: { image: "x", cap_add: ["A", "A"] } } },
+    { services: { web: { image: "x", environment: { A: [1] } } } },
+    { services: { web: { image: "x", deploy: { replicas: 2, resources: { limits: { cpus: "0.5" } } }, scale: 2 } } },
+    { services: { "bad name": { image: "x" } } },
+    { services: { web: { image: "x", develop: { watch: [{ path: ".", action: "sync", target: "/a" }] } } } },
+    { services: { web: { image: "x", develop: { watch: [{ path: ".", action: "teleport" }] } } } },
+    { networks: { n: { enable_ipv4: true, ipam: { config: [{ subnet: "10.0.0.0/24" }] } } }, services: {} },
+    { volumes: { v: { external: true } }, secrets: { s: { file: "./s" } }, configs: { c: { content: "x" } }, services: {} },
+    { include: ["a.yaml", { path: ["b.yaml"], project_directory: ".", env_file: ".env" }], services: {} },
+    { servics: {} }, { services: [] }, { "x-anything": 1, services: {} }, { name: 1 },
+  ];
+  for (const doc of corpus) assert.equal(mine.check(doc).length === 0, ajv(doc), JSON.stringify(doc));
+});

@@ -1,16 +1,17 @@
 /**
  * Validation of one compose document against the Compose Specification's JSON Schema
- * (compose-spec.json, shipped beside this file). The validator is plain JS that
- * scripts/build.mjs generates with ajv at build time, so nothing is compiled at start.
+ * (compose-spec.json, shipped beside this file and bundled into bin/berth-compose.cjs as an object
+ * literal), walked by interpreter.ts: nothing is compiled or read from disk at start.
  *
  * Errors read as compose-go words them: the path of the bad value joined with dots
  * (`services.web.ports.0`), then what is wrong ("must be a list", "additional properties
  * 'imgae' not allowed"); "(root)" for the top level. Of several errors the most specific
  * (deepest) is reported, as compose-go does.
  */
-import validate from "./validate.generated.cjs";
+import spec from "./compose-spec.json" with { type: "json" };
+import { SchemaValidator, type SchemaError } from "./interpreter.js";
 
-interface SchemaError { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }
+let validator: SchemaValidator | undefined;
 
 function humanType(t: unknown): string {
   const one = (x: string) => (x === "object" ? "mapping" : x === "array" ? "list" : x);
@@ -37,8 +38,9 @@ function describe(e: SchemaError): string {
 
 /** Validates a document (already interpolated, merge tags resolved); returns compose-go's message or undefined. */
 export function schemaError(doc: unknown): string | undefined {
-  if (validate(doc)) return undefined;
-  const errs = (validate.errors ?? []) as SchemaError[];
+  validator ??= new SchemaValidator(spec as Record<string, unknown>);
+  const errs = validator.check(doc);
+  if (!errs.length) return undefined;
   if (!errs.length) return "(root) invalid";
   const depth = (e: SchemaError) => (e.instancePath ? e.instancePath.split("/").length : 0);
   // "oneOf"/"anyOf" only say no branch matched: a branch's own error is more telling; of those at one path, an
