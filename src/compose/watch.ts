@@ -25,7 +25,7 @@ import type { Sub } from "./command.js";
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
 
-export interface WatchRule { path: string; action: "sync" | "rebuild" | "sync+restart" | "sync+exec" | string; target?: string; ignore: string[] }
+export interface WatchRule { path: string; action: "sync" | "rebuild" | "restart" | "sync+restart" | "sync+exec" | string; target?: string; ignore: string[]; exec?: string[] }
 
 /** develop.watch of a service, read defensively (paths absolute, from the project directory). */
 export function watchRules(o: Orchestrator, s: Service): WatchRule[] {
@@ -36,6 +36,7 @@ export function watchRules(o: Orchestrator, s: Service): WatchRule[] {
     action: String(w.action ?? "sync"),
     ...(typeof w.target === "string" ? { target: w.target } : {}),
     ignore: Array.isArray(w.ignore) ? w.ignore.map(String) : [],
+    ...(isObj(w.exec) ? { exec: Array.isArray(w.exec.command) ? w.exec.command.map(String) : ["/bin/sh", "-c", String(w.exec.command)] } : {}),
   }));
 }
 
@@ -68,7 +69,7 @@ export const watchSub: Sub = {
     const watched = names.map((n) => ({ s: o.project.services[n], rules: watchRules(o, o.project.services[n]) })).filter((x) => x.rules.length);
     if (!watched.length) throw new ComposeError("none of the selected services is configured for watch, consider setting an 'develop' section");
     for (const { s, rules } of watched) for (const r of rules) {
-      if (r.action !== "rebuild" && !r.target) throw new ComposeError(`services.${s.name}.develop.watch: target is required for ${r.action} action`);
+      if (r.action !== "rebuild" && r.action !== "restart" && !r.target) throw new ComposeError(`services.${s.name}.develop.watch: target is required for ${r.action} action`);
       if (r.action === "rebuild" && !s.build) throw new ComposeError(`can't watch service "${s.name}" with action rebuild without a build context`);
     }
     if (!f["no-up"]) await o.up({ services: a });
@@ -117,7 +118,18 @@ export const watchSub: Sub = {
               c.err(`service "${s.name}" successfully built\n`);
               return;
             }
+            if (r.action === "restart") {
+              for (const x of await o.containers({ services: [s.name] })) await o.api.request("POST", `/containers/${x.Id}/restart`);
+              c.err(`service "${s.name}" restarted\n`);
+              return;
+            }
             const cs = await sync(s, r, files);
+            if (r.action === "sync+exec" && r.exec) {
+              for (const x of cs) {
+                const { Id } = await o.api.json<IdResponse>("POST", `/containers/${x.Id}/exec`, { body: { Cmd: r.exec, AttachStdout: false, AttachStderr: false } });
+                await o.api.request("POST", `/exec/${Id}/start`, { body: { Detach: true } });
+              }
+            }
             if (r.action === "sync+restart") {
               for (const x of cs) await o.api.request("POST", `/containers/${x.Id}/restart`);
               c.err(`service "${s.name}" restarted\n`);
