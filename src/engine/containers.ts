@@ -21,6 +21,7 @@ import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import type { ImageConfig } from "../oci/image.js";
 import type { AttachStreams, ContainerPaths, RuntimeDriver } from "../runtime/driver.js";
+import { RuntimeTimeoutError, runtimeTimeout } from "../runtime/driver.js";
 import { specResources, type SpecResourcesInput } from "../runtime/spec.js";
 import { parseSecurityOpt } from "../runtime/seccomp.js";
 import { blkioWeightSupported, oomKillCount, removeCgroup } from "../runtime/cgroups.js";
@@ -80,6 +81,11 @@ interface PendingAttach { stdin: boolean; resolve: (a: AttachStreams) => void; r
 const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 function nowIso(): string { return new Date().toISOString(); }
+
+/** Whether a process exists (a zombie counts: its exit is not reported yet). */
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; }
+}
 
 function asArray(v: string[] | string | null | undefined): string[] | null {
   if (v === undefined || v === null) return null;
@@ -172,15 +178,21 @@ export class ContainerService {
       if (!this.byId.has(name)) await fsp.rm(join(this.paths.execRoot, "s", name), { force: true });
     }
     // Runtime state of containers that are gone or stopped (a cleanup cut short by a crash).
-    for (const id of await this.runtime.known()) {
+    // Side by side, each under the runtime deadline: one container whose runtime does not answer
+    // delays the daemon's start by one deadline at most, whatever the number of containers.
+    await Promise.all((await this.runtime.known()).map(async (id) => {
       const rec = this.byId.get(id);
-      if (!rec || !rec.State.Running) await this.runtime.delete(id, true).catch(() => {});
-    }
+      if (!rec || !rec.State.Running) await this.runtime.delete(id, true).catch((e) => trace(`load: ${errorMessage(e)}`));
+    }));
+    const states = new Map(await Promise.all([...this.byId.values()].filter((r) => r.State.Running).map(async (r) =>
+      [r.Id, await this.runtime.state(r.Id).then((st) => st, (e) => (e instanceof RuntimeTimeoutError ? "unknown" as const : null))] as const)));
     for (const rec of this.byId.values()) {
       if (!rec.State.Running) continue;
       const code = await this.runtime.exitCode(this.rtPaths(rec.Id), rec.Id);
       if (code !== undefined) { await this.onExit(rec.Id, code); continue; }
-      const st = await this.runtime.state(rec.Id).catch(() => null);
+      let st = states.get(rec.Id) ?? null;
+      // A runtime that did not answer: the record stands while its process lives (conmon still reports its exit).
+      if (st === "unknown") st = rec.State.Pid > 0 && pidAlive(rec.State.Pid) ? { status: rec.State.Paused ? "paused" : "running", pid: rec.State.Pid } : null;
       if (!st || st.status === "stopped") await this.onExit(rec.Id, 255);
       else if (st.status === "running" || st.status === "paused") {
         rec.State.Pid = st.pid;
@@ -782,14 +794,44 @@ export class ContainerService {
     // As dockerd: a kill event per signal sent (its number), then die (onExit), then stop.
     let sig: number | string = signal;
     try { sig = parseSignal(signal); } catch { /* the runtime refuses it below */ }
-    const sent = await this.runtime.kill(c.Id, sig).then(() => true, () => false);
+    // As dockerd's containerStop: a stop signal that could not be sent (a runtime past its deadline)
+    // leaves the container 2 s, then the force; every step has a deadline, so a stuck runtime holds
+    // up this call only, and only for a bounded time.
+    let sendError: unknown;
+    const sent = await this.runtime.kill(c.Id, sig).then(() => true, (e) => { sendError = e; return false; });
     if (sent) this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
-    if (!(await this.waitStopped(c, timeout < 0 ? -1 : timeout * 1000))) {
-      await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
-      this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
-      if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`container ${c.Id} did not stop after SIGKILL`);
+    const wait = sent ? (timeout < 0 ? -1 : timeout * 1000) : 2000;
+    if (!(await this.waitStopped(c, wait))) {
+      if (!sent && timeout < 0) throw new SystemError(`cannot stop container: ${ref}: ${errorMessage(sendError)}`);
+      try { await this.forceKill(c); } catch (e) {
+        // A kill error, but the container may still exit: 2 s more, as dockerd gives it.
+        if (!(await this.waitStopped(c, 2000))) throw new SystemError(`cannot stop container: ${ref}: ${errorMessage(e)}`);
+      }
     }
     this.events.publish("container", "stop", c.Id, this.attrs(c));
+  }
+
+  /**
+   * dockerd's Kill: SIGKILL through the runtime and a wait for the exit (the runtime deadline, 10 s
+   * by default, dockerd's); past it, or when the runtime did not answer, SIGKILL straight to the
+   * container's process, and 2 s more for conmon to report the exit. A process that does not die
+   * (D state) or a conmon that never reports fails with dockerd's words; it never waits forever.
+   */
+  private async forceKill(c: ContainerRecord): Promise<void> {
+    const viaRuntime = await this.runtime.kill(c.Id, "SIGKILL", true).then(() => true, (e) => { trace(`kill ${c.Id.slice(0, 12)}: ${errorMessage(e)}`); return false; });
+    if (viaRuntime) this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
+    if (viaRuntime && (await this.waitStopped(c, runtimeTimeout()))) return;
+    const pid = c.State.Pid;
+    if (!c.State.Running) return;
+    if (pid > 1 && pid !== process.pid) {
+      try { process.kill(pid, "SIGKILL"); } catch (e) {
+        // No such process: it is gone, its exit is on the way (dockerd's errNoSuchProcess is a success).
+        if ((e as NodeJS.ErrnoException).code === "ESRCH") return;
+        throw new SystemError(errorMessage(e));
+      }
+      if (!viaRuntime) this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
+    }
+    if (!(await this.waitStopped(c, 2000))) throw new SystemError("tried to kill container, but did not receive an exit event");
   }
 
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
@@ -808,7 +850,17 @@ export class ContainerService {
       }
     }
     if (!c.State.Running) throw new ConflictError(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
-    await this.locks.run(c.Id, () => this.runtime.kill(c.Id, sig));
+    // As dockerd's kill: any signal marks the container stopped by the user, so its restart policy does not
+    // bring it back when it exits (even after a signal it survives). A process that is already gone (the
+    // container is exiting) is no error; its exit follows.
+    c.Berth.ManualStop = true;
+    await this.locks.run(c.Id, async () => {
+      await this.persist(c);
+      await this.runtime.kill(c.Id, sig).catch((e: unknown) => {
+        if (/does not exist|not running|process already finished|no such process/i.test(errorMessage(e))) return;
+        throw e;
+      });
+    });
     this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
   }
 
@@ -922,9 +974,7 @@ export class ContainerService {
         throw new ConflictError(`cannot remove container "${c.Name}": container is running: stop the container before removing or force remove`);
       }
       c.Berth.ManualStop = true;
-      await this.runtime.kill(c.Id, "SIGKILL", true).catch(() => {});
-      this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
-      if (!(await this.waitStopped(c, 30_000))) throw new SystemError(`could not kill running container ${c.Id}, cannot remove`);
+      try { await this.forceKill(c); } catch (e) { throw new SystemError(`Could not kill running container ${c.Id}, cannot remove - ${errorMessage(e)}`); }
     }
     let mine = false;
     await this.locks.run(c.Id, async () => {
@@ -970,7 +1020,8 @@ export class ContainerService {
     const d = this.dir(c.Id);
     // A container that exited cleanly was already torn down by onExit; others may have left runtime state.
     const clean = c.State.FinishedAt !== ZERO_TIME && !c.State.Running && c.Berth.ConmonPid === 0;
-    if (!clean) {
+    // ...unless that teardown's runtime call was cut short by its deadline: its state is still there.
+    if (!clean || (await this.runtime.known()).includes(c.Id)) {
       await this.runtime.delete(c.Id, true).catch(() => {});
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
     }
