@@ -76,6 +76,16 @@ export const extraSubs: Sub[] = [
     },
   },
   {
+    name: "scale", usage: "scale [SERVICE=REPLICAS...]", desc: "Scale services",
+    flags: [{ long: "no-deps", type: "bool", desc: "Don't start linked services" }],
+    run: async (_c, o, f, a) => {
+      if (!a.length) throw new UsageError(`"scale" requires at least 1 argument.`);
+      const scale = parseScale(a);
+      await o.up({ services: Object.keys(scale), scale, noDeps: !!f["no-deps"] });
+      return 0;
+    },
+  },
+  {
     name: "kill", usage: "kill [OPTIONS] [SERVICE...]", desc: "Force stop service containers", noFile: true,
     flags: [
       { long: "signal", short: "s", type: "string", default: "SIGKILL", desc: "SIGNAL to send to the container" },

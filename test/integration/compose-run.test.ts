@@ -198,5 +198,8 @@ ${extra}`);
   ok(d.berth(["exec", `${P}-custom-b`, "sh", "-c", "cat /v > /proc/1/fd/1"]), "exec");
   const logs = compose(["logs", "--no-color"], { file: "recreate.yaml" });
   assert.match(logs.stdout, new RegExp(`^${P}-custom-b +\\| two$`, "m"));
+  assert.doesNotMatch(compose(["logs"], { file: "recreate.yaml" }).stdout, /\x1b\[/, "no colour when stdout is not a terminal");
+  const coloured = compose(["--ansi", "always", "logs"], { file: "recreate.yaml" }).stdout;
+  assert.match(coloured, new RegExp(`\x1b\\[3[0-9](;1)?m${P}-custom-b +\\| \x1b\\[0mtwo`), "a coloured prefix per service, as docker compose prints it");
   ok(compose(["down", "-t", "1", "--rmi", "local"], { file: "recreate.yaml" }), "down");
 });
