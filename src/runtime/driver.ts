@@ -94,6 +94,23 @@ export function runtimeNames(): Record<string, string> { return { ...RUNTIMES };
 let runtimeTimeoutMs = 10_000;
 export function setRuntimeTimeout(ms: number): void { if (Number.isFinite(ms) && ms > 0) runtimeTimeoutMs = ms; }
 export function runtimeTimeout(): number { return runtimeTimeoutMs; }
+/** `runc create` and `runc exec` (through conmon) do more (mounts, cgroups, hooks): four runtime deadlines, 40 s by default. */
+function createTimeoutMs(): number { return runtimeTimeoutMs * 4; }
+
+const TIMED_OUT = Symbol("timed out");
+/** p, or TIMED_OUT once ms have passed. */
+async function deadline<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<typeof TIMED_OUT>((r) => { timer = setTimeout(() => r(TIMED_OUT), ms); })]);
+  } finally { clearTimeout(timer); }
+}
+
+/** SIGKILL to conmon (and its process group: the runtime it ran) when the runtime does not answer it. */
+function killGroup(pid: number | undefined): void {
+  if (!pid || pid <= 1) return;
+  for (const target of [-pid, pid]) { try { process.kill(target, "SIGKILL"); } catch { /* gone */ } }
+}
 
 /** A runtime invocation that did not return by its deadline. */
 export class RuntimeTimeoutError extends SystemError {
@@ -213,9 +230,17 @@ export class ConmonRuntime implements RuntimeDriver {
     const sync = new PipeReader(child.stdio[3] as Readable);
     let stderr = "";
     (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
-    const msg = await sync.next();
+    const got = await deadline(sync.next(), createTimeoutMs());
     (child.stdio[3] as Readable).destroy();
     (child.stderr as Readable).destroy();
+    if (got === TIMED_OUT) {
+      // conmon waits for a `runc create` that does not return: both go, and what runc made with them.
+      killGroup(child.pid);
+      killGroup(Number(await fsp.readFile(p.conmonPidFile, "utf8").catch(() => "0")) || undefined);
+      await this.delete(o.id, true).catch(() => {});
+      throw new RuntimeTimeoutError("OCI runtime create failed: container", o.id, createTimeoutMs());
+    }
+    const msg = got;
     if (!msg || msg.data < 0) {
       await this.delete(o.id, true).catch(() => {});
       throw new SystemError(`OCI runtime create failed: ${cleanRuncError(msg?.message ?? stderr) || "conmon failed"}`);
@@ -356,12 +381,16 @@ export class ConmonRuntime implements RuntimeDriver {
     let streams: AttachStreams | null = null;
     start.write("0");
     if (attach) {
-      const ready = await new PipeReader((child.stdio as unknown as Readable[])[5]).next();
+      const readyOrNot = await deadline(new PipeReader((child.stdio as unknown as Readable[])[5]).next(), createTimeoutMs());
+      if (readyOrNot === TIMED_OUT) { killGroup(child.pid); throw new RuntimeTimeoutError("OCI runtime exec failed: container", o.id, createTimeoutMs()); }
+      const ready = readyOrNot;
       if (!ready || ready.data < 0) throw new SystemError(`exec failed: ${ready?.message ?? (stderr.trim() || "conmon did not set up the attach socket")}`);
       streams = await this.spawnAttach(join(dir, "attach"), { stdin: o.stdin, tty: o.terminal });
       start.write("0");
     }
-    const first = await sync.next();
+    const firstOrNot = await deadline(sync.next(), createTimeoutMs());
+    if (firstOrNot === TIMED_OUT) { streams?.close(); killGroup(child.pid); throw new RuntimeTimeoutError("OCI runtime exec failed: container", o.id, createTimeoutMs()); }
+    const first = firstOrNot;
     if (!first || first.data < 0) {
       streams?.close();
       throw new SystemError(`OCI runtime exec failed: ${cleanRuncError(first?.message ?? (stderr.trim() || "conmon exited"))}`);

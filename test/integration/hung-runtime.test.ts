@@ -217,3 +217,20 @@ test("SIGTERM exits in bounded time with a runtime call stuck, and a new berthd 
   await until("hungA's runc state to go", () => !existsSync(join(d.execRoot, "runc", a)) || undefined);
   assert.deepEqual(stubProcesses(), []);
 });
+
+test("a runtime create that never returns: start fails after the create deadline (4 runtime deadlines) with the runtime's words, and the container can go", async () => {
+  const id = ok("create", "--name", "hungC", "busybox", "sleep", "1000");
+  hang(id, "create");
+  const starting = dockerAsync("start", "hungC");
+  await blocked(id, "create");
+  assert.equal(state("hungC").Status, "created");
+  assert.equal(ok("run", "--rm", "busybox", "echo", "hi"), "hi");
+  const r = await within("docker start hungC", starting, 60_000);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, new RegExp(`Error response from daemon: OCI runtime create failed: container ${id}: the OCI runtime did not return within 12s`));
+  assert.equal(state("hungC").Running, false);
+  release(id, "create");
+  await until("the stub to go", () => stubProcesses().length === 0 || undefined);
+  assert.equal(ok("rm", "-f", "hungC"), "hungC");
+  await until("hungC's runc state to go", () => !existsSync(join(d.execRoot, "runc", id)) || undefined);
+});
