@@ -690,8 +690,26 @@ interface LoadCtx {
   stdin?: string;
 }
 
-/** Reads, parses, interpolates and validates one file, then resolves its include and extends. */
-function loadFile(path: string, ctx: LoadCtx, content?: string): Obj {
+/**
+ * Loads files in order as compose-go does: each one parsed, interpolated, its include and extends resolved,
+ * merged over the files before it (merge tags applied, sequences made unique), and the result validated
+ * against the schema ("validating <file>: …"). An empty result is an error.
+ */
+function loadFiles(files: { path: string; content?: string }[], ctx: LoadCtx): Obj {
+  let dict: Obj = {};
+  for (const f of files) {
+    const doc = loadFile(f.path, ctx, f.content);
+    if (!doc) continue;
+    dict = finalize(mergeYaml(dict, doc, [])) as Obj;
+    const err = schemaError(dict);
+    if (err) throw new ComposeError(`validating ${f.path}: ${err}`);
+  }
+  if (!Object.keys(dict).length) throw new ComposeError("empty compose file");
+  return dict;
+}
+
+/** Reads, parses and interpolates one file, then resolves its include and extends (undefined: the file holds no document). */
+function loadFile(path: string, ctx: LoadCtx, content?: string): Obj | undefined {
   let text = content;
   if (text === undefined) {
     if (path === "-") text = ctx.stdin ?? readFileSync(0, "utf8");
@@ -701,14 +719,13 @@ function loadFile(path: string, ctx: LoadCtx, content?: string): Obj {
   }
   const name = path === "-" ? "-" : path;
   let y = parseYaml(text, name);
-  if (y === null || y === undefined || (isObj(y) && !Object.keys(y).length)) throw new ComposeError(`${name}: empty compose file`);
+  if (y === null || y === undefined) return undefined;
   if (!isObj(y)) throw new ComposeError(`${name}: top-level object must be a mapping`);
   try { y = interpolateTree(y, ctx.env); } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
   const doc = markers(y) as Obj;
-  const err = schemaError(finalize(doc, [], false));
-  if (err) throw new ComposeError(`validating ${name}: ${err}`);
   const dir = path === "-" ? process.cwd() : dirname(path);
-  if (doc.include !== undefined) applyInclude(doc, dir, name, ctx);
+  if (doc.include !== undefined && doc.include !== null) applyInclude(doc, dir, name, ctx);
+  if (doc.services !== undefined && doc.services !== null && !isObj(doc.services)) throw new ComposeError(`validating ${name}: services must be a mapping`);
   if (isObj(doc.services)) {
     const resolved: Obj = {};
     for (const n of Object.keys(doc.services)) resolved[n] = resolveExtends(doc, n, name, dir, ctx, []);
@@ -724,9 +741,13 @@ function resolveExtends(doc: Obj, service: string, file: string, dir: string, ct
   if (!isObj(svc)) return svc as Obj;
   const ext = svc.extends;
   if (ext === undefined || ext === null) return svc;
+  if (typeof ext !== "string" && !(isObj(ext) && typeof ext.service === "string")) throw new ComposeError(`extends.${service}.service is required`);
   const ref = typeof ext === "string" ? { service: ext } : (ext as { service: string; file?: string });
   const here = `${service} in ${file}`;
-  if (chain.includes(here)) throw new ComposeError(`circular reference with extends: ${[...chain, here].join(" -> ")}`);
+  if (chain.includes(here)) {
+    // compose-go's words: "Circular reference:\n  a in f\n  extends b in f\n  extends a in f".
+    throw new ComposeError(["Circular reference:", `  ${chain[0]}`, ...[...chain.slice(1), here].map((x) => `  extends ${x}`)].join("\n"));
+  }
   let base: Obj;
   if (ref.file) {
     const other = resolve(dir, ref.file);
@@ -744,14 +765,16 @@ function resolveExtends(doc: Obj, service: string, file: string, dir: string, ct
   }
   const { extends: _e, ...own } = svc;
   const { extends: _b, ...b } = base;
-  return mergeYaml(b, own, ["services", service]) as Obj;
+  return finalize(mergeYaml(b, own, ["services", service]), ["services", service]) as Obj;
 }
 
 /** Loads the `include`d projects and adds their resources to the document (a resource defined on both sides is an error). */
 function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
-  const entries = doc.include as unknown[];
+  const entries = doc.include;
   delete doc.include;
+  if (!Array.isArray(entries)) throw new ComposeError(`validating ${file}: include must be a list`);
   for (const e of entries) {
+    if (typeof e !== "string" && !isObj(e)) throw new ComposeError(`validating ${file}: include entries must be a string or a mapping`);
     const r = typeof e === "string" ? { path: [e] } : (e as { path?: string | string[]; project_directory?: string; env_file?: string | string[] });
     const paths = (Array.isArray(r.path) ? r.path : r.path ? [r.path] : []).map((p) => resolve(dir, p));
     if (!paths.length) throw new ComposeError(`${file}: include requires a path`);
@@ -769,7 +792,7 @@ function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
       env = { ...ctx.env, ...fromFiles };
     }
     const sub = { env, includeStack: [...ctx.includeStack, file], stdin: ctx.stdin };
-    const model = rebaseModel(finalize(mergeModels(paths.map((p) => loadFile(p, sub)))) as Obj, projectDir);
+    const model = rebaseModel(loadFiles(paths.map((p) => ({ path: p })), sub), projectDir);
     for (const kind of ["services", "networks", "volumes", "secrets", "configs"]) {
       const theirs = model[kind];
       if (!isObj(theirs)) continue;
@@ -839,13 +862,13 @@ export function loadProject(o: LoadOptions = {}): Project {
   const first = docs[0].path;
   const workingDir = projectDir ?? (first === "-" ? cwd : dirname(isAbsolute(first) ? first : resolve(cwd, first)));
   const ctx: LoadCtx = { env, includeStack: [], stdin: o.stdin };
-  const parsed = docs.map((d) => loadFile(d.path === "-" ? "-" : resolve(cwd, d.path), ctx, d.content));
-  const merged = mergeDocuments(parsed);
+  const merged = loadFiles(docs.map((d) => ({ path: d.path === "-" ? "-" : resolve(cwd, d.path), content: d.content })), ctx);
   // The name: -p, COMPOSE_PROJECT_NAME, `name:`, else the working directory's name made valid.
-  const explicit = o.projectName || env.COMPOSE_PROJECT_NAME || (typeof merged.name === "string" && merged.name ? merged.name : undefined);
+  // -p and COMPOSE_PROJECT_NAME must be valid as given; `name:` and the directory's name are made valid (compose-go).
+  const explicit = o.projectName || env.COMPOSE_PROJECT_NAME || undefined;
   let name: string;
   if (explicit !== undefined) { checkProjectName(explicit); name = explicit; }
-  else name = normalizeProjectName(basename(workingDir));
+  else name = normalizeProjectName(typeof merged.name === "string" && normalizeProjectName(merged.name) ? merged.name : basename(workingDir));
   if (!name) throw new ComposeError(`project name must not be empty`);
   const profiles = o.profiles?.length ? o.profiles : splitList(env.COMPOSE_PROFILES, ",");
   return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles });

@@ -279,7 +279,7 @@ services:
     assert.deepEqual(w.command, ["run", "it"]);
     assert.deepEqual(w.labels, { tier: "jobs" });
   });
-  fails(() => load("services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n"), /circular reference with extends/);
+  fails(() => load("services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n"), /^Circular reference:\n  a in \/nonexistent-proj\/c0\.yaml\n  extends b in \/nonexistent-proj\/c0\.yaml\n  extends a in \/nonexistent-proj\/c0\.yaml$/);
   fails(() => load("services:\n  a:\n    extends: nope\n"), /cannot extend service "a" in .*: service "nope" not found/);
 });
 
@@ -419,12 +419,17 @@ test("schema errors name the path as compose-go does", () => {
   v("services:\n  web:\n    image: busybox\n    ports: [{target: 80, bogus: 1}]\n", /^validating \/nonexistent-proj\/c0\.yaml: services\.web\.ports\.0 additional properties 'bogus' not allowed$/);
   v("services:\n  web:\n    image: busybox\n    environment: {A: [1]}\n", /services\.web\.environment\.A must be a string, number, boolean or null$/);
   v("services:\n  web:\n    image: busybox\n    networks: {default: {aliases: x}}\n", /services\.web\.networks\.default\.aliases must be a list$/);
-  v("services:\n  web:\n    image: busybox\n    cap_add: [A, A]\n", /services\.web\.cap_add must not contain duplicate items/);
+  // compose-go validates after making sequences unique: a repeated capability is dropped, not an error.
+  assert.deepEqual(load("services:\n  web:\n    image: busybox\n    cap_add: [A, A]\n").services.web.cap_add, ["A"]);
   v("services:\n  web:\n    image: busybox\n    depends_on: {db: {required: true}}\n  db: {image: x}\n", /services\.web\.depends_on\.db missing property 'condition'$/);
   v("services:\n  web:\n    image: busybox\n    develop: {watch: [{path: ., action: teleport}]}\n", /services\.web\.develop\.watch\.0\.action must be one of "rebuild", "sync", "restart", "sync\+restart", "sync\+exec"$/);
   v("services: []\n", /: services must be a mapping$/);
   v("networks:\n  n: {ipam: {bogus: 1}}\nservices: {}\n", /networks\.n\.ipam additional properties 'bogus' not allowed/);
-  v("", /c0\.yaml: empty compose file/);
+  v("", /^empty compose file$/);
+  v("# only a comment\n", /^empty compose file$/);
+  // An empty override file is fine; validation names the file whose merge broke the model.
+  assert.equal(load(["services:\n  web:\n    image: busybox\n", ""]).services.web.image, "busybox");
+  fails(() => load(["services:\n  web:\n    image: busybox\n", "services:\n  web:\n    ports: 80\n"]), /^validating \/nonexistent-proj\/c1\.yaml: services\.web\.ports must be a list$/);
   v("services:\n  web:\n    image: busybox\n    image: again\n", /failed to parse .*Map keys must be unique/);
 });
 
@@ -436,11 +441,11 @@ test("consistency errors as compose-go words them", () => {
 
 // ---------- project name ----------
 
-test("project names: explicit names are checked, not rewritten; the directory's name is made valid", () => {
+test("project names: -p and COMPOSE_PROJECT_NAME are checked, not rewritten; `name:` and the directory's name are made valid", () => {
   const msg = /invalid project name "My_App": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number/;
   fails(() => load("services: {}\n", { projectName: "My_App" }), msg);
   fails(() => load("services: {}\n", { projectName: undefined, env: { COMPOSE_PROJECT_NAME: "My_App" } }), msg);
-  fails(() => load("name: My_App\nservices: {}\n", { projectName: undefined }), msg);
+  assert.equal(load("name: My_App\nservices: {}\n", { projectName: undefined }).name, "my_app");
   assert.equal(load("name: from-file\nservices: {}\n", { projectName: undefined }).name, "from-file");
   assert.equal(load("name: from-file\nservices: {}\n", { projectName: undefined, env: { COMPOSE_PROJECT_NAME: "from-env" } }).name, "from-env");
   assert.equal(load("name: from-file\nservices: {}\n", { projectName: "flag", env: { COMPOSE_PROJECT_NAME: "from-env" } }).name, "flag");
