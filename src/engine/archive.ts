@@ -26,11 +26,17 @@ import { runLayerJob } from "../store/layer-jobs.js";
 import { BadParameterError, BerthError, NotFoundError, SystemError, errorMessage } from "../lib/errors.js";
 import { secureJoinSync } from "../lib/securejoin.js";
 import { O_DIR, openVerified, treeEntries } from "../lib/rootfs.js";
-import { writeTar } from "../lib/tar-writer.js";
+import { writeTar, type TarEntry } from "../lib/tar-writer.js";
+import { unmapId, type IdMaps } from "../store/idmap.js";
 import { closeSync } from "node:fs";
 import type { ContainerService } from "./containers.js";
 import type { EventBus } from "./events.js";
 import type { ContainerRecord } from "./types.js";
+
+/** A remapped daemon's (--userns-remap) files as the container sees their owners. */
+function* containerIds(entries: Iterable<TarEntry>, maps: IdMaps | undefined): Generator<TarEntry> {
+  for (const e of entries) yield maps ? { ...e, uid: unmapId(maps.uids, e.uid ?? 0), gid: unmapId(maps.gids, e.gid ?? 0) } : e;
+}
 
 /** Docker's container path stat (the X-Docker-Container-Path-Stat header, base64 JSON). */
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
@@ -178,7 +184,7 @@ export class ArchiveService {
     return this.root(ref, async (c, root, release) => {
       const r = resolveIn(root, path);
       const stat = this.statOf(root, r, this.lstatOf(r, path, ref));
-      const tar = Readable.from(writeTar(treeEntries(r.host, { name: r.name })));
+      const tar = Readable.from(writeTar(containerIds(treeEntries(r.host, { name: r.name }), this.store.snapshots.maps)));
       let released = false;
       const done = () => { if (!released) { released = true; void release(); } };
       tar.once("end", done); tar.once("close", done); tar.once("error", done);
@@ -206,7 +212,7 @@ export class ArchiveService {
       try {
         // The directory is the one we resolved (nothing swapped it since): the unpacker resolves every entry inside it.
         closeSync(openVerified(dir, O_DIR));
-        await runLayerJob({ dir, compression: "auto" }, body).catch((e: unknown) => {
+        await runLayerJob({ dir, compression: "auto", idMaps: this.store.snapshots.maps }, body).catch((e: unknown) => {
           const msg = errorMessage(e).replace(/^invalid layer tar: /, "").replace(/^unexpected end of data$/, "unexpected EOF");
           throw new SystemError(`Error processing tar file(exit status 1): ${msg}`);
         });

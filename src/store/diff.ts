@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { writeTar, type TarEntry } from "../lib/tar-writer.js";
 import { O_FILE, lstatWithin, openVerified } from "../lib/rootfs.js";
-import { unmapId, type IdMaps } from "./snapshots.js";
+import { unmapId, type IdMaps } from "./idmap.js";
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
 

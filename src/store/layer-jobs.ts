@@ -41,6 +41,8 @@ import { existsSync } from "node:fs";
 import { BadParameterError, BerthError, SystemError } from "../lib/errors.js";
 
 /** How the bytes fed to a job are compressed; "auto" sniffs gzip or zstd magic, as Docker's DecompressStream. */
+import type { IdMaps } from "./idmap.js";
+
 export type Compression = "none" | "gzip" | "zstd" | "auto";
 
 export interface JobSpec {
@@ -49,6 +51,8 @@ export interface JobSpec {
   compression: Compression;
   /** Also write the (compressed) bytes into the content store at contentRoot as this blob. */
   blob?: { contentRoot: string; digest: string; size: number };
+  /** Owners moved into these host ranges as entries are unpacked (a remapped daemon's cp). */
+  idMaps?: IdMaps;
 }
 
 /** Bounds on one layer job (see the top of this file). */

@@ -207,7 +207,7 @@ class Job {
   private finished = false;
 
   constructor(private readonly spec: JobSpec, private readonly limits: LayerLimits, private readonly post: (m: FromWorker, transfer?: ArrayBuffer[]) => void) {
-    this.unpacker = new TarUnpacker(spec.dir);
+    this.unpacker = new TarUnpacker(spec.dir, spec.idMaps);
     this.blob = spec.blob ? new BlobWriter(new ContentStore(spec.blob.contentRoot), spec.blob.digest, spec.blob.size) : undefined;
     if (spec.compression !== "auto") this.decoder = this.makeDecoder(spec.compression);
   }

@@ -45,6 +45,7 @@ import { runOk, run } from "../lib/proc.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
 import type { ContentStore } from "./content.js";
 import { runLayerJob, type Compression } from "./layer-jobs.js";
+import { mapId, type IdMaps } from "./idmap.js";
 
 export { cleanEntryName } from "./tar-unpack.js";
 export type { Compression } from "./layer-jobs.js";
@@ -55,20 +56,8 @@ export function chainIdOf(diffIds: string[]): string {
   return chain;
 }
 
-/** One range of an id map, as the OCI spec's uidMappings name it. */
-export interface IdMapEntry { containerID: number; hostID: number; size: number }
-export interface IdMaps { uids: IdMapEntry[]; gids: IdMapEntry[] }
-
-function mapId(map: IdMapEntry[], id: number, what: string): number {
-  for (const m of map) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
-  throw new BadParameterError(`Container ID ${id} cannot be mapped to a host ID (${what})`);
-}
-
-/** A host id back to the container's (a layer made from a remapped container's upper dir); unmapped ids are the overflow id, as the kernel shows them. */
-export function unmapId(map: IdMapEntry[], id: number): number {
-  for (const m of map) if (id >= m.hostID && id < m.hostID + m.size) return m.containerID + (id - m.hostID);
-  return 65534;
-}
+export type { IdMapEntry, IdMaps } from "./idmap.js";
+export { unmapId } from "./idmap.js";
 
 /** Moves every owner under `dir` (dir included) into the host range; set-id bits, which chown clears, are put back. */
 export async function shiftTree(dir: string, maps: IdMaps): Promise<void> {

@@ -43,6 +43,7 @@
  * of space or descriptors is a 500.
  */
 import { spawnSync } from "node:child_process";
+import { mapId, type IdMaps } from "./idmap.js";
 import { constants, chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BadParameterError, BerthError, SystemError } from "../lib/errors.js";
@@ -229,7 +230,8 @@ export class TarUnpacker {
   private xattrBytes = 0;
   private entryXattrs: [string, string][] = [];
 
-  constructor(readonly root: string) {}
+  /** `maps`: every entry's owner is moved into a remapped daemon's host range (cp into its container). */
+  constructor(readonly root: string, private readonly maps?: IdMaps) {}
 
   write(chunk: Uint8Array): void {
     let off = 0;
@@ -422,6 +424,7 @@ export class TarUnpacker {
       this.entryXattrs = [];
     }
     this.pax = this.longName = this.longLink = undefined;
+    if (this.maps) { h.uid = mapId(this.maps.uids, h.uid, h.name); h.gid = mapId(this.maps.gids, h.gid, h.name); }
     if (h.type === "file" && h.name.endsWith("/")) h.type = "directory"; // old tars mark directories so
     if (h.type !== "file") h.sparse = undefined;
     // As Docker's unpacker (createTarFile): a type it has no case for is an error, not an entry dropped silently.

@@ -110,6 +110,26 @@ test("a file made in the container is owned by the shifted ids on the host; imag
   }
 });
 
+test("docker cp: copied-in files are the container's root's, copied-out ones carry the container's ids", () => {
+  const c = d.docker(["run", "-d", "busybox", "sh", "-c", "mkdir /out && touch /out/f && chown 3:4 /out/f && sleep 600"]);
+  assert.equal(c.code, 0, c.stderr);
+  const id = c.stdout.trim();
+  try {
+    const src = join(tmp, "cpin");
+    writeFileSync(src, "in\n");
+    assert.equal(d.docker(["cp", src, `${id}:/cpin`]).code, 0);
+    assert.equal(d.docker(["exec", id, "stat", "-c", "%u:%g", "/cpin"]).stdout.trim(), "0:0");
+    const upper = d.docker(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", id]).stdout.trim();
+    assert.equal(statSync(join(upper, "cpin")).uid, START);
+    const deadline = Date.now() + 10_000;
+    while (d.docker(["exec", id, "stat", "-c", "%u", "/out/f"]).stdout.trim() !== "3" && Date.now() < deadline) spawnSync("sleep", ["0.05"]);
+    const out = spawnSync("sh", ["-c", `DOCKER_HOST=${d.host} DOCKER_CONFIG=${join(d.root, "docker-config")} /usr/local/bin/docker cp ${id}:/out - | tar -tv --numeric-owner`], { encoding: "utf8" });
+    assert.match(out.stdout, /^-\S+ 3\/4 .*out\/f$/m, out.stdout + out.stderr);
+  } finally {
+    d.docker(["rm", "-f", id]);
+  }
+});
+
 test("an image layer's files owned by uid 1000 are 1000 inside and start+1000 on the host", () => {
   // A one-file layer over busybox, made with COPY --chown.
   const ctx = join(tmp, "ctx");
