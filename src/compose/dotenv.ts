@@ -7,7 +7,7 @@
  *   interpolated (`$VAR`, `${VAR:-default}`…) from the lookup first, then the lines read so far;
  * - 'single quotes' are literal (only `\'` is unescaped) and may span lines;
  * - "double quotes" may span lines, are interpolated, and know the escapes \a \b \f \n \r \t \v
- *   \\ \" \$ (a literal `$`) and octal `\0NNN`; another backslash pair stays as it is;
+ *   \\ \" \$ (a literal `$`) and octal `\0NNN`; another backslash pair stays as it is (so \' too);
  * - a key holding a space, a character outside [A-Za-z0-9_.-[]] in a key, or an unterminated
  *   quote is an error naming the line: `line 3: unterminated quoted value "abc`.
  */
@@ -20,13 +20,21 @@ export type Lookup = (key: string) => string | undefined;
 const isSpace = (c: string) => c === " " || c === "\t" || c === "\v" || c === "\f" || c === "\r" || c === "\u0085" || c === "\u00a0";
 const KEY_CHAR = /[\p{L}\p{N}_.\-[\]]/u;
 
-const ESCAPES: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\", '"': '"', "'": "'", $: "$$" };
+const ESCAPES: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\", '"': '"', $: "$$" };
 
-/** Double-quoted escapes, as Go's strconv.Unquote does them (plus `\$` and octal `\0NNN`). `$` comes out as `$$` for the interpolation pass. */
+/**
+ * Double-quoted escapes, as compose-go's expandEscapes: the sequences \a \b \c \f \n \r \t \v \$ \" \\ and \0 with up to
+ * three digits, each unquoted as Go's strconv.UnquoteChar would (`\0NNN` as the octal `\NNN`; one that Go refuses stays
+ * as it is, with `\0` rewritten to `\`). `$` comes out as `$$` for the interpolation pass.
+ */
 function expandEscapes(s: string): string {
-  return s.replace(/\\(0[0-7]{0,3}|.)/gs, (m, c: string) => {
-    if (c[0] === "0") return String.fromCharCode(parseInt(c, 8));
-    return ESCAPES[c] ?? m;
+  return s.replace(/\\(?:[abcfnrtv$"\\]|0\d{0,3})/g, (m) => {
+    if (m[1] === "0") {
+      const digits = m.slice(2);
+      if (/^[0-7]{3}$/.test(digits) && parseInt(digits, 8) <= 255) return String.fromCharCode(parseInt(digits, 8));
+      return "\\" + digits;
+    }
+    return ESCAPES[m[1]] ?? m;
   });
 }
 
@@ -109,7 +117,6 @@ export function parseDotEnv(text: string, lookup: Lookup = () => undefined): Rec
     let v = src.slice(i, end);
     const hash = v.indexOf(" #");
     if (hash >= 0) v = v.slice(0, hash);
-    if (v.startsWith("#")) v = "";
     out[key] = expand(v.replace(/\s+$/, ""));
     i = end;
   }

@@ -176,6 +176,19 @@ test(".env: compose-go's dotenv forms", () => {
   });
 });
 
+test(".env: escapes and comments exactly as compose-go's parser", () => {
+  const env = parseDotEnv([
+    'ESC="\\a|\\b|\\f|\\v|\\r|\\c|\\x41|\\\'|\\0101|\\012"',
+    "HASH_ONLY= # not a comment: no space before it once the value starts",
+    "TAB_HASH=a\t#b",
+    "DOLLARS=$$literal",
+  ].join("\n"));
+  assert.equal(env.ESC, "\x07|\b|\f|\v|\r|\\c|\\x41|\\'|A|\\12");
+  assert.equal(env.HASH_ONLY, "# not a comment: no space before it once the value starts");
+  assert.equal(env.TAB_HASH, "a\t#b");
+  assert.equal(env.DOLLARS, "$literal");
+});
+
 test(".env: malformed lines are errors naming the line", () => {
   assert.throws(() => parseDotEnv("A=1\nB=\"unterminated\nC=3\n"), /line 2: unterminated quoted value "unterminated/);
   assert.throws(() => parseDotEnv("A=1\n\nMY KEY=2\n"), /line 3: key cannot contain a space/);
