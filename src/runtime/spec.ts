@@ -17,7 +17,7 @@ import type { RuntimeSpec, SpecMount, SpecNamespace, SpecLinuxResources } from "
 import { readFileSync, readdirSync, lstatSync } from "node:fs";
 import { BadParameterError } from "../lib/errors.js";
 import { apparmorEnabled, containerSeccomp, parseSecurityOpt } from "./seccomp.js";
-import type { IdMapEntry } from "../store/snapshots.js";
+import type { IdMapEntry } from "../store/idmap.js";
 
 export interface SpecInput {
   id: string;

@@ -34,9 +34,9 @@ import { readFileSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { BadParameterError, BerthError } from "../lib/errors.js";
-import type { IdMapEntry } from "../store/snapshots.js";
+import type { IdMapEntry } from "../store/idmap.js";
 
-export type { IdMapEntry } from "../store/snapshots.js";
+export type { IdMapEntry } from "../store/idmap.js";
 
 export interface IdentityMapping {
   /** The remap user and group, by name (dockerd's RemappedRoot "user:group"). */

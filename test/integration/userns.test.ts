@@ -175,8 +175,12 @@ test("named volumes belong to the remapped root; bind mounts are not shifted", (
     const mp = d.docker(["volume", "inspect", "-f", "{{.Mountpoint}}", "usv"]).stdout.trim();
     assert.equal(statSync(mp).uid, START);
     assert.equal(statSync(join(mp, "f")).uid, START);
+    // An empty volume over image content gets a copy of it, owners as the image's (root's, inside).
+    const cp = run(["-v", "usv2:/bin", "busybox", "stat", "-c", "%u:%g", "/bin/busybox", "/bin"]);
+    assert.equal(cp.code, 0, cp.err);
+    assert.equal(cp.out, "0:0\n0:0");
   } finally {
-    d.docker(["volume", "rm", "usv"]);
+    d.docker(["volume", "rm", "usv", "usv2"]);
   }
   // A host directory owned by root shows as the overflow id inside; one owned by the remapped root is root's.
   const bind = join(tmp, "bind");
@@ -250,6 +254,24 @@ test("dockerd's refusals: --privileged, --net host and --pid host need --userns 
   }
   const ok = d.docker(["run", "--rm", "--net", "host", "--pid", "host", "--userns", "host", "busybox", "true"]);
   assert.equal(ok.code, 0, ok.stderr);
+});
+
+test("daemon.json \"userns-remap\" is the flag's equivalent; both at once is dockerd's error", async () => {
+  const cfg = join(tmp, "daemon.json");
+  writeFileSync(cfg, JSON.stringify({ "userns-remap": USER }));
+  const j = new Daemon();
+  j.extraArgs = ["--config-file", cfg];
+  chmodSync(j.root, 0o711);
+  try {
+    await j.start();
+    const info = JSON.parse(j.docker(["info", "-f", "{{json .}}"]).stdout) as { SecurityOptions: string[]; DockerRootDir: string };
+    assert.ok(info.SecurityOptions.includes("name=userns"));
+    assert.equal(info.DockerRootDir, join(j.dataRoot, `${START}.${START}`));
+  } finally { await j.stop(); }
+  const both = new Daemon();
+  both.extraArgs = ["--config-file", cfg, "--userns-remap", USER];
+  await assert.rejects(both.start(), /the following directives are specified both as a flag and in the configuration file: userns-remap/);
+  await both.stop();
 });
 
 test("a user without subordinate ranges keeps the daemon from starting; `default` creates dockremap", async () => {
