@@ -59,10 +59,13 @@ export function chainIdOf(diffIds: string[]): string {
 export type { IdMapEntry, IdMaps } from "./idmap.js";
 export { unmapId } from "./idmap.js";
 
-/** Moves every owner under `dir` (dir included) into the host range; set-id bits, which chown clears, are put back. */
+/** Moves every owner under `dir` (dir included) into the host range, each inode once (hard links); set-id bits, which chown clears, are put back. */
 export async function shiftTree(dir: string, maps: IdMaps): Promise<void> {
+  const seen = new Set<string>();
   const walk = async (p: string): Promise<void> => {
     const st = await fsp.lstat(p);
+    const key = `${st.dev}:${st.ino}`;
+    if (st.nlink > 1 && !st.isDirectory()) { if (seen.has(key)) return; seen.add(key); }
     await fsp.lchown(p, mapId(maps.uids, st.uid, p), mapId(maps.gids, st.gid, p));
     if (!st.isSymbolicLink() && (st.mode & 0o6000)) await fsp.chmod(p, st.mode & 0o7777);
     if (st.isDirectory()) for (const n of await fsp.readdir(p)) await walk(join(p, n));
