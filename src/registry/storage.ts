@@ -258,7 +258,11 @@ export class RegistryStorage {
         const st = JSON.parse(await fsp.readFile(join(this.uploadDir(uuid), "state.json"), "utf8")) as UploadState;
         const m = (await fsp.stat(join(this.uploadDir(uuid), "data"))).mtimeMs;
         out.push({ uuid, startedAt: st.startedAt, mtimeMs: m });
-      } catch { out.push({ uuid, startedAt: 0, mtimeMs: 0 }); }
+      } catch {
+        // Half-made (state.json not written yet) or half-removed: its directory's age speaks for it.
+        const st = await fsp.stat(this.uploadDir(uuid)).catch(() => undefined);
+        if (st) out.push({ uuid, startedAt: st.mtimeMs, mtimeMs: st.mtimeMs });
+      }
     }
     return out;
   }
