@@ -16,6 +16,7 @@ import { removeCgroup } from "../runtime/cgroups.js";
 import { registerRuntime, setRuntimeTimeout } from "../runtime/driver.js";
 import { setLayerLimits, type LayerLimits } from "../store/layer-jobs.js";
 import { ramInBytes } from "../lib/units.js";
+import { setDaemonLogConfig } from "../engine/logging.js";
 import type { IdentityMapping } from "../runtime/userns.js";
 
 interface DaemonArgs {
@@ -27,6 +28,8 @@ interface DaemonArgs {
   shutdownTimeoutMs?: number;
   usernsRemap?: string; defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[];
   teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits>;
+  /** --log-driver/--log-opt and daemon.json "log-driver"/"log-opts": containers' default log driver and options. */
+  logDriver?: string; logOpts: Record<string, string>;
 }
 
 const USAGE = `Usage:  berthd [OPTIONS]
@@ -42,6 +45,8 @@ Options:
   -G, --group string       Group for the unix socket (default "berth")
   -H, --host list          Daemon socket to listen on (default unix:///run/berth/berth.sock)
       --insecure-registry list  Registries reached over plain HTTP (host[:port] or CIDR)
+      --log-driver string  Default driver for container logs (default "json-file")
+      --log-opt map        Default log driver options for containers (default max-size=10m,max-file=5)
       --max-layer-ratio int     A compressed layer may unpack to this many times its size (default 200)
       --min-layer-size bytes    ...but always to this many bytes, whatever the ratio (default 1g)
       --min-free-space bytes    An unpack stops when the data root's filesystem has less free (default 512m)
@@ -56,7 +61,8 @@ Options:
 
 function parseArgs(argv: string[]): DaemonArgs {
   let runtimeSet = false;
-  const a: DaemonArgs = { runtimes: {}, dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json", layerLimits: {} };
+  const a: DaemonArgs = { runtimes: {}, dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json", layerLimits: {}, logOpts: {} };
+  const flagOpts: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let val: string | undefined;
@@ -87,6 +93,13 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "--insecure-registry": a.insecure.push(next()); break;
       case "--config-file": a.configFile = resolve(next()); break;
       case "--teardown-networks": a.teardownNetworks = true; break;
+      case "--log-driver": a.logDriver = next(); break;
+      case "--log-opt": {
+        const v = next(), eq = v.indexOf("=");
+        if (eq <= 0) { process.stderr.write(`invalid value "${v}" for flag --log-opt: bad format, expected key=value\n`); process.exit(125); }
+        flagOpts[v.slice(0, eq)] = v.slice(eq + 1);
+        break;
+      }
       case "--userns-remap": a.usernsRemap = next(); break;
       case "--max-layer-ratio": a.layerLimits.maxRatio = size(arg, next(), false); break;
       case "--min-layer-size": a.layerLimits.minBytes = size(arg, next()); break;
@@ -97,7 +110,11 @@ function parseArgs(argv: string[]): DaemonArgs {
     }
   }
   if (a.hosts.length === 0) a.hosts.push(`unix://${join(a.execRoot, "berth.sock")}`);
+  const flagDriver = a.logDriver;
   readConfigFile(a, runtimeSet);
+  // A flag wins over daemon.json for what it names.
+  if (flagDriver) a.logDriver = flagDriver;
+  Object.assign(a.logOpts, flagOpts);
   return a;
 }
 
@@ -124,7 +141,9 @@ function size(name: string, v: unknown, units = true): number {
 }
 
 /**
- * daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them), "init" (the default of --init); berth's own: "max-layer-ratio",
+ * daemon.json, Docker's keys: "insecure-registries", "dns" (flags add to them), "init" (the default of --init),
+ * "log-driver" and "log-opts" (containers' default log driver and options; berth caps json-file logs at max-size=10m,
+ * max-file=5 unless they say otherwise, engine/logging.ts); berth's own: "max-layer-ratio",
  * "min-layer-size", "min-free-space" (flags win). A missing file is fine; a bad one is an error.
  */
 function readConfigFile(a: DaemonArgs, runtimeSet: boolean): void {
@@ -147,6 +166,18 @@ function readConfigFile(a: DaemonArgs, runtimeSet: boolean): void {
     a.defaultInit = cfg.init;
   }
   a.dns.push(...list("dns"));
+  if (cfg["log-driver"] !== undefined) {
+    if (typeof cfg["log-driver"] !== "string") { process.stderr.write(`${a.configFile}: "log-driver" must be a string\n`); process.exit(1); }
+    a.logDriver = cfg["log-driver"];
+  }
+  if (cfg["log-opts"] !== undefined) {
+    const o = cfg["log-opts"];
+    if (!o || typeof o !== "object" || Array.isArray(o) || Object.values(o).some((v) => typeof v !== "string")) {
+      process.stderr.write(`${a.configFile}: "log-opts" must be an object of strings\n`);
+      process.exit(1);
+    }
+    Object.assign(a.logOpts, o as Record<string, string>);
+  }
   // Docker's "runtimes": {"name": {"path": "/usr/bin/x"}} and "default-runtime" (the flags win).
   if (cfg.runtimes !== undefined) {
     const rt = cfg.runtimes as Record<string, { path?: unknown }>;
@@ -228,6 +259,7 @@ async function main(): Promise<void> {
   let engine: Engine;
   try {
     setLayerLimits(args.layerLimits);
+    setDaemonLogConfig(args.logDriver, args.logOpts);
     for (const [name, path] of Object.entries(args.runtimes)) registerRuntime(name, path);
     if (args.runtimeTimeoutMs !== undefined) setRuntimeTimeout(args.runtimeTimeoutMs);
     // --userns-remap: everything under <data-root>/<uid>.<gid>, 0710 root:<remapped gid> as dockerd makes it.

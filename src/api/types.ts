@@ -396,7 +396,7 @@ export interface SystemInfo {
   ID: string; Containers: number; ContainersRunning: number; ContainersPaused: number; ContainersStopped: number;
   Images: number; Driver: string; DriverStatus: [string, string][] | null; DockerRootDir: string;
   MemoryLimit: boolean; SwapLimit: boolean; CpuCfsPeriod: boolean; CpuCfsQuota: boolean; IPv4Forwarding: boolean;
-  LoggingDriver: string; CgroupDriver: string; CgroupVersion: string; KernelVersion: string; OperatingSystem: string;
+  LoggingDriver: string; /** berth: the default log driver's options (the log cap) */ LogOpts?: Record<string, string>; CgroupDriver: string; CgroupVersion: string; KernelVersion: string; OperatingSystem: string;
   OSVersion: string; OSType: string; Architecture: string; NCPU: number; MemTotal: number; Name: string;
   Labels: string[]; ServerVersion: string; DefaultRuntime: string; Runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
   LiveRestoreEnabled: boolean; Isolation: string; SecurityOptions: string[];

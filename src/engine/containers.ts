@@ -25,7 +25,8 @@ import { RuntimeTimeoutError, runtimeTimeout } from "../runtime/driver.js";
 import { specResources, type SpecResourcesInput } from "../runtime/spec.js";
 import { parseSecurityOpt } from "../runtime/seccomp.js";
 import { blkioWeightSupported, oomKillCount, removeCgroup } from "../runtime/cgroups.js";
-import { readLog, type LogEntry } from "../runtime/logs.js";
+import type { LogEntry } from "../runtime/logs.js";
+import { LogManager, settingsFor, logPathFor, mergeLogConfig, type LogSettings, type LogPaths } from "./logging.js";
 import { hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
 import { toHost, type IdentityMapping } from "../runtime/userns.js";
 import type { EventBus } from "./events.js";
@@ -117,6 +118,8 @@ export class ContainerService {
   private readonly health = new HealthChecks();
   /** Restart managers (Docker's restartmanager): the back-off of the next policy restart and its timer. */
   private restarts = new Map<string, { timeout: number; timer?: NodeJS.Timeout }>();
+  /** The pumps that turn conmon's spool into each container's log (engine/logging.ts). */
+  private readonly logMgr = new LogManager();
 
   constructor(
     private readonly store: Store,
@@ -145,6 +148,10 @@ export class ContainerService {
     };
   }
 
+  private logPaths(id: string): LogPaths { const d = this.dir(id); return { dir: d, spool: join(d, "container.log"), ctl: join(d, "bundle", "ctl") }; }
+  /** The container's log driver and options, read as a start reads them (throws dockerd's 500 for a bad value). */
+  private logSettings(c: ContainerRecord): LogSettings { return settingsFor(mergeLogConfig(c.HostConfig.LogConfig), this.dir(c.Id), c.Id); }
+
   // ---------------------------------------------------------------- load / reconcile
 
   /** Loads every container record and reconciles it with what is really running (re-adoption after a daemon restart or crash). */
@@ -160,6 +167,7 @@ export class ContainerService {
       // Records written by older versions: Docker's every HostConfig field, and the json-file name of the log.
       rec.HostConfig = { ...inspectHostConfig({ Privileged: rec.HostConfig.Privileged }, {}), ...rec.HostConfig };
       if (rec.HostConfig.LogConfig?.Type === "k8s-file") rec.HostConfig.LogConfig = { Type: "json-file", Config: rec.HostConfig.LogConfig.Config ?? {} };
+      if (rec.LogPath.endsWith("/container.log")) rec.LogPath = logPathFor(mergeLogConfig(rec.HostConfig.LogConfig), join(root, id), id);
       this.byId.set(id, rec);
       this.names.set(rec.Name.slice(1), id);
     }
@@ -200,6 +208,8 @@ export class ContainerService {
         rec.State.Status = st.status;
         await this.networks.adopt(rec);
         this.watchHealth(rec);
+        // What the container wrote while we were away is in the spool (bounded by conmon's --log-size-max): convert it and go on.
+        try { await this.logMgr.start(rec.Id, this.logSettings(rec), this.logPaths(rec.Id)); } catch { /* a log that cannot be kept does not stop the adoption */ }
       }
     }
     await this.networks.adopted();
@@ -223,6 +233,7 @@ export class ContainerService {
   /** Stops watching exits and waits for runtime cleanups still running in the background. */
   async close(): Promise<void> {
     this.stopWatch?.();
+    await this.logMgr.closeAll();
     this.health.stopAll();
     for (const r of this.restarts.values()) if (r.timer) clearTimeout(r.timer);
     await Promise.allSettled([...this.cleanups.values()]);
@@ -414,7 +425,7 @@ export class ContainerService {
         State: { Status: "created", Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
         Image: image.id,
         ResolvConfPath: etc.resolv, HostnamePath: etc.hostname, HostsPath: etc.hosts,
-        LogPath: this.rtPaths(id).logPath,
+        LogPath: logPathFor(mergeLogConfig(hc.LogConfig as ContainerRecord["HostConfig"]["LogConfig"] | undefined), d, id),
         Name: "/" + name,
         RestartCount: 0,
         Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: parseSecurityOpt(hc.SecurityOpt as string[] | undefined).apparmor ?? "",
@@ -500,6 +511,7 @@ export class ContainerService {
   }
 
   private async launch(c: ContainerRecord): Promise<void> {
+    this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
     const d = this.dir(c.Id);
     const rootfs = join(d, "rootfs");
     const p = this.rtPaths(c.Id);
@@ -546,8 +558,9 @@ export class ContainerService {
       this.pendingAttach.delete(c.Id);
       const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
       let created: { pid: number; conmonPid: number };
+      const logSet = this.logSettings(c);
       try {
-        created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce });
+        created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax } });
       } catch (e) {
         for (const a of attaching) void a.then((s) => s.close(), () => {});
         for (const w of waiting) w.reject(e as Error);
@@ -555,6 +568,7 @@ export class ContainerService {
       }
       try {
         trace("runtime created");
+        await this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
         if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
         const results = await Promise.allSettled(attaching);
         results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
@@ -661,6 +675,8 @@ export class ContainerService {
       if (!c.State.Running) return;
       handled = true;
       this.health.stop(id);
+      // conmon drained the container's output before it wrote the exit: the last of it goes into the log before anyone hears of the exit.
+      await this.logMgr.finish(id).catch(() => {});
       // The OOM killer's count in the container's memory cgroup, read before runc delete removes it.
       const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
       if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
@@ -1018,6 +1034,7 @@ export class ContainerService {
 
   private async purge(c: ContainerRecord): Promise<void> {
     const d = this.dir(c.Id);
+    await this.logMgr.finish(c.Id).catch(() => {});
     // A container that exited cleanly was already torn down by onExit; others may have left runtime state.
     const clean = c.State.FinishedAt !== ZERO_TIME && !c.State.Running && c.Berth.ConmonPid === 0;
     // ...unless that teardown's runtime call was cut short by its deadline: its state is still there.
@@ -1077,7 +1094,10 @@ export class ContainerService {
   logs(ref: string, opts: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal }): { tty: boolean; entries: AsyncIterable<LogEntry> } {
     const c = this.get(ref);
     if (c.HostConfig.LogConfig?.Type === "none") throw new BerthError("configured logging driver does not support reading", 501);
-    const entries = readLog(this.rtPaths(c.Id).logPath, {
+    let ls: LogSettings;
+    // A container whose options never let it start has nothing logged; read where json-file would be.
+    try { ls = this.logSettings(c); } catch { ls = settingsFor({ Type: "json-file", Config: {} }, this.dir(c.Id), c.Id); }
+    const entries = this.logMgr.read(c.Id, ls, this.logPaths(c.Id), {
       follow: !!opts.follow && (c.State.Running || c.State.Status === "created"), tail: opts.tail ?? -1,
       since: opts.since, until: opts.until, signal: opts.signal,
       stopWhen: () => !c.State.Running && c.State.Status !== "created",

@@ -10,16 +10,10 @@ import { cpus } from "node:os";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 import { MASKED, READONLY } from "../runtime/spec.js";
 import type { HostConfig } from "./types.js";
+import { checkLogOpts, mergeLogConfig } from "./logging.js";
 
 /** Docker's /dev/shm default (64 MiB). */
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
-
-/** Log drivers berth has, and the options each accepts (Docker's ValidateLogOpt per driver). */
-const LOG_DRIVERS: Record<string, string[] | null> = {
-  "json-file": ["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
-  local: ["max-file", "max-size", "compress"],
-  none: null,
-};
 
 /** Docker's merge of Env: the request's entries, then the image's whose key the request does not set. */
 export function dockerEnvMerge(user: string[] | null | undefined, image: string[] | null | undefined): string[] {
@@ -94,13 +88,9 @@ export function checkMemory(memory: number, swap: number): void {
 
 /** What dockerd refuses at create, with its status and words. */
 export function checkHostConfig(hc: Record<string, unknown>): void {
-  const log = hc.LogConfig as { Type?: string; Config?: Record<string, string> } | undefined;
-  const type = log?.Type || "json-file";
-  if (!(type in LOG_DRIVERS)) throw new BadParameterError(`error looking up logging plugin ${type}: plugin "${type}" not found`);
-  const allowed = LOG_DRIVERS[type];
-  if (allowed) for (const k of Object.keys(log?.Config ?? {})) {
-    if (!allowed.includes(k)) throw new BadParameterError(`unknown log opt '${k}' for ${type} log driver`);
-  }
+  // Option names now, with the daemon's defaults merged in (Docker's mergeAndVerifyLogConfig); values when it starts.
+  const log = mergeLogConfig(hc.LogConfig as { Type?: string; Config?: Record<string, string> } | undefined);
+  checkLogOpts(log.Type, log.Config);
   if (hc.StorageOpt && Object.keys(hc.StorageOpt as object).length) {
     throw new SystemError("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
   }
@@ -132,7 +122,7 @@ export function inspectHostConfig(hc: Record<string, unknown>, fixed: Partial<Ho
   const out: HostConfig = {
     Binds: nil(hc.Binds as string[] | undefined),
     ContainerIDFile: g("ContainerIDFile", ""),
-    LogConfig: { Type: log?.Type || "json-file", Config: log?.Config ?? {} },
+    LogConfig: mergeLogConfig(log),
     NetworkMode: "default",
     PortBindings: nil(hc.PortBindings as HostConfig["PortBindings"] | undefined),
     RestartPolicy: { Name: "", MaximumRetryCount: 0 },

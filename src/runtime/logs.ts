@@ -313,14 +313,26 @@ export class SpoolPump {
     return this.running;
   }
 
-  /** Final conversion and release (the container exited, or the daemon stops). */
-  async stop(): Promise<void> {
+  /**
+   * Final conversion and release (the container exited, or the daemon stops).
+   * `exited`: conmon is gone, so a spool converted to its end is emptied (a
+   * restart's conmon appends to it from 0).
+   */
+  async stop(exited = false): Promise<void> {
     this.stopped = true;
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
     if (this.slow) { clearInterval(this.slow); this.slow = undefined; }
     this.watcher?.close();
     this.watcher = undefined;
     await this.flush().catch(() => {});
+    if (exited && this.fh) {
+      const [mine, onDisk] = await Promise.all([this.fh.stat(), fsp.stat(this.o.spool).catch(() => undefined)]);
+      if (onDisk?.ino === this.ino && this.pos >= mine.size) {
+        await fsp.truncate(this.o.spool, 0).catch(() => {});
+        this.pos = 0;
+        await fsp.writeFile(this.posPath, `${this.ino} 0\n`).catch(() => {});
+      }
+    }
     await this.fh?.close().catch(() => {});
     this.fh = undefined;
   }

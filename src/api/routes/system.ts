@@ -1,6 +1,7 @@
 /** System: ping, version, info, disk use, events. */
 import { release } from "node:os";
 import { ENGINE_VERSION, runcVersion } from "../../engine/engine.js";
+import { daemonLogConfig } from "../../engine/logging.js";
 import { API_VERSION, MIN_API_VERSION, route, Reply, HANDLED, filters, timeParam, streamHeaders } from "../router.js";
 
 route("GET", "/_ping", () => "OK");
@@ -18,7 +19,8 @@ route("GET", "/version", () => {
     Os: "linux", Arch: arch, KernelVersion: release(), BuildTime: "",
   };
 });
-route("GET", "/info", (e) => e.info());
+// The containers' default log driver (Docker's LoggingDriver) and, berth's field, its options: the cap every json-file log gets.
+route("GET", "/info", async (e) => ({ ...(await e.info()), ...loggingInfo() }));
 route("GET", "/system/df", async (e) => ({
   ...(await e.images.diskUsage()),
   Containers: e.containers.list({ all: true, imageName: (id) => e.images.displayName(id) }),
@@ -38,3 +40,8 @@ route("GET", "/events", (e, c) => {
   res.on("close", done);
   return HANDLED;
 });
+
+function loggingInfo(): { LoggingDriver: string; LogOpts: Record<string, string> } {
+  const d = daemonLogConfig();
+  return { LoggingDriver: d.Type, LogOpts: d.Config };
+}
