@@ -24,7 +24,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import * as YAML from "yaml";
-import { interpolateTree, InterpolationError, type Env } from "./interpolate.js";
+import { interpolateTree, InterpolationError, TAG_PREFIX, type Env } from "./interpolate.js";
 import { parseDotEnv, readEnvFiles, DotEnvError } from "./dotenv.js";
 import { mergeYaml, finalize, mergeModels, listOrDict, isObj, RESET, Override, type Obj } from "./merge.js";
 import { schemaError } from "./schema/validate.js";
@@ -612,12 +612,15 @@ export function normalizeProject(raw: Obj, o: { name: string; workingDir: string
 
 // ---------- files ----------
 
-const RESET_MARK = "\u0000berth:!reset";
-const OVERRIDE_KEY = "\u0000berth:!override";
+const RESET_MARK = `${TAG_PREFIX}!reset`;
+const OVERRIDE_KEY = `${TAG_PREFIX}!override`;
+
+/** `0440` is an octal integer, as Go's yaml.v3 reads it (YAML 1.2's core schema would say 440): file modes are written so. */
+const LEGACY_OCTAL: YAML.ScalarTag = { identify: (v) => typeof v === "number", default: true, tag: "tag:yaml.org,2002:int", test: /^0[0-7]+$/, resolve: (s) => parseInt(s, 8) };
 
 /** Parses one YAML document; `!reset` and `!override` become merge.ts's markers (after interpolation: see markers()). */
 function parseYaml(content: string, path: string): unknown {
-  const doc = yamlLib().parseDocument(content, { merge: true, uniqueKeys: true });
+  const doc = yamlLib().parseDocument(content, { merge: true, uniqueKeys: true, customTags: (tags) => [LEGACY_OCTAL, ...tags] });
   if (doc.errors.length) throw new ComposeError(`failed to parse ${path}: ${doc.errors[0].message}`);
   YAML.visit(doc, {
     Node(_key, node) {

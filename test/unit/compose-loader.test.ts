@@ -354,7 +354,7 @@ services:
   web:
     image: busybox
     secrets: [token, {source: cert, target: server.crt, mode: "0400", uid: "1000"}]
-    configs: [{source: app, target: /etc/app.conf}]
+    configs: [{source: app, target: /etc/app.conf, mode: 0440}]
     deploy: {replicas: 3}
     develop:
       watch:
@@ -371,7 +371,8 @@ configs:
 `, { env: { TOKEN: "s3cr3t" } });
   const w = p.services.web;
   assert.deepEqual(w.secrets, [{ source: "token" }, { source: "cert", target: "server.crt", mode: 0o400, uid: "1000" }]);
-  assert.deepEqual(w.configs, [{ source: "app", target: "/etc/app.conf" }]);
+  // An unquoted 0440 is octal, as yaml.v3 reads it.
+  assert.deepEqual(w.configs, [{ source: "app", target: "/etc/app.conf", mode: 0o440 }]);
   assert.equal(w.scale, 3);
   assert.deepEqual(w.deploy, { replicas: 3 });
   assert.equal(p.services.worker.scale, 2);
@@ -504,4 +505,32 @@ test("the schema validator knows every keyword of compose-spec.json and agrees w
     { servics: {} }, { services: [] }, { "x-anything": 1, services: {} }, { name: 1 },
   ];
   for (const doc of corpus) assert.equal(mine.check(doc).length === 0, ajv(doc), JSON.stringify(doc));
+});
+
+test("interpolation: values cast where compose-go casts them, errors worded as compose-go's", () => {
+  const p = load(`
+services:
+  web:
+    image: busybox:\${TAG:-latest}
+    read_only: \${RO}
+    tty: "on"
+    scale: \${N}
+    ports: [{target: "\${P}", published: "\${P}"}]
+    healthcheck: {test: ["CMD", "true"], retries: "\${R}"}
+    environment: {PLAIN: "\${RO}"}
+    labels: !override {from: "\${TAG:-latest}"}
+`, { env: { RO: "yes", N: "3", P: "8080", R: "5" } });
+  const w = p.services.web;
+  assert.equal(w.image, "busybox:latest");
+  assert.equal(w.read_only, true);
+  assert.equal(w.tty, true);
+  assert.equal(w.scale, 3);
+  assert.deepEqual(w.ports, [{ target: 8080, published: "8080", protocol: "tcp" }]);
+  assert.equal(w.healthcheck?.Retries, 5);
+  // Not a cast path: the string stays a string.
+  assert.equal(w.environment.PLAIN, "yes");
+  assert.deepEqual(w.labels, { from: "latest" });
+  fails(() => load("services:\n  web:\n    image: x\n    scale: ${N}\n", { env: { N: "many" } }), /^error while interpolating services\.web\.scale: failed to cast to expected type: strconv\.Atoi: parsing "many": invalid syntax$/);
+  fails(() => load("services:\n  web:\n    image: x\n    ports: [\"${P:?the port}:80\"]\n"), /^error while interpolating services\.web\.ports\.\[\]: required variable P is missing a value: the port$/);
+  fails(() => load("services:\n  web:\n    image: \"${1}\"\n"), /^invalid interpolation format for services\.web\.image\.\nYou may need to escape any \$ with another \$\.\n\$\{1\}$/);
 });
