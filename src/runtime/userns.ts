@@ -17,18 +17,24 @@
  *     --privileged, --net host and --pid host with a private user namespace
  *     are in usernsConflicts().
  *
- * How the rootfs is owned right: layers are unpacked already shifted (each
- * file's owner moved into the host range, store/snapshots.ts), Docker's own
- * way. Idmapped mounts are not used: this machine's runc (1.1.5) has no
- * idmapped mounts (1.2+), util-linux 2.38's mount has no X-mount.idmap
- * (2.39+), and mount_setattr(MOUNT_ATTR_IDMAP) cannot be called from Node
- * without a native helper. The shift works on every kernel, costs one chown
- * per file at unpack time, and a remapped daemon has its own store, so an
- * unshifted layer is never seen by it. A `--userns host` container of a
- * remapped daemon runs in the host namespace on the same (shifted) layers, as
- * Docker's does: its root has CAP_CHOWN/DAC_OVERRIDE/FOWNER, so it can read
- * and write them; the image's files show their host owners (first
- * subordinate id + original id) there.
+ * How the rootfs is owned right: layers are unpacked already shifted,
+ * Docker's own way: the unpacker moves each entry's owner into the host
+ * range before it sets the entry's xattrs, so file capabilities survive
+ * (store/snapshots.ts, store/tar-unpack.ts); `docker cp` in is shifted the
+ * same way, and commit, build steps and `cp` out shift back (store/diff.ts,
+ * engine/archive.ts). Idmapped mounts are not used: this machine's runc
+ * (1.1.5) has no idmapped mounts (1.2+), util-linux 2.38's mount has no
+ * X-mount.idmap (2.39+), and mount_setattr(MOUNT_ATTR_IDMAP) cannot be
+ * called from Node without a native helper. The shift works on every kernel,
+ * costs nothing at start (one chown per file at unpack), and a remapped
+ * daemon has its own store, so an unshifted layer is never seen by it.
+ *
+ * `--userns host` on a remapped daemon: no user namespace and no maps in the
+ * spec; the container runs on the same (shifted) layers, as Docker's does.
+ * Its root has CAP_CHOWN/DAC_OVERRIDE/FOWNER, so it reads and writes them;
+ * the image's files show their host owners (first subordinate id + original
+ * id) there, and what it creates is owned by host root. No second, unshifted
+ * copy of the layers is made.
  */
 import { readFileSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";

@@ -29,8 +29,8 @@
  * markers become trusted.overlay.opaque xattrs. The index is only ever
  * changed here, on the main thread.
  *
- * User-namespace remapping (setIdMap, a daemon with --userns-remap): each
- * layer is shifted once, as it is unpacked and before it is committed, so
+ * User-namespace remapping (setIdMaps, a daemon with --userns-remap): each
+ * layer is unpacked shifted (the unpacker maps every entry's owner), so
  * every owner is the host id the container's user namespace maps it to (an
  * id outside the maps fails the unpack, as in Docker); a container's upper/
  * starts owned by the mapped root. A remapped daemon has a store of its own,
@@ -58,20 +58,6 @@ export function chainIdOf(diffIds: string[]): string {
 
 export type { IdMapEntry, IdMaps } from "./idmap.js";
 export { unmapId } from "./idmap.js";
-
-/** Moves every owner under `dir` (dir included) into the host range, each inode once (hard links); set-id bits, which chown clears, are put back. */
-export async function shiftTree(dir: string, maps: IdMaps): Promise<void> {
-  const seen = new Set<string>();
-  const walk = async (p: string): Promise<void> => {
-    const st = await fsp.lstat(p);
-    const key = `${st.dev}:${st.ino}`;
-    if (st.nlink > 1 && !st.isDirectory()) { if (seen.has(key)) return; seen.add(key); }
-    await fsp.lchown(p, mapId(maps.uids, st.uid, p), mapId(maps.gids, st.gid, p));
-    if (!st.isSymbolicLink() && (st.mode & 0o6000)) await fsp.chmod(p, st.mode & 0o7777);
-    if (st.isDirectory()) for (const n of await fsp.readdir(p)) await walk(join(p, n));
-  };
-  await walk(dir);
-}
 
 interface SnapInfo { n: number; parent: string | null; size: number; diffId: string }
 interface Index { next: number; snapshots: Record<string, SnapInfo> }
@@ -111,6 +97,20 @@ export class Snapshotter {
     for (const n of await fsp.readdir(this.root)) if (/^\d+$/.test(n) && !known.has(n)) await fsp.rm(join(this.root, n), { recursive: true, force: true });
   }
 
+
+  /**
+   * With id maps, the unpacker gave every entry its host owner (before its
+   * xattrs, which a later chown would clear: file capabilities); what it made
+   * without an entry (the layer's root, parents it needed) is root's, 0:0,
+   * which becomes the mapped root (a lower layer's owner, for a parent, comes after).
+   */
+  private async ownInvented(fs: string, invented: string[]): Promise<void> {
+    const root = { uid: mapId(this.idMaps!.uids, 0, fs), gid: mapId(this.idMaps!.gids, 0, fs) };
+    for (const p of [fs, ...invented.map((r) => join(fs, r))]) {
+      const st = await fsp.lstat(p).catch(() => undefined);
+      if (st && st.uid === 0 && st.gid === 0) await fsp.lchown(p, root.uid, root.gid);
+    }
+  }
 
   /** Sets the id maps layers are shifted into (before any layer is applied). */
   setIdMaps(maps: IdMaps | undefined): void { this.idMaps = maps?.uids.length ? maps : undefined; }
@@ -153,12 +153,12 @@ export class Snapshotter {
     await fsp.mkdir(fs, { recursive: true, mode: 0o755 });
     try {
       const blob = opts.blob && { contentRoot: opts.blob.content.root, digest: opts.blob.digest, size: opts.blob.size };
-      const { diffId, size, invented } = await runLayerJob({ dir: fs, compression: opts.compression ?? "none", blob }, src);
+      const { diffId, size, invented } = await runLayerJob({ dir: fs, compression: opts.compression ?? "none", blob, idMaps: this.idMaps }, src);
       if (expectedDiffId && expectedDiffId !== diffId) throw new BadParameterError(`layer diff ID mismatch: expected ${expectedDiffId}, got ${diffId}`);
       const chainId = parent ? chainIdOf([parent, diffId]) : diffId;
       const have = this.index.snapshots[chainId];
       if (have) return { chainId, diffId, size: have.size };
-      if (this.idMaps) await shiftTree(fs, this.idMaps);
+      if (this.idMaps) await this.ownInvented(fs, invented);
       if (parent && invented.length) {
         if (opts.parentReady) await opts.parentReady;
         if (!this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);

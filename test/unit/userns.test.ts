@@ -47,34 +47,36 @@ test("spec: a user namespace with the maps first, none without them", () => {
   assert.equal(plain.linux.uidMappings, undefined);
 });
 
-test("shifting a layer: every owner into the host range once (hard links too), set-id bits kept, unmappable ids refused", async () => {
-  const { mkdtempSync, writeFileSync, linkSync, symlinkSync, mkdirSync, chownSync, chmodSync, lstatSync, rmSync } = await import("node:fs");
+test("a remapped snapshotter unpacks layers shifted: entries, hard links, set-id bits, the root and parents it made; unmappable ids refused", async () => {
+  const { mkdtempSync, lstatSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  const { shiftTree } = await import("../../src/store/snapshots.js");
-  const dir = mkdtempSync(join(tmpdir(), "berth-shift-"));
+  const { Snapshotter } = await import("../../src/store/snapshots.js");
+  const { writeTar } = await import("../../src/lib/tar-writer.js");
+  const root = mkdtempSync(join(tmpdir(), "berth-shift-"));
   try {
-    const maps = { uids: [{ containerID: 0, hostID: 100000, size: 65536 }], gids: [{ containerID: 0, hostID: 200000, size: 65536 }] };
-    mkdirSync(join(dir, "d"));
-    writeFileSync(join(dir, "d", "f"), "x");
-    chownSync(join(dir, "d", "f"), 1000, 1001);
-    linkSync(join(dir, "d", "f"), join(dir, "hard"));
-    writeFileSync(join(dir, "suid"), "x");
-    chmodSync(join(dir, "suid"), 0o4755);
-    symlinkSync("d/f", join(dir, "link"));
-    await shiftTree(dir, maps);
-    const st = (p: string) => lstatSync(join(dir, p));
+    const snaps = new Snapshotter(root);
+    await snaps.init();
+    snaps.setIdMaps({ uids: [{ containerID: 0, hostID: 100000, size: 65536 }], gids: [{ containerID: 0, hostID: 200000, size: 65536 }] });
+    const layer = writeTar([
+      { name: "made/by/parents/f", type: "file", mode: 0o644, uid: 1000, gid: 1001, source: Buffer.from("x") },
+      { name: "hard", type: "link", mode: 0o644, uid: 1000, gid: 1001, linkname: "made/by/parents/f" },
+      { name: "suid", type: "file", mode: 0o4755, uid: 0, gid: 0, source: Buffer.from("x") },
+      { name: "link", type: "symlink", mode: 0o777, uid: 5, gid: 6, linkname: "suid" },
+    ]);
+    const { chainId } = await snaps.applyLayer(null, layer);
+    const [fs] = await snaps.lowerDirs(chainId);
+    const st = (p: string) => lstatSync(join(fs, p));
     assert.deepEqual([st("").uid, st("").gid], [100000, 200000]);
-    assert.deepEqual([st("d/f").uid, st("d/f").gid], [101000, 201001]);
+    assert.deepEqual([st("made/by").uid, st("made/by").gid], [100000, 200000]);
+    assert.deepEqual([st("made/by/parents/f").uid, st("made/by/parents/f").gid], [101000, 201001]);
     assert.equal(st("hard").uid, 101000);
-    assert.equal(st("link").uid, 100000);
     assert.equal(st("suid").mode & 0o7777, 0o4755);
-    mkdirSync(join(dir, "fresh"));
-    writeFileSync(join(dir, "fresh", "big"), "x");
-    chownSync(join(dir, "fresh"), 0, 0);
-    chownSync(join(dir, "fresh", "big"), 70000, 0);
-    await assert.rejects(shiftTree(join(dir, "fresh"), maps), /Container ID 70000 cannot be mapped to a host ID/);
+    assert.deepEqual([st("link").uid, st("link").gid], [100005, 200006]);
+    const big = writeTar([{ name: "big", type: "file", mode: 0o644, uid: 70000, gid: 0, source: Buffer.from("x") }]);
+    await assert.rejects(snaps.applyLayer(null, big), /Container ID 70000 cannot be mapped to a host ID/);
+    await snaps.close();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
 });
