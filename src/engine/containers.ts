@@ -218,6 +218,8 @@ export class ContainerService {
     // on-failure: a failure within the retry count). Containers that died while we were away
     // went through onExit above and are scheduled by their policy already.
     for (const rec of this.byId.values()) {
+      // One that was waiting out its back-off when the daemon went is exited now; its policy decides below.
+      if (rec.State.Status === "restarting" && !this.restarts.has(rec.Id)) { rec.State.Status = "exited"; rec.State.Restarting = false; }
       if (rec.State.Running || rec.State.Status === "restarting" || rec.State.StartedAt === ZERO_TIME || rec.HostConfig.AutoRemove) continue;
       if (!shouldRestart(rec, rec.State.ExitCode, rec.Berth.ManualStop)) continue;
       const c = rec;
@@ -670,7 +672,7 @@ export class ContainerService {
     const p = this.rtPaths(id);
     if (!c) { if (/^[0-9a-f]{64}$/.test(id)) await fsp.rm(join(p.exitDir, id), { force: true }); return; }
     trace(`exit ${id.slice(0, 12)} ${code}`);
-    let handled = false;
+    let handled = false, restart = false;
     await this.locks.run(id, async () => {
       if (!c.State.Running) return;
       handled = true;
@@ -681,6 +683,9 @@ export class ContainerService {
       const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
       if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
       c.State = { ...c.State, Status: "exited", Running: false, Paused: false, OOMKilled: oomKilled, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
+      // As dockerd (SetRestarting): a container its policy restarts goes from running straight to restarting.
+      restart = !c.HostConfig.AutoRemove && !c.Berth.ManualStop && shouldRestart(c, code, false);
+      if (restart) { c.State.Status = "restarting"; c.State.Restarting = true; }
       c.Berth.ConmonPid = 0;
       await this.networks.release(c).catch(() => {});
       // An --rm container's rootfs goes with its removal, after its waiters are told.
@@ -705,18 +710,13 @@ export class ContainerService {
       await this.remove(id, { force: true }).catch(() => {});
       return;
     }
-    if (!c.Berth.ManualStop && shouldRestart(c, code, false)) {
+    // A stop, kill or rm since then has cancelled it (the status is no longer restarting).
+    if (restart && c.State.Status === "restarting" && this.byId.has(id)) {
       // Docker's back-off: 100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more.
       const r = this.restarts.get(id) ?? { timeout: 0 };
       if (Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt) >= 10_000) r.timeout = 0;
       r.timeout = r.timeout === 0 ? 100 : Math.min(r.timeout * 2, 60_000);
       this.restarts.set(id, r);
-      await this.locks.run(id, async () => {
-        if (c.State.Running || c.Berth.ManualStop || !this.byId.has(id)) return;
-        c.State.Restarting = true;
-        c.State.Status = "restarting";
-        await this.persist(c);
-      });
       this.scheduleRestart(c, r.timeout);
     }
   }

@@ -59,7 +59,8 @@ test("on-failure:3 restarts exactly three times, with Docker's back-off, then st
   let sawRestarting = false;
   await until("three restarts", () => {
     const s = state("of3");
-    if (s.Status === "restarting") { sawRestarting = true; assert.equal(s.Restarting, true); }
+    // As dockerd: during the back-off the container is Running and Restarting, with no Pid.
+    if (s.Status === "restarting") { sawRestarting = true; assert.equal(s.Restarting, true); assert.equal(s.Running, true); assert.equal(s.Pid, 0); }
     return s.Status === "exited" && s.RestartCount === 3;
   });
   assert.ok(sawRestarting, "never saw the restarting state between runs");
@@ -107,6 +108,60 @@ test("a user's stop cancels a pending policy restart and rm -f removes a restart
   assert.equal(rm.code, 0, rm.stderr);
   assert.equal(d.berth(["run", "--rm", "busybox", "true"]).code, 0);
   assert.equal(d.berth(["ps", "-aq", "--filter", "name=flap"]).stdout.trim(), "");
+});
+
+test("a kill or a wait during the restart back-off answers as dockerd: kill stops it (Exited with its code, no more restarts), wait returns then", async (t) => {
+  t.after(() => d.berth(["rm", "-f", "bokill"]));
+  assert.equal(d.berth(["run", "-d", "--name", "bokill", "--restart", "always", "busybox", "sh", "-c", "exit 3"]).code, 0);
+  // After a few failures the back-off (800 ms and more) leaves time to act while it is restarting.
+  await until("a long back-off", () => { const s = state("bokill"); return s.RestartCount >= 4 && s.Status === "restarting"; }, 30_000);
+  const w = d.berthAsync(["wait", "bokill"]);
+  const k = d.docker(["kill", "bokill"]);
+  assert.equal(k.code, 0, k.stderr);
+  const waited = await w;
+  assert.equal(waited.code, 0, waited.stderr);
+  assert.equal(waited.stdout.trim(), "3");
+  const s = state("bokill");
+  assert.equal(s.Status, "exited");
+  assert.equal(s.Running, false);
+  assert.equal(s.Restarting, false);
+  const n = s.RestartCount;
+  assert.equal(d.berth(["run", "--rm", "busybox", "true"]).code, 0);
+  assert.equal(state("bokill").RestartCount, n);
+});
+
+test("a kill marks the container stopped by the user, as dockerd's: always does not restart it, even after a signal it survives", async (t) => {
+  t.after(() => { d.berth(["rm", "-f", "kalways"]); d.berth(["rm", "-f", "khup"]); });
+  assert.equal(d.berth(["run", "-d", "--name", "kalways", "--restart", "always", "busybox", "sleep", "100"]).code, 0);
+  assert.equal(d.docker(["kill", "kalways"]).code, 0);
+  await until("exited", () => state("kalways").Status === "exited");
+  // HUP is ignored: the process lives on, then exits by itself; dockerd does not restart it either.
+  assert.equal(d.berth(["run", "-d", "--name", "khup", "--restart", "always", "busybox", "sh", "-c", "trap '' HUP; sleep 1; exit 1"]).code, 0);
+  await until("running", () => state("khup").Status === "running");
+  assert.equal(d.docker(["kill", "-s", "HUP", "khup"]).code, 0);
+  await until("exited", () => state("khup").Status === "exited", 30_000);
+  assert.equal(d.berth(["run", "--rm", "busybox", "true"]).code, 0);
+  assert.equal(state("kalways").RestartCount, 0);
+  assert.equal(state("khup").RestartCount, 0);
+  assert.equal(state("khup").Status, "exited");
+});
+
+test("the back-off goes back to 100 ms after a run of 10 s or more (dockerd's restart manager)", async (t) => {
+  t.after(() => { d.berth(["rm", "-f", "boreset"]); d.berth(["volume", "rm", "-f", "boreset"]); });
+  // Runs 1-4 fail at once (back-off 100, 200, 400, 800 ms), run 5 lasts 10.5 s, run 6 fails at once:
+  // without the reset its restart would wait 1.6 s; with it, 100 ms.
+  const script = 'n=$(cat /v/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /v/n; [ $n -eq 5 ] && sleep 10.5; [ $n -ge 7 ] && sleep 1000; exit 1';
+  const since = Math.floor(Date.now() / 1000) - 1;
+  assert.equal(d.berth(["run", "-d", "--name", "boreset", "-v", "boreset:/v", "--restart", "always", "busybox", "sh", "-c", script]).code, 0);
+  await until("the seventh run", () => state("boreset").RestartCount >= 6 && state("boreset").Status === "running", 60_000);
+  const ev = events("boreset", since);
+  const dies = ev.filter((e) => e.Action === "die"), starts = ev.filter((e) => e.Action === "start");
+  assert.ok(dies.length >= 6 && starts.length >= 7, ev.map((e) => e.Action).join(","));
+  const gap = (i: number): number => (starts[i + 1].timeNano - dies[i].timeNano) / 1e6;
+  // Before the long run the back-off had grown to 800 ms (it can only be slower) ...
+  assert.ok(gap(3) >= 800, `gap before the long run ${gap(3).toFixed(0)} ms`);
+  // ... and after it, it is 100 ms again: well under the 1.6 s the next doubling would have waited.
+  assert.ok(gap(5) >= 100 && gap(5) < 1600, `gap after the long run ${gap(5).toFixed(0)} ms`);
 });
 
 test("always and unless-stopped across a daemon restart: running ones stay up, a user's stop holds for unless-stopped only", async (t) => {
