@@ -877,6 +877,25 @@ export function loadProject(o: LoadOptions = {}): Project {
   return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles });
 }
 
+/** Nanoseconds as Go's time.Duration.String() writes them ("1m30s", "500ms", "0s"). */
+export function goDuration(ns: number): string {
+  if (ns === 0) return "0s";
+  const neg = ns < 0;
+  let n = Math.abs(ns);
+  const trim = (x: string) => x.replace(/\.?0+$/, "");
+  let out: string;
+  if (n < 1e3) out = `${n}ns`;
+  else if (n < 1e6) out = `${trim((n / 1e3).toFixed(3))}µs`;
+  else if (n < 1e9) out = `${trim((n / 1e6).toFixed(6))}ms`;
+  else {
+    const h = Math.floor(n / 3600e9); n -= h * 3600e9;
+    const m = Math.floor(n / 60e9); n -= m * 60e9;
+    const sec = `${trim((n / 1e9).toFixed(9))}s`;
+    out = h ? `${h}h${m}m${sec}` : m ? `${m}m${sec}` : sec;
+  }
+  return neg ? `-${out}` : out;
+}
+
 /** The model as `docker compose config` prints it (plain data, ready for YAML). */
 export function projectModel(p: Project): Obj {
   const services: Obj = {};
@@ -889,7 +908,22 @@ export function projectModel(p: Project): Obj {
       o[k] = v;
     }
     if (s.networks) o.networks = Object.fromEntries(Object.entries(s.networks).map(([k, v]) => [k, v.aliases.length || v.ipv4_address ? v : null]));
-    services[n] = o;
+    // As docker compose prints them: ports with their mode, mounts with their type's options, healthcheck durations as Go writes them.
+    if (o.ports) o.ports = s.ports.map((x) => ({ mode: "ingress", ...(x.host_ip ? { host_ip: x.host_ip } : {}), target: x.target, ...(x.published ? { published: x.published } : {}), protocol: x.protocol }));
+    if (o.volumes) {
+      o.volumes = s.volumes.map((m) => ({
+        type: m.type, ...(m.source ? { source: m.source } : {}), target: m.target, ...(m.read_only ? { read_only: true } : {}),
+        ...(m.type === "bind" ? { bind: { create_host_path: true } } : m.type === "volume" ? { volume: {} } : {}),
+      }));
+    }
+    if (s.healthcheck) {
+      const h = s.healthcheck;
+      o.healthcheck = h.Test[0] === "NONE" ? { disable: true } : {
+        test: h.Test, ...(h.Interval !== undefined ? { interval: goDuration(h.Interval) } : {}), ...(h.Timeout !== undefined ? { timeout: goDuration(h.Timeout) } : {}),
+        ...(h.StartPeriod !== undefined ? { start_period: goDuration(h.StartPeriod) } : {}), ...(h.Retries !== undefined ? { retries: h.Retries } : {}),
+      };
+    }
+    services[n] = Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
   }
   const model: Obj = { name: p.name, services };
   if (Object.keys(p.networks).length) model.networks = Object.fromEntries(Object.entries(p.networks).map(([k, v]) => [k, { name: v.name, ...(v.driver !== "bridge" ? { driver: v.driver } : {}), ...(v.internal ? { internal: true } : {}), ...(v.external ? { external: true } : {}) }]));

@@ -534,3 +534,55 @@ services:
   fails(() => load("services:\n  web:\n    image: x\n    ports: [\"${P:?the port}:80\"]\n"), /^error while interpolating services\.web\.ports\.\[\]: required variable P is missing a value: the port$/);
   fails(() => load("services:\n  web:\n    image: \"${1}\"\n"), /^invalid interpolation format for services\.web\.image\.\nYou may need to escape any \$ with another \$\.\n\$\{1\}$/);
 });
+
+test("config prints the model as docker compose does (keys sorted, port mode, mount options, Go durations)", async () => {
+  const { yamlLib, goDuration } = await import("../../src/compose/loader.js");
+  const p = load(`
+services:
+  web:
+    image: busybox
+    ports: ["8080:80"]
+    volumes: ["data:/data", "/h:/h:ro"]
+    healthcheck: {test: [CMD, "true"], interval: 90s, timeout: 500ms}
+    environment: {A: "1"}
+volumes: {data: {}}
+`);
+  assert.equal(yamlLib().stringify(projectModel(p), { aliasDuplicateObjects: false }), `name: t
+services:
+  web:
+    environment:
+      A: "1"
+    healthcheck:
+      test:
+        - CMD
+        - "true"
+      interval: 1m30s
+      timeout: 500ms
+    image: busybox
+    networks:
+      default: null
+    ports:
+      - mode: ingress
+        target: 80
+        published: "8080"
+        protocol: tcp
+    volumes:
+      - type: volume
+        source: data
+        target: /data
+        volume: {}
+      - type: bind
+        source: /h
+        target: /h
+        read_only: true
+        bind:
+          create_host_path: true
+networks:
+  default:
+    name: t_default
+volumes:
+  data:
+    name: t_data
+`);
+  assert.deepEqual([0, 1500, 2e6, 1.5e9, 90e9, 3600e9, 3725e9].map(goDuration), ["0s", "1.5µs", "2ms", "1.5s", "1m30s", "1h0m0s", "1h2m5s"]);
+});
