@@ -272,10 +272,21 @@ export class ContainerService {
     return { ...rec, Mounts: publicMounts(rec.Mounts as MountPoint[]), NetworkSettings: { ...rec.NetworkSettings, Networks: sortedKeys(rec.NetworkSettings.Networks as Record<string, unknown> | undefined) } };
   }
 
+  /**
+   * A request's turn at a container's lock. The wait is bounded (six runtime deadlines, a minute by
+   * default: longer than any start, stop or removal whose runtime answers): a holder that is stuck
+   * anyway (a umount that never returns) turns later requests about that container into a 409, not
+   * a hang, and container prune goes on to the next container.
+   */
+  private op<T>(c: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+    const ms = runtimeTimeout() * 6;
+    return this.locks.run(c.Id, fn, { waitMs: ms, busy: () => new ConflictError(`container ${c.Id} is busy: an operation on it has not finished within ${Math.round(ms / 1000)}s`) });
+  }
+
   /** Runs fn on a container under its lock and persists the record afterwards (network connect/disconnect). */
   async withContainer(ref: string, fn: (c: ContainerRecord) => Promise<void>): Promise<void> {
     const c = this.get(ref);
-    await this.locks.run(c.Id, async () => { await fn(c); await this.persist(c); });
+    await this.op(c, async () => { await fn(c); await this.persist(c); });
   }
 
   usingImage(imageId: string): ContainerRecord[] { return this.all().filter((c) => c.Image === imageId); }
@@ -497,7 +508,7 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const c = this.get(ref);
-    await this.locks.run(c.Id, async () => {
+    await this.op(c, async () => {
       if (c.State.Status === "removing") throw new ConflictError(`container is marked for removal and cannot be started`);
       if (c.State.Running) throw new NotModifiedError();
       c.Berth.ManualStop = false;
@@ -802,7 +813,7 @@ export class ContainerService {
     // Set even when it is not running: it cancels a restart the policy has scheduled.
     c.Berth.ManualStop = true;
     // Under the lock: a policy restart already launching finishes first, and is then stopped below.
-    const wasRestarting = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
+    const wasRestarting = await this.op(c, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
     if (wasRestarting) { this.notify(c.Id, ["not-running"], c.State.ExitCode); this.events.publish("container", "stop", c.Id, this.attrs(c)); return; }
     if (!c.State.Running) throw new NotModifiedError();
     const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
@@ -858,7 +869,7 @@ export class ContainerService {
       // As dockerd's kill: a container waiting out its restart back-off has no process to signal; the kill
       // stops it as a user's stop does (no restart, Exited with its last exit code).
       c.Berth.ManualStop = true;
-      const was = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
+      const was = await this.op(c, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
       if (was) {
         this.notify(c.Id, ["not-running"], c.State.ExitCode);
         this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
@@ -870,7 +881,7 @@ export class ContainerService {
     // bring it back when it exits (even after a signal it survives). A process that is already gone (the
     // container is exiting) is no error; its exit follows.
     c.Berth.ManualStop = true;
-    await this.locks.run(c.Id, async () => {
+    await this.op(c, async () => {
       await this.persist(c);
       await this.runtime.kill(c.Id, sig).catch((e: unknown) => {
         if (/does not exist|not running|process already finished|no such process/i.test(errorMessage(e))) return;
@@ -891,14 +902,14 @@ export class ContainerService {
     const c = this.get(ref);
     if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
     if (c.State.Paused) throw new ConflictError(`Container ${c.Id} is already paused`);
-    await this.locks.run(c.Id, async () => { await this.runtime.pause(c.Id); c.State.Paused = true; c.State.Status = "paused"; await this.persist(c); });
+    await this.op(c, async () => { await this.runtime.pause(c.Id); c.State.Paused = true; c.State.Status = "paused"; await this.persist(c); });
     this.events.publish("container", "pause", c.Id, this.attrs(c));
   }
 
   async unpause(ref: string): Promise<void> {
     const c = this.get(ref);
     if (!c.State.Paused) throw new ConflictError(`Container ${c.Id} is not paused`);
-    await this.locks.run(c.Id, async () => { await this.runtime.resume(c.Id); c.State.Paused = false; c.State.Status = "running"; await this.persist(c); });
+    await this.op(c, async () => { await this.runtime.resume(c.Id); c.State.Paused = false; c.State.Status = "running"; await this.persist(c); });
     this.events.publish("container", "unpause", c.Id, this.attrs(c));
   }
 
@@ -917,7 +928,7 @@ export class ContainerService {
     if (rp?.MaximumRetryCount !== undefined && rp.MaximumRetryCount < 0) throw new BadParameterError("maximum retry count cannot be negative");
     if (body.Memory && body.Memory > 0 && body.Memory < 6 * 1024 * 1024) throw new BadParameterError("Minimum memory limit allowed is 6MB");
     checkCpusets(body.CpusetCpus, body.CpusetMems);
-    return this.locks.run(c.Id, async () => {
+    return this.op(c, async () => {
       const hc = c.HostConfig;
       const fail = (msg: string) => new ConflictError(`Cannot update container ${c.Id}: ${msg}`);
       const num = (k: string): number => (typeof hc[k] === "number" ? (hc[k] as number) : 0);
@@ -993,7 +1004,7 @@ export class ContainerService {
       try { await this.forceKill(c); } catch (e) { throw new SystemError(`Could not kill running container ${c.Id}, cannot remove - ${errorMessage(e)}`); }
     }
     let mine = false;
-    await this.locks.run(c.Id, async () => {
+    await this.op(c, async () => {
       if (!this.byId.has(c.Id)) return; // another removal (say --rm's) got there first
       mine = true;
       // Once "removing" is on disk the removal completes even across a crash (load() finishes it),

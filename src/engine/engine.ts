@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, renameSync, statfsSync, writeFil
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { Store } from "../store/index.js";
-import { createRuntime, type RuntimeDriver } from "../runtime/driver.js";
+import { createRuntime, runtimeNames, type RuntimeDriver } from "../runtime/driver.js";
 import { detectCgroupMode } from "../runtime/cgroups.js";
 import { securityOptions } from "../runtime/seccomp.js";
 import { rootPair, usernsConflicts, type IdentityMapping } from "../runtime/userns.js";
@@ -264,7 +264,11 @@ export class Engine {
       NCPU: cpus().length, MemTotal: totalmem(), GenericResources: null,
       DockerRootDir: this.opts.dataRoot, HttpProxy: proxyEnv("HTTP_PROXY"), HttpsProxy: proxyEnv("HTTPS_PROXY"), NoProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? "",
       Name: hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: ENGINE_VERSION,
-      Runtimes: Object.fromEntries(["runc", "crun"].filter((r) => r === this.runtime.name || existsSync(`/usr/bin/${r}`) || existsSync(`/usr/sbin/${r}`)).map((r) => [r, { path: r }])),
+      Runtimes: {
+        ...Object.fromEntries(["runc", "crun"].filter((r) => r === this.runtime.name || existsSync(`/usr/bin/${r}`) || existsSync(`/usr/sbin/${r}`)).map((r) => [r, { path: r }])),
+        // Those of --add-runtime / daemon.json "runtimes", with their paths (as dockerd lists them).
+        ...Object.fromEntries(Object.entries(runtimeNames()).filter(([n]) => n !== "runc" && n !== "crun").map(([n, path]) => [n, { path }])),
+      },
       DefaultRuntime: this.runtime.name,
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true, Isolation: "", InitBinary: "catatonit",

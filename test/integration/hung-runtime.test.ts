@@ -139,6 +139,7 @@ test("while A's runtime kill hangs, docker stop A ends by killing A's process di
   assert.equal(ok("stop", "-t", "1", "okB"), "okB");
   assert.equal(ok("rm", "okB"), "okB");
   assert.match(ok("info", "--format", "{{.Containers}} {{.DefaultRuntime}}"), /^\d+ hang$/);
+  assert.equal((JSON.parse(ok("info", "--format", "{{json .Runtimes}}")) as Record<string, { path: string }>).hang?.path, stub);
   ok("system", "df");
   ok("images");
   const ev = ok("events", "--since", String(since), "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", `container=${c}`, "--format", "{{.Action}}");
