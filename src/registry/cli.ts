@@ -100,11 +100,12 @@ async function serve(cfg: RegistryConfig): Promise<number> {
   log(JSON.stringify({ time: new Date().toISOString(), msg: "listening", addr: bound, root: cfg.root }));
   let timer: NodeJS.Timeout | undefined;
   let gcRunning: Promise<unknown> | undefined;
+  let stopping = false;
   if (cfg.gcIntervalMs > 0) {
     const tick = (): void => {
       gcRunning = collectGarbage(storage, { leaseMs: cfg.gcLeaseMs, uploadTtlMs: cfg.uploadTtlMs, log })
         .catch((e: unknown) => log(JSON.stringify({ time: new Date().toISOString(), gc: true, error: (e as Error).message })))
-        .finally(() => { gcRunning = undefined; timer = setTimeout(tick, cfg.gcIntervalMs); });
+        .finally(() => { gcRunning = undefined; if (!stopping) timer = setTimeout(tick, cfg.gcIntervalMs); });
     };
     timer = setTimeout(tick, cfg.gcIntervalMs);
   }
@@ -120,6 +121,7 @@ async function serve(cfg: RegistryConfig): Promise<number> {
     process.on("SIGTERM", onTerm);
     process.on("SIGINT", onInt);
   });
+  stopping = true;
   if (timer) clearTimeout(timer);
   // In-flight requests finish; idle keep-alive connections close now.
   await Promise.all([reg.close(), gcRunning]);

@@ -1,0 +1,196 @@
+/**
+ * `berth registry serve` as users run it (bin/berth registry serve, YAML config, flags win), with real
+ * clients: berth push/pull through a real berthd (and the docker CLI against berthd), skopeo copy in and
+ * out, the docker CLI against dockerd; `berth registry gc` from another process while it serves; the
+ * scheduled GC; /metrics; SIGTERM finishing an in-flight upload.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Daemon, BERTH, sleep } from "./harness.js";
+
+const DOCKERD = ["-H", "unix:///var/run/docker.sock"];
+const sha256 = (b: Buffer | string): string => "sha256:" + createHash("sha256").update(b).digest("hex");
+
+const src = new Daemon();
+let work: string;
+let reg: ChildProcess;
+let regOut = "";
+let port = 0;
+const dockerdTags: string[] = [];
+
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; registry said:\n${regOut.slice(-3000)}`);
+    await sleep(50);
+  }
+}
+
+function startRegistry(args: string[]): { proc: ChildProcess; out: () => string; port: Promise<number> } {
+  const proc = spawn(BERTH, ["registry", "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout!.on("data", (d) => { out += d; });
+  proc.stderr!.on("data", (d) => { out += d; });
+  const p = until("the registry to listen", () => {
+    const m = /"msg":"listening","addr":"127\.0\.0\.1:(\d+)"/.exec(out);
+    if (proc.exitCode !== null) throw new Error(`berth registry serve exited ${proc.exitCode}: ${out}`);
+    return m ? Number(m[1]) : undefined;
+  });
+  return { proc, out: () => out, port: p };
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "berth-registry-it-"));
+  // The file says one address and no GC; the flags win for the address, the file's gc keys are used.
+  writeFileSync(join(work, "registry.yml"), `addr: 127.0.0.1:1\nroot: ${join(work, "root")}\ngc-interval: 300ms\ngc-lease: 10m\n`);
+  const r = startRegistry(["--config", join(work, "registry.yml"), "--addr", "127.0.0.1:0"]);
+  reg = r.proc;
+  reg.stdout!.on("data", (d) => { regOut += d; });
+  port = await r.port;
+  regOut = r.out();
+  await src.start();
+  await src.bootstrap();
+});
+
+after(async () => {
+  for (const t of dockerdTags) spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", t], { encoding: "utf8" });
+  if (reg.exitCode === null) { reg.kill("SIGTERM"); await until("the registry to exit", () => reg.exitCode !== null || undefined); }
+  await src.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test("berth push and pull through berthd; the docker CLI (on berthd) mounts across repositories", () => {
+  const ref = `127.0.0.1:${port}/team/bb:1`;
+  assert.equal(src.berth(["tag", "busybox", ref]).code, 0);
+  const p1 = src.berth(["push", ref]);
+  assert.equal(p1.code, 0, p1.stderr + regOut.slice(-2000));
+  assert.match(p1.stdout, /Pushed/);
+  const digest = /1: digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(p1.stdout)?.[1];
+  assert.ok(digest, p1.stdout);
+  const p2 = src.berth(["push", ref]);
+  assert.equal(p2.code, 0, p2.stderr);
+  assert.match(p2.stdout, /Layer already exists/);
+  const other = `127.0.0.1:${port}/team/other:1`;
+  assert.equal(src.berth(["tag", "busybox", other]).code, 0);
+  const p3 = src.docker(["push", other]);
+  assert.equal(p3.code, 0, p3.stderr);
+  assert.match(p3.stdout, /Mounted from team\/bb/);
+  // Pull back: remove the tags, pull by tag, run it.
+  assert.equal(src.berth(["rmi", ref, other]).code, 0);
+  const pull = src.berth(["pull", ref]);
+  assert.equal(pull.code, 0, pull.stderr);
+  const insp = spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" });
+  assert.equal((JSON.parse(insp.stdout) as { Digest: string }).Digest, digest);
+  assert.equal(src.berth(["run", "--rm", ref, "echo", "round trip"]).stdout, "round trip\n");
+  const nf = src.berth(["pull", `127.0.0.1:${port}/team/bb:nosuchtag`]);
+  assert.notEqual(nf.code, 0);
+  assert.match(nf.stderr, /manifest unknown/);
+});
+
+test("skopeo copy into the registry from a docker-archive (docker save on dockerd) and out of it", () => {
+  const archive = join(work, "busybox.tar");
+  const save = spawnSync("/usr/bin/docker", [...DOCKERD, "save", "-o", archive, "busybox:latest"], { encoding: "utf8" });
+  assert.equal(save.status, 0, save.stderr);
+  const inn = spawnSync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `docker-archive:${archive}`, `docker://127.0.0.1:${port}/skopeo/busybox:1`], { encoding: "utf8" });
+  assert.equal(inn.status, 0, inn.stderr + regOut.slice(-2000));
+  const insp = spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://127.0.0.1:${port}/skopeo/busybox:1`], { encoding: "utf8" });
+  assert.equal(insp.status, 0, insp.stderr);
+  const info = JSON.parse(insp.stdout) as { Layers: string[]; Digest: string };
+  assert.equal(info.Layers.length, 1);
+  const out = spawnSync("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://127.0.0.1:${port}/skopeo/busybox:1`, `oci:${join(work, "out")}:1`], { encoding: "utf8" });
+  assert.equal(out.status, 0, out.stderr);
+  const idx = JSON.parse(readFileSync(join(work, "out", "index.json"), "utf8")) as { manifests: { digest: string }[] };
+  const m = JSON.parse(readFileSync(join(work, "out", "blobs", "sha256", idx.manifests[0].digest.slice(7)), "utf8")) as { layers: { digest: string }[] };
+  const layer = readFileSync(join(work, "out", "blobs", "sha256", m.layers[0].digest.slice(7)));
+  assert.equal(sha256(layer), m.layers[0].digest, "the layer came back byte for byte");
+  const tags = spawnSync("skopeo", ["list-tags", "--tls-verify=false", `docker://127.0.0.1:${port}/skopeo/busybox`], { encoding: "utf8" });
+  assert.deepEqual((JSON.parse(tags.stdout) as { Tags: string[] }).Tags, ["1"]);
+});
+
+test("the docker CLI against dockerd pushes to it and pulls from it (127.0.0.0/8 is insecure by default)", () => {
+  const ref = `127.0.0.1:${port}/dockerd/busybox:1`;
+  dockerdTags.push(ref);
+  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "tag", "busybox:latest", ref]).status, 0);
+  const push = spawnSync("/usr/bin/docker", [...DOCKERD, "push", ref], { encoding: "utf8" });
+  assert.equal(push.status, 0, push.stderr + regOut.slice(-2000));
+  const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
+  assert.ok(digest, push.stdout);
+  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", ref]).status, 0);
+  const pull = spawnSync("/usr/bin/docker", [...DOCKERD, "pull", ref], { encoding: "utf8" });
+  assert.equal(pull.status, 0, pull.stderr);
+  assert.match(pull.stdout, new RegExp(`Digest: ${digest}`));
+});
+
+test("berth registry gc from another process while it serves: --dry-run, then a sweep that keeps every tagged image", async () => {
+  const stray = randomBytes(4096);
+  const post = await fetch(`http://127.0.0.1:${port}/v2/team/stray/blobs/uploads/?digest=${sha256(stray)}`, { method: "POST", body: new Uint8Array(stray) });
+  assert.equal(post.status, 201);
+  const root = join(work, "root");
+  const dry = spawnSync(BERTH, ["registry", "gc", "--root", root, "--gc-lease", "0s", "--dry-run"], { encoding: "utf8" });
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`would delete blob ${sha256(stray)}`));
+  assert.equal((await fetch(`http://127.0.0.1:${port}/v2/team/stray/blobs/${sha256(stray)}`, { method: "HEAD" })).status, 200);
+  const real = spawnSync(BERTH, ["registry", "gc", "--root", root, "--gc-lease", "0s"], { encoding: "utf8" });
+  assert.equal(real.status, 0, real.stderr);
+  assert.match(real.stdout, new RegExp(`deleted blob ${sha256(stray)}`));
+  assert.match(real.stdout, /blobs marked, 1 blobs deleted/);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/v2/team/stray/blobs/${sha256(stray)}`, { method: "HEAD" })).status, 404);
+  assert.ok(!existsSync(join(root, "blobs", "sha256", sha256(stray).slice(7))));
+  for (const ref of ["team/bb:1", "team/other:1", "skopeo/busybox:1", "dockerd/busybox:1"]) {
+    const insp = spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://127.0.0.1:${port}/${ref}`], { encoding: "utf8" });
+    assert.equal(insp.status, 0, `${ref}: ${insp.stderr}`);
+  }
+  const copy = spawnSync("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://127.0.0.1:${port}/team/bb:1`, `oci:${join(work, "after-gc")}:1`], { encoding: "utf8" });
+  assert.equal(copy.status, 0, copy.stderr);
+});
+
+test("the scheduled GC runs while serving, and /metrics reports requests, bytes, latencies and storage", async () => {
+  await until("a scheduled gc run in the log", () => /"gc":true,"dryRun":false/.test(regOut) || undefined);
+  const line = regOut.split("\n").find((l) => l.includes('"gc":true'))!;
+  assert.equal((JSON.parse(line) as { deletedBlobs: number }).deletedBlobs, 0, "within the lease nothing is collected");
+  const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const t = await r.text();
+  assert.match(t, /^berth_registry_requests_total\{method="PUT",status="201"\} [1-9]\d*$/m);
+  assert.match(t, /^berth_registry_requests_total\{method="HEAD",status="200"\} [1-9]\d*$/m);
+  assert.match(t, /^berth_registry_storage_bytes [1-9]\d*$/m);
+  assert.match(t, /^berth_registry_request_duration_seconds_count [1-9]\d*$/m);
+  // Access log lines: one JSON object per request.
+  const access = regOut.split("\n").filter((l) => l.includes('"method":'));
+  assert.ok(access.length > 10);
+  const a = JSON.parse(access[0]) as Record<string, unknown>;
+  for (const k of ["method", "path", "status", "bytes", "ms"]) assert.ok(k in a, k);
+});
+
+test("SIGTERM lets an in-flight upload finish, then the server exits 0", async () => {
+  const post = await fetch(`http://127.0.0.1:${port}/v2/team/term/blobs/uploads/`, { method: "POST" });
+  const loc = post.headers.get("location")!;
+  const blob = randomBytes(200_000);
+  const s = connect(port, "127.0.0.1");
+  let answer = "";
+  s.on("data", (d) => { answer += d; });
+  s.write(`PATCH ${loc} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${blob.length}\r\nConnection: close\r\n\r\n`);
+  s.write(blob.subarray(0, 100_000));
+  await until("the first half to land", async () => {
+    const st = await fetch(`http://127.0.0.1:${port}${loc}`);
+    return st.headers.get("range") === "0-99999" || undefined;
+  });
+  reg.kill("SIGTERM");
+  await until("the shutdown to begin", () => /"msg":"shutting down"/.test(regOut) || undefined);
+  assert.equal(reg.exitCode, null, "still serving the upload");
+  s.write(blob.subarray(100_000));
+  await until("the answer", () => /\r\n\r\n/.test(answer) || undefined);
+  assert.match(answer, /^HTTP\/1\.1 202 /);
+  assert.match(answer, /\r\nRange: 0-199999\r\n/i);
+  s.destroy();
+  const code = await until("the registry to exit", () => reg.exitCode ?? undefined);
+  assert.equal(code, 0);
+  assert.match(regOut, /"msg":"stopped"/);
+});
