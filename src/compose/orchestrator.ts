@@ -143,6 +143,19 @@ export class Orchestrator {
       .sort((a, b) => (a.Labels[L.service] ?? "").localeCompare(b.Labels[L.service] ?? "") || num(a) - num(b) || a.Names[0].localeCompare(b.Names[0]));
   }
 
+  private images = new Map<string, ImageInspectResponse>();
+
+  /** An image's inspect (cached for this command: `up` asks once per image), or undefined when there is none. */
+  async imageInfo(name: string): Promise<ImageInspectResponse | undefined> {
+    const hit = this.images.get(name);
+    if (hit) return hit;
+    try {
+      const info = await this.api.json<ImageInspectResponse>("GET", `/images/${encodeURIComponent(name)}/json`);
+      this.images.set(name, info);
+      return info;
+    } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+  }
+
   private async exists(path: string): Promise<boolean> {
     // (Structural, not instanceof: as a plugin this code has its own copy of ApiError, the client the berth CLI's.)
     try { await this.api.request("GET", path); return true; } catch (e) { if (isNotFound(e)) return false; throw e; }
@@ -194,20 +207,23 @@ export class Orchestrator {
       if (m.error) error = m.error;
       else if (m.stream) this.io.progress(m.stream);
     }
+    this.images.delete(tag);
     if (error) throw new ComposeError(`failed to build service "${s.name}": ${error}`);
     this.io.progress(` Service ${s.name}  Built\n`);
   }
 
   /** Builds or pulls what each service needs. */
   async ensureImages(services: string[], o: { build?: boolean; pull?: "always" | "missing" | "never" } = {}): Promise<void> {
+    await Promise.all(services.map((n) => this.imageInfo(this.imageName(this.project.services[n]))));
     for (const n of services) {
       const s = this.project.services[n];
       const name = this.imageName(s);
-      if (s.build && (o.build || s.pull_policy === "build" || !(await this.exists(`/images/${encodeURIComponent(name)}/json`)))) { await this.build(s); continue; }
+      if (s.build && (o.build || s.pull_policy === "build" || !(await this.imageInfo(name)))) { await this.build(s); continue; }
       if (s.build) continue;
       const policy = o.pull ?? (s.pull_policy === "always" ? "always" : s.pull_policy === "never" ? "never" : "missing");
-      if (policy === "always" || (policy === "missing" && !(await this.exists(`/images/${encodeURIComponent(name)}/json`)))) {
+      if (policy === "always" || (policy === "missing" && !(await this.imageInfo(name)))) {
         this.io.progress(` ${n} Pulling\n`);
+        this.images.delete(name);
         await this.pull(name);
         this.io.progress(` ${n} Pulled\n`);
       }
@@ -365,9 +381,11 @@ export class Orchestrator {
     for (const n of Object.keys(o.scale ?? {})) if (!this.project.services[n]) throw new ComposeError(`no such service: ${n}`);
     const order = this.selection(o.services ?? [], o.noDeps);
     await this.ensureImages(order, { build: o.build, pull: o.pull });
-    await this.ensureNetworks(order.filter((n) => !this.project.services[n].network_mode));
-    await this.ensureVolumes(order);
-    const all = await this.containers({ all: true });
+    const [, , all] = await Promise.all([
+      this.ensureNetworks(order.filter((n) => !this.project.services[n].network_mode)),
+      this.ensureVolumes(order),
+      this.containers({ all: true }),
+    ]);
     const orphans = all.filter((c) => !this.project.services[c.Labels[L.service]]);
     if (orphans.length) {
       if (o.removeOrphans) for (const c of orphans) await this.removeContainer(c, c.Names[0].replace(/^\//, ""));
@@ -379,7 +397,8 @@ export class Orchestrator {
     for (const n of order) {
       const s = this.project.services[n];
       const want = this.replicas(s);
-      const img = await this.api.json<ImageInspectResponse>("GET", `/images/${encodeURIComponent(this.imageName(s))}/json`);
+      const img = await this.imageInfo(this.imageName(s));
+      if (!img) throw new ComposeError(`No such image: ${this.imageName(s)}`);
       const hash = configHash(s);
       const mine = all.filter((c) => c.Labels[L.service] === n);
       // Scale down: the highest numbers go first.
