@@ -132,6 +132,8 @@ export interface LoadOptions {
   profiles?: string[];
   /** What `-f -` reads (default: standard input). */
   stdin?: string;
+  /** Services named on the command line: enabled whatever their profiles, with their dependencies. */
+  enableServices?: string[];
 }
 
 /** Service keys berth maps onto the container (or the orchestrator applies); other valid keys are accepted with a warning. */
@@ -532,7 +534,7 @@ function fileObjectDefs(raw: unknown, kind: "secrets" | "configs", project: stri
 }
 
 /** Normalizes a merged raw model. `env` is the interpolation environment (process env over .env). */
-export function normalizeProject(raw: Obj, o: { name: string; workingDir: string; configFiles: string[]; env: Env; profiles?: string[] }): Project {
+export function normalizeProject(raw: Obj, o: { name: string; workingDir: string; configFiles: string[]; env: Env; profiles?: string[]; enableServices?: string[] }): Project {
   const warnings: string[] = [];
   for (const k of Object.keys(raw)) {
     if (k.startsWith("x-")) continue;
@@ -544,14 +546,25 @@ export function normalizeProject(raw: Obj, o: { name: string; workingDir: string
   const active = new Set(o.profiles ?? []);
   const all = new Set<string>();
   const services: Record<string, Service> = {}, disabled: Record<string, Service> = {};
+  const serviceWarnings = new Map<string, string>();
   for (const [n, s] of Object.entries((raw.services as Obj | undefined) ?? {})) {
     if (!/^[a-zA-Z0-9._-]+$/.test(n)) throw new ComposeError(`services: invalid service name "${n}"`);
     const svcWarnings: string[] = [];
     const svc = normalizeService(n, s, o.workingDir, o.env, svcWarnings);
     svc.profiles.forEach((p) => all.add(p));
     const on = !svc.profiles.length || active.has("*") || svc.profiles.some((p) => active.has(p));
-    if (on) { services[n] = svc; warnings.push(...svcWarnings); } else disabled[n] = svc;
+    if (on) services[n] = svc; else disabled[n] = svc;
+    svcWarnings.forEach((w) => serviceWarnings.set(w, n));
   }
+  // Services named explicitly (`up debug`) run whatever their profiles, with what they depend on (compose-go's WithServicesEnabled).
+  const enable = (n: string) => {
+    const svc = disabled[n];
+    if (!svc) return;
+    services[n] = svc;
+    delete disabled[n];
+    for (const d of Object.keys(svc.depends_on)) enable(d);
+  };
+  for (const n of o.enableServices ?? []) enable(n);
   // A dependency that profiles left out: fine when not required, an error otherwise (as compose-go).
   for (const s of Object.values(services)) {
     for (const [d, dep] of Object.entries(s.depends_on)) {
@@ -602,7 +615,8 @@ export function normalizeProject(raw: Obj, o: { name: string; workingDir: string
     for (const r of s.configs) if (!configs[r.source]) throw new ComposeError(`service "${s.name}" refers to undefined config ${r.source}: invalid compose project`);
   }
   dependencyOrder(services);
-  // Each warning once.
+  // Each warning once; those of services left out by profiles are not said.
+  for (const [w, n] of serviceWarnings) if (services[n]) warnings.push(w);
   const uniq = [...new Set(warnings)];
   return {
     name: o.name, workingDir: o.workingDir, configFiles: o.configFiles, services, networks, volumes, secrets, configs, environment: o.env,
@@ -874,7 +888,7 @@ export function loadProject(o: LoadOptions = {}): Project {
   else name = normalizeProjectName(typeof merged.name === "string" && normalizeProjectName(merged.name) ? merged.name : basename(workingDir));
   if (!name) throw new ComposeError(`project name must not be empty`);
   const profiles = o.profiles?.length ? o.profiles : splitList(env.COMPOSE_PROFILES, ",");
-  return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles });
+  return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles, enableServices: o.enableServices });
 }
 
 /** Nanoseconds as Go's time.Duration.String() writes them ("1m30s", "500ms", "0s"). */

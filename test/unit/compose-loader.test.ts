@@ -344,6 +344,9 @@ services:
   fails(() => load("services:\n  web:\n    image: x\n    depends_on: [db]\n  db:\n    image: x\n    profiles: [db]\n"), /service "db" was pulled in as a dependency of service "web" but is not enabled by the active profiles/);
   const opt = load("services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_started, required: false}}\n  db:\n    image: x\n    profiles: [db]\n");
   assert.deepEqual(opt.services.web.depends_on, {});
+  // A service named on the command line runs whatever its profiles, with its dependencies.
+  const named = load("services:\n  web:\n    image: x\n  tool:\n    image: x\n    profiles: [tools]\n    depends_on: [helper]\n  helper:\n    image: x\n    profiles: [helpers]\n", { enableServices: ["tool"] });
+  assert.deepEqual(Object.keys(named.services).sort(), ["helper", "tool", "web"]);
 });
 
 // ---------- secrets, configs, scale, develop ----------
