@@ -17,10 +17,12 @@
  * a container of the daemon's driver gets each daemon "log-opts" key it does
  * not set, stored in its HostConfig.LogConfig.Config (so inspect shows
  * them, as dockerd does). Beyond Docker, whose json-file default is
- * unbounded (moby#8911): berthd's default log-opts are max-size=10m and
- * max-file=5 whatever daemon.json says for other keys, and a json-file log
- * without max-size is capped at 10m x 5 all the same. `info` shows the
- * driver (LoggingDriver) and these options (LogOpts, berth's field).
+ * unbounded (moby#8911): a json-file log without max-size is capped at
+ * max-size=10m (and max-file=5 unless it sets max-file) when it starts.
+ * That cap is berthd's own, not a daemon.json option, so it is not merged
+ * into inspect (a container's inspect stays what a stock dockerd shows);
+ * `info` shows the driver (LoggingDriver) and the options in force for it,
+ * cap included (LogOpts, berth's field; `berth info`: "Logging Options").
  *
  * Validation as dockerd 20.10: option names at create (400, "unknown log
  * opt"), option values when the container starts (500, "failed to
@@ -45,7 +47,7 @@ export const LOG_DRIVERS: Record<string, string[] | null> = {
 /** berthd's cap for json-file logs when nothing else sets one. */
 export const BERTH_LOG_CAP: Readonly<Record<string, string>> = Object.freeze({ "max-size": "10m", "max-file": "5" });
 
-let daemonDefault: LogConfig = { Type: "json-file", Config: { ...BERTH_LOG_CAP } };
+let daemonDefault: LogConfig = { Type: "json-file", Config: {} };
 
 /** Checks option names for a driver (Docker's words); throws BadParameterError. */
 export function checkLogOpts(type: string, config: Record<string, string> | undefined | null): void {
@@ -58,26 +60,27 @@ export function checkLogOpts(type: string, config: Record<string, string> | unde
 }
 
 /**
- * The daemon's default (daemon.json "log-driver" and "log-opts"). For
- * json-file, berth's cap fills max-size/max-file unless daemon.json sets
- * them. Throws an Error with dockerd's words for a bad driver or option.
+ * The daemon's default (daemon.json "log-driver" and "log-opts"). Throws
+ * an Error with dockerd's words for a bad driver or option.
  */
 export function setDaemonLogConfig(type: string | undefined, opts: Record<string, string> | undefined): void {
   const t = type || "json-file";
   const config = { ...(opts ?? {}) };
   if (t !== "none") checkLogOpts(t, config);
   else if (Object.keys(config).length) throw new BadParameterError(`invalid logging opts for driver ${t}`);
-  if (t === "json-file" && config["max-size"] === undefined) {
-    config["max-size"] = BERTH_LOG_CAP["max-size"];
-    if (config["max-file"] === undefined) config["max-file"] = BERTH_LOG_CAP["max-file"];
-  }
   // Values as a start would check them, so a bad daemon.json fails at daemon start, not at every container start.
   settingsFor({ Type: t, Config: config }, "/", "x");
   daemonDefault = { Type: t, Config: config };
 }
 
+/** The daemon's default driver and the options a container of it gets: daemon.json's, and berth's cap for json-file (what info shows). */
 export function daemonLogConfig(): LogConfig {
-  return { Type: daemonDefault.Type, Config: { ...daemonDefault.Config } };
+  const Config = { ...daemonDefault.Config };
+  if (daemonDefault.Type === "json-file" && Config["max-size"] === undefined) {
+    Config["max-size"] = BERTH_LOG_CAP["max-size"];
+    if (Config["max-file"] === undefined) Config["max-file"] = BERTH_LOG_CAP["max-file"];
+  }
+  return { Type: daemonDefault.Type, Config };
 }
 
 /** A container's LogConfig with the daemon's defaults merged in (what create stores and inspect shows). */

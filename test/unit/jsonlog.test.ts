@@ -6,6 +6,7 @@ import { join } from "node:path";
 import zlib from "node:zlib";
 import { encodeEntry, decodeLine, JsonLogWriter, readJsonLog, rotatedFiles, gzipFile } from "../../src/runtime/jsonlog.js";
 import { spoolEntries, utcNano, SpoolPump, type LogEntry } from "../../src/runtime/logs.js";
+import { settingsFor, mergeLogConfig, setDaemonLogConfig, daemonLogConfig } from "../../src/engine/logging.js";
 
 const e = (data: string, stream: "stdout" | "stderr" = "stdout", time = "2026-12-01T22:44:57.718978466Z"): LogEntry => ({ time, stream, data: Buffer.from(data) });
 
@@ -176,6 +177,34 @@ describe("json-file rotation and reading", () => {
       assert.deepEqual(got, want);
     } finally {
       await fsp.rm(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("log settings", () => {
+  test("json-file sizes are decimal (go-units FromHumanSize), local's binary; berth caps a json-file log without max-size", () => {
+    assert.deepEqual(settingsFor({ Type: "json-file", Config: { "max-size": "1m", "max-file": "3" } }, "/c", "id"),
+      { driver: "json-file", path: "/c/id-json.log", maxSize: 1_000_000, maxFiles: 3, compress: false, spoolMax: 3_000_000 });
+    const capped = settingsFor({ Type: "json-file", Config: {} }, "/c", "id");
+    assert.deepEqual([capped.maxSize, capped.maxFiles], [10_000_000, 5]);
+    assert.deepEqual([settingsFor({ Type: "json-file", Config: { "max-file": "2" } }, "/c", "id").maxFiles], [2]);
+    const local = settingsFor({ Type: "local", Config: {} }, "/c", "id");
+    assert.deepEqual([local.path, local.maxSize, local.maxFiles, local.compress], ["/c/local-logs/container.log", 20 * 1024 * 1024, 5, true]);
+    assert.equal(settingsFor({ Type: "local", Config: { "max-size": "1m" } }, "/c", "id").maxSize, 1024 * 1024);
+    assert.equal(settingsFor({ Type: "none", Config: {} }, "/c", "id").path, null);
+  });
+  test("daemon defaults merge into containers of the daemon's driver only, and info shows the cap", () => {
+    try {
+      assert.deepEqual(daemonLogConfig(), { Type: "json-file", Config: { "max-size": "10m", "max-file": "5" } });
+      assert.deepEqual(mergeLogConfig(undefined), { Type: "json-file", Config: {} });
+      setDaemonLogConfig("json-file", { "max-file": "3", labels: "a" });
+      assert.deepEqual(mergeLogConfig({ Type: "", Config: { "max-file": "7" } }), { Type: "json-file", Config: { "max-file": "7", labels: "a" } });
+      assert.deepEqual(mergeLogConfig({ Type: "local" }), { Type: "local", Config: {} });
+      assert.deepEqual(daemonLogConfig(), { Type: "json-file", Config: { "max-file": "3", labels: "a", "max-size": "10m" } });
+      assert.throws(() => setDaemonLogConfig("json-file", { "max-size": "abc" }), /invalid size: 'abc'/);
+      assert.throws(() => setDaemonLogConfig("json-file", { nope: "1" }), /unknown log opt 'nope' for json-file log driver/);
+    } finally {
+      setDaemonLogConfig(undefined, undefined);
     }
   });
 });
