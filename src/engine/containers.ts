@@ -20,17 +20,17 @@ import { ensureDir, readJsonIfExists, writeJson } from "../lib/fsutil.js";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import type { ImageConfig } from "../oci/image.js";
-import type { RuntimeSpec } from "../oci/spec.js";
 import type { AttachStreams, ContainerPaths, RuntimeDriver } from "../runtime/driver.js";
 import { RuntimeTimeoutError, runtimeTimeout } from "../runtime/driver.js";
 import { specResources, type SpecResourcesInput } from "../runtime/spec.js";
 import { parseSecurityOpt } from "../runtime/seccomp.js";
 import { blkioWeightSupported, oomKillCount, removeCgroup } from "../runtime/cgroups.js";
-import { readLog, type LogEntry } from "../runtime/logs.js";
+import type { LogEntry } from "../runtime/logs.js";
+import { LogManager, settingsFor, logPathFor, mergeLogConfig, type LogSettings, type LogPaths } from "./logging.js";
 import { hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
 import { toHost, type IdentityMapping } from "../runtime/userns.js";
 import type { EventBus } from "./events.js";
-import { etcPaths, writeEtcFiles, type EtcPaths } from "./etc-files.js";
+import { etcPaths, writeEtcFiles } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
@@ -118,6 +118,8 @@ export class ContainerService {
   private readonly health = new HealthChecks();
   /** Restart managers (Docker's restartmanager): the back-off of the next policy restart and its timer. */
   private restarts = new Map<string, { timeout: number; timer?: NodeJS.Timeout }>();
+  /** The pumps that turn conmon's spool into each container's log (engine/logging.ts). */
+  private readonly logMgr = new LogManager();
 
   constructor(
     private readonly store: Store,
@@ -146,6 +148,10 @@ export class ContainerService {
     };
   }
 
+  private logPaths(id: string): LogPaths { const d = this.dir(id); return { dir: d, spool: join(d, "container.log"), ctl: join(d, "bundle", "ctl") }; }
+  /** The container's log driver and options, read as a start reads them (throws dockerd's 500 for a bad value). */
+  private logSettings(c: ContainerRecord): LogSettings { return settingsFor(mergeLogConfig(c.HostConfig.LogConfig), this.dir(c.Id), c.Id); }
+
   // ---------------------------------------------------------------- load / reconcile
 
   /** Loads every container record and reconciles it with what is really running (re-adoption after a daemon restart or crash). */
@@ -161,6 +167,7 @@ export class ContainerService {
       // Records written by older versions: Docker's every HostConfig field, and the json-file name of the log.
       rec.HostConfig = { ...inspectHostConfig({ Privileged: rec.HostConfig.Privileged }, {}), ...rec.HostConfig };
       if (rec.HostConfig.LogConfig?.Type === "k8s-file") rec.HostConfig.LogConfig = { Type: "json-file", Config: rec.HostConfig.LogConfig.Config ?? {} };
+      if (rec.LogPath.endsWith("/container.log")) rec.LogPath = logPathFor(mergeLogConfig(rec.HostConfig.LogConfig), join(root, id), id);
       this.byId.set(id, rec);
       this.names.set(rec.Name.slice(1), id);
     }
@@ -201,6 +208,8 @@ export class ContainerService {
         rec.State.Status = st.status;
         await this.networks.adopt(rec);
         this.watchHealth(rec);
+        // What the container wrote while we were away is in the spool (bounded by conmon's --log-size-max): convert it and go on.
+        try { await this.logMgr.start(rec.Id, this.logSettings(rec), this.logPaths(rec.Id)); } catch { /* a log that cannot be kept does not stop the adoption */ }
       }
     }
     await this.networks.adopted();
@@ -209,6 +218,8 @@ export class ContainerService {
     // on-failure: a failure within the retry count). Containers that died while we were away
     // went through onExit above and are scheduled by their policy already.
     for (const rec of this.byId.values()) {
+      // One that was waiting out its back-off when the daemon went is exited now; its policy decides below.
+      if (rec.State.Status === "restarting" && !this.restarts.has(rec.Id)) { rec.State.Status = "exited"; rec.State.Restarting = false; }
       if (rec.State.Running || rec.State.Status === "restarting" || rec.State.StartedAt === ZERO_TIME || rec.HostConfig.AutoRemove) continue;
       if (!shouldRestart(rec, rec.State.ExitCode, rec.Berth.ManualStop)) continue;
       const c = rec;
@@ -224,6 +235,7 @@ export class ContainerService {
   /** Stops watching exits and waits for runtime cleanups still running in the background. */
   async close(): Promise<void> {
     this.stopWatch?.();
+    await this.logMgr.closeAll();
     this.health.stopAll();
     for (const r of this.restarts.values()) if (r.timer) clearTimeout(r.timer);
     await Promise.allSettled([...this.cleanups.values()]);
@@ -260,10 +272,21 @@ export class ContainerService {
     return { ...rec, Mounts: publicMounts(rec.Mounts as MountPoint[]), NetworkSettings: { ...rec.NetworkSettings, Networks: sortedKeys(rec.NetworkSettings.Networks as Record<string, unknown> | undefined) } };
   }
 
+  /**
+   * A request's turn at a container's lock. The wait is bounded (six runtime deadlines, a minute by
+   * default: longer than any start, stop or removal whose runtime answers): a holder that is stuck
+   * anyway (a umount that never returns) turns later requests about that container into a 409, not
+   * a hang, and container prune goes on to the next container.
+   */
+  private op<T>(c: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+    const ms = runtimeTimeout() * 6;
+    return this.locks.run(c.Id, fn, { waitMs: ms, busy: () => new ConflictError(`container ${c.Id} is busy: an operation on it has not finished within ${Math.round(ms / 1000)}s`) });
+  }
+
   /** Runs fn on a container under its lock and persists the record afterwards (network connect/disconnect). */
   async withContainer(ref: string, fn: (c: ContainerRecord) => Promise<void>): Promise<void> {
     const c = this.get(ref);
-    await this.locks.run(c.Id, async () => { await fn(c); await this.persist(c); });
+    await this.op(c, async () => { await fn(c); await this.persist(c); });
   }
 
   usingImage(imageId: string): ContainerRecord[] { return this.all().filter((c) => c.Image === imageId); }
@@ -415,7 +438,7 @@ export class ContainerService {
         State: { Status: "created", Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
         Image: image.id,
         ResolvConfPath: etc.resolv, HostnamePath: etc.hostname, HostsPath: etc.hosts,
-        LogPath: this.rtPaths(id).logPath,
+        LogPath: logPathFor(mergeLogConfig(hc.LogConfig as ContainerRecord["HostConfig"]["LogConfig"] | undefined), d, id),
         Name: "/" + name,
         RestartCount: 0,
         Driver: "overlay2", Platform: "linux", MountLabel: "", ProcessLabel: "", AppArmorProfile: parseSecurityOpt(hc.SecurityOpt as string[] | undefined).apparmor ?? "",
@@ -485,7 +508,7 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const c = this.get(ref);
-    await this.locks.run(c.Id, async () => {
+    await this.op(c, async () => {
       if (c.State.Status === "removing") throw new ConflictError(`container is marked for removal and cannot be started`);
       if (c.State.Running) throw new NotModifiedError();
       c.Berth.ManualStop = false;
@@ -500,32 +523,11 @@ export class ContainerService {
     });
   }
 
-  /** A start: the rootfs and /etc files, the spec, the runtime's create and start (network plugged between), the record. */
   private async launch(c: ContainerRecord): Promise<void> {
-    const p = this.rtPaths(c.Id);
-    const { rootfs, etc, links, etcDone } = await this.prepareRootfs(c, p);
-    try {
-      if (etcDone.status === "rejected") throw etcDone.reason;
-      const spec = await launchSpec({
-        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
-        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
-      });
-      await this.mountShm(c);
-      trace("spec built");
-      const created = await this.createAndStart(c, spec, p);
-      await this.recordStarted(c, created);
-    } catch (e) {
-      throw await this.launchFailed(c, rootfs, e);
-    }
-  }
-
-  /**
-   * Before the spec: the previous run's leftovers cleared, addresses and ports taken, links resolved,
-   * the rootfs mounted and the /etc files written (a failure to write them is the caller's to handle).
-   */
-  private async prepareRootfs(c: ContainerRecord, p: ContainerPaths): Promise<{ rootfs: string; etc: EtcPaths; links: { hosts: string[]; env: string[] }; etcDone: PromiseSettledResult<void> }> {
+    this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
     const d = this.dir(c.Id);
     const rootfs = join(d, "rootfs");
+    const p = this.rtPaths(c.Id);
     await this.cleanups.get(c.Id);
     if (c.State.StartedAt !== ZERO_TIME || c.State.Error) {
       // A restart: clear what the previous run may have left.
@@ -556,62 +558,60 @@ export class ContainerService {
       }, c.Config.Domainname),
     ]);
     if (mounted.status === "rejected") { await this.networks.release(c); throw mounted.reason; }
-    return { rootfs, etc, links, etcDone };
-  }
-
-  /** conmon + runc create (waiting attachers connect meanwhile), the network plugged into the new namespace, runc start. */
-  private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths): Promise<{ pid: number; conmonPid: number }> {
-    // Attachers connect while conmon and runc create the container (the helper waits for the socket).
-    const waiting = this.pendingAttach.get(c.Id) ?? [];
-    this.pendingAttach.delete(c.Id);
-    const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
-    let created: { pid: number; conmonPid: number };
     try {
-      created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce });
+      if (etcDone.status === "rejected") throw etcDone.reason;
+      const spec = await launchSpec({
+        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
+        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
+      });
+      await this.mountShm(c);
+      trace("spec built");
+      // Attachers connect while conmon and runc create the container (the helper waits for the socket).
+      const waiting = this.pendingAttach.get(c.Id) ?? [];
+      this.pendingAttach.delete(c.Id);
+      const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
+      let created: { pid: number; conmonPid: number };
+      const logSet = this.logSettings(c);
+      try {
+        created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax } });
+      } catch (e) {
+        for (const a of attaching) void a.then((s) => s.close(), () => {});
+        for (const w of waiting) w.reject(e as Error);
+        throw e;
+      }
+      try {
+        trace("runtime created");
+        await this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
+        if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
+        const results = await Promise.allSettled(attaching);
+        results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
+        trace("created+attached");
+        await this.runtime.start(c.Id);
+        trace("started");
+      } catch (e) {
+        await this.runtime.delete(c.Id, true).catch(() => {});
+        throw e;
+      }
+      c.State = { ...c.State, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.pid, ExitCode: 0, Error: "", StartedAt: nowIso(), FinishedAt: ZERO_TIME };
+      c.Berth.ConmonPid = created.conmonPid;
+      delete c.State.Health;
+      this.watchHealth(c);
+      await this.persist(c);
+      this.attachEvents(c, "connect", "mount");
+      this.events.publish("container", "start", c.Id, this.attrs(c));
     } catch (e) {
-      for (const a of attaching) void a.then((s) => s.close(), () => {});
-      for (const w of waiting) w.reject(e as Error);
-      throw e;
+      await this.store.snapshots.unmount(rootfs).catch(() => {});
+      await this.unmountShm(c).catch(() => {});
+      await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+      await this.networks.release(c).catch(() => {});
+      const msg = errorMessage(e);
+      c.State.Error = msg;
+      c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      await this.persist(c).catch(() => {});
+      for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
+      this.pendingAttach.delete(c.Id);
+      throw e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
     }
-    try {
-      trace("runtime created");
-      if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
-      const results = await Promise.allSettled(attaching);
-      results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
-      trace("created+attached");
-      await this.runtime.start(c.Id);
-      trace("started");
-    } catch (e) {
-      await this.runtime.delete(c.Id, true).catch(() => {});
-      throw e;
-    }
-    return created;
-  }
-
-  /** The running state recorded, health checks started, the start events sent. */
-  private async recordStarted(c: ContainerRecord, created: { pid: number; conmonPid: number }): Promise<void> {
-    c.State = { ...c.State, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.pid, ExitCode: 0, Error: "", StartedAt: nowIso(), FinishedAt: ZERO_TIME };
-    c.Berth.ConmonPid = created.conmonPid;
-    delete c.State.Health;
-    this.watchHealth(c);
-    await this.persist(c);
-    this.attachEvents(c, "connect", "mount");
-    this.events.publish("container", "start", c.Id, this.attrs(c));
-  }
-
-  /** A start that failed past the rootfs: everything it made undone, the error recorded (with Docker's exit code); returns what to throw. */
-  private async launchFailed(c: ContainerRecord, rootfs: string, e: unknown): Promise<Error> {
-    await this.store.snapshots.unmount(rootfs).catch(() => {});
-    await this.unmountShm(c).catch(() => {});
-    await removeCgroup(`/berth/${c.Id}`).catch(() => {});
-    await this.networks.release(c).catch(() => {});
-    const msg = errorMessage(e);
-    c.State.Error = msg;
-    c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
-    await this.persist(c).catch(() => {});
-    for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
-    this.pendingAttach.delete(c.Id);
-    return e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
   }
 
   /** dockerd's network connect/disconnect and volume mount/unmount events of a container's start and exit (bind mounts send none). */
@@ -683,15 +683,20 @@ export class ContainerService {
     const p = this.rtPaths(id);
     if (!c) { if (/^[0-9a-f]{64}$/.test(id)) await fsp.rm(join(p.exitDir, id), { force: true }); return; }
     trace(`exit ${id.slice(0, 12)} ${code}`);
-    let handled = false;
+    let handled = false, restart = false;
     await this.locks.run(id, async () => {
       if (!c.State.Running) return;
       handled = true;
       this.health.stop(id);
+      // conmon drained the container's output before it wrote the exit: the last of it goes into the log before anyone hears of the exit.
+      await this.logMgr.finish(id).catch(() => {});
       // The OOM killer's count in the container's memory cgroup, read before runc delete removes it.
       const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
       if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
       c.State = { ...c.State, Status: "exited", Running: false, Paused: false, OOMKilled: oomKilled, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
+      // As dockerd (SetRestarting): a container its policy restarts goes from running straight to restarting.
+      restart = !c.HostConfig.AutoRemove && !c.Berth.ManualStop && shouldRestart(c, code, false);
+      if (restart) { c.State.Status = "restarting"; c.State.Restarting = true; }
       c.Berth.ConmonPid = 0;
       await this.networks.release(c).catch(() => {});
       // An --rm container's rootfs goes with its removal, after its waiters are told.
@@ -716,18 +721,13 @@ export class ContainerService {
       await this.remove(id, { force: true }).catch(() => {});
       return;
     }
-    if (!c.Berth.ManualStop && shouldRestart(c, code, false)) {
+    // A stop, kill or rm since then has cancelled it (the status is no longer restarting).
+    if (restart && c.State.Status === "restarting" && this.byId.has(id)) {
       // Docker's back-off: 100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more.
       const r = this.restarts.get(id) ?? { timeout: 0 };
       if (Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt) >= 10_000) r.timeout = 0;
       r.timeout = r.timeout === 0 ? 100 : Math.min(r.timeout * 2, 60_000);
       this.restarts.set(id, r);
-      await this.locks.run(id, async () => {
-        if (c.State.Running || c.Berth.ManualStop || !this.byId.has(id)) return;
-        c.State.Restarting = true;
-        c.State.Status = "restarting";
-        await this.persist(c);
-      });
       this.scheduleRestart(c, r.timeout);
     }
   }
@@ -813,7 +813,7 @@ export class ContainerService {
     // Set even when it is not running: it cancels a restart the policy has scheduled.
     c.Berth.ManualStop = true;
     // Under the lock: a policy restart already launching finishes first, and is then stopped below.
-    const wasRestarting = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
+    const wasRestarting = await this.op(c, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
     if (wasRestarting) { this.notify(c.Id, ["not-running"], c.State.ExitCode); this.events.publish("container", "stop", c.Id, this.attrs(c)); return; }
     if (!c.State.Running) throw new NotModifiedError();
     const signal = opts.signal || c.Config.StopSignal || "SIGTERM";
@@ -869,7 +869,7 @@ export class ContainerService {
       // As dockerd's kill: a container waiting out its restart back-off has no process to signal; the kill
       // stops it as a user's stop does (no restart, Exited with its last exit code).
       c.Berth.ManualStop = true;
-      const was = await this.locks.run(c.Id, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
+      const was = await this.op(c, async () => { const w = this.cancelRestart(c); await this.persist(c); return w; });
       if (was) {
         this.notify(c.Id, ["not-running"], c.State.ExitCode);
         this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: String(sig) }));
@@ -881,7 +881,7 @@ export class ContainerService {
     // bring it back when it exits (even after a signal it survives). A process that is already gone (the
     // container is exiting) is no error; its exit follows.
     c.Berth.ManualStop = true;
-    await this.locks.run(c.Id, async () => {
+    await this.op(c, async () => {
       await this.persist(c);
       await this.runtime.kill(c.Id, sig).catch((e: unknown) => {
         if (/does not exist|not running|process already finished|no such process/i.test(errorMessage(e))) return;
@@ -902,14 +902,14 @@ export class ContainerService {
     const c = this.get(ref);
     if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
     if (c.State.Paused) throw new ConflictError(`Container ${c.Id} is already paused`);
-    await this.locks.run(c.Id, async () => { await this.runtime.pause(c.Id); c.State.Paused = true; c.State.Status = "paused"; await this.persist(c); });
+    await this.op(c, async () => { await this.runtime.pause(c.Id); c.State.Paused = true; c.State.Status = "paused"; await this.persist(c); });
     this.events.publish("container", "pause", c.Id, this.attrs(c));
   }
 
   async unpause(ref: string): Promise<void> {
     const c = this.get(ref);
     if (!c.State.Paused) throw new ConflictError(`Container ${c.Id} is not paused`);
-    await this.locks.run(c.Id, async () => { await this.runtime.resume(c.Id); c.State.Paused = false; c.State.Status = "running"; await this.persist(c); });
+    await this.op(c, async () => { await this.runtime.resume(c.Id); c.State.Paused = false; c.State.Status = "running"; await this.persist(c); });
     this.events.publish("container", "unpause", c.Id, this.attrs(c));
   }
 
@@ -928,7 +928,7 @@ export class ContainerService {
     if (rp?.MaximumRetryCount !== undefined && rp.MaximumRetryCount < 0) throw new BadParameterError("maximum retry count cannot be negative");
     if (body.Memory && body.Memory > 0 && body.Memory < 6 * 1024 * 1024) throw new BadParameterError("Minimum memory limit allowed is 6MB");
     checkCpusets(body.CpusetCpus, body.CpusetMems);
-    return this.locks.run(c.Id, async () => {
+    return this.op(c, async () => {
       const hc = c.HostConfig;
       const fail = (msg: string) => new ConflictError(`Cannot update container ${c.Id}: ${msg}`);
       const num = (k: string): number => (typeof hc[k] === "number" ? (hc[k] as number) : 0);
@@ -1004,7 +1004,7 @@ export class ContainerService {
       try { await this.forceKill(c); } catch (e) { throw new SystemError(`Could not kill running container ${c.Id}, cannot remove - ${errorMessage(e)}`); }
     }
     let mine = false;
-    await this.locks.run(c.Id, async () => {
+    await this.op(c, async () => {
       if (!this.byId.has(c.Id)) return; // another removal (say --rm's) got there first
       mine = true;
       // Once "removing" is on disk the removal completes even across a crash (load() finishes it),
@@ -1045,6 +1045,7 @@ export class ContainerService {
 
   private async purge(c: ContainerRecord): Promise<void> {
     const d = this.dir(c.Id);
+    await this.logMgr.finish(c.Id).catch(() => {});
     // A container that exited cleanly was already torn down by onExit; others may have left runtime state.
     const clean = c.State.FinishedAt !== ZERO_TIME && !c.State.Running && c.Berth.ConmonPid === 0;
     // ...unless that teardown's runtime call was cut short by its deadline: its state is still there.
@@ -1104,7 +1105,10 @@ export class ContainerService {
   logs(ref: string, opts: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal }): { tty: boolean; entries: AsyncIterable<LogEntry> } {
     const c = this.get(ref);
     if (c.HostConfig.LogConfig?.Type === "none") throw new BerthError("configured logging driver does not support reading", 501);
-    const entries = readLog(this.rtPaths(c.Id).logPath, {
+    let ls: LogSettings;
+    // A container whose options never let it start has nothing logged; read where json-file would be.
+    try { ls = this.logSettings(c); } catch { ls = settingsFor({ Type: "json-file", Config: {} }, this.dir(c.Id), c.Id); }
+    const entries = this.logMgr.read(c.Id, ls, this.logPaths(c.Id), {
       follow: !!opts.follow && (c.State.Running || c.State.Status === "created"), tail: opts.tail ?? -1,
       since: opts.since, until: opts.until, signal: opts.signal,
       stopWhen: () => !c.State.Running && c.State.Status !== "created",
