@@ -49,7 +49,7 @@ export function parseDotEnv(text: string, lookup: Lookup = () => undefined): Rec
   const n = src.length;
   const expand = (v: string): string => {
     const env: Env = new Proxy({}, { get: (_t, k: string) => lookup(k) ?? out[k], has: (_t, k: string) => lookup(k) !== undefined || k in out });
-    try { return interpolate(v, env); } catch (e) { if (e instanceof InterpolationError) throw new DotEnvError(`line ${line}: ${e.message}`); throw e; }
+    try { return interpolate(v, env); } catch (e) { if (e instanceof InterpolationError) throw new DotEnvError(`expanding variables: ${e.message}`); throw e; }
   };
   while (i < n) {
     // Statement start: skip white space (counting lines) and comment lines.
@@ -104,11 +104,7 @@ export function parseDotEnv(text: string, lookup: Lookup = () => undefined): Rec
         throw new DotEnvError(`line ${start}: unterminated quoted value ${first}`);
       }
       if (q === "'") out[key] = raw;
-      else {
-        const l = line; line = start;
-        out[key] = expand(expandEscapes(raw));
-        line = l;
-      }
+      else out[key] = expand(expandEscapes(raw));
       i = k + 1;
       continue;
     }
