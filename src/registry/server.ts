@@ -314,8 +314,10 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
   return {
     server,
     metrics,
+    // Keep-alive connections that go idle after close() (a response just finished) are closed too, as they go idle.
     close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      server.close(() => { clearInterval(sweep); resolve(); });
       server.closeIdleConnections();
     }),
   };
