@@ -332,8 +332,9 @@ export class Orchestrator {
   }
 
   /** Waits for a service's depends_on conditions; `ids` are the containers of each dependency. */
-  async waitFor(s: Service, ids: Map<string, string[]>): Promise<void> {
+  async waitFor(s: Service, ids: Map<string, string[]>, only?: Set<string>): Promise<void> {
     for (const [dep, cfg] of Object.entries(s.depends_on)) {
+      if (only && !only.has(dep)) continue; // --no-deps: dependencies left out are not waited for
       const cs = ids.get(dep) ?? (await this.containers({ all: true, services: [dep] })).map((c) => c.Id);
       const required = cfg.required !== false;
       if (!cs.length) {
@@ -437,7 +438,7 @@ export class Orchestrator {
       }
       ids.set(n, svcIds);
       if (o.noStart || !toStart.length) continue;
-      await this.waitFor(s, ids);
+      await this.waitFor(s, ids, o.noDeps ? new Set(order) : undefined);
       for (const st of toStart) {
         this.io.progress(` Container ${st.name}  Starting\n`);
         await this.api.request("POST", `/containers/${st.id}/start`);

@@ -130,7 +130,12 @@ services:
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`dependency failed to start: container ${P}-db-1 exited \\(2\\)`));
   assert.equal(inspect(`${P}-web-1`).State.Running, false, "the dependent was not started");
+  // --no-deps: the dependency is neither started nor waited for.
   ok(compose(["down"], { file: "healthy.yaml" }), "down");
+  ok(compose(["up", "-d", "--no-deps", "web"], { file: "healthy.yaml", timeout: 60_000 }), "up --no-deps");
+  assert.equal(inspect(`${P}-web-1`).State.Running, true);
+  assert.equal(d.berth(["inspect", `${P}-db-1`]).code, 1, "--no-deps creates no dependency");
+  ok(compose(["down", "-t", "1"], { file: "healthy.yaml" }), "down");
   writeFileSync(join(dir, "healthy.yaml"), `
 services:
   db:
