@@ -196,7 +196,7 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     const uuid = await storage.startUpload(name);
     // A body without a digest is the spec's "POST then data in the PATCH": if one came, keep it as the first chunk.
     const off = await storage.appendUpload(name, uuid, c.body());
-    c.send(202, { Location: `/v2/${name}/blobs/uploads/${uuid}`, "Docker-Upload-UUID": uuid, Range: rangeHeader(off), "OCI-Chunk-Min-Length": 0 });
+    c.send(202, { Location: `/v2/${name}/blobs/uploads/${uuid}`, "Docker-Upload-UUID": uuid, Range: rangeHeader(off) });
   }
 
   async function uploadSession(req: IncomingMessage, c: Ctx, name: string, uuid: string, q: URLSearchParams): Promise<void> {

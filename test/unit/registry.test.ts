@@ -283,6 +283,9 @@ describe("registry: conformance checks", () => {
     const tag = await fetch(`${R.url}/v2/${name}/manifests/${"-bad"}`, { method: "PUT", body: manifest, headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" } });
     assert.equal(tag.status, 400);
     assert.equal(await errCode(tag), "TAG_INVALID");
+    const totallyWrong = await fetch(`${R.url}/v2/${name}/manifests/sha256:totallywrong`, { method: "PUT", body: manifest, headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" } });
+    assert.equal(totallyWrong.status, 400);
+    assert.equal(await errCode(totallyWrong), "DIGEST_INVALID");
     const wrongDigest = await fetch(`${R.url}/v2/${name}/manifests/${sha256("x")}`, { method: "PUT", body: manifest, headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" } });
     assert.equal(wrongDigest.status, 400);
     assert.equal(await errCode(wrongDigest), "DIGEST_INVALID");
@@ -459,5 +462,39 @@ describe("registry: conformance checks", () => {
     const storage = Number(/^berth_registry_storage_bytes (\d+)$/m.exec(t)![1]);
     assert.ok(storage >= layer.length);
     assert.ok(existsSync(join(R.root, "blobs", "sha256", sha256(layer).slice(7))));
+  });
+});
+
+describe("registry: options and edge cases", () => {
+  test("a sparse index is refused by default and accepted with allowSparseIndex", async () => {
+    const idx = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha256("a platform we did not copy"), size: 26, platform: { architecture: "arm64", os: "linux" } }] });
+    for (const allow of [false, true]) {
+      const R = await startRegistry({ allowSparseIndex: allow });
+      try {
+        const r = await fetch(`${R.url}/v2/sparse/repo/manifests/multi`, { method: "PUT", body: idx, headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" } });
+        if (allow) {
+          assert.equal(r.status, 201);
+          const g = await fetch(`${R.url}/v2/sparse/repo/manifests/multi`);
+          assert.equal(await g.text(), idx);
+        } else {
+          assert.equal(r.status, 400);
+          assert.equal(await errCode(r), "MANIFEST_BLOB_UNKNOWN");
+        }
+      } finally { await R.stop(); }
+    }
+  });
+
+  test("an empty blob (POST, then PUT with no body) and a 0-byte GET", async () => {
+    const R = await startRegistry();
+    try {
+      const d = sha256("");
+      const post = await fetch(`${R.url}/v2/edge/blobs/uploads/`, { method: "POST", headers: { "Content-Length": "0" } });
+      const put = await fetch(new URL(`${post.headers.get("location")}?digest=${d}`, R.url), { method: "PUT" });
+      assert.equal(put.status, 201);
+      const g = await fetch(`${R.url}/v2/edge/blobs/${d}`);
+      assert.equal(g.status, 200);
+      assert.equal(g.headers.get("content-length"), "0");
+      assert.equal((await g.arrayBuffer()).byteLength, 0);
+    } finally { await R.stop(); }
   });
 });
