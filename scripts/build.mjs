@@ -69,3 +69,5 @@ symlinkSync("berth.cjs", "bin/berth");
 chmodSync("bin/berthd", 0o755);
 // The attach helper: node cannot speak SOCK_SEQPACKET (conmon's attach socket), a tiny C program can.
 execFileSync("cc", ["-O2", "-Wall", "-o", "bin/berth-attach", "native/attach.c"], { stdio: "inherit" });
+// The mount helper: mount(2)/umount2(2) for berthd without forking the daemon per call (src/lib/mounter.ts).
+execFileSync("cc", ["-O2", "-Wall", "-o", "bin/berth-mounter", "native/mounter.c"], { stdio: "inherit" });

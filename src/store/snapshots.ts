@@ -41,7 +41,7 @@ import { promises as fsp, readFileSync, lstatSync, lchownSync, chmodSync, utimes
 import { join } from "node:path";
 import { readJsonIfExists } from "../lib/fsutil.js";
 import { Journal } from "./journal.js";
-import { runOk, run } from "../lib/proc.js";
+import { mountFs, unmountFs } from "../lib/mounter.js";
 import { BadParameterError, NotFoundError } from "../lib/errors.js";
 import type { ContentStore } from "./content.js";
 import { runLayerJob, type Compression } from "./layer-jobs.js";
@@ -189,13 +189,12 @@ export class Snapshotter {
     // The merged root shows upper/'s owner: the mapped root's (the container's root may chown / later, so only when new).
     if (made && this.idMaps) await fsp.chown(upper, mapId(this.idMaps.uids, 0, upper), mapId(this.idMaps.gids, 0, upper));
     // Overlay needs two lower dirs for a one-layer image? No: one lower + upper is fine.
-    await runOk("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower.join(":")},upperdir=${upper},workdir=${work}`, target]);
+    await mountFs("overlay", "overlay", target, [`lowerdir=${lower.join(":")}`, `upperdir=${upper}`, `workdir=${work}`]);
   }
 
+  /** Unmounts a container's rootfs (lazily when it is busy); nothing to do when it is not mounted. */
   async unmount(target: string): Promise<void> {
-    if (!isMountPoint(target)) return;
-    const r = await run("umount", [target]);
-    if (r.code !== 0 && isMountPoint(target)) await run("umount", ["-l", target]);
+    await unmountFs(target).catch((e) => { if (isMountPoint(target)) throw e; });
   }
 
   async remove(chainId: string): Promise<void> {

@@ -1,0 +1,156 @@
+/**
+ * mount(2) and umount2(2) without forking the daemon for each one.
+ *
+ * Spawning `mount` from berthd costs a fork of a process of tens of MB and an
+ * exec of a setuid binary, and node's spawn() holds the event loop until the
+ * child has exec'd: 2-4 ms a call on a quiet machine, far more on a loaded one,
+ * and a `run --rm` mounts and unmounts its rootfs. berthd instead keeps one
+ * small helper (native/mounter.c, bin/berth-mounter) that makes the system
+ * calls in a child of its own per request (so one that blocks holds up only
+ * itself). Where the helper is missing, or a path cannot go on its line
+ * protocol, the `mount` and `umount` commands do the work as before.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runOk, run } from "./proc.js";
+
+/** mount(2) flags for the option words mount(8) turns into flags; every other word goes in the data string. */
+const FLAGS: Record<string, number> = {
+  ro: 1, rw: 0, nosuid: 2, suid: 0, nodev: 4, dev: 0, noexec: 8, exec: 0, sync: 16, async: 0, remount: 32,
+  mand: 64, dirsync: 128, noatime: 1024, nodiratime: 2048, bind: 4096, rbind: 4096 | 16384,
+  relatime: 1 << 21, strictatime: 1 << 24, private: 1 << 18, rprivate: (1 << 18) | 16384, defaults: 0,
+};
+const MNT_DETACH = 2;
+const EBUSY = 16, EINVAL = 22;
+
+export class MountError extends Error {
+  constructor(message: string, readonly errno: number) { super(message); }
+}
+
+interface Pending { resolve: () => void; reject: (e: Error) => void; what: string }
+
+let helper: ChildProcess | undefined;
+let helperMissing = false;
+let seq = 0;
+const pending = new Map<number, Pending>();
+
+function helperPath(): string | undefined {
+  if (process.env.BERTH_MOUNTER_HELPER) return process.env.BERTH_MOUNTER_HELPER;
+  let here: string;
+  try { here = dirname(fileURLToPath(import.meta.url)); } catch { return undefined; }
+  for (const p of [join(here, "berth-mounter"), join(here, "../../bin/berth-mounter"), join(here, "../bin/berth-mounter")]) {
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** The handles keep the process alive only while a call is waiting (an embedding program may exit when idle). */
+function setRef(on: boolean): void {
+  if (!helper) return;
+  const f = on ? "ref" : "unref";
+  helper[f]();
+  (helper.stdin as unknown as { [k: string]: (() => void) | undefined } | null)?.[f]?.();
+  (helper.stdout as unknown as { [k: string]: (() => void) | undefined } | null)?.[f]?.();
+}
+
+function failAll(e: Error): void {
+  for (const p of pending.values()) p.reject(e);
+  pending.clear();
+}
+
+function start(): ChildProcess | undefined {
+  if (helper) return helper;
+  if (helperMissing) return undefined;
+  const path = helperPath();
+  if (!path) { helperMissing = true; return undefined; }
+  const child = spawn(path, [], { stdio: ["pipe", "pipe", "ignore"] });
+  helper = child;
+  let buf = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const [id, errno, msg] = buf.slice(0, nl).split("\t");
+      buf = buf.slice(nl + 1);
+      const p = pending.get(Number(id));
+      if (!p) continue;
+      pending.delete(Number(id));
+      const code = Number(errno);
+      if (code === 0) p.resolve(); else p.reject(new MountError(`${p.what}: ${msg || `errno ${code}`}`, code));
+    }
+    if (!pending.size) setRef(false);
+  });
+  const gone = (why: string) => {
+    if (helper !== child) return;
+    helper = undefined;
+    failAll(new Error(`mount helper ${why}`));
+  };
+  child.on("error", (e) => { if ((e as NodeJS.ErrnoException).code === "ENOENT") helperMissing = true; gone(e.message); });
+  child.on("exit", (code, sig) => gone(`exited (${sig ?? code})`));
+  child.stdin!.on("error", () => { /* reported by exit */ });
+  setRef(false);
+  return child;
+}
+
+function call(fields: string[], what: string): Promise<void> | undefined {
+  if (fields.some((f) => /[\t\n\0]/.test(f))) return undefined;
+  const child = start();
+  if (!child) return undefined;
+  const id = ++seq;
+  return new Promise<void>((resolve, reject) => {
+    pending.set(id, { resolve, reject, what });
+    setRef(true);
+    child.stdin!.write([String(id), ...fields].join("\t") + "\n");
+  });
+}
+
+/** Splits mount(8)-style options into mount(2) flags and the filesystem's data string. */
+export function mountOptions(options: string[]): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    if (o === "") continue;
+    if (o in FLAGS) flags |= FLAGS[o]; else data.push(o);
+  }
+  return { flags, data: data.join(",") };
+}
+
+/** mount -t TYPE SOURCE TARGET -o OPTIONS. */
+export async function mountFs(type: string, source: string, target: string, options: string[]): Promise<void> {
+  const { flags, data } = mountOptions(options);
+  const p = call(["M", source, target, type, String(flags), data], `mount ${type} on ${target}`);
+  if (p) {
+    try { return await p; } catch (e) { if (e instanceof MountError) throw e; /* the helper died: the command below */ }
+  }
+  await runOk("mount", ["-t", type, ...(options.length ? ["-o", options.join(",")] : []), source, target]);
+}
+
+/** umount TARGET; when it is busy (or `lazy`), a lazy unmount (umount -l). Resolves false when it was not mounted. */
+export async function unmountFs(target: string, opts: { lazy?: boolean } = {}): Promise<boolean> {
+  const p = call(["U", target, String(opts.lazy ? MNT_DETACH : 0)], `umount ${target}`);
+  if (p) {
+    try { await p; return true; } catch (e) {
+      if (e instanceof MountError) {
+        if (e.errno === EINVAL) return false; // not a mount point
+        if (e.errno === EBUSY && !opts.lazy) return unmountFs(target, { lazy: true });
+        throw e;
+      }
+    }
+  }
+  const r = await run("umount", [...(opts.lazy ? ["-l"] : []), target]);
+  if (r.code === 0) return true;
+  if (/not mounted|no mount point/i.test(r.stderr)) return false;
+  if (!opts.lazy) return unmountFs(target, { lazy: true });
+  throw new Error(`umount ${target}: ${r.stderr.trim()}`);
+}
+
+/** Stops the helper (tests; the daemon's exit closes its stdin anyway). */
+export function stopMounter(): void {
+  const h = helper;
+  helper = undefined;
+  if (h) { h.stdin?.end(); h.kill(); }
+  failAll(new Error("mount helper stopped"));
+}

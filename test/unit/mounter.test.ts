@@ -1,0 +1,104 @@
+/**
+ * src/lib/mounter.ts: mount(2)/umount2(2) through bin/berth-mounter (one helper, no fork of
+ * the caller per call), with mount(8)'s option words turned into flags, the lazy unmount of a
+ * busy mount, "not mounted" told apart, and the mount command where a path cannot go on the
+ * helper's line protocol.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { mountFs, unmountFs, mountOptions, stopMounter, MountError } from "../../src/lib/mounter.js";
+
+const root = mkdtempSync(join(tmpdir(), "berth-mounter-"));
+after(() => {
+  stopMounter();
+  for (const l of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const p = l.split(" ")[4];
+    if (p?.startsWith(root)) spawnSync("umount", ["-l", p]);
+  }
+  rmSync(root, { recursive: true, force: true });
+});
+
+function mountLine(path: string): string | undefined {
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === path);
+}
+
+test("option words become mount(2) flags, the rest the data string", () => {
+  assert.deepEqual(mountOptions(["nosuid", "nodev", "noexec", "mode=1777", "size=1048576"]), { flags: 2 | 4 | 8, data: "mode=1777,size=1048576" });
+  assert.deepEqual(mountOptions(["ro", "lowerdir=/a:/b", "upperdir=/u"]), { flags: 1, data: "lowerdir=/a:/b,upperdir=/u" });
+  assert.deepEqual(mountOptions([]), { flags: 0, data: "" });
+});
+
+test("a tmpfs mounted through the helper has the flags and options asked for, and goes with unmountFs", { skip: !existsSync(join(import.meta.dirname, "../../bin/berth-mounter")) && "bin/berth-mounter not built" }, async () => {
+  const dir = join(root, "shm");
+  mkdirSync(dir);
+  await mountFs("tmpfs", "shm", dir, ["nosuid", "nodev", "noexec", "mode=1770", "size=1048576"]);
+  const line = mountLine(dir);
+  assert.ok(line, "not mounted");
+  const [, rest] = line!.split(" - ");
+  assert.match(line!.split(" ")[5], /nosuid/);
+  assert.match(line!.split(" ")[5], /nodev/);
+  assert.match(line!.split(" ")[5], /noexec/);
+  assert.match(rest, /^tmpfs shm /);
+  assert.match(rest, /size=1024k/);
+  assert.match(rest, /mode=1770/);
+  writeFileSync(join(dir, "f"), "x");
+  assert.equal(await unmountFs(dir), true);
+  assert.equal(mountLine(dir), undefined);
+  assert.equal(existsSync(join(dir, "f")), false);
+  // Not a mount point (any more): false, no error.
+  assert.equal(await unmountFs(dir), false);
+});
+
+test("an overlay over two lower dirs shows the upper layer over the lower ones", async () => {
+  const [l1, l2, up, work, merged] = ["l1", "l2", "up", "work", "merged"].map((n) => { const p = join(root, n); mkdirSync(p); return p; });
+  writeFileSync(join(l1, "a"), "lower1");
+  writeFileSync(join(l2, "a"), "lower2");
+  writeFileSync(join(l2, "b"), "only2");
+  await mountFs("overlay", "overlay", merged, [`lowerdir=${l1}:${l2}`, `upperdir=${up}`, `workdir=${work}`]);
+  assert.equal(readFileSync(join(merged, "a"), "utf8"), "lower1");
+  assert.equal(readFileSync(join(merged, "b"), "utf8"), "only2");
+  writeFileSync(join(merged, "c"), "new");
+  assert.equal(readFileSync(join(up, "c"), "utf8"), "new");
+  assert.equal(await unmountFs(merged), true);
+});
+
+test("a busy mount is unmounted lazily; a lazy unmount can be asked for", async () => {
+  const dir = join(root, "busy");
+  mkdirSync(dir);
+  await mountFs("tmpfs", "t", dir, []);
+  writeFileSync(join(dir, "held"), "x");
+  const fd = openSync(join(dir, "held"), "r");
+  // An open file makes umount2(…, 0) fail with EBUSY? Only a cwd or a mount under it does for tmpfs:
+  // mount one below to make it busy.
+  mkdirSync(join(dir, "sub"));
+  await mountFs("tmpfs", "t2", join(dir, "sub"), []);
+  try {
+    assert.equal(await unmountFs(dir), true);
+    assert.equal(mountLine(dir), undefined);
+  } finally { closeSync(fd); }
+  const lazy = join(root, "lazy");
+  mkdirSync(lazy);
+  await mountFs("tmpfs", "t", lazy, []);
+  assert.equal(await unmountFs(lazy, { lazy: true }), true);
+  assert.equal(mountLine(lazy), undefined);
+});
+
+test("a refusal comes back as the system call's error, naming what was mounted", async () => {
+  const dir = join(root, "bad");
+  mkdirSync(dir);
+  await assert.rejects(mountFs("no-such-fs-type", "x", dir, []), (e: unknown) => e instanceof MountError && /mount no-such-fs-type on .*bad: No such device/.test((e as Error).message));
+  await assert.rejects(mountFs("tmpfs", "x", join(root, "missing", "dir"), []), (e: unknown) => e instanceof MountError && /No such file or directory/.test((e as Error).message));
+});
+
+test("a path the helper's line protocol cannot carry (a tab) is mounted by the mount command", async () => {
+  const dir = join(root, "with\ttab");
+  mkdirSync(dir);
+  await mountFs("tmpfs", "t", dir, ["size=1m"]);
+  assert.ok(readFileSync("/proc/self/mountinfo", "utf8").includes("with\\011tab"));
+  assert.equal(await unmountFs(dir), true);
+  assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes("with\\011tab"));
+});
