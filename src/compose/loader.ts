@@ -789,7 +789,7 @@ function resolveExtends(doc: Obj, service: string, file: string, dir: string, ct
 function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
   const entries = doc.include;
   delete doc.include;
-  if (!Array.isArray(entries)) throw new ComposeError(`validating ${file}: include must be a list`);
+  if (!Array.isArray(entries)) throw new ComposeError(`\`include\` must be a list, got ${JSON.stringify(entries)}`);
   for (const e of entries) {
     if (typeof e !== "string" && !isObj(e)) throw new ComposeError(`validating ${file}: include entries must be a string or a mapping`);
     const r = typeof e === "string" ? { path: [e] } : (e as { path?: string | string[]; project_directory?: string; env_file?: string | string[] });
@@ -806,7 +806,8 @@ function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
       const files = envFiles.map((f) => { try { return { path: f, text: readFileSync(f, "utf8") }; } catch { throw new ComposeError(`couldn't find env file: ${f}`); } });
       let fromFiles: Record<string, string>;
       try { fromFiles = readEnvFiles(files, (k) => ctx.env[k]); } catch (err) { if (err instanceof DotEnvError) throw new ComposeError(err.message); throw err; }
-      env = { ...ctx.env, ...fromFiles };
+      // The include's env files give defaults: what the including project knows wins (compose-go's Mapping.Merge).
+      env = { ...fromFiles, ...ctx.env };
     }
     const sub = { env, includeStack: [...ctx.includeStack, file], stdin: ctx.stdin };
     const model = rebaseModel(loadFiles(paths.map((p) => ({ path: p })), sub), projectDir);
@@ -815,7 +816,10 @@ function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
       if (!isObj(theirs)) continue;
       const ours = (isObj(doc[kind]) ? doc[kind] : {}) as Obj;
       for (const [n, v] of Object.entries(theirs)) {
-        if (n in ours) throw new ComposeError(`imported compose file ${paths.join(", ")} defines conflicting ${kind.slice(0, -1)} ${n}`);
+        if (n in ours) {
+          if (JSON.stringify(ours[n]) === JSON.stringify(v)) continue;
+          throw new ComposeError(`${kind}.${n} conflicts with imported resource`);
+        }
         ours[n] = v;
       }
       doc[kind] = ours;

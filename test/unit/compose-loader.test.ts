@@ -308,10 +308,12 @@ test("include: sub-projects with their own directory and .env, conflicts and cyc
     assert.deepEqual(Object.keys(p.services).sort(), ["cache", "db", "web"]);
     assert.equal(p.services.db.image, "postgres:16");
     assert.equal(p.services.cache.image, "redis:7");
+    // The include's env file only gives defaults: the including project's environment wins.
+    assert.equal(loadProject({ cwd: dir, env: { REDIS: "6" } }).services.cache.image, "redis:6");
     assert.equal(p.services.db.volumes[0].source, join(dir, "db/init"));
     assert.equal(p.volumes.dbdata.name, `${p.name}_dbdata`);
     writeFileSync(join(dir, "compose.yaml"), "include: [db/compose.yaml]\nservices:\n  db:\n    image: busybox\n");
-    fails(() => loadProject({ cwd: dir, env: {} }), /imported compose file .*db\/compose\.yaml defines conflicting service db/);
+    fails(() => loadProject({ cwd: dir, env: {} }), /^services\.db conflicts with imported resource$/);
     writeFileSync(join(dir, "compose.yaml"), "include: [db/compose.yaml]\nservices: {}\n");
     writeFileSync(join(dir, "db/compose.yaml"), "include: [../compose.yaml]\nservices:\n  db:\n    image: x\n");
     fails(() => loadProject({ cwd: dir, env: {} }), /include cycle detected:\n.*compose\.yaml\n include .*db\/compose\.yaml\n include .*compose\.yaml/);
