@@ -792,7 +792,9 @@ export class ContainerService {
 
   /** Resolves true when the container has stopped within ms (-1: wait forever). */
   private waitStopped(c: ContainerRecord, ms: number): Promise<boolean> {
-    if (!c.State.Running) return Promise.resolve(true);
+    // Not running, but its exit may still be being recorded (onExit holds the lock until its die
+    // event is out): once that is done, so a stop's events come after the die, as dockerd's.
+    if (!c.State.Running) return this.locks.run(c.Id, async () => true, { waitMs: 2000 }).catch(() => true);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const list = this.waiters.get(c.Id) ?? [];
