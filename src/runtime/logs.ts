@@ -229,15 +229,22 @@ export function spoolEntries(lines: Buffer[]): LogEntry[] {
     out.push({ time: open.time, stream: open.stream, data: open.parts.length === 1 ? open.parts[0] : Buffer.concat(open.parts) });
     open = undefined;
   };
+  // conmon stamps every line of one read with the same time: convert each distinct stamp once.
+  let rawTime = "", time = "";
   for (const line of lines) {
     const s1 = line.indexOf(32), s2 = s1 < 0 ? -1 : line.indexOf(32, s1 + 1);
-    if (s2 < 0) continue;
-    const stream = line.subarray(s1 + 1, s2).toString();
-    if (stream !== "stdout" && stream !== "stderr") continue;
+    if (s2 - s1 !== 7) continue;
+    const c = line[s1 + 4]; // std(o)ut / std(e)rr
+    const stream = c === 0x6f ? "stdout" : c === 0x65 ? "stderr" : undefined;
+    if (!stream) continue;
     const full = line[s2 + 1] === 0x46;
     const payload = line.length > s2 + 3 ? Buffer.from(line.subarray(s2 + 3)) : Buffer.alloc(0);
     if (open && (open.stream !== stream || open.len + payload.length > MAX_ENTRY)) close(false);
-    if (!open) open = { time: utcNano(line.subarray(0, s1).toString()), stream, parts: [], len: 0 };
+    if (!open) {
+      const raw = line.toString("latin1", 0, s1);
+      if (raw !== rawTime) { rawTime = raw; time = utcNano(raw); }
+      open = { time, stream, parts: [], len: 0 };
+    }
     if (payload.length) { open.parts.push(payload); open.len += payload.length; }
     if (full) close(true);
   }
