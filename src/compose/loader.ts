@@ -702,6 +702,8 @@ function rebaseModel(m: Obj, dir: string): Obj {
 
 interface LoadCtx {
   env: Env;
+  /** Warnings of the loading itself (obsolete `version`), before the model's own. */
+  warnings: string[];
   /** Files being loaded by include (cycle detection). */
   includeStack: string[];
   stdin?: string;
@@ -720,6 +722,10 @@ function loadFiles(files: { path: string; content?: string }[], ctx: LoadCtx): O
     dict = finalize(mergeYaml(dict, doc, [])) as Obj;
     const err = schemaError(dict);
     if (err) throw new ComposeError(`validating ${f.path}: ${err}`);
+    if ("version" in dict) {
+      ctx.warnings.push(`${f.path}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
+      delete dict.version;
+    }
   }
   if (!Object.keys(dict).length) throw new ComposeError("empty compose file");
   return dict;
@@ -809,7 +815,7 @@ function applyInclude(doc: Obj, dir: string, file: string, ctx: LoadCtx): void {
       // The include's env files give defaults: what the including project knows wins (compose-go's Mapping.Merge).
       env = { ...fromFiles, ...ctx.env };
     }
-    const sub = { env, includeStack: [...ctx.includeStack, file], stdin: ctx.stdin };
+    const sub = { env, warnings: ctx.warnings, includeStack: [...ctx.includeStack, file], stdin: ctx.stdin };
     const model = rebaseModel(loadFiles(paths.map((p) => ({ path: p })), sub), projectDir);
     for (const kind of ["services", "networks", "volumes", "secrets", "configs"]) {
       const theirs = model[kind];
@@ -882,7 +888,7 @@ export function loadProject(o: LoadOptions = {}): Project {
   }
   const first = docs[0].path;
   const workingDir = projectDir ?? (first === "-" ? cwd : dirname(isAbsolute(first) ? first : resolve(cwd, first)));
-  const ctx: LoadCtx = { env, includeStack: [], stdin: o.stdin };
+  const ctx: LoadCtx = { env, warnings: [], includeStack: [], stdin: o.stdin };
   const merged = loadFiles(docs.map((d) => ({ path: d.path === "-" ? "-" : resolve(cwd, d.path), content: d.content })), ctx);
   // The name: -p, COMPOSE_PROJECT_NAME, `name:`, else the working directory's name made valid.
   // -p and COMPOSE_PROJECT_NAME must be valid as given; `name:` and the directory's name are made valid (compose-go).
@@ -892,7 +898,9 @@ export function loadProject(o: LoadOptions = {}): Project {
   else name = normalizeProjectName(typeof merged.name === "string" && normalizeProjectName(merged.name) ? merged.name : basename(workingDir));
   if (!name) throw new ComposeError(`project name must not be empty`);
   const profiles = o.profiles?.length ? o.profiles : splitList(env.COMPOSE_PROFILES, ",");
-  return normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles, enableServices: o.enableServices });
+  const project = normalizeProject(merged, { name, workingDir, configFiles: docs.map((d) => (d.path === "-" ? "-" : resolve(cwd, d.path))), env, profiles, enableServices: o.enableServices });
+  project.warnings.unshift(...ctx.warnings);
+  return project;
 }
 
 /** Nanoseconds as Go's time.Duration.String() writes them ("1m30s", "500ms", "0s"). */

@@ -429,6 +429,7 @@ x-top: {anything: true}
     assert.match(warnings, new RegExp(`${k.replace(/[.[\]]/g, "\\$&")} is not supported by berth and is ignored`), k);
   }
   assert.equal(p.warnings.length, new Set(p.warnings).size);
+  assert.deepEqual(load("version: '3.8'\nservices: {}\n").warnings, ["/nonexistent-proj/c0.yaml: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"]);
   // An image mount is valid compose, but berth cannot do it: said so.
   fails(() => load("services:\n  web:\n    image: x\n    volumes: [{type: image, source: alpine, target: /img}]\n"), /services\.web\.volumes\[0\]: volume type image is not supported by berth/);
 });
