@@ -256,6 +256,24 @@ test("dockerd's refusals: --privileged, --net host and --pid host need --userns 
   assert.equal(ok.code, 0, ok.stderr);
 });
 
+test("a daemon restart re-adopts remapped containers; an exec joins their user namespace", async () => {
+  const c = d.docker(["run", "-d", "busybox", "sleep", "600"]);
+  assert.equal(c.code, 0, c.stderr);
+  const id = c.stdout.trim();
+  try {
+    await d.stopDaemon();
+    await d.start();
+    assert.equal(d.docker(["inspect", "-f", "{{.State.Running}}", id]).stdout.trim(), "true");
+    const r = d.docker(["exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    assert.equal(r.code, 0, r.stderr);
+    const [uid, map] = r.stdout.trim().split("\n");
+    assert.equal(uid, "0");
+    assert.equal(map.trim().split(/\s+/).join(" "), `0 ${START} ${RANGE}`);
+  } finally {
+    d.docker(["rm", "-f", id]);
+  }
+});
+
 test("daemon.json \"userns-remap\" is the flag's equivalent; both at once is dockerd's error", async () => {
   const cfg = join(tmp, "daemon.json");
   writeFileSync(cfg, JSON.stringify({ "userns-remap": USER }));
