@@ -20,6 +20,7 @@ import { ensureDir, readJsonIfExists, writeJson } from "../lib/fsutil.js";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import type { ImageConfig } from "../oci/image.js";
+import type { RuntimeSpec } from "../oci/spec.js";
 import type { AttachStreams, ContainerPaths, RuntimeDriver } from "../runtime/driver.js";
 import { RuntimeTimeoutError, runtimeTimeout } from "../runtime/driver.js";
 import { specResources, type SpecResourcesInput } from "../runtime/spec.js";
@@ -30,11 +31,10 @@ import { LogManager, settingsFor, logPathFor, mergeLogConfig, type LogSettings, 
 import { hostLimitWarnings, type HostLimits } from "../runtime/limits.js";
 import { toHost, type IdentityMapping } from "../runtime/userns.js";
 import type { EventBus } from "./events.js";
-import { etcPaths, writeEtcFiles } from "./etc-files.js";
+import { etcPaths, writeEtcFiles, type EtcPaths } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
-import { mountFs, unmountFs } from "../lib/mounter.js";
 import { checkFilters, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { publicMounts, releaseVolumes, resolveMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
@@ -524,11 +524,33 @@ export class ContainerService {
     });
   }
 
+  /** A start: the rootfs and /etc files, the spec, the runtime's create and start (network plugged between), the record. */
   private async launch(c: ContainerRecord): Promise<void> {
     this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
+    const p = this.rtPaths(c.Id);
+    const { rootfs, etc, links, etcDone } = await this.prepareRootfs(c, p);
+    try {
+      if (etcDone.status === "rejected") throw etcDone.reason;
+      const spec = await launchSpec({
+        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
+        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
+      });
+      await this.mountShm(c);
+      trace("spec built");
+      const created = await this.createAndStart(c, spec, p);
+      await this.recordStarted(c, created);
+    } catch (e) {
+      throw await this.launchFailed(c, rootfs, e);
+    }
+  }
+
+  /**
+   * Before the spec: the previous run's leftovers cleared, addresses and ports taken, links resolved,
+   * the rootfs mounted and the /etc files written (a failure to write them is the caller's to handle).
+   */
+  private async prepareRootfs(c: ContainerRecord, p: ContainerPaths): Promise<{ rootfs: string; etc: EtcPaths; links: { hosts: string[]; env: string[] }; etcDone: PromiseSettledResult<void> }> {
     const d = this.dir(c.Id);
     const rootfs = join(d, "rootfs");
-    const p = this.rtPaths(c.Id);
     await this.cleanups.get(c.Id);
     if (c.State.StartedAt !== ZERO_TIME || c.State.Error) {
       // A restart: clear what the previous run may have left.
@@ -559,60 +581,64 @@ export class ContainerService {
       }, c.Config.Domainname),
     ]);
     if (mounted.status === "rejected") { await this.networks.release(c); throw mounted.reason; }
+    return { rootfs, etc, links, etcDone };
+  }
+
+  /** conmon + runc create (waiting attachers connect meanwhile), the network plugged into the new namespace, runc start. */
+  private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths): Promise<{ pid: number; conmonPid: number }> {
+    // Attachers connect while conmon and runc create the container (the helper waits for the socket).
+    const waiting = this.pendingAttach.get(c.Id) ?? [];
+    this.pendingAttach.delete(c.Id);
+    const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
+    let created: { pid: number; conmonPid: number };
+    const logSet = this.logSettings(c);
     try {
-      if (etcDone.status === "rejected") throw etcDone.reason;
-      const spec = await launchSpec({
-        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
-        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
-      });
-      await this.mountShm(c);
-      trace("spec built");
-      // Attachers connect while conmon and runc create the container (the helper waits for the socket).
-      const waiting = this.pendingAttach.get(c.Id) ?? [];
-      this.pendingAttach.delete(c.Id);
-      const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
-      let created: { pid: number; conmonPid: number };
-      const logSet = this.logSettings(c);
-      try {
-        created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax } });
-      } catch (e) {
-        for (const a of attaching) void a.then((s) => s.close(), () => {});
-        for (const w of waiting) w.reject(e as Error);
-        throw e;
-      }
-      try {
-        trace("runtime created");
-        await this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
-        if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
-        const results = await Promise.allSettled(attaching);
-        results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
-        trace("created+attached");
-        await this.runtime.start(c.Id);
-        trace("started");
-      } catch (e) {
-        await this.runtime.delete(c.Id, true).catch(() => {});
-        throw e;
-      }
-      c.State = { ...c.State, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.pid, ExitCode: 0, Error: "", StartedAt: nowIso(), FinishedAt: ZERO_TIME };
-      c.Berth.ConmonPid = created.conmonPid;
-      delete c.State.Health;
-      this.watchHealth(c);
-      await this.persist(c);
-      this.attachEvents(c, "connect", "mount");
-      this.events.publish("container", "start", c.Id, this.attrs(c));
+      created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax } });
     } catch (e) {
-      await this.store.snapshots.unmount(rootfs).catch(() => {});
-      await this.unmountShm(c).catch(() => {});
-      await removeCgroup(`/berth/${c.Id}`).catch(() => {});
-      await this.networks.release(c).catch(() => {});
-      const msg = errorMessage(e);
-      c.State.Error = msg;
-      c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
-      await this.persist(c).catch(() => {});
-      for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
-      this.pendingAttach.delete(c.Id);
-      throw e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
+      for (const a of attaching) void a.then((s) => s.close(), () => {});
+      for (const w of waiting) w.reject(e as Error);
+      throw e;
     }
+    try {
+      trace("runtime created");
+      await this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
+      if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
+      const results = await Promise.allSettled(attaching);
+      results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
+      trace("created+attached");
+      await this.runtime.start(c.Id);
+      trace("started");
+    } catch (e) {
+      await this.runtime.delete(c.Id, true).catch(() => {});
+      throw e;
+    }
+    return created;
+  }
+
+  /** The running state recorded, health checks started, the start events sent. */
+  private async recordStarted(c: ContainerRecord, created: { pid: number; conmonPid: number }): Promise<void> {
+    c.State = { ...c.State, Status: "running", Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.pid, ExitCode: 0, Error: "", StartedAt: nowIso(), FinishedAt: ZERO_TIME };
+    c.Berth.ConmonPid = created.conmonPid;
+    delete c.State.Health;
+    this.watchHealth(c);
+    await this.persist(c);
+    this.attachEvents(c, "connect", "mount");
+    this.events.publish("container", "start", c.Id, this.attrs(c));
+  }
+
+  /** A start that failed past the rootfs: everything it made undone, the error recorded (with Docker's exit code); returns what to throw. */
+  private async launchFailed(c: ContainerRecord, rootfs: string, e: unknown): Promise<Error> {
+    await this.store.snapshots.unmount(rootfs).catch(() => {});
+    await this.unmountShm(c).catch(() => {});
+    await removeCgroup(`/berth/${c.Id}`).catch(() => {});
+    await this.networks.release(c).catch(() => {});
+    const msg = errorMessage(e);
+    c.State.Error = msg;
+    c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+    await this.persist(c).catch(() => {});
+    for (const w of this.pendingAttach.get(c.Id) ?? []) w.reject(e as Error);
+    this.pendingAttach.delete(c.Id);
+    return e instanceof SystemError || e instanceof BadParameterError ? e : new SystemError(msg);
   }
 
   /** dockerd's network connect/disconnect and volume mount/unmount events of a container's start and exit (bind mounts send none). */
@@ -648,7 +674,8 @@ export class ContainerService {
     const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8")).split("\n").some((l) => l.split(" ")[4] === dir);
     if (mounted) return;
     const size = (c.HostConfig.ShmSize as number) || 64 * 1024 * 1024;
-    await mountFs("tmpfs", "shm", dir, ["nosuid", "nodev", "noexec", "mode=1777", `size=${size}`]);
+    const { runOk } = await import("../lib/proc.js");
+    await runOk("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${size}`, "shm", dir]);
   }
 
   private async unmountShm(c: ContainerRecord): Promise<void> {
@@ -656,7 +683,8 @@ export class ContainerService {
     const dir = this.shmDir(c.Id);
     const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8").catch(() => "")).split("\n").some((l) => l.split(" ")[4] === dir);
     if (!mounted) return;
-    await unmountFs(dir, { lazy: true });
+    const { run } = await import("../lib/proc.js");
+    await run("umount", ["-l", dir]);
   }
 
   /** Config.MacAddress: the address of the container's first network endpoint (eth0), as Docker applies it. */
@@ -792,9 +820,7 @@ export class ContainerService {
 
   /** Resolves true when the container has stopped within ms (-1: wait forever). */
   private waitStopped(c: ContainerRecord, ms: number): Promise<boolean> {
-    // Not running, but its exit may still be being recorded (onExit holds the lock until its die
-    // event is out): once that is done, so a stop's events come after the die, as dockerd's.
-    if (!c.State.Running) return this.locks.run(c.Id, async () => true, { waitMs: 2000 }).catch(() => true);
+    if (!c.State.Running) return Promise.resolve(true);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const list = this.waiters.get(c.Id) ?? [];
