@@ -115,7 +115,7 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions):
       if (opts.dryRun) return st.size;
       // Move aside, then look again: a server in another process may have renewed the lease in between.
       const aside = join(trash, `${b.digest.alg}-${b.digest.hex}-${randomBytes(4).toString("hex")}`);
-      await fsp.rename(path, aside);
+      try { await fsp.rename(path, aside); } catch { return undefined; } // another collector took it
       const again = await fsp.stat(aside);
       if (!expired(again.mtimeMs)) { await fsp.rename(aside, path).catch(() => fsp.rm(aside, { force: true })); return undefined; }
       await fsp.rm(aside, { force: true });
