@@ -35,6 +35,7 @@ import { etcPaths, writeEtcFiles, type EtcPaths } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
+import { mountFs, unmountFs } from "../lib/mounter.js";
 import { checkFilters, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { publicMounts, releaseVolumes, resolveMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
@@ -674,8 +675,7 @@ export class ContainerService {
     const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8")).split("\n").some((l) => l.split(" ")[4] === dir);
     if (mounted) return;
     const size = (c.HostConfig.ShmSize as number) || 64 * 1024 * 1024;
-    const { runOk } = await import("../lib/proc.js");
-    await runOk("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${size}`, "shm", dir]);
+    await mountFs("tmpfs", "shm", dir, ["nosuid", "nodev", "noexec", "mode=1777", `size=${size}`]);
   }
 
   private async unmountShm(c: ContainerRecord): Promise<void> {
@@ -683,8 +683,7 @@ export class ContainerService {
     const dir = this.shmDir(c.Id);
     const mounted = (await fsp.readFile("/proc/self/mountinfo", "utf8").catch(() => "")).split("\n").some((l) => l.split(" ")[4] === dir);
     if (!mounted) return;
-    const { run } = await import("../lib/proc.js");
-    await run("umount", ["-l", dir]);
+    await unmountFs(dir, { lazy: true });
   }
 
   /** Config.MacAddress: the address of the container's first network endpoint (eth0), as Docker applies it. */
@@ -820,7 +819,9 @@ export class ContainerService {
 
   /** Resolves true when the container has stopped within ms (-1: wait forever). */
   private waitStopped(c: ContainerRecord, ms: number): Promise<boolean> {
-    if (!c.State.Running) return Promise.resolve(true);
+    // Not running, but its exit may still be being recorded (onExit holds the lock until its die
+    // event is out): once that is done, so a stop's events come after the die, as dockerd's.
+    if (!c.State.Running) return this.locks.run(c.Id, async () => true, { waitMs: 2000 }).catch(() => true);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const list = this.waiters.get(c.Id) ?? [];
