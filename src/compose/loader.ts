@@ -340,7 +340,9 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
     if (!isObj(b)) throw new ComposeError(`${where}.build must be a string or a mapping`);
     for (const k of Object.keys(b)) if (!["context", "dockerfile", "args", "target"].includes(k) && !k.startsWith("x-")) warnings.push(`${where}.build.${k} is not supported by berth and is ignored`);
     const bc = new Checker(`${where}.build`);
-    s.build = { context: resolve(dir, bc.str(b.context, "context") ?? "."), dockerfile: bc.str(b.dockerfile, "dockerfile") ?? "Dockerfile", args: bc.strMap(b.args, "args", env) };
+    const ctxPath = bc.str(b.context, "context") ?? ".";
+    // A remote context (git URL, https://…) is kept as written.
+    s.build = { context: /^([a-z][a-z0-9+.-]*:\/\/|git@)/i.test(ctxPath) ? ctxPath : resolve(dir, ctxPath), dockerfile: bc.str(b.dockerfile, "dockerfile") ?? "Dockerfile", args: bc.strMap(b.args, "args", env) };
     const target = bc.str(b.target, "target");
     if (target) s.build.target = target;
   }

@@ -430,6 +430,8 @@ x-top: {anything: true}
   }
   assert.equal(p.warnings.length, new Set(p.warnings).size);
   assert.deepEqual(load("version: '3.8'\nservices: {}\n").warnings, ["/nonexistent-proj/c0.yaml: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"]);
+  // A remote build context is kept as written, not made a path.
+  assert.equal(load("services:\n  web:\n    build: https://github.com/docker/welcome.git#main\n").services.web.build?.context, "https://github.com/docker/welcome.git#main");
   // An image mount is valid compose, but berth cannot do it: said so.
   fails(() => load("services:\n  web:\n    image: x\n    volumes: [{type: image, source: alpine, target: /img}]\n"), /services\.web\.volumes\[0\]: volume type image is not supported by berth/);
 });
