@@ -72,6 +72,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { long: "volumes-from", type: "list", desc: "Mount volumes from the specified container(s)" },
   { long: "pid", type: "string", desc: "PID namespace to use" },
   { long: "uts", type: "string", desc: "UTS namespace to use" },
+  { long: "userns", type: "string", desc: "User namespace to use" },
   { long: "ipc", type: "string", desc: "IPC mode to use" },
   { long: "mac-address", type: "string", desc: "Container MAC address (e.g., 92:d0:c6:0a:29:33)" },
   { long: "group-add", type: "list", desc: "Add additional groups to join" },
@@ -128,6 +129,12 @@ function readEnvFile(path: string): string[] {
   let text: string;
   try { text = readFileSync(path, "utf8"); } catch (e) { throw new UsageError(`open ${path}: no such file or directory`); }
   return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map((l) => (l.includes("=") ? l : process.env[l] !== undefined ? `${l}=${process.env[l]}` : l));
+}
+
+/** --userns as the docker CLI takes it: "" or "host" (a remapped daemon's opt-out). */
+function usernsMode(v: string | undefined): string {
+  if (v && v !== "host") throw new UsageError("--userns: invalid USER mode");
+  return v || "";
 }
 
 /** Docker's -p forms: [ip:][hostPort[-end]:]containerPort[-end][/proto], also [v6]:host:ctr. */
@@ -232,6 +239,7 @@ export function createBody(f: Flags, args: string[]): Obj {
     VolumesFrom: list(f["volumes-from"]),
     PidMode: (f.pid as string) || "",
     UTSMode: (f.uts as string) || "",
+    UsernsMode: usernsMode(f.userns as string | undefined),
     IpcMode: (f.ipc as string) || "",
     GroupAdd: list(f["group-add"]),
     DeviceCgroupRules: list(f["device-cgroup-rule"]),

@@ -217,6 +217,13 @@ test("--userns host runs with the host's mapping (and may be privileged)", () =>
   const p = run(["--userns", "host", "--privileged", "busybox", "cat", "/proc/self/uid_map"]);
   assert.equal(p.code, 0, p.err);
   assert.equal(p.out.split(/\s+/).join(" "), "0 0 4294967295");
+  // berth's own CLI takes the flag as the docker CLI does.
+  const b = d.berth(["run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map"]);
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout.trim().split(/\s+/).join(" "), "0 0 4294967295");
+  const bad = d.berth(["create", "--userns", "foo", "busybox"]);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /--userns: invalid USER mode/);
   const inspect = d.docker(["create", "--userns", "host", "busybox"]);
   assert.equal(d.docker(["inspect", "-f", "{{.HostConfig.UsernsMode}}", inspect.stdout.trim()]).stdout.trim(), "host");
   d.docker(["rm", inspect.stdout.trim()]);
