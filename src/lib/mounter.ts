@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runOk, run } from "./proc.js";
+import { runOk, run, ProcTimeoutError } from "./proc.js";
 
 /** mount(2) flags for the option words mount(8) turns into flags; every other word goes in the data string. */
 const FLAGS: Record<string, number> = {
@@ -128,11 +128,21 @@ export async function mountFs(type: string, source: string, target: string, opti
   await runOk("mount", ["-t", type, ...(options.length ? ["-o", options.join(",")] : []), source, target]);
 }
 
-/** umount TARGET; when it is busy (or `lazy`), a lazy unmount (umount -l). Resolves false when it was not mounted. */
+/** A umount that does not return (a filesystem stuck under it) is given up on after this long: then a lazy one, then an error. */
+const UMOUNT_DEADLINE_MS = 10_000;
+class UmountTimeout extends Error {}
+function bounded(p: Promise<void>, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new UmountTimeout(`${what}: did not return within ${UMOUNT_DEADLINE_MS / 1000}s`)), UMOUNT_DEADLINE_MS); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** umount TARGET; when it is busy, stuck (or `lazy`), a lazy unmount (umount -l). Resolves false when it was not mounted. */
 export async function unmountFs(target: string, opts: { lazy?: boolean } = {}): Promise<boolean> {
   const p = call(["U", target, String(opts.lazy ? MNT_DETACH : 0)], `umount ${target}`);
   if (p) {
-    try { await p; return true; } catch (e) {
+    try { await bounded(p, `umount ${target}`); return true; } catch (e) {
+      if (e instanceof UmountTimeout) { if (!opts.lazy) return unmountFs(target, { lazy: true }); throw e; }
       if (e instanceof MountError) {
         if (e.errno === EINVAL) return false; // not a mount point
         if (e.errno === EBUSY && !opts.lazy) return unmountFs(target, { lazy: true });
@@ -140,7 +150,11 @@ export async function unmountFs(target: string, opts: { lazy?: boolean } = {}): 
       }
     }
   }
-  const r = await run("umount", [...(opts.lazy ? ["-l"] : []), target]);
+  let r;
+  try { r = await run("umount", [...(opts.lazy ? ["-l"] : []), target], { timeoutMs: UMOUNT_DEADLINE_MS }); } catch (e) {
+    if (e instanceof ProcTimeoutError && !opts.lazy) return unmountFs(target, { lazy: true });
+    throw e;
+  }
   if (r.code === 0) return true;
   if (/not mounted|no mount point/i.test(r.stderr)) return false;
   if (!opts.lazy) return unmountFs(target, { lazy: true });
