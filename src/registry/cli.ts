@@ -90,10 +90,10 @@ const log = (line: string): void => { process.stdout.write(line + "\n"); };
 async function serve(cfg: RegistryConfig): Promise<number> {
   const { createRegistryServer } = await import("./server.js");
   const { collectGarbage } = await import("./gc.js");
+  const { host, port } = splitAddr(cfg.addr);
   const storage = new RegistryStorage(cfg.root, { allowSparseIndex: cfg.allowSparseIndex });
   await storage.init();
   const reg = createRegistryServer({ storage, log, deleteEnabled: cfg.deleteEnabled });
-  const { host, port } = splitAddr(cfg.addr);
   await new Promise<void>((resolve, reject) => { reg.server.once("error", reject); reg.server.listen(port, host, () => resolve()); });
   const a = reg.server.address();
   const bound = a && typeof a === "object" ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : cfg.addr;
@@ -150,7 +150,7 @@ export async function registry(args: string[]): Promise<number> {
   try {
     const { flags, args: pos } = parseFlags(rest, specs);
     if (flags.help) {
-      process.stdout.write(`\nUsage:  berth registry ${sub} [OPTIONS]\n\n${sub === "serve" ? "Serve the registry" : "Remove blobs and manifests no tag reaches"}\n\nOptions:\n${flagHelp(specs.filter((s) => s.long !== "help"))}\n`);
+      process.stdout.write(`\nUsage:  berth registry ${sub} [OPTIONS]\n\n${sub === "serve" ? "Serve the registry" : "Remove blobs and manifests no tag reaches"}\n\n${flagHelp(specs.filter((s) => s.long !== "help"))}\n`);
       return 0;
     }
     if (pos.length) throw new UsageError(`"berth registry ${sub}" accepts no arguments`);

@@ -51,6 +51,15 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions):
   const repoMarked = new Map<string, Set<string>>();
   const result: GcResult = { markedBlobs: 0, deletedBlobs: [], freedBytes: 0, deletedManifests: [], deletedLinks: 0, deletedUploads: 0, dryRun: !!opts.dryRun };
 
+  // A collector killed between moving a blob aside and removing it: put the blob back, this run decides again.
+  const trash = join(storage.root, "trash");
+  await fsp.mkdir(trash, { recursive: true });
+  for (const f of await fsp.readdir(trash)) {
+    const m = /^(sha256|sha512)-([a-f0-9]+)-[a-f0-9]+$/.exec(f);
+    if (!m) continue;
+    try { await storage.withBlobLock(parseDigest(`${m[1]}:${m[2]}`), async () => fsp.rename(join(trash, f), storage.blobPath(parseDigest(`${m[1]}:${m[2]}`)))); } catch { /* not a digest */ }
+  }
+
   const repos = await storage.repositories();
   for (const repo of repos) {
     const mine = new Set<string>();
@@ -104,8 +113,6 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions):
   }
 
   // Sweep blobs.
-  const trash = join(storage.root, "trash");
-  await fsp.mkdir(trash, { recursive: true });
   for (const b of await storage.allBlobs()) {
     if (marked.has(b.digest.digest) || !expired(b.mtimeMs)) continue;
     const freed = await storage.withBlobLock(b.digest, async () => {
@@ -116,7 +123,8 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions):
       // Move aside, then look again: a server in another process may have renewed the lease in between.
       const aside = join(trash, `${b.digest.alg}-${b.digest.hex}-${randomBytes(4).toString("hex")}`);
       try { await fsp.rename(path, aside); } catch { return undefined; } // another collector took it
-      const again = await fsp.stat(aside);
+      const again = await fsp.stat(aside).catch(() => undefined);
+      if (!again) return undefined; // another collector put it back
       if (!expired(again.mtimeMs)) { await fsp.rename(aside, path).catch(() => fsp.rm(aside, { force: true })); return undefined; }
       await fsp.rm(aside, { force: true });
       return st.size;
