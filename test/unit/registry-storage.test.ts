@@ -2,7 +2,7 @@
 // server restart), and garbage collection (dry run, what it keeps, and GC in a loop during pushes).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, readdirSync, readFileSync, utimesSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, readdirSync, readFileSync, utimesSync, existsSync, writeFileSync, renameSync, mkdirSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -245,4 +245,39 @@ test("gc in a loop during a push loop: every pushed image pulls intact", async (
   for (const p of pushed) assert.equal(await pullIntact(R.url, p.repo, p.tag), p.digest);
   const left = readdirSync(join(root, "blobs", "sha256")).length;
   assert.equal(left, pushed.length * 3 + 1, "each kept image's manifest, config and own layer, plus the shared base");
+});
+
+test("gc: abandoned upload sessions go after the upload TTL, live ones stay; a blob a killed collector left aside is put back", async (t) => {
+  const root = tmp(t);
+  const R = await serve(root, t);
+  const oldPost = await fetch(`${R.url}/v2/team/app/blobs/uploads/`, { method: "POST" });
+  const oldLoc = oldPost.headers.get("location")!;
+  await (await fetch(new URL(oldLoc, R.url), { method: "PATCH", body: "abandoned" })).arrayBuffer();
+  const livePost = await fetch(`${R.url}/v2/team/app/blobs/uploads/`, { method: "POST" });
+  const liveLoc = livePost.headers.get("location")!;
+  const uuid = oldPost.headers.get("docker-upload-uuid")!;
+  const longAgo = new Date(Date.now() - 48 * 3600_000);
+  for (const f of ["data", "state.json", ""]) utimesSync(join(root, "uploads", uuid, f), longAgo, longAgo);
+  // The session's own record of when it started is old too.
+  const st = JSON.parse(readFileSync(join(root, "uploads", uuid, "state.json"), "utf8")) as { startedAt: number };
+  st.startedAt = longAgo.getTime();
+  writeFileSync(join(root, "uploads", uuid, "state.json"), JSON.stringify(st));
+  utimesSync(join(root, "uploads", uuid, "data"), longAgo, longAgo);
+  const dry = await collectGarbage(R.storage, { leaseMs: 60_000, dryRun: true });
+  assert.equal(dry.deletedUploads, 1);
+  assert.equal((await fetch(new URL(oldLoc, R.url))).status, 204, "dry run keeps it");
+  const r = await collectGarbage(R.storage, { leaseMs: 60_000 });
+  assert.equal(r.deletedUploads, 1);
+  assert.equal((await fetch(new URL(oldLoc, R.url))).status, 404);
+  assert.equal((await fetch(new URL(liveLoc, R.url))).status, 204);
+
+  // A tagged image whose layer sits in trash/ (a collector died between moving it aside and deciding).
+  const layer = randomBytes(1000);
+  await pushImage(R.url, "team/app", "v1", [Buffer.from("{}"), layer]);
+  const path = join(root, "blobs", "sha256", sha256(layer).slice(7));
+  mkdirSync(join(root, "trash"), { recursive: true });
+  renameSync(path, join(root, "trash", `sha256-${sha256(layer).slice(7)}-0badf00d`));
+  await collectGarbage(R.storage, { leaseMs: 0 });
+  assert.ok(existsSync(path));
+  await pullIntact(R.url, "team/app", "v1");
 });
