@@ -477,7 +477,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
         const target = wc.str(r.target, "target");
         if (target) rule.target = target;
         if (isObj(r.exec)) rule.exec = r.exec;
-        if ((rule.action === "sync" || rule.action === "sync+restart" || rule.action === "sync+exec") && !target) throw new ComposeError(`services.${name}.develop.watch: target is required for non-rebuild actions`);
+        if (rule.action !== "rebuild" && rule.action !== "restart" && !target) throw new ComposeError(`services.${name}.develop.watch: target is required for non-rebuild actions: invalid compose project`);
         return rule;
       }),
     };
