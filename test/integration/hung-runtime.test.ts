@@ -235,3 +235,24 @@ test("a runtime create that never returns: start fails after the create deadline
   assert.equal(ok("rm", "-f", "hungC"), "hungC");
   await until("hungC's runc state to go", () => !existsSync(join(d.execRoot, "runc", id)) || undefined);
 });
+
+test("a daemon restart while a running container's runtime state does not answer: the new daemon comes up and keeps it running; rm -f with its runtime kill stuck still removes it", async () => {
+  const id = ok("run", "-d", "--name", "hungS", "busybox", "sleep", "1000");
+  const pid = state("hungS").Pid;
+  hang(id, "state");
+  await within("berthd's exit on SIGTERM", d.stopDaemon(), 30_000);
+  await within("a new berthd", d.start(), 60_000);
+  await blocked(id, "state");
+  // Unknown to the runtime is not gone: its process lives, so the record stands (conmon still reports its exit).
+  const st = state("hungS");
+  assert.equal(st.Running, true);
+  assert.equal(st.Pid, pid);
+  release(id, "state");
+  hang(id, "kill");
+  assert.equal(ok("rm", "-f", "hungS"), "hungS");
+  await blocked(id, "kill");
+  release(id, "kill");
+  assert.equal(docker("inspect", "hungS").code, 1);
+  await until("hungS's runc state to go", () => !existsSync(join(d.execRoot, "runc", id)) || undefined);
+  await until("the stub to go", () => stubProcesses().length === 0 || undefined);
+});
