@@ -555,7 +555,7 @@ export class Orchestrator {
     for (const n of labelled) nets.add(n.Name);
     for (const n of [...nets].sort()) {
       try { await this.api.request("DELETE", `/networks/${encodeURIComponent(n)}`); this.io.progress(` Network ${n}  Removed\n`); }
-      catch (e) { if (!(isNotFound(e))) throw e; }
+      catch (e) { if (isInUse(e)) this.io.progress(` Network ${n}  Resource is still in use\n`); else if (!(isNotFound(e))) throw e; }
     }
     if (o.volumes) {
       const vols = new Set(Object.values(p.volumes).filter((v) => !v.external).map((v) => v.name));
@@ -563,7 +563,7 @@ export class Orchestrator {
       for (const v of lv.Volumes ?? []) vols.add(v.Name);
       for (const v of [...vols].sort()) {
         try { await this.api.request("DELETE", `/volumes/${encodeURIComponent(v)}`); this.io.progress(` Volume ${v}  Removed\n`); }
-        catch (e) { if (!(isNotFound(e))) throw e; }
+        catch (e) { if (isInUse(e)) this.io.progress(` Volume ${v}  Resource is still in use\n`); else if (!(isNotFound(e))) throw e; }
       }
     }
     if (o.rmi) {
@@ -575,6 +575,12 @@ export class Orchestrator {
     }
     removeRuntimeDir(p.name);
   }
+}
+
+/** In use (a kept orphan still holds it): Docker answers 403 for a network with endpoints, 409 for a volume in use. */
+function isInUse(e: unknown): boolean {
+  const st = (e as Error & { status?: number }).status;
+  return e instanceof Error && e.name === "ApiError" && (st === 403 || st === 409);
 }
 
 /** A 404 from the API client, whichever bundle's ApiError class made it. */

@@ -32,7 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
+  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
   try { await d.stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
@@ -84,7 +84,8 @@ services:
 services:
   broken:
     image: busybox
-    command: ["sh", "-c", "exit 3"]
+    command: ["sh", "-c", "sleep 0.5; exit 3"]
+    healthcheck: { test: ["CMD", "true"], interval: 1h, start_period: 1h }
 `);
   const f = compose(["up", "--wait"], { file: "wait.yaml" });
   assert.equal(f.code, 1, f.stderr);
@@ -207,4 +208,25 @@ ${extra}`);
   const coloured = compose(["--ansi", "always", "logs"], { file: "recreate.yaml" }).stdout;
   assert.match(coloured, new RegExp(`\x1b\\[3[0-9](;1)?m${P}-custom-b +\\| \x1b\\[0mtwo`), "a coloured prefix per service, as docker compose prints it");
   ok(compose(["down", "-t", "1", "--rmi", "local"], { file: "recreate.yaml" }), "down");
+});
+
+test("down keeps orphans (a warning; their network stays in use) unless --remove-orphans", () => {
+  const file = (both: boolean) => writeFileSync(join(dir, "orphans.yaml"), `
+services:
+  x:
+    image: busybox
+    init: true
+    command: ["sleep", "3600"]
+${both ? `  y:\n    image: busybox\n    init: true\n    command: ["sleep", "3600"]\n` : ""}`);
+  file(true);
+  ok(compose(["up", "-d"], { file: "orphans.yaml" }), "up");
+  file(false);
+  const r = ok(compose(["down", "-t", "1"], { file: "orphans.yaml" }), "down with an orphan");
+  assert.match(r.stderr, /Found orphan containers \(\[.*-y-1\]\)/);
+  assert.match(r.stderr, new RegExp(`Network ${P}_default +Resource is still in use`));
+  assert.equal(d.berth(["inspect", `${P}-x-1`]).code, 1, "the file's service is removed");
+  assert.equal(inspect(`${P}-y-1`).State.Running, true, "the orphan is kept");
+  const r2 = ok(compose(["down", "-t", "1", "--remove-orphans"], { file: "orphans.yaml" }), "down --remove-orphans");
+  assert.match(r2.stderr, new RegExp(`Network ${P}_default +Removed`));
+  assert.equal(d.berth(["inspect", `${P}-y-1`]).code, 1);
 });
