@@ -60,10 +60,14 @@ before(async () => {
 
 after(async () => {
   for (const f of readdirSync(hangDir)) rmSync(join(hangDir, f), { force: true });
-  if (!d.proc) await d.start().catch(() => {});
-  await d.stop();
-  const stubs = stubProcesses();
-  rmSync(stubDir, { recursive: true, force: true });
+  let stubs: string[] = [];
+  try {
+    if (!d.proc) await d.start().catch(() => {});
+    await d.stop();
+  } finally {
+    stubs = stubProcesses();
+    rmSync(stubDir, { recursive: true, force: true });
+  }
   assert.deepEqual(stubs, [], "runtime stub processes left behind");
 });
 
