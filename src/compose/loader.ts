@@ -346,7 +346,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
     const target = bc.str(b.target, "target");
     if (target) s.build.target = target;
   }
-  if (!s.image && !s.build) throw new ComposeError(`service "${name}" has neither an image nor a build context specified`);
+  if (!s.image && !s.build) throw new ComposeError(`service "${name}" has neither an image nor a build context specified: invalid compose project`);
   s.command = c.command(raw.command, "command");
   s.entrypoint = c.command(raw.entrypoint, "entrypoint");
   for (const f of envFileEntries(raw.env_file, where)) {
@@ -456,7 +456,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   s.stdin_open = c.bool(raw.stdin_open, "stdin_open");
   s.network_mode = c.str(raw.network_mode, "network_mode");
   s.pull_policy = c.str(raw.pull_policy, "pull_policy");
-  if (s.network_mode && nets !== undefined) throw new ComposeError(`${where}: network_mode and networks cannot be combined`);
+  if (s.network_mode && nets !== undefined && nets !== null) throw new ComposeError(`service ${name} declares mutually exclusive \`network_mode\` and \`networks\`: invalid compose project`);
   s.profiles = c.strList(raw.profiles, "profiles");
   if (raw.scale !== undefined && raw.scale !== null) s.scale = intOf(raw.scale, `${where}.scale`);
   if (isObj(raw.deploy)) {
@@ -465,8 +465,10 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
     for (const k of Object.keys(d)) if (k !== "replicas" && !k.startsWith("x-")) warnings.push(`${where}.deploy.${k} is not supported by berth and is ignored`);
     s.deploy = d;
     if (s.scale === undefined && typeof d.replicas === "number") s.scale = d.replicas;
-    else if (s.scale !== undefined && typeof d.replicas === "number" && d.replicas !== s.scale) throw new ComposeError(`can't set distinct values on 'scale' and 'deploy.replicas': ${s.scale} != ${d.replicas}`);
+    else if (s.scale !== undefined && typeof d.replicas === "number" && d.replicas !== s.scale) throw new ComposeError(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project`);
   }
+  if (s.healthcheck && s.healthcheck.Test.length && !["CMD", "CMD-SHELL", "NONE"].includes(s.healthcheck.Test[0])) throw new ComposeError('healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"');
+  if ((s.scale ?? 1) > 1 && s.container_name) throw new ComposeError(`services.${name}: can't set container_name and ${raw.scale !== undefined ? "scale" : "deploy.replicas"} as container name must be unique: invalid compose project`);
   s.secrets = fileObjectRefs(raw.secrets, `${where}.secrets`);
   s.configs = fileObjectRefs(raw.configs, `${where}.configs`);
   if (isObj(raw.develop) && Array.isArray(raw.develop.watch)) {
@@ -477,7 +479,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
         const target = wc.str(r.target, "target");
         if (target) rule.target = target;
         if (isObj(r.exec)) rule.exec = r.exec;
-        if (rule.action !== "rebuild" && rule.action !== "restart" && !target) throw new ComposeError(`services.${name}.develop.watch: target is required for non-rebuild actions: invalid compose project`);
+        if (rule.action !== "rebuild" && !target) throw new ComposeError(`services.${name}.develop.watch: target is required for non-rebuild actions: invalid compose project`);
         return rule;
       }),
     };
@@ -496,7 +498,7 @@ export function dependencyOrder(services: Record<string, Service>): string[] {
     if (state.get(n) === "visiting") throw new ComposeError(`dependency cycle detected: ${[...chain, n].join(" -> ")}`);
     state.set(n, "visiting");
     for (const d of Object.keys(services[n].depends_on)) {
-      if (!services[d]) throw new ComposeError(`service "${n}" depends on undefined service "${d}"`);
+      if (!services[d]) throw new ComposeError(`service "${n}" depends on undefined service "${d}": invalid compose project`);
       visit(d, [...chain, n]);
     }
     state.set(n, "done");
@@ -527,8 +529,9 @@ function fileObjectDefs(raw: unknown, kind: "secrets" | "configs", project: stri
     if (file !== undefined) def.file = resolve(dir, file);
     if (environment !== undefined) def.environment = environment;
     if (content !== undefined) def.content = content;
-    const sources = [file, environment, content].filter((x) => x !== undefined).length;
-    if (!external && sources !== 1) throw new ComposeError(`${kind}.${n}: exactly one of file, environment or content must be set`);
+    // compose-go: a secret needs a file or an environment variable; a config may also hold its content.
+    if (!external && kind === "secrets" && file === undefined && environment === undefined) throw new ComposeError(`secret ${JSON.stringify(n)} must declare either \`file\` or \`environment\`: invalid compose project`);
+    if (!external && kind === "configs" && file === undefined && environment === undefined && content === undefined) throw new ComposeError(`config ${JSON.stringify(n)} must declare either \`file\`, \`environment\` or \`content\`: invalid compose project`);
     for (const k of Object.keys(d)) if (!["name", "file", "environment", "content", "external", "labels"].includes(k) && !k.startsWith("x-")) warnings.push(`${kind}.${n}.${k} is not supported by berth and is ignored`);
     out[n] = def;
   }

@@ -395,8 +395,10 @@ configs:
   assert.deepEqual((m.secrets as Record<string, unknown>).token, { name: "t_token", environment: "TOKEN" });
   fails(() => load("services:\n  web:\n    image: x\n    configs: [nope]\n"), /service "web" refers to undefined config nope: invalid compose project/);
   fails(() => load("services:\n  web:\n    image: x\n    develop: {watch: [{path: ., action: sync}]}\n"), /^services\.web\.develop\.watch: target is required for non-rebuild actions: invalid compose project$/);
-  assert.equal(load("services:\n  web:\n    image: x\n    develop: {watch: [{path: ., action: restart}]}\n").services.web.develop?.watch[0].action, "restart");
-  fails(() => load("services:\n  web:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n"), /can't set distinct values on 'scale' and 'deploy.replicas': 2 != 3/);
+  fails(() => load("services:\n  web:\n    image: x\n    develop: {watch: [{path: ., action: restart}]}\n"), /target is required for non-rebuild actions/);
+  fails(() => load("services:\n  web:\n    image: x\n    container_name: one\n    deploy: {replicas: 2}\n"), /^services\.web: can't set container_name and deploy\.replicas as container name must be unique: invalid compose project$/);
+  fails(() => load("services:\n  web:\n    image: x\n    secrets: [s]\nsecrets:\n  s: {labels: {a: b}}\n"), /^secret "s" must declare either `file` or `environment`: invalid compose project$/);
+  fails(() => load("services:\n  web:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n"), /^services\.web: can't set distinct values on 'scale' and 'deploy\.replicas': invalid compose project$/);
 });
 
 // ---------- schema ----------

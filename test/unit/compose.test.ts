@@ -183,7 +183,9 @@ test("errors name the service and the key", () => {
   err("services:\n  web:\n    image: [busybox]\n", /validating .*: services\.web\.image must be a string/);
   err("services:\n  web:\n    image: busybox\n    ports: [\"a:b\"]\n", /services\.web\.ports\[0\]: invalid port/);
   err("services:\n  web:\n    image: busybox\n    read_only: maybe\n", /^error while interpolating services\.web\.read_only: failed to cast to expected type: invalid boolean: maybe$/);
-  err("services:\n  web:\n    command: x\n", /service "web" has neither an image nor a build context/);
+  err("services:\n  web:\n    command: x\n", /^service "web" has neither an image nor a build context specified: invalid compose project$/);
+  err("services:\n  web:\n    image: x\n    healthcheck: {test: [curl, x]}\n", /^healthcheck\.test must start either by "CMD", "CMD-SHELL" or "NONE"$/);
+  err("services:\n  web:\n    image: x\n    network_mode: host\n    networks: [default]\n", /^service web declares mutually exclusive `network_mode` and `networks`: invalid compose project$/);
   err("services:\n  web:\n    image: busybox\n    depends_on: [nope]\n", /service "web" depends on undefined service "nope"/);
   err("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n", /dependency cycle/);
   err("services:\n  web:\n    image: busybox\n    volumes: [\"nope:/x\"]\n", /service "web" refers to undefined volume nope/);
