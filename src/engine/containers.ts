@@ -709,53 +709,58 @@ export class ContainerService {
     const p = this.rtPaths(id);
     if (!c) { if (/^[0-9a-f]{64}$/.test(id)) await fsp.rm(join(p.exitDir, id), { force: true }); return; }
     trace(`exit ${id.slice(0, 12)} ${code}`);
-    let handled = false, restart = false;
-    await this.locks.run(id, async () => {
-      if (!c.State.Running) return;
-      handled = true;
-      this.health.stop(id);
-      // conmon drained the container's output before it wrote the exit: the last of it goes into the log before anyone hears of the exit.
-      await this.logMgr.finish(id).catch(() => {});
-      // The OOM killer's count in the container's memory cgroup, read before runc delete removes it.
-      const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
-      if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
-      c.State = { ...c.State, Status: "exited", Running: false, Paused: false, OOMKilled: oomKilled, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
-      // As dockerd (SetRestarting): a container its policy restarts goes from running straight to restarting.
-      restart = !c.HostConfig.AutoRemove && !c.Berth.ManualStop && shouldRestart(c, code, false);
-      if (restart) { c.State.Status = "restarting"; c.State.Restarting = true; }
-      c.Berth.ConmonPid = 0;
-      await this.networks.release(c).catch(() => {});
-      // An --rm container's rootfs goes with its removal, after its waiters are told.
-      if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
-      await this.unmountShm(c).catch(() => {});
-      // The runtime's own state goes in the background: nothing a waiter sees depends on it.
-      const cleanup = this.runtime.delete(id, true).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
-        .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
-      this.cleanups.set(id, cleanup);
-      const running = this.volumesInUse(id, true);
-      for (const m of c.Mounts as MountPoint[]) if (m.Type === "volume" && m.Name && !running.has(m.Name)) await this.store.volumes.deactivate(m.Name).catch(() => {});
-      // An --rm container goes straight on to removal, which records its own state.
-      if (!c.HostConfig.AutoRemove) await this.persist(c);
-      await fsp.rm(join(p.exitDir, id), { force: true });
-      this.events.publish("container", "die", id, this.attrs(c, { exitCode: String(code) }));
-      this.attachEvents(c, "disconnect", "unmount");
-      trace("exit handled");
-    });
-    if (!handled) return;
-    this.notify(id, ["not-running", "next-exit"], code);
-    if (c.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch(() => {});
-      return;
-    }
-    // A stop, kill or rm since then has cancelled it (the status is no longer restarting).
-    if (restart && c.State.Status === "restarting" && this.byId.has(id)) {
-      // Docker's back-off: 100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more.
-      const r = this.restarts.get(id) ?? { timeout: 0 };
-      if (Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt) >= 10_000) r.timeout = 0;
-      r.timeout = r.timeout === 0 ? 100 : Math.min(r.timeout * 2, 60_000);
-      this.restarts.set(id, r);
-      this.scheduleRestart(c, r.timeout);
-    }
+    let handled = false, restart = false, releaseCleanup = (): void => {};
+    try {
+      await this.locks.run(id, async () => {
+        if (!c.State.Running) return;
+        handled = true;
+        this.health.stop(id);
+        // conmon drained the container's output before it wrote the exit: the last of it goes into the log before anyone hears of the exit.
+        await this.logMgr.finish(id).catch(() => {});
+        // The OOM killer's count in the container's memory cgroup, read before runc delete removes it.
+        const oomKilled = (oomKillCount(`/berth/${id}`) ?? 0) > 0;
+        if (oomKilled) this.events.publish("container", "oom", id, this.attrs(c));
+        c.State = { ...c.State, Status: "exited", Running: false, Paused: false, OOMKilled: oomKilled, Pid: 0, ExitCode: code, FinishedAt: nowIso() };
+        // As dockerd (SetRestarting): a container its policy restarts goes from running straight to restarting.
+        restart = !c.HostConfig.AutoRemove && !c.Berth.ManualStop && shouldRestart(c, code, false);
+        if (restart) { c.State.Status = "restarting"; c.State.Restarting = true; }
+        c.Berth.ConmonPid = 0;
+        await this.networks.release(c).catch(() => {});
+        // An --rm container's rootfs goes with its removal, after its waiters are told.
+        if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
+        await this.unmountShm(c).catch(() => {});
+        // The runtime's own state goes in the background: nothing a waiter sees depends on it. It starts once
+        // the waiters have been answered (the spawn of runc holds the event loop for milliseconds, and a
+        // `run --rm` waits for that answer).
+        const gate = new Promise<void>((r) => { releaseCleanup = r; });
+        const cleanup = gate.then(() => this.runtime.delete(id, true)).catch(() => {}).then(() => removeCgroup(`/berth/${id}`)).catch(() => {})
+          .finally(() => { if (this.cleanups.get(id) === cleanup) this.cleanups.delete(id); });
+        this.cleanups.set(id, cleanup);
+        const running = this.volumesInUse(id, true);
+        for (const m of c.Mounts as MountPoint[]) if (m.Type === "volume" && m.Name && !running.has(m.Name)) await this.store.volumes.deactivate(m.Name).catch(() => {});
+        // An --rm container goes straight on to removal, which records its own state.
+        if (!c.HostConfig.AutoRemove) await this.persist(c);
+        await fsp.rm(join(p.exitDir, id), { force: true });
+        this.events.publish("container", "die", id, this.attrs(c, { exitCode: String(code) }));
+        this.attachEvents(c, "disconnect", "unmount");
+        trace("exit handled");
+      });
+      if (!handled) return;
+      this.notify(id, ["not-running", "next-exit"], code);
+      if (c.HostConfig.AutoRemove) {
+        await this.remove(id, { force: true }).catch(() => {});
+        return;
+      }
+      // A stop, kill or rm since then has cancelled it (the status is no longer restarting).
+      if (restart && c.State.Status === "restarting" && this.byId.has(id)) {
+        // Docker's back-off: 100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more.
+        const r = this.restarts.get(id) ?? { timeout: 0 };
+        if (Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt) >= 10_000) r.timeout = 0;
+        r.timeout = r.timeout === 0 ? 100 : Math.min(r.timeout * 2, 60_000);
+        this.restarts.set(id, r);
+        this.scheduleRestart(c, r.timeout);
+      }
+    } finally { releaseCleanup(); }
   }
 
   /** A policy restart after delay ms (as dockerd: a start event, no restart event; RestartCount counts it). */
