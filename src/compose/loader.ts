@@ -2,13 +2,14 @@
  * The Compose Specification loader: finds the compose file(s) (-f, COMPOSE_FILE, or compose.yaml and its
  * compose.override.yaml in the working directory or a parent), reads the env files (`.env`, --env-file,
  * COMPOSE_ENV_FILES) as compose-go's dotenv does, parses YAML with the merge tags `!reset`/`!override`,
- * interpolates, validates each file against the Compose Specification's JSON Schema (compiled at build
- * time), resolves `include` and `extends`, merges the files (merge.ts: 13-merge.md), drops the services of
- * inactive profiles, then normalizes into a `Project` whose services carry only canonical forms (lists of
- * ports and mounts, maps of environment and labels...) and checks its consistency.
+ * interpolates, resolves `include` and `extends`, merges the files (merge.ts: 13-merge.md) and validates the
+ * result of each merge against the Compose Specification's JSON Schema (schema/: bundled as an object, walked
+ * by a small validator), drops the services of inactive profiles, then normalizes into a `Project` whose
+ * services carry only canonical forms (lists of ports and mounts, maps of environment and labels...) and
+ * checks its consistency.
  *
  * Pure: no daemon. Errors are `ComposeError`; schema errors name the path as compose-go does
- * ("validating /p/compose.yaml: services.web.ports.0 must be a string or number").
+ * ("validating /p/compose.yaml: services.web.ports.0 must be a number, string or mapping").
  *
  * Model fields beyond the container basics (for the orchestrator; compose-go's shapes):
  * - Service.profiles: string[] (the service's profiles; inactive services are not in Project.services);
@@ -20,6 +21,9 @@
  * - Project.environment: the interpolation environment (OS env over the env files), for `environment` sources;
  * - Project.profiles: every profile named by a service; Project.activeProfiles: those enabled;
  * - Project.disabledServices: services left out by profiles (normalized too, for `up <service>`).
+ * LoadOptions beyond files/projectName/cwd/env: projectDirectory (--project-directory), envFiles (--env-file),
+ * profiles (--profile), stdin (what `-f -` reads), enableServices (services named on the command line run
+ * whatever their profiles, with their dependencies, as compose-go's WithServicesEnabled).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
