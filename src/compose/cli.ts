@@ -53,13 +53,13 @@ function psRows(o: Orchestrator, cs: ContainerSummary[]): Record<string, unknown
  * --abort-on-container-exit: the first container to exit stops them all, and
  * its exit code (or --exit-code-from's service's) is the answer.
  */
-async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: Started[], a: { abort?: boolean; exitCodeFrom?: string; color?: boolean } = {}): Promise<number> {
+async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: Started[], a: { abort?: boolean; exitCodeFrom?: string; color?: boolean; timeout?: number } = {}): Promise<number> {
   let stopping = false;
   let code: number | undefined;
   let aborting: Promise<void> | undefined;
   const stopAll = async () => {
     c.err("Gracefully stopping... (press Ctrl+C again to force)\n");
-    await o.stop(started.map((s) => s.service));
+    await o.stop(started.map((s) => s.service), a.timeout);
   };
   let interrupted: Promise<void> | undefined;
   const onSig = () => {
@@ -82,7 +82,7 @@ async function attachUntilInterrupt(c: Ctx, o: Orchestrator, started: Started[],
       if (a.abort && !stopping && !aborting) {
         stopping = true;
         c.err("Aborting on container exit...\n");
-        aborting = o.stop(started.map((s) => s.service));
+        aborting = o.stop(started.map((s) => s.service), a.timeout);
       }
     });
     if (aborting) await aborting;
@@ -126,10 +126,10 @@ const subs: Sub[] = [
       const started = await o.up({
         services: a, build: !!f.build, forceRecreate: !!f["force-recreate"], noRecreate: !!f["no-recreate"], noStart: !!f["no-start"], pull,
         noDeps: !!f["no-deps"], removeOrphans: !!f["remove-orphans"], scale: parseScale(f.scale as string[] | undefined),
-        wait: !!f.wait, waitTimeout: f["wait-timeout"] as number | undefined,
+        wait: !!f.wait, waitTimeout: f["wait-timeout"] as number | undefined, timeout: f.timeout as number | undefined,
       });
       if (f.detach || f.wait || f["no-start"]) return 0;
-      return attachUntilInterrupt(c, o, started, { abort, exitCodeFrom: ecf, color: useColor({ noColor: !!f["no-color"], ansi }) });
+      return attachUntilInterrupt(c, o, started, { abort, exitCodeFrom: ecf, color: useColor({ noColor: !!f["no-color"], ansi }), timeout: f.timeout as number | undefined });
     },
   },
   {

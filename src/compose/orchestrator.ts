@@ -56,6 +56,8 @@ export interface UpOptions {
   scale?: Record<string, number>;
   /** --wait: block until the containers run (and are healthy when they have a healthcheck); seconds, 0 = no limit. */
   wait?: boolean; waitTimeout?: number;
+  /** -t: seconds to wait for a container to stop when it is recreated or scaled away. */
+  timeout?: number;
 }
 
 function stable(v: unknown): string {
@@ -404,7 +406,7 @@ export class Orchestrator {
       const mine = all.filter((c) => c.Labels[L.service] === n);
       // Scale down: the highest numbers go first.
       const extra = mine.filter((c) => Number(c.Labels[L.number] ?? 1) > want).sort((a, b) => Number(b.Labels[L.number]) - Number(a.Labels[L.number]));
-      for (const c of extra) await this.removeContainer(c, c.Names[0].replace(/^\//, ""));
+      for (const c of extra) await this.removeContainer(c, c.Names[0].replace(/^\//, ""), o.timeout);
       const toStart: Started[] = [];
       const svcIds: string[] = [];
       for (let i = 1; i <= want; i++) {
@@ -415,7 +417,7 @@ export class Orchestrator {
           const changed = cur.Labels[L.hash] !== hash || cur.Labels[L.image] !== img.Id;
           if (o.forceRecreate || (changed && !o.noRecreate)) {
             this.io.progress(` Container ${name}  Recreate\n`);
-            await this.api.request("POST", `/containers/${cur.Id}/stop`).catch(() => {});
+            await this.api.request("POST", `/containers/${cur.Id}/stop`, { query: { t: o.timeout } }).catch(() => {});
             await this.api.request("DELETE", `/containers/${cur.Id}`, { query: { force: true } });
             id = undefined;
             recreated.add(n);
