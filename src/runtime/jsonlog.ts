@@ -58,13 +58,19 @@ export function encodeEntry(e: LogEntry): string {
   return `{${log}"stream":"${e.stream}","time":"${e.time}"}\n`;
 }
 
-/** Parses one line of a json-file log; undefined for a torn or foreign line. */
+/** A stamp as `logs --timestamps` prints it (Docker's RFC3339NanoFixed: always nine fraction digits). */
+export function fixedNano(t: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(t);
+  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}Z` : t;
+}
+
+/** Parses one line of a json-file log (its time as `logs` shows it); undefined for a torn or foreign line. */
 export function decodeLine(line: Buffer | string): LogEntry | undefined {
   try {
     const o = JSON.parse(typeof line === "string" ? line : line.toString("utf8")) as { log?: string; stream?: string; time?: string };
     if (typeof o.time !== "string") return undefined;
     const stream = o.stream === "stderr" ? "stderr" : "stdout";
-    return { time: o.time, stream, data: Buffer.from(o.log ?? "", "utf8") };
+    return { time: fixedNano(o.time), stream, data: Buffer.from(o.log ?? "", "utf8") };
   } catch {
     return undefined;
   }

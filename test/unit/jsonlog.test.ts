@@ -29,6 +29,9 @@ describe("json-file encoding", () => {
     assert.equal(encodeEntry(e("<a&b>\r\u2028\\t")), '{"log":"\\u003ca\\u0026b\\u003e\\r\\u2028\\\\t","stream":"stdout","time":"2026-12-01T22:44:57.718978466Z"}\n');
     assert.equal(encodeEntry(e("")), '{"stream":"stdout","time":"2026-12-01T22:44:57.718978466Z"}\n');
     assert.deepEqual(decodeLine('{"log":"\\u003cx\\u0009\\n","stream":"stderr","time":"t"}'), { time: "t", stream: "stderr", data: Buffer.from("<x\t\n") });
+    // Stored as Go prints RFC3339Nano (zeros trimmed); read back as `logs -t` shows it (nine digits, as dockerd).
+    assert.equal(decodeLine('{"log":"x","stream":"stdout","time":"2026-12-01T22:44:57.5Z"}')!.time, "2026-12-01T22:44:57.500000000Z");
+    assert.equal(decodeLine('{"log":"x","stream":"stdout","time":"2026-12-01T22:44:57Z"}')!.time, "2026-12-01T22:44:57.000000000Z");
   });
   test("conmon's stamps become UTC RFC3339Nano without trailing zeros", () => {
     assert.equal(utcNano("2026-12-01T22:44:57.718978400+00:00"), "2026-12-01T22:44:57.7189784Z");
