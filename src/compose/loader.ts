@@ -56,7 +56,8 @@ export interface Service {
   ports: PortConfig[];
   volumes: MountConfig[];
   networks: Record<string, ServiceNetwork>;
-  depends_on: Record<string, { condition: string; required: boolean }>;
+  /** restart: true (only when set) restarts this service when the dependency is restarted or recreated. */
+  depends_on: Record<string, { condition: string; required: boolean; restart?: boolean }>;
   restart?: string;
   working_dir?: string;
   user?: string;
@@ -425,7 +426,8 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
     if (cfg !== null && !isObj(cfg)) throw new ComposeError(`${where}.depends_on.${d} must be a mapping`);
     const condition = (cfg && new Checker(`${where}.depends_on.${d}`).str(cfg.condition, "condition")) || "service_started";
     if (!["service_started", "service_healthy", "service_completed_successfully"].includes(condition)) throw new ComposeError(`${where}.depends_on.${d}.condition must be one of service_started, service_healthy, service_completed_successfully`);
-    s.depends_on[d] = { condition, required: cfg?.required !== false };
+    s.depends_on[d] = { condition, required: cfg?.required !== false && cfg?.required !== "false" };
+    if (cfg && (cfg.restart === true || cfg.restart === "true")) s.depends_on[d].restart = true;
   }
   s.restart = c.str(raw.restart, "restart");
   if (s.restart && !/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(s.restart)) throw new ComposeError(`${where}.restart: invalid restart policy "${s.restart}"`);
@@ -447,6 +449,7 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
     };
     const test = h.disable === true ? ["NONE"] : typeof h.test === "string" ? ["CMD-SHELL", h.test] : Array.isArray(h.test) ? h.test.map(String) : [];
     s.healthcheck = { Test: test, Interval: dur("interval"), Timeout: dur("timeout"), StartPeriod: dur("start_period"), Retries: h.retries === undefined ? undefined : Number(h.retries) };
+    if (h.start_interval !== undefined) warnings.push(`${where}.healthcheck.start_interval is not supported by berth and is ignored`);
   }
   s.stop_grace_period = c.str(raw.stop_grace_period, "stop_grace_period");
   s.expose = c.strList(raw.expose, "expose");

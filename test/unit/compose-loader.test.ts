@@ -114,6 +114,8 @@ services:
   assert.deepEqual(w.command, ["c"]);
   assert.deepEqual(w.ports.map((x) => `${x.published}:${x.target}/${x.protocol}`), ["8080:80/tcp", "9000:9000/udp", "8081:81/tcp"]);
   assert.deepEqual(w.depends_on, { db: { condition: "service_healthy", required: true } });
+  const r = load("services:\n  web:\n    image: x\n    depends_on: {db: {condition: service_started, restart: true, required: false}}\n  db:\n    image: x\n");
+  assert.deepEqual(r.services.web.depends_on, { db: { condition: "service_started", required: false, restart: true } });
   assert.deepEqual(Object.keys(w.networks).sort(), ["back", "front"]);
   assert.deepEqual(w.networks.back.aliases, ["b"]);
   assert.deepEqual(w.dns, ["1.1.1.1", "8.8.8.8"]);
