@@ -5,7 +5,7 @@
  * `port --index`, scaling down removing the highest numbers; deploy.replicas;
  * secrets (file and environment sources) and configs (file, environment, content) readable where
  * the spec mounts them, read-only; and the smaller commands (top, images,
- * kill, pause/unpause, ls, cp, wait, events --json).
+ * kill, pause/unpause, ls, cp, wait, events --json), and push to a loopback `berth registry serve`.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -167,6 +167,39 @@ test("top, images, pause/unpause, kill, ls, cp, events --json, wait", async () =
   ok(compose(["kill", "-s", "SIGKILL", "web"]), "kill");
   assert.equal((await waiter).code, 137);
   assert.equal(inspect(`${P}-web-1`).State.Running, false);
+});
+
+test("push: a service's image goes to its registry (berth registry serve on loopback)", async () => {
+  const root = mkdtempSync(join(tmpdir(), "bcscale-reg-"));
+  const reg = spawn(BERTH, ["registry", "serve", "--addr", "127.0.0.1:0", "--root", root], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  reg.stdout!.on("data", (x) => { out += x; });
+  reg.stderr!.on("data", (x) => { out += x; });
+  try {
+    const deadline = Date.now() + 15_000;
+    let port = 0;
+    while (!port) {
+      const m = /"msg":"listening","addr":"127\.0\.0\.1:(\d+)"/.exec(out);
+      if (m) port = Number(m[1]);
+      else { assert.ok(Date.now() < deadline && reg.exitCode === null, `registry: ${out}`); await sleep(50); }
+    }
+    mkdirSync(join(dir, "pushed"), { recursive: true });
+    writeFileSync(join(dir, "pushed", "Dockerfile"), "FROM busybox\nRUN echo pushed > /p\n");
+    writeFileSync(join(dir, "push.yaml"), `services:\n  app:\n    build: ./pushed\n    image: 127.0.0.1:${port}/team/app:1\n  plain:\n    image: busybox\n`);
+    ok(compose(["-f", "push.yaml", "build"]), "build");
+    const r = ok(compose(["-f", "push.yaml", "push", "app"]), "push");
+    assert.match(r.stderr, /app Pushed/);
+    const tags = await new Promise<string>((resolve, reject) => {
+      const s = net.connect({ host: "127.0.0.1", port }, () => s.write(`GET /v2/team/app/tags/list HTTP/1.0\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+      let b = ""; s.on("data", (x) => { b += x; }); s.on("end", () => resolve(b.split("\r\n\r\n").slice(1).join(""))); s.on("error", reject);
+    });
+    assert.deepEqual(JSON.parse(tags).tags, ["1"]);
+    d.berth(["rmi", `127.0.0.1:${port}/team/app:1`]);
+  } finally {
+    reg.kill("SIGTERM");
+    if (reg.exitCode === null) await new Promise((r) => reg.once("close", r));
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test("scaling down removes the highest numbers; down removes the project's runtime dir", () => {
