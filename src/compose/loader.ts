@@ -645,8 +645,14 @@ const OVERRIDE_KEY = `${TAG_PREFIX}!override`;
 const LEGACY_OCTAL: YAML.ScalarTag = { identify: (v) => typeof v === "number", default: true, tag: "tag:yaml.org,2002:int", test: /^0[0-7]+$/, resolve: (s) => parseInt(s, 8) };
 
 /** Parses one YAML document; `!reset` and `!override` become merge.ts's markers (after interpolation: see markers()). */
-function parseYaml(content: string, path: string): unknown {
-  const doc = yamlLib().parseDocument(content, { merge: true, uniqueKeys: true, customTags: (tags) => [LEGACY_OCTAL, ...tags] });
+function parseYaml(content: string, path: string): unknown[] {
+  const docs = yamlLib().parseAllDocuments(content, { merge: true, uniqueKeys: true, customTags: (tags) => [LEGACY_OCTAL, ...tags] });
+  if (!Array.isArray(docs)) return [];
+  return docs.map((doc) => parseDoc(doc, path));
+}
+
+/** One document of a file (compose-go reads every `---` document of a file, merging each in turn). */
+function parseDoc(doc: YAML.Document.Parsed, path: string): unknown {
   if (doc.errors.length) throw new ComposeError(`failed to parse ${path}: ${doc.errors[0].message}`);
   YAML.visit(doc, {
     Node(_key, node) {
@@ -728,9 +734,7 @@ interface LoadCtx {
  */
 function loadFiles(files: { path: string; content?: string }[], ctx: LoadCtx): Obj {
   let dict: Obj = {};
-  for (const f of files) {
-    const doc = loadFile(f.path, ctx, f.content);
-    if (!doc) continue;
+  for (const f of files) for (const doc of loadFile(f.path, ctx, f.content)) {
     dict = finalize(mergeYaml(dict, doc, [])) as Obj;
     const err = schemaError(dict);
     if (err) throw new ComposeError(`validating ${f.path}: ${err}`);
@@ -743,8 +747,8 @@ function loadFiles(files: { path: string; content?: string }[], ctx: LoadCtx): O
   return dict;
 }
 
-/** Reads, parses and interpolates one file, then resolves its include and extends (undefined: the file holds no document). */
-function loadFile(path: string, ctx: LoadCtx, content?: string): Obj | undefined {
+/** Reads, parses and interpolates one file, then resolves the include and extends of each of its documents. */
+function loadFile(path: string, ctx: LoadCtx, content?: string): Obj[] {
   let text = content;
   if (text === undefined) {
     if (path === "-") text = ctx.stdin ?? readFileSync(0, "utf8");
@@ -753,8 +757,10 @@ function loadFile(path: string, ctx: LoadCtx, content?: string): Obj | undefined
     }
   }
   const name = path === "-" ? "-" : path;
-  let y = parseYaml(text, name);
-  if (y === null || y === undefined) return undefined;
+  return parseYaml(text, name).filter((y) => y !== null && y !== undefined).map((y) => loadDoc(y, path, name, ctx));
+}
+
+function loadDoc(y: unknown, path: string, name: string, ctx: LoadCtx): Obj {
   if (!isObj(y)) throw new ComposeError(`${name}: top-level object must be a mapping`);
   try { y = interpolateTree(y, ctx.env); } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
   const doc = markers(y) as Obj;
@@ -788,8 +794,9 @@ function resolveExtends(doc: Obj, service: string, file: string, dir: string, ct
     const other = resolve(dir, ref.file);
     let odoc: Obj;
     const text = (() => { try { return readFileSync(other, "utf8"); } catch { throw new ComposeError(`cannot extend service "${service}" in ${file}: open ${other}: no such file or directory`); } })();
-    let y = parseYaml(text, other);
-    if (!isObj(y)) throw new ComposeError(`${other}: top-level object must be a mapping`);
+    const ys = parseYaml(text, other).filter((x) => x !== null && x !== undefined);
+    if (ys.some((x) => !isObj(x))) throw new ComposeError(`${other}: top-level object must be a mapping`);
+    let y: unknown = finalize(mergeModels(ys as Obj[]));
     try { y = interpolateTree(y, ctx.env); } catch (e) { if (e instanceof InterpolationError) throw new ComposeError(e.message); throw e; }
     odoc = markers(y) as Obj;
     if (!isObj(odoc.services) || !isObj(odoc.services[ref.service])) throw new ComposeError(`cannot extend service "${service}" in ${file}: service "${ref.service}" not found in ${other}`);

@@ -148,6 +148,13 @@ test("files on disk: compose.override.yaml is read after compose.yaml; COMPOSE_F
   });
 });
 
+test("a file of several YAML documents: each is merged over the ones before, as compose-go reads them", () => {
+  const p = load("services:\n  web:\n    image: busybox:1\n    ports: [\"80\"]\n---\nservices:\n  web:\n    image: busybox:2\n  db:\n    image: x\n");
+  assert.equal(p.services.web.image, "busybox:2");
+  assert.deepEqual(p.services.web.ports.map((x) => x.target), [80]);
+  assert.ok(p.services.db);
+});
+
 // ---------- .env and env_file ----------
 
 test(".env: compose-go's dotenv forms", () => {
