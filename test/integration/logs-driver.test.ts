@@ -179,6 +179,24 @@ test("logs -f keeps following across rotations", async () => {
   ok(["rm", "fol"]);
 });
 
+test("while berthd runs, conmon's spool stays small: berthd asks conmon to reopen it once converted (ctl fifo)", async () => {
+  // ~1.6 MB through the spool, at a pace the pump keeps up with; only the ctl reopen can keep the spool
+  // under 1 MiB here (conmon's own --log-size-max for the default cap is 10m x 5).
+  ok(["run", "-d", "--name", "spool", "busybox", "sh", "-c",
+    "i=0; while [ $i -lt 16000 ]; do echo spool-$i-0123456789012345678901234567890123456789; i=$((i+1)); [ $((i % 200)) = 0 ] && usleep 20000; done; echo spool-end; sleep 600"]);
+  const c = inspect("spool");
+  const spool = join(dirOf(c.Id), "container.log");
+  let max = 0;
+  await until("the last line in the log", () => {
+    max = Math.max(max, statSync(spool, { throwIfNoEntry: false })?.size ?? 0);
+    return ok(["logs", "--tail", "1", "spool"]) === "spool-end\n";
+  }, 120_000);
+  assert.ok(max < 1024 * 1024, `the spool reached ${max} bytes`);
+  const lines = ok(["logs", "spool"]).trimEnd().split("\n");
+  assert.equal(lines.length, 16001, "nothing lost across the spool's reopenings");
+  ok(["rm", "-f", "spool"]);
+});
+
 test("logs right after the container exits show all of its output", () => {
   for (let round = 0; round < 3; round++) {
     ok(["run", "--name", `quick${round}`, "busybox", "seq", "1", "20000"]);
