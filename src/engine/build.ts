@@ -1,6 +1,6 @@
 /**
  * Builds (`POST /build`, the classic builder's protocol): the context tar is
- * unpacked into a temporary directory, the executor (src/build) runs the
+ * unpacked into a temporary directory, the executor (src/builder) runs the
  * Dockerfile against this engine's images, containers and commits, and the
  * build cache (key → image ID) lives in <data-root>/buildcache/cache.{json,journal}.
  *
@@ -23,7 +23,7 @@ import { Journal } from "../store/journal.js";
 import { BadParameterError, errorMessage } from "../lib/errors.js";
 import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
-import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../build/executor.js";
+import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
 import type { ContainerService } from "./containers.js";
 import type { ImageService } from "./images.js";
 import type { CommitService } from "./commit.js";

@@ -7,8 +7,8 @@ import {
   type ArgInstruction, type LabelInstruction, type HealthcheckInstruction, type OnbuildInstruction,
   type CmdInstruction, type EntrypointInstruction, type ShellInstruction, type VolumeInstruction,
   type ExposeInstruction, type WorkdirInstruction,
-} from "../../src/build/dockerfile.js";
-import { expand, expandString, processWords, expandHeredoc, EXPANSION } from "../../src/build/expand.js";
+} from "../../src/builder/dockerfile.js";
+import { expand, expandString, processWords, expandHeredoc, EXPANSION } from "../../src/builder/expand.js";
 import { DockerIgnore, parseDockerignore, cleanPath } from "../../src/lib/dockerignore.js";
 import { BadParameterError } from "../../src/lib/errors.js";
 
