@@ -303,6 +303,11 @@ services:
   });
   fails(() => load("services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n"), /^Circular reference:\n  a in \/nonexistent-proj\/c0\.yaml\n  extends b in \/nonexistent-proj\/c0\.yaml\n  extends a in \/nonexistent-proj\/c0\.yaml$/);
   fails(() => load("services:\n  a:\n    extends: nope\n"), /cannot extend service "a" in .*: service "nope" not found/);
+  // The merge tags work on what extends brings in too.
+  const t = load("services:\n  base:\n    image: x\n    ports: [\"80\"]\n    environment: {A: \"1\", B: \"2\"}\n  web:\n    extends: base\n    ports: !reset []\n    environment: !override {C: \"3\"}\n");
+  assert.deepEqual(t.services.web.ports, []);
+  assert.deepEqual(t.services.web.environment, { C: "3" });
+  assert.deepEqual(t.services.base.environment, { A: "1", B: "2" });
 });
 
 test("include: sub-projects with their own directory and .env, conflicts and cycles refused", () => {
