@@ -32,7 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
+  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml", "restart.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
   try { await d.stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
@@ -229,4 +229,46 @@ ${both ? `  y:\n    image: busybox\n    init: true\n    command: ["sleep", "3600
   const r2 = ok(compose(["down", "-t", "1", "--remove-orphans"], { file: "orphans.yaml" }), "down --remove-orphans");
   assert.match(r2.stderr, new RegExp(`Network ${P}_default +Removed`));
   assert.equal(d.berth(["inspect", `${P}-y-1`]).code, 1);
+});
+
+test("depends_on restart: true: restarting or recreating the dependency restarts the dependent; service_completed_successfully", () => {
+  const file = (v: string) => writeFileSync(join(dir, "restart.yaml"), `
+services:
+  init:
+    image: busybox
+    command: ["sh", "-c", "echo migrated"]
+  db:
+    image: busybox
+    init: true
+    command: ["sleep", "3600"]
+    environment: { V: "${v}" }
+  app:
+    image: busybox
+    init: true
+    command: ["sleep", "3600"]
+    depends_on:
+      init: { condition: service_completed_successfully }
+      db: { condition: service_started, restart: true }
+  other:
+    image: busybox
+    init: true
+    command: ["sleep", "3600"]
+    depends_on: [db]
+`);
+  file("1");
+  ok(compose(["up", "-d"], { file: "restart.yaml" }), "up");
+  assert.equal(inspect(`${P}-init-1`).State.ExitCode, 0);
+  assert.equal(inspect(`${P}-app-1`).State.Running, true, "app started once init completed");
+  assert.equal(inspect(`${P}-app-1`).Config.Labels["com.docker.compose.depends_on"].split(",").sort().join(","), "db:service_started:true,init:service_completed_successfully:false");
+  const started = (n: string) => inspect(`${P}-${n}-1`).State.StartedAt as string;
+  const [app0, other0] = [started("app"), started("other")];
+  ok(compose(["restart", "-t", "1", "db"], { file: "restart.yaml" }), "restart db");
+  assert.notEqual(started("app"), app0, "restart: true restarts the dependent");
+  assert.equal(started("other"), other0, "a plain dependent is left alone");
+  const app1 = started("app");
+  file("2");
+  ok(compose(["up", "-d"], { file: "restart.yaml" }), "up with db changed");
+  assert.notEqual(started("app"), app1, "recreating db restarts app");
+  assert.equal(started("other"), other0);
+  ok(compose(["down", "-t", "1"], { file: "restart.yaml" }), "down");
 });
