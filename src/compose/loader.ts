@@ -399,7 +399,12 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
       let m: MountConfig;
       if (typeof v === "string") m = parseVolumeShort(v, w);
       else if (isObj(v)) {
-        for (const k of Object.keys(v)) if (!["type", "source", "target", "read_only"].includes(k) && !k.startsWith("x-")) warnings.push(`${w}.${k} is not supported by berth and is ignored`);
+        for (const k of Object.keys(v)) {
+          if (["type", "source", "target", "read_only"].includes(k) || k.startsWith("x-")) continue;
+          // A bind's host path is created when missing (as docker's -v does): create_host_path: true is what happens anyway.
+          if (k === "bind" && isObj(v.bind) && Object.entries(v.bind).every(([bk, bv]) => bk === "create_host_path" && (bv === true || bv === "true"))) continue;
+          warnings.push(`${w}.${k} is not supported by berth and is ignored`);
+        }
         const vc = new Checker(w);
         const type = vc.str(v.type, "type");
         if (type !== "volume" && type !== "bind" && type !== "tmpfs") throw new ComposeError(`${w}: volume type ${type} is not supported by berth`);

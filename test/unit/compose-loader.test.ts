@@ -447,6 +447,8 @@ x-top: {anything: true}
     assert.match(warnings, new RegExp(`${k.replace(/[.[\]]/g, "\\$&")} is not supported by berth and is ignored`), k);
   }
   assert.equal(p.warnings.length, new Set(p.warnings).size);
+  // What berth does anyway is not warned about.
+  assert.deepEqual(load("services:\n  web:\n    image: x\n    volumes: [{type: bind, source: /h, target: /h, bind: {create_host_path: true}}]\n").warnings, []);
   assert.deepEqual(load("version: '3.8'\nservices: {}\n").warnings, ["/nonexistent-proj/c0.yaml: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"]);
   // A remote build context is kept as written, not made a path.
   assert.equal(load("services:\n  web:\n    build: https://github.com/docker/welcome.git#main\n").services.web.build?.context, "https://github.com/docker/welcome.git#main");
