@@ -32,7 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml", "restart.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
+  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml", "restart.yaml", "external.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
   try { await d.stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
@@ -271,4 +271,37 @@ services:
   assert.notEqual(started("app"), app1, "recreating db restarts app");
   assert.equal(started("other"), other0);
   ok(compose(["down", "-t", "1"], { file: "restart.yaml" }), "down");
+});
+
+test("external networks and volumes must exist (compose's errors), are used as they are, and down leaves them", () => {
+  writeFileSync(join(dir, "external.yaml"), `
+services:
+  s:
+    image: busybox
+    init: true
+    command: ["sleep", "3600"]
+    networks: [outside]
+    volumes: ["shared:/shared"]
+networks:
+  outside: { external: true, name: ${P}-extnet }
+volumes:
+  shared: { external: true, name: ${P}-extvol }
+`);
+  const n = compose(["up", "-d"], { file: "external.yaml" });
+  assert.equal(n.code, 1);
+  assert.match(n.stderr, new RegExp(`network ${P}-extnet declared as external, but could not be found`));
+  ok(d.berth(["network", "create", `${P}-extnet`]), "network create");
+  const v = compose(["up", "-d"], { file: "external.yaml" });
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, new RegExp(`external volume "${P}-extvol" not found`));
+  ok(d.berth(["volume", "create", `${P}-extvol`]), "volume create");
+  ok(compose(["up", "-d"], { file: "external.yaml" }), "up");
+  const info = inspect(`${P}-s-1`);
+  assert.ok(info.NetworkSettings.Networks[`${P}-extnet`], "on the external network");
+  assert.ok(info.Mounts.some((m: { Name?: string }) => m.Name === `${P}-extvol`), "the external volume mounted");
+  ok(compose(["down", "-v", "-t", "1"], { file: "external.yaml" }), "down -v");
+  assert.equal(d.berth(["network", "inspect", `${P}-extnet`]).code, 0, "an external network is not removed");
+  assert.equal(d.berth(["volume", "inspect", `${P}-extvol`]).code, 0, "an external volume is not removed");
+  ok(d.berth(["network", "rm", `${P}-extnet`]), "network rm");
+  ok(d.berth(["volume", "rm", `${P}-extvol`]), "volume rm");
 });
