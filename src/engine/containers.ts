@@ -152,7 +152,7 @@ export class ContainerService {
 
   private logPaths(id: string): LogPaths { const d = this.dir(id); return { dir: d, spool: join(d, "container.log"), ctl: join(d, "bundle", "ctl") }; }
   /** The container's log driver and options, read as a start reads them (throws dockerd's 500 for a bad value). */
-  private logSettings(c: ContainerRecord): LogSettings { return settingsFor(mergeLogConfig(c.HostConfig.LogConfig), this.dir(c.Id), c.Id); }
+  private logSettings(c: ContainerRecord): LogSettings { return settingsFor(mergeLogConfig(c.HostConfig.LogConfig), this.dir(c.Id), c.Id, c); }
 
   // ---------------------------------------------------------------- load / reconcile
 

@@ -32,7 +32,7 @@ import { join } from "node:path";
 import { promises as fsp } from "node:fs";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 import { ramInBytes } from "../lib/units.js";
-import { JsonLogWriter, readJsonLog, allLogFiles } from "../runtime/jsonlog.js";
+import { JsonLogWriter, readJsonLog, allLogFiles, goJsonMap } from "../runtime/jsonlog.js";
 import { SpoolPump, readLog, type LogEntry, type ReadLogOptions } from "../runtime/logs.js";
 
 export interface LogConfig { Type: string; Config: Record<string, string> }
@@ -100,6 +100,42 @@ export interface LogSettings {
   compress: boolean;
   /** conmon's --log-size-max for the spool (0: none). */
   spoolMax: number;
+  /** json-file's "attrs" of every entry (raw JSON), from labels/labels-regex/env/env-regex/tag. */
+  attrs?: string;
+}
+
+/** What the labels/env/tag options read of a container. */
+export interface LogContainer { Name: string; Image?: string; Config: { Labels?: Record<string, string> | null; Env?: string[] | null; Image?: string } }
+
+/**
+ * Docker's ExtraAttributes plus the tag (daemon/logger/loginfo.go, loggerutils.ParseLogTag): listed labels and env
+ * vars the container has, those matching the regexes (labels-regex only counts when labels is set too, as in
+ * dockerd), and tag's template ({{.ID}} {{.FullID}} {{.Name}} {{.ImageID}} {{.ImageFullID}} {{.ImageName}} {{.DaemonName}}).
+ */
+export function logAttrs(c: Record<string, string>, id: string, ctr: LogContainer): string | undefined {
+  const extra: Record<string, string> = {};
+  const labels = ctr.Config.Labels ?? {};
+  if (c.labels) {
+    for (const l of c.labels.split(",")) if (l in labels) extra[l] = labels[l];
+    if (c["labels-regex"]) { const re = goRegex(c["labels-regex"]); for (const [k, v] of Object.entries(labels)) if (re?.test(k)) extra[k] = v; }
+  }
+  const env: Record<string, string> = {};
+  for (const e of ctr.Config.Env ?? []) { const i = e.indexOf("="); if (i > 0) env[e.slice(0, i)] = e.slice(i + 1); }
+  if (c.env) for (const l of c.env.split(",")) if (l in env) extra[l] = env[l];
+  if (c["env-regex"]) { const re = goRegex(c["env-regex"]); for (const [k, v] of Object.entries(env)) if (re?.test(k)) extra[k] = v; }
+  if (c.tag) {
+    const image = (ctr.Image ?? "").replace(/^sha256:/, "");
+    const f: Record<string, string> = {
+      ID: id.slice(0, 12), FullID: id, Name: ctr.Name.replace(/^\//, ""), ImageID: image.slice(0, 12), ImageFullID: ctr.Image ?? "",
+      ImageName: ctr.Config.Image ?? "", DaemonName: "docker",
+    };
+    extra.tag = c.tag.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (m, k: string) => f[k] ?? m);
+  }
+  return Object.keys(extra).length ? goJsonMap(extra) : undefined;
+}
+
+function goRegex(src: string): RegExp | undefined {
+  try { return new RegExp(src); } catch { return undefined; }
 }
 
 /** docker/go-units FromHumanSize: decimal units (k = 1000), as json-file's max-size. */
@@ -122,7 +158,7 @@ function parseBool(v: string): boolean | undefined {
 const fail = (msg: string) => new SystemError(`failed to initialize logging driver: ${msg}`);
 
 /** The start-time reading of a LogConfig, with dockerd's errors (500). `dir` is the container's directory. */
-export function settingsFor(lc: LogConfig, dir: string, id: string): LogSettings {
+export function settingsFor(lc: LogConfig, dir: string, id: string, ctr?: LogContainer): LogSettings {
   const c = lc.Config ?? {};
   const type = lc.Type || "json-file";
   if (type === "none") return { driver: "none", path: null, maxSize: -1, maxFiles: 1, compress: false, spoolMax: 0 };
@@ -173,7 +209,8 @@ export function settingsFor(lc: LogConfig, dir: string, id: string): LogSettings
     maxSize = fromHumanSize(BERTH_LOG_CAP["max-size"])!;
     if (c["max-file"] === undefined) maxFiles = Number(BERTH_LOG_CAP["max-file"]);
   }
-  return { driver: "json-file", path: join(dir, `${id}-json.log`), maxSize, maxFiles, compress, spoolMax: spoolCap(maxSize, maxFiles) };
+  const attrs = ctr ? logAttrs(c, id, ctr) : undefined;
+  return { driver: "json-file", path: join(dir, `${id}-json.log`), maxSize, maxFiles, compress, spoolMax: spoolCap(maxSize, maxFiles), ...(attrs ? { attrs } : {}) };
 }
 
 /** The spool's hard bound while berthd is away: what the log itself keeps, within 1-64 MiB. */
@@ -195,7 +232,7 @@ export class LogManager {
   private pumps = new Map<string, Pump>();
 
   private make(id: string, s: LogSettings, p: LogPaths): Pump {
-    const writer = new JsonLogWriter(s.path!, { maxSize: s.maxSize, maxFiles: s.maxFiles, compress: s.compress });
+    const writer = new JsonLogWriter(s.path!, { maxSize: s.maxSize, maxFiles: s.maxFiles, compress: s.compress, attrs: s.attrs });
     const waiters = new Set<() => void>();
     let chain: Promise<void> = Promise.resolve();
     const pump = new SpoolPump({

@@ -37,6 +37,8 @@ export interface JsonLogOptions {
   /** Files kept, the current one included (>= 1). */
   maxFiles: number;
   compress: boolean;
+  /** Raw JSON object written as each entry's "attrs" (Docker's labels/env/tag options). */
+  attrs?: string;
 }
 
 // ---------------------------------------------------------------- encoding
@@ -52,10 +54,16 @@ export function dockerJsonString(s: string): string {
   return j.replace(FIX, (m) => ESC[m] ?? m);
 }
 
-/** One line of the file (with its newline). `time` must already be Docker's form. */
-export function encodeEntry(e: LogEntry): string {
+/** One line of the file (with its newline). `time` must already be Docker's form; `attrs` is the raw JSON of --log-opt labels/env/tag. */
+export function encodeEntry(e: LogEntry, attrs?: string): string {
   const log = e.data.length ? `"log":${dockerJsonString(e.data.toString("utf8"))},` : "";
-  return `{${log}"stream":"${e.stream}","time":"${e.time}"}\n`;
+  return `{${log}"stream":"${e.stream}",${attrs ? `"attrs":${attrs},` : ""}"time":"${e.time}"}\n`;
+}
+
+/** Go's json.Marshal of a map[string]string: keys sorted, < > & and U+2028/9 escaped. */
+export function goJsonMap(m: Record<string, string>): string {
+  const esc = (v: string) => JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return `{${Object.keys(m).sort().map((k) => `${esc(k)}:${esc(m[k])}`).join(",")}}`;
 }
 
 /** A stamp as `logs --timestamps` prints it (Docker's RFC3339NanoFixed: always nine fraction digits). */
@@ -110,7 +118,7 @@ export class JsonLogWriter {
         await flush();
         await this.rotate();
       }
-      const b = Buffer.from(encodeEntry(e));
+      const b = Buffer.from(encodeEntry(e, this.opts.attrs));
       parts.push(b);
       pending += b.length;
       this.lastTime = e.time;

@@ -82,6 +82,16 @@ test("json-file writes dockerd's format at <data-root>/containers/<id>/<id>-json
   ok(["rm", "fmt"]);
 });
 
+test("--log-opt labels/env/tag put dockerd's attrs on every line", () => {
+  ok(["run", "--name", "attrs", "--label", "b=2", "--label", "a=x<y", "-e", "E=3", "-e", "F=4", "--log-opt", "labels=a,b,zz", "--log-opt", "env=F,E",
+    "--log-opt", "tag={{.Name}}/{{.ID}}", "busybox", "echo", "hi"]);
+  const c = inspect("attrs");
+  const line = readFileSync(c.LogPath, "utf8").trimEnd();
+  assert.match(line, new RegExp(`^\\{"log":"hi\\\\n","stream":"stdout","attrs":\\{"E":"3","F":"4","a":"x\\\\u003cy","b":"2","tag":"attrs/${c.Id.slice(0, 12)}"\\},"time":"[^"]+Z"\\}$`));
+  assert.equal(ok(["logs", "attrs"]), "hi\n");
+  ok(["rm", "attrs"]);
+});
+
 test("with no daemon.json and no log options, berthd still caps json-file logs (10m x 5 files)", async () => {
   ok(["run", "-d", "--name", "capped", "busybox", "sh", "-c", "yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 40000040"]);
   const c = inspect("capped");

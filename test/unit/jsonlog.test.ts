@@ -6,7 +6,7 @@ import { join } from "node:path";
 import zlib from "node:zlib";
 import { encodeEntry, decodeLine, JsonLogWriter, readJsonLog, rotatedFiles, gzipFile } from "../../src/runtime/jsonlog.js";
 import { spoolEntries, utcNano, SpoolPump, type LogEntry } from "../../src/runtime/logs.js";
-import { settingsFor, mergeLogConfig, setDaemonLogConfig, daemonLogConfig } from "../../src/engine/logging.js";
+import { settingsFor, mergeLogConfig, setDaemonLogConfig, daemonLogConfig, logAttrs } from "../../src/engine/logging.js";
 
 const e = (data: string, stream: "stdout" | "stderr" = "stdout", time = "2026-12-01T22:44:57.718978466Z"): LogEntry => ({ time, stream, data: Buffer.from(data) });
 
@@ -210,4 +210,17 @@ describe("log settings", () => {
       setDaemonLogConfig(undefined, undefined);
     }
   });
+});
+
+test("labels/env/tag attrs as dockerd wrote them for the same container", () => {
+  // dockerd 20.10: --label b=2 --label a='x<y' -e E=3 -e F=4 --log-opt labels=a,b,zz --log-opt env=F,E --log-opt tag='{{.Name}}/{{.ID}}'
+  const id = "d1ec30eeb867" + "0".repeat(52);
+  const ctr = { Name: "/p10attr", Image: "sha256:" + "ab".repeat(32), Config: { Labels: { b: "2", a: "x<y" }, Env: ["E=3", "F=4", "PATH=/bin"], Image: "busybox" } };
+  const attrs = logAttrs({ labels: "a,b,zz", env: "F,E", tag: "{{.Name}}/{{.ID}}" }, id, ctr);
+  assert.equal(attrs, '{"E":"3","F":"4","a":"x\\u003cy","b":"2","tag":"p10attr/d1ec30eeb867"}');
+  assert.equal(encodeEntry(e("hi\n", "stdout", "2026-12-01T23:28:27.937326479Z"), attrs),
+    '{"log":"hi\\n","stream":"stdout","attrs":{"E":"3","F":"4","a":"x\\u003cy","b":"2","tag":"p10attr/d1ec30eeb867"},"time":"2026-12-01T23:28:27.937326479Z"}\n');
+  // env-regex alone counts; labels-regex only with labels (dockerd's check).
+  assert.equal(logAttrs({ "env-regex": "^E", "labels-regex": "." }, id, ctr), '{"E":"3"}');
+  assert.equal(logAttrs({}, id, ctr), undefined);
 });
