@@ -658,7 +658,12 @@ function parseYaml(content: string, path: string): unknown[] {
 
 /** One document of a file (compose-go reads every `---` document of a file, merging each in turn). */
 function parseDoc(doc: YAML.Document.Parsed, path: string): unknown {
-  if (doc.errors.length) throw new ComposeError(`failed to parse ${path}: ${doc.errors[0].message}`);
+  if (doc.errors.length) {
+    // As compose-go (yaml.v3) says it: "failed to parse <file>: yaml: line N: <what>".
+    const e = doc.errors[0];
+    const what = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ComposeError(`failed to parse ${path}: yaml: line ${e.linePos?.[0]?.line ?? "?"}: ${what}`);
+  }
   YAML.visit(doc, {
     Node(_key, node) {
       if (!YAML.isNode(node) || !node.tag) return undefined;
