@@ -877,19 +877,21 @@ export class ContainerService {
    * container's process, and 2 s more for conmon to report the exit. A process that does not die
    * (D state) or a conmon that never reports fails with dockerd's words; it never waits forever.
    */
-  private async forceKill(c: ContainerRecord): Promise<void> {
+  private async forceKill(c: ContainerRecord, opts: { alwaysEvent?: boolean } = {}): Promise<void> {
     const viaRuntime = await this.runtime.kill(c.Id, "SIGKILL", true).then(() => true, (e) => { trace(`kill ${c.Id.slice(0, 12)}: ${errorMessage(e)}`); return false; });
-    if (viaRuntime) this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
+    let told = false;
+    const tell = () => { if (!told) { told = true; this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" })); } };
+    if (viaRuntime || opts.alwaysEvent) tell();
     if (viaRuntime && (await this.waitStopped(c, runtimeTimeout()))) return;
     const pid = c.State.Pid;
-    if (!c.State.Running) return;
+    if (!c.State.Running) { await this.waitStopped(c, 2000); return; }
     if (pid > 1 && pid !== process.pid) {
       try { process.kill(pid, "SIGKILL"); } catch (e) {
         // No such process: it is gone, its exit is on the way (dockerd's errNoSuchProcess is a success).
-        if ((e as NodeJS.ErrnoException).code === "ESRCH") return;
+        if ((e as NodeJS.ErrnoException).code === "ESRCH") { await this.waitStopped(c, 2000); return; }
         throw new SystemError(errorMessage(e));
       }
-      if (!viaRuntime) this.events.publish("container", "kill", c.Id, this.attrs(c, { signal: "9" }));
+      tell();
     }
     if (!(await this.waitStopped(c, 2000))) throw new SystemError("tried to kill container, but did not receive an exit event");
   }
@@ -914,6 +916,13 @@ export class ContainerService {
     // bring it back when it exits (even after a signal it survives). A process that is already gone (the
     // container is exiting) is no error; its exit follows.
     c.Berth.ManualStop = true;
+    if (sig === 9) {
+      // As dockerd's Kill: SIGKILL returns once the exit is recorded (so `kill && rm` works); a runtime
+      // past its deadline, and the process gets it straight.
+      await this.op(c, () => this.persist(c));
+      try { await this.forceKill(c, { alwaysEvent: true }); } catch (e) { throw new SystemError(`Cannot kill container ${c.Id}: ${errorMessage(e)}`); }
+      return;
+    }
     await this.op(c, async () => {
       await this.persist(c);
       await this.runtime.kill(c.Id, sig).catch((e: unknown) => {

@@ -158,7 +158,7 @@ test("while A's runtime kill hangs, docker stop A ends by killing A's process di
   release(a, "kill");
 });
 
-test("kill and pause of a container whose runtime hangs fail with Docker's words after the deadline; its record is unchanged", async () => {
+test("kill and pause of a container whose runtime hangs: a signal or a pause fails with Docker's words after the deadline and the record is unchanged; SIGKILL gets to the process; kill && rm works", async () => {
   const a = ok("inspect", "-f", "{{.Id}}", "hungA");
   ok("start", "hungA");
   hang(a, "kill");
@@ -181,6 +181,20 @@ test("kill and pause of a container whose runtime hangs fail with Docker's words
   ok("pause", "hungA");
   assert.equal(state("hungA").Status, "paused");
   ok("unpause", "hungA");
+  // SIGKILL is dockerd's Kill: past the runtime it goes to the process itself, and the call returns with the exit recorded.
+  hang(a, "kill");
+  assert.equal(ok("kill", "hungA"), "hungA");
+  const killed = state("hungA");
+  assert.equal(killed.Status, "exited");
+  assert.equal(killed.ExitCode, 137);
+  release(a, "kill");
+  ok("start", "hungA");
+  // ...so `kill && rm` works, as against dockerd (before, rm could still find it running).
+  for (let i = 0; i < 3; i++) {
+    ok("run", "-d", "--name", `kr${i}`, "busybox", "sleep", "1000");
+    ok("kill", `kr${i}`);
+    assert.equal(ok("rm", `kr${i}`), `kr${i}`);
+  }
 });
 
 test("a conmon that never reports the exit: docker stop fails with dockerd's 'did not receive an exit event', then recovers", async () => {
