@@ -14,6 +14,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, rmSync, writeFileSync, type Stats } from "node:fs";
 import { DockerIgnore } from "../lib/dockerignore.js";
+import { defaultDockerfileName, ignoreFileName } from "../lib/build-context.js";
 import { spawn } from "node:child_process";
 import { createGunzip } from "node:zlib";
 import { TarUnpacker } from "../store/tar-unpack.js";
@@ -115,8 +116,11 @@ function setEnv(env: string[] = [], key: string, value: string): string[] {
 
 export async function build(backend: BuildBackend, opts: BuildOptions): Promise<string> {
   const checkCancel = (): void => { if (opts.signal?.aborted) throw new BuildCancelledError(); };
-  const text = readDockerfile(opts.contextDir, opts.dockerfile || "Dockerfile");
-  dropIgnoredBuildFiles(opts.contextDir, opts.dockerfile || "Dockerfile");
+  const inContext = (rel: string) => !!lstatInRoot(opts.contextDir, rel).stat?.isFile();
+  // No name given: Dockerfile, or Containerfile when the context has none (as Podman).
+  const dockerfileName = opts.dockerfile || defaultDockerfileName(inContext);
+  const text = readDockerfile(opts.contextDir, dockerfileName);
+  dropIgnoredBuildFiles(opts.contextDir, dockerfileName);
   const df: Dockerfile = parseDockerfile(text);
   const escapeToken = df.escapeToken;
   const buildArgs = opts.buildArgs ?? {};
@@ -527,12 +531,14 @@ function readDockerfile(contextDir: string, name: string): string {
  * As dockerd once it has read the Dockerfile (remotecontext's removeDockerfile): the .dockerignore and the
  * Dockerfile leave the context when the .dockerignore excludes them, so `COPY . .` copies neither (the
  * docker CLI sends a Dockerfile from outside the context as `.dockerfile.<random>` and excludes it so).
+ * The ignore file is the one the CLI used: `<Dockerfile>.dockerignore`, `.containerignore` or `.dockerignore`.
  */
 function dropIgnoredBuildFiles(contextDir: string, dockerfile: string): void {
-  const f = lstatInRoot(contextDir, ".dockerignore");
-  if (!f.stat?.isFile()) return;
+  const name = ignoreFileName((rel) => !!lstatInRoot(contextDir, rel).stat?.isFile(), dockerfile);
+  if (!name) return;
+  const f = lstatInRoot(contextDir, name);
   const ignore = DockerIgnore.parse(readFileSync(f.path, "utf8"));
-  for (const name of [".dockerignore", posix.normalize("/" + dockerfile).slice(1)]) {
+  for (const name of [...new Set([f.rel.replace(/^\//, ""), ".dockerignore", posix.normalize("/" + dockerfile).slice(1)])]) {
     if (!name || !ignore.isIgnored(name, false)) continue;
     const p = lstatInRoot(contextDir, name, false);
     if (p.stat && !p.stat.isDirectory()) rmSync(p.path, { force: true });

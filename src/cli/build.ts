@@ -1,11 +1,11 @@
 /** `berth build`: sends the context (less what .dockerignore excludes) as a tar and prints the builder's stream. */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve, relative, sep } from "node:path";
-import type { Command } from "./command.js";
+import { ExitError, type Command } from "./command.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
 import { ramInBytes } from "../lib/units.js";
 import { jsonLines } from "../api/client.js";
-import { contextTar, type OutsideDockerfile } from "../lib/build-context.js";
+import { contextTar, defaultDockerfileName, fileIn, type OutsideDockerfile } from "../lib/build-context.js";
 import type { BuildCachePruneResponse } from "../api/types.js";
 import { readLine } from "../lib/stdio.js";
 import { humanSize } from "../lib/format.js";
@@ -36,18 +36,19 @@ export const buildCommand: Command = {
     if (a.length !== 1) throw new UsageError(`"build" requires exactly 1 argument.`);
     if (a[0] === "-" || /^(https?|git):\/\//.test(a[0])) throw new UsageError("berth build takes a local directory as its context");
     const dir = resolve(a[0]);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`unable to prepare context: path "${a[0]}" not found`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ExitError(`unable to prepare context: path "${a[0]}" not found`, 1);
     // As the docker CLI: -f is relative to the current directory; a Dockerfile outside the context (or "-",
-    // stdin) is sent inside the context tar under a random name.
-    let source: string | OutsideDockerfile = "Dockerfile";
+    // stdin) is sent inside the context tar under a random name. With no -f: Dockerfile, or Containerfile
+    // when the context has no Dockerfile (as Podman).
+    let source: string | OutsideDockerfile = defaultDockerfileName(fileIn(dir));
     if (f.file === "-") source = { content: readFileSync(0) };
     else if (f.file) {
       const p = resolve(String(f.file));
       const rel = relative(dir, p);
-      if (!existsSync(p)) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${p}: no such file or directory`);
+      if (!existsSync(p)) throw new ExitError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${p}: no such file or directory`, 1);
       source = rel === ".." || rel.startsWith("../") || isAbsolute(rel) ? { content: readFileSync(p) } : rel.split(sep).join("/");
     }
-    if (typeof source === "string" && !existsSync(join(dir, source))) throw new UsageError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, source)}: no such file or directory`);
+    if (typeof source === "string" && !existsSync(join(dir, source))) throw new ExitError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, source)}: no such file or directory`, 1);
     const body = contextTar(dir, source);
     const dockerfile = body.dockerfileName;
     // Settle the API version first: a streamed context cannot be sent twice.
