@@ -143,7 +143,7 @@ export interface LoadOptions {
 
 /** Service keys berth maps onto the container (or the orchestrator applies); other valid keys are accepted with a warning. */
 const SUPPORTED = new Set(("build cap_add cap_drop command configs container_name depends_on deploy develop dns entrypoint env_file environment expose extends extra_hosts healthcheck hostname image init " +
-  "labels network_mode networks ports privileged profiles pull_policy read_only restart scale secrets security_opt stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
+  "label_file labels network_mode networks ports privileged profiles pull_policy read_only restart scale secrets security_opt stdin_open stop_grace_period stop_signal tmpfs tty user volumes working_dir").split(" "));
 
 /** Docker Compose's project name normalization: lowercase, only [a-z0-9_-], starting with a letter or digit. */
 export function normalizeProjectName(s: string): string {
@@ -438,7 +438,17 @@ function normalizeService(name: string, raw: unknown, dir: string, env: Env, war
   if (s.restart && !/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(s.restart)) throw new ComposeError(`${where}.restart: invalid restart policy "${s.restart}"`);
   s.working_dir = c.str(raw.working_dir, "working_dir");
   s.user = c.str(raw.user, "user");
-  s.labels = c.strMap(raw.labels, "labels");
+  // label_file: KEY=VALUE files (dotenv syntax) under the service's own labels.
+  for (const f of c.strList(raw.label_file, "label_file")) {
+    const p = resolve(dir, f);
+    let text: string;
+    try { text = readFileSync(p, "utf8"); } catch { throw new ComposeError(`failed to load label file ${p}: open ${p}: no such file or directory`); }
+    try { Object.assign(s.labels, parseDotEnv(text, (k) => env[k])); } catch (e) {
+      if (e instanceof DotEnvError) throw new ComposeError(`failed to read ${p}: ${e.message}`);
+      throw e;
+    }
+  }
+  Object.assign(s.labels, c.strMap(raw.labels, "labels"));
   s.hostname = c.str(raw.hostname, "hostname");
   s.container_name = c.str(raw.container_name, "container_name");
   s.tmpfs = c.strList(raw.tmpfs, "tmpfs");

@@ -261,6 +261,18 @@ services:
   });
 });
 
+test("label_file: labels from files, under the service's own labels", () => {
+  withDir({
+    "compose.yaml": "services:\n  app:\n    image: busybox\n    label_file: [team.labels, ./more.labels]\n    labels: {tier: from-yaml}\n",
+    "team.labels": "com.example.team=core\ntier=from-file\n",
+    "more.labels": "com.example.owner=\"ops\"\n",
+  }, (dir) => {
+    const p = loadProject({ cwd: dir, env: {} });
+    assert.deepEqual(p.services.app.labels, { "com.example.team": "core", tier: "from-yaml", "com.example.owner": "ops" });
+    assert.equal(p.warnings.length, 0);
+  });
+});
+
 // ---------- extends, include, profiles ----------
 
 test("extends: same file and another file, merged by the rules, relative paths of the other file kept relative to it", () => {
