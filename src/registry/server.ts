@@ -10,15 +10,25 @@
  *   GET    /v2/<name>/tags/list?n=&last=
  *   GET    /v2/<name>/referrers/<digest>[?artifactType=]
  *   GET    /metrics                               Prometheus text format
+ *   GET    /token?service=&scope=                 bearer tokens (auth type token; auth.ts)
+ *   GET    /                                      a read-only HTML page of repositories and tags
+ *
+ * With auth (auth.ts) every /v2/ route first checks who asks and whether they
+ * may: 401 UNAUTHORIZED with the WWW-Authenticate challenge, or 403 DENIED.
+ * With TLS (a certificate and key) it serves HTTPS.
  *
  * Every error is the spec's JSON body with its code. Requests are logged as
  * one JSON line each (method, path, status, bytes, ms).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { MediaType } from "../oci/image.js";
+import { RegistryAuth, Unauthorized, DEFAULT_AUTH, type Action, type Grant, type Need } from "./auth.js";
 import { RegistryError, checkName, isDigest, parseDigest } from "./errors.js";
+import { renderPage } from "./html.js";
+import type { ProxyCache } from "./proxy.js";
 import { Metrics } from "./metrics.js";
 import { MANIFEST_MAX_BYTES, RegistryStorage } from "./storage.js";
 
@@ -29,6 +39,12 @@ export interface RegistryServerOptions {
   /** Allow DELETE of blobs and manifests (on by default, as the conformance suite's management workflow needs). */
   deleteEnabled?: boolean;
   metrics?: Metrics;
+  /** Who may do what; undefined: anyone, anything. */
+  auth?: RegistryAuth;
+  /** Serve HTTPS with this certificate chain and key (PEM). */
+  tls?: { cert: Buffer | string; key: Buffer | string };
+  /** Pull-through caches of upstream registries, by repository prefix (proxy.ts). */
+  proxy?: ProxyCache;
 }
 
 export interface RegistryServer {
@@ -43,18 +59,20 @@ const API_HEADER = "Docker-Distribution-API-Version";
 export function createRegistryServer(opts: RegistryServerOptions): RegistryServer {
   const metrics = opts.metrics ?? new Metrics();
   const storage = opts.storage;
+  const auth = opts.auth ?? new RegistryAuth(DEFAULT_AUTH, storage.root);
   let storageCache: { at: number; v: { bytes: number; blobs: number; repositories: number } } | undefined;
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const counted = { in: 0, out: 0 };
+    const who: { user?: string } = {};
     res.on("close", () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const out = req.method === "HEAD" ? 0 : counted.out;
       metrics.observe(req.method ?? "", res.statusCode, ms / 1000);
       metrics.bytesIn += counted.in;
       metrics.bytesOut += out;
-      opts.log?.(JSON.stringify({ time: new Date().toISOString(), remote: req.socket.remoteAddress, method: req.method, path: req.url, status: res.statusCode, bytes: out, bytesIn: counted.in, ms: Math.round(ms * 1000) / 1000, ...(res.writableFinished ? {} : { aborted: true }) }));
+      opts.log?.(JSON.stringify({ time: new Date().toISOString(), remote: req.socket.remoteAddress, method: req.method, path: req.url, status: res.statusCode, ...(who.user !== undefined ? { user: who.user } : {}), bytes: out, bytesIn: counted.in, ms: Math.round(ms * 1000) / 1000, ...(res.writableFinished ? {} : { aborted: true }) }));
     });
     const body = (): Readable => Readable.from((async function* () {
       for await (const c of req as AsyncIterable<Buffer>) { counted.in += c.length; yield c; }
@@ -66,7 +84,7 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     };
     const json = (status: number, v: unknown, headers: Record<string, string | number> = {}): void => send(status, { "Content-Type": "application/json", ...headers }, JSON.stringify(v));
     try {
-      await route(req, res, { send, json, body, counted });
+      await route(req, res, { send, json, body, counted, who, grant: { may: () => true } });
     } catch (e) {
       if (res.headersSent) { res.destroy(); return; }
       if (e instanceof RegistryError) {
@@ -74,6 +92,8 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
         const off = (e.detail as { offset?: number } | undefined)?.offset;
         if (e.status === 416 && typeof off === "number") extra.Range = rangeHeader(off);
         if (e.status === 416 && (e.detail as { location?: string } | undefined)?.location) extra.Location = (e.detail as { location: string }).location;
+        if (e instanceof Unauthorized) extra["WWW-Authenticate"] = e.challenge;
+        req.resume();
         send(e.status, { "Content-Type": "application/json", ...extra }, e.body());
       } else if ((e as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE" || (e as NodeJS.ErrnoException).code === "ECONNRESET" || req.destroyed) {
         res.destroy();
@@ -83,7 +103,19 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     }
   };
 
-  type Ctx = { send: (s: number, h: Record<string, string | number>, d?: string | Buffer) => void; json: (s: number, v: unknown, h?: Record<string, string | number>) => void; body: () => Readable; counted: { in: number; out: number } };
+  type Ctx = { send: (s: number, h: Record<string, string | number>, d?: string | Buffer) => void; json: (s: number, v: unknown, h?: Record<string, string | number>) => void; body: () => Readable; counted: { in: number; out: number }; who: { user?: string }; grant: Grant };
+
+  /** Checks the request against the auth rules; the identity goes into the access log. */
+  async function gate(req: IncomingMessage, c: Ctx, need: Need): Promise<void> {
+    if (!auth.enabled) return;
+    c.grant = await auth.check(req, need, (u) => { c.who.user = u; });
+    c.who.user = c.grant.user;
+  }
+  const repoNeed = (name: string, ...actions: Action[]): Need => ({ kind: "repository", name, actions });
+  const proxied = (name: string): boolean => opts.proxy?.match(name) !== undefined;
+  const readOnly = (name: string): void => {
+    if (proxied(name)) throw new RegistryError("UNSUPPORTED", `${name} is a pull-through cache: it takes no pushes or deletes`, { name });
+  };
 
   async function storageStats(): Promise<{ bytes: number; blobs: number; repositories: number }> {
     if (storageCache && Date.now() - storageCache.at < 5000) return storageCache.v;
@@ -106,10 +138,30 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       c.send(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }, metrics.render(await storageStats()));
       return;
     }
-    if (path === "/v2" || path === "/v2/") { allow("GET", "HEAD"); c.json(200, {}); return; }
+    if (path === "/token" && auth.cfg.type === "token") {
+      allow("GET");
+      const t = await auth.token(req, q);
+      c.json(t.status, t.body, { "Cache-Control": "no-store" });
+      return;
+    }
+    if (path === "/" || path === "/index.html") {
+      allow("GET", "HEAD");
+      const g = await auth.browser(req);
+      c.who.user = g.user;
+      const repos = [];
+      for (const name of await storage.repositories()) {
+        if (!g.may(name, "pull")) continue;
+        const targets = await storage.tagTargets(name);
+        repos.push({ name, tags: [...targets].map(([tag, digest]) => ({ tag, digest })) });
+      }
+      c.send(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache" }, renderPage(repos, { user: g.user, proxies: opts.proxy?.names }));
+      return;
+    }
+    if (path === "/v2" || path === "/v2/") { allow("GET", "HEAD"); await gate(req, c, { kind: "login" }); c.json(200, {}); return; }
     if (path === "/v2/_catalog") {
       allow("GET");
-      const page = paginate(await storage.repositories(), q);
+      await gate(req, c, { kind: "catalog" });
+      const page = paginate((await storage.repositories()).filter((r) => c.grant.may(r, "pull")), q);
       const link: Record<string, string> = page.next ? { Link: `</v2/_catalog?n=${page.n}&last=${encodeURIComponent(page.next)}>; rel="next"` } : {};
       c.json(200, { repositories: page.items }, link);
       return;
@@ -119,30 +171,43 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       const name = m[1];
       checkName(name);
       allow("POST");
+      await gate(req, c, repoNeed(name, "pull", "push"));
+      readOnly(name);
       return startUpload(req, c, name, q);
     }
     if ((m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(path))) {
       const name = m[1];
       checkName(name);
+      await gate(req, c, repoNeed(name, "pull", "push"));
+      readOnly(name);
       return uploadSession(req, c, name, decodeURIComponent(m[2]), q);
     }
     if ((m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(path))) {
       const name = m[1];
       checkName(name);
       allow("GET", "HEAD", "DELETE");
-      return blob(req, res, c, name, parseDigest(decodeURIComponent(m[2])));
+      await gate(req, c, repoNeed(name, method === "DELETE" ? "delete" : "pull"));
+      const d = parseDigest(decodeURIComponent(m[2]));
+      if (method === "DELETE") readOnly(name);
+      else if (proxied(name)) await opts.proxy!.ensureBlob(name, d);
+      return blob(req, res, c, name, d);
     }
     if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) {
       const name = m[1];
       checkName(name);
       allow("GET", "HEAD", "PUT", "DELETE");
-      return manifest(req, c, name, decodeURIComponent(m[2]));
+      await gate(req, c, repoNeed(name, method === "DELETE" ? "delete" : method === "PUT" ? "push" : "pull"));
+      const ref = decodeURIComponent(m[2]);
+      if (method === "PUT" || method === "DELETE") readOnly(name);
+      else if (proxied(name)) { if (isDigest(ref)) parseDigest(ref); await opts.proxy!.ensureManifest(name, ref); }
+      return manifest(req, c, name, ref);
     }
     if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(path))) {
       const name = m[1];
       checkName(name);
       allow("GET", "HEAD");
-      const tags = await storage.tags(name);
+      await gate(req, c, repoNeed(name, "pull"));
+      const tags = proxied(name) ? await opts.proxy!.tags(name) : await storage.tags(name);
       if (!tags) throw new RegistryError("NAME_UNKNOWN", `repository name not known to registry: ${name}`, { name });
       const page = paginate(tags, q);
       const link: Record<string, string> = page.next ? { Link: `</v2/${name}/tags/list?n=${page.n}&last=${encodeURIComponent(page.next)}>; rel="next"` } : {};
@@ -153,6 +218,7 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       const name = m[1];
       checkName(name);
       allow("GET", "HEAD");
+      await gate(req, c, repoNeed(name, "pull"));
       const d = parseDigest(decodeURIComponent(m[2]));
       let list = await storage.referrers(name, d);
       const headers: Record<string, string> = { "Content-Type": MediaType.OciIndex };
@@ -173,7 +239,10 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       const d = parseDigest(mount);
       const from = q.get("from") || undefined;
       if (from !== undefined) checkName(from);
-      if (await storage.mountBlob(name, d, from)) {
+      // A mount reads `from`: without pull rights there, it is an ordinary upload (as distribution does).
+      // A mount without `from` (anonymous) could read any repository's blob: with auth on, only an upload.
+      const mayRead = from === undefined ? !auth.enabled : c.grant.may(from, "pull");
+      if (mayRead && await storage.mountBlob(name, d, from)) {
         req.resume();
         c.send(201, { Location: `/v2/${name}/blobs/${d.digest}`, "Docker-Content-Digest": d.digest });
         return;
@@ -310,7 +379,10 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     return new RegistryError("MANIFEST_UNKNOWN", `manifest unknown: ${ref}`, isDigest(ref) ? { digest: ref } : { tag: ref });
   }
 
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, (req, res) => { void handler(req, res); });
+  const listener = (req: IncomingMessage, res: ServerResponse): void => { void handler(req, res); };
+  const server: Server = opts.tls
+    ? createTlsServer({ requestTimeout: 0, keepAliveTimeout: 30_000, cert: opts.tls.cert, key: opts.tls.key }, listener) as unknown as Server
+    : createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, listener);
   return {
     server,
     metrics,

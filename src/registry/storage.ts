@@ -273,8 +273,11 @@ export class RegistryStorage {
 
   // ---- manifests ----
 
-  /** Stores a manifest under a tag or its digest, after checking that what it references is in the repository. */
-  async putManifest(name: string, ref: string, body: Buffer, contentType: string | undefined): Promise<{ digest: string; subject?: string }> {
+  /**
+   * Stores a manifest under a tag or its digest, after checking that what it references is in the repository
+   * (`unchecked`: not, for a pull-through cache, which fetches the blobs when they are asked for).
+   */
+  async putManifest(name: string, ref: string, body: Buffer, contentType: string | undefined, opts: { unchecked?: boolean } = {}): Promise<{ digest: string; subject?: string }> {
     const byDigest = isDigest(ref) ? parseDigest(ref) : undefined;
     if (!byDigest) checkTag(ref);
     const alg = byDigest?.alg ?? "sha256";
@@ -313,7 +316,7 @@ export class RegistryStorage {
       if (!Array.isArray(doc.layers)) throw new RegistryError("MANIFEST_INVALID", "manifest invalid: layers is not a list");
       const layers = doc.layers.map((l, i) => descriptor(l, `layers[${i}]`));
       for (const b of [config, ...layers]) {
-        if (FOREIGN_LAYERS.has(b.mediaType) || (Array.isArray(b.urls) && b.urls.length > 0)) continue;
+        if (FOREIGN_LAYERS.has(b.mediaType) || (Array.isArray(b.urls) && b.urls.length > 0) || opts.unchecked) continue;
         if ((await this.blobSize(name, b.digest, true)) === undefined) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `blob unknown to registry: ${b.digest.digest}`, { digest: b.digest.digest });
         refs.push(b.digest);
       }
@@ -321,6 +324,7 @@ export class RegistryStorage {
       if (!Array.isArray(doc.manifests)) throw new RegistryError("MANIFEST_INVALID", "manifest invalid: manifests is not a list");
       for (const [i, m] of doc.manifests.entries()) {
         const c = descriptor(m, `manifests[${i}]`);
+        if (opts.unchecked) continue;
         if (!(await exists(this.revLink(name, c.digest))) || !(await this.touch(c.digest))) {
           if (this.opts.allowSparseIndex) continue;
           throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest unknown to registry: ${c.digest.digest}`, { digest: c.digest.digest });
