@@ -23,8 +23,10 @@ import { BadParameterError, SystemError } from "../lib/errors.js";
 import { lstatInRoot } from "../lib/securejoin.js";
 import { trace } from "../lib/trace.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
-import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type Stage, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
+import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
 import { expandString, processWords, expandHeredoc } from "./expand.js";
+import { buildGraph, stepDigest, type StageNode } from "./graph.js";
+import { availableParallelism } from "node:os";
 import type { TarEntry } from "../lib/tar-writer.js";
 
 export interface BuildImage { id: string; config: ContainerConfigSpec }
@@ -55,7 +57,7 @@ export interface BuildBackend {
    * Runs cmd in a container of `parent` (null: scratch) with these mounts and commits it with `config`; output streams to `out`.
    * The image records the container's ID and `containerConfig` (the step as the classic builder records it).
    */
-  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[], containerConfig?: StepConfig): Promise<{ exitCode: number; image?: string }>;
+  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[], containerConfig?: StepConfig, signal?: AbortSignal): Promise<{ exitCode: number; image?: string }>;
   /** A new image: parent plus an optional layer (a tar stream of entries) with this config (and what made it: `meta`). */
   commit(parent: string | null, layer: Iterable<TarEntry> | null, config: ContainerConfigSpec, history: HistoryEntry, meta?: StepMeta): Promise<string>;
   /** Runs fn with the image's filesystem mounted read-only (null: scratch, an empty dir). */
@@ -94,8 +96,12 @@ const PREDEFINED_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy
 
 const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
 
-interface State {
+interface State extends StageOutput {
   image: string | null;
+  /** The digest of the step that made `image` (the cache key chain). */
+  digest: string;
+  /** The stage's index. */
+  stage: number;
   config: ContainerConfigSpec;
   /** ARGs declared in this stage, with their values. */
   args: Map<string, string | undefined>;
@@ -115,7 +121,6 @@ function setEnv(env: string[] = [], key: string, value: string): string[] {
 }
 
 export async function build(backend: BuildBackend, opts: BuildOptions): Promise<string> {
-  const checkCancel = (): void => { if (opts.signal?.aborted) throw new BuildCancelledError(); };
   const inContext = (rel: string) => !!lstatInRoot(opts.contextDir, rel).stat?.isFile();
   // No name given: Dockerfile, or Containerfile when the context has none (as Podman).
   const dockerfileName = opts.dockerfile || defaultDockerfileName(inContext);
@@ -134,34 +139,72 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     if (v.key in buildArgs) used.add(v.key);
   }
 
-  let stages = df.stages;
-  if (opts.target) {
-    const t = stages.find((s) => s.name === opts.target!.toLowerCase());
-    if (!t) throw new BadParameterError(`failed to reach build target ${opts.target} in Dockerfile`);
-    stages = stages.slice(0, t.index + 1);
-  }
-  // As the classic builder: global ARGs are steps too.
-  const total = df.globalArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+  // Pass 3: the graph. Only the stages the target needs are built; each starts once the stages it needs
+  // are built, side by side with the others, at most as many at once as the machine has cores.
+  const graph = buildGraph(df, { target: opts.target, buildArgs });
+  const total = graph.total;
+  // Output: in file order, as the classic builder prints it. The first unfinished stage streams; the
+  // others, running beside it, are held and shown when their turn comes.
+  const printer = new OrderedOutput(graph.stages.length, opts);
   let step = 0;
   for (const a of df.globalArgs) opts.say(`Step ${++step}/${total} : ${a.original}\n`);
-  const done = new Map<string, string | null>(); // stage name / index → image
-  let last: string | null = null;
-
-  for (const stage of stages) {
-    const st = await fromStage(stage);
-    for (const ins of stage.instructions) {
+  // A failing stage stops the others (their running RUN is killed); the client going away stops them all.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const checkCancel = (): void => { if (stop.signal.aborted) throw new BuildCancelledError(); };
+  /** Steps built by this build (or being built now), by digest: the same step met again (in another stage) waits for this one and takes its image, --no-cache or not. */
+  const inflight = new Map<string, Promise<string | null | undefined>>();
+  /** Base images resolved (or pulled) once per build, however many stages name them. */
+  const bases = new Map<string, Promise<BuildImage>>();
+  const baseImage = (ref: string, pull: boolean, say: (l: string) => void): Promise<BuildImage> => {
+    const k = `${pull}\0${ref}`;
+    if (!bases.has(k)) bases.set(k, backend.image(ref, pull, say));
+    return bases.get(k)!;
+  };
+  const done = new Map<number, { image: string | null; digest: string }>();
+  const running = new Map<number, Promise<void>>();
+  const slots = new Semaphore(Math.max(1, availableParallelism()));
+  let firstError: unknown;
+  const runStage = async (node: StageNode, slot: number): Promise<void> => {
+    let held = false;
+    try {
+      for (const dep of node.deps) await running.get(dep);
+      await slots.acquire();
+      held = true;
       checkCancel();
-      step++;
-      opts.say(`Step ${step}/${total} : ${ins.original}\n`);
-      trace(`build step ${step}`);
-      await runStep(st, ins);
-      opts.say(` ---> ${st.image ? short(st.image) : "scratch"}\n`);
+      const out = printer.stream(slot);
+      const st = await fromStage(node, out);
+      let n = node.firstStep;
+      for (const ins of node.stage.instructions) {
+        checkCancel();
+        n++;
+        out.say(`Step ${n}/${total} : ${ins.original}\n`);
+        trace(`build step ${n}`);
+        await runStep(st, ins);
+        out.say(` ---> ${st.image ? short(st.image) : "scratch"}\n`);
+      }
+      done.set(node.stage.index, { image: st.image, digest: st.digest });
+    } catch (e) {
+      if (firstError === undefined && !(e instanceof BuildCancelledError && !opts.signal?.aborted)) firstError = e;
+      stop.abort();
+      throw e;
+    } finally {
+      if (held) slots.release();
+      printer.finish(slot);
     }
-    done.set(String(stage.index), st.image);
-    if (stage.name) done.set(stage.name, st.image);
-    last = st.image;
-  }
-  checkCancel();
+  };
+  graph.stages.forEach((node, slot) => {
+    const p = runStage(node, slot);
+    p.catch(() => {});
+    running.set(node.stage.index, p);
+  });
+  const results = await Promise.allSettled(running.values());
+  opts.signal?.removeEventListener("abort", onAbort);
+  printer.flush();
+  if (results.some((r) => r.status === "rejected")) throw firstError ?? new BuildCancelledError();
+  let last = done.get(graph.target)?.image ?? null;
+  if (opts.signal?.aborted) throw new BuildCancelledError();
   if (!last) throw new BadParameterError("No image was generated. Is your Dockerfile empty?");
   if (opts.labels && Object.keys(opts.labels).length) {
     const img = (await backend.imageById(last))!;
@@ -172,27 +215,38 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   if (unused.length) opts.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
   opts.say(`Successfully built ${short(last)}\n`);
   for (const t of opts.tags ?? []) {
-    checkCancel();
+    if (opts.signal?.aborted) throw new BuildCancelledError();
     const full = /:[^/]+$/.test(t) ? t : `${t}:latest`;
     await backend.tag(last, full);
     opts.say(`Successfully tagged ${full}\n`);
   }
   return last;
 
-  async function fromStage(stage: Stage): Promise<State> {
-    checkCancel();
-    step++;
-    opts.say(`Step ${step}/${total} : ${stage.from.original}\n`);
+  /** A stage's image, as a FROM or a --from names it: an earlier stage's (built by now), else undefined. */
+  function stageImage(word: string, before: number): { image: string | null; digest: string } | undefined {
+    const w = word.toLowerCase();
+    const s = df.stages.find((x) => x.index < before && (x.name === w || String(x.index) === w));
+    return s ? done.get(s.index) : undefined;
+  }
+
+  async function fromStage(node: StageNode, out: StageOutput): Promise<State> {
+    const stage = node.stage;
+    out.say(`Step ${node.firstStep}/${total} : ${stage.from.original}\n`);
     const ref = expandString(stage.image, (n) => globals.get(n), { escapeToken });
     let base: BuildImage | null = null;
-    if (ref.toLowerCase() === "scratch") base = null;
-    else if (done.has(ref.toLowerCase())) {
-      const id = done.get(ref.toLowerCase())!;
-      base = id ? (await backend.imageById(id))! : null;
-    } else base = await backend.image(ref, !!opts.pull, opts.say);
-    opts.say(` ---> ${base ? short(base.id) : "scratch"}\n`);
+    let digest: string;
+    const parentStage = ref.toLowerCase() === "scratch" ? undefined : stageImage(ref, stage.index);
+    if (ref.toLowerCase() === "scratch") { base = null; digest = "scratch"; }
+    else if (parentStage) {
+      base = parentStage.image ? (await backend.imageById(parentStage.image))! : null;
+      digest = parentStage.digest;
+    } else {
+      base = await baseImage(ref, !!opts.pull, out.say);
+      digest = base.id;
+    }
+    out.say(` ---> ${base ? short(base.id) : "scratch"}\n`);
     const config: ContainerConfigSpec = base ? { ...base.config } : { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] };
-    return { image: base?.id ?? null, config, args: new Map(), shell: config.Shell ?? ["/bin/sh", "-c"], cmdSet: false };
+    return { image: base?.id ?? null, digest, config, args: new Map(), shell: config.Shell ?? ["/bin/sh", "-c"], cmdSet: false, stage: stage.index, ...out };
   }
 
   function vars(st: State): (n: string) => string | undefined {
@@ -206,29 +260,54 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     return [...st.args].filter(([k, v]) => v !== undefined && !env.has(k)).map(([k, v]) => `${k}=${v}`);
   }
 
+  /**
+   * A step already built: in the cache (by its digest), or by another stage of this build right now (then
+   * this one waits for it, so the same step is built once). The state moves on to its image.
+   */
   async function cached(st: State, key: string): Promise<boolean> {
-    if (opts.noCache) return false;
-    const id = opts.cache.get(key);
+    let id = inflight.has(key) ? (await inflight.get(key)) ?? undefined : undefined;
+    if (!id && !opts.noCache) id = opts.cache.get(key);
     const img = id ? await backend.imageById(id) : undefined;
     if (!img) return false;
-    opts.say(" ---> Using cache\n");
+    st.say(" ---> Using cache\n");
     st.image = img.id;
     st.config = { ...img.config };
+    st.digest = key;
     return true;
   }
 
+  /**
+   * Runs a step once per build: `build` makes its image (and moves the state); another stage meeting the
+   * same digest meanwhile waits for it and takes its image. The image goes into the cache under the digest.
+   */
+  async function once(st: State, key: string, build: () => Promise<void>): Promise<void> {
+    if (await cached(st, key)) return;
+    let settle!: (id: string | null | undefined) => void;
+    inflight.set(key, new Promise((r) => { settle = r; }));
+    try {
+      await build();
+      opts.cache.set(key, st.image!);
+      st.digest = key;
+      settle(st.image);
+    } catch (e) {
+      inflight.delete(key);
+      settle(undefined);
+      throw e;
+    }
+  }
+
   function keyOf(st: State, ins: Instruction, extra: unknown = null): string {
-    return "sha256:" + createHash("sha256").update(JSON.stringify([st.image, ins.keyword, ins.original, argEnv(st), extra])).digest("hex");
+    return stepDigest(st.digest, ins, argEnv(st), extra);
   }
 
   async function configStep(st: State, ins: Instruction, change: (c: ContainerConfigSpec) => void): Promise<void> {
     const key = keyOf(st, ins);
-    if (await cached(st, key)) return;
-    const next = { ...st.config };
-    change(next);
-    st.config = next;
-    st.image = await backend.commit(st.image, null, next, { created_by: `/bin/sh -c #(nop)  ${ins.original}`, empty_layer: true }, { containerConfig: nopConfig(next, ins.original, st.image) });
-    opts.cache.set(key, st.image);
+    return once(st, key, async () => {
+      const next = { ...st.config };
+      change(next);
+      st.image = await backend.commit(st.image, null, next, { created_by: `/bin/sh -c #(nop)  ${ins.original}`, empty_layer: true }, { containerConfig: nopConfig(next, ins.original, st.image) });
+      st.config = next;
+    });
   }
 
   /**
@@ -238,7 +317,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
    */
   async function workdirStep(st: State, ins: Instruction, dir: string): Promise<void> {
     const key = keyOf(st, ins, dir);
-    if (await cached(st, key)) return;
+    return once(st, key, async () => {
     const next = { ...st.config, WorkingDir: dir };
     const plan = await backend.withRootfs(st.image, async (rootfs) => destPlan(rootfs, dir));
     if (plan.blocked) throw new BadParameterError(`mkdir ${dir}: not a directory`);
@@ -256,7 +335,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       st.image = await backend.commit(st.image, entries, next, { created_by }, meta);
     }
     st.config = next;
-    opts.cache.set(key, st.image);
+    });
   }
 
   async function runStep(st: State, ins: Instruction): Promise<void> {
@@ -309,20 +388,20 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       case "RUN": {
         const mounts = ins.mounts.map((m) => runMount(parseRunMount(m, ex), st));
         const key = keyOf(st, ins);
-        if (await cached(st, key)) return;
+        return once(st, key, async () => {
         let cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command;
         if (ins.heredocs.length && ins.shellForm) cmd = [...st.shell, ins.command[0] + "\n" + ins.heredocs.map((h) => h.content).join("")];
         const history: HistoryEntry = { created_by: ins.shellForm ? `/bin/sh -c ${ins.command[0]}` : `/bin/sh -c #(nop) RUN ${JSON.stringify(ins.command)}` };
         // As the classic builder records it: the build args the command saw come first, as "|<n> K=V ...".
         const args = argEnv(st);
         const cc: StepConfig = { ...st.config, Cmd: args.length ? [`|${args.length}`, ...args, ...cmd] : cmd, Image: st.image ?? "" };
-        const r = await backend.run(st.image, cmd, args, st.config, history, opts.output, (cid) => opts.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc);
+        const r = await backend.run(st.image, cmd, args, st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal);
+        if (stop.signal.aborted && !r.image) throw new BuildCancelledError();
         if (r.exitCode !== 0 || !r.image) {
           throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
         }
         st.image = r.image;
-        opts.cache.set(key, st.image);
-        return;
+        });
       }
       case "COPY": case "ADD":
         return copyStep(st, ins, ex);
@@ -381,8 +460,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
 
     const copyFrom = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
       if (!from) return fn(opts.contextDir);
-      const key = from.toLowerCase();
-      const id = done.has(key) ? done.get(key)! : (await backend.image(from, false, opts.say)).id;
+      const id = stageImage(from, st.stage)?.image ?? (await baseImage(from, false, st.say)).id;
       return backend.withRootfs(id, fn);
     };
     await copyFrom(async (root) => {
@@ -428,7 +506,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       }
       // The parent image is part of the key, so what its filesystem has at dest is too: look only on a miss.
       const key = keyOf(st, ins, [dest, destDir || multi, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data])]);
-      if (await cached(st, key)) return;
+      await once(st, key, async () => {
       // The destination as the image has it: an existing directory is copied into; missing parents are made.
       // Its symlinks are followed inside the image, as Docker does: COPY into /x where /x -> /tmp writes the image's /tmp.
       const plan = await backend.withRootfs(st.image, async (rootfs) => destPlan(rootfs, dest));
@@ -457,7 +535,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         entries.push({ name, type: "file", mode: chmod ?? 0o644, uid, gid, mtime: new Date(), source: Buffer.from(data) });
       }
       st.image = await backend.commit(st.image, entries, st.config, { created_by: `/bin/sh -c #(nop) ${ins.original}` }, { containerConfig: nopConfig(st.config, ins.original, st.image, true) });
-      opts.cache.set(key, st.image);
+      });
     });
   }
 
@@ -633,4 +711,60 @@ function hashFile(h: ReturnType<typeof createHash>, path: string): void {
       h.update(buf.subarray(0, n));
     }
   } finally { closeSync(fd); }
+}
+
+/** Where a stage's messages go: straight to the client while it is the first unfinished stage, else held. */
+export interface StageOutput { say: (line: string) => void; output: (chunk: Buffer) => void }
+
+/**
+ * The build's output in file order while stages run side by side: the first unfinished stage streams,
+ * each other one is held until every stage before it has finished (then shown at once, and it streams
+ * from there if it is still running).
+ */
+class OrderedOutput {
+  private readonly held: { kind: "say" | "out"; data: string | Buffer }[][];
+  private readonly finished: boolean[];
+  private cursor = 0;
+  constructor(n: number, private readonly sink: { say: (line: string) => void; output: (chunk: Buffer) => void }) {
+    this.held = Array.from({ length: n }, () => []);
+    this.finished = new Array<boolean>(n).fill(false);
+  }
+  stream(slot: number): StageOutput {
+    const put = (kind: "say" | "out", data: string | Buffer): void => {
+      if (slot === this.cursor) this.emit(kind, data);
+      else this.held[slot].push({ kind, data });
+    };
+    return { say: (l) => put("say", l), output: (c) => put("out", c) };
+  }
+  finish(slot: number): void {
+    this.finished[slot] = true;
+    while (this.cursor < this.finished.length && this.finished[this.cursor]) {
+      this.cursor++;
+      this.drain(this.cursor);
+    }
+  }
+  /** Everything still held, in order (a failed build shows what every stage got to). */
+  flush(): void { for (let i = this.cursor; i < this.held.length; i++) this.drain(i); }
+  private drain(slot: number): void {
+    if (slot >= this.held.length) return;
+    for (const m of this.held[slot]) this.emit(m.kind, m.data);
+    this.held[slot] = [];
+  }
+  private emit(kind: "say" | "out", data: string | Buffer): void {
+    if (kind === "say") this.sink.say(data as string); else this.sink.output(data as Buffer);
+  }
+}
+
+/** At most n holders at once; the others wait in order. */
+class Semaphore {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) { this.free--; return; }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); else this.free++;
+  }
 }

@@ -226,6 +226,7 @@ export class BuildService {
   }
 
   private backend(tmp: string, signal?: AbortSignal): BuildBackend {
+    const buildSignal = signal;
     const store = this.store;
     const info = async (id: string): Promise<BuildImage | undefined> => {
       const rec = store.images.resolve(id);
@@ -245,7 +246,9 @@ export class BuildService {
         return (await info(rec.id))!;
       },
       imageById: info,
-      run: async (parent, cmd, env, config, history, out, started, mounts, containerConfig) => {
+      run: async (parent, cmd, env, config, history, out, started, mounts, containerConfig, stepSignal) => {
+        // The step's own signal: the build's, or a sibling stage failing (which stops this one too).
+        const signal = stepSignal ?? buildSignal;
         if (!parent) throw new BadParameterError("a RUN needs a base image with a shell: FROM scratch has none");
         const rec = store.images.resolve(parent)!;
         const cfg = await store.images.config(rec);
