@@ -196,14 +196,16 @@ export class Orchestrator {
 
   async build(s: Service): Promise<void> {
     const b = s.build!;
-    const dockerfile = isAbsolute(b.dockerfile) ? relative(b.context, b.dockerfile) : b.dockerfile;
+    // A remote context (a git or https URL, kept as written by the loader) is the daemon's to fetch: `remote=`, no body.
+    const remote = /^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(b.context);
+    const dockerfile = !remote && isAbsolute(b.dockerfile) ? relative(b.context, b.dockerfile) : b.dockerfile;
     const tag = this.imageName(s);
     this.io.progress(` Service ${s.name}  Building\n`);
     await this.api.json("GET", "/version"); // settle the API version: a streamed context cannot be sent twice
-    const res = await this.api.stream("POST", "/build", {
-      query: { t: tag, dockerfile, buildargs: JSON.stringify(b.args), target: b.target, labels: JSON.stringify({ [L.project]: this.project.name, [L.service]: s.name }) },
-      raw: contextTar(b.context, dockerfile), headers: { "Content-Type": "application/x-tar" },
-    });
+    const query = { t: tag, dockerfile, buildargs: JSON.stringify(b.args), target: b.target, labels: JSON.stringify({ [L.project]: this.project.name, [L.service]: s.name }) };
+    const res = remote
+      ? await this.api.stream("POST", "/build", { query: { ...query, remote: b.context } })
+      : await this.api.stream("POST", "/build", { query, raw: contextTar(b.context, dockerfile), headers: { "Content-Type": "application/x-tar" } });
     let error: string | undefined;
     for await (const m of jsonLines<{ stream?: string; error?: string }>(res)) {
       if (m.error) error = m.error;
