@@ -260,13 +260,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     return [...st.args].filter(([k, v]) => v !== undefined && !env.has(k)).map(([k, v]) => `${k}=${v}`);
   }
 
-  /**
-   * A step already built: in the cache (by its digest), or by another stage of this build right now (then
-   * this one waits for it, so the same step is built once). The state moves on to its image.
-   */
-  async function cached(st: State, key: string): Promise<boolean> {
-    let id = inflight.has(key) ? (await inflight.get(key)) ?? undefined : undefined;
-    if (!id && !opts.noCache) id = opts.cache.get(key);
+  /** Moves the state on to a cached step's image ("Using cache"); false when that image is gone. */
+  async function useCached(st: State, key: string, id: string | null | undefined): Promise<boolean> {
     const img = id ? await backend.imageById(id) : undefined;
     if (!img) return false;
     st.say(" ---> Using cache\n");
@@ -277,14 +272,18 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   }
 
   /**
-   * Runs a step once per build: `build` makes its image (and moves the state); another stage meeting the
-   * same digest meanwhile waits for it and takes its image. The image goes into the cache under the digest.
+   * Runs a step once per build: when another stage of this build has the same digest (built, or being
+   * built now), this one waits for it and takes its image, --no-cache or not; else the cache is looked
+   * up by the digest and, on a miss, `build` makes the image (and moves the state), which then goes into
+   * the cache. The digest is claimed before anything is awaited, so two stages cannot both miss it.
    */
   async function once(st: State, key: string, build: () => Promise<void>): Promise<void> {
-    if (await cached(st, key)) return;
+    const prior = inflight.get(key);
+    if (prior && (await useCached(st, key, await prior))) return;
     let settle!: (id: string | null | undefined) => void;
     inflight.set(key, new Promise((r) => { settle = r; }));
     try {
+      if (!opts.noCache && (await useCached(st, key, opts.cache.get(key)))) { settle(st.image); return; }
       await build();
       opts.cache.set(key, st.image!);
       st.digest = key;

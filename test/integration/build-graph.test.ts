@@ -5,7 +5,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, runSync, api } from "./harness.js";
@@ -75,4 +75,96 @@ test("Containerfile: used when the context has no Dockerfile, with .containerign
   assert.equal(res.status, 200);
   assert.match(res.body, /Successfully tagged cf-api:latest/);
   assert.doesNotMatch(res.body, /"error"/);
+});
+
+test("only the stages the target needs are built: a stage with a failing RUN that nothing needs does not fail the build", () => {
+  const c = context({ Dockerfile: ["FROM busybox AS broken", "RUN echo never-runs && exit 3", "FROM busybox", "RUN echo fine > /ok", ""].join("\n") });
+  let r = build(["-t", "g-unused", c]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.doesNotMatch(r.stdout, /never-runs|FROM busybox AS broken/);
+  assert.match(r.stdout, /^Step 1\/2 : FROM busybox\n/);
+  assert.equal(d.berth(["run", "--rm", "g-unused", "cat", "/ok"]).stdout, "fine\n");
+  // The stage itself, as the target, fails as it should.
+  r = d.berth(["build", "--target", "broken", c]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /The command '\/bin\/sh -c echo never-runs && exit 3' returned a non-zero code: 3/);
+});
+
+test("independent stages run side by side: their RUN steps overlap in time; the output stays in file order", () => {
+  const c = context({
+    Dockerfile: [
+      "FROM busybox AS a",
+      "RUN cat /proc/uptime > /a0 && sleep 2 && cat /proc/uptime > /a1",
+      "FROM busybox AS b",
+      "RUN cat /proc/uptime > /b0 && sleep 2 && cat /proc/uptime > /b1",
+      "FROM busybox",
+      "COPY --from=a /a0 /a1 /",
+      "COPY --from=b /b0 /b1 /",
+      "",
+    ].join("\n"),
+  });
+  const t0 = Date.now();
+  const r = build(["-t", "g-par", c]);
+  const wall = Date.now() - t0;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  // Each step's stamps as the containers saw them (seconds since boot): the two sleeps overlapped.
+  const [a0, a1, b0, b1] = d.berth(["run", "--rm", "g-par", "cat", "/a0", "/a1", "/b0", "/b1"]).stdout.trim().split("\n").map((l) => Number(l.split(" ")[0]));
+  assert.ok(a0 < b1 && b0 < a1, `the two RUN steps did not overlap: a ${a0}..${a1}, b ${b0}..${b1} (build took ${wall} ms)`);
+  // The classic builder's lines, each stage's together, in file order.
+  const steps = [...r.stdout.matchAll(/^Step (\d+)\/7 : /gm)].map((m) => Number(m[1]));
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7]);
+});
+
+test("a failing stage stops the stages running beside it and leaves no container", () => {
+  const c = context({
+    Dockerfile: ["FROM busybox AS slow", "RUN sleep 300", "FROM busybox AS bad", "RUN exit 5", "FROM busybox", "COPY --from=slow /etc/hostname /a", "COPY --from=bad /etc/hostname /b", ""].join("\n"),
+  });
+  const r = d.berth(["build", c], { timeout: 120_000 });
+  assert.equal(r.code, 1, r.stderr + r.stdout);
+  assert.match(r.stderr, /The command '\/bin\/sh -c exit 5' returned a non-zero code: 5/);
+  assert.equal(d.berth(["ps", "-aq"]).stdout, "");
+});
+
+test("the cache is keyed by step digest: the same step in two stages is built once, the cache outlives a restart, an mtime alone changes nothing, a changed file rebuilds only what depends on it", async () => {
+  const c = context({
+    Dockerfile: [
+      "FROM busybox AS a",
+      "RUN cat /proc/sys/kernel/random/uuid > /id",
+      "FROM busybox AS b",
+      "RUN cat /proc/sys/kernel/random/uuid > /id",
+      "FROM busybox",
+      "COPY --from=a /id /a",
+      "COPY --from=b /id /b",
+      "COPY app.txt /app.txt",
+      "",
+    ].join("\n"),
+    "app.txt": "one\n",
+  });
+  const idOf = (out: string) => /Successfully built ([0-9a-f]{12})/.exec(out)?.[1];
+  let r = build(["-t", "g-cache", c]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal((r.stdout.match(/Running in/g) ?? []).length, 1, r.stdout);
+  const [ida, idb] = d.berth(["run", "--rm", "g-cache", "cat", "/a", "/b"]).stdout.trim().split("\n");
+  assert.equal(ida, idb);
+  const first = idOf(r.stdout);
+
+  await d.stopDaemon();
+  await d.start();
+  r = build(["-t", "g-cache", c]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.doesNotMatch(r.stdout, /Running in/);
+  assert.equal((r.stdout.match(/Using cache/g) ?? []).length, 5, r.stdout);
+  assert.equal(idOf(r.stdout), first);
+
+  utimesSync(join(c, "app.txt"), new Date(2001, 1, 1), new Date(2001, 1, 1));
+  r = build(["-t", "g-cache", c]);
+  assert.equal(idOf(r.stdout), first, r.stdout);
+
+  writeFileSync(join(c, "app.txt"), "two\n");
+  r = build(["-t", "g-cache", c]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.doesNotMatch(r.stdout, /Running in/);
+  assert.equal((r.stdout.match(/Using cache/g) ?? []).length, 4, r.stdout);
+  assert.notEqual(idOf(r.stdout), first);
+  assert.equal(d.berth(["run", "--rm", "g-cache", "cat", "/app.txt"]).stdout, "two\n");
 });

@@ -1,0 +1,64 @@
+/** The builder's step graph (pass 3): which stages a target needs, which are independent, step digests. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseDockerfile } from "../../src/builder/dockerfile.js";
+import { buildGraph, independent, stepDigest } from "../../src/builder/graph.js";
+
+const df = (lines: string[]) => parseDockerfile(lines.join("\n") + "\n");
+
+test("only the stages the target needs are in the graph, with their dependencies", () => {
+  const d = df([
+    "ARG BASE=busybox",
+    "FROM $BASE AS base",
+    "RUN echo base",
+    "FROM busybox AS unused",
+    "RUN exit 1",
+    "FROM base AS a",
+    "RUN echo a",
+    "FROM busybox AS b",
+    "ARG SRC=base",
+    "COPY --from=$SRC /x /x",
+    "FROM busybox",
+    "COPY --from=a /a /a",
+    "COPY --from=3 /b /b",
+  ]);
+  const g = buildGraph(d);
+  assert.deepEqual(g.stages.map((s) => s.stage.name ?? String(s.stage.index)), ["base", "a", "b", "4"]);
+  assert.deepEqual(g.stages.map((s) => s.deps), [[], [0], [0], [2, 3]]);
+  // Steps are numbered over the needed stages only (the global ARG is step 1).
+  assert.deepEqual(g.stages.map((s) => s.firstStep), [2, 4, 6, 9]);
+  assert.equal(g.total, 11);
+  assert.equal(g.target, 4);
+  // a and b both need base, not each other.
+  assert.equal(independent(g, 2, 3), true);
+  assert.equal(independent(g, 0, 2), false);
+
+  // --target: only it and what it needs; a --build-arg changes what --from names.
+  const t = buildGraph(d, { target: "b", buildArgs: { SRC: "busybox" } });
+  assert.deepEqual(t.stages.map((s) => s.stage.name), ["b"]);
+  assert.deepEqual(t.stages[0].deps, []);
+  assert.throws(() => buildGraph(d, { target: "nope" }), /failed to reach build target nope in Dockerfile/);
+});
+
+test("a --from naming a later stage or an image is not a dependency; RUN --mount from= is", () => {
+  const d = df([
+    "FROM busybox AS one",
+    "COPY --from=two /x /x",
+    "COPY --from=alpine:3 /y /y",
+    "FROM busybox AS two",
+    "RUN --mount=type=bind,from=one,target=/one true",
+  ]);
+  const g = buildGraph(d);
+  assert.deepEqual(g.stages.map((s) => [s.stage.name, s.deps]), [["one", []], ["two", [0]]]);
+});
+
+test("step digests: the same inputs give the same digest; parent, text, args and content each change it", () => {
+  const ins = { keyword: "COPY", original: "COPY a /a" };
+  const base = stepDigest("sha256:p", ins, ["X=1"], ["/a", "content-1"]);
+  assert.match(base, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(stepDigest("sha256:p", { ...ins }, ["X=1"], ["/a", "content-1"]), base);
+  assert.notEqual(stepDigest("sha256:q", ins, ["X=1"], ["/a", "content-1"]), base);
+  assert.notEqual(stepDigest("sha256:p", { keyword: "COPY", original: "COPY a /b" }, ["X=1"], ["/a", "content-1"]), base);
+  assert.notEqual(stepDigest("sha256:p", ins, ["X=2"], ["/a", "content-1"]), base);
+  assert.notEqual(stepDigest("sha256:p", ins, ["X=1"], ["/a", "content-2"]), base);
+});
