@@ -32,7 +32,11 @@ import type { TarEntry } from "../lib/tar-writer.js";
 export interface BuildImage { id: string; config: ContainerConfigSpec }
 
 /** A RUN --mount as the container gets it: a host directory bound in, or a tmpfs. */
-export interface RunMountSpec { type: "bind" | "tmpfs"; source?: string; target: string; readOnly: boolean; size?: number }
+export interface RunMountSpec {
+  type: "bind" | "tmpfs"; source?: string; target: string; readOnly: boolean; size?: number;
+  /** A file bound in for this step only (a secret): its mountpoint is not kept in the layer. */
+  stub?: boolean;
+}
 
 /**
  * What the classic builder records of the step that made an image: the container it ran in ("" when the
@@ -82,6 +86,8 @@ export interface BuildOptions {
   cache: Map<string, string>;
   say: (line: string) => void;
   output: (chunk: Buffer) => void;
+  /** Build secrets by id (`build --secret`), for RUN --mount=type=secret: never in a layer, the config or the cache key. */
+  secrets?: ReadonlyMap<string, Buffer>;
   /** Fired when the client went away: the build stops between steps (a running RUN is the backend's to kill). */
   signal?: AbortSignal;
 }
@@ -385,7 +391,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       case "ONBUILD":
         return configStep(st, ins, (c) => { (c as ContainerConfigSpec & { OnBuild?: string[] }).OnBuild = [...((c as { OnBuild?: string[] }).OnBuild ?? []), ins.expression]; });
       case "RUN": {
-        const mounts = ins.mounts.map((m) => runMount(parseRunMount(m, ex), st));
+        const secretEnv: string[] = [];
+        const mounts = ins.mounts.map((m) => runMount(parseRunMount(m, ex), st, secretEnv));
         const key = keyOf(st, ins);
         return once(st, key, async () => {
         let cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command;
@@ -394,7 +401,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         // As the classic builder records it: the build args the command saw come first, as "|<n> K=V ...".
         const args = argEnv(st);
         const cc: StepConfig = { ...st.config, Cmd: args.length ? [`|${args.length}`, ...args, ...cmd] : cmd, Image: st.image ?? "" };
-        const r = await backend.run(st.image, cmd, args, st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal);
+        // Secrets given as environment variables are the command's only: not in the recorded config or history.
+        const r = await backend.run(st.image, cmd, [...args, ...secretEnv], st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal);
         if (stop.signal.aborted && !r.image) throw new BuildCancelledError();
         if (r.exitCode !== 0 || !r.image) {
           throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
@@ -409,10 +417,12 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
 
   /**
    * RUN --mount, as BuildKit: type=cache is a directory kept between builds (by id, default the target),
-   * type=bind a read-only view of the context (or of a path in it), type=tmpfs a fresh tmpfs. Secrets
-   * and ssh agents are not provided: a required one fails the step, an optional one is left out.
+   * type=bind a read-only view of the context (or of a path in it), type=tmpfs a fresh tmpfs, type=secret
+   * a build secret as a read-only file (mode 0400 unless told, /run/secrets/<id> unless told) and/or an
+   * environment variable of the command. ssh agents are not provided: a required one fails the step, an
+   * optional one is left out.
    */
-  function runMount(m: RunMount, st: State): RunMountSpec | undefined {
+  function runMount(m: RunMount, st: State, secretEnv: string[]): RunMountSpec | undefined {
     const target = m.target ? posix.resolve(st.config.WorkingDir || "/", m.target) : undefined;
     switch (m.type) {
       case "cache": {
@@ -437,6 +447,23 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       case "tmpfs":
         if (!target) throw new BadParameterError("RUN --mount=type=tmpfs needs a target");
         return { type: "tmpfs", target, readOnly: false, size: m.size };
+      case "secret": {
+        // As BuildKit: the id defaults to the target's base name; with env= and no target, no file.
+        const id = m.id || (m.target ? posix.basename(m.target) : "") || m.source || "";
+        const value = opts.secrets?.get(id);
+        if (value === undefined) {
+          if (m.required) throw new BadParameterError(`secret ${id} not found: not found`);
+          return undefined;
+        }
+        if (m.env) secretEnv.push(`${m.env}=${value.toString("utf8")}`);
+        if (m.env && !m.target) return undefined;
+        const dir = join(opts.tmpDir, "secrets");
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const file = join(dir, createHash("sha256").update(`${id}\0${Math.random()}`).digest("hex").slice(0, 16));
+        writeFileSync(file, value, { mode: m.mode ?? 0o400 });
+        chownSync(file, m.uid ?? 0, m.gid ?? 0);
+        return { type: "bind", source: file, target: target ?? `/run/secrets/${id}`, readOnly: true, stub: true };
+      }
       default:
         if (m.required) throw new BadParameterError(`RUN --mount=type=${m.type} is not supported by berth's builder yet`);
         return undefined;

@@ -31,6 +31,7 @@ export const buildCommand: Command = {
     { long: "pull", type: "bool", desc: "Always attempt to pull a newer version of the image" },
     { long: "quiet", short: "q", type: "bool", desc: "Suppress the build output and print image ID on success" },
     { long: "target", type: "string", desc: "Set the target build stage to build" },
+    { long: "secret", type: "list", desc: "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\")" },
   ],
   run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"build" requires exactly 1 argument.`);
@@ -49,6 +50,7 @@ export const buildCommand: Command = {
       source = rel === ".." || rel.startsWith("../") || isAbsolute(rel) ? { content: readFileSync(p) } : rel.split(sep).join("/");
     }
     if (typeof source === "string" && !existsSync(join(dir, source))) throw new ExitError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, source)}: no such file or directory`, 1);
+    const secrets = parseSecrets((f.secret as string[] | undefined) ?? []);
     const body = contextTar(dir, source);
     const dockerfile = body.dockerfileName;
     // Settle the API version first: a streamed context cannot be sent twice.
@@ -58,7 +60,7 @@ export const buildCommand: Command = {
         t: f.tag as string[], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
         nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: f.quiet ? "1" : undefined, target: (f.target as string) || undefined,
       },
-      raw: body, headers: { "Content-Type": "application/x-tar" },
+      raw: body, headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}) },
     });
     let failed = false;
     for await (const m of jsonLines(res) as AsyncIterable<{ stream?: string; error?: string; aux?: { ID: string } }>) {
@@ -68,6 +70,45 @@ export const buildCommand: Command = {
     return failed ? 1 : 0;
   },
 };
+
+/**
+ * `--secret id=ID[,src=PATH|,env=VAR][,type=file|env]`, as buildx reads it: the value from a file (src or
+ * source), or from an environment variable (env, or type=env with src naming it); with neither, the
+ * variable named as the id when it is set, else the file named so. The values go in the request's
+ * X-Berth-Build-Secrets header (base64 of a JSON object of base64 values), never in its URL.
+ */
+export function parseSecrets(specs: readonly string[]): string | undefined {
+  if (!specs.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    let id = "", src = "", env = "", type = "";
+    for (const field of spec.split(",")) {
+      const i = field.indexOf("=");
+      const k = (i < 0 ? field : field.slice(0, i)).trim().toLowerCase(), v = i < 0 ? "" : field.slice(i + 1);
+      if (k === "id") id = v;
+      else if (k === "src" || k === "source") src = v;
+      else if (k === "env") env = v;
+      else if (k === "type") {
+        if (v !== "file" && v !== "env") throw new UsageError(`invalid argument "${spec}" for "--secret" flag: unsupported secret type ${JSON.stringify(v)}`);
+        type = v;
+      } else throw new UsageError(`invalid argument "${spec}" for "--secret" flag: unexpected key '${k}' in '${field}'`);
+    }
+    if (type === "env" && !env) { env = src || id; src = ""; }
+    if (!id) id = src ? src.split("/").pop()! : env;
+    if (!id) throw new UsageError(`invalid argument "${spec}" for "--secret" flag: secret id required`);
+    let value: Buffer;
+    if (env || (!src && type !== "file" && process.env[id] !== undefined)) {
+      const name = env || id;
+      if (process.env[name] === undefined) throw new ExitError(`secret ${id}: environment variable ${name} is not set`, 1);
+      value = Buffer.from(process.env[name]!);
+    } else {
+      const path = src || id;
+      try { value = readFileSync(path); } catch (e) { throw new ExitError(`failed to read secret ${id} from ${path}: ${(e as Error).message}`, 1); }
+    }
+    out[id] = value.toString("base64");
+  }
+  return Buffer.from(JSON.stringify(out)).toString("base64");
+}
 
 /** `berth builder prune` (POST /build/prune), with the docker CLI's flags, prompt and output. */
 export const builderPruneCommand: Command = {

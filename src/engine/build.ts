@@ -22,6 +22,7 @@ import { readJsonIfExists } from "../lib/fsutil.js";
 import { Journal } from "../store/journal.js";
 import { BadParameterError, errorMessage } from "../lib/errors.js";
 import { trace } from "../lib/trace.js";
+import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
 import type { ContainerService } from "./containers.js";
@@ -43,6 +44,8 @@ export interface BuildPruneOptions { all?: boolean; filters?: Filters; keepStora
 export interface BuildRequest {
   tags: string[]; dockerfile?: string; buildArgs?: Record<string, string>; target?: string;
   noCache?: boolean; pull?: boolean; labels?: Record<string, string>; quiet?: boolean;
+  /** Build secrets by id (RUN --mount=type=secret): kept in memory and in the build's scratch directory only. */
+  secrets?: Record<string, Buffer>;
 }
 
 export class BuildService {
@@ -212,6 +215,7 @@ export class BuildService {
       const id = await build(this.backend(tmp, signal), {
         contextDir: ctx, tmpDir: tmp, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
+        secrets: new Map(Object.entries(req.secrets ?? {})),
         output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
       });
       trace("build: done");
@@ -277,6 +281,13 @@ export class BuildService {
           await relay.catch(() => {});
           if (signal?.aborted) throw new BuildCancelledError();
           if (StatusCode !== 0) return { exitCode: StatusCode };
+          // A secret's mountpoint (the empty file the runtime made to bind it on) is not part of the step (as BuildKit).
+          const upper = join(this.dataRoot, "containers", Id, "upper");
+          for (const m of mounts) {
+            if (!m.stub) continue;
+            const at = lstatInRoot(upper, m.target, false);
+            if (at.stat?.isFile() && at.stat.size === 0) await fsp.rm(at.path, { force: true });
+          }
           const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history, containerConfig: containerConfig ?? { ...config, Cmd: cmd, Image: parent } });
           return { exitCode: 0, image };
         } finally {

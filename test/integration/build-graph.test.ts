@@ -5,7 +5,9 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, utimesSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, utimesSync, readFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { gunzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, runSync, api } from "./harness.js";
@@ -167,4 +169,60 @@ test("the cache is keyed by step digest: the same step in two stages is built on
   assert.equal((r.stdout.match(/Using cache/g) ?? []).length, 4, r.stdout);
   assert.notEqual(idOf(r.stdout), first);
   assert.equal(d.berth(["run", "--rm", "g-cache", "cat", "/app.txt"]).stdout, "two\n");
+});
+
+test("RUN --mount=type=secret: the secret is visible to RUN (file and env) and absent from every layer, the config and the history", async () => {
+  const value = `berth-s3cret-${randomBytes(8).toString("hex")}`;
+  const envValue = `berth-env-s3cret-${randomBytes(8).toString("hex")}`;
+  const c = context({
+    Dockerfile: [
+      "FROM busybox",
+      "RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /sum && stat -c '%a %u' /run/secrets/tok > /mode",
+      `RUN --mount=type=secret,id=tok,env=TOK,target=/x/tok test "$TOK" = "$(cat /x/tok)" && echo same > /same`,
+      'RUN --mount=type=secret,id=fromenv,env=FE echo "${#FE}" > /fe-len && test ! -e /run/secrets/fromenv',
+      "RUN --mount=type=secret,id=missing echo optional-ok > /opt",
+      "",
+    ].join("\n"),
+    "tok.txt": value,
+  });
+  const r = build(["-t", "g-secret", "--secret", `id=tok,src=${join(c, "tok.txt")}`, "--secret", "id=fromenv,env=BERTH_TEST_SECRET", c], { env: { BERTH_TEST_SECRET: envValue } });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const run = d.berth(["run", "--rm", "g-secret", "sh", "-c", "cat /sum /mode /same /fe-len /opt; test -e /run/secrets/tok || echo no-secret-file; test -e /x/tok || echo no-target-file"]);
+  assert.equal(run.stdout, `${createHash("sha256").update(value).digest("hex")}\n400 0\nsame\n${envValue.length}\noptional-ok\nno-secret-file\nno-target-file\n`);
+
+  // The saved image (every layer, the config with its history): neither secret's bytes anywhere.
+  const out = mkdtempSync(join(tmpdir(), "berth-save-"));
+  dirs.push(out);
+  const saved = d.berth(["save", "-o", join(out, "img.tar"), "g-secret"]);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.equal(runSync("tar", ["-C", out, "-xf", join(out, "img.tar")]).code, 0);
+  const files = runSync("find", [out, "-type", "f"]).stdout.trim().split("\n");
+  assert.ok(files.length > 3);
+  for (const f of files) {
+    let data = readFileSync(f);
+    if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
+    for (const s of [value, envValue]) assert.equal(data.includes(s), false, `${s} found in ${f}`);
+  }
+  for (const args of [["history", "--no-trunc", "g-secret"], ["image", "inspect", "g-secret"]]) {
+    const o = d.berth(args).stdout;
+    assert.ok(o.length > 0 && !o.includes(value) && !o.includes(envValue), o);
+  }
+
+  // A required secret that was not given: BuildKit's words.
+  const req = context({ Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=nope,required=true cat /run/secrets/nope\n" });
+  const f = d.berth(["build", req]);
+  assert.equal(f.code, 1);
+  assert.match(f.stderr, /secret nope not found: not found/);
+
+  // Through the API: the X-Berth-Build-Secrets header; a malformed one is a 400.
+  const apiCtx = context({ Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=tok,required=true test \"$(cat /run/secrets/tok)\" = api-value && echo api-secret-ok\n" });
+  const tarBuf = Buffer.from(runSync("sh", ["-c", `tar -C ${apiCtx} -c Dockerfile | base64 -w0`]).stdout, "base64");
+  const header = Buffer.from(JSON.stringify({ tok: Buffer.from("api-value").toString("base64") })).toString("base64");
+  const res = await api(d.sock, "POST", "/build?nocache=1", tarBuf, { "Content-Type": "application/x-tar", "X-Berth-Build-Secrets": header });
+  assert.equal(res.status, 200);
+  assert.match(res.body, /api-secret-ok/);
+  assert.doesNotMatch(res.body, /"error"/);
+  const bad = await api(d.sock, "POST", "/build", tarBuf, { "Content-Type": "application/x-tar", "X-Berth-Build-Secrets": "not json" });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body, /invalid X-Berth-Build-Secrets header/);
 });

@@ -10,13 +10,14 @@ route("POST", "/build", async (e, c) => {
     if (!v) return undefined;
     try { return JSON.parse(v) as T; } catch { throw new BadParameterError(`invalid ${k}: ${v}`); }
   };
+  const secrets = buildSecrets(c.req.headers["x-berth-build-secrets"]);
   // The client going away (its connection closed before the answer ended) cancels the build, as with Docker.
   const p = progressStream(c, { eager: true });
   try {
     await e.builds.build(c.req, {
       tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
       buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
-      labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"),
+      labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"), secrets,
     }, p.send, p.signal);
   } catch (err) {
     p.fail(err);
@@ -24,6 +25,25 @@ route("POST", "/build", async (e, c) => {
   p.end();
   return HANDLED;
 });
+
+/**
+ * Build secrets (`berth build --secret`): the classic API has no field for them (the docker CLI sends them
+ * only through a BuildKit session), so berth's client sends them in a header, never in the URL, which
+ * logs and traces show: `X-Berth-Build-Secrets: base64(JSON {id: base64(value)})`.
+ */
+function buildSecrets(header: string | string[] | undefined): Record<string, Buffer> | undefined {
+  if (header === undefined) return undefined;
+  const bad = () => new BadParameterError("invalid X-Berth-Build-Secrets header: base64 of a JSON object of base64 strings expected");
+  let parsed: unknown;
+  try { parsed = JSON.parse(Buffer.from(Array.isArray(header) ? header.join("") : header, "base64").toString("utf8")); } catch { throw bad(); }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw bad();
+  const out: Record<string, Buffer> = {};
+  for (const [id, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof v !== "string" || !id) throw bad();
+    out[id] = Buffer.from(v, "base64");
+  }
+  return out;
+}
 
 /** The build cache filters dockerd accepts on /build/prune (its BuildKit cache fields, and until / unused-for). */
 const BUILD_PRUNE_FILTERS = ["until", "unused-for", "id", "parent", "type", "description", "inuse", "shared", "private"];
