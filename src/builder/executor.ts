@@ -12,7 +12,9 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, createReadStream, rmSync, writeFileSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, chmodSync, utimesSync, createReadStream, createWriteStream, rmSync, writeFileSync, type Stats } from "node:fs";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { DockerIgnore } from "../lib/dockerignore.js";
 import { defaultDockerfileName, ignoreFileName } from "../lib/build-context.js";
 import { spawn } from "node:child_process";
@@ -472,10 +474,17 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
 
   async function copyStep(st: State, ins: CopyInstruction | AddInstruction, ex: (s: string) => string): Promise<void> {
     const from = ins.keyword === "COPY" && ins.from ? ex(ins.from) : undefined;
-    if (ins.keyword === "ADD" && ins.sources.some((s) => /^(https?|git):\/\//.test(s) || s.startsWith("git@"))) {
-      throw new BadParameterError("ADD from a URL or git repository is not supported by berth's builder yet; download it and COPY it");
+    if (ins.keyword === "ADD" && ins.sources.some((s) => /^git:\/\//.test(s) || s.startsWith("git@") || /^https?:\/\/.*\.git(#.*)?$/.test(s))) {
+      throw new BadParameterError("ADD from a git repository is not supported by berth's builder yet; clone it and COPY it");
     }
     const sources = ins.sources.map(ex);
+    // As BuildKit: --checksum pins exactly one http(s) source.
+    const checksum = ins.keyword === "ADD" && ins.checksum ? ex(ins.checksum) : undefined;
+    if (checksum !== undefined) {
+      if (sources.length !== 1) throw new BadParameterError("checksum can't be specified for multiple sources");
+      if (!isUrl(sources[0])) throw new BadParameterError("checksum can't be specified for non-HTTP(S) sources");
+      if (!/^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$/.test(checksum)) throw new BadParameterError(`invalid checksum digest format: ${checksum}`);
+    }
     const destRaw = ex(ins.dest);
     const workdir = st.config.WorkingDir || "/";
     const destDir = destRaw.endsWith("/") || sources.length + ins.contents.length > 1 || destRaw === "." ;
@@ -506,6 +515,13 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         throw new BadParameterError(from ? `${ins.keyword} failed: stat ${m}: file does not exist` : `${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${m}: file does not exist`);
       };
       for (const s of sources) {
+        if (ins.keyword === "ADD" && isUrl(s)) {
+          // A remote file: downloaded (streamed, hashed on the way), checked against --checksum, added as a
+          // file of mode 0600 (never unpacked), its mtime the server's Last-Modified.
+          const got = await download(s, join(opts.tmpDir, `url-${createHash("sha256").update(s + Math.random()).digest("hex").slice(0, 12)}`), checksum, opts.signal);
+          files.push({ src: got.path, rel: got.name, st: lstatSync(got.path) });
+          continue;
+        }
         // As Docker: a relative source that climbs out of its root is refused (an absolute one is taken from the root).
         const lexical = posix.normalize(s);
         if (!s.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) throw new BadParameterError(`${ins.keyword} failed: forbidden path outside the build context: ${s} ()`);
@@ -793,4 +809,45 @@ class Semaphore {
     const next = this.waiting.shift();
     if (next) next(); else this.free++;
   }
+}
+
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/**
+ * Downloads a URL into dir (streamed to disk, hashed as it comes): the file is named as BuildKit names it
+ * (Content-Disposition's filename, else the URL path's last segment, else "index"), mode 0600, its mtime
+ * the Last-Modified header's when there is one. With `checksum` ("sha256:<hex>"...), a body with another
+ * digest fails the step with BuildKit's words.
+ */
+async function download(url: string, dir: string, checksum: string | undefined, signal?: AbortSignal): Promise<{ path: string; name: string }> {
+  let res: Response;
+  try { res = await fetch(url, { signal, redirect: "follow" }); } catch (e) {
+    if (signal?.aborted) throw new BuildCancelledError();
+    throw new BadParameterError(`failed to load cache key: ${(e as Error).message}: ${url}`);
+  }
+  if (res.status < 200 || res.status >= 400) {
+    await res.body?.cancel().catch(() => {});
+    throw new BadParameterError(`failed to load cache key: invalid response status ${res.status}`);
+  }
+  const cd = /filename="?([^";]+)"?/i.exec(res.headers.get("content-disposition") ?? "")?.[1];
+  const fromPath = posix.basename(new URL(url).pathname);
+  const name = posix.basename(cd ?? "") || (fromPath && fromPath !== "/" && fromPath !== "." ? fromPath : "index");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, name);
+  const algo = checksum?.split(":")[0] ?? "sha256";
+  const h = createHash(algo);
+  const out = createWriteStream(path, { mode: 0o600 });
+  try {
+    const body = res.body ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>) : Readable.from([]);
+    await pipeline(body, new Transform({ transform(chunk: Buffer, _e, cb) { h.update(chunk); cb(null, chunk); } }), out, { signal });
+  } catch (e) {
+    if (signal?.aborted) throw new BuildCancelledError();
+    throw new BadParameterError(`failed to download ${url}: ${(e as Error).message}`);
+  }
+  const got = `${algo}:${h.digest("hex")}`;
+  if (checksum && got !== checksum) throw new BadParameterError(`digest mismatch ${got}: ${checksum}`);
+  chmodSync(path, 0o600);
+  const lm = Date.parse(res.headers.get("last-modified") ?? "");
+  if (!Number.isNaN(lm)) utimesSync(path, new Date(lm), new Date(lm));
+  return { path, name };
 }

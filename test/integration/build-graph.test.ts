@@ -7,7 +7,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, utimesSync, readFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, runSync, api } from "./harness.js";
@@ -225,4 +227,59 @@ test("RUN --mount=type=secret: the secret is visible to RUN (file and env) and a
   const bad = await api(d.sock, "POST", "/build", tarBuf, { "Content-Type": "application/x-tar", "X-Berth-Build-Secrets": "not json" });
   assert.equal(bad.status, 400);
   assert.match(bad.body, /invalid X-Berth-Build-Secrets header/);
+});
+
+test("ADD <url> with --checksum: a file served on loopback is added (mode 0600, not unpacked, cached by content); a wrong checksum fails with BuildKit's words", async () => {
+  const body = Buffer.from(`payload ${randomBytes(8).toString("hex")}\n`);
+  const gz = gzipSync(Buffer.from("not to be unpacked\n"));
+  const right = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+  const wrong = `sha256:${"0".repeat(64)}`;
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits++;
+    if (req.url === "/files/data.bin") { res.writeHead(200, { "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT" }); res.end(body); }
+    else if (req.url === "/files/a.tar.gz") { res.writeHead(200); res.end(gz); }
+    else { res.writeHead(404); res.end(); }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const c = context({
+      Dockerfile: [
+        "FROM busybox",
+        `ADD --checksum=${right} ${base}/files/data.bin /data/`,
+        `ADD ${base}/files/data.bin /renamed.bin`,
+        `ADD ${base}/files/a.tar.gz /`,
+        "",
+      ].join("\n"),
+    });
+    images.push("g-url");
+    let r = await d.berthAsync(["build", "-t", "g-url", c]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const seen = await d.berthAsync(["run", "--rm", "g-url", "sh", "-c", "stat -c '%a %u %Y' /data/data.bin /renamed.bin; cat /data/data.bin; ls /a.tar.gz"]);
+    assert.equal(seen.stdout, `600 0 1445412480\n600 0 1445412480\n${body}/a.tar.gz\n`);
+
+    // Unchanged content: every step from the cache.
+    r = await d.berthAsync(["build", "-t", "g-url", c]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal((r.stdout.match(/Using cache/g) ?? []).length, 3, r.stdout);
+
+    const bad = context({ Dockerfile: `FROM busybox\nADD --checksum=${wrong} ${base}/files/data.bin /data.bin\n` });
+    r = await d.berthAsync(["build", bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`digest mismatch ${right}: ${wrong}`));
+
+    const local = context({ Dockerfile: `FROM busybox\nADD --checksum=${right} x.txt /x.txt\n`, "x.txt": "x" });
+    r = await d.berthAsync(["build", local]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /checksum can't be specified for non-HTTP\(S\) sources/);
+
+    const missing = context({ Dockerfile: `FROM busybox\nADD ${base}/nope /nope\n` });
+    r = await d.berthAsync(["build", missing]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /invalid response status 404/);
+    assert.ok(hits >= 5);
+  } finally {
+    server.close();
+  }
 });
