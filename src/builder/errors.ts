@@ -1,5 +1,5 @@
 /** The parser's errors: a located parse error (Docker's words), and an instruction's error before it is located. */
-import { BadParameterError } from "../lib/errors.js";
+import { BadParameterError, SystemError } from "../lib/errors.js";
 
 /**
  * A Dockerfile that cannot be parsed. `line`/`endLine` locate it (0 when the
@@ -19,3 +19,8 @@ export class DockerfileParseError extends BadParameterError {
 
 /** An error in one instruction; located by the caller. */
 export class NodeError extends Error {}
+
+/** A build whose client went away, or whose other stage failed (Docker's words for it). */
+export class BuildCancelledError extends SystemError {
+  constructor() { super("context canceled"); }
+}

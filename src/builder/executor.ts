@@ -1,10 +1,11 @@
 /**
- * The build executor: runs a parsed Dockerfile step by step, as Docker's
- * classic builder does (and prints what it prints: "Step 2/5 : RUN ...",
- * " ---> Running in ...", " ---> <id>", "Successfully built ..."). Each step
- * makes an image; a step whose cache key (parent image, the instruction as
- * expanded, the build args it sees, and for COPY/ADD the content of what is
- * copied) was built before reuses that image ("Using cache").
+ * The build executor, the solver of the step graph (graph.ts): it builds only the stages the target needs,
+ * each once the stages it names are built, independent ones side by side (at most as many as the machine
+ * has cores), and prints what Docker's classic builder prints ("Step 2/5 : RUN ...", " ---> Running in
+ * ...", " ---> <id>", "Successfully built ..."), each stage's lines together and in file order. Each step
+ * makes an image; a step whose digest (the parent step's digest, the instruction, the build args it sees
+ * and, for COPY/ADD, the content of what is copied) was built before, by this build or an earlier one,
+ * reuses that image ("Using cache").
  *
  * The executor knows nothing of containers or stores: a BuildBackend, which
  * the engine provides, resolves and pulls images, runs RUN steps in a
@@ -12,14 +13,11 @@
  * config change, and mounts an image's filesystem for COPY --from.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, openSync, readSync, closeSync, mkdirSync, chownSync, chmodSync, utimesSync, createReadStream, createWriteStream, rmSync, writeFileSync, type Stats } from "node:fs";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { DockerIgnore } from "../lib/dockerignore.js";
-import { defaultDockerfileName, ignoreFileName } from "../lib/build-context.js";
-import { spawn } from "node:child_process";
-import { createGunzip } from "node:zlib";
-import { TarUnpacker } from "../store/tar-unpack.js";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, existsSync, mkdirSync, chownSync, writeFileSync, type Stats } from "node:fs";
+import { BuildCancelledError } from "./errors.js";
+import { destPlan, readDockerfile, dropIgnoredBuildFiles, archiveKind, unpackArchive, glob, contentHash, isUrl, download } from "./sources.js";
+import { OrderedOutput, Semaphore, type StageOutput } from "./schedule.js";
+import { defaultDockerfileName } from "../lib/build-context.js";
 import { join, posix } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 import { lstatInRoot } from "../lib/securejoin.js";
@@ -94,10 +92,7 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
-/** A build whose client went away (Docker's words for it). */
-export class BuildCancelledError extends SystemError {
-  constructor() { super("context canceled"); }
-}
+export { BuildCancelledError };
 
 /** Args every build knows without an ARG line (Docker's predefined proxy args). */
 const PREDEFINED_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
@@ -610,244 +605,3 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   }
 }
 
-/**
- * A destination path inside an image's filesystem, resolved as Docker resolves it (symlinks followed
- * inside the image): its path relative to the root, whether it is a directory, the directories on the
- * way (and itself) that exist, as tar entries carrying their current owner, mode and time, and the
- * components that are missing, parents first. `blocked`: a component on the way is not a directory.
- */
-function destPlan(rootfs: string, dest: string): { destRel: string; destIsDir: boolean; existing: TarEntry[]; missing: string[]; blocked: boolean } {
-  const d = lstatInRoot(rootfs, dest);
-  const parts = d.rel.split("/").filter(Boolean);
-  const existing: TarEntry[] = [];
-  const missing: string[] = [];
-  let blocked = false;
-  for (let i = 1; i <= parts.length; i++) {
-    const p = parts.slice(0, i).join("/");
-    const s = missing.length ? undefined : lstatInRoot(rootfs, p, false).stat;
-    if (!s) missing.push(p);
-    else if (s.isDirectory()) existing.push({ name: p, type: "directory", mode: Number(s.mode) & 0o7777, uid: Number(s.uid), gid: Number(s.gid), mtime: new Date(Number(s.mtimeMs)) });
-    else if (i < parts.length) blocked = true;
-  }
-  return { destRel: d.rel, destIsDir: !!d.stat?.isDirectory(), existing, missing, blocked };
-}
-
-/**
- * The Dockerfile, from inside the context only: a relative name that climbs out of it is refused as
- * Docker refuses it, an absolute one is taken from the context's root, and symlinks are followed inside
- * the context (a Dockerfile that links to a host file is "not found", as with Docker).
- */
-function readDockerfile(contextDir: string, name: string): string {
-  const lexical = posix.normalize(name);
-  if (!name.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) {
-    throw new BadParameterError(`forbidden path outside the build context: ${name} ()`);
-  }
-  const f = lstatInRoot(contextDir, name);
-  if (!f.stat?.isFile()) throw new BadParameterError(`Cannot locate specified Dockerfile: ${name}`);
-  return readFileSync(f.path, "utf8");
-}
-
-/**
- * As dockerd once it has read the Dockerfile (remotecontext's removeDockerfile): the .dockerignore and the
- * Dockerfile leave the context when the .dockerignore excludes them, so `COPY . .` copies neither (the
- * docker CLI sends a Dockerfile from outside the context as `.dockerfile.<random>` and excludes it so).
- * The ignore file is the one the CLI used: `<Dockerfile>.dockerignore`, `.containerignore` or `.dockerignore`.
- */
-function dropIgnoredBuildFiles(contextDir: string, dockerfile: string): void {
-  const name = ignoreFileName((rel) => !!lstatInRoot(contextDir, rel).stat?.isFile(), dockerfile);
-  if (!name) return;
-  const f = lstatInRoot(contextDir, name);
-  const ignore = DockerIgnore.parse(readFileSync(f.path, "utf8"));
-  for (const name of [...new Set([f.rel.replace(/^\//, ""), ".dockerignore", posix.normalize("/" + dockerfile).slice(1)])]) {
-    if (!name || !ignore.isIgnored(name, false)) continue;
-    const p = lstatInRoot(contextDir, name, false);
-    if (p.stat && !p.stat.isDirectory()) rmSync(p.path, { force: true });
-  }
-}
-
-/** A local archive ADD unpacks: tar, possibly gzip, bzip2 or xz compressed (by its first bytes, as Docker). */
-function archiveKind(path: string): "tar" | "gzip" | "bzip2" | "xz" | undefined {
-  const fd = openSync(path, "r");
-  const b = Buffer.alloc(512);
-  let n = 0;
-  try { n = readSync(fd, b, 0, 512, 0); } finally { closeSync(fd); }
-  if (n >= 2 && b[0] === 0x1f && b[1] === 0x8b) return "gzip";
-  if (n >= 3 && b.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
-  if (n >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
-  if (n === 512 && b.subarray(257, 262).toString("latin1") === "ustar") return "tar";
-  return undefined;
-}
-
-/**
- * Unpacks a local archive into `into`, streamed (never whole in memory): the file, through gunzip or an
- * `xz -dc`/`bzip2 -dc` child, into a TarUnpacker, which applies the layer rules (names cleaned, links
- * kept inside `into`).
- */
-async function unpackArchive(path: string, kind: "tar" | "gzip" | "bzip2" | "xz", into: string, signal?: AbortSignal): Promise<void> {
-  mkdirSync(into, { recursive: true });
-  const u = new TarUnpacker(into);
-  const child = kind === "xz" || kind === "bzip2" ? spawn(kind, ["-dc", path], { stdio: ["ignore", "pipe", "pipe"], signal }) : undefined;
-  let stderr = "";
-  child?.stderr!.on("data", (d: Buffer) => { if (stderr.length < 4096) stderr += d; });
-  const exited = child ? new Promise<number | null>((res) => { child.once("close", (code) => res(code)); child.once("error", () => res(-1)); }) : undefined;
-  const src: AsyncIterable<Buffer> = child ? child.stdout! : kind === "gzip" ? createReadStream(path, { signal }).pipe(createGunzip()) : createReadStream(path, { signal });
-  try {
-    for await (const chunk of src) {
-      if (signal?.aborted) throw new BuildCancelledError();
-      u.write(chunk);
-    }
-    if (child && (await exited) !== 0) throw new BadParameterError(`ADD ${posix.basename(path)}: cannot decompress (${kind}): ${stderr.trim() || "failed"}`);
-    u.end();
-  } catch (e) {
-    child?.kill("SIGKILL");
-    u.abort();
-    if (signal?.aborted) throw new BuildCancelledError();
-    throw e;
-  }
-}
-
-/**
- * Shell-style globbing of one pattern inside root (*, ?, [..] per path segment), as the classic builder's
- * walk of the context: it descends only into real directories (a symlink is matched by its own name,
- * never walked through), so a match is always a path inside root.
- */
-function glob(root: string, pattern: string): string[] {
-  const segs = pattern.split("/");
-  let found = [""];
-  const isRealDir = (rel: string): boolean => { try { return lstatSync(join(root, rel)).isDirectory(); } catch { return false; } };
-  const exists = (rel: string): boolean => { try { lstatSync(join(root, rel)); return true; } catch { return false; } };
-  for (const seg of segs) {
-    const re = new RegExp("^" + seg.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\[!/g, "[^").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
-    const next: string[] = [];
-    for (const dir of found) {
-      if (dir && !isRealDir(dir)) continue;
-      if (!/[*?[]/.test(seg)) { const p = dir ? `${dir}/${seg}` : seg; if (exists(p)) next.push(p); continue; }
-      let names: string[] = [];
-      try { names = readdirSync(join(root, dir)).sort(); } catch { /* not a dir */ }
-      for (const n of names) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
-    }
-    found = next;
-  }
-  return found;
-}
-
-/** What decides a COPY's cache: names, modes, sizes and contents of the files. */
-function contentHash(files: { src: string; rel: string; st: Stats }[]): string {
-  const h = createHash("sha256");
-  for (const f of files) {
-    h.update(`${f.rel}\0${Number(f.st.mode)}\0`);
-    if (f.st.isFile()) hashFile(h, f.src);
-    else if (f.st.isSymbolicLink()) h.update(readlinkSync(f.src));
-  }
-  return h.digest("hex");
-}
-
-/** Feeds a file to a hash in chunks: a big COPY source is never whole in memory. */
-function hashFile(h: ReturnType<typeof createHash>, path: string): void {
-  const fd = openSync(path, "r");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally { closeSync(fd); }
-}
-
-/** Where a stage's messages go: straight to the client while it is the first unfinished stage, else held. */
-export interface StageOutput { say: (line: string) => void; output: (chunk: Buffer) => void }
-
-/**
- * The build's output in file order while stages run side by side: the first unfinished stage streams,
- * each other one is held until every stage before it has finished (then shown at once, and it streams
- * from there if it is still running).
- */
-class OrderedOutput {
-  private readonly held: { kind: "say" | "out"; data: string | Buffer }[][];
-  private readonly finished: boolean[];
-  private cursor = 0;
-  constructor(n: number, private readonly sink: { say: (line: string) => void; output: (chunk: Buffer) => void }) {
-    this.held = Array.from({ length: n }, () => []);
-    this.finished = new Array<boolean>(n).fill(false);
-  }
-  stream(slot: number): StageOutput {
-    const put = (kind: "say" | "out", data: string | Buffer): void => {
-      if (slot === this.cursor) this.emit(kind, data);
-      else this.held[slot].push({ kind, data });
-    };
-    return { say: (l) => put("say", l), output: (c) => put("out", c) };
-  }
-  finish(slot: number): void {
-    this.finished[slot] = true;
-    while (this.cursor < this.finished.length && this.finished[this.cursor]) {
-      this.cursor++;
-      this.drain(this.cursor);
-    }
-  }
-  /** Everything still held, in order (a failed build shows what every stage got to). */
-  flush(): void { for (let i = this.cursor; i < this.held.length; i++) this.drain(i); }
-  private drain(slot: number): void {
-    if (slot >= this.held.length) return;
-    for (const m of this.held[slot]) this.emit(m.kind, m.data);
-    this.held[slot] = [];
-  }
-  private emit(kind: "say" | "out", data: string | Buffer): void {
-    if (kind === "say") this.sink.say(data as string); else this.sink.output(data as Buffer);
-  }
-}
-
-/** At most n holders at once; the others wait in order. */
-class Semaphore {
-  private readonly waiting: (() => void)[] = [];
-  constructor(private free: number) {}
-  async acquire(): Promise<void> {
-    if (this.free > 0) { this.free--; return; }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); else this.free++;
-  }
-}
-
-const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
-
-/**
- * Downloads a URL into dir (streamed to disk, hashed as it comes): the file is named as BuildKit names it
- * (Content-Disposition's filename, else the URL path's last segment, else "index"), mode 0600, its mtime
- * the Last-Modified header's when there is one. With `checksum` ("sha256:<hex>"...), a body with another
- * digest fails the step with BuildKit's words.
- */
-async function download(url: string, dir: string, checksum: string | undefined, signal?: AbortSignal): Promise<{ path: string; name: string }> {
-  let res: Response;
-  try { res = await fetch(url, { signal, redirect: "follow" }); } catch (e) {
-    if (signal?.aborted) throw new BuildCancelledError();
-    throw new BadParameterError(`failed to load cache key: ${(e as Error).message}: ${url}`);
-  }
-  if (res.status < 200 || res.status >= 400) {
-    await res.body?.cancel().catch(() => {});
-    throw new BadParameterError(`failed to load cache key: invalid response status ${res.status}`);
-  }
-  const cd = /filename="?([^";]+)"?/i.exec(res.headers.get("content-disposition") ?? "")?.[1];
-  const fromPath = posix.basename(new URL(url).pathname);
-  const name = posix.basename(cd ?? "") || (fromPath && fromPath !== "/" && fromPath !== "." ? fromPath : "index");
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, name);
-  const algo = checksum?.split(":")[0] ?? "sha256";
-  const h = createHash(algo);
-  const out = createWriteStream(path, { mode: 0o600 });
-  try {
-    const body = res.body ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>) : Readable.from([]);
-    await pipeline(body, new Transform({ transform(chunk: Buffer, _e, cb) { h.update(chunk); cb(null, chunk); } }), out, { signal });
-  } catch (e) {
-    if (signal?.aborted) throw new BuildCancelledError();
-    throw new BadParameterError(`failed to download ${url}: ${(e as Error).message}`);
-  }
-  const got = `${algo}:${h.digest("hex")}`;
-  if (checksum && got !== checksum) throw new BadParameterError(`digest mismatch ${got}: ${checksum}`);
-  chmodSync(path, 0o600);
-  const lm = Date.parse(res.headers.get("last-modified") ?? "");
-  if (!Number.isNaN(lm)) utimesSync(path, new Date(lm), new Date(lm));
-  return { path, name };
-}
