@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseDockerfile } from "../../src/builder/dockerfile.js";
 import { buildGraph, independent, stepDigest } from "../../src/builder/graph.js";
+import { OrderedOutput, Semaphore } from "../../src/builder/schedule.js";
 
 const df = (lines: string[]) => parseDockerfile(lines.join("\n") + "\n");
 
@@ -61,4 +62,35 @@ test("step digests: the same inputs give the same digest; parent, text, args and
   assert.notEqual(stepDigest("sha256:p", { keyword: "COPY", original: "COPY a /b" }, ["X=1"], ["/a", "content-1"]), base);
   assert.notEqual(stepDigest("sha256:p", ins, ["X=2"], ["/a", "content-1"]), base);
   assert.notEqual(stepDigest("sha256:p", ins, ["X=1"], ["/a", "content-2"]), base);
+});
+
+test("the solver's output stays in file order while stages run side by side; at most n stages hold a slot", async () => {
+  const got: string[] = [];
+  const out = new OrderedOutput(3, { say: (l) => got.push(l), output: (c) => got.push(c.toString()) });
+  const [a, b, c] = [out.stream(0), out.stream(1), out.stream(2)];
+  a.say("a1");
+  c.say("c1");
+  b.say("b1");
+  a.output(Buffer.from("a2"));
+  assert.deepEqual(got, ["a1", "a2"]);
+  out.finish(2); // c finished first: still held behind b
+  c.say("c-late");
+  assert.deepEqual(got, ["a1", "a2"]);
+  out.finish(0); // a done: b's held lines come, and b streams from now on
+  assert.deepEqual(got, ["a1", "a2", "b1"]);
+  b.say("b2");
+  assert.deepEqual(got, ["a1", "a2", "b1", "b2"]);
+  out.finish(1);
+  assert.deepEqual(got, ["a1", "a2", "b1", "b2", "c1", "c-late"]);
+
+  const sem = new Semaphore(2);
+  let holding = 0, most = 0;
+  await Promise.all([1, 2, 3, 4, 5].map(async () => {
+    await sem.acquire();
+    holding++; most = Math.max(most, holding);
+    await new Promise((r) => setImmediate(r));
+    holding--;
+    sem.release();
+  }));
+  assert.equal(most, 2);
 });
