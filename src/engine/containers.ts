@@ -809,16 +809,30 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- wait / stop / kill / restart
 
-  wait(ref: string, condition: WaitCondition = "not-running"): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+  /**
+   * Resolves when the condition holds. `signal` gives the wait up (the client went away: `docker run -d`
+   * asks for next-exit and exits at once): the waiter is dropped, so a long-running container does not
+   * keep a dead connection's request, response and socket for its whole life; the promise then never settles.
+   */
+  wait(ref: string, condition: WaitCondition = "not-running", signal?: AbortSignal): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
     const c = this.get(ref);
     if (!["not-running", "next-exit", "removed"].includes(condition)) {
       throw new BadParameterError(`invalid condition: "${condition}"`);
     }
     if (condition === "not-running" && !c.State.Running && c.State.Status !== "restarting") return Promise.resolve({ StatusCode: c.State.ExitCode, Error: null });
     return new Promise((resolve) => {
+      if (signal?.aborted) return;
+      const w: Waiter = { condition, resolve };
       const list = this.waiters.get(c.Id) ?? [];
-      list.push({ condition, resolve });
+      list.push(w);
       this.waiters.set(c.Id, list);
+      signal?.addEventListener("abort", () => {
+        const l = this.waiters.get(c.Id);
+        if (!l) return;
+        const i = l.indexOf(w);
+        if (i >= 0) l.splice(i, 1);
+        if (!l.length) this.waiters.delete(c.Id);
+      }, { once: true });
     });
   }
 

@@ -111,7 +111,9 @@ route("DELETE", "/containers/{id}", async (e, c) => {
 route("POST", "/containers/prune", (e, c) => e.containers.prune(filters(c.query)));
 route("POST", "/containers/{id}/wait", async (e, c) => {
   const res = c.res!;
-  const done = e.containers.wait(c.params[0], (c.query.get("condition") || "not-running") as WaitCondition);
+  const gone = new AbortController();
+  res.on("close", () => gone.abort());
+  const done = e.containers.wait(c.params[0], (c.query.get("condition") || "not-running") as WaitCondition, gone.signal);
   // Headers go out once the waiter is registered: the CLI starts the container only after it sees them.
   streamHeaders(res, "application/json");
   res.end(JSON.stringify(await done) + "\n");
