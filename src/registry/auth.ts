@@ -338,7 +338,7 @@ export class RegistryAuth {
    * GET /token?service=&scope=...: Docker's token endpoint. Credentials (basic) are checked against the
    * htpasswd file; none is anonymous. Each scope is granted what the rules allow of it (maybe nothing).
    */
-  async token(req: IncomingMessage, q: URLSearchParams): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+  async token(req: IncomingMessage, q: URLSearchParams, seen?: (user: string) => void): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
     if (this.cfg.type !== "token") throw new RegistryError("UNSUPPORTED", "this registry issues no tokens", null, 404);
     const c = basicCreds(req);
     let user: string | undefined;
@@ -346,6 +346,7 @@ export class RegistryAuth {
     if (c) {
       if (!(await this.htpasswd!.verify(c.user, c.password))) throw new Unauthorized(this.basicChallenge(), "incorrect username or password");
       user = c.user;
+      seen?.(user);
     }
     const access: TokenAccess[] = [];
     for (const raw of q.getAll("scope").flatMap((s) => s.split(" ")).filter((s) => s !== "")) {

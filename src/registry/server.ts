@@ -140,7 +140,7 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     }
     if (path === "/token" && auth.cfg.type === "token") {
       allow("GET");
-      const t = await auth.token(req, q);
+      const t = await auth.token(req, q, (u) => { c.who.user = u; });
       c.json(t.status, t.body, { "Cache-Control": "no-store" });
       return;
     }
