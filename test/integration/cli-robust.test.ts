@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync, mkdirSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { Daemon, BERTH, DOCKER, sleep, runSync, type Result } from "./harness.js";
+import { Daemon, BERTH, DOCKER, runSync, type Result, until } from "./harness.js";
 
 const d = new Daemon();
 let work: string;
@@ -35,13 +35,6 @@ function ok(r: Result, what: string): string {
   return r.stdout.trim();
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Proc { p: ChildProcess; out: string; err: string; done: Promise<number> }
 function start(args: string[], env: Record<string, string> = {}): Proc {

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, api } from "./harness.js";
+import { Daemon, api, until } from "./harness.js";
 
 const d = new Daemon();
 
@@ -32,15 +32,6 @@ function events(since: number, until: number, filters: string[] = []): Ev[] {
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A container's events as [Action, sorted attribute keys], without the labels. */
 function shape(list: Ev[]): [string, string[]][] {

@@ -185,6 +185,22 @@ export function ping(sock: string): Promise<boolean> {
 
 export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
+/**
+ * Polls fn every 50 ms until it returns something truthy (returned), for ms at most; then throws
+ * "timed out waiting for <what>", with context() appended (a daemon's log, say) when given.
+ */
+export async function until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 30_000, context?: () => string): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    last = v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})${context ? `\n${context()}` : ""}`);
+    await sleep(50);
+  }
+}
+
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
   return new Promise((res) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); });

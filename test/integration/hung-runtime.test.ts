@@ -22,7 +22,7 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { Daemon, DOCKER, runAsync, ping, type Result } from "./harness.js";
+import { Daemon, DOCKER, runAsync, ping, type Result, until as untilH } from "./harness.js";
 
 const stubDir = mkdtempSync(join(tmpdir(), "berth-hang-"));
 const hangDir = join(stubDir, "hang");
@@ -102,15 +102,7 @@ function dockerAsync(...args: string[]): Promise<Result> {
 function hang(id: string, sub: string): void { writeFileSync(join(hangDir, `${id}.${sub}`), ""); }
 function release(id: string, sub: string): void { rmSync(join(hangDir, `${id}.${sub}`), { force: true }); rmSync(join(hangDir, `${id}.${sub}.hit`), { force: true }); }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n--- berthd log ---\n${d.log.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> => untilH(what, fn, ms, () => `--- berthd log ---\n${d.log.slice(-3000)}`);
 /** The runtime stub has begun blocking a call. */
 function blocked(id: string, sub: string): Promise<true> { return until(`runtime ${sub} of ${id.slice(0, 12)} to block`, () => existsSync(join(hangDir, `${id}.${sub}.hit`)) || undefined); }
 

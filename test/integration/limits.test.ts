@@ -12,7 +12,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { Daemon, apiJson } from "./harness.js";
+import { Daemon, apiJson, until } from "./harness.js";
 
 const d = new Daemon();
 
@@ -41,15 +41,6 @@ function cpuUsageNs(id: string): number {
   return Number(/usage_usec (\d+)/.exec(stat)![1]) * 1000;
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test("a memory hog over --memory 32m is OOM-killed: exit 137, State.OOMKilled true, an oom event before die", async (t) => {
   t.after(() => d.berth(["rm", "-f", "hog"]));

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
-import { Daemon, apiJson, BERTH } from "./harness.js";
+import { Daemon, apiJson, BERTH, until as untilH } from "./harness.js";
 
 const d = new Daemon();
 
@@ -25,15 +25,8 @@ after(async () => {
   await d.stop();
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** The harness's poll, with a minute by default: a few of these wait for tens of MB of output. */
+const until = <T>(what: string, fn: () => T | undefined | false, ms = 60_000): Promise<T> => untilH(what, fn, ms);
 
 function ok(args: string[], daemon = d): string {
   const r = daemon.berth(args, { timeout: 120_000 });

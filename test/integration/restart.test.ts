@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { Daemon } from "./harness.js";
+import { Daemon, until } from "./harness.js";
 
 const d = new Daemon();
 
@@ -25,17 +25,6 @@ after(async () => {
   await d.stop();
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    last = v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function state(name: string): { Status: string; Running: boolean; Restarting: boolean; Pid: number; ExitCode: number; StartedAt: string; RestartCount: number } {
   const r = d.berth(["inspect", "-f", "{{json .State}}|{{.RestartCount}}", name]);
