@@ -60,13 +60,17 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
   const metrics = opts.metrics ?? new Metrics();
   const storage = opts.storage;
   const auth = opts.auth ?? new RegistryAuth(DEFAULT_AUTH, storage.root);
+  /** Requests being answered now: close() waits for them, then closes every connection left. */
+  let active = 0;
   let storageCache: { at: number; v: { bytes: number; blobs: number; repositories: number } } | undefined;
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const counted = { in: 0, out: 0 };
     const who: { user?: string } = {};
+    active++;
     res.on("close", () => {
+      active--;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const out = req.method === "HEAD" ? 0 : counted.out;
       metrics.observe(req.method ?? "", res.statusCode, ms / 1000);
@@ -387,8 +391,10 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     server,
     metrics,
     // Keep-alive connections that go idle after close() (a response just finished) are closed too, as they go idle.
+    // A connection Node still counts as busy once no request is being answered (seen after a client aborted
+    // a transfer on a 401) is closed too, so a shutdown never waits on it.
     close: () => new Promise<void>((resolve) => {
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const sweep = setInterval(() => { server.closeIdleConnections(); if (active === 0) server.closeAllConnections(); }, 50);
       server.close(() => { clearInterval(sweep); resolve(); });
       server.closeIdleConnections();
     }),
