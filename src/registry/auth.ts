@@ -338,10 +338,17 @@ export class RegistryAuth {
    * GET /token?service=&scope=...: Docker's token endpoint. Credentials (basic) are checked against the
    * htpasswd file; none is anonymous. Each scope is granted what the rules allow of it (maybe nothing).
    */
-  async token(req: IncomingMessage, q: URLSearchParams, seen?: (user: string) => void): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+  async token(req: IncomingMessage, q: URLSearchParams, seen?: (user: string) => void, form?: URLSearchParams): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
     if (this.cfg.type !== "token") throw new RegistryError("UNSUPPORTED", "this registry issues no tokens", null, 404);
-    const c = basicCreds(req);
+    let c = basicCreds(req);
     let user: string | undefined;
+    if (form) {
+      // OAuth2's password grant (containerd posts one when it has credentials); no refresh tokens are issued.
+      const grant = form.get("grant_type");
+      if (grant !== "password") throw new RegistryError("UNSUPPORTED", `unsupported grant_type ${JSON.stringify(grant ?? "")}: only password`, { grant_type: grant }, 400);
+      c = { user: form.get("username") ?? "", password: form.get("password") ?? "" };
+      q = new URLSearchParams([...q, ...form.getAll("scope").map((sc): [string, string] => ["scope", sc])]);
+    }
     if (c === null) throw new Unauthorized(this.basicChallenge(), "malformed Authorization header");
     if (c) {
       if (!(await this.htpasswd!.verify(c.user, c.password))) throw new Unauthorized(this.basicChallenge(), "incorrect username or password");

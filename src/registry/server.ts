@@ -143,8 +143,15 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       return;
     }
     if (path === "/token" && auth.cfg.type === "token") {
-      allow("GET");
-      const t = await auth.token(req, q, (u) => { c.who.user = u; });
+      allow("GET", "POST");
+      let form: URLSearchParams | undefined;
+      if (method === "POST") {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        for await (const ch of c.body() as AsyncIterable<Buffer>) { n += ch.length; if (n > 64 * 1024) throw new RegistryError("SIZE_INVALID", "token request too large", null, 413); chunks.push(ch); }
+        form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+      }
+      const t = await auth.token(req, q, (u) => { c.who.user = u; }, form);
       c.json(t.status, t.body, { "Cache-Control": "no-store" });
       return;
     }

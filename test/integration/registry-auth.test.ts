@@ -127,6 +127,22 @@ test("htpasswd: berth login refuses a wrong password; push and pull after login;
   const denied = src.berth(["pull", `${host}/team/bb:1`], { env: noCreds });
   assert.notEqual(denied.code, 0);
   assert.equal(src.berth(["rmi", `${host}/team/bb:1`, `${host}/public/bb:1`]).code, 0);
+  // The docker CLI against dockerd: login, push, pull with basic auth.
+  const ocfg = join(work, "docker-basic");
+  const owrong = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "login", "-u", "bob", "--password-stdin", host], { input: "nope\n", encoding: "utf8" });
+  assert.notEqual(owrong.status, 0);
+  assert.match(owrong.stderr, /unauthorized/i);
+  const ologin = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "login", "-u", "alice", "--password-stdin", host], { input: "wonderland\n", encoding: "utf8" });
+  assert.equal(ologin.status, 0, ologin.stderr);
+  const ref = `${host}/team/basic-dockerd:1`;
+  dockerdTags.push(ref);
+  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "tag", "busybox:latest", ref]).status, 0);
+  const opush = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "push", ref], { encoding: "utf8" });
+  assert.equal(opush.status, 0, opush.stderr + basicReg.out().slice(-2000));
+  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", ref]).status, 0);
+  const dpull = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "pull", ref], { encoding: "utf8" });
+  assert.equal(dpull.status, 0, dpull.stderr);
+  await logged(basicReg, /"method":"PUT","path":"\/v2\/team\/basic-dockerd\/manifests\/1","status":201,"user":"alice"/);
 });
 
 test("token: berth login and docker login (on berthd and on dockerd) get tokens from /token; push and pull; bob may pull but not push", async () => {

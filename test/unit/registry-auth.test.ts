@@ -264,6 +264,23 @@ describe("token (bearer, Docker Hub's flow)", () => {
     assert.equal(line?.user, "bob");
   });
 
+  test("POST /token (OAuth2 password grant, as containerd sends) answers an access_token; a wrong password is 401; other grants 400", async () => {
+    const post = (form: Record<string, string>): Promise<Response> => fetch(`${s.url}/token`, { method: "POST", body: new URLSearchParams(form), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    const r = await post({ grant_type: "password", username: "bob", password: "builder", service: "berth-registry", scope: "repository:team/app:pull", client_id: "containerd" });
+    assert.equal(r.status, 200);
+    const j = (await r.json()) as { access_token: string; expires_in: number };
+    assert.equal(j.expires_in, 300);
+    const get = await fetch(`${s.url}/v2/team/app/tags/list`, { headers: { Authorization: `Bearer ${j.access_token}` } });
+    assert.equal(get.status, 200, "the token carries the posted scope");
+    await get.arrayBuffer();
+    const bad = await post({ grant_type: "password", username: "bob", password: "nope", scope: "repository:team/app:pull" });
+    assert.equal(bad.status, 401);
+    assert.equal((await errors(bad))[0].code, "UNAUTHORIZED");
+    const refresh = await post({ grant_type: "refresh_token", refresh_token: "x" });
+    assert.equal(refresh.status, 400);
+    await refresh.arrayBuffer();
+  });
+
   test("the registry checks the token's signature, expiry and audience", async () => {
     const good = await bearer("repository:team/app:pull", ["bob", "builder"]);
     const [h, c, sig] = good.slice(7).split(".");
