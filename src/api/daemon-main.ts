@@ -322,10 +322,12 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
-  // SIGUSR2: the daemon's memory, in MB, to its log (what bench/scale's RSS is made of; with --expose-gc, after a full collection).
+  // SIGUSR2: the daemon's memory, in KiB, to its log (what bench/scale's RSS is made of; with --expose-gc,
+  // after a full collection: bench/density reads it for the memory a container keeps in the daemon).
   process.on("SIGUSR2", () => {
-    (globalThis as { gc?: () => void }).gc?.();
-    log(`memory (MB): ${Object.entries(process.memoryUsage()).map(([k, v]) => `${k} ${Math.round(v / 1048576)}`).join(", ")}`);
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    log(`memory (KiB${gc ? ", after a full GC" : ""}): ${Object.entries(process.memoryUsage()).map(([k, v]) => `${k} ${Math.round(v / 1024)}`).join(", ")}`);
   });
   process.on("uncaughtException", (e) => log(`uncaught: ${e.stack ?? errorMessage(e)}`));
   process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? e.stack : String(e)}`));

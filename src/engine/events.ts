@@ -24,7 +24,8 @@ export interface EventFilter {
   filters?: Record<string, string[]>;
 }
 
-const HISTORY = 1000;
+/** As dockerd (daemon/events: eventsLimit): the last 256 events serve `since`. */
+const HISTORY = 256;
 
 export class EventBus {
   private history: EngineEvent[] = [];
