@@ -117,6 +117,7 @@ export class Htpasswd {
   private mtimeMs = -1;
   private checkedAt = 0;
   private readonly ok = new Map<string, number>();
+  private dummy: string | undefined;
 
   constructor(readonly file: string) {}
 
@@ -144,7 +145,13 @@ export class Htpasswd {
   async verify(user: string, password: string): Promise<boolean> {
     this.reload();
     const hash = this.entries.get(user);
-    if (hash === undefined || !/^\$2[aby]\$\d\d\$/.test(hash)) return false;
+    if (hash === undefined || !/^\$2[aby]\$\d\d\$/.test(hash)) {
+      // As slow as a wrong password, so a name's presence cannot be timed.
+      const { default: bcrypt } = await import("bcryptjs");
+      this.dummy ??= await bcrypt.hash("berth-registry", 10);
+      await bcrypt.compare(password, this.dummy);
+      return false;
+    }
     const key = createHash("sha256").update(`${user}\0${password}\0${hash}`).digest("hex");
     const until = this.ok.get(key);
     if (until !== undefined && until > Date.now()) return true;

@@ -2,8 +2,10 @@
  * Pull-through cache of upstream registries. `--proxy hub=https://registry.example` makes every
  * repository `hub/<path>` a read-only mirror of `<path>` upstream:
  *
- * - a blob asked for and not here is fetched from upstream into an upload session, verified against
- *   its digest (storage.commitUpload) and only then served; concurrent asks for one blob fetch it once;
+ * - a blob asked for and not here is fetched from upstream into an upload session and verified against
+ *   its digest (storage.commitUpload) before it is kept; a whole-blob GET streams the bytes to the client
+ *   as they come, holding the last chunk back until the digest matched (a client never gets all of a
+ *   wrong blob); concurrent asks for one blob fetch it once;
  * - a manifest by digest is served from the cache once fetched (the digest is checked: content cannot
  *   change under it);
  * - a manifest by tag is revalidated upstream on every ask (a HEAD for its digest; a GET when the
@@ -16,7 +18,7 @@
  * password when given), as a client.
  */
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
+import { PassThrough, Readable, Transform } from "node:stream";
 import { MediaType } from "../oci/image.js";
 import { RegistryError, isDigest, parseDigest, type ParsedDigest } from "./errors.js";
 import type { ManifestRecord, RegistryStorage } from "./storage.js";
@@ -36,13 +38,16 @@ class UpstreamClient {
     return this.up.username ? `Basic ${Buffer.from(`${this.up.username}:${this.up.password ?? ""}`).toString("base64")}` : undefined;
   }
 
-  async request(repo: string, path: string, init: { method?: string; accept?: string } = {}): Promise<Response> {
+  /** Manifests, tag lists and tokens: an upstream that does not answer within this is down. */
+  static readonly TIMEOUT_MS = 30_000;
+
+  async request(repo: string, path: string, init: { method?: string; accept?: string; stream?: boolean } = {}): Promise<Response> {
     const url = `${this.up.url}/v2/${repo}/${path}`;
     const go = async (auth: string | undefined): Promise<Response> => {
       const headers: Record<string, string> = {};
       if (init.accept) headers.Accept = init.accept;
       if (auth) headers.Authorization = auth;
-      try { return await fetch(url, { method: init.method ?? "GET", headers, redirect: "follow" }); } catch (e) {
+      try { return await fetch(url, { method: init.method ?? "GET", headers, redirect: "follow", ...(init.stream ? {} : { signal: AbortSignal.timeout(UpstreamClient.TIMEOUT_MS) }) }); } catch (e) {
         throw new UpstreamDown(`${url}: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`);
       }
     };
@@ -70,7 +75,7 @@ class UpstreamClient {
     u.searchParams.set("scope", `repository:${repo}:pull`);
     const b = this.basic();
     let r: Response;
-    try { r = await fetch(u, { headers: b ? { Authorization: b } : {} }); } catch (e) { throw new UpstreamDown(`${u.origin}: ${(e as Error).message}`); }
+    try { r = await fetch(u, { headers: b ? { Authorization: b } : {}, signal: AbortSignal.timeout(UpstreamClient.TIMEOUT_MS) }); } catch (e) { throw new UpstreamDown(`${u.origin}: ${(e as Error).message}`); }
     if (!r.ok) { await r.body?.cancel(); return undefined; }
     const body = (await r.json()) as { token?: string; access_token?: string };
     const t = body.token ?? body.access_token;
@@ -106,7 +111,8 @@ export class ProxyCache {
   private once(key: string, fn: () => Promise<void>): Promise<void> {
     let p = this.inflight.get(key);
     if (!p) {
-      p = fn().finally(() => this.inflight.delete(key));
+      const mine: Promise<void> = fn().finally(() => { if (this.inflight.get(key) === mine) this.inflight.delete(key); });
+      p = mine;
       this.inflight.set(key, p);
     }
     return p;
@@ -118,7 +124,7 @@ export class ProxyCache {
     const m = this.match(name)!;
     let found = true;
     await this.once(`blob\0${name}\0${d.digest}`, async () => {
-      const res = await m.client.request(m.remote, `blobs/${d.digest}`);
+      const res = await m.client.request(m.remote, `blobs/${d.digest}`, { stream: true });
       if (res.status === 404) { await res.body?.cancel(); found = false; return; }
       if (!res.ok || !res.body) { await res.body?.cancel(); throw new RegistryError("BLOB_UNKNOWN", `upstream ${m.client.up.name}: ${res.status} fetching ${d.digest}`, null, 502); }
       const uuid = await this.storage.startUpload(name);
@@ -136,6 +142,68 @@ export class ProxyCache {
       throw e;
     });
     return found && (await this.storage.blobSize(name, d)) !== undefined;
+  }
+
+  /**
+   * A GET of a blob this cache does not have: upstream's bytes, streamed to the caller while they are
+   * kept (and verified). `local`: the blob is here now (another fetch just kept it): serve it as usual.
+   */
+  async streamBlob(name: string, d: ParsedDigest): Promise<{ size: number; stream: Readable } | "local" | undefined> {
+    if ((await this.storage.blobSize(name, d)) !== undefined) return "local";
+    const key = `blob\0${name}\0${d.digest}`;
+    const running = this.inflight.get(key);
+    if (running) { await running.catch(() => {}); return (await this.storage.blobSize(name, d)) !== undefined ? "local" : undefined; }
+    // Claimed before any await, so concurrent pullers of this blob wait for this one fetch.
+    let settle!: (p: Promise<void>) => void;
+    const claim: Promise<void> = new Promise<void>((resolve) => { settle = (p) => { resolve(p); }; }).finally(() => { if (this.inflight.get(key) === claim) this.inflight.delete(key); });
+    claim.catch(() => {});
+    this.inflight.set(key, claim);
+    try {
+      const r = await this.fetchThrough(name, d, key);
+      settle(r && r !== "local" ? r.kept : Promise.resolve());
+      return r && r !== "local" ? { size: r.size, stream: r.stream } : r;
+    } catch (e) {
+      settle(Promise.reject(e));
+      throw e;
+    }
+  }
+
+  private async fetchThrough(name: string, d: ParsedDigest, key: string): Promise<{ size: number; stream: Readable; kept: Promise<void> } | "local" | undefined> {
+    const m = this.match(name)!;
+    let res: Response;
+    try { res = await m.client.request(m.remote, `blobs/${d.digest}`, { stream: true }); } catch (e) {
+      if (e instanceof UpstreamDown) throw new RegistryError("BLOB_UNKNOWN", `blob unknown to registry: ${d.digest} (upstream ${m.client.up.name} unreachable)`, { digest: d.digest });
+      throw e;
+    }
+    if (res.status === 404) { await res.body?.cancel(); return undefined; }
+    const len = Number(res.headers.get("content-length") ?? "");
+    if (!res.ok || !res.body || !Number.isSafeInteger(len) || len < 0) {
+      await res.body?.cancel();
+      if (res.ok) { this.inflight.delete(key); await this.ensureBlob(name, d); return "local"; }
+      throw new RegistryError("BLOB_UNKNOWN", `upstream ${m.client.up.name}: ${res.status} fetching ${d.digest}`, { digest: d.digest }, 502);
+    }
+    const src = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    const toStore = new PassThrough();
+    const uuid = await this.storage.startUpload(name);
+    const kept = this.storage.commitUpload(name, uuid, d, toStore).then((size) => {
+      this.note({ cached: "blob", repository: name, digest: d.digest, size });
+    }, async (e: unknown) => {
+      await this.storage.removeUpload(uuid);
+      this.note({ repository: name, digest: d.digest, error: `not cached: ${(e as Error).message}` });
+      throw e instanceof RegistryError && e.code === "DIGEST_INVALID" ? new RegistryError("BLOB_UNKNOWN", `upstream ${m.client.up.name} sent content that does not match ${d.digest}`, { digest: d.digest }, 502) : e;
+    });
+    kept.catch(() => {});
+    // The caller's copy: every chunk but the last goes at once; the last once the kept copy matched its digest.
+    let held: Buffer | undefined;
+    const toClient = new Transform({
+      transform(chunk: Buffer, _enc, cb) { const prev = held; held = chunk; cb(null, prev); },
+      flush(cb) { kept.then(() => cb(null, held), (e: unknown) => cb(e as Error)); },
+    });
+    src.on("error", (e) => { toStore.destroy(e); toClient.destroy(e); });
+    // pipe() goes on feeding the store when the caller goes away (its copy is unpiped on close).
+    src.pipe(toStore);
+    src.pipe(toClient);
+    return { size: len, stream: toClient, kept };
   }
 
   /** Brings the manifest `ref` (tag or digest) of `name` up to date from upstream; the local record to serve, or undefined. */

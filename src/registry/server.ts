@@ -200,7 +200,17 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       await gate(req, c, repoNeed(name, method === "DELETE" ? "delete" : "pull"));
       const d = parseDigest(decodeURIComponent(m[2]));
       if (method === "DELETE") readOnly(name);
-      else if (proxied(name)) await opts.proxy!.ensureBlob(name, d);
+      else if (proxied(name)) {
+        const whole = method === "GET" && (req.headers.range === undefined || req.headers.range === "");
+        const through = whole ? await opts.proxy!.streamBlob(name, d) : (await opts.proxy!.ensureBlob(name, d)) ? "local" : undefined;
+        if (through === undefined) throw new RegistryError("BLOB_UNKNOWN", `blob unknown to registry: ${d.digest}`, { digest: d.digest });
+        if (through !== "local") {
+          res.writeHead(200, { [API_HEADER]: "registry/2.0", "Content-Type": "application/octet-stream", "Docker-Content-Digest": d.digest, ETag: `"${d.digest}"`, "Content-Length": through.size });
+          through.stream.on("data", (ch: Buffer) => { c.counted.out += ch.length; });
+          await pipeline(through.stream, res);
+          return;
+        }
+      }
       return blob(req, res, c, name, d);
     }
     if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) {

@@ -20,6 +20,7 @@ const OCI = "application/vnd.oci.image.manifest.v1+json";
 
 const work = mkdtempSync(join(tmpdir(), "berth-registry-proxy-"));
 let upstream: { url: string; reg: RegistryServer; port: number; root: string };
+const upstreamLog: string[] = [];
 let cache: { url: string; reg: RegistryServer; root: string; logs: string[] };
 
 async function listen(reg: RegistryServer, port = 0): Promise<number> {
@@ -33,7 +34,7 @@ async function startUpstream(port = 0): Promise<void> {
   await storage.init();
   const auth = new RegistryAuth({ ...DEFAULT_AUTH, type: "token", htpasswd: join(work, "htpasswd") }, root);
   await auth.init();
-  const reg = createRegistryServer({ storage, auth });
+  const reg = createRegistryServer({ storage, auth, log: (l) => upstreamLog.push(l) });
   const p = await listen(reg, port);
   upstream = { url: `http://127.0.0.1:${p}`, reg, port: p, root };
 }
@@ -108,12 +109,67 @@ test("a blob whose upstream bytes do not match its digest is refused and not cac
   const img = await pushUpstream("lib/bad", "1", "bad");
   // Corrupt the upstream's stored copy in place: it now serves other bytes under the digest.
   writeFileSync(join(upstream.root, "blobs", "sha256", img.layer.slice(7)), Buffer.alloc(img.layerBytes.length, 0x41));
-  const r = await fetch(`${cache.url}/v2/up/lib/bad/blobs/${img.layer}`);
-  assert.ok(r.status >= 400, `status ${r.status}`);
-  await r.arrayBuffer();
+  // A whole-blob GET streams: the last chunk waits for the digest check, so the client never gets it all.
+  let got: Buffer | undefined;
+  try {
+    const r = await fetch(`${cache.url}/v2/up/lib/bad/blobs/${img.layer}`);
+    if (r.ok) got = Buffer.from(await r.arrayBuffer()); else await r.arrayBuffer();
+  } catch { /* the connection is cut: what a client sees of a transfer that failed */ }
+  assert.equal(got, undefined, "no complete body for a blob that failed its digest");
+  // A ranged GET fetches the whole blob first: the mismatch is an error status.
+  const ranged = await fetch(`${cache.url}/v2/up/lib/bad/blobs/${img.layer}`, { headers: { Range: "bytes=0-9" } });
+  assert.equal(ranged.status, 502);
+  assert.equal(((await ranged.json()) as { errors: { code: string }[] }).errors[0].code, "BLOB_UNKNOWN");
   assert.ok(!existsSync(join(cache.root, "blobs", "sha256", img.layer.slice(7))), "nothing cached");
   const head = await fetch(`${cache.url}/v2/lib/bad/blobs/${img.layer}`, { method: "HEAD" });
   assert.equal(head.status, 404);
+});
+
+test("a large blob streams through to concurrent pullers, fetched from upstream once, and is kept", async () => {
+  const name = "lib/big";
+  const tokRes = await fetch(`${upstream.url}/token?service=berth-registry&scope=repository:${name}:pull,push`, { headers: { Authorization: basic("mirror", "pw") } });
+  const authz = { Authorization: `Bearer ${((await tokRes.json()) as { token: string }).token}` };
+  const big = Buffer.alloc(6 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const d = sha256(big);
+  const up = await fetch(`${upstream.url}/v2/${name}/blobs/uploads/?digest=${d}`, { method: "POST", body: big, headers: authz });
+  assert.equal(up.status, 201);
+  const before = upstreamLog.filter((l) => l.includes(`/blobs/${d}`) && l.includes('"method":"GET"') && l.includes('"status":200')).length;
+  const bodies = await Promise.all([0, 1, 2].map(async () => {
+    const r = await fetch(`${cache.url}/v2/up/${name}/blobs/${d}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("content-length"), String(big.length));
+    return Buffer.from(await r.arrayBuffer());
+  }));
+  for (const b of bodies) assert.equal(sha256(b), d);
+  const fetched = upstreamLog.filter((l) => l.includes(`/blobs/${d}`) && l.includes('"method":"GET"') && l.includes('"status":200')).length - before;
+  assert.equal(fetched, 1, "one upstream fetch for three pullers");
+  assert.ok(existsSync(join(cache.root, "blobs", "sha256", d.slice(7))));
+});
+
+test("a puller that goes away mid-stream does not stop the cache keeping the blob", async () => {
+  const name = "lib/quitter";
+  const tokRes = await fetch(`${upstream.url}/token?service=berth-registry&scope=repository:${name}:pull,push`, { headers: { Authorization: basic("mirror", "pw") } });
+  const authz = { Authorization: `Bearer ${((await tokRes.json()) as { token: string }).token}` };
+  const big = Buffer.alloc(8 * 1024 * 1024, 7);
+  big.write("quitter", 0);
+  const d = sha256(big);
+  assert.equal((await fetch(`${upstream.url}/v2/${name}/blobs/uploads/?digest=${d}`, { method: "POST", body: big, headers: authz })).status, 201);
+  const ac = new AbortController();
+  const r = await fetch(`${cache.url}/v2/up/${name}/blobs/${d}`, { signal: ac.signal });
+  assert.equal(r.status, 200);
+  const reader = r.body!.getReader();
+  await reader.read();
+  ac.abort();
+  await reader.cancel().catch(() => {});
+  const file = join(cache.root, "blobs", "sha256", d.slice(7));
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(file)) {
+    assert.ok(Date.now() < deadline, "the blob was kept after its puller left");
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const again = await fetch(`${cache.url}/v2/up/${name}/blobs/${d}`);
+  assert.equal(sha256(Buffer.from(await again.arrayBuffer())), d);
 });
 
 test("pushes and deletes to a proxied repository are 405 UNSUPPORTED; other repositories are ordinary", async () => {
