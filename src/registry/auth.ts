@@ -115,6 +115,8 @@ export class Rules {
 export class Htpasswd {
   private entries = new Map<string, string>();
   private mtimeMs = -1;
+  private size = -1;
+  private ino = -1;
   private checkedAt = 0;
   private readonly ok = new Map<string, number>();
   private dummy: string | undefined;
@@ -126,8 +128,10 @@ export class Htpasswd {
     this.checkedAt = Date.now();
     let st;
     try { st = statSync(this.file); } catch (e) { throw new Error(`htpasswd file ${this.file}: ${(e as Error).message}`); }
-    if (st.mtimeMs === this.mtimeMs) return;
+    if (st.mtimeMs === this.mtimeMs && st.size === this.size && st.ino === this.ino) return;
     this.mtimeMs = st.mtimeMs;
+    this.size = st.size;
+    this.ino = st.ino;
     const text = readFileSync(this.file, "utf8");
     const m = new Map<string, string>();
     for (const line of text.split(/\r?\n/)) {

@@ -326,6 +326,25 @@ test("the HTML page escapes names", () => {
   assert.doesNotMatch(html, /a<b>/);
 });
 
+test("the htpasswd file is re-read when it changes: a user added while serving logs in, a removed one no longer", async () => {
+  const file = join(work, "htpasswd-live");
+  assert.equal(spawnSync("htpasswd", ["-cbB", "-C", "4", file, "carol", "one"]).status, 0);
+  const s = await start({ type: "htpasswd", htpasswd: file });
+  try {
+    const status = async (u: string, p: string): Promise<number> => { const r = await fetch(`${s.url}/v2/`, { headers: { Authorization: basic(u, p) } }); await r.arrayBuffer(); return r.status; };
+    assert.equal(await status("carol", "one"), 200);
+    assert.equal(await status("dave", "two"), 401);
+    assert.equal(spawnSync("htpasswd", ["-bB", "-C", "4", file, "dave", "two"]).status, 0);
+    assert.equal(spawnSync("htpasswd", ["-D", file, "carol"]).status, 0);
+    const deadline = Date.now() + 10_000;
+    while ((await status("dave", "two")) !== 200) {
+      assert.ok(Date.now() < deadline, "dave can log in once the file changed");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await status("carol", "one"), 401, "carol was removed (her remembered password is forgotten with the old file)");
+  } finally { await s.stop(); }
+});
+
 test("a missing htpasswd file fails at start", async () => {
   const a = new RegistryAuth({ ...DEFAULT_AUTH, type: "htpasswd", htpasswd: join(work, "nope") }, work);
   await assert.rejects(a.init(), /htpasswd file/);
