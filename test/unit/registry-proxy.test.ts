@@ -103,6 +103,17 @@ test("a tag is revalidated: re-pushed upstream, the cache serves the new manifes
   const r2 = await fetch(`${cache.url}/v2/up/lib/moving/manifests/latest`, { headers: { Accept: OCI } });
   assert.equal(r2.headers.get("docker-content-digest"), b.manifest);
   await r2.arrayBuffer();
+  // The old manifest stays reachable by digest (content never changes under a digest).
+  const old = await fetch(`${cache.url}/v2/up/lib/moving/manifests/${a.manifest}`, { headers: { Accept: OCI } });
+  assert.equal(old.status, 200);
+  await old.arrayBuffer();
+  // A tag deleted upstream is unknown here too once revalidated.
+  const tok = await fetch(`${upstream.url}/token?service=berth-registry&scope=repository:lib/moving:delete`, { headers: { Authorization: basic("mirror", "pw") } });
+  const del = await fetch(`${upstream.url}/v2/lib/moving/manifests/latest`, { method: "DELETE", headers: { Authorization: `Bearer ${((await tok.json()) as { token: string }).token}` } });
+  assert.equal(del.status, 202);
+  const gone = await fetch(`${cache.url}/v2/up/lib/moving/manifests/latest`, { headers: { Accept: OCI } });
+  assert.equal(gone.status, 404);
+  assert.equal(((await gone.json()) as { errors: { code: string }[] }).errors[0].code, "MANIFEST_UNKNOWN");
 });
 
 test("a blob whose upstream bytes do not match its digest is refused and not cached", async () => {
