@@ -10,7 +10,6 @@
  * name in an existing parent ("DEST/" for a file that is not there: "no such
  * directory"). Error texts and exit codes are the docker CLI's.
  */
-import { spawn } from "node:child_process";
 import { lstatSync, realpathSync, statSync } from "node:fs";
 import { dirname, posix, resolve } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -88,7 +87,7 @@ async function statOrNull(c: Ctx, container: string, path: string): Promise<Cont
 function untar(tar: NodeJS.ReadableStream, dir: string, rebase?: { from: string; to: string }): Promise<void> {
   const args = ["-x", "-f", "-", "-C", dir, "--no-same-owner", "-p"];
   if (rebase && rebase.from !== rebase.to) args.push(`--transform=${rebaseExpr(rebase.from, rebase.to)}`, "--show-transformed-names");
-  return new Promise((res, rej) => {
+  return import("node:child_process").then(({ spawn }) => new Promise((res, rej) => {
     const p = spawn("tar", args, { stdio: ["pipe", "ignore", "pipe"] });
     let err = "";
     p.stderr.on("data", (d) => { err += d; });
@@ -97,7 +96,7 @@ function untar(tar: NodeJS.ReadableStream, dir: string, rebase?: { from: string;
     tar.on("error", (e) => { p.stdin.destroy(); rej(e); });
     tar.pipe(p.stdin);
     p.stdin.on("error", () => { /* tar went away: its exit says why */ });
-  });
+  }));
 }
 
 async function fromContainer(c: Ctx, container: string, src: string, dst: string, follow: boolean, progress: Progress = { bytes: 0, show: false }): Promise<number> {

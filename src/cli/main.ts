@@ -3,7 +3,6 @@
  * error wording and exit codes, and starting berthd when nothing answers on
  * the default socket.
  */
-import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { openSync, mkdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -213,6 +212,8 @@ async function ensureDaemon(api: ApiClient): Promise<void> {
   const log = openSync("/run/berth/berthd.log", "a");
   // berthd's node flags come from scripts/build.mjs (they are its shebang's too); none when run from sources.
   const flags: string[] = typeof BERTHD_NODE_FLAGS !== "undefined" ? BERTHD_NODE_FLAGS : [];
+  // child_process only here: loading it costs every other command a few milliseconds.
+  const { spawn } = await import("node:child_process");
   const child = spawn(process.execPath, [...flags, bin], { detached: true, stdio: ["ignore", log, log] });
   child.unref();
   const deadline = Date.now() + 15_000;

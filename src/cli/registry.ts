@@ -4,7 +4,7 @@
  * and Docker share logins. `push`/`pull` send them as X-Registry-Auth.
  */
 import { readFileSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "./command.js";
@@ -45,6 +45,8 @@ function helperFor(cfg: DockerConfig, key: string): string | undefined {
 
 /** Runs docker-credential-<helper> ACTION with input on stdin (the protocol Docker's helpers speak). */
 function callHelper(helper: string, action: "get" | "store" | "erase", input: string): string {
+  // child_process only here (a credential helper is rare): loading it costs every other command.
+  const { spawnSync } = createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
   const r = spawnSync(`docker-credential-${helper}`, [action], { input, encoding: "utf8" });
   if (r.error) throw new Error(`error getting credentials - err: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`error ${action === "get" ? "getting" : action === "store" ? "storing" : "erasing"} credentials - err: exit status ${r.status}, out: \`${(r.stdout || r.stderr).trim()}\``);

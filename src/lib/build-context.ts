@@ -6,7 +6,7 @@
  * once it has read it.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { DockerIgnore } from "./dockerignore.js";
@@ -74,6 +74,8 @@ export function contextTar(dir: string, dockerfile: string | OutsideDockerfile):
     name = dockerfile;
     out = entries(dir, ignore, new Set([dockerfile, ".dockerignore", ...(ignoreFile ? [ignoreFile] : [])]));
   } else {
+    // node:crypto only here: loading it costs every berth command a few milliseconds at start.
+    const { randomBytes } = createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto");
     name = `.dockerfile.${randomBytes(10).toString("hex")}`;
     // As the docker CLI: a .dockerignore made for the purpose also names itself, so neither stays in the context.
     const ignoreText = Buffer.from(hasIgnoreFile ? `${patterns}\n${name}\n` : `${patterns ? `${patterns}\n` : ""}.dockerignore\n${name}\n`);
