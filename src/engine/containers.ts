@@ -587,14 +587,16 @@ export class ContainerService {
 
   /** conmon + runc create (waiting attachers connect meanwhile), the network plugged into the new namespace, runc start. */
   private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths): Promise<{ pid: number; conmonPid: number }> {
-    // Attachers connect while conmon and runc create the container (the helper waits for the socket).
+    // Attachers connect while runc creates the container (the helper waits for conmon's socket); they are
+    // spawned once conmon is, so their spawn does not hold up conmon's.
     const waiting = this.pendingAttach.get(c.Id) ?? [];
     this.pendingAttach.delete(c.Id);
-    const attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty }));
+    let attaching: Promise<AttachStreams>[] = [];
+    const startAttachers = (): void => { if (!attaching.length) attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty })); };
     let created: { pid: number; conmonPid: number };
     const logSet = this.logSettings(c);
     try {
-      created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax } });
+      created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax }, onSpawned: startAttachers });
     } catch (e) {
       for (const a of attaching) void a.then((s) => s.close(), () => {});
       for (const w of waiting) w.reject(e as Error);
@@ -602,8 +604,12 @@ export class ContainerService {
     }
     try {
       trace("runtime created");
-      await this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
+      startAttachers();
+      // The log pump starts beside the network plug and the attachers: all three come before runc start.
+      const logStarted = this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
+      logStarted.catch(() => { /* awaited below */ });
       if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
+      await logStarted;
       const results = await Promise.allSettled(attaching);
       results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
       trace("created+attached");

@@ -38,6 +38,8 @@ export interface CreateOptions {
   id: string; spec: RuntimeSpec; paths: ContainerPaths; terminal: boolean; stdin: boolean; stdinOnce?: boolean;
   /** The log conmon writes (the spool berthd converts, engine/logging.ts): none, or its --log-size-max (bytes, 0: unbounded). */
   log?: { none?: boolean; sizeMax?: number };
+  /** Called once conmon has been spawned (attachers started then do not hold up its spawn; they wait for its socket). */
+  onSpawned?: () => void;
 }
 
 export interface AttachStreams {
@@ -227,6 +229,7 @@ export class ConmonRuntime implements RuntimeDriver {
     if (o.terminal) args.push("-t");
     if (o.stdin) { args.push("-i"); if (!o.stdinOnce) args.push("--leave-stdin-open"); }
     const child = await this.conmon(args, 1, p.bundle);
+    o.onSpawned?.();
     const sync = new PipeReader(child.stdio[3] as Readable);
     let stderr = "";
     (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
