@@ -320,7 +320,9 @@ export async function compose(c: Ctx, argv: string[]): Promise<number> {
   let project: Project;
   if (sub.noProject) project = { name: projectName ?? "", workingDir: process.cwd(), configFiles: [], services: {}, networks: {}, volumes: {}, warnings: [] };
   else try {
-    project = loadProject({ files: g.flags.file as string[], projectName, projectDirectory: g.flags["project-directory"] as string | undefined, envFiles: g.flags["env-file"] as string[], profiles: g.flags.profile as string[] });
+    // As docker compose: a service named on the command line runs even when its profiles are not active.
+    const targets = name === "run" ? parsed.args.slice(0, 1) : ["up", "create", "start", "build", "pull", "push"].includes(name) ? parsed.args : [];
+    project = loadProject({ files: g.flags.file as string[], projectName, projectDirectory: g.flags["project-directory"] as string | undefined, envFiles: g.flags["env-file"] as string[], profiles: g.flags.profile as string[], enableServices: targets });
   } catch (e) {
     if (!(e instanceof ComposeError)) throw e;
     if (sub.noFile && projectName && /no configuration file provided/.test(e.message)) {

@@ -32,7 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml", "restart.yaml", "external.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
+  for (const f of ["compose.yaml", "wait.yaml", "abort.yaml", "healthy.yaml", "recreate.yaml", "orphans.yaml", "restart.yaml", "external.yaml", "profiles.yaml"]) compose(["down", "-v", "--remove-orphans", "-t", "1"], { file: f });
   try { await d.stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
@@ -50,6 +50,29 @@ services:
   assert.match(r.stdout, /out-from-flag-kept/);
   const left = d.berth(["ps", "-a", "-q", "--filter", `label=com.docker.compose.project=${P}`]).stdout.trim();
   assert.equal(left, "", "run --rm removes its container");
+});
+
+test("profiles: up starts only the active ones; a service named on the command line (up, run) runs although its profile is off", () => {
+  writeFileSync(join(dir, "profiles.yaml"), `
+services:
+  web:
+    image: busybox
+    command: ["sleep", "300"]
+  debug:
+    image: busybox
+    profiles: [tools]
+    command: ["sleep", "300"]
+`);
+  ok(compose(["up", "-d"], { file: "profiles.yaml" }), "up");
+  const names = () => d.berth(["ps", "--format", "{{.Names}}", "--filter", `label=com.docker.compose.project=${P}`]).stdout.trim().split("\n").filter(Boolean).sort();
+  assert.deepEqual(names(), [`${P}-web-1`]);
+  ok(compose(["up", "-d", "debug"], { file: "profiles.yaml" }), "up debug");
+  assert.deepEqual(names(), [`${P}-debug-1`, `${P}-web-1`]);
+  const r = compose(["run", "--rm", "-T", "debug", "sh", "-c", "echo in-debug"], { file: "profiles.yaml" });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /in-debug/);
+  ok(compose(["down", "--remove-orphans", "-t", "1"], { file: "profiles.yaml" }), "down");
+  assert.deepEqual(names(), []);
 });
 
 test("run without --rm: named <project>-<service>-run-<hex>, labelled oneoff, no published ports; ps -a lists it, down removes it", () => {
