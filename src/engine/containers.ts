@@ -302,11 +302,12 @@ export class ContainerService {
 
   /**
    * Writes the record (atomically: a temporary file renamed over it). Only the
-   * record's creation is made durable (fsync): a state change lost to a host
-   * crash is reconciled by load() (conmon and runc say what is running), and
-   * every fsync costs a `run --rm` milliseconds (bench/run-latency).
+   * record's creation is fsynced (the file, as dockerd's config.v2.json; not the
+   * directory): a state change lost to a host crash is reconciled by load()
+   * (conmon and runc say what is running), and every fsync costs a `run --rm`
+   * milliseconds (bench/run-latency).
    */
-  private async persist(c: ContainerRecord, durable = false): Promise<void> {
+  private async persist(c: ContainerRecord, durable: boolean | "file" = false): Promise<void> {
     if (!this.byId.has(c.Id)) return;
     await writeJson(join(this.dir(c.Id), "config.json"), c, durable);
   }
@@ -461,7 +462,7 @@ export class ContainerService {
       // A remapped root walks down to its rootfs (dockerd: root:<remapped gid> 0710).
       if (this.paths.userns) await fsp.chown(d, 0, toHost(this.paths.userns.gids, 0));
       this.byId.set(id, rec);
-      await this.persist(rec, true);
+      await this.persist(rec, "file");
     } catch (e) {
       await undo();
       throw e;

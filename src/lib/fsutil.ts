@@ -11,8 +11,11 @@ function tmpName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
-/** Writes via a temporary file renamed over `path`; `durable` (the default) also fsyncs the file and its directory. */
-export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644, durable = true): Promise<void> {
+/**
+ * Writes via a temporary file renamed over `path`. `durable` (the default) also fsyncs the file and its
+ * directory; "file" fsyncs the file only (as moby's atomic writer: the data is whole if the name survives).
+ */
+export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644, durable: boolean | "file" = true): Promise<void> {
   const tmp = tmpName(path);
   const fh = await fsp.open(tmp, "w", mode);
   try {
@@ -27,7 +30,7 @@ export async function atomicWrite(path: string, data: string | Uint8Array, mode 
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-  if (durable) await fsyncDir(dirname(path));
+  if (durable === true) await fsyncDir(dirname(path));
 }
 
 export function atomicWriteSync(path: string, data: string | Uint8Array, mode = 0o644): void {
@@ -53,7 +56,7 @@ export async function fsyncDir(dir: string): Promise<void> {
   } catch { /* best effort */ }
 }
 
-export async function writeJson(path: string, value: unknown, durable = true): Promise<void> {
+export async function writeJson(path: string, value: unknown, durable: boolean | "file" = true): Promise<void> {
   await atomicWrite(path, JSON.stringify(value, null, 1), 0o644, durable);
 }
 
