@@ -48,3 +48,6 @@ say run --rm --network demo-net busybox sh -c "'nc demo-db 7000 </dev/null'"; be
 berth rm -f demo-db >/dev/null; berth network rm demo-net >/dev/null
 
 printf '\nThe Docker CLI works too: DOCKER_HOST=unix:///run/berth/berth.sock docker ps\n'
+
+printf '\nThe seed application: Flask + Redis with berth compose, its count kept in a named volume across down and up:\n'
+./scripts/demo-compose.sh

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The seed application (seeds/003): a Flask page counting its visits in Redis, both images built
+# FROM a debian:bookworm-slim that `berth image bootstrap` makes (mmdebstrap), run with
+# `berth compose`; Redis keeps its data in a named volume (its working directory), so the count
+# survives a `down` and `up`; `down --volumes` removes everything at the end.
+# Needs a Debian mirror (BERTH_DEBIAN_MIRROR, default deb.debian.org) for the bootstrap and apt.
+set -eu
+cd "$(dirname "$0")/.."
+berth() { ./bin/berth "$@"; }
+say() { printf '\n\033[1m$ berth %s\033[0m\n' "$*"; }
+PORT=${DEMO_PORT:-8081}
+
+if ! berth image inspect debian:bookworm-slim >/dev/null 2>&1; then
+  say image bootstrap debian:bookworm-slim; berth image bootstrap debian:bookworm-slim
+fi
+root=$PWD
+app=$(mktemp -d /tmp/berth-demo-app-XXXX)
+# Whatever happens, the project goes (containers, network, volume) and so does its directory.
+cleanup() { (cd "$app" && "$root/bin/berth" compose down --volumes -t 1 >/dev/null 2>&1) || true; rm -rf "$app"; }
+trap cleanup EXIT
+mkdir -p "$app/redis"
+cat > "$app/app.py" <<'EOF'
+import os
+from flask import Flask
+import redis
+
+app = Flask(__name__)
+r = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=6379)
+
+@app.route("/")
+def hello():
+    count = r.incr("hits")
+    return f"Hello! This page has been viewed {count} time(s).\n"
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", port=5000)
+EOF
+cat > "$app/Dockerfile" <<'EOF'
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends python3-flask python3-redis && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY app.py .
+EXPOSE 5000
+CMD ["python3", "app.py"]
+EOF
+cat > "$app/redis/Dockerfile" <<'EOF'
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/*
+WORKDIR /data
+EXPOSE 6379
+CMD ["redis-server", "--protected-mode", "no", "--dir", "/data", "--appendonly", "yes"]
+EOF
+cat > "$app/compose.yaml" <<EOF
+name: seedapp
+services:
+  web:
+    build: .
+    ports: ["$PORT:5000"]
+    environment: { REDIS_HOST: redis }
+    depends_on: [redis]
+  redis:
+    build: ./redis
+    volumes: ["redis-data:/data"]
+volumes:
+  redis-data: {}
+EOF
+printf '\n\033[1m$ cat compose.yaml\033[0m\n'; cat "$app/compose.yaml"
+cd "$app"
+bc() { "$root/bin/berth" compose "$@"; }
+hit() {
+  # Wait for Flask on a path it does not count (its 404), then one counted visit.
+  for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PORT/ready" 2>/dev/null)" = 404 ] && break; sleep 0.2; done
+  printf '\n\033[1m$ curl http://localhost:%s/\033[0m\n' "$PORT"; curl -s -m 5 "http://127.0.0.1:$PORT/"
+}
+say compose up -d --build; bc up -d --build
+say compose ps; bc ps
+hit; hit
+printf '\nThe count lives in the redis-data volume: it survives a down and an up.\n'
+say compose down; bc down -t 1
+say compose up -d; bc up -d
+hit
+say compose down --volumes; bc down --volumes -t 1
