@@ -15,6 +15,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runOk, run, ProcTimeoutError } from "./proc.js";
+import { deadline, TIMED_OUT } from "./deadline.js";
 
 /** mount(2) flags for the option words mount(8) turns into flags; every other word goes in the data string. */
 const FLAGS: Record<string, number> = {
@@ -130,19 +131,18 @@ export async function mountFs(type: string, source: string, target: string, opti
 
 /** A umount that does not return (a filesystem stuck under it) is given up on after this long: then a lazy one, then an error. */
 const UMOUNT_DEADLINE_MS = 10_000;
-class UmountTimeout extends Error {}
-function bounded(p: Promise<void>, what: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new UmountTimeout(`${what}: did not return within ${UMOUNT_DEADLINE_MS / 1000}s`)), UMOUNT_DEADLINE_MS); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** umount TARGET; when it is busy, stuck (or `lazy`), a lazy unmount (umount -l). Resolves false when it was not mounted. */
 export async function unmountFs(target: string, opts: { lazy?: boolean } = {}): Promise<boolean> {
   const p = call(["U", target, String(opts.lazy ? MNT_DETACH : 0)], `umount ${target}`);
   if (p) {
-    try { await bounded(p, `umount ${target}`); return true; } catch (e) {
-      if (e instanceof UmountTimeout) { if (!opts.lazy) return unmountFs(target, { lazy: true }); throw e; }
+    try {
+      if ((await deadline(p, UMOUNT_DEADLINE_MS)) === TIMED_OUT) {
+        if (!opts.lazy) return unmountFs(target, { lazy: true });
+        throw new Error(`umount ${target}: did not return within ${UMOUNT_DEADLINE_MS / 1000}s`);
+      }
+      return true;
+    } catch (e) {
       if (e instanceof MountError) {
         if (e.errno === EINVAL) return false; // not a mount point
         if (e.errno === EBUSY && !opts.lazy) return unmountFs(target, { lazy: true });

@@ -9,6 +9,8 @@
  * answers with an error instead of hanging, and internal work (an exit to
  * record) can still wait as long as it takes.
  */
+import { deadline, TIMED_OUT } from "./deadline.js";
+
 export interface LockWait {
   /** How long to wait for the key before giving up (no bound when omitted or <= 0). */
   waitMs?: number;
@@ -27,13 +29,7 @@ export class KeyedMutex {
     this.tails.set(key, tail);
     const done = () => { release(); if (this.tails.get(key) === tail) this.tails.delete(key); };
     if (wait.waitMs && wait.waitMs > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const got = await Promise.race([
-        prev.then(() => true),
-        new Promise<false>((r) => { timer = setTimeout(() => r(false), wait.waitMs); }),
-      ]);
-      clearTimeout(timer);
-      if (!got) {
+      if ((await deadline(prev, wait.waitMs)) === TIMED_OUT) {
         // Our turn, when it comes, passes at once: those queued behind us wait for the holder only.
         release();
         void tail.then(() => { if (this.tails.get(key) === tail) this.tails.delete(key); });

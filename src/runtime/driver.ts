@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { Writable, type Readable } from "node:stream";
 import type { RuntimeSpec, SpecLinuxResources, SpecProcess } from "../oci/spec.js";
 import { run, ProcTimeoutError, type RunResult } from "../lib/proc.js";
+import { deadline, TIMED_OUT } from "../lib/deadline.js";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 
 export interface ContainerPaths {
@@ -98,15 +99,6 @@ export function setRuntimeTimeout(ms: number): void { if (Number.isFinite(ms) &&
 export function runtimeTimeout(): number { return runtimeTimeoutMs; }
 /** `runc create` and `runc exec` (through conmon) do more (mounts, cgroups, hooks): four runtime deadlines, 40 s by default. */
 function createTimeoutMs(): number { return runtimeTimeoutMs * 4; }
-
-const TIMED_OUT = Symbol("timed out");
-/** p, or TIMED_OUT once ms have passed. */
-async function deadline<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<typeof TIMED_OUT>((r) => { timer = setTimeout(() => r(TIMED_OUT), ms); })]);
-  } finally { clearTimeout(timer); }
-}
 
 /** SIGKILL to conmon (and its process group: the runtime it ran) when the runtime does not answer it. */
 function killGroup(pid: number | undefined): void {
