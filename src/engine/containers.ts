@@ -528,7 +528,7 @@ export class ContainerService {
 
   /** A start: the rootfs and /etc files, the spec, the runtime's create and start (network plugged between), the record. */
   private async launch(c: ContainerRecord): Promise<void> {
-    this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
+    const logSet = this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
     const p = this.rtPaths(c.Id);
     const { rootfs, etc, links, etcDone } = await this.prepareRootfs(c, p);
     try {
@@ -539,7 +539,7 @@ export class ContainerService {
       });
       await this.mountShm(c);
       trace("spec built");
-      const created = await this.createAndStart(c, spec, p);
+      const created = await this.createAndStart(c, spec, p, logSet);
       await this.recordStarted(c, created);
     } catch (e) {
       throw await this.launchFailed(c, rootfs, e);
@@ -587,7 +587,7 @@ export class ContainerService {
   }
 
   /** conmon + runc create (waiting attachers connect meanwhile), the network plugged into the new namespace, runc start. */
-  private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths): Promise<{ pid: number; conmonPid: number }> {
+  private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths, logSet: LogSettings): Promise<{ pid: number; conmonPid: number }> {
     // Attachers connect while runc creates the container (the helper waits for conmon's socket); they are
     // spawned once conmon is, so their spawn does not hold up conmon's.
     const waiting = this.pendingAttach.get(c.Id) ?? [];
@@ -595,7 +595,6 @@ export class ContainerService {
     let attaching: Promise<AttachStreams>[] = [];
     const startAttachers = (): void => { if (!attaching.length) attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty })); };
     let created: { pid: number; conmonPid: number };
-    const logSet = this.logSettings(c);
     try {
       created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax }, onSpawned: startAttachers });
     } catch (e) {
