@@ -32,21 +32,8 @@ export interface Heredoc {
 }
 
 /** Fields every instruction has. */
-export interface InstructionBase {
+export interface InstructionBase extends Pick<Node, "flags" | "args" | "json" | "original" | "line" | "endLine" | "heredocs"> {
   keyword: Keyword;
-  /** Flags as written, e.g. `["--mount=type=cache,target=/root/.cache"]`. */
-  flags: string[];
-  /** Arguments as the parser split them, before any expansion. */
-  args: string[];
-  /** Exec (JSON array) form. */
-  json: boolean;
-  /** The logical line: continuations joined, comment lines dropped, trimmed. */
-  original: string;
-  /** First line of the instruction in the Dockerfile, 1-based. */
-  line: number;
-  /** Last line, including continuation lines and heredoc bodies. */
-  endLine: number;
-  heredocs: Heredoc[];
 }
 
 export interface KeyValue {

@@ -14,11 +14,17 @@ export interface Node {
   cmd: string;
   /** Keyword lower-cased. */
   lower: string;
+  /** Flags as written, e.g. `["--mount=type=cache,target=/root/.cache"]`. */
   flags: string[];
+  /** Arguments as the parser split them, before any expansion. */
   args: string[];
+  /** Exec (JSON array) form. */
   json: boolean;
+  /** The logical line: continuations joined, comment lines dropped, trimmed. */
   original: string;
+  /** First line of the instruction in the Dockerfile, 1-based. */
   line: number;
+  /** Last line, including continuation lines and heredoc bodies. */
   endLine: number;
   heredocs: Heredoc[];
   /** The trigger of an ONBUILD. */
