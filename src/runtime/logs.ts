@@ -23,7 +23,10 @@
  *    nothing is lost and the spool stays small;
  *  - conmon's own `--log-size-max` (set by the driver) bounds the spool
  *    while berthd is away: conmon then renames a fresh file over it by
- *    itself. With berthd up the pump follows those renames the same way.
+ *    itself. With berthd up the pump follows those renames the same way, and
+ *    looks for one after every block it reads: a burst that outruns it by
+ *    more than --log-size-max makes conmon rename twice, and the file in
+ *    between is opened before the second rename unlinks it.
  * Memory per running container: this object, one FSWatcher, one open fd;
  * read buffers live only during a pass.
  *
@@ -277,6 +280,8 @@ export class SpoolPump {
   private watcher: FSWatcher | undefined;
   private stopped = false;
   private rotateAsked = false;
+  /** Files conmon renamed over the spool while an older one was still being read, opened at once, oldest first. */
+  private newer: { fh: fsp.FileHandle; ino: number }[] = [];
   private readonly posPath: string;
 
   constructor(private readonly o: SpoolPumpOptions) {
@@ -342,6 +347,7 @@ export class SpoolPump {
     }
     await this.fh?.close().catch(() => {});
     this.fh = undefined;
+    for (const n of this.newer.splice(0)) await n.fh.close().catch(() => {});
   }
 
   private async openSpool(): Promise<boolean> {
@@ -385,7 +391,22 @@ export class SpoolPump {
       await fsp.writeFile(this.posPath, `${this.ino} ${this.pos}\n`).catch(() => {});
       if (entries.length) this.o.onWrite?.();
       if (cut < 0 && bytesRead < BLOCK) break;
+      // A burst can outrun the pump by more than conmon's --log-size-max: catch each file conmon puts
+      // in place while this one is read, before a second rename unlinks it unread.
+      await this.catchRenames();
     }
+  }
+
+  /** Opens the file the spool's path names when it is newer than the last one held (no file is skipped). */
+  private async catchRenames(): Promise<void> {
+    const last = this.newer.length ? this.newer[this.newer.length - 1].ino : this.ino;
+    const st = await fsp.stat(this.o.spool).catch(() => undefined);
+    if (!st || st.ino === last) return;
+    const fh = await fsp.open(this.o.spool, "r").catch(() => undefined);
+    if (!fh) return;
+    const ino = (await fh.stat()).ino;
+    if (ino === last) { await fh.close().catch(() => {}); return; }
+    this.newer.push({ fh, ino });
   }
 
   private async pass(): Promise<void> {
@@ -394,14 +415,16 @@ export class SpoolPump {
     for (;;) {
       await this.drain();
       // Did conmon put a new file in place (our rotation request, or its --log-size-max)?
-      const st = await fsp.stat(this.o.spool).catch(() => undefined);
-      if (st && st.ino !== this.ino) {
+      await this.catchRenames();
+      const next = this.newer.shift();
+      if (next) {
         await this.drain(); // what conmon wrote to the old file before the rename
         await this.fh!.close().catch(() => {});
-        this.fh = undefined;
+        this.fh = next.fh;
+        this.ino = next.ino;
+        this.pos = 0;
         this.rotateAsked = false;
-        await fsp.writeFile(this.posPath, `${st.ino} 0\n`).catch(() => {});
-        if (!(await this.openSpool())) return;
+        await fsp.writeFile(this.posPath, `${next.ino} 0\n`).catch(() => {});
         if (!this.stopped) this.watchSpool();
         continue;
       }

@@ -87,6 +87,50 @@ describe("spool conversion", () => {
   });
 });
 
+describe("the pump under a burst", () => {
+  test("conmon renaming twice while the pump still reads the first file loses nothing (the middle file is caught between blocks)", async () => {
+    const d = tmp();
+    try {
+      const spool = join(d, "container.log");
+      const line = (tag: string, i: number) => `2026-12-01T22:44:57.1+00:00 stdout F ${tag}-${String(i).padStart(6, "0")}-${"x".repeat(60)}\n`;
+      const file = (tag: string, n: number) => Array.from({ length: n }, (_, i) => line(tag, i)).join("");
+      // A: more than two of the pump's 256 KiB blocks.
+      await fsp.writeFile(spool, file("a", 8000));
+      const got: string[] = [];
+      let batches = 0;
+      let release: (() => void) | undefined;
+      const held: Promise<void>[] = [];
+      const sink = async (es: LogEntry[]) => {
+        for (const x of es) got.push(x.data.toString().slice(0, 8));
+        batches++;
+        if (batches <= 2) await new Promise<void>((r) => { release = r; });
+      };
+      const p = new SpoolPump({ spool, ctl: null, sink });
+      held.push(p.flush());
+      const waitHeld = async (n: number) => { while (batches < n || !release) await new Promise((r) => setTimeout(r, 5)); };
+      // While the first block is in the sink, conmon renames B over A.
+      await waitHeld(1);
+      await fsp.writeFile(spool + ".tmp", file("b", 100));
+      await fsp.rename(spool + ".tmp", spool);
+      const r1 = release!; release = undefined; r1();
+      // While the second block is in the sink, conmon renames C over B: B is unlinked before A is done.
+      await waitHeld(2);
+      await fsp.writeFile(spool + ".tmp", file("c", 100));
+      await fsp.rename(spool + ".tmp", spool);
+      const r2 = release!; release = undefined; r2();
+      await Promise.all(held);
+      await p.flush();
+      await p.stop();
+      const count = (tag: string) => got.filter((g) => g.startsWith(`${tag}-`)).length;
+      assert.deepEqual([count("a"), count("b"), count("c")], [8000, 100, 100]);
+      // In order: all of A, then B, then C.
+      assert.deepEqual([...new Set(got.map((g) => g[0]))], ["a", "b", "c"]);
+    } finally {
+      await fsp.rm(d, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("json-file rotation and reading", () => {
   test("max-size/max-file rotate as Docker: .1 .2, each file at most one entry over max-size", async () => {
     const d = tmp();
