@@ -59,6 +59,11 @@ await Promise.all([
     ...common, format: "cjs", entryPoints: ["src/registry/cli.ts"], outfile: "bin/berth-registry.cjs", minify: true,
     define: { "import.meta.url": "__importMetaUrl" }, banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   }),
+  // Kubernetes (`berth kube ...`, `berth pod ...`, `berth compose kube`), loaded by bin/berth.cjs on those commands only.
+  build({
+    ...common, format: "cjs", entryPoints: ["src/kube/cli.ts"], outfile: "bin/berth-kube.cjs", minify: true, plugins: [composeSchema],
+    define: { "import.meta.url": "__importMetaUrl" }, banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
+  }),
   // The layer worker (worker_threads): the daemon and dist/index.js find it beside themselves or in ../bin/.
   build({ ...common, banner: { js: common.banner.js.replace("#!/usr/bin/env node\n", "") }, entryPoints: ["src/store/layer-worker.ts"], outfile: "bin/berth-layer-worker.mjs" }),
   build({ ...common, banner: {}, entryPoints: ["src/index.ts"], outfile: "dist/index.js", packages: "external" }),

@@ -158,6 +158,8 @@ const ALIASES: Record<string, string> = {
 const composeCommand: Command = {
   name: "compose", usage: "compose [OPTIONS] COMMAND", desc: "Define and run multi-container applications", flags: [], stop: true,
   run: async (c, _f, a) => {
+    const k = composeKube(a);
+    if (k) return kubePlugin().kube(c, k);
     const plugin = join(dirname(fileURLToPath(import.meta.url)), "berth-compose.cjs");
     if (!existsSync(plugin)) throw new Error(`the compose plugin is missing (${plugin}); run make build`);
     const req = createRequire(import.meta.url);
@@ -175,7 +177,24 @@ const registryServerCommand: Command = {
   },
 };
 
-const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand, registryServerCommand];
+// Kubernetes (src/kube → bin/berth-kube.cjs): `berth kube`, `berth pod`, and `berth compose [-f ...] kube` (= kube generate).
+function kubePlugin(): { kube: (c: Ctx, a: string[]) => Promise<number>; pod: (c: Ctx, a: string[]) => Promise<number> } {
+  const plugin = join(dirname(fileURLToPath(import.meta.url)), "berth-kube.cjs");
+  if (!existsSync(plugin)) throw new Error(`the kube plugin is missing (${plugin}); run make build`);
+  return createRequire(import.meta.url)(plugin) as ReturnType<typeof kubePlugin>;
+}
+function composeKube(a: string[]): string[] | undefined {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === "kube") return ["generate", ...a.slice(0, i), ...a.slice(i + 1)];
+    if (!a[i].startsWith("-")) return undefined;
+    if (/^(-[fp]|--(file|project-name|project-directory|profile|env-file|ansi))$/.test(a[i])) i++;
+  }
+  return undefined;
+}
+const kubeCommand: Command = { name: "kube", usage: "kube COMMAND", desc: "Generate and play Kubernetes YAML", flags: [], stop: true, run: (c, _f, a) => kubePlugin().kube(c, a) };
+const podCommand: Command = { name: "pod", usage: "pod COMMAND", desc: "Manage pods (containers sharing network, IPC and UTS namespaces)", flags: [], stop: true, run: (c, _f, a) => kubePlugin().pod(c, a) };
+
+const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand, registryServerCommand, kubeCommand, podCommand];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },
@@ -263,7 +282,7 @@ async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     // compose parses its own flags (-f, -p, then the sub-command's).
-    parsed = cmd === composeCommand || cmd === registryServerCommand ? { flags: {}, args: rest } : parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
+    parsed = cmd === composeCommand || cmd === registryServerCommand || cmd === kubeCommand || cmd === podCommand ? { flags: {}, args: rest } : parseFlags(rest, [...cmd.flags, { long: "help", type: "bool" }], { stopAtPositional: cmd.stop });
   } catch (e) {
     ctx.err(`${(e as Error).message}\nSee 'berth ${cmd.name} --help'.\n`);
     return 125;
@@ -272,7 +291,8 @@ async function main(argv: string[]): Promise<number> {
   const explicit = (global.flags.host as string | undefined) ?? process.env.BERTH_HOST ?? process.env.DOCKER_HOST;
   ctx.api = new ApiClient(explicit ?? DEFAULT_HOST);
   try {
-    const local = (cmd.name === "version" && parsed.flags.client) || cmd === registryServerCommand;
+    const local = (cmd.name === "version" && parsed.flags.client) || cmd === registryServerCommand
+      || ((cmd === kubeCommand ? rest[0] === "generate" || rest[0] === "--help" || !rest.length : cmd === composeCommand && !!composeKube(rest)) && !rest.some((x) => x === "--push" || x.startsWith("--push=")));
     if (!local) {
       if (!explicit) await ensureDaemon(ctx.api);
     }
