@@ -7,7 +7,7 @@
  *     [--auth none|htpasswd|token --htpasswd FILE] [--tls-cert FILE --tls-key FILE] [--proxy NAME=URL ...]
  *
  * The YAML config file takes the flags' names as keys (addr, root, gc-interval,
- * gc-lease, upload-ttl, delete-enabled, allow-sparse-index, tls-cert, tls-key,
+ * gc-lease, upload-ttl, delete-enabled, allow-sparse-index, chunk-min-length, tls-cert, tls-key,
  * proxy: a list of "NAME=URL" or {name, url, username, password}), and `auth:`,
  * a mapping: type, htpasswd, realm, service, issuer, token-expiry, token-key,
  * groups ({group: [users]}) and access (rules; see auth.ts); flags win.
@@ -36,6 +36,7 @@ const SERVE: FlagSpec[] = [
   { long: "tls-cert", type: "string", desc: "Serve HTTPS with this certificate (PEM)" },
   { long: "tls-key", type: "string", desc: "The certificate's private key (PEM)" },
   { long: "proxy", type: "list", desc: "Pull-through cache of an upstream registry for repositories NAME/...: NAME=URL (repeatable)" },
+  { long: "chunk-min-length", type: "string", desc: "Advertise this minimum chunk size (bytes) to chunked uploads, in OCI-Chunk-Min-Length (default \"0\": none)" },
   ...COMMON,
 ];
 const GC: FlagSpec[] = [{ long: "dry-run", type: "bool", desc: "Print what would be removed, remove nothing" }, ...COMMON];
@@ -53,7 +54,7 @@ Run 'berth registry COMMAND --help' for more information on a command.
 `;
 
 export interface RegistryConfig {
-  addr: string; root: string; gcIntervalMs: number; gcLeaseMs: number; uploadTtlMs: number; deleteEnabled: boolean; allowSparseIndex: boolean;
+  addr: string; root: string; chunkMinLength: number; gcIntervalMs: number; gcLeaseMs: number; uploadTtlMs: number; deleteEnabled: boolean; allowSparseIndex: boolean;
   auth: AuthConfig; tls?: { cert: string; key: string }; proxies: Upstream[];
 }
 
@@ -146,7 +147,7 @@ export async function resolveConfig(flags: Flags): Promise<RegistryConfig> {
     const v: unknown = parse(readFileSync(flags.config, "utf8"));
     if (v !== null && v !== undefined && (typeof v !== "object" || Array.isArray(v))) throw new UsageError(`${flags.config}: the config must be a mapping`);
     file = (v ?? {}) as Record<string, unknown>;
-    const known = new Set(["addr", "root", "gc-interval", "gc-lease", "upload-ttl", "delete-enabled", "allow-sparse-index", "auth", "tls-cert", "tls-key", "proxy"]);
+    const known = new Set(["addr", "root", "gc-interval", "gc-lease", "upload-ttl", "delete-enabled", "allow-sparse-index", "auth", "tls-cert", "tls-key", "proxy", "chunk-min-length"]);
     for (const k of Object.keys(file)) if (!known.has(k)) throw new UsageError(`${flags.config}: unknown key ${JSON.stringify(k)}`);
   }
   const pick = (k: string, def: string): string => {
@@ -170,8 +171,10 @@ export async function resolveConfig(flags: Flags): Promise<RegistryConfig> {
   const durOf = (s: string, what: string): number => {
     try { return parseGoDuration(s) / 1e6; } catch { throw new UsageError(`invalid duration for ${what}: ${JSON.stringify(s)}`); }
   };
+  const chunkMin = pick("chunk-min-length", "0");
+  if (!/^\d+$/.test(chunkMin)) throw new UsageError(`invalid chunk-min-length ${JSON.stringify(chunkMin)}: want a number of bytes`);
   return {
-    addr: pick("addr", "0.0.0.0:5000"), root: pick("root", "/var/lib/berth-registry"),
+    addr: pick("addr", "0.0.0.0:5000"), root: pick("root", "/var/lib/berth-registry"), chunkMinLength: Number(chunkMin),
     gcIntervalMs: dur("gc-interval", "0"), gcLeaseMs: dur("gc-lease", "10m"), uploadTtlMs: dur("upload-ttl", "24h"),
     deleteEnabled: bool("delete-enabled", true), allowSparseIndex: bool("allow-sparse-index", false),
     auth: authConfig(file.auth, flags, durOf), ...(cert ? { tls: { cert, key } } : {}),
@@ -199,7 +202,7 @@ async function serve(cfg: RegistryConfig): Promise<number> {
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) } : undefined;
   let proxy;
   if (cfg.proxies.length) { const { ProxyCache } = await import("./proxy.js"); proxy = new ProxyCache(storage, cfg.proxies, log); }
-  const reg = createRegistryServer({ storage, log, deleteEnabled: cfg.deleteEnabled, auth, tls, proxy });
+  const reg = createRegistryServer({ storage, log, deleteEnabled: cfg.deleteEnabled, auth, tls, proxy, chunkMinLength: cfg.chunkMinLength });
   await new Promise<void>((resolve, reject) => { reg.server.once("error", reject); reg.server.listen(port, host, () => resolve()); });
   const a = reg.server.address();
   const bound = a && typeof a === "object" ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : cfg.addr;

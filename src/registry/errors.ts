@@ -58,6 +58,8 @@ export function checkName(name: string): void {
   if (name.length > 255 || !NAME_RE.test(name)) throw new RegistryError("NAME_INVALID", `invalid repository name: ${JSON.stringify(name)}`, { name });
 }
 
+export function isTag(s: string): boolean { return TAG_RE.test(s); }
+
 export function checkTag(tag: string): void {
   if (!TAG_RE.test(tag)) throw new RegistryError("TAG_INVALID", `invalid tag: ${JSON.stringify(tag)}`, { tag });
 }

@@ -26,7 +26,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { MediaType } from "../oci/image.js";
 import { RegistryAuth, Unauthorized, DEFAULT_AUTH, type Action, type Grant, type Need } from "./auth.js";
-import { RegistryError, checkName, isDigest, parseDigest } from "./errors.js";
+import { RegistryError, checkName, isDigest, isTag, parseDigest } from "./errors.js";
 import { renderPage } from "./html.js";
 import type { ProxyCache } from "./proxy.js";
 import { Metrics } from "./metrics.js";
@@ -45,6 +45,11 @@ export interface RegistryServerOptions {
   tls?: { cert: Buffer | string; key: Buffer | string };
   /** Pull-through caches of upstream registries, by repository prefix (proxy.ts). */
   proxy?: ProxyCache;
+  /**
+   * A minimum chunk size advertised to chunked uploads (OCI-Chunk-Min-Length on the POST that opens a
+   * session); a hint for clients (a backend that stores chunks as parts wants them large), not enforced.
+   */
+  chunkMinLength?: number;
 }
 
 export interface RegistryServer {
@@ -286,7 +291,7 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     const uuid = await storage.startUpload(name);
     // A body without a digest is the spec's "POST then data in the PATCH": if one came, keep it as the first chunk.
     const off = await storage.appendUpload(name, uuid, c.body());
-    c.send(202, { Location: `/v2/${name}/blobs/uploads/${uuid}`, "Docker-Upload-UUID": uuid, Range: rangeHeader(off) });
+    c.send(202, { Location: `/v2/${name}/blobs/uploads/${uuid}`, "Docker-Upload-UUID": uuid, Range: rangeHeader(off), ...(opts.chunkMinLength ? { "OCI-Chunk-Min-Length": opts.chunkMinLength } : {}) });
   }
 
   async function uploadSession(req: IncomingMessage, c: Ctx, name: string, uuid: string, q: URLSearchParams): Promise<void> {
@@ -382,6 +387,8 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       c.send(201, { Location: `/v2/${name}/manifests/${r.digest}`, "Docker-Content-Digest": r.digest, ...(r.subject ? { "OCI-Subject": r.subject } : {}) });
       return;
     }
+    // A reference that is no tag (and no digest) names no manifest: 404, as the spec's pull and delete say (a PUT to it is TAG_INVALID).
+    if (!isDigest(ref) && !isTag(ref)) throw await unknownManifest(name, ref);
     if (method === "DELETE") {
       if (opts.deleteEnabled === false) throw new RegistryError("UNSUPPORTED", "deletes are disabled on this registry");
       if (!(await storage.deleteManifest(name, ref))) throw await unknownManifest(name, ref);

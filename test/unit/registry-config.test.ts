@@ -21,12 +21,12 @@ test("config: defaults; the YAML file's keys are the flags' names; flags win", a
   const { auth, proxies, ...d } = await resolveConfig({});
   assert.equal(auth.type, "none");
   assert.deepEqual(proxies, []);
-  assert.deepEqual(d, { addr: "0.0.0.0:5000", root: "/var/lib/berth-registry", gcIntervalMs: 0, gcLeaseMs: 600_000, uploadTtlMs: 86_400_000, deleteEnabled: true, allowSparseIndex: false });
+  assert.deepEqual(d, { addr: "0.0.0.0:5000", root: "/var/lib/berth-registry", chunkMinLength: 0, gcIntervalMs: 0, gcLeaseMs: 600_000, uploadTtlMs: 86_400_000, deleteEnabled: true, allowSparseIndex: false });
   const dir = tmp(t);
   const file = join(dir, "r.yml");
-  writeFileSync(file, "addr: 127.0.0.1:5001\nroot: /srv/reg\ngc-interval: 1h\ngc-lease: 90s\ndelete-enabled: false\nallow-sparse-index: true\n");
+  writeFileSync(file, "addr: 127.0.0.1:5001\nroot: /srv/reg\ngc-interval: 1h\ngc-lease: 90s\ndelete-enabled: false\nallow-sparse-index: true\nchunk-min-length: 4096\n");
   const { auth: _a, proxies: _p, ...f } = await resolveConfig({ config: file });
-  assert.deepEqual(f, { addr: "127.0.0.1:5001", root: "/srv/reg", gcIntervalMs: 3_600_000, gcLeaseMs: 90_000, uploadTtlMs: 86_400_000, deleteEnabled: false, allowSparseIndex: true });
+  assert.deepEqual(f, { addr: "127.0.0.1:5001", root: "/srv/reg", chunkMinLength: 4096, gcIntervalMs: 3_600_000, gcLeaseMs: 90_000, uploadTtlMs: 86_400_000, deleteEnabled: false, allowSparseIndex: true });
   const w = await resolveConfig({ config: file, addr: "127.0.0.1:6000", "gc-lease": "5m", "delete-enabled": "true" });
   assert.equal(w.addr, "127.0.0.1:6000");
   assert.equal(w.gcLeaseMs, 300_000);
@@ -36,6 +36,7 @@ test("config: defaults; the YAML file's keys are the flags' names; flags win", a
   await assert.rejects(resolveConfig({ config: file }), (e: unknown) => e instanceof UsageError && /unknown key "adr"/.test(e.message));
   await assert.rejects(resolveConfig({ "gc-lease": "soon" }), UsageError);
   await assert.rejects(resolveConfig({ "delete-enabled": "maybe" }), UsageError);
+  await assert.rejects(resolveConfig({ "chunk-min-length": "big" }), UsageError);
 });
 
 test("delete-enabled false: DELETE of manifests and blobs is 405 UNSUPPORTED and removes nothing", async (t) => {
