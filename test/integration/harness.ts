@@ -238,3 +238,59 @@ type NetDoc = { Id?: string; Driver?: string; Options?: Record<string, string> |
 export function bridgeOf(n: NetDoc): string {
   return n.Options?.["com.docker.network.bridge.name"] || (n.Driver === "bridge" && n.Id ? `br-${n.Id.slice(0, 12)}` : "");
 }
+
+export const DOCKERD_BIN = "/usr/sbin/dockerd";
+export const DOCKER_CLI_DEBIAN = "/usr/bin/docker";
+
+/**
+ * A dockerd of the test's own (Debian's docker.io, which scripts/setup.sh installs): its own data root,
+ * exec root and socket, no bridge and no iptables rules (the machine's FORWARD policy and tables stay
+ * as they were), its own containerd under the exec root. The peer for tests of how Docker itself talks
+ * to berth's servers (its registry client pushing to `berth registry`). stop() ends it and removes it all.
+ */
+export class PrivateDockerd {
+  readonly root = mkdtempSync(join(tmpdir(), "berth-dockerd-"));
+  readonly sock = join(this.root, "docker.sock");
+  private proc: ChildProcess | undefined;
+  log = "";
+
+  get host(): string { return `unix://${this.sock}`; }
+
+  async start(): Promise<void> {
+    if (!existsSync(DOCKERD_BIN)) throw new Error(`${DOCKERD_BIN} is missing: scripts/setup.sh installs Debian's docker.io (run make deps)`);
+    this.proc = spawn(DOCKERD_BIN, ["--data-root", join(this.root, "data"), "--exec-root", join(this.root, "exec"), "--pidfile", join(this.root, "dockerd.pid"),
+      "-H", this.host, "--iptables=false", "--ip6tables=false", "--bridge=none", "--userland-proxy=false"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    this.proc.stdout!.on("data", (d) => { this.log += d; });
+    this.proc.stderr!.on("data", (d) => { this.log += d; });
+    await until("the private dockerd to answer", () => {
+      if (this.proc!.exitCode !== null) throw new Error(`dockerd exited ${this.proc!.exitCode}: ${this.log.slice(-3000)}`);
+      return this.docker(["version", "--format", "{{.Server.Version}}"]).code === 0 || undefined;
+    }, 60_000, () => this.log.slice(-3000));
+  }
+
+  /** Loads an image from a berthd (berth save | docker load). */
+  loadFrom(d: Daemon, image: string): void {
+    const save = spawnSync(process.execPath, [BERTH, "-H", d.host, "save", image], { maxBuffer: 1 << 30 });
+    if (save.status !== 0) throw new Error(`berth save ${image}: ${save.stderr}`);
+    const load = spawnSync(DOCKER_CLI_DEBIAN, ["-H", this.host, "load"], { input: save.stdout, encoding: "utf8" });
+    if (load.status !== 0) throw new Error(`docker load: ${load.stderr}`);
+  }
+
+  docker(args: string[], opts: { input?: string; config?: string } = {}): Result {
+    return runSync(DOCKER_CLI_DEBIAN, [...(opts.config ? ["--config", opts.config] : []), "-H", this.host, ...args], { input: opts.input, env: { DOCKER_CONFIG: opts.config ?? join(this.root, "config") } });
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null) {
+      p.kill("SIGTERM");
+      const deadline = Date.now() + 30_000;
+      while (p.exitCode === null && Date.now() < deadline) await sleep(50);
+      if (p.exitCode === null) { try { process.kill(-p.pid!, "SIGKILL"); } catch { /* gone */ } }
+    }
+    // Its containerd (a child in the same process group) goes with it; make sure.
+    spawnSync("pkill", ["-9", "-f", `containerd.*${this.root}`]);
+    for (const m of mountsUnder(this.root).reverse()) spawnSync("umount", ["-l", m]);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}

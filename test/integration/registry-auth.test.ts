@@ -10,14 +10,13 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync, copyFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Daemon, BERTH, sleep } from "./harness.js";
-
-const DOCKERD = ["-H", "unix:///var/run/docker.sock"];
+import { Daemon, PrivateDockerd, DOCKER_CLI_DEBIAN, BERTH, sleep } from "./harness.js";
 
 const src = new Daemon();
+/** Docker's own registry client (docker login/push/pull on a dockerd): a dockerd of this test's. */
+const dockerd = new PrivateDockerd();
 let work: string;
 const regs: { proc: ChildProcess; out: () => string }[] = [];
-const dockerdTags: string[] = [];
 
 async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -77,12 +76,11 @@ before(async () => {
     serve(["--root", join(work, "token"), "--config", join(work, "auth.yml"), "--auth", "token"]),
     serve(["--root", join(work, "tls"), "--config", join(work, "auth.yml"), "--auth", "token", "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem")]),
   ]);
-  await src.start();
-  await src.bootstrap();
+  await Promise.all([src.start().then(() => src.bootstrap()), dockerd.start()]);
+  dockerd.loadFrom(src, "busybox:latest");
 });
 
 after(async () => {
-  for (const t of dockerdTags) spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", t], { encoding: "utf8" });
   for (const r of regs) if (r.proc.exitCode === null) r.proc.kill("SIGTERM");
   try {
     await until("the registries to exit", () => regs.every((r) => r.proc.exitCode !== null) || undefined);
@@ -92,6 +90,7 @@ after(async () => {
     for (const r of stuck) r.proc.kill("SIGKILL");
     throw new Error(`${(e as Error).message}\nconnections:\n${conns.join("\n")}`);
   } finally {
+    await dockerd.stop();
     await src.stop();
     rmSync(work, { recursive: true, force: true });
   }
@@ -129,18 +128,17 @@ test("htpasswd: berth login refuses a wrong password; push and pull after login;
   assert.equal(src.berth(["rmi", `${host}/team/bb:1`, `${host}/public/bb:1`]).code, 0);
   // The docker CLI against dockerd: login, push, pull with basic auth.
   const ocfg = join(work, "docker-basic");
-  const owrong = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "login", "-u", "bob", "--password-stdin", host], { input: "nope\n", encoding: "utf8" });
+  const owrong = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "login", "-u", "bob", "--password-stdin", host], { input: "nope\n", encoding: "utf8" });
   assert.notEqual(owrong.status, 0);
   assert.match(owrong.stderr, /unauthorized/i);
-  const ologin = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "login", "-u", "alice", "--password-stdin", host], { input: "wonderland\n", encoding: "utf8" });
+  const ologin = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "login", "-u", "alice", "--password-stdin", host], { input: "wonderland\n", encoding: "utf8" });
   assert.equal(ologin.status, 0, ologin.stderr);
   const ref = `${host}/team/basic-dockerd:1`;
-  dockerdTags.push(ref);
-  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "tag", "busybox:latest", ref]).status, 0);
-  const opush = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "push", ref], { encoding: "utf8" });
+  assert.equal(spawnSync(DOCKER_CLI_DEBIAN, ["-H", dockerd.host, "tag", "busybox:latest", ref]).status, 0);
+  const opush = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "push", ref], { encoding: "utf8" });
   assert.equal(opush.status, 0, opush.stderr + basicReg.out().slice(-2000));
-  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", ref]).status, 0);
-  const dpull = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "pull", ref], { encoding: "utf8" });
+  assert.equal(spawnSync(DOCKER_CLI_DEBIAN, ["-H", dockerd.host, "rmi", ref]).status, 0);
+  const dpull = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "pull", ref], { encoding: "utf8" });
   assert.equal(dpull.status, 0, dpull.stderr);
   await logged(basicReg, /"method":"PUT","path":"\/v2\/team\/basic-dockerd\/manifests\/1","status":201,"user":"alice"/);
 });
@@ -170,17 +168,16 @@ test("token: berth login and docker login (on berthd and on dockerd) get tokens 
   assert.equal(src.berth(["rmi", `${host}/team/app:1`, `${host}/team/bobs:1`]).code, 0);
   // dockerd: docker login, push, pull.
   const ocfg = join(work, "docker-on-dockerd");
-  const ologin = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "login", "-u", "alice", "--password-stdin", host], { input: "wonderland\n", encoding: "utf8" });
+  const ologin = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "login", "-u", "alice", "--password-stdin", host], { input: "wonderland\n", encoding: "utf8" });
   assert.equal(ologin.status, 0, ologin.stderr + tokenReg.out().slice(-2000));
   const ref = `${host}/team/from-dockerd:1`;
-  dockerdTags.push(ref);
-  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "tag", "busybox:latest", ref]).status, 0);
-  const opush = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "push", ref], { encoding: "utf8" });
+  assert.equal(spawnSync(DOCKER_CLI_DEBIAN, ["-H", dockerd.host, "tag", "busybox:latest", ref]).status, 0);
+  const opush = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "push", ref], { encoding: "utf8" });
   assert.equal(opush.status, 0, opush.stderr + tokenReg.out().slice(-2000));
-  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", ref]).status, 0);
-  const opull = spawnSync("/usr/bin/docker", ["--config", ocfg, ...DOCKERD, "pull", ref], { encoding: "utf8" });
+  assert.equal(spawnSync(DOCKER_CLI_DEBIAN, ["-H", dockerd.host, "rmi", ref]).status, 0);
+  const opull = spawnSync(DOCKER_CLI_DEBIAN, ["--config", ocfg, "-H", dockerd.host, "pull", ref], { encoding: "utf8" });
   assert.equal(opull.status, 0, opull.stderr);
-  const wrong = spawnSync("/usr/bin/docker", ["--config", join(work, "docker-wrong"), ...DOCKERD, "login", "-u", "alice", "--password-stdin", host], { input: "nope\n", encoding: "utf8" });
+  const wrong = spawnSync(DOCKER_CLI_DEBIAN, ["--config", join(work, "docker-wrong"), "-H", dockerd.host, "login", "-u", "alice", "--password-stdin", host], { input: "nope\n", encoding: "utf8" });
   assert.notEqual(wrong.status, 0);
   assert.match(wrong.stderr, /unauthorized|incorrect username or password/i);
 });

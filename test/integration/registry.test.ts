@@ -12,17 +12,17 @@ import { createHash, randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Daemon, BERTH, sleep } from "./harness.js";
+import { Daemon, PrivateDockerd, BERTH, sleep } from "./harness.js";
 
-const DOCKERD = ["-H", "unix:///var/run/docker.sock"];
 const sha256 = (b: Buffer | string): string => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 const src = new Daemon();
+/** Docker's own registry client: a dockerd of this test's (no bridge, no iptables), busybox loaded from berthd. */
+const dockerd = new PrivateDockerd();
 let work: string;
 let reg: ChildProcess;
 let regOut = "";
 let port = 0;
-const dockerdTags: string[] = [];
 
 async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -56,13 +56,13 @@ before(async () => {
   reg.stdout!.on("data", (d) => { regOut += d; });
   port = await r.port;
   regOut = r.out();
-  await src.start();
-  await src.bootstrap();
+  await Promise.all([src.start().then(() => src.bootstrap()), dockerd.start()]);
+  dockerd.loadFrom(src, "busybox:latest");
 });
 
 after(async () => {
-  for (const t of dockerdTags) spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", t], { encoding: "utf8" });
   if (reg.exitCode === null) { reg.kill("SIGTERM"); await until("the registry to exit", () => reg.exitCode !== null || undefined); }
+  await dockerd.stop();
   await src.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -97,8 +97,8 @@ test("berth push and pull through berthd; the docker CLI (on berthd) mounts acro
 
 test("skopeo copy into the registry from a docker-archive (docker save on dockerd) and out of it", () => {
   const archive = join(work, "busybox.tar");
-  const save = spawnSync("/usr/bin/docker", [...DOCKERD, "save", "-o", archive, "busybox:latest"], { encoding: "utf8" });
-  assert.equal(save.status, 0, save.stderr);
+  const save = dockerd.docker(["save", "-o", archive, "busybox:latest"]);
+  assert.equal(save.code, 0, save.stderr);
   const inn = spawnSync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `docker-archive:${archive}`, `docker://127.0.0.1:${port}/skopeo/busybox:1`], { encoding: "utf8" });
   assert.equal(inn.status, 0, inn.stderr + regOut.slice(-2000));
   const insp = spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://127.0.0.1:${port}/skopeo/busybox:1`], { encoding: "utf8" });
@@ -117,15 +117,14 @@ test("skopeo copy into the registry from a docker-archive (docker save on docker
 
 test("the docker CLI against dockerd pushes to it and pulls from it (127.0.0.0/8 is insecure by default)", () => {
   const ref = `127.0.0.1:${port}/dockerd/busybox:1`;
-  dockerdTags.push(ref);
-  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "tag", "busybox:latest", ref]).status, 0);
-  const push = spawnSync("/usr/bin/docker", [...DOCKERD, "push", ref], { encoding: "utf8" });
-  assert.equal(push.status, 0, push.stderr + regOut.slice(-2000));
+  assert.equal(dockerd.docker(["tag", "busybox:latest", ref]).code, 0);
+  const push = dockerd.docker(["push", ref]);
+  assert.equal(push.code, 0, push.stderr + regOut.slice(-2000));
   const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
   assert.ok(digest, push.stdout);
-  assert.equal(spawnSync("/usr/bin/docker", [...DOCKERD, "rmi", ref]).status, 0);
-  const pull = spawnSync("/usr/bin/docker", [...DOCKERD, "pull", ref], { encoding: "utf8" });
-  assert.equal(pull.status, 0, pull.stderr);
+  assert.equal(dockerd.docker(["rmi", ref]).code, 0);
+  const pull = dockerd.docker(["pull", ref]);
+  assert.equal(pull.code, 0, pull.stderr);
   assert.match(pull.stdout, new RegExp(`Digest: ${digest}`));
 });
 
