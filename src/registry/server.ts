@@ -30,7 +30,7 @@ import { RegistryError, checkName, isDigest, isTag, parseDigest } from "./errors
 import { renderPage } from "./html.js";
 import type { ProxyCache } from "./proxy.js";
 import { Metrics } from "./metrics.js";
-import { MANIFEST_MAX_BYTES, RegistryStorage } from "./storage.js";
+import { MANIFEST_MAX_BYTES, RegistryStorage, type ManifestRecord } from "./storage.js";
 
 export interface RegistryServerOptions {
   storage: RegistryStorage;
@@ -395,11 +395,35 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
       c.send(202, {});
       return;
     }
-    const rec = await storage.resolveManifest(name, ref);
+    let rec = await storage.resolveManifest(name, ref);
     if (!rec) throw await unknownManifest(name, ref);
+    rec = await negotiate(name, ref, rec, req.headers.accept);
     const headers = { "Content-Type": rec.mediaType, "Docker-Content-Digest": rec.digest.digest, ETag: `"${rec.digest.digest}"` };
     if (method === "HEAD") { c.send(200, { ...headers, "Content-Length": rec.size }); return; }
     c.send(200, headers, await storage.readBlob(rec.digest));
+  }
+
+  /**
+   * Content negotiation by Accept, as distribution does: a manifest is served in the type it was pushed
+   * with (never converted), but an OCI manifest or index goes only to a client that accepts its type
+   * (404 MANIFEST_UNKNOWN, distribution's words), and a Docker manifest list fetched by tag by a client
+   * that does not accept lists is answered with its linux/amd64 manifest. No Accept header (or a wildcard
+   * in it, curl's default) takes anything; Docker schema2 and artifact types are served to anyone.
+   */
+  async function negotiate(name: string, ref: string, rec: ManifestRecord, accept: string | undefined): Promise<ManifestRecord> {
+    const types = (accept ?? "").split(",").map((t) => t.split(";")[0].trim().toLowerCase()).filter((t) => t !== "");
+    const takes = (t: string): boolean => types.length === 0 || types.includes(t) || types.includes("*/*") || types.includes(`${t.split("/")[0]}/*`);
+    if (takes(rec.mediaType)) return rec;
+    if (rec.mediaType === MediaType.OciManifest) throw new RegistryError("MANIFEST_UNKNOWN", "OCI manifest found, but accept header does not support OCI manifests", { accept });
+    if (rec.mediaType === MediaType.OciIndex) throw new RegistryError("MANIFEST_UNKNOWN", "OCI index found, but accept header does not support OCI indexes", { accept });
+    // By digest, the answer must be what the digest names.
+    if (rec.mediaType !== MediaType.DockerManifestList || isDigest(ref)) return rec;
+    let list: { manifests?: { digest?: unknown; platform?: { os?: unknown; architecture?: unknown } }[] };
+    try { list = JSON.parse((await storage.readBlob(rec.digest)).toString("utf8")) as typeof list; } catch { list = {}; }
+    const child = (list.manifests ?? []).find((m) => m.platform?.os === "linux" && m.platform?.architecture === "amd64" && typeof m.digest === "string");
+    const picked = child ? await storage.resolveManifest(name, child.digest as string).catch(() => undefined) : undefined;
+    if (!picked) throw new RegistryError("MANIFEST_UNKNOWN", "the manifest list has no linux/amd64 manifest for a client that does not accept manifest lists", { tag: ref });
+    return picked;
   }
 
   async function unknownManifest(name: string, ref: string): Promise<RegistryError> {

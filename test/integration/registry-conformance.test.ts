@@ -709,3 +709,169 @@ test("OCI-Chunk-Min-Length › the chunked blob was rebuilt at the registry's mi
   assert.equal(testBlobB.content.length, 2046);
   assert.equal(testBlobBChunk1.length, 1024);
 });
+
+// ============ beyond the suite: content negotiation, sha512, malformed digests, every error's JSON ============
+const B = "Beyond the suite";
+const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+const neg = "beyond/negotiation";
+const negCfg = blobOf(Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
+const negOci = blobOf(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: negCfg.digest, size: negCfg.content.length }, layers: [] })));
+const negDocker = blobOf(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: negCfg.digest, size: negCfg.content.length }, layers: [] })));
+const negList = blobOf(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [{ mediaType: DOCKER_MANIFEST, digest: negDocker.digest, size: negDocker.content.length, platform: { os: "linux", architecture: "amd64" } }] })));
+const negIndex = blobOf(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: negOci.digest, size: negOci.content.length, platform: { os: "linux", architecture: "amd64" } }] })));
+
+test(`${B} › manifest content negotiation by Accept, as distribution (2.8.2, measured): OCI types only to clients that accept them; a Docker list by tag becomes its linux/amd64 manifest`, async () => {
+  ok2xx(await pushBlob(negCfg, neg));
+  for (const [ref, m, t] of [["oci", negOci, OCI_MANIFEST], ["docker", negDocker, DOCKER_MANIFEST], ["list", negList, DOCKER_LIST], ["index", negIndex, OCI_INDEX]] as const) {
+    assert.equal((await req("PUT", `/v2/<name>/manifests/${ref}`, { name: neg, headers: { "Content-Type": t }, body: m.content })).status, 201, ref);
+  }
+  const get = (ref: string, accept?: string, method = "GET"): Promise<Res> => req(method, `/v2/<name>/manifests/${ref}`, { name: neg, headers: accept === undefined ? {} : { Accept: accept } });
+  // An OCI manifest to a client that accepts only Docker's type: distribution's 404 and words (HEAD too).
+  let r = await get("oci", DOCKER_MANIFEST);
+  assert.equal(r.status, 404);
+  assert.deepEqual(r.json<{ errors: { code: string; message: string }[] }>().errors.map((e) => [e.code, e.message]), [["MANIFEST_UNKNOWN", "OCI manifest found, but accept header does not support OCI manifests"]]);
+  assert.equal((await get("oci", DOCKER_MANIFEST, "HEAD")).status, 404);
+  // One Accept header with a list, or the type among others: served as stored.
+  r = await get("oci", `${DOCKER_MANIFEST}, ${OCI_MANIFEST};q=0.9`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), OCI_MANIFEST);
+  assert.deepEqual(r.body, negOci.content);
+  // No Accept, or a wildcard (curl's */*), takes anything (distribution refuses these too; berth serves them).
+  assert.equal((await get("oci")).status, 200);
+  assert.equal((await get("oci", "*/*")).headers.get("content-type"), OCI_MANIFEST);
+  // An OCI index to a client that accepts only manifests.
+  r = await get("index", OCI_MANIFEST);
+  assert.equal(r.status, 404);
+  assert.equal(r.json<{ errors: { message: string }[] }>().errors[0].message, "OCI index found, but accept header does not support OCI indexes");
+  // Docker schema2 is served as stored to a client asking for OCI only (distribution 3 does; 2.8 tried schema1 and failed).
+  r = await get("docker", OCI_MANIFEST, "HEAD");
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), DOCKER_MANIFEST);
+  assert.equal(r.headers.get("docker-content-digest"), negDocker.digest);
+  // A Docker manifest list by tag, to a client that takes no lists: its linux/amd64 manifest, with that digest.
+  r = await get("list", DOCKER_MANIFEST);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), DOCKER_MANIFEST);
+  assert.equal(r.headers.get("docker-content-digest"), negDocker.digest);
+  assert.deepEqual(r.body, negDocker.content);
+  // By digest it is the list (the digest names it), and so it is to a client that accepts lists.
+  r = await get(negList.digest, DOCKER_MANIFEST);
+  assert.equal(r.headers.get("content-type"), DOCKER_LIST);
+  assert.equal(r.headers.get("docker-content-digest"), negList.digest);
+  r = await get("list", `${DOCKER_MANIFEST},${DOCKER_LIST}`, "HEAD");
+  assert.equal(r.headers.get("content-type"), DOCKER_LIST);
+  assert.equal(r.headers.get("content-length"), String(negList.content.length));
+});
+
+const sha512 = (b: Buffer | string): string => "sha512:" + createHash("sha512").update(b).digest("hex");
+test(`${B} › sha512 end to end: blobs (monolithic and chunked), a manifest of sha512 descriptors put and got by its sha512 digest, referrers of a sha512 subject`, async () => {
+  const repo = "beyond/sha512";
+  const cfg = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+  const lay = randomBytes(3000);
+  let r = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo, query: { digest: sha512(cfg) }, body: cfg });
+  assert.equal(r.status, 201, r.body.toString());
+  assert.equal(r.headers.get("docker-content-digest"), sha512(cfg));
+  const post = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo });
+  const p1 = await req("PATCH", rel(post), { headers: { "Content-Range": `0-999` }, body: lay.subarray(0, 1000) });
+  assert.equal(p1.status, 202);
+  r = await req("PUT", rel(p1), { query: { digest: sha512(lay) }, headers: { "Content-Range": "1000-2999" }, body: lay.subarray(1000) });
+  assert.equal(r.status, 201, r.body.toString());
+  r = await req("HEAD", `/v2/<name>/blobs/${sha512(lay)}`, { name: repo });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-length"), "3000");
+  assert.equal(r.headers.get("docker-content-digest"), sha512(lay));
+  r = await req("GET", `/v2/<name>/blobs/${sha512(lay)}`, { name: repo, headers: { Range: "bytes=2990-" } });
+  assert.equal(r.status, 206);
+  assert.deepEqual(r.body, lay.subarray(2990));
+  // A wrong sha512 is refused like a wrong sha256.
+  r = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo, query: { digest: sha512("other") }, body: cfg });
+  assert.equal(r.status, 400);
+  assert.equal(errorCode(r), "DIGEST_INVALID");
+  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha512(cfg), size: cfg.length }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha512(lay), size: lay.length }] }));
+  r = await req("PUT", `/v2/<name>/manifests/${sha512(m)}`, { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: m });
+  assert.equal(r.status, 201, r.body.toString());
+  assert.equal(r.headers.get("docker-content-digest"), sha512(m));
+  assert.equal(r.location, `/v2/${repo}/manifests/${sha512(m)}`);
+  r = await req("GET", `/v2/<name>/manifests/${sha512(m)}`, { name: repo, headers: { Accept: OCI_MANIFEST } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, m);
+  assert.equal(r.headers.get("docker-content-digest"), sha512(m));
+  // Its bytes under the sha256 digest are not a manifest of this repository.
+  assert.equal((await req("GET", `/v2/<name>/manifests/${sha256(m)}`, { name: repo, headers: { Accept: OCI_MANIFEST } })).status, 404);
+  const sig = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: "application/vnd.example.sig", config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha512("{}"), size: 2 }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha512(lay), size: lay.length }], subject: { mediaType: OCI_MANIFEST, digest: sha512(m), size: m.length } }));
+  ok2xx(await req("POST", "/v2/<name>/blobs/uploads/", { name: repo, query: { digest: sha512("{}") }, body: Buffer.from("{}") }));
+  r = await req("PUT", `/v2/<name>/manifests/${sha512(sig)}`, { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: sig });
+  assert.equal(r.status, 201, r.body.toString());
+  assert.equal(r.headers.get("oci-subject"), sha512(m));
+  r = await req("GET", `/v2/<name>/referrers/${sha512(m)}`, { name: repo, query: { artifactType: "application/vnd.example.sig" } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("oci-filters-applied"), "artifactType");
+  assert.deepEqual(r.json<Index>().manifests, [{ mediaType: OCI_MANIFEST, digest: sha512(sig), size: sig.length, artifactType: "application/vnd.example.sig" }]);
+  assert.equal((await req("DELETE", `/v2/<name>/manifests/${sha512(sig)}`, { name: repo })).status, 202);
+  assert.equal((await req("GET", `/v2/<name>/referrers/${sha512(m)}`, { name: repo })).json<Index>().manifests.length, 0);
+});
+
+test(`${B} › a malformed digest is 400 DIGEST_INVALID (never 500, never 404) on every route that takes one`, async () => {
+  const repo = "beyond/malformed";
+  const post = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo });
+  const bad = ["sha256:abc", "sha256:" + "Z".repeat(64), "md5:d41d8cd98f00b204e9800998ecf8427e", "nodigest:", "sha256:" + "a".repeat(63), "sha512:" + "a".repeat(64)];
+  for (const d of bad) {
+    const e = encodeURIComponent(d);
+    const tries: [string, string, Record<string, string>?][] = [
+      ["GET", `/v2/<name>/blobs/${e}`], ["HEAD", `/v2/<name>/blobs/${e}`], ["DELETE", `/v2/<name>/blobs/${e}`],
+      ["GET", `/v2/<name>/manifests/${e}`], ["HEAD", `/v2/<name>/manifests/${e}`], ["DELETE", `/v2/<name>/manifests/${e}`], ["PUT", `/v2/<name>/manifests/${e}`],
+      ["GET", `/v2/<name>/referrers/${e}`],
+      ["POST", "/v2/<name>/blobs/uploads/", { digest: d }], ["POST", "/v2/<name>/blobs/uploads/", { mount: d, from: namespace }],
+      ["PUT", rel(post), { digest: d }],
+    ];
+    for (const [method, path, query] of tries) {
+      const r = await req(method, path, { name: repo, query, ...(method === "PUT" || method === "POST" ? { body: Buffer.from("{}") } : {}), headers: { "Content-Type": OCI_MANIFEST } });
+      assert.equal(r.status, 400, `${method} ${path} ${JSON.stringify(query ?? {})} with ${d}: ${r.status} ${r.body.toString()}`);
+      if (method !== "HEAD") assert.equal(errorCode(r), "DIGEST_INVALID", `${method} ${path} with ${d}`);
+    }
+  }
+  // The session survived every refused PUT: it still takes the blob.
+  const r = await req("PUT", rel(post), { query: { digest: sha256("ok") }, body: Buffer.from("ok") });
+  assert.equal(r.status, 201, r.body.toString());
+});
+
+test(`${B} › every error is the spec's JSON ({"errors":[{code,message,detail}]}, application/json) with its status`, async () => {
+  const repo = "beyond/errors";
+  ok2xx(await pushBlob(negCfg, repo));
+  const post = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo });
+  const cases: { what: string; r: () => Promise<Res>; status: number; code: string }[] = [
+    { what: "an unknown route", r: () => req("GET", "/v2/<name>/nothing/here", { name: repo }), status: 404, code: "UNSUPPORTED" },
+    { what: "a method a route does not take", r: () => req("PATCH", `/v2/<name>/manifests/latest`, { name: repo, body: Buffer.from("x") }), status: 405, code: "UNSUPPORTED" },
+    { what: "an invalid repository name", r: () => req("GET", "/v2/Upper/Case/tags/list"), status: 400, code: "NAME_INVALID" },
+    { what: "tags of an unknown repository", r: () => req("GET", "/v2/beyond/nosuchrepo/tags/list"), status: 404, code: "NAME_UNKNOWN" },
+    { what: "a manifest of an unknown repository", r: () => req("GET", "/v2/beyond/nosuchrepo/manifests/latest"), status: 404, code: "NAME_UNKNOWN" },
+    { what: "an unknown tag", r: () => req("GET", "/v2/<name>/manifests/nosuchtag", { name: repo }), status: 404, code: "MANIFEST_UNKNOWN" },
+    { what: "an unknown blob", r: () => req("GET", `/v2/<name>/blobs/${dummyDigest}`, { name: repo }), status: 404, code: "BLOB_UNKNOWN" },
+    { what: "DELETE of an unknown blob", r: () => req("DELETE", `/v2/<name>/blobs/${dummyDigest}`, { name: repo }), status: 404, code: "BLOB_UNKNOWN" },
+    { what: "an unknown upload session", r: () => req("GET", `/v2/<name>/blobs/uploads/${randomUUID()}`, { name: repo }), status: 404, code: "BLOB_UPLOAD_UNKNOWN" },
+    { what: "a session id that is no uuid", r: () => req("PATCH", `/v2/<name>/blobs/uploads/..%2F..%2Fetc`, { name: repo, body: Buffer.from("x") }), status: 404, code: "BLOB_UPLOAD_UNKNOWN" },
+    { what: "a digest that does not match the content", r: () => req("PUT", rel(post), { query: { digest: sha256("not this") }, body: Buffer.from("this") }), status: 400, code: "DIGEST_INVALID" },
+    { what: "finishing an upload without a digest", r: async () => { const p = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo }); return req("PUT", rel(p), { body: Buffer.from("x") }); }, status: 400, code: "DIGEST_INVALID" },
+    { what: "a Content-Length that is not the Content-Range's", r: async () => { const p = await req("POST", "/v2/<name>/blobs/uploads/", { name: repo }); return req("PATCH", rel(p), { headers: { "Content-Range": "0-9" }, body: Buffer.from("abc") }); }, status: 416, code: "SIZE_INVALID" },
+    { what: "an unsatisfiable Range", r: () => req("GET", `/v2/<name>/blobs/${negCfg.digest}`, { name: repo, headers: { Range: "bytes=9999-" } }), status: 416, code: "SIZE_INVALID" },
+    { what: "a manifest that is not JSON", r: () => req("PUT", "/v2/<name>/manifests/bad", { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: Buffer.from("blablabla") }), status: 400, code: "MANIFEST_INVALID" },
+    { what: "a manifest whose schemaVersion is not 2", r: () => req("PUT", "/v2/<name>/manifests/bad", { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: Buffer.from(JSON.stringify({ schemaVersion: 1, mediaType: OCI_MANIFEST, config: {}, layers: [] })) }), status: 400, code: "MANIFEST_INVALID" },
+    { what: "a manifest of a blob the repository lacks", r: () => req("PUT", "/v2/<name>/manifests/bad", { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "x", digest: dummyDigest, size: 11 }, layers: [] })) }), status: 400, code: "MANIFEST_BLOB_UNKNOWN" },
+    { what: "a manifest put under a digest it does not have", r: () => req("PUT", `/v2/<name>/manifests/${dummyDigest}`, { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: negOci.content }), status: 400, code: "DIGEST_INVALID" },
+    { what: "a tag that is no tag", r: () => req("PUT", "/v2/<name>/manifests/-bad-", { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: negOci.content }), status: 400, code: "TAG_INVALID" },
+    { what: "a manifest larger than 4 MiB", r: () => req("PUT", "/v2/<name>/manifests/big", { name: repo, headers: { "Content-Type": OCI_MANIFEST }, body: Buffer.alloc(4 * 1024 * 1024 + 1, 32) }), status: 413, code: "SIZE_INVALID" },
+  ];
+  for (const c of cases) {
+    const r = await c.r();
+    assert.equal(r.status, c.status, `${c.what}: ${r.status} ${r.body.toString().slice(0, 300)}`);
+    assert.match(r.headers.get("content-type") ?? "", /^application\/json/, c.what);
+    const body = r.json<{ errors: { code: string; message: string; detail?: unknown }[] }>();
+    assert.equal(body.errors.length, 1, c.what);
+    assert.equal(body.errors[0].code, c.code, c.what);
+    assert.ok(ERROR_CODES.includes(body.errors[0].code), c.what);
+    assert.equal(typeof body.errors[0].message, "string", c.what);
+    assert.ok("detail" in body.errors[0], c.what);
+    assert.equal(r.headers.get("docker-distribution-api-version"), "registry/2.0", c.what);
+  }
+});
