@@ -26,6 +26,7 @@ import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
 import { expandString, processWords, expandHeredoc } from "./expand.js";
 import { buildGraph, stepDigest, type StageNode } from "./graph.js";
+import { BuildProgress, fullName, fullNameTagged, isFsStep, type Vertex } from "./progress.js";
 import { availableParallelism } from "node:os";
 import type { TarEntry } from "../lib/tar-writer.js";
 
@@ -90,6 +91,8 @@ export interface BuildOptions {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Fired when the client went away: the build stops between steps (a running RUN is the backend's to kill). */
   signal?: AbortSignal;
+  /** BuildKit's progress (progress.ts): when given, steps report there (say and output then carry nothing the client shows). */
+  progress?: BuildProgress;
 }
 
 export { BuildCancelledError };
@@ -111,6 +114,10 @@ interface State extends StageOutput {
   shell: string[];
   /** CMD was set in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
+  /** The step being run was found in the cache (progress: CACHED). */
+  onCached?: () => void;
+  /** Status lines of the step (a base image's pull) when progress is reported. */
+  status?: (line: string) => void;
 }
 
 function envMap(env: string[] = []): Map<string, string> {
@@ -146,6 +153,17 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   // are built, side by side with the others, at most as many at once as the machine has cores.
   const graph = buildGraph(df, { target: opts.target, buildArgs });
   const total = graph.total;
+  const prog = opts.progress;
+  const fromRef = (stage: StageNode["stage"]): string | undefined => {
+    const ref = expandString(stage.image, (n) => globals.get(n), { escapeToken });
+    return ref.toLowerCase() === "scratch" || df.stages.some((x) => x.index < stage.index && (x.name === ref.toLowerCase() || String(x.index) === ref)) ? undefined : ref;
+  };
+  const shownFrom = new Set<string>();
+  if (prog) {
+    prog.instant(`[internal] load build definition from ${dockerfileName}`, [`transferring dockerfile: ${Buffer.byteLength(text)}B done`]);
+    prog.instant("[internal] load .dockerignore", ["transferring context: 2B done"]);
+    for (const ref of new Set(graph.stages.map((s) => fromRef(s.stage)).filter((r): r is string => !!r))) prog.instant(`[internal] load metadata for ${fullNameTagged(ref)}`);
+  }
   // Output: in file order, as the classic builder prints it. The first unfinished stage streams; the
   // others, running beside it, are held and shown when their turn comes.
   const printer = new OrderedOutput(graph.stages.length, opts);
@@ -171,24 +189,36 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   let firstError: unknown;
   const runStage = async (node: StageNode, slot: number): Promise<void> => {
     let held = false;
+    /** The step being run, when progress is reported. */
+    let cur: Vertex | undefined;
     try {
       for (const dep of node.deps) await running.get(dep);
       await slots.acquire();
       held = true;
       checkCancel();
-      const out = printer.stream(slot);
+      let pulled = false;
+      const out: StageOutput & Pick<State, "onCached" | "status"> = prog
+        ? { say: () => {}, output: (c) => cur?.log(c), onCached: () => cur?.cached(), status: (l) => { pulled = true; cur?.status(l.trimEnd()); } }
+        : printer.stream(slot);
+      const ref = prog ? fromRef(node.stage) : undefined;
+      if (prog && ref !== undefined && !shownFrom.has(ref)) { shownFrom.add(ref); cur = prog.start(BuildProgress.stepName(df, node.stage, 1, `FROM ${fullName(ref)}`)); }
       const st = await fromStage(node, out);
-      let n = node.firstStep;
+      if (cur && !pulled) cur.cached();
+      cur?.done(); cur = undefined;
+      let n = node.firstStep, k = 1;
       for (const ins of node.stage.instructions) {
         checkCancel();
         n++;
         out.say(`Step ${n}/${total} : ${ins.original}\n`);
         trace(`build step ${n}`);
+        if (prog && isFsStep(ins)) cur = prog.start(BuildProgress.stepName(df, node.stage, ++k, ins.original));
         await runStep(st, ins);
+        cur?.done(); cur = undefined;
         out.say(` ---> ${st.image ? short(st.image) : "scratch"}\n`);
       }
       done.set(node.stage.index, { image: st.image, digest: st.digest });
     } catch (e) {
+      cur?.done(e instanceof BuildCancelledError ? "context canceled" : e);
       if (firstError === undefined && !(e instanceof BuildCancelledError && !opts.signal?.aborted)) firstError = e;
       stop.abort();
       throw e;
@@ -217,12 +247,17 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   const unused = Object.keys(buildArgs).filter((k) => !used.has(k) && !PREDEFINED_ARGS.includes(k));
   if (unused.length) opts.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
   opts.say(`Successfully built ${short(last)}\n`);
+  const exporting = prog?.start("exporting to image");
+  exporting?.status("exporting layers done");
+  exporting?.status(`writing image ${last} done`);
   for (const t of opts.tags ?? []) {
     if (opts.signal?.aborted) throw new BuildCancelledError();
     const full = /:[^/]+$/.test(t) ? t : `${t}:latest`;
     await backend.tag(last, full);
+    exporting?.status(`naming to ${fullName(t)} done`);
     opts.say(`Successfully tagged ${full}\n`);
   }
+  exporting?.done();
   return last;
 
   /** A stage's image, as a FROM or a --from names it: an earlier stage's (built by now), else undefined. */
@@ -232,7 +267,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     return s ? done.get(s.index) : undefined;
   }
 
-  async function fromStage(node: StageNode, out: StageOutput): Promise<State> {
+  async function fromStage(node: StageNode, out: StageOutput & Pick<State, "onCached" | "status">): Promise<State> {
     const stage = node.stage;
     out.say(`Step ${node.firstStep}/${total} : ${stage.from.original}\n`);
     const ref = expandString(stage.image, (n) => globals.get(n), { escapeToken });
@@ -244,7 +279,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       base = parentStage.image ? (await backend.imageById(parentStage.image))! : null;
       digest = parentStage.digest;
     } else {
-      base = await baseImage(ref, !!opts.pull, out.say);
+      base = await baseImage(ref, !!opts.pull, out.status ?? out.say);
       digest = base.id;
     }
     out.say(` ---> ${base ? short(base.id) : "scratch"}\n`);
@@ -268,6 +303,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     const img = id ? await backend.imageById(id) : undefined;
     if (!img) return false;
     st.say(" ---> Using cache\n");
+    st.onCached?.();
     st.image = img.id;
     st.config = { ...img.config };
     st.digest = key;

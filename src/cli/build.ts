@@ -4,11 +4,11 @@ import { isAbsolute, join, resolve, relative, sep } from "node:path";
 import { ExitError, type Command } from "./command.js";
 import { UsageError, filtersQuery } from "../lib/args.js";
 import { ramInBytes } from "../lib/units.js";
-import { jsonLines } from "../api/client.js";
 import { contextTar, defaultDockerfileName, fileIn, type OutsideDockerfile } from "../lib/build-context.js";
 import type { BuildCachePruneResponse } from "../api/types.js";
 import { readLine } from "../lib/stdio.js";
 import { humanSize } from "../lib/format.js";
+import { finishBuild, parseOutput, progressMode, tagsImage } from "./build-output.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -32,6 +32,11 @@ export const buildCommand: Command = {
     { long: "quiet", short: "q", type: "bool", desc: "Suppress the build output and print image ID on success" },
     { long: "target", type: "string", desc: "Set the target build stage to build" },
     { long: "secret", type: "list", desc: "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\")" },
+    { long: "progress", type: "string", desc: "Set type of progress output (\"auto\", \"plain\", \"tty\", \"quiet\")" },
+    { long: "output", short: "o", type: "list", desc: "Output destination (format: \"type=local,dest=path\")" },
+    { long: "iidfile", type: "string", desc: "Write the image ID to the file" },
+    { long: "metadata-file", type: "string", desc: "Write build result metadata to the file" },
+    { long: "annotation", type: "list", desc: "Add annotation to the image" },
   ],
   run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"build" requires exactly 1 argument.`);
@@ -51,23 +56,26 @@ export const buildCommand: Command = {
     }
     if (typeof source === "string" && !existsSync(join(dir, source))) throw new ExitError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${join(dir, source)}: no such file or directory`, 1);
     const secrets = parseSecrets((f.secret as string[] | undefined) ?? []);
+    const mode = progressMode(f.progress as string | undefined, !!f.quiet);
+    const outputs = ((f.output as string[] | undefined) ?? []).map(parseOutput);
+    if (outputs.length > 1) throw new UsageError("multiple outputs currently unsupported");
+    const tags = (f.tag as string[] | undefined) ?? [];
     const body = contextTar(dir, source);
     const dockerfile = body.dockerfileName;
     // Settle the API version first: a streamed context cannot be sent twice.
     await c.api.json("GET", "/version");
     const res = await c.api.stream("POST", "/build", {
       query: {
-        t: f.tag as string[], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
-        nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: f.quiet ? "1" : undefined, target: (f.target as string) || undefined,
+        t: tagsImage(outputs) ? tags : [], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
+        nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined,
+        berthprogress: mode === "plain" || mode === "tty" || outputs.length || f["metadata-file"] ? "1" : undefined,
       },
       raw: body, headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}) },
     });
-    let failed = false;
-    for await (const m of jsonLines(res) as AsyncIterable<{ stream?: string; error?: string; aux?: { ID: string } }>) {
-      if (m.error) { c.err(`${m.error}\n`); failed = true; }
-      else if (m.stream) c.out(m.stream);
-    }
-    return failed ? 1 : 0;
+    return finishBuild(c, res, {
+      mode, outputs, tags, annotations: (f.annotation as string[] | undefined) ?? [],
+      iidfile: (f.iidfile as string) || undefined, metadataFile: (f["metadata-file"] as string) || undefined,
+    });
   },
 };
 

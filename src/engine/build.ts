@@ -25,6 +25,9 @@ import { trace } from "../lib/trace.js";
 import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
+import { BuildProgress } from "../builder/progress.js";
+import { imageArchive, parseAnnotation, rootfsTar } from "../builder/output.js";
+import { NotFoundError } from "../lib/errors.js";
 import type { ContainerService } from "./containers.js";
 import type { ImageService } from "./images.js";
 import type { CommitService } from "./commit.js";
@@ -46,6 +49,11 @@ export interface BuildRequest {
   noCache?: boolean; pull?: boolean; labels?: Record<string, string>; quiet?: boolean;
   /** Build secrets by id (RUN --mount=type=secret): kept in memory and in the build's scratch directory only. */
   secrets?: Record<string, Buffer>;
+  /**
+   * berth's own client asks for BuildKit's progress (`{"id":"berth.progress","aux":<event>}`, lib/build-progress.ts)
+   * in place of the classic builder's lines, and for the result (`{"id":"berth.result","aux":{ID, ManifestDigest}}`).
+   */
+  progress?: boolean;
 }
 
 export class BuildService {
@@ -211,15 +219,18 @@ export class BuildService {
       if (signal?.aborted) throw new BuildCancelledError();
       trace("build: context unpacked");
       const cache = this.buildCache(pending);
-      const say = (line: string) => { if (!req.quiet) send({ stream: line }); };
-      const id = await build(this.backend(tmp, signal), {
+      const quiet = req.quiet || req.progress;
+      const say = (line: string) => { if (!quiet) send({ stream: line }); };
+      const progress = req.progress && !req.quiet ? new BuildProgress((ev) => send({ id: "berth.progress", aux: ev })) : undefined;
+      const id = await build(this.backend(tmp, signal, !!req.progress), {
         contextDir: ctx, tmpDir: tmp, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
-        secrets: new Map(Object.entries(req.secrets ?? {})),
-        output: (chunk) => { if (!req.quiet) send({ stream: chunk.toString() }); },
+        secrets: new Map(Object.entries(req.secrets ?? {})), progress,
+        output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
       });
       trace("build: done");
       send({ aux: { ID: id } });
+      if (req.progress) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "" } });
       if (req.quiet) send({ stream: id + "\n" });
       return id;
     } finally {
@@ -229,7 +240,19 @@ export class BuildService {
     }
   }
 
-  private backend(tmp: string, signal?: AbortSignal): BuildBackend {
+  /**
+   * A built image as `build --output` exports it: `rootfs` (its filesystem as a tar, for type=local and
+   * type=tar) or `image` (an OCI layout + docker-archive named `names`, with `annotations`: type=oci, docker).
+   */
+  async exportBuild(ref: string, kind: string, names: string[], annotations: string[]): Promise<NodeJS.ReadableStream> {
+    const rec = this.store.images.resolve(ref);
+    if (!rec) throw new NotFoundError(`No such image: ${ref}`);
+    if (kind === "rootfs") return rootfsTar(this.store, rec, join(this.dataRoot, "tmp"));
+    if (kind === "image") return imageArchive(this.store, rec, names, annotations.map(parseAnnotation));
+    throw new BadParameterError(`unknown export kind ${JSON.stringify(kind)}: rootfs or image`);
+  }
+
+  private backend(tmp: string, signal?: AbortSignal, progress = false): BuildBackend {
     const buildSignal = signal;
     const store = this.store;
     const info = async (id: string): Promise<BuildImage | undefined> => {
@@ -292,7 +315,7 @@ export class BuildService {
           return { exitCode: 0, image };
         } finally {
           signal?.removeEventListener("abort", kill);
-          out(Buffer.from(`Removing intermediate container ${Id.slice(0, 12)}\n`));
+          if (!progress) out(Buffer.from(`Removing intermediate container ${Id.slice(0, 12)}\n`));
           await this.containers.remove(Id, { force: true, volumes: true }).catch(() => {});
         }
       },

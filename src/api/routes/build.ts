@@ -1,6 +1,6 @@
 /** The classic builder: POST /build. */
 import { BadParameterError, errorMessage } from "../../lib/errors.js";
-import { route, Reply, HANDLED, bool, filters, progressStream } from "../router.js";
+import { route, Reply, HANDLED, bool, filters, progressStream, streamHeaders } from "../router.js";
 import { checkFilters } from "../../engine/filters.js";
 
 route("POST", "/build", async (e, c) => {
@@ -18,6 +18,7 @@ route("POST", "/build", async (e, c) => {
       tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
       buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
       labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"), secrets,
+      progress: bool(q, "berthprogress"),
     }, p.send, p.signal);
   } catch (err) {
     p.fail(err);
@@ -66,6 +67,25 @@ route("POST", "/build/prune", async (e, c) => {
   const opts = { all: bool(q, "all"), keepStorage, filters: f };
   const r = await e.builds.prune(opts);
   return { CachesDeleted: r.CachesDeleted?.length ? r.CachesDeleted : null, SpaceReclaimed: r.SpaceReclaimed ?? 0 };
+});
+
+/**
+ * berth's own: what `berth build --output` exports of the image it built (the docker CLI sends its outputs
+ * through a BuildKit session, which berthd has not): `kind=rootfs` its filesystem as a tar, `kind=image` an
+ * OCI layout + docker-archive (`name` and `annotation` repeated).
+ */
+route("GET", "/berth/build/export", async (e, c) => {
+  const q = c.query;
+  const id = q.get("image");
+  if (!id) throw new BadParameterError("image not provided");
+  const out = await e.builds.exportBuild(id, q.get("kind") ?? "image", q.getAll("name").filter(Boolean), q.getAll("annotation").filter(Boolean));
+  const res = c.res!;
+  streamHeaders(res, "application/x-tar");
+  out.pipe(res);
+  out.on("error", () => res.destroy());
+  // The client leaving stops the export (the tar's process ends, the snapshot is unmounted).
+  res.on("close", () => { if (!res.writableFinished) (out as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); });
+  return HANDLED;
 });
 
 /** A classic build cannot be cancelled by ID (a client that goes away cancels it); dockerd's answers. */

@@ -1,0 +1,140 @@
+/**
+ * `berth build`'s output side, as buildx has it: `--progress` (plain, tty, quiet, auto), `--output`/`-o`
+ * (type=local|tar|oci|docker|image), `--iidfile`, `--metadata-file`. The daemon streams BuildKit-shaped
+ * progress events (lib/build-progress.ts) when asked (`berthprogress=1`); the exports are fetched once the
+ * image is built (GET /berth/build/export) and written here, on the client's side, as BuildKit's session does.
+ */
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { UsageError } from "../lib/args.js";
+import { ExitError, type Ctx } from "./command.js";
+import { jsonLines, type Response } from "../api/client.js";
+import { PlainProgress, TtyProgress, type ProgressEvent } from "../lib/build-progress.js";
+
+export type ProgressMode = "plain" | "tty" | "quiet" | "classic";
+
+/**
+ * The progress mode: --progress, else BUILDKIT_PROGRESS; auto is tty on a terminal (stderr), plain elsewhere.
+ * With neither, a terminal gets the live view and a pipe the classic builder's lines (what scripts of the
+ * classic `docker build` read).
+ */
+export function progressMode(flag: string | undefined, quiet: boolean, isTTY = !!process.stderr.isTTY): ProgressMode {
+  if (quiet) return "quiet";
+  const v = flag || process.env.BUILDKIT_PROGRESS || "";
+  switch (v) {
+    case "": return isTTY ? "tty" : "classic";
+    case "auto": return isTTY ? "tty" : "plain";
+    case "plain": case "tty": case "quiet": return v;
+    default: throw new UsageError(`invalid progress mode: ${v} (auto, plain, tty or quiet)`);
+  }
+}
+
+export interface OutputSpec { type: "local" | "tar" | "oci" | "docker" | "image"; dest?: string; name?: string[] }
+
+/** `-o` as buildx reads it: `type=...,dest=...[,name=...]`, a bare path (type=local), or `-` (type=tar to stdout). */
+export function parseOutput(spec: string): OutputSpec {
+  if (spec === "-") return { type: "tar", dest: "-" };
+  if (!spec.includes("=")) return { type: "local", dest: spec };
+  const attrs: Record<string, string> = {};
+  for (const f of spec.split(",")) {
+    const i = f.indexOf("=");
+    if (i < 0) throw new UsageError(`invalid value ${f} for --output`);
+    attrs[f.slice(0, i).trim().toLowerCase()] = f.slice(i + 1);
+  }
+  const type = attrs.type;
+  if (!type) { if (attrs.dest) return { type: "local", dest: attrs.dest }; throw new UsageError(`invalid output ${spec}: type required`); }
+  if (!["local", "tar", "oci", "docker", "image"].includes(type)) throw new UsageError(`output type ${type} is not supported by berth build (local, tar, oci, docker, image)`);
+  const out: OutputSpec = { type: type as OutputSpec["type"], dest: attrs.dest, name: attrs.name ? attrs.name.split(/[,\s]+/).filter(Boolean) : undefined };
+  if ((out.type === "local" || out.type === "oci") && !out.dest) throw new UsageError(`dest is required for ${out.type} exporter`);
+  if (out.type === "tar" && !out.dest) throw new UsageError("dest file is required for tar exporter");
+  return out;
+}
+
+/** Whether the build tags its image in the daemon's store: no --output, or one that loads it (type=image, type=docker without dest). */
+export function tagsImage(outputs: OutputSpec[]): boolean {
+  return !outputs.length || outputs.some((o) => o.type === "image" || (o.type === "docker" && !o.dest));
+}
+
+export interface StreamOptions {
+  mode: ProgressMode;
+  outputs: OutputSpec[];
+  tags: string[];
+  annotations: string[];
+  iidfile?: string;
+  metadataFile?: string;
+}
+
+/** Reads the build's stream (rendered as the mode says), then writes the outputs, iidfile and metadata. */
+export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Promise<number> {
+  let failed = false;
+  let id = "", manifest = "";
+  const r = o.mode === "plain" ? new PlainProgress((s) => c.err(s)) : o.mode === "tty" ? new TtyProgress((s) => c.err(s)) : undefined;
+  // Ctrl-C: the connection goes with the process, and the daemon cancels the build (kills its RUN, removes its containers).
+  const onInt = () => { r?.end(); process.exit(130); };
+  process.once("SIGINT", onInt);
+  try {
+    for await (const m of jsonLines(res) as AsyncIterable<{ id?: string; stream?: string; error?: string; aux?: unknown }>) {
+      if (m.error) { r?.end(); c.err(`${m.error}\n`); failed = true; }
+      else if (m.id === "berth.progress" && m.aux) r?.event(m.aux as ProgressEvent);
+      else if (m.id === "berth.result" && m.aux) { const a = m.aux as { ID: string; ManifestDigest?: string }; id = a.ID; manifest = a.ManifestDigest ?? ""; }
+      else if (m.aux && typeof (m.aux as { ID?: unknown }).ID === "string") id = (m.aux as { ID: string }).ID;
+      else if (m.stream) {
+        // A daemon that sends the classic builder's lines only (dockerd): shown as they come, on stderr with a progress mode.
+        if (o.mode === "quiet" || o.mode === "classic") c.out(m.stream); else c.err(m.stream);
+      }
+    }
+  } finally {
+    process.removeListener("SIGINT", onInt);
+  }
+  if (failed) return 1;
+  r?.end();
+  if (!id) throw new ExitError("the build stream ended without an image ID", 1);
+  for (const out of o.outputs) await writeOutput(c, out, id, o);
+  if (o.iidfile) writeFileSync(o.iidfile, id);
+  if (o.metadataFile) {
+    const names = o.outputs.flatMap((x) => x.name ?? []);
+    const all = [...(tagsImage(o.outputs) ? o.tags : []), ...names];
+    const meta: Record<string, string> = { "containerimage.config.digest": id };
+    if (manifest) meta["containerimage.digest"] = manifest;
+    if (all.length) meta["image.name"] = all.map(fullTagged).join(",");
+    writeFileSync(o.metadataFile, JSON.stringify(meta, null, 2));
+  }
+  return 0;
+}
+
+/** docker.io/library/x:latest for x (the name as BuildKit's exporters record it). */
+function fullTagged(ref: string): string {
+  const at = ref.indexOf("@");
+  const base = at < 0 ? ref : ref.slice(0, at);
+  const slash = base.indexOf("/");
+  const first = slash < 0 ? "" : base.slice(0, slash);
+  let full = slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost") ? base : `docker.io/${slash < 0 ? "library/" : ""}${base}`;
+  if (!/:[^/]+$/.test(full)) full += ":latest";
+  return full + (at < 0 ? "" : ref.slice(at));
+}
+
+async function writeOutput(c: Ctx, out: OutputSpec, id: string, o: StreamOptions): Promise<void> {
+  if (out.type === "image" || (out.type === "docker" && !out.dest)) return; // tagged by the daemon
+  const names = out.name ?? o.tags;
+  const res = await c.api.stream("GET", "/berth/build/export", {
+    query: { image: id, kind: out.type === "local" || out.type === "tar" ? "rootfs" : "image", name: names, annotation: o.annotations },
+  });
+  if (out.type === "local") {
+    mkdirSync(out.dest!, { recursive: true });
+    const { spawn } = await import("node:child_process");
+    // Unpacked as the caller (no owners kept unless root, as BuildKit's local exporter writes files the user owns).
+    const p = spawn("tar", ["-x", "-f", "-", "-C", out.dest!, "--no-same-owner", "--delay-directory-restore"], { stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d) => { err += d; });
+    const exited = new Promise<number>((r) => p.on("close", (code) => r(code ?? 1)));
+    await pipeline(res, p.stdin);
+    if ((await exited) !== 0) throw new ExitError(`failed to write output to ${out.dest}: ${err.trim()}`, 1);
+    return;
+  }
+  if (out.dest === "-") {
+    if (process.stdout.isTTY) throw new ExitError("dest file is required for tar exporter. refusing to write to console", 1);
+    for await (const chunk of res) if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once("drain", r));
+    return;
+  }
+  await pipeline(res, createWriteStream(out.dest!));
+}
