@@ -139,6 +139,11 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions):
     if (!opts.dryRun) await storage.removeUpload(u.uuid);
     result.deletedUploads++;
   }
+  // A manifest write the content store left in ingest/ when the process died (live ones take milliseconds).
+  for (const f of await fsp.readdir(join(storage.root, "ingest")).catch(() => [] as string[])) {
+    const st = await fsp.stat(join(storage.root, "ingest", f)).catch(() => undefined);
+    if (st && now - st.mtimeMs > ttl && !opts.dryRun) await fsp.rm(join(storage.root, "ingest", f), { force: true });
+  }
   opts.log?.(JSON.stringify({ time: new Date().toISOString(), gc: true, dryRun: result.dryRun, marked: result.markedBlobs, deletedBlobs: result.deletedBlobs.length, freedBytes: result.freedBytes, deletedManifests: result.deletedManifests.length, deletedLinks: result.deletedLinks, deletedUploads: result.deletedUploads, ms: Date.now() - now }));
   return result;
 }

@@ -16,6 +16,11 @@
  *   memory); the session lives on disk, so a client killed mid-PATCH resumes
  *   at the offset a GET of the session reports, and a restarted server still
  *   knows the session (it re-hashes the data file at commit).
+ * - blobs/ is the engine store's content-addressed layout, through its ContentStore (store/content.ts):
+ *   paths, reads, existence, listing and manifest writes (verified, fsync'd, renamed in from ingest/) are
+ *   its code. Upload sessions are the registry's own (ContentStore's ingest is one stream, an upload is
+ *   many requests, resumable across restarts); a verified upload's data file is renamed to the path the
+ *   content store gives (a 1 GB layer is not copied a second time).
  * - Leases: every commit, mount, HEAD and manifest reference of a blob sets the
  *   blob file's mtime to now. The garbage collector (gc.ts) never removes a
  *   blob or link younger than its lease period, so a blob that a push has just
@@ -26,6 +31,7 @@ import { createReadStream, promises as fsp } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { atomicWrite, exists, fsyncDir } from "../lib/fsutil.js";
+import { ContentStore } from "../store/content.js";
 import { KeyedMutex } from "../lib/mutex.js";
 import { MediaType } from "../oci/image.js";
 import { RegistryError, checkTag, isDigest, parseDigest, type ParsedDigest } from "./errors.js";
@@ -68,13 +74,17 @@ export class RegistryStorage {
   /** Running hashes of the uploads this process has seen, by uuid; `hashed` is how many bytes went in. */
   private readonly hashes = new Map<string, { hash: Hash; hashed: number }>();
 
-  constructor(readonly root: string, readonly opts: StorageOptions = {}) {}
+  /** The blobs: the engine store's content-addressed code, on this root. */
+  readonly content: ContentStore;
+
+  constructor(readonly root: string, readonly opts: StorageOptions = {}) { this.content = new ContentStore(root); }
 
   async init(): Promise<void> {
-    for (const d of ["blobs/sha256", "blobs/sha512", "uploads", "repositories"]) await fsp.mkdir(join(this.root, d), { recursive: true });
+    // Not content.init(), which empties ingest/: `berth registry gc` opens the same root while it serves.
+    for (const d of ["blobs/sha256", "blobs/sha512", "ingest", "uploads", "repositories"]) await fsp.mkdir(join(this.root, d), { recursive: true });
   }
 
-  blobPath(d: ParsedDigest): string { return join(this.root, "blobs", d.alg, d.hex); }
+  blobPath(d: ParsedDigest): string { return this.content.path(d.digest); }
   repoDir(name: string): string { return join(this.root, "repositories", name); }
   private layerLink(name: string, d: ParsedDigest): string { return join(this.repoDir(name), "_layers", d.alg, d.hex); }
   private revLink(name: string, d: ParsedDigest): string { return join(this.repoDir(name), "_manifests", "revisions", d.alg, d.hex); }
@@ -113,7 +123,7 @@ export class RegistryStorage {
     return this.blobLocks.run(d.digest, async () => (await this.touchLocked(d, name)) ? size() : undefined);
   }
 
-  async blobExists(d: ParsedDigest): Promise<boolean> { return exists(this.blobPath(d)); }
+  async blobExists(d: ParsedDigest): Promise<boolean> { return this.content.has(d.digest); }
 
   openBlob(d: ParsedDigest, range?: { start: number; end: number }): Readable {
     return createReadStream(this.blobPath(d), range ? { start: range.start, end: range.end } : {});
@@ -333,7 +343,7 @@ export class RegistryStorage {
     }
     // The manifest's bytes are a blob like any other; the revision link puts it in the repository.
     await this.blobLocks.run(d.digest, async () => {
-      if (!(await this.touchLocked(d))) await atomicWrite(this.blobPath(d), body);
+      if (!(await this.touchLocked(d))) await this.content.writeBytes(body, d.digest);
       const rev = this.revLink(name, d);
       await fsp.mkdir(dirname(rev), { recursive: true });
       await fsp.writeFile(rev, JSON.stringify({ mediaType, size: body.length }));
@@ -370,7 +380,7 @@ export class RegistryStorage {
     } catch { return undefined; }
   }
 
-  async readBlob(d: ParsedDigest): Promise<Buffer> { return fsp.readFile(this.blobPath(d)); }
+  async readBlob(d: ParsedDigest): Promise<Buffer> { return this.content.readBytes(d.digest); }
 
   /** Deletes a tag (by tag) or a manifest with every tag that points at it (by digest). False when absent. */
   async deleteManifest(name: string, ref: string): Promise<boolean> {
@@ -453,14 +463,12 @@ export class RegistryStorage {
   /** Every blob in the store with its size and mtime (the lease). */
   async allBlobs(): Promise<{ digest: ParsedDigest; size: number; mtimeMs: number }[]> {
     const out = [];
-    for (const alg of ["sha256", "sha512"]) {
-      for (const hex of await fsp.readdir(join(this.root, "blobs", alg)).catch(() => [] as string[])) {
-        try {
-          const d = parseDigest(`${alg}:${hex}`);
-          const st = await fsp.stat(this.blobPath(d));
-          out.push({ digest: d, size: st.size, mtimeMs: st.mtimeMs });
-        } catch { /* a temp file or gone */ }
-      }
+    for (const digest of await this.content.list().catch(() => [] as string[])) {
+      try {
+        const d = parseDigest(digest);
+        const st = await fsp.stat(this.blobPath(d));
+        out.push({ digest: d, size: st.size, mtimeMs: st.mtimeMs });
+      } catch { /* gone */ }
     }
     return out;
   }

@@ -281,3 +281,32 @@ test("gc: abandoned upload sessions go after the upload TTL, live ones stay; a b
   assert.ok(existsSync(path));
   await pullIntact(R.url, "team/app", "v1");
 });
+
+test("the registry's blobs are the engine store's content (store/content.ts): pushed blobs and manifests, sha256 and sha512, read back through a ContentStore on the same root", async (t) => {
+  const { ContentStore } = await import("../../src/store/content.js");
+  const root = tmp(t);
+  const { url } = await serve(root, t);
+  const layer = randomBytes(5000);
+  const sha512 = "sha512:" + createHash("sha512").update(layer).digest("hex");
+  assert.equal((await pushBlob(url, "c/one", layer)).status, 201);
+  const post = await fetch(`${url}/v2/c/one/blobs/uploads/?digest=${sha512}`, { method: "POST", body: layer });
+  assert.equal(post.status, 201, await post.text());
+  const cfg = Buffer.from("{}");
+  assert.equal((await pushBlob(url, "c/one", cfg)).status, 201);
+  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256(cfg), size: 2 }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha512, size: layer.length }] }));
+  const put = await fetch(`${url}/v2/c/one/manifests/v1`, { method: "PUT", headers: { "Content-Type": OCI_MANIFEST }, body: m });
+  assert.equal(put.status, 201, await put.text());
+  const content = new ContentStore(root);
+  assert.deepEqual(await content.readBytes(sha256(layer)), layer);
+  assert.deepEqual(await content.readBytes(sha512), layer);
+  assert.deepEqual(await content.readBytes(sha256(m)), m, "the manifest went in through ContentStore.writeBytes");
+  assert.deepEqual((await content.list()).sort(), [sha256(layer), sha256(cfg), sha256(m), sha512].sort());
+  // And what the content store writes (verified, sha512 included), the registry serves once a repository links it.
+  const other = randomBytes(100);
+  const d512 = "sha512:" + createHash("sha512").update(other).digest("hex");
+  await assert.rejects(content.writeBytes(other, "sha512:" + "0".repeat(128)), /digest mismatch/);
+  assert.equal((await content.writeBytes(other, d512)).digest, d512);
+  const mount = await fetch(`${url}/v2/c/two/blobs/uploads/?mount=${d512}`, { method: "POST" });
+  assert.equal(mount.status, 201);
+  assert.deepEqual(Buffer.from(await (await fetch(`${url}/v2/c/two/blobs/${d512}`)).arrayBuffer()), other);
+});
