@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-pkgs="runc conmon iproute2 nftables util-linux passwd curl wrk busybox-static catatonit gcc libc6-dev tmux procps attr docker-registry skopeo apache2-utils mmdebstrap zstd xz-utils bzip2 python3-docker docker-compose golang-github-containers-common chromium docker.io"
+pkgs="runc conmon iproute2 nftables util-linux passwd curl wrk busybox-static catatonit gcc libc6-dev tmux procps attr docker-registry skopeo apache2-utils mmdebstrap zstd xz-utils bzip2 python3-docker docker-compose golang-github-containers-common chromium docker.io git openssh-client"
 need=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then

@@ -73,8 +73,13 @@ export function dropIgnoredBuildFiles(contextDir: string, dockerfile: string): v
   }
 }
 
-/** A local archive ADD unpacks: tar, possibly gzip, bzip2 or xz compressed (by its first bytes, as Docker). */
-export function archiveKind(path: string): "tar" | "gzip" | "bzip2" | "xz" | undefined {
+export type ArchiveKind = "tar" | "gzip" | "bzip2" | "xz" | "zstd";
+
+/**
+ * A local archive ADD unpacks: tar, possibly gzip, bzip2, xz or zstd compressed (by its first bytes, as
+ * Docker; zstd as BuildKit and dockerd 23 on, where 20.10's classic builder copied it as a file).
+ */
+export function archiveKind(path: string): ArchiveKind | undefined {
   const fd = openSync(path, "r");
   const b = Buffer.alloc(512);
   let n = 0;
@@ -82,19 +87,20 @@ export function archiveKind(path: string): "tar" | "gzip" | "bzip2" | "xz" | und
   if (n >= 2 && b[0] === 0x1f && b[1] === 0x8b) return "gzip";
   if (n >= 3 && b.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
   if (n >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
+  if (n >= 4 && b.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return "zstd";
   if (n === 512 && b.subarray(257, 262).toString("latin1") === "ustar") return "tar";
   return undefined;
 }
 
 /**
  * Unpacks a local archive into `into`, streamed (never whole in memory): the file, through gunzip or an
- * `xz -dc`/`bzip2 -dc` child, into a TarUnpacker, which applies the layer rules (names cleaned, links
- * kept inside `into`).
+ * `xz -dc`/`bzip2 -dc`/`zstd -dc` child reading it, into a TarUnpacker, which applies the layer rules
+ * (names cleaned, links kept inside `into`), one chunk at a time.
  */
-export async function unpackArchive(path: string, kind: "tar" | "gzip" | "bzip2" | "xz", into: string, signal?: AbortSignal): Promise<void> {
+export async function unpackArchive(path: string, kind: ArchiveKind, into: string, signal?: AbortSignal): Promise<void> {
   mkdirSync(into, { recursive: true });
   const u = new TarUnpacker(into);
-  const child = kind === "xz" || kind === "bzip2" ? spawn(kind, ["-dc", path], { stdio: ["ignore", "pipe", "pipe"], signal }) : undefined;
+  const child = kind === "xz" || kind === "bzip2" || kind === "zstd" ? spawn(kind, ["-dcq", path], { stdio: ["ignore", "pipe", "pipe"], signal }) : undefined;
   let stderr = "";
   child?.stderr!.on("data", (d: Buffer) => { if (stderr.length < 4096) stderr += d; });
   const exited = child ? new Promise<number | null>((res) => { child.once("close", (code) => res(code)); child.once("error", () => res(-1)); }) : undefined;
@@ -202,4 +208,24 @@ export async function download(url: string, dir: string, checksum: string | unde
   const lm = Date.parse(res.headers.get("last-modified") ?? "");
   if (!Number.isNaN(lm)) utimesSync(path, new Date(lm), new Date(lm));
   return { path, name };
+}
+
+/**
+ * COPY/ADD --exclude: the patterns as .dockerignore lines (`*`, `?`, `[..]`, `**`, `!`), matched against a
+ * path relative to the source it is under (a file source: its name). Undefined when there are none.
+ */
+export function excludeMatcher(patterns: readonly string[]): ((rel: string, isDir: boolean) => boolean) | undefined {
+  if (!patterns.length) return undefined;
+  const m = new DockerIgnore(patterns);
+  return (rel, isDir) => m.isIgnored(rel, isDir);
+}
+
+/**
+ * COPY --parents: the part of a source above its pivot, as BuildKit reads `a/./b/c`: what precedes the
+ * last `/./` is left out of the destination (`a`), the rest kept (`b/c`). "" when the source has none.
+ */
+export function parentsPivot(src: string): string {
+  const s = src.replace(/^(\.\/)+/, "");
+  const i = s.lastIndexOf("/./");
+  return i < 0 ? "" : posix.normalize("/" + s.slice(0, i)).slice(1);
 }

@@ -70,6 +70,7 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
   let id = "", manifest = "";
   const r = o.mode === "plain" ? new PlainProgress((s) => c.err(s)) : o.mode === "tty" ? new TtyProgress((s) => c.err(s)) : undefined;
   // Ctrl-C: the connection goes with the process, and the daemon cancels the build (kills its RUN, removes its containers).
+  const toStdout = o.outputs.some((x) => x.dest === "-");
   const onInt = () => { r?.end(); process.exit(130); };
   process.once("SIGINT", onInt);
   try {
@@ -80,7 +81,8 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
       else if (m.aux && typeof (m.aux as { ID?: unknown }).ID === "string") id = (m.aux as { ID: string }).ID;
       else if (m.stream) {
         // A daemon that sends the classic builder's lines only (dockerd): shown as they come, on stderr with a progress mode.
-        if (o.mode === "quiet" || o.mode === "classic") c.out(m.stream); else c.err(m.stream);
+        // With the output on stdout (-o -), only the output goes there.
+        if ((o.mode === "quiet" || o.mode === "classic") && !toStdout) c.out(m.stream); else c.err(m.stream);
       }
     }
   } finally {
