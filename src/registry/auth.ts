@@ -258,6 +258,20 @@ export class RegistryAuth {
     return { user, may: (repo, a) => this.rules.allowed(user, repo).has(a) };
   }
 
+  /**
+   * Who may read /metrics on the registry's own address when auth is on: any user of the htpasswd file,
+   * by basic credentials in both modes (a scraper keeps a password; a bearer token lasts minutes).
+   * Anonymous rules do not open it. (`--metrics-addr` serves it on an address of its own instead.)
+   */
+  async metrics(req: IncomingMessage): Promise<string | undefined> {
+    if (this.cfg.type === "none") return undefined;
+    const c = basicCreds(req);
+    if (c === null) throw new Unauthorized(this.basicChallenge(), "malformed Authorization header");
+    if (!c) throw new Unauthorized(this.basicChallenge());
+    if (!(await this.htpasswd!.verify(c.user, c.password))) throw new Unauthorized(this.basicChallenge(), "incorrect username or password");
+    return c.user;
+  }
+
   private async checkBasic(req: IncomingMessage, need: Need, seen?: (user: string) => void): Promise<Grant> {
     const c = basicCreds(req);
     let user: string | undefined;

@@ -7,7 +7,7 @@
  *     [--auth none|htpasswd|token --htpasswd FILE] [--tls-cert FILE --tls-key FILE] [--proxy NAME=URL ...]
  *
  * The YAML config file takes the flags' names as keys (addr, root, gc-interval,
- * gc-lease, upload-ttl, delete-enabled, allow-sparse-index, chunk-min-length, tls-cert, tls-key,
+ * gc-lease, upload-ttl, delete-enabled, allow-sparse-index, chunk-min-length, metrics-addr, tls-cert, tls-key,
  * proxy: a list of "NAME=URL" or {name, url, username, password}), and `auth:`,
  * a mapping: type, htpasswd, realm, service, issuer, token-expiry, token-key,
  * groups ({group: [users]}) and access (rules; see auth.ts); flags win.
@@ -36,6 +36,7 @@ const SERVE: FlagSpec[] = [
   { long: "tls-cert", type: "string", desc: "Serve HTTPS with this certificate (PEM)" },
   { long: "tls-key", type: "string", desc: "The certificate's private key (PEM)" },
   { long: "proxy", type: "list", desc: "Pull-through cache of an upstream registry for repositories NAME/...: NAME=URL (repeatable)" },
+  { long: "metrics-addr", type: "string", desc: "Serve /metrics on this address (HOST:PORT, plain HTTP, no auth) and not on --addr; without it /metrics is on --addr, behind auth (htpasswd users, basic) when auth is on" },
   { long: "chunk-min-length", type: "string", desc: "Advertise this minimum chunk size (bytes) to chunked uploads, in OCI-Chunk-Min-Length (default \"0\": none)" },
   ...COMMON,
 ];
@@ -54,7 +55,7 @@ Run 'berth registry COMMAND --help' for more information on a command.
 `;
 
 export interface RegistryConfig {
-  addr: string; root: string; chunkMinLength: number; gcIntervalMs: number; gcLeaseMs: number; uploadTtlMs: number; deleteEnabled: boolean; allowSparseIndex: boolean;
+  addr: string; root: string; metricsAddr?: string; chunkMinLength: number; gcIntervalMs: number; gcLeaseMs: number; uploadTtlMs: number; deleteEnabled: boolean; allowSparseIndex: boolean;
   auth: AuthConfig; tls?: { cert: string; key: string }; proxies: Upstream[];
 }
 
@@ -147,7 +148,7 @@ export async function resolveConfig(flags: Flags): Promise<RegistryConfig> {
     const v: unknown = parse(readFileSync(flags.config, "utf8"));
     if (v !== null && v !== undefined && (typeof v !== "object" || Array.isArray(v))) throw new UsageError(`${flags.config}: the config must be a mapping`);
     file = (v ?? {}) as Record<string, unknown>;
-    const known = new Set(["addr", "root", "gc-interval", "gc-lease", "upload-ttl", "delete-enabled", "allow-sparse-index", "auth", "tls-cert", "tls-key", "proxy", "chunk-min-length"]);
+    const known = new Set(["addr", "root", "gc-interval", "gc-lease", "upload-ttl", "delete-enabled", "allow-sparse-index", "auth", "tls-cert", "tls-key", "proxy", "chunk-min-length", "metrics-addr"]);
     for (const k of Object.keys(file)) if (!known.has(k)) throw new UsageError(`${flags.config}: unknown key ${JSON.stringify(k)}`);
   }
   const pick = (k: string, def: string): string => {
@@ -175,6 +176,7 @@ export async function resolveConfig(flags: Flags): Promise<RegistryConfig> {
   if (!/^\d+$/.test(chunkMin)) throw new UsageError(`invalid chunk-min-length ${JSON.stringify(chunkMin)}: want a number of bytes`);
   return {
     addr: pick("addr", "0.0.0.0:5000"), root: pick("root", "/var/lib/berth-registry"), chunkMinLength: Number(chunkMin),
+    ...(pick("metrics-addr", "") ? { metricsAddr: pick("metrics-addr", "") } : {}),
     gcIntervalMs: dur("gc-interval", "0"), gcLeaseMs: dur("gc-lease", "10m"), uploadTtlMs: dur("upload-ttl", "24h"),
     deleteEnabled: bool("delete-enabled", true), allowSparseIndex: bool("allow-sparse-index", false),
     auth: authConfig(file.auth, flags, durOf), ...(cert ? { tls: { cert, key } } : {}),
@@ -202,11 +204,30 @@ async function serve(cfg: RegistryConfig): Promise<number> {
   const tls = cfg.tls ? { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) } : undefined;
   let proxy;
   if (cfg.proxies.length) { const { ProxyCache } = await import("./proxy.js"); proxy = new ProxyCache(storage, cfg.proxies, log); }
-  const reg = createRegistryServer({ storage, log, deleteEnabled: cfg.deleteEnabled, auth, tls, proxy, chunkMinLength: cfg.chunkMinLength });
+  const reg = createRegistryServer({ storage, log, deleteEnabled: cfg.deleteEnabled, auth, tls, proxy, chunkMinLength: cfg.chunkMinLength, metricsHere: !cfg.metricsAddr });
   await new Promise<void>((resolve, reject) => { reg.server.once("error", reject); reg.server.listen(port, host, () => resolve()); });
+  let metricsServer: import("node:http").Server | undefined;
+  let metricsBound: string | undefined;
+  if (cfg.metricsAddr) {
+    // As distribution's debug server: its own listener, plain HTTP, for a scraper on a trusted network.
+    const m = splitAddr(cfg.metricsAddr);
+    const { createServer } = await import("node:http");
+    metricsServer = createServer((req, res) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) { res.writeHead(404, { "Content-Type": "text/plain" }).end("404 page not found\n"); return; }
+      reg.renderMetrics().then((text) => {
+        res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+        res.end(req.method === "HEAD" ? undefined : text);
+      }, (e: unknown) => { res.writeHead(500, { "Content-Type": "text/plain" }).end(`${(e as Error).message}\n`); });
+    });
+    const ms = metricsServer;
+    await new Promise<void>((resolve, reject) => { ms.once("error", reject); ms.listen(m.port, m.host, () => resolve()); });
+    const ma = ms.address();
+    metricsBound = ma && typeof ma === "object" ? `${ma.family === "IPv6" ? `[${ma.address}]` : ma.address}:${ma.port}` : cfg.metricsAddr;
+  }
   const a = reg.server.address();
   const bound = a && typeof a === "object" ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : cfg.addr;
-  log(JSON.stringify({ time: new Date().toISOString(), msg: "listening", addr: bound, root: cfg.root, tls: !!cfg.tls, auth: cfg.auth.type, ...(cfg.proxies.length ? { proxies: cfg.proxies.map((p) => `${p.name}=${p.url}`) } : {}) }));
+  log(JSON.stringify({ time: new Date().toISOString(), msg: "listening", addr: bound, root: cfg.root, tls: !!cfg.tls, auth: cfg.auth.type, ...(metricsBound ? { metricsAddr: metricsBound } : {}), ...(cfg.proxies.length ? { proxies: cfg.proxies.map((p) => `${p.name}=${p.url}`) } : {}) }));
   let timer: NodeJS.Timeout | undefined;
   let gcRunning: Promise<unknown> | undefined;
   let stopping = false;
@@ -233,7 +254,7 @@ async function serve(cfg: RegistryConfig): Promise<number> {
   stopping = true;
   if (timer) clearTimeout(timer);
   // In-flight requests finish; idle keep-alive connections close now.
-  await Promise.all([reg.close(), gcRunning]);
+  await Promise.all([reg.close(), gcRunning, metricsServer && new Promise<void>((r) => { metricsServer!.close(() => r()); metricsServer!.closeAllConnections(); })]);
   log(JSON.stringify({ time: new Date().toISOString(), msg: "stopped" }));
   return 0;
 }

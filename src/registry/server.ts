@@ -9,7 +9,8 @@
  *   HEAD/GET/PUT/DELETE  /v2/<name>/manifests/<tag|digest>
  *   GET    /v2/<name>/tags/list?n=&last=
  *   GET    /v2/<name>/referrers/<digest>[?artifactType=]
- *   GET    /metrics                               Prometheus text format
+ *   GET    /metrics                               Prometheus text format (behind auth when auth is on;
+ *                                                  or on an address of its own: --metrics-addr)
  *   GET    /token?service=&scope=                 bearer tokens (auth type token; auth.ts)
  *   GET    /                                      a read-only HTML page of repositories and tags
  *
@@ -50,11 +51,18 @@ export interface RegistryServerOptions {
    * session); a hint for clients (a backend that stores chunks as parts wants them large), not enforced.
    */
   chunkMinLength?: number;
+  /**
+   * Serve /metrics on this server (default true): behind auth when auth is on (auth.ts metrics()).
+   * False when `--metrics-addr` gives it an address of its own (renderMetrics()).
+   */
+  metricsHere?: boolean;
 }
 
 export interface RegistryServer {
   server: Server;
   metrics: Metrics;
+  /** The Prometheus text of /metrics (for a listener of its own). */
+  renderMetrics(): Promise<string>;
   /** Stops accepting connections and resolves when in-flight requests have finished. */
   close(): Promise<void>;
 }
@@ -142,8 +150,9 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
     const allow = (...methods: string[]): void => {
       if (!methods.includes(method)) throw new RegistryError("UNSUPPORTED", `method ${method} is not allowed here`, { method }, 405);
     };
-    if (path === "/metrics") {
+    if (path === "/metrics" && opts.metricsHere !== false) {
       allow("GET", "HEAD");
+      if (auth.enabled) c.who.user = await auth.metrics(req);
       c.send(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }, metrics.render(await storageStats()));
       return;
     }
@@ -438,6 +447,7 @@ export function createRegistryServer(opts: RegistryServerOptions): RegistryServe
   return {
     server,
     metrics,
+    renderMetrics: async () => metrics.render(await storageStats()),
     // Keep-alive connections that go idle after close() (a response just finished) are closed too, as they go idle.
     // A connection Node still counts as busy once no request is being answered (seen after a client aborted
     // a transfer on a 401) is closed too, so a shutdown never waits on it.

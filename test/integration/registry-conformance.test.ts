@@ -875,3 +875,23 @@ test(`${B} › every error is the spec's JSON ({"errors":[{code,message,detail}]
     assert.equal(r.headers.get("docker-distribution-api-version"), "registry/2.0", c.what);
   }
 });
+
+test(`${B} › --metrics-addr serves /metrics on an address of its own (plain, no auth) and not on the registry's; --help documents both ways`, async () => {
+  const { spawnSync } = await import("node:child_process");
+  const hp = spawnSync("htpasswd", ["-bBc", "-C", "4", join(work, "one.htpasswd"), "alice", "wonderland"], { encoding: "utf8" });
+  assert.equal(hp.status, 0, hp.stderr);
+  const r2 = await start(["--metrics-addr", "127.0.0.1:0", "--auth", "htpasswd", "--htpasswd", join(work, "one.htpasswd")]);
+  const m = /"metricsAddr":"(127\.0\.0\.1:\d+)"/.exec(r2.out);
+  assert.ok(m, r2.out);
+  const own = await fetch(`http://${m[1]}/metrics`);
+  assert.equal(own.status, 200);
+  assert.match(own.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  assert.match(await own.text(), /^berth_registry_storage_bytes \d+$/m);
+  assert.equal((await fetch(`http://${m[1]}/v2/`)).status, 404, "the metrics address serves nothing else");
+  const main = await fetch(`${r2.base}/metrics`);
+  assert.equal(main.status, 404, "on the registry's address /metrics is no route now");
+  await main.arrayBuffer();
+  const help = spawnSync(BERTH, ["registry", "serve", "--help"], { encoding: "utf8" });
+  assert.match(help.stdout, /--metrics-addr string\s+Serve \/metrics on this address/);
+  assert.match(help.stdout, /behind auth \(htpasswd users, basic\) when auth is on/);
+});

@@ -349,3 +349,33 @@ test("a missing htpasswd file fails at start", async () => {
   const a = new RegistryAuth({ ...DEFAULT_AUTH, type: "htpasswd", htpasswd: join(work, "nope") }, work);
   await assert.rejects(a.init(), /htpasswd file/);
 });
+
+test("/metrics is behind auth when auth is on: the spec's 401 with a Basic challenge without credentials (anonymous rules do not open it), 200 for an htpasswd user in both modes", async () => {
+  for (const type of ["htpasswd", "token"] as const) {
+    const s = await start({ type, ...RULES });
+    try {
+      const none = await fetch(`${s.url}/metrics`);
+      assert.equal(none.status, 401, type);
+      assert.equal(none.headers.get("www-authenticate"), `Basic realm="${DEFAULT_AUTH.service}"`, type);
+      assert.equal((await errors(none))[0].code, "UNAUTHORIZED");
+      const wrong = await fetch(`${s.url}/metrics`, { headers: { Authorization: basic("alice", "nope") } });
+      assert.equal(wrong.status, 401, type);
+      await wrong.arrayBuffer();
+      const ok = await fetch(`${s.url}/metrics`, { headers: { Authorization: basic("bob", "builder") } });
+      assert.equal(ok.status, 200, type);
+      assert.match(await ok.text(), /^berth_registry_requests_total\{method="GET",status="401"\} 2$/m, type);
+      assert.ok(s.logs.some((l) => l.includes('"path":"/metrics"') && l.includes('"user":"bob"')), "the access log names the scraper");
+    } finally { await s.stop(); }
+  }
+  // Without auth it is open, as before.
+  const root = mkdtempSync(join(work, "root-"));
+  const storage = new RegistryStorage(root);
+  await storage.init();
+  const reg = createRegistryServer({ storage });
+  await new Promise<void>((r) => reg.server.listen(0, "127.0.0.1", r));
+  try {
+    const r = await fetch(`http://127.0.0.1:${(reg.server.address() as AddressInfo).port}/metrics`);
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+  } finally { await reg.close(); }
+});
