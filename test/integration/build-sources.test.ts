@@ -15,13 +15,14 @@ import type { AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join, basename, normalize } from "node:path";
-import { Daemon, runSync, runAsync, until, BERTH, DOCKER, type Result } from "./harness.js";
+import { Daemon, runSync, runAsync, until, freePort, BERTH, DOCKER, type Result } from "./harness.js";
 
 const d = new Daemon();
 const dirs: string[] = [];
 const images: string[] = [];
 let agent: ChildProcess | undefined;
 let gitServer: Server | undefined;
+let gitDaemon: ChildProcess | undefined;
 
 function tmp(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -75,6 +76,7 @@ before(async () => {
 
 after(async () => {
   agent?.kill("SIGTERM");
+  gitDaemon?.kill("SIGTERM");
   await new Promise<void>((r) => (gitServer ? gitServer.close(() => r()) : r()));
   for (const i of images) d.berth(["rmi", "-f", i]);
   await d.stop();
@@ -231,7 +233,7 @@ test("COPY --parents keeps the matched paths' directories (below a /./ pivot), -
 });
 
 /** A bare repository served read-only over git's dumb HTTP protocol on loopback. */
-async function gitRepo(): Promise<{ url: string; commit1: string; commit2: string }> {
+async function gitRepo(): Promise<{ url: string; gitUrl: string; commit1: string; commit2: string }> {
   const root = tmp("berth-git-");
   const work = join(root, "work");
   const bare = join(root, "repo.git");
@@ -255,18 +257,23 @@ async function gitRepo(): Promise<{ url: string; commit1: string; commit2: strin
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((r) => gitServer!.listen(0, "127.0.0.1", () => r()));
-  return { url: `http://127.0.0.1:${(gitServer.address() as AddressInfo).port}/repo.git`, commit1, commit2 };
+  // The same repository over git's own protocol (which clones shallow), from `git daemon` on loopback.
+  const port = await freePort();
+  gitDaemon = spawn("git", ["daemon", "--listen=127.0.0.1", `--port=${port}`, `--base-path=${root}`, "--export-all", "--reuseaddr", root], { stdio: "ignore" });
+  await until("git daemon", () => runSync("git", ["ls-remote", `git://127.0.0.1:${port}/repo.git`]).code === 0, 10_000);
+  return { url: `http://127.0.0.1:${(gitServer.address() as AddressInfo).port}/repo.git`, gitUrl: `git://127.0.0.1:${port}/repo.git`, commit1, commit2 };
 }
 
-test("ADD <git url>#ref:dir clones at a tag, a branch or a commit and copies that directory; .git only with --keep-git-dir; a git build context", async () => {
-  const { url, commit1, commit2 } = await gitRepo();
+test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a commit and copies that directory; .git only with --keep-git-dir; a git build context", async () => {
+  const { url, gitUrl, commit1, commit2 } = await gitRepo();
   const ctx = context({
     Dockerfile: [
       "FROM busybox",
-      `ADD ${url}#v1:app /tag/`,
+      `ADD ${gitUrl}#v1:app /tag/`,
       `ADD ${url}#dev /branch/`,
       `ADD ${url}#${commit1}:app/sub /commit/`,
       `ADD --keep-git-dir=true ${url}#main /kept/`,
+      `ADD ${gitUrl}#dev:app/sub /shallow/`,
       "",
     ].join("\n"),
   });
@@ -276,7 +283,7 @@ test("ADD <git url>#ref:dir clones at a tag, a branch or a commit and copies tha
     assert.equal(r.code, 0, via + r.stderr + r.stdout);
     assert.equal(sh(tag, "cat /tag/file.txt /tag/sub/deep.txt /branch/app/file.txt /branch/README /commit/deep.txt; ls -A /tag /branch /commit"),
       "one\ndeep\ntwo\ntop\ndeep\n/branch:\nREADME\napp\n\n/commit:\ndeep.txt\n\n/tag:\nDockerfile\nfile.txt\nsub\n", via);
-    assert.equal(sh(tag, "test -d /kept/.git && cat /kept/.git/HEAD | cut -c1-4; test -e /branch/.git || echo no-git"), "ref:\nno-git\n", via);
+    assert.equal(sh(tag, "test -d /kept/.git && cat /kept/.git/HEAD | cut -c1-4; test -e /branch/.git || echo no-git; ls -A /shallow"), "ref:\nno-git\ndeep.txt\n", via);
   }
   // A ref that does not exist: the fetch fails, with the remote named.
   const bad = context({ Dockerfile: `FROM busybox\nADD ${url}#nosuchref /x/\n` });
