@@ -7,7 +7,7 @@
  * moded as the mount says (0600 root's unless told), which relays each connection to the client's agent:
  * the agent's keys never leave it, and nothing of the socket is in the step's layer (its mountpoint is a
  * stub the engine removes). SSH_AUTH_SOCK is set to the first ssh mount's target unless the step's
- * environment has one already (BuildKit's llb.AddSSHSocket).
+ * environment has one already (BuildKit's llb ExecOp).
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { chmodSync, chownSync, statSync, mkdirSync } from "node:fs";
@@ -98,17 +98,19 @@ export function checkEntitlements(ins: { network: string; security: string }, al
  * A RUN step's ssh mounts, as the container gets them: a socket relaying to the agent per mount (its
  * target `/run/buildkit/ssh_agent.<n>` unless given, relative ones under the working directory), and
  * SSH_AUTH_SOCK naming the first (unless the image's environment sets it). An optional mount whose
- * agent the client did not forward is left out.
+ * agent the client did not forward is left out (the variable still names it, as BuildKit's).
  */
 export async function sshMount(
   mounts: readonly { type: string; id?: string; target?: string; mode?: number; uid?: number; gid?: number; required: boolean }[],
   agents: SshAgents | undefined, workdir: string, envHasSock: boolean,
 ): Promise<{ mounts: { type: "bind"; source: string; target: string; readOnly: boolean; stub: boolean }[]; env: string[] }> {
   const out: { type: "bind"; source: string; target: string; readOnly: boolean; stub: boolean }[] = [];
+  let first: string | undefined;
   let n = 0;
   for (const m of mounts) {
     if (m.type !== "ssh") continue;
     const target = m.target ? posix.resolve(workdir, m.target) : `/run/buildkit/ssh_agent.${n}`;
+    first ??= target;
     n++;
     const id = m.id || "default";
     const sock = await agents?.socketFor(id, m.mode ?? 0o600, m.uid ?? 0, m.gid ?? 0);
@@ -118,5 +120,6 @@ export async function sshMount(
     }
     out.push({ type: "bind", source: sock, target, readOnly: false, stub: true });
   }
-  return { mounts: out, env: out.length && !envHasSock ? [`SSH_AUTH_SOCK=${out[0].target}`] : [] };
+  // As LLB: the variable names the first ssh mount's target whether or not its agent was forwarded.
+  return { mounts: out, env: first !== undefined && !envHasSock ? [`SSH_AUTH_SOCK=${first}`] : [] };
 }

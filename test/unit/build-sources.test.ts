@@ -88,7 +88,8 @@ test("ssh mounts: /run/buildkit/ssh_agent.<n> unless told, SSH_AUTH_SOCK the fir
     // The image's own SSH_AUTH_SOCK is kept; a required agent the client did not give fails.
     assert.deepEqual((await sshMount([m({})], agents, "/", true)).env, []);
     await assert.rejects(sshMount([m({ id: "nope", required: true })], agents, "/", false), { message: 'no SSH key "nope" forwarded from the client' });
-    assert.deepEqual(await sshMount([m({})], undefined, "/", false), { mounts: [], env: [] });
+    assert.deepEqual(await sshMount([m({})], undefined, "/", false), { mounts: [], env: ["SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"] });
+    assert.deepEqual(await sshMount([{ type: "secret", required: false }], agents, "/", false), { mounts: [], env: [] });
     // Once the build is over, its relays are gone.
     await agents.close();
     await assert.rejects(new Promise((res, rej) => connect(got.mounts[0].source).on("connect", res).on("error", rej)), /ENOENT|ECONNREFUSED/);
