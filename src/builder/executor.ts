@@ -26,6 +26,9 @@ import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
 import { expandString, processWords, expandHeredoc } from "./expand.js";
 import { buildGraph, stepDigest, type StageNode } from "./graph.js";
+import { sshMount, checkEntitlements, type SshAgents, type RunExtras } from "./ssh.js";
+import { parseGitRef, cloneGit } from "./git.js";
+import { excludeMatcher, parentsPivot } from "./sources.js";
 import { BuildProgress, fullName, fullNameTagged, isFsStep, type Vertex } from "./progress.js";
 import { availableParallelism } from "node:os";
 import type { TarEntry } from "../lib/tar-writer.js";
@@ -35,8 +38,10 @@ export interface BuildImage { id: string; config: ContainerConfigSpec }
 /** A RUN --mount as the container gets it: a host directory bound in, or a tmpfs. */
 export interface RunMountSpec {
   type: "bind" | "tmpfs"; source?: string; target: string; readOnly: boolean; size?: number;
-  /** A file bound in for this step only (a secret): its mountpoint is not kept in the layer. */
+  /** A file bound in for this step only (a secret, an ssh agent): its mountpoint is not kept in the layer. */
   stub?: boolean;
+  /** The directories the stub's mountpoint needs that the parent image lacks, deepest first: removed after the step when left empty. */
+  stubDirs?: string[];
 }
 
 /**
@@ -62,7 +67,7 @@ export interface BuildBackend {
    * Runs cmd in a container of `parent` (null: scratch) with these mounts and commits it with `config`; output streams to `out`.
    * The image records the container's ID and `containerConfig` (the step as the classic builder records it).
    */
-  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[], containerConfig?: StepConfig, signal?: AbortSignal): Promise<{ exitCode: number; image?: string }>;
+  run(parent: string | null, cmd: string[], env: string[], config: ContainerConfigSpec, history: HistoryEntry, out: (chunk: Buffer) => void, started: (containerId: string) => void, mounts: RunMountSpec[], containerConfig?: StepConfig, signal?: AbortSignal, extras?: RunExtras): Promise<{ exitCode: number; image?: string }>;
   /** A new image: parent plus an optional layer (a tar stream of entries) with this config (and what made it: `meta`). */
   commit(parent: string | null, layer: Iterable<TarEntry> | null, config: ContainerConfigSpec, history: HistoryEntry, meta?: StepMeta): Promise<string>;
   /** Runs fn with the image's filesystem mounted read-only (null: scratch, an empty dir). */
@@ -91,6 +96,10 @@ export interface BuildOptions {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Fired when the client went away: the build stops between steps (a running RUN is the backend's to kill). */
   signal?: AbortSignal;
+  /** The client's ssh agents (`build --ssh`), for RUN --mount=type=ssh. */
+  ssh?: SshAgents;
+  /** Entitlements the build was given (`build --allow`): network.host, security.insecure. */
+  allow?: readonly string[];
   /** BuildKit's progress (progress.ts): when given, steps report there (say and output then carry nothing the client shows). */
   progress?: BuildProgress;
 }
@@ -425,9 +434,17 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         return configStep(st, ins, (c) => { (c as ContainerConfigSpec & { OnBuild?: string[] }).OnBuild = [...((c as { OnBuild?: string[] }).OnBuild ?? []), ins.expression]; });
       case "RUN": {
         const secretEnv: string[] = [];
-        const mounts = ins.mounts.map((m) => runMount(parseRunMount(m, ex), st, secretEnv));
+        // As BuildKit: --network=host and --security=insecure need the build's entitlement.
+        checkEntitlements(ins, opts.allow ?? []);
+        const parsed = ins.mounts.map((m) => parseRunMount(m, ex));
+        const mounts = parsed.map((m) => runMount(m, st, secretEnv));
         const key = keyOf(st, ins);
         return once(st, key, async () => {
+        // ssh agents: a socket of this step's own per mount, SSH_AUTH_SOCK the first one's (unless the image sets it).
+        const ssh = await sshMount(parsed, opts.ssh, st.config.WorkingDir || "/", envMap(st.config.Env).has("SSH_AUTH_SOCK"));
+        mounts.push(...ssh.mounts);
+        secretEnv.push(...ssh.env);
+        await stubDirs(st, mounts);
         let cmd = ins.shellForm ? [...st.shell, ins.command[0]] : ins.command;
         if (ins.heredocs.length && ins.shellForm) cmd = [...st.shell, ins.command[0] + "\n" + ins.heredocs.map((h) => h.content).join("")];
         const history: HistoryEntry = { created_by: ins.shellForm ? `/bin/sh -c ${ins.command[0]}` : `/bin/sh -c #(nop) RUN ${JSON.stringify(ins.command)}` };
@@ -435,7 +452,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         const args = argEnv(st);
         const cc: StepConfig = { ...st.config, Cmd: args.length ? [`|${args.length}`, ...args, ...cmd] : cmd, Image: st.image ?? "" };
         // Secrets given as environment variables are the command's only: not in the recorded config or history.
-        const r = await backend.run(st.image, cmd, [...args, ...secretEnv], st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal);
+        const r = await backend.run(st.image, cmd, [...args, ...secretEnv], st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal, { network: ins.network, privileged: ins.security === "insecure" });
         if (stop.signal.aborted && !r.image) throw new BuildCancelledError();
         if (r.exitCode !== 0 || !r.image) {
           throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
@@ -497,18 +514,32 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         chownSync(file, m.uid ?? 0, m.gid ?? 0);
         return { type: "bind", source: file, target: target ?? `/run/secrets/${id}`, readOnly: true, stub: true };
       }
+      case "ssh":
+        // The socket is made when the step runs (ssh.ts sshMount); a required agent the client did not forward fails now.
+        if (m.source) throw new BadParameterError("ssh does not support source");
+        if (m.required && !opts.ssh?.has(m.id || "default")) throw new BadParameterError(`no SSH key ${JSON.stringify(m.id || "default")} forwarded from the client`);
+        return undefined;
       default:
         if (m.required) throw new BadParameterError(`RUN --mount=type=${m.type} is not supported by berth's builder yet`);
         return undefined;
     }
   }
 
+  /** For each stub mount: the directories on the way to its mountpoint that the parent image lacks (the step removes them when left empty). */
+  async function stubDirs(st: State, mounts: (RunMountSpec | undefined)[]): Promise<void> {
+    const stubs = mounts.filter((m): m is RunMountSpec => !!m?.stub);
+    if (!stubs.length) return;
+    await backend.withRootfs(st.image, async (rootfs) => {
+      for (const m of stubs) m.stubDirs = destPlan(rootfs, posix.dirname(m.target)).missing.reverse();
+    });
+  }
+
   async function copyStep(st: State, ins: CopyInstruction | AddInstruction, ex: (s: string) => string): Promise<void> {
     const from = ins.keyword === "COPY" && ins.from ? ex(ins.from) : undefined;
-    if (ins.keyword === "ADD" && ins.sources.some((s) => /^git:\/\//.test(s) || s.startsWith("git@") || /^https?:\/\/.*\.git(#.*)?$/.test(s))) {
-      throw new BadParameterError("ADD from a git repository is not supported by berth's builder yet; clone it and COPY it");
-    }
     const sources = ins.sources.map(ex);
+    // --exclude patterns (as .dockerignore lines), matched against each path relative to the source it is under.
+    const excluded = excludeMatcher(ins.excludes.map(ex));
+    const parents = ins.keyword === "COPY" && ins.parents;
     // As BuildKit: --checksum pins exactly one http(s) source.
     const checksum = ins.keyword === "ADD" && ins.checksum ? ex(ins.checksum) : undefined;
     if (checksum !== undefined) {
@@ -532,10 +563,23 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     await copyFrom(async (root) => {
       type F = { src: string; rel: string; st: Stats; keepOwner?: boolean };
       const files: F[] = [];
-      const add = (abs: string, rel: string, keepOwner = false): void => {
+      const add = (abs: string, rel: string, keepOwner = false, xrel = rel): void => {
         const s = lstatSync(abs);
+        if (xrel && excluded?.(xrel, s.isDirectory())) return;
         files.push({ src: abs, rel, st: s, keepOwner });
-        if (s.isDirectory()) for (const n of readdirSync(abs).sort()) add(join(abs, n), `${rel}/${n}`, keepOwner);
+        if (s.isDirectory()) for (const n of readdirSync(abs).sort()) add(join(abs, n), `${rel}/${n}`, keepOwner, xrel ? `${xrel}/${n}` : n);
+      };
+      /** --parents: the directories above a match, as the context has them, once each. */
+      const seen = new Set<string>();
+      const addParents = (rel: string): void => {
+        const parts = rel.split("/").slice(0, -1);
+        for (let i = 1; i <= parts.length; i++) {
+          const p = parts.slice(0, i).join("/");
+          if (seen.has(p)) continue;
+          seen.add(p);
+          const at = lstatInRoot(root, p);
+          if (at.stat?.isDirectory()) files.push({ src: at.path, rel: p, st: at.stat });
+        }
       };
       // Into a directory unless exactly one file (or heredoc) goes to a path not ending in "/".
       let multi = sources.length + ins.contents.length > 1;
@@ -546,6 +590,14 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         throw new BadParameterError(from ? `${ins.keyword} failed: stat ${m}: file does not exist` : `${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${m}: file does not exist`);
       };
       for (const s of sources) {
+        const gitRef = ins.keyword === "ADD" ? parseGitRef(s) : undefined;
+        if (gitRef) {
+          // A git repository at a ref: its tree (or subdirectory) is copied into the destination, .git only with --keep-git-dir.
+          const dir = await cloneGit(gitRef, join(opts.tmpDir, `git-${createHash("sha256").update(s + Math.random()).digest("hex").slice(0, 12)}`), { keepGitDir: ins.keyword === "ADD" && ins.keepGitDir, signal: stop.signal });
+          multi = true;
+          for (const n of readdirSync(dir).sort()) add(join(dir, n), n);
+          continue;
+        }
         if (ins.keyword === "ADD" && isUrl(s)) {
           // A remote file: downloaded (streamed, hashed on the way), checked against --checksum, added as a
           // file of mode 0600 (never unpacked), its mtime the server's Last-Modified.
@@ -557,6 +609,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         const lexical = posix.normalize(s);
         if (!s.startsWith("/") && (lexical === ".." || lexical.startsWith("../"))) throw new BadParameterError(`${ins.keyword} failed: forbidden path outside the build context: ${s} ()`);
         const clean = posix.normalize("/" + s).slice(1);
+        // --parents keeps the directories of each match, below a "/./" pivot when the source has one.
+        const pivot = parents ? parentsPivot(s) : "";
         const matches = /[*?[]/.test(clean) ? glob(root, clean) : [clean];
         if (!matches.length) throw new BadParameterError(`${ins.keyword} failed: no source files were specified`);
         const resolved = matches.map((m) => {
@@ -565,7 +619,14 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         });
         for (const { m, abs, s2 } of resolved) {
           // A directory's contents are copied, not the directory itself.
-          if (matches.length > 1) multi = true;
+          if (matches.length > 1 || parents) multi = true;
+          if (parents) {
+            const rel = pivot && m.startsWith(pivot + "/") ? m.slice(pivot.length + 1) : m;
+            if (excluded?.(posix.basename(m), s2.isDirectory())) continue;
+            addParents(rel);
+            if (s2.isDirectory()) { seen.add(rel); add(abs, rel, false, ""); } else files.push({ src: abs, rel, st: s2 });
+            continue;
+          }
           const archive = ins.keyword === "ADD" && ins.unpack !== false && !from && s2.isFile() ? archiveKind(abs) : undefined;
           if (archive) {
             // ADD unpacks a local archive into the destination, keeping its owners (as Docker).
@@ -574,7 +635,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
             multi = true;
             for (const n of readdirSync(into).sort()) add(join(into, n), n, true);
           } else if (s2.isDirectory()) { multi = true; for (const n of readdirSync(abs).sort()) add(join(abs, n), n); }
-          else files.push({ src: abs, rel: posix.basename(m), st: s2 });
+          else if (!excluded?.(posix.basename(m), false)) files.push({ src: abs, rel: posix.basename(m), st: s2 });
         }
       }
       // The parent image is part of the key, so what its filesystem has at dest is too: look only on a miss.

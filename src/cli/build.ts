@@ -37,10 +37,16 @@ export const buildCommand: Command = {
     { long: "iidfile", type: "string", desc: "Write the image ID to the file" },
     { long: "metadata-file", type: "string", desc: "Write build result metadata to the file" },
     { long: "annotation", type: "list", desc: "Add annotation to the image" },
+    { long: "ssh", type: "list", desc: "SSH agent socket or keys to expose to the build (format: \"default|<id>[=<socket>|<key>[,<key>]]\")" },
+    { long: "allow", type: "list", desc: "Allow extra privileged entitlement (e.g., \"network.host\", \"security.insecure\")" },
   ],
   run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"build" requires exactly 1 argument.`);
-    if (a[0] === "-" || /^(https?|git):\/\//.test(a[0])) throw new UsageError("berth build takes a local directory as its context");
+    // A git repository (as the docker CLI tells one: git://, git@, github.com/, a URL ending in .git): the daemon clones it (remote=).
+    const gitContext = /^(git:\/\/|git@|github\.com\/)|^(https?|ssh):\/\/[^#]*\.git(#.*)?$/.test(a[0]);
+    if (a[0] === "-" || (!gitContext && /^(https?|git):\/\//.test(a[0]))) throw new UsageError("berth build takes a local directory or a git repository as its context");
+    const extraHeaders = { ...sshHeader((f.ssh as string[] | undefined) ?? []), ...allowHeader((f.allow as string[] | undefined) ?? []) };
+    if (gitContext) return remoteBuild(c, f, a[0], extraHeaders);
     const dir = resolve(a[0]);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ExitError(`unable to prepare context: path "${a[0]}" not found`, 1);
     // As the docker CLI: -f is relative to the current directory; a Dockerfile outside the context (or "-",
@@ -70,7 +76,7 @@ export const buildCommand: Command = {
         nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined,
         berthprogress: mode === "plain" || mode === "tty" || outputs.length || f["metadata-file"] ? "1" : undefined,
       },
-      raw: body, headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}) },
+      raw: body, headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}), ...extraHeaders },
     });
     return finishBuild(c, res, {
       mode, outputs, tags, annotations: (f.annotation as string[] | undefined) ?? [],
@@ -78,6 +84,62 @@ export const buildCommand: Command = {
     });
   },
 };
+
+/** A build of a git repository the daemon clones (`remote=`): no context is sent; -f names the Dockerfile inside the repository's directory. */
+async function remoteBuild(c: Parameters<Command["run"]>[0], f: Parameters<Command["run"]>[1], url: string, headers: Record<string, string>): Promise<number> {
+  const secrets = parseSecrets((f.secret as string[] | undefined) ?? []);
+  const mode = progressMode(f.progress as string | undefined, !!f.quiet);
+  const outputs = ((f.output as string[] | undefined) ?? []).map(parseOutput);
+  if (outputs.length > 1) throw new UsageError("multiple outputs currently unsupported");
+  const tags = (f.tag as string[] | undefined) ?? [];
+  await c.api.json("GET", "/version");
+  const res = await c.api.stream("POST", "/build", {
+    query: {
+      remote: url, t: tagsImage(outputs) ? tags : [], dockerfile: (f.file as string) || undefined, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
+      nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined,
+      berthprogress: mode === "plain" || mode === "tty" || outputs.length || f["metadata-file"] ? "1" : undefined,
+    },
+    raw: Buffer.alloc(0), headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}), ...headers },
+  });
+  return finishBuild(c, res, {
+    mode, outputs, tags, annotations: (f.annotation as string[] | undefined) ?? [],
+    iidfile: (f.iidfile as string) || undefined, metadataFile: (f["metadata-file"] as string) || undefined,
+  });
+}
+
+/**
+ * `--ssh default|ID[=SOCKET]`, as buildx reads it: an agent socket per id, `$SSH_AUTH_SOCK` when no path
+ * is given. The daemon is on this machine and reaches the sockets by path: they go, absolute, in the
+ * X-Berth-Build-Ssh header (base64 of a JSON object id → path). Key files are not loaded: add them to an agent.
+ */
+export function sshHeader(specs: readonly string[]): Record<string, string> {
+  if (!specs.length) return {};
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    const id = (eq < 0 ? spec : spec.slice(0, eq)).trim() || "default";
+    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(",").filter(Boolean);
+    if (paths.length > 1) throw new UsageError(`invalid argument "${spec}" for "--ssh" flag: berth forwards one agent socket per id`);
+    let path = paths[0];
+    if (!path) {
+      path = process.env.SSH_AUTH_SOCK ?? "";
+      if (!path) throw new ExitError("invalid empty ssh agent socket, make sure SSH_AUTH_SOCK is set", 1);
+    }
+    path = resolve(path);
+    let st;
+    try { st = statSync(path); } catch (e) { throw new ExitError(`failed to parse ssh agent ${id}: ${(e as Error).message}`, 1); }
+    if (!st.isSocket()) throw new ExitError(`failed to parse ssh agent ${id}: ${path} is not a socket (berth forwards agents: load the key with ssh-add)`, 1);
+    out[id] = path;
+  }
+  return { "X-Berth-Build-Ssh": Buffer.from(JSON.stringify(out)).toString("base64") };
+}
+
+/** `--allow network.host|security.insecure`: the entitlements, in the X-Berth-Build-Allow header. */
+export function allowHeader(list: readonly string[]): Record<string, string> {
+  const all = list.flatMap((x) => x.split(",")).map((x) => x.trim()).filter(Boolean);
+  for (const e of all) if (e !== "network.host" && e !== "security.insecure") throw new UsageError(`invalid entitlement: ${e}`);
+  return all.length ? { "X-Berth-Build-Allow": all.join(",") } : {};
+}
 
 /**
  * `--secret id=ID[,src=PATH|,env=VAR][,type=file|env]`, as buildx reads it: the value from a file (src or

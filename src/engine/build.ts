@@ -25,6 +25,8 @@ import { trace } from "../lib/trace.js";
 import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
+import { SshAgents } from "../builder/ssh.js";
+import { parseGitRef, cloneGit } from "../builder/git.js";
 import { BuildProgress } from "../builder/progress.js";
 import { imageArchive, parseAnnotation, rootfsTar } from "../builder/output.js";
 import { NotFoundError } from "../lib/errors.js";
@@ -49,6 +51,12 @@ export interface BuildRequest {
   noCache?: boolean; pull?: boolean; labels?: Record<string, string>; quiet?: boolean;
   /** Build secrets by id (RUN --mount=type=secret): kept in memory and in the build's scratch directory only. */
   secrets?: Record<string, Buffer>;
+  /** ssh agents by id, as socket paths on this machine (RUN --mount=type=ssh; `build --ssh`). */
+  ssh?: ReadonlyMap<string, string>;
+  /** Entitlements (`build --allow`): network.host, security.insecure. */
+  allow?: string[];
+  /** A git repository to build from instead of the context tar (`remote=<git url>#ref:dir`). */
+  remote?: string;
   /**
    * berth's own client asks for BuildKit's progress (`{"id":"berth.progress","aux":<event>}`, lib/build-progress.ts)
    * in place of the classic builder's lines, and for the result (`{"id":"berth.result","aux":{ID, ManifestDigest}}`).
@@ -213,9 +221,14 @@ export class BuildService {
     const ctx = join(tmp, "context");
     await fsp.mkdir(ctx, { recursive: true, mode: 0o700 });
     const pending: Promise<void>[] = [];
+    const ssh = req.ssh?.size ? new SshAgents(req.ssh, join(tmp, "ssh")) : undefined;
+    let contextDir = ctx;
     try {
       trace("build: context arriving");
-      await unpackContext(context, ctx);
+      const git = req.remote ? parseGitRef(req.remote) : undefined;
+      if (req.remote && !git) throw new BadParameterError(`unable to prepare context: unsupported remote context ${req.remote}: only git repositories are`);
+      if (git) { await fsp.rmdir(ctx); contextDir = await cloneGit(git, ctx, { signal }); }
+      else await unpackContext(context, ctx);
       if (signal?.aborted) throw new BuildCancelledError();
       trace("build: context unpacked");
       const cache = this.buildCache(pending);
@@ -223,7 +236,7 @@ export class BuildService {
       const say = (line: string) => { if (!quiet) send({ stream: line }); };
       const progress = req.progress && !req.quiet ? new BuildProgress((ev) => send({ id: "berth.progress", aux: ev })) : undefined;
       const id = await build(this.backend(tmp, signal, !!req.progress), {
-        contextDir: ctx, tmpDir: tmp, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
+        contextDir, tmpDir: tmp, ssh, allow: req.allow, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
         secrets: new Map(Object.entries(req.secrets ?? {})), progress,
         output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
@@ -236,6 +249,7 @@ export class BuildService {
     } finally {
       // The steps that finished are cache even when a later one failed or the client left (as Docker keeps them).
       await Promise.all(pending);
+      await ssh?.close();
       await fsp.rm(tmp, { recursive: true, force: true });
     }
   }
@@ -273,7 +287,7 @@ export class BuildService {
         return (await info(rec.id))!;
       },
       imageById: info,
-      run: async (parent, cmd, env, config, history, out, started, mounts, containerConfig, stepSignal) => {
+      run: async (parent, cmd, env, config, history, out, started, mounts, containerConfig, stepSignal, extras) => {
         // The step's own signal: the build's, or a sibling stage failing (which stops this one too).
         const signal = stepSignal ?? buildSignal;
         if (!parent) throw new BadParameterError("a RUN needs a base image with a shell: FROM scratch has none");
@@ -283,7 +297,7 @@ export class BuildService {
           Image: parent, Cmd: cmd, Entrypoint: [], Env: [...(config.Env ?? []), ...env], WorkingDir: config.WorkingDir, User: config.User,
           AttachStdout: true, AttachStderr: true, Labels: {},
           HostConfig: {
-            NetworkMode: "default",
+            NetworkMode: extras?.network ?? "default", Privileged: !!extras?.privileged,
             Mounts: mounts.map((m) => m.type === "tmpfs"
               ? { Type: "tmpfs", Target: m.target, ...(m.size ? { TmpfsOptions: { SizeBytes: m.size } } : {}) }
               : { Type: "bind", Source: m.source, Target: m.target, ReadOnly: m.readOnly }),
@@ -309,7 +323,9 @@ export class BuildService {
           for (const m of mounts) {
             if (!m.stub) continue;
             const at = lstatInRoot(upper, m.target, false);
-            if (at.stat?.isFile() && at.stat.size === 0) await fsp.rm(at.path, { force: true });
+            if ((at.stat?.isFile() && at.stat.size === 0) || at.stat?.isSocket()) await fsp.rm(at.path, { force: true });
+            // The directories made for it alone go too (rmdir: only while empty).
+            for (const d of m.stubDirs ?? []) await fsp.rmdir(lstatInRoot(upper, d, false).path).catch(() => {});
           }
           const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history, containerConfig: containerConfig ?? { ...config, Cmd: cmd, Image: parent } });
           return { exitCode: 0, image };

@@ -2,6 +2,7 @@
 import { BadParameterError, errorMessage } from "../../lib/errors.js";
 import { route, Reply, HANDLED, bool, filters, progressStream, streamHeaders } from "../router.js";
 import { checkFilters } from "../../engine/filters.js";
+import { parseSshHeader } from "../../builder/ssh.js";
 
 route("POST", "/build", async (e, c) => {
   const q = c.query;
@@ -11,13 +12,18 @@ route("POST", "/build", async (e, c) => {
     try { return JSON.parse(v) as T; } catch { throw new BadParameterError(`invalid ${k}: ${v}`); }
   };
   const secrets = buildSecrets(c.req.headers["x-berth-build-secrets"]);
+  // berth's client: ssh agents (id → socket path) and entitlements; `networkmode=host` grants network.host, as dockerd's.
+  const ssh = parseSshHeader(c.req.headers["x-berth-build-ssh"]);
+  const allowHeader = c.req.headers["x-berth-build-allow"];
+  const allow = (Array.isArray(allowHeader) ? allowHeader.join(",") : allowHeader ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  if (q.get("networkmode") === "host") allow.push("network.host");
   // The client going away (its connection closed before the answer ended) cancels the build, as with Docker.
   const p = progressStream(c, { eager: true });
   try {
     await e.builds.build(c.req, {
       tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
       buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
-      labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"), secrets,
+      labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"), secrets, ssh, allow, remote: q.get("remote") || undefined,
       progress: bool(q, "berthprogress"),
     }, p.send, p.signal);
   } catch (err) {
