@@ -102,6 +102,8 @@ export interface BuildOptions {
   allow?: readonly string[];
   /** BuildKit's progress (progress.ts): when given, steps report there (say and output then carry nothing the client shows). */
   progress?: BuildProgress;
+  /** Labels the final image gets from its last step's image (the inline cache: cache-export.ts), with --label's. */
+  finalLabels?: (image: string) => Promise<Record<string, string>>;
 }
 
 export { BuildCancelledError };
@@ -248,9 +250,10 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   let last = done.get(graph.target)?.image ?? null;
   if (opts.signal?.aborted) throw new BuildCancelledError();
   if (!last) throw new BadParameterError("No image was generated. Is your Dockerfile empty?");
-  if (opts.labels && Object.keys(opts.labels).length) {
+  const finalLabels = { ...(opts.labels ?? {}), ...(opts.finalLabels ? await opts.finalLabels(last) : {}) };
+  if (Object.keys(finalLabels).length) {
     const img = (await backend.imageById(last))!;
-    const cfg = { ...img.config, Labels: { ...(img.config.Labels ?? {}), ...opts.labels } };
+    const cfg = { ...img.config, Labels: { ...(img.config.Labels ?? {}), ...finalLabels } };
     last = await backend.commit(last, null, cfg, { created_by: "LABEL (--label)", empty_layer: true }, { containerConfig: nopConfig(cfg, "LABEL (--label)", last) });
   }
   const unused = Object.keys(buildArgs).filter((k) => !used.has(k) && !PREDEFINED_ARGS.includes(k));

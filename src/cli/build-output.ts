@@ -4,7 +4,8 @@
  * progress events (lib/build-progress.ts) when asked (`berthprogress=1`); the exports are fetched once the
  * image is built (GET /berth/build/export) and written here, on the client's side, as BuildKit's session does.
  */
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { UsageError } from "../lib/args.js";
 import { ExitError, type Ctx } from "./command.js";
@@ -62,12 +63,70 @@ export interface StreamOptions {
   annotations: string[];
   iidfile?: string;
   metadataFile?: string;
+  /** `--cache-to type=local,dest=DIR`: where the cache of this build goes. */
+  cacheTo?: string[];
+}
+
+/** A --cache-from / --cache-to value: `type=local,src=|dest=DIR`, `type=inline`, `type=registry,ref=IMAGE`, or an image. */
+export interface CacheSpec { type: "local" | "inline" | "image"; dir?: string; ref?: string }
+
+export function parseCacheSpec(spec: string, flag: "cache-from" | "cache-to"): CacheSpec {
+  if (!spec.includes("=")) return { type: "image", ref: spec };
+  const a: Record<string, string> = {};
+  for (const f of spec.split(",")) { const i = f.indexOf("="); if (i > 0) a[f.slice(0, i).trim().toLowerCase()] = f.slice(i + 1); }
+  switch (a.type) {
+    case "local": {
+      const dir = flag === "cache-from" ? a.src : a.dest;
+      if (!dir) throw new UsageError(`invalid --${flag} ${spec}: ${flag === "cache-from" ? "src" : "dest"} is required for a local cache`);
+      return { type: "local", dir };
+    }
+    case "inline": return { type: "inline" };
+    case "registry": if (a.ref) return { type: "image", ref: a.ref }; break;
+    case undefined: if (a.ref) return { type: "image", ref: a.ref }; break;
+  }
+  throw new UsageError(`invalid --${flag} ${spec}: type=local, type=inline or type=registry,ref=IMAGE`);
+}
+
+/** `--cache-from type=local,src=DIR`: the layout sent to the daemon, with the records its index.json names (a missing DIR: no cache, as BuildKit). */
+export async function importLocalCache(c: Ctx, dir: string): Promise<number> {
+  let index: { manifests?: { annotations?: Record<string, string> }[] };
+  try { index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as typeof index; } catch { return 0; }
+  const records: { k: string; id: string }[] = [], parents: [string, string][] = [];
+  for (const m of index.manifests ?? []) {
+    const a = m.annotations ?? {};
+    const id = a["berth.cache.image"];
+    if (!id) continue;
+    for (const k of (a["berth.cache.keys"] ?? "").split(",").filter(Boolean)) records.push({ k, id });
+    if (a["berth.cache.parent"]) parents.push([id, a["berth.cache.parent"]]);
+  }
+  if (!records.length) return 0;
+  const { spawn } = await import("node:child_process");
+  const p = spawn("tar", ["-C", dir, "-c", "oci-layout", "index.json", "blobs"], { stdio: ["ignore", "pipe", "ignore"] });
+  const r = await c.api.json<{ Imported: number }>("POST", "/berth/build/cache/import", {
+    raw: p.stdout, headers: { "Content-Type": "application/x-tar", "X-Berth-Cache-Index": Buffer.from(JSON.stringify({ records, parents })).toString("base64") },
+  });
+  return r.Imported;
+}
+
+/** `--cache-to type=local,dest=DIR`: the images of the build's records written into DIR as an OCI layout (index.json replaced, blobs kept). */
+async function exportLocalCache(c: Ctx, dir: string, records: { k: string; id: string }[]): Promise<void> {
+  const res = await c.api.stream("POST", "/berth/build/cache/export", { body: { Records: records } });
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, "index.json"), { force: true });
+  const { spawn } = await import("node:child_process");
+  const p = spawn("tar", ["-x", "-f", "-", "-C", dir, "--no-same-owner"], { stdio: ["pipe", "ignore", "pipe"] });
+  let err = "";
+  p.stderr.on("data", (d) => { err += d; });
+  const exited = new Promise<number>((r) => p.on("close", (code) => r(code ?? 1)));
+  await pipeline(res, p.stdin);
+  if ((await exited) !== 0) throw new ExitError(`failed to write the cache to ${dir}: ${err.trim()}`, 1);
 }
 
 /** Reads the build's stream (rendered as the mode says), then writes the outputs, iidfile and metadata. */
 export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Promise<number> {
   let failed = false;
   let id = "", manifest = "";
+  let cache: { k: string; id: string }[] = [];
   const r = o.mode === "plain" ? new PlainProgress((s) => c.err(s)) : o.mode === "tty" ? new TtyProgress((s) => c.err(s)) : undefined;
   // Ctrl-C: the connection goes with the process, and the daemon cancels the build (kills its RUN, removes its containers).
   const toStdout = o.outputs.some((x) => x.dest === "-");
@@ -77,7 +136,7 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
     for await (const m of jsonLines(res) as AsyncIterable<{ id?: string; stream?: string; error?: string; aux?: unknown }>) {
       if (m.error) { r?.end(); c.err(`${m.error}\n`); failed = true; }
       else if (m.id === "berth.progress" && m.aux) r?.event(m.aux as ProgressEvent);
-      else if (m.id === "berth.result" && m.aux) { const a = m.aux as { ID: string; ManifestDigest?: string }; id = a.ID; manifest = a.ManifestDigest ?? ""; }
+      else if (m.id === "berth.result" && m.aux) { const a = m.aux as { ID: string; ManifestDigest?: string; Cache?: { k: string; id: string }[] }; id = a.ID; manifest = a.ManifestDigest ?? ""; cache = a.Cache ?? []; }
       else if (m.aux && typeof (m.aux as { ID?: unknown }).ID === "string") id = (m.aux as { ID: string }).ID;
       else if (m.stream) {
         // A daemon that sends the classic builder's lines only (dockerd): shown as they come, on stderr with a progress mode.
@@ -92,6 +151,7 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
   r?.end();
   if (!id) throw new ExitError("the build stream ended without an image ID", 1);
   for (const out of o.outputs) await writeOutput(c, out, id, o);
+  for (const dir of o.cacheTo ?? []) await exportLocalCache(c, dir, cache);
   if (o.iidfile) writeFileSync(o.iidfile, id);
   if (o.metadataFile) {
     const names = o.outputs.flatMap((x) => x.name ?? []);

@@ -30,6 +30,7 @@ import { parseGitRef, cloneGit } from "../builder/git.js";
 import { BuildProgress } from "../builder/progress.js";
 import { imageArchive, parseAnnotation, rootfsTar } from "../builder/output.js";
 import { NotFoundError } from "../lib/errors.js";
+import { exportLocal, importInline, importLayout, inlineValue, INLINE_LABEL, type CacheRecord } from "../builder/cache-export.js";
 import type { ContainerService } from "./containers.js";
 import type { ImageService } from "./images.js";
 import type { CommitService } from "./commit.js";
@@ -62,6 +63,12 @@ export interface BuildRequest {
    * in place of the classic builder's lines, and for the result (`{"id":"berth.result","aux":{ID, ManifestDigest}}`).
    */
   progress?: boolean;
+  /** Send the result message (`berth.result`: ID, ManifestDigest, and the cache records the build used) whatever the progress. */
+  result?: boolean;
+  /** `--cache-from <image>` (Docker's cachefrom): images whose inline cache (cache-export.ts) the build may use. */
+  cacheFrom?: string[];
+  /** `--cache-to type=inline` (or the build arg BUILDKIT_INLINE_CACHE=1): the image carries its cache. */
+  inlineCache?: boolean;
 }
 
 export class BuildService {
@@ -110,13 +117,14 @@ export class BuildService {
    * The cache a build sees: a new step is recorded at once (so a crash or a cancelled build keeps the steps
    * that finished); a hit (a lookup whose image is still there) counts as a use.
    */
-  private buildCache(pending: Promise<void>[]): Map<string, string> {
+  private buildCache(pending: Promise<void>[], used = new Map<string, string>()): Map<string, string> {
     const shared = this.cache, journal = this.journal, usage = this.usage, store = this.store;
     const entry = (k: string, id: string) => this.entry(k, id);
     return new (class extends Map<string, string> {
       override get(k: string) {
         const id = shared.get(k);
         if (id && store.images.get(id)) {
+          used.set(k, id);
           const u = usage.get(k) ?? { c: Date.now(), n: 0 };
           u.u = Date.now(); u.n++;
           usage.set(k, u);
@@ -126,6 +134,7 @@ export class BuildService {
       }
       override has(k: string) { return shared.has(k); }
       override set(k: string, id: string) {
+        used.set(k, id);
         if (shared.get(k) !== id) {
           shared.set(k, id);
           usage.set(k, { c: Date.now(), n: 0 });
@@ -231,19 +240,31 @@ export class BuildService {
       else await unpackContext(context, ctx);
       if (signal?.aborted) throw new BuildCancelledError();
       trace("build: context unpacked");
-      const cache = this.buildCache(pending);
+      /** The records this build used or made (`--cache-to`). */
+      const used = new Map<string, string>();
+      const cache = this.buildCache(pending, used);
+      const inline = req.inlineCache || req.buildArgs?.BUILDKIT_INLINE_CACHE === "1";
+      const buildArgs = { ...(req.buildArgs ?? {}) };
+      delete buildArgs.BUILDKIT_INLINE_CACHE;
       const quiet = req.quiet || req.progress;
       const say = (line: string) => { if (!quiet) send({ stream: line }); };
       const progress = req.progress && !req.quiet ? new BuildProgress((ev) => send({ id: "berth.progress", aux: ev })) : undefined;
+      // --cache-from <image>: its inline cache, recorded before the first step looks (BuildKit's "importing cache manifest").
+      for (const ref of req.cacheFrom ?? []) {
+        const v = progress?.start(`importing cache manifest from ${ref}`);
+        await this.cacheFromImage(ref, cache, signal);
+        v?.done();
+      }
       const id = await build(this.backend(tmp, signal, !!req.progress), {
-        contextDir, tmpDir: tmp, ssh, allow: req.allow, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs: req.buildArgs, target: req.target,
+        contextDir, tmpDir: tmp, ssh, allow: req.allow, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
+        finalLabels: inline ? async (image) => { const v = await inlineValue(this.store, image, [...used].map(([k, i]) => ({ k, id: i }))); return v ? { [INLINE_LABEL]: v } : ({} as Record<string, string>); } : undefined,
         secrets: new Map(Object.entries(req.secrets ?? {})), progress,
         output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
       });
       trace("build: done");
       send({ aux: { ID: id } });
-      if (req.progress) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "" } });
+      if (req.progress || req.result) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "", Cache: [...used].map(([k, i]) => ({ k, id: i })) } });
       if (req.quiet) send({ stream: id + "\n" });
       return id;
     } finally {
@@ -252,6 +273,29 @@ export class BuildService {
       await ssh?.close();
       await fsp.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /** `--cache-from <image>`: the image (pulled when missing; a failed pull only means no cache, as BuildKit) and its inline cache recorded. */
+  private async cacheFromImage(ref: string, cache: Map<string, string>, signal?: AbortSignal): Promise<number> {
+    let rec = this.store.images.resolve(ref);
+    if (!rec) {
+      try { rec = await this.images.pull(ref, { signal }); } catch { return 0; }
+    }
+    return importInline(this.store, rec, join(this.dataRoot, "tmp"), (r) => { cache.set(r.k, r.id); }).catch(() => 0);
+  }
+
+  /** `--cache-to type=local`: the images of these records (and their parents) as an OCI layout tar. */
+  exportCache(records: CacheRecord[]): Promise<NodeJS.ReadableStream> {
+    return exportLocal(this.store, records.filter((r) => this.store.images.get(r.id)));
+  }
+
+  /** `--cache-from type=local`: a local cache's layout loaded, its records (the client read them from its index.json) kept. */
+  async importCache(src: NodeJS.ReadableStream, index: { records: CacheRecord[]; parents: [string, string][] }): Promise<number> {
+    const pending: Promise<void>[] = [];
+    const c = this.buildCache(pending);
+    const n = await importLayout(this.store, src, join(this.dataRoot, "tmp"), index, (r) => { c.set(r.k, r.id); });
+    await Promise.all(pending);
+    return n;
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The classic builder: POST /build. */
 import { BadParameterError, errorMessage } from "../../lib/errors.js";
-import { route, Reply, HANDLED, bool, filters, progressStream, streamHeaders } from "../router.js";
+import { route, Reply, HANDLED, bool, filters, progressStream, streamHeaders, readBody } from "../router.js";
 import { checkFilters } from "../../engine/filters.js";
 import { parseSshHeader } from "../../builder/ssh.js";
 
@@ -24,7 +24,8 @@ route("POST", "/build", async (e, c) => {
       tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
       buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
       labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"), secrets, ssh, allow, remote: q.get("remote") || undefined,
-      progress: bool(q, "berthprogress"),
+      progress: bool(q, "berthprogress"), result: bool(q, "berthresult"),
+      cacheFrom: (json<string[]>("cachefrom") ?? []).filter((x) => typeof x === "string" && x), inlineCache: q.get("berthcacheto") === "inline",
     }, p.send, p.signal);
   } catch (err) {
     p.fail(err);
@@ -92,6 +93,30 @@ route("GET", "/berth/build/export", async (e, c) => {
   // The client leaving stops the export (the tar's process ends, the snapshot is unmounted).
   res.on("close", () => { if (!res.writableFinished) (out as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); });
   return HANDLED;
+});
+
+/** berth's own: `--cache-to type=local` (the images of these records as an OCI layout tar; body `{"Records":[{k,id}]}`). */
+route("POST", "/berth/build/cache/export", async (e, c) => {
+  let body: { Records?: { k?: unknown; id?: unknown }[] } | undefined;
+  try { body = JSON.parse((await readBody(c.req)).toString("utf8") || "{}") as typeof body; } catch { throw new BadParameterError("invalid JSON body: {Records: [{k, id}]} expected"); }
+  const records = (Array.isArray(body?.Records) ? body.Records : []).filter((r): r is { k: string; id: string } => typeof r?.k === "string" && typeof r.id === "string");
+  const out = await e.builds.exportCache(records);
+  const res = c.res!;
+  streamHeaders(res, "application/x-tar");
+  out.pipe(res);
+  out.on("error", () => res.destroy());
+  return HANDLED;
+});
+
+/** berth's own: `--cache-from type=local` (the layout as a tar body; its records in X-Berth-Cache-Index, base64 JSON {records, parents}). */
+route("POST", "/berth/build/cache/import", async (e, c) => {
+  const h = c.req.headers["x-berth-cache-index"];
+  let index: { records: { k: string; id: string }[]; parents: [string, string][] };
+  try {
+    const v = JSON.parse(Buffer.from(String(h ?? ""), "base64").toString("utf8")) as typeof index;
+    index = { records: (v.records ?? []).filter((r) => typeof r?.k === "string" && typeof r.id === "string"), parents: (v.parents ?? []).filter((p) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === "string")) };
+  } catch { throw new BadParameterError("invalid X-Berth-Cache-Index header: base64 of a JSON object {records, parents} expected"); }
+  return { Imported: await e.builds.importCache(c.req, index) };
 });
 
 /** A classic build cannot be cancelled by ID (a client that goes away cancels it); dockerd's answers. */
