@@ -27,7 +27,7 @@ import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type
 import { expandString, processWords, expandHeredoc } from "./expand.js";
 import { buildGraph, stepDigest, type StageNode } from "./graph.js";
 import { sshMount, checkEntitlements, type SshAgents, type RunExtras } from "./ssh.js";
-import { parseGitRef, cloneGit } from "./git.js";
+import { parseGitRef, cloneGit, resolveGitCommit } from "./git.js";
 import { excludeMatcher, parentsPivot } from "./sources.js";
 import { BuildProgress, fullName, fullNameTagged, isFsStep, type Vertex } from "./progress.js";
 import { availableParallelism } from "node:os";
@@ -572,6 +572,9 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         files.push({ src: abs, rel, st: s, keepOwner });
         if (s.isDirectory()) for (const n of readdirSync(abs).sort()) add(join(abs, n), `${rel}/${n}`, keepOwner, xrel ? `${xrel}/${n}` : n);
       };
+      /** Git sources keyed by commit, and their clones, made only when the step is not cached. */
+      const gitKeys: unknown[] = [];
+      const later: (() => Promise<void>)[] = [];
       /** --parents: the directories above a match, as the context has them, once each. */
       const seen = new Set<string>();
       const addParents = (rel: string): void => {
@@ -595,10 +598,17 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       for (const s of sources) {
         const gitRef = ins.keyword === "ADD" ? parseGitRef(s) : undefined;
         if (gitRef) {
-          // A git repository at a ref: its tree (or subdirectory) is copied into the destination, .git only with --keep-git-dir.
-          const dir = await cloneGit(gitRef, join(opts.tmpDir, `git-${createHash("sha256").update(s + Math.random()).digest("hex").slice(0, 12)}`), { keepGitDir: ins.keyword === "ADD" && ins.keepGitDir, signal: stop.signal });
+          // A git repository at a ref: its tree (or subdirectory) is copied into the destination, .git only with
+          // --keep-git-dir. As BuildKit, the step is keyed by the commit the ref names (asked of the remote, nothing
+          // fetched): a cached step clones nothing. A ref the remote does not list is cloned to know its content.
+          const keepGitDir = ins.keyword === "ADD" && ins.keepGitDir;
+          const fetch = async (): Promise<void> => {
+            const dir = await cloneGit(gitRef, join(opts.tmpDir, `git-${createHash("sha256").update(s + Math.random()).digest("hex").slice(0, 12)}`), { keepGitDir, signal: stop.signal });
+            for (const n of readdirSync(dir).sort()) add(join(dir, n), n);
+          };
           multi = true;
-          for (const n of readdirSync(dir).sort()) add(join(dir, n), n);
+          const commit = await resolveGitCommit(gitRef, stop.signal);
+          if (commit) { gitKeys.push([gitRef.remote, commit, gitRef.subdir, keepGitDir]); later.push(fetch); } else await fetch();
           continue;
         }
         if (ins.keyword === "ADD" && isUrl(s)) {
@@ -642,8 +652,9 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         }
       }
       // The parent image is part of the key, so what its filesystem has at dest is too: look only on a miss.
-      const key = keyOf(st, ins, [dest, destDir || multi, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data])]);
+      const key = keyOf(st, ins, [dest, destDir || multi, owner, chmod, contentHash(files), ins.contents.map((c) => [c.path, c.data]), ...(gitKeys.length ? [gitKeys] : [])]);
       await once(st, key, async () => {
+      for (const f of later) await f();
       // The destination as the image has it: an existing directory is copied into; missing parents are made.
       // Its symlinks are followed inside the image, as Docker does: COPY into /x where /x -> /tmp writes the image's /tmp.
       const plan = await backend.withRootfs(st.image, async (rootfs) => destPlan(rootfs, dest));

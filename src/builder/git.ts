@@ -5,7 +5,8 @@
  * used is the subdirectory (the whole tree when none), without the .git directory unless
  * `--keep-git-dir` asks for it.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BadParameterError } from "../lib/errors.js";
 import { lstatInRoot } from "../lib/securejoin.js";
@@ -49,7 +50,7 @@ export function parseGitRef(src: string): GitRef | undefined {
 }
 
 /** git, never prompting, reading neither the machine's nor root's configuration. */
-async function git(args: string[], cwd: string, home: string, signal?: AbortSignal): Promise<{ code: number; stderr: string }> {
+async function git(args: string[], cwd: string, home: string, signal?: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await run("git", ["-c", "advice.detachedHead=false", "-c", "init.defaultBranch=main", ...args], {
     cwd, signal,
     env: {
@@ -92,6 +93,33 @@ export async function cloneGit(g: GitRef, dir: string, opts: { keepGitDir?: bool
     const sub = lstatInRoot(dir, g.subdir);
     if (!sub.stat?.isDirectory()) throw new BadParameterError(`failed to load cache key: subdir ${JSON.stringify(g.subdir)} not found in ${g.remote}`);
     return sub.path;
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The commit a ref names on the remote (`git ls-remote`, nothing fetched), as BuildKit keys a git source
+ * by it: a branch, a tag (peeled to its commit), a full ref name, HEAD for none; a full commit hash is
+ * itself. Undefined when the remote does not list it (an abbreviated hash, say): the caller clones to know.
+ */
+export async function resolveGitCommit(g: GitRef, signal?: AbortSignal): Promise<string | undefined> {
+  if (/^[0-9a-f]{40}$/i.test(g.ref)) return g.ref.toLowerCase();
+  const home = mkdtempSync(join(tmpdir(), "berth-git-"));
+  try {
+    const r = await git(["ls-remote", "--", g.remote], home, home, signal);
+    if (r.code !== 0) return undefined;
+    const refs = new Map<string, string>();
+    for (const line of r.stdout.split("\n")) {
+      const [sha, name] = line.split("\t");
+      if (sha && name) refs.set(name, sha);
+    }
+    const want = g.ref || "HEAD";
+    for (const name of [want, `refs/heads/${want}`, `refs/tags/${want}^{}`, `refs/tags/${want}`]) {
+      const sha = refs.get(name);
+      if (sha) return sha;
+    }
+    return undefined;
   } finally {
     rmSync(home, { recursive: true, force: true });
   }

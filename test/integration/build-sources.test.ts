@@ -234,7 +234,7 @@ test("COPY --parents keeps the matched paths' directories (below a /./ pivot), -
 });
 
 /** A bare repository served read-only over git's dumb HTTP protocol on loopback. */
-async function gitRepo(): Promise<{ url: string; gitUrl: string; commit1: string; commit2: string }> {
+async function gitRepo(): Promise<{ url: string; gitUrl: string; commit1: string; commit2: string; pushDev: (content: string) => void }> {
   const root = tmp("berth-git-");
   const work = join(root, "work");
   const bare = join(root, "repo.git");
@@ -262,11 +262,15 @@ async function gitRepo(): Promise<{ url: string; gitUrl: string; commit1: string
   const port = await freePort();
   gitDaemon = spawn("git", ["daemon", "--listen=127.0.0.1", `--port=${port}`, `--base-path=${root}`, "--export-all", "--reuseaddr", root], { stdio: "ignore" });
   await until("git daemon", () => runSync("git", ["ls-remote", `git://127.0.0.1:${port}/repo.git`]).code === 0, 10_000);
-  return { url: `http://127.0.0.1:${(gitServer.address() as AddressInfo).port}/repo.git`, gitUrl: `git://127.0.0.1:${port}/repo.git`, commit1, commit2 };
+  /** A new commit on dev (app/file.txt changed), pushed to the served repository. */
+  const pushDev = (content: string): void => {
+    runSync("sh", ["-c", `cd ${work} && git checkout -q dev && echo ${content} > app/file.txt && git -c user.name=t -c user.email=t@e commit -qam ${content} && git push -q ${bare} dev && git -C ${bare} update-server-info`], { env: { HOME: root, GIT_CONFIG_NOSYSTEM: "1" } });
+  };
+  return { url: `http://127.0.0.1:${(gitServer.address() as AddressInfo).port}/repo.git`, gitUrl: `git://127.0.0.1:${port}/repo.git`, commit1, commit2, pushDev };
 }
 
-test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a commit and copies that directory; .git only with --keep-git-dir; a git build context", async () => {
-  const { url, gitUrl, commit1, commit2 } = await gitRepo();
+test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a commit and copies that directory; .git only with --keep-git-dir; cached by commit; a git build context", async () => {
+  const { url, gitUrl, commit1, commit2, pushDev } = await gitRepo();
   const ctx = context({
     Dockerfile: [
       "FROM busybox",
@@ -286,6 +290,18 @@ test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a com
       "one\ndeep\ntwo\ntop\ndeep\n/branch:\nREADME\napp\n\n/commit:\ndeep.txt\n\n/tag:\nDockerfile\nfile.txt\nsub\n", via);
     assert.equal(sh(tag, "test -d /kept/.git && cat /kept/.git/HEAD | cut -c1-4; test -e /branch/.git || echo no-git; ls -A /shallow"), "ref:\nno-git\ndeep.txt\n", via);
   }
+  // Keyed by the commit each ref names, as BuildKit: unchanged refs are cached (.git kept or not), a branch
+  // that moved rebuilds from its step on, with the new content.
+  let again = await buildAsync(["-t", "src-git-berth", ctx]);
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+  assert.equal(again.stdout.match(/Using cache/g)?.length, 5, again.stdout);
+  pushDev("three");
+  again = await buildAsync(["-t", "src-git-berth", ctx]);
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+  assert.match(again.stdout, new RegExp(`ADD ${url.replace(/[.]/g, "\\.")}#dev /branch/\n(?! ---> Using cache)`));
+  assert.equal(again.stdout.match(/Using cache/g)?.length, 1, again.stdout);
+  assert.equal(sh("src-git-berth", "cat /branch/app/file.txt /tag/file.txt /shallow/deep.txt"), "three\none\ndeep\n");
+
   // A ref that does not exist: the fetch fails, with the remote named.
   const bad = context({ Dockerfile: `FROM busybox\nADD ${url}#nosuchref /x/\n` });
   let r = await buildAsync(["--no-cache", bad]);
