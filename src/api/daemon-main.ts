@@ -18,6 +18,7 @@ import { setLayerLimits, type LayerLimits } from "../store/layer-jobs.js";
 import { ramInBytes } from "../lib/units.js";
 import { setDaemonLogConfig } from "../engine/logging.js";
 import type { IdentityMapping } from "../runtime/userns.js";
+import { setCertsDirs } from "../distribution/tls.js";
 
 interface DaemonArgs {
   /** --add-runtime name=path and daemon.json "runtimes": OCI runtimes by name. */
@@ -27,7 +28,7 @@ interface DaemonArgs {
   /** --shutdown-timeout: how long a SIGTERM waits for the daemon's own work before it exits anyway (ms). */
   shutdownTimeoutMs?: number;
   usernsRemap?: string; defaultInit?: boolean; dataRoot: string; execRoot: string; hosts: string[]; runtime: string; group: string; dns: string[];
-  teardownNetworks: boolean; insecure: string[]; configFile: string; layerLimits: Partial<LayerLimits>;
+  teardownNetworks: boolean; insecure: string[]; certsDirs: string[]; configFile: string; layerLimits: Partial<LayerLimits>;
   /** --log-driver/--log-opt and daemon.json "log-driver"/"log-opts": containers' default log driver and options. */
   logDriver?: string; logOpts: Record<string, string>;
 }
@@ -38,6 +39,8 @@ A Docker-compatible container engine
 
 Options:
       --add-runtime name=path   Register an additional OCI compatible runtime
+      --certs-dir list     Directories of per-registry TLS files, DIR/HOST[:PORT]/ with CAs (*.crt) and a client
+                           certificate (*.cert, *.key) (default /etc/docker/certs.d, then /etc/berth/certs.d)
       --config-file string Daemon configuration file (default "/etc/berth/daemon.json")
       --data-root string   Root directory of persistent state (default "/var/lib/berth")
       --dns list           DNS servers the embedded DNS forwards to (default: the host's resolv.conf)
@@ -61,7 +64,7 @@ Options:
 
 function parseArgs(argv: string[]): DaemonArgs {
   let runtimeSet = false;
-  const a: DaemonArgs = { runtimes: {}, dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], configFile: "/etc/berth/daemon.json", layerLimits: {}, logOpts: {} };
+  const a: DaemonArgs = { runtimes: {}, dataRoot: "/var/lib/berth", execRoot: "/run/berth", hosts: [], runtime: "runc", group: "berth", dns: [], teardownNetworks: false, insecure: [], certsDirs: [], configFile: "/etc/berth/daemon.json", layerLimits: {}, logOpts: {} };
   const flagOpts: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -91,6 +94,7 @@ function parseArgs(argv: string[]): DaemonArgs {
       case "-G": case "--group": a.group = next(); break;
       case "--dns": a.dns.push(next()); break;
       case "--insecure-registry": a.insecure.push(next()); break;
+      case "--certs-dir": a.certsDirs.push(resolve(next())); break;
       case "--config-file": a.configFile = resolve(next()); break;
       case "--teardown-networks": a.teardownNetworks = true; break;
       case "--log-driver": a.logDriver = next(); break;
@@ -276,6 +280,7 @@ async function main(): Promise<void> {
         checkRootAccess(dataRoot, userns);
       }
     }
+    if (args.certsDirs.length) setCertsDirs(args.certsDirs);
     engine = await Engine.open({ dataRoot, userns, execRoot: args.execRoot, runtime: args.runtime, dns: args.dns, teardownNetworks: args.teardownNetworks, insecureRegistries: args.insecure, defaultInit: args.defaultInit });
   } catch (e) {
     unlock();

@@ -3,7 +3,8 @@
  * with anonymous, basic and bearer-token auth (WWW-Authenticate realm,
  * service, scope). Credentials come from ~/.docker/config.json `auths`, as
  * Docker keeps them. Plain HTTP only for localhost/127.0.0.0/8 (and hosts
- * given as insecure), as Docker.
+ * given as insecure), as Docker. HTTPS trusts, besides the system's roots, the CAs
+ * (and presents the client certificate) of the registry's certs.d directory (tls.ts).
  */
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -12,6 +13,8 @@ import { Readable } from "node:stream";
 import type { Reference } from "../oci/reference.js";
 import { MediaType } from "../oci/image.js";
 import { BerthError, NotFoundError, SystemError } from "../lib/errors.js";
+import type { Dispatcher } from "undici";
+import { dispatcherFor, hasCertsDir } from "./tls.js";
 
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(", ");
 
@@ -126,11 +129,29 @@ export class RegistryClient {
 
   constructor(private readonly ref: Reference, opts: { insecure?: string[]; creds?: Credentials; push?: boolean; signal?: AbortSignal } = {}) {
     this.signal = opts.signal;
-    const scheme = isInsecure(ref.domain, opts.insecure) ? "http" : "https";
+    // A registry with a certs.d directory speaks TLS, even on loopback.
+    const scheme = isInsecure(ref.domain, opts.insecure) && !hasCertsDir(ref.domain) ? "http" : "https";
     this.origin = `${scheme}://${registryHost(ref.domain)}`;
     this.base = `${this.origin}/v2/${ref.path}`;
     this.creds = opts.creds?.username ? opts.creds : dockerConfigAuth(ref.domain);
     this.actions = opts.push ? "pull,push" : "pull";
+  }
+
+  private readonly dispatchers = new Map<string, Promise<Dispatcher | undefined>>();
+
+  /** fetch, through the TLS of the host's certs.d directory when it has one (the registry's, a token realm's). */
+  private async fetch(url: string | URL, init: RequestInit): Promise<Response> {
+    const u = new URL(url);
+    let d: Promise<Dispatcher | undefined> | undefined;
+    if (u.protocol === "https:") {
+      d = this.dispatchers.get(u.host);
+      if (!d) { d = dispatcherFor(u.host); this.dispatchers.set(u.host, d); }
+    }
+    const dispatcher = await d;
+    if (!dispatcher) return fetch(u, init);
+    // undici's own fetch with its own Agent (Node's built-in fetch is an older undici: mixing them trips on headers).
+    const { fetch: undiciFetch } = await import("undici");
+    return undiciFetch(u, { ...init, dispatcher } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>;
   }
 
   private async request(url: string, init: RequestInit = {}, retried = false): Promise<Response> {
@@ -139,7 +160,7 @@ export class RegistryClient {
     let res: Response;
     if (this.signal?.aborted) throw new TransferCancelledError();
     try {
-      res = await fetch(url, { ...init, headers, redirect: "follow", signal: this.signal });
+      res = await this.fetch(url, { ...init, headers, redirect: "follow", signal: this.signal });
     } catch (e) {
       if (this.signal?.aborted) throw new TransferCancelledError();
       const cause = (e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message;
@@ -174,7 +195,7 @@ export class RegistryClient {
     u.searchParams.set("scope", `repository:${this.ref.path}:${this.actions}`);
     const headers: Record<string, string> = {};
     if (creds) headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
-    const r = await fetch(u, { headers, signal: this.signal }).catch((e: unknown) => { throw this.signal?.aborted ? new TransferCancelledError() : e; });
+    const r = await this.fetch(u, { headers, signal: this.signal }).catch((e: unknown) => { throw this.signal?.aborted ? new TransferCancelledError() : e; });
     if (!r.ok) throw new RegistryError(`getting a token from ${u.origin}: ${r.status} ${await r.text()}`, r.status === 401 ? 401 : 500);
     const body = (await r.json()) as { token?: string; access_token?: string };
     this.auth = `Bearer ${body.token ?? body.access_token}`;
