@@ -264,6 +264,7 @@ export class BuildService {
       });
       trace("build: done");
       send({ aux: { ID: id } });
+      if (req.progress) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "" } });
       if (req.progress || req.result) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "", Cache: [...used].map(([k, i]) => ({ k, id: i })) } });
       if (req.quiet) send({ stream: id + "\n" });
       return id;
