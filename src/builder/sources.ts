@@ -229,3 +229,28 @@ export function parentsPivot(src: string): string {
   const i = s.lastIndexOf("/./");
   return i < 0 ? "" : posix.normalize("/" + s.slice(0, i)).slice(1);
 }
+
+/**
+ * A context the daemon fetched itself (a git repository) has no client to apply its .dockerignore: it is
+ * applied here, as dockerd's remote contexts and BuildKit do, with the rules `berth build` applies when it
+ * sends a directory (lib/build-context.ts): ignored paths leave the context, the Dockerfile and the ignore
+ * file stay (dropIgnoredBuildFiles then decides about them), a directory with re-included paths is walked.
+ */
+export function pruneIgnored(contextDir: string, dockerfile: string): void {
+  const isFile = (rel: string) => !!lstatInRoot(contextDir, rel).stat?.isFile();
+  const name = ignoreFileName(isFile, dockerfile);
+  if (!name) return;
+  const ignore = DockerIgnore.parse(readFileSync(lstatInRoot(contextDir, name).path, "utf8"));
+  const keep = new Set([posix.normalize("/" + name).slice(1), posix.normalize("/" + dockerfile).slice(1)]);
+  const walk = (rel: string): void => {
+    for (const n of readdirSync(rel ? join(contextDir, rel) : contextDir)) {
+      const r = rel ? `${rel}/${n}` : n;
+      const abs = join(contextDir, r);
+      const dir = lstatSync(abs).isDirectory();
+      const ignored = ignore.isIgnored(r, dir) && !keep.has(r);
+      if (ignored && (!dir || ignore.canSkipDir(r))) rmSync(abs, { recursive: true, force: true });
+      else if (dir) walk(r);
+    }
+  };
+  walk("");
+}

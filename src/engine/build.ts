@@ -27,6 +27,8 @@ import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
 import { SshAgents } from "../builder/ssh.js";
 import { parseGitRef, cloneGit } from "../builder/git.js";
+import { pruneIgnored } from "../builder/sources.js";
+import { defaultDockerfileName } from "../lib/build-context.js";
 import { BuildProgress } from "../builder/progress.js";
 import { imageArchive, parseAnnotation, rootfsTar } from "../builder/output.js";
 import { NotFoundError } from "../lib/errors.js";
@@ -236,7 +238,12 @@ export class BuildService {
       trace("build: context arriving");
       const git = req.remote ? parseGitRef(req.remote) : undefined;
       if (req.remote && !git) throw new BadParameterError(`unable to prepare context: unsupported remote context ${req.remote}: only git repositories are`);
-      if (git) { await fsp.rmdir(ctx); contextDir = await cloneGit(git, ctx, { signal }); }
+      if (git) {
+        await fsp.rmdir(ctx);
+        contextDir = await cloneGit(git, ctx, { signal });
+        // Nobody sent it: its .dockerignore is applied here (as dockerd's remote contexts).
+        pruneIgnored(contextDir, req.dockerfile || defaultDockerfileName((rel) => !!lstatInRoot(contextDir, rel).stat?.isFile()));
+      }
       else await unpackContext(context, ctx);
       if (signal?.aborted) throw new BuildCancelledError();
       trace("build: context unpacked");

@@ -244,7 +244,7 @@ async function gitRepo(): Promise<{ url: string; gitUrl: string; commit1: string
     return r.stdout.trim();
   };
   mkdirSync(work);
-  runSync("sh", ["-c", `cd ${work} && git init -q -b main && mkdir -p app/sub && echo one > app/file.txt && echo deep > app/sub/deep.txt && echo top > README && printf 'FROM busybox\\nCOPY . /ctx/\\n' > app/Dockerfile && git -c user.name=t -c user.email=t@e add -A && git -c user.name=t -c user.email=t@e commit -qm one && git tag v1`], { env: { HOME: root, GIT_CONFIG_NOSYSTEM: "1" } });
+  runSync("sh", ["-c", `cd ${work} && git init -q -b main && mkdir -p app/sub && echo one > app/file.txt && echo deep > app/sub/deep.txt && echo top > README && printf 'FROM busybox\\nCOPY . /ctx/\\n' > app/Dockerfile && echo sub > app/.dockerignore && git -c user.name=t -c user.email=t@e add -A && git -c user.name=t -c user.email=t@e commit -qm one && git tag v1`], { env: { HOME: root, GIT_CONFIG_NOSYSTEM: "1" } });
   const commit1 = git(["-C", work, "rev-parse", "HEAD"]);
   runSync("sh", ["-c", `cd ${work} && echo two > app/file.txt && git -c user.name=t -c user.email=t@e commit -qam two && git branch dev`], { env: { HOME: root, GIT_CONFIG_NOSYSTEM: "1" } });
   const commit2 = git(["-C", work, "rev-parse", "HEAD"]);
@@ -287,7 +287,7 @@ test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a com
     const r = via === "berth" ? await buildAsync(["--no-cache", "-t", tag, ctx]) : await dockerBuildAsync(["--no-cache", "-t", tag, ctx]);
     assert.equal(r.code, 0, via + r.stderr + r.stdout);
     assert.equal(sh(tag, "cat /tag/file.txt /tag/sub/deep.txt /branch/app/file.txt /branch/README /commit/deep.txt; ls -A /tag /branch /commit"),
-      "one\ndeep\ntwo\ntop\ndeep\n/branch:\nREADME\napp\n\n/commit:\ndeep.txt\n\n/tag:\nDockerfile\nfile.txt\nsub\n", via);
+      "one\ndeep\ntwo\ntop\ndeep\n/branch:\nREADME\napp\n\n/commit:\ndeep.txt\n\n/tag:\n.dockerignore\nDockerfile\nfile.txt\nsub\n", via);
     assert.equal(sh(tag, "test -d /kept/.git && cat /kept/.git/HEAD | cut -c1-4; test -e /branch/.git || echo no-git; ls -A /shallow"), "ref:\nno-git\ndeep.txt\n", via);
   }
   // Keyed by the commit each ref names, as BuildKit: unchanged refs are cached (.git kept or not), a branch
@@ -313,7 +313,8 @@ test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a com
     const tag = `src-gitctx-${via}`;
     r = via === "berth" ? await buildAsync(["-t", tag, `${url}#v1:app`]) : await dockerBuildAsync(["-t", tag, `${url}#v1:app`]);
     assert.equal(r.code, 0, via + r.stderr + r.stdout);
-    assert.equal(sh(tag, "cat /ctx/file.txt; ls -A /ctx"), "one\nDockerfile\nfile.txt\nsub\n", via);
+    // Its .dockerignore applies (sub is left out), as to a directory sent by the client.
+    assert.equal(sh(tag, "cat /ctx/file.txt; ls -A /ctx"), "one\n.dockerignore\nDockerfile\nfile.txt\n", via);
   }
   r = await buildAsync(["-t", "src-gitctx-dev", `${url}#${commit2}:app`]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
