@@ -35,7 +35,7 @@ import { etcPaths, writeEtcFiles, type EtcPaths } from "./etc-files.js";
 import type { ContainerRecord, ExecRecord, HostConfig } from "./types.js";
 import { parseSignal } from "../lib/signals.js";
 import { trace } from "../lib/trace.js";
-import { mountFs, unmountFs } from "../lib/mounter.js";
+import { mountFs, unmountFs, makeNetns, removeNetns } from "../lib/mounter.js";
 import { checkFilters, pruneLabelsMatch, untilLimit, type Filters } from "./filters.js";
 import { publicMounts, releaseVolumes, resolveMounts, type MountPoint, type MountRequest } from "./mounts.js";
 import { ANON_LABEL } from "../store/volumes.js";
@@ -142,6 +142,8 @@ export class ContainerService {
 
   private dir(id: string): string { return join(this.paths.dataRoot, "containers", id); }
   private exitDir(): string { return join(this.paths.execRoot, "exits"); }
+  /** The file that keeps a running container's network namespace (made before `runc create`, so the plug runs beside it). */
+  private netnsFile(id: string): string { return join(this.paths.execRoot, "netns", id); }
   private rtPaths(id: string): ContainerPaths {
     const d = this.dir(id);
     return {
@@ -162,6 +164,7 @@ export class ContainerService {
     await ensureDir(root);
     await ensureDir(this.exitDir());
     await ensureDir(join(this.paths.execRoot, "s"));
+    await ensureDir(join(this.paths.execRoot, "netns"));
     for (const id of await fsp.readdir(root)) {
       const rec = await readJsonIfExists<ContainerRecord>(join(root, id, "config.json")).catch(() => undefined);
       if (!rec || rec.Id !== id) continue;
@@ -215,6 +218,10 @@ export class ContainerService {
       }
     }
     await this.networks.adopted();
+    // Network namespaces kept for containers that are not running (gone, or exited while we were away).
+    for (const id of await fsp.readdir(join(this.paths.execRoot, "netns")).catch(() => [] as string[])) {
+      if (!this.byId.get(id)?.State.Running) await removeNetns(this.netnsFile(id)).catch(() => {});
+    }
     // As dockerd's restore: stopped containers that were started before and whose policy says so
     // start again (always: even after a user's stop; unless-stopped: unless the user stopped it;
     // on-failure: a failure within the retry count). Containers that died while we were away
@@ -533,13 +540,21 @@ export class ContainerService {
     const { rootfs, etc, links, etcDone } = await this.prepareRootfs(c, p);
     try {
       if (etcDone.status === "rejected") throw etcDone.reason;
-      const spec = await launchSpec({
-        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
-        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
-      });
+      // A container on bridge networks gets its namespace now, so that plugging it runs beside runc create.
+      const netns = this.networks.needsPlug(c) ? this.netnsFile(c.Id) : undefined;
+      const [specDone, nsDone] = await Promise.allSettled([
+        launchSpec({
+          c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
+          find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns, netns,
+        }),
+        netns ? makeNetns(netns) : undefined,
+      ]);
+      if (specDone.status === "rejected") throw specDone.reason;
+      if (nsDone.status === "rejected") throw nsDone.reason;
+      const spec = specDone.value;
       await this.mountShm(c);
       trace("spec built");
-      const created = await this.createAndStart(c, spec, p, logSet);
+      const created = await this.createAndStart(c, spec, p, logSet, netns);
       await this.recordStarted(c, created);
     } catch (e) {
       throw await this.launchFailed(c, rootfs, e);
@@ -587,19 +602,23 @@ export class ContainerService {
   }
 
   /** conmon + runc create (waiting attachers connect meanwhile), the network plugged into the new namespace, runc start. */
-  private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths, logSet: LogSettings): Promise<{ pid: number; conmonPid: number }> {
+  private async createAndStart(c: ContainerRecord, spec: RuntimeSpec, p: ContainerPaths, logSet: LogSettings, netns: string | undefined): Promise<{ pid: number; conmonPid: number }> {
     // Attachers connect while runc creates the container (the helper waits for conmon's socket); they are
     // spawned once conmon is, so their spawn does not hold up conmon's.
     const waiting = this.pendingAttach.get(c.Id) ?? [];
     this.pendingAttach.delete(c.Id);
     let attaching: Promise<AttachStreams>[] = [];
     const startAttachers = (): void => { if (!attaching.length) attaching = waiting.map((w) => this.runtime.attach(c.Id, p, { stdin: w.stdin, tty: c.Config.Tty })); };
+    // The namespace exists already: its veths are made while runc creates the container in it.
+    const plugging = netns ? this.networks.plug(c, netns).then(() => trace("network plugged")) : undefined;
+    plugging?.catch(() => { /* awaited below */ });
     let created: { pid: number; conmonPid: number };
     try {
       created = await this.runtime.create({ id: c.Id, spec, paths: p, terminal: c.Config.Tty, stdin: c.Config.OpenStdin, stdinOnce: c.Config.StdinOnce, log: { none: logSet.driver === "none", sizeMax: logSet.spoolMax }, onSpawned: startAttachers });
     } catch (e) {
       for (const a of attaching) void a.then((s) => s.close(), () => {});
       for (const w of waiting) w.reject(e as Error);
+      await plugging?.catch(() => {});
       throw e;
     }
     try {
@@ -608,7 +627,8 @@ export class ContainerService {
       // The log pump starts beside the network plug and the attachers: all three come before runc start.
       const logStarted = this.logMgr.start(c.Id, logSet, this.logPaths(c.Id));
       logStarted.catch(() => { /* awaited below */ });
-      if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
+      if (plugging) await plugging;
+      else if (this.networks.needsPlug(c)) { await this.networks.plug(c, created.pid); trace("network plugged"); }
       await logStarted;
       const results = await Promise.allSettled(attaching);
       results.forEach((r, i) => (r.status === "fulfilled" ? waiting[i].resolve(r.value) : waiting[i].reject(r.reason as Error)));
@@ -639,6 +659,7 @@ export class ContainerService {
     await this.unmountShm(c).catch(() => {});
     await removeCgroup(`/berth/${c.Id}`).catch(() => {});
     await this.networks.release(c).catch(() => {});
+    await removeNetns(this.netnsFile(c.Id)).catch(() => {});
     const msg = errorMessage(e);
     c.State.Error = msg;
     c.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
@@ -732,6 +753,8 @@ export class ContainerService {
         if (restart) { c.State.Status = "restarting"; c.State.Restarting = true; }
         c.Berth.ConmonPid = 0;
         await this.networks.release(c).catch(() => {});
+        // Its namespace (and with it the container ends of its veths) goes now; the kernel frees the pairs.
+        await removeNetns(this.netnsFile(id)).catch(() => {});
         // An --rm container's rootfs goes with its removal, after its waiters are told.
         if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
         await this.unmountShm(c).catch(() => {});
@@ -1117,6 +1140,7 @@ export class ContainerService {
     }
     await this.store.snapshots.unmount(join(d, "rootfs")).catch(() => {}); // no spawn when not mounted
     await this.unmountShm(c).catch(() => {});
+    await removeNetns(this.netnsFile(c.Id)).catch(() => {});
     await fsp.rm(d, { recursive: true, force: true });
     // conmon's link to the attach socket (socketDir/<id> → bundle)
     await fsp.rm(this.rtPaths(c.Id).socketDir + "/" + c.Id, { force: true });

@@ -739,13 +739,16 @@ export class NetworkService {
     if (fw.length) this.fwPorts.set(c.Id, fw);
   }
 
-  /** Between `runc create` and `runc start`: one veth per network into the container's namespace, then the port rules. */
-  async plug(c: ContainerRecord, pid: number): Promise<void> {
+  /**
+   * Before `runc start`: one veth per network into the container's namespace (the file that keeps it,
+   * made before `runc create` so this runs beside it; or a process's, by pid), then the port rules.
+   */
+  async plug(c: ContainerRecord, netns: string | number): Promise<void> {
     const ifaces: Record<string, string> = {}, veths: Record<string, string> = {};
     let i = 0, gatewaySet = false;
     const ns = c.NetworkSettings as Record<string, unknown>;
-    ns.SandboxKey = `/proc/${pid}/ns/net`;
-    ns.SandboxID = createHash("sha256").update(c.Id + pid).digest("hex");
+    ns.SandboxKey = typeof netns === "number" ? `/proc/${netns}/ns/net` : netns;
+    ns.SandboxID = createHash("sha256").update(c.Id + String(netns)).digest("hex");
     for (const ep of Object.values(this.endpoints(c))) {
       const d = this.store.networks.get(ep.NetworkID);
       const l = this.live.get(ep.NetworkID);
@@ -754,7 +757,7 @@ export class NetworkService {
       const plan = this.vethPlan(d, l, ep, ifName, !gatewaySet);
       if (plan.gateway) gatewaySet = true;
       const hostIf = hostVethName();
-      await plug(pid, plan, hostIf, i === 1);
+      await plug(netns, plan, hostIf, i === 1);
       ifaces[d.Id] = ifName;
       veths[d.Id] = hostIf;
     }

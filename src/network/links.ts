@@ -1,7 +1,10 @@
 /**
  * Links: Linux bridges and the veth pairs that plug a container's network
- * namespace into them. Each step is one `ip -batch` (two processes to plug a
- * container in: one on the host side, one inside its namespace via nsenter).
+ * namespace into them. Each step is one `ip -batch`, run by the daemon's
+ * helper (src/lib/mounter.ts: one request to plug a container in, the host
+ * side then the inside of its namespace); without the helper, spawned (two
+ * processes to plug a container in: one on the host side, one inside its
+ * namespace via nsenter).
  * A container's end lives in its namespace, so when the namespace goes (the
  * container exits) the kernel removes the pair: nothing to clean up, even
  * after a crash of the daemon.
@@ -11,8 +14,20 @@ import { basename } from "node:path";
 import { randomBytes } from "node:crypto";
 import { run } from "../lib/proc.js";
 import { SystemError } from "../lib/errors.js";
+import { ipBatches, MountError } from "../lib/mounter.js";
+
+/** Each step's lines in turn, through the helper; false when it is not there (nothing was done). */
+async function viaHelper(steps: { netns?: string; lines: string[] }[]): Promise<boolean> {
+  const p = ipBatches(steps);
+  if (!p) return false;
+  try { await p; return true; } catch (e) {
+    if (e instanceof MountError) throw new SystemError(e.message.split("; ").slice(-2).join("; "));
+    return false; // the helper died before it answered: spawn ip instead
+  }
+}
 
 async function ipBatch(lines: string[], netnsPath?: string): Promise<void> {
+  if (await viaHelper([{ netns: netnsPath, lines }])) return;
   const input = lines.join("\n") + "\n";
   const r = netnsPath
     ? await run("nsenter", [`--net=${netnsPath}`, "ip", "-batch", "-"], { input })
@@ -90,18 +105,18 @@ export interface VethPlan {
 export function hostVethName(): string { return "veth" + randomBytes(4).toString("hex"); }
 
 /**
- * Plugs the namespace of process `pid` into a bridge: the pair is made with
+ * Plugs a network namespace (a process's, by pid, or one kept at a path) into a bridge: the pair is made with
  * its container end directly inside the namespace, the host end joins the
  * bridge (hairpin on, so a container reaches its own published ports), then
  * the container end gets its MAC, address and default route.
  */
-export async function plug(pid: number, plan: VethPlan, hostIf: string, firstInNs: boolean): Promise<void> {
+export async function plug(ns: number | string, plan: VethPlan, hostIf: string, firstInNs: boolean): Promise<void> {
   const mtu = plan.mtu ? ` mtu ${plan.mtu}` : "";
-  await ipBatch([
-    `link add ${hostIf}${mtu} type veth peer name ${plan.ifName}${mtu} netns ${pid}`,
+  const host = [
+    `link add ${hostIf}${mtu} type veth peer name ${plan.ifName}${mtu} netns ${ns}`,
     `link set ${hostIf} master ${plan.bridge} up`,
     `link set dev ${hostIf} type bridge_slave hairpin on`,
-  ]);
+  ];
   const inside = [
     ...(firstInNs ? ["link set lo up"] : []),
     `link set ${plan.ifName} address ${plan.mac}`,
@@ -112,8 +127,17 @@ export async function plug(pid: number, plan: VethPlan, hostIf: string, firstInN
     ...(plan.gateway ? [`route add default via ${plan.gateway} dev ${plan.ifName}`] : []),
     ...(plan.gateway6 ? [`route add default via ${plan.gateway6} dev ${plan.ifName}`] : []),
   ];
+  const netns = typeof ns === "number" ? `/proc/${ns}/ns/net` : ns;
   try {
-    await ipBatch(inside, `/proc/${pid}/ns/net`);
+    if (await viaHelper([{ lines: host }, { netns, lines: inside }])) return;
+  } catch (e) {
+    // The host side may have been made before the inside failed.
+    if (linkExists(hostIf)) await ipBatch([`link del ${hostIf}`]).catch(() => {});
+    throw e;
+  }
+  await ipBatch(host);
+  try {
+    await ipBatch(inside, netns);
   } catch (e) {
     await ipBatch([`link del ${hostIf}`]).catch(() => {});
     throw e;

@@ -2,7 +2,8 @@
  * src/lib/mounter.ts: mount(2)/umount2(2) through bin/berth-mounter (one helper, no fork of
  * the caller per call), with mount(8)'s option words turned into flags, the lazy unmount of a
  * busy mount, "not mounted" told apart, and the mount command where a path cannot go on the
- * helper's line protocol.
+ * helper's line protocol; network namespaces kept on a file, and `ip -batch` run by the helper
+ * (in such a namespace, too).
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -10,7 +11,7 @@ import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writ
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
-import { mountFs, unmountFs, mountOptions, stopMounter, MountError } from "../../src/lib/mounter.js";
+import { mountFs, unmountFs, mountOptions, stopMounter, MountError, makeNetns, removeNetns, ipBatches } from "../../src/lib/mounter.js";
 
 const root = mkdtempSync(join(tmpdir(), "berth-mounter-"));
 after(() => {
@@ -101,4 +102,36 @@ test("a path the helper's line protocol cannot carry (a tab) is mounted by the m
   assert.ok(readFileSync("/proc/self/mountinfo", "utf8").includes("with\\011tab"));
   assert.equal(await unmountFs(dir), true);
   assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes("with\\011tab"));
+});
+
+const nsLinks = (path: string): string[] => spawnSync("nsenter", [`--net=${path}`, "ip", "-o", "link", "show"], { encoding: "utf8" }).stdout
+  .split("\n").filter(Boolean).map((l) => `${l.split(": ")[1]} ${/state (\S+)/.exec(l)?.[1]}`);
+
+test("a network namespace kept on a file: a new one (only lo, down), ip batches run in it, gone with removeNetns", async () => {
+  const ns = join(root, "ns1");
+  await makeNetns(ns);
+  assert.ok(mountLine(ns)?.includes(" nsfs "), "bind-mounted nsfs");
+  assert.deepEqual(nsLinks(ns), ["lo DOWN"]);
+  // Both steps in one request: the first in the helper's own namespace (the host's), the second in ns.
+  const a = `bmta${process.pid % 100000}`, b = `bmtb${process.pid % 100000}`;
+  const p = ipBatches([{ lines: [`link add ${a} type veth peer name ${b} netns ${ns}`, `link set ${a} netns ${ns}`] }, { netns: ns, lines: ["link set lo up", `link set ${a} up`, `link set ${b} up`] }]);
+  assert.ok(p, "the helper is there (make build made bin/berth-mounter)");
+  await p;
+  assert.deepEqual(nsLinks(ns).map((l) => l.replace(/@\S+/, "")).sort(), [`${a} UP`, `${b} UP`, "lo UNKNOWN"]);
+  assert.equal(existsSync(`/sys/class/net/${a}`), false, "moved out of the host's namespace");
+  await removeNetns(ns);
+  assert.equal(mountLine(ns), undefined);
+  assert.equal(existsSync(ns), false);
+  await removeNetns(ns); // nothing to do the second time
+});
+
+test("a batch ip refuses: rejected with ip's words; the steps after it do not run", async () => {
+  const ns = join(root, "ns2");
+  await makeNetns(ns);
+  try {
+    await assert.rejects(ipBatches([{ netns: ns, lines: ["link set nosuchdev0 up"] }, { netns: ns, lines: ["link set lo up"] }])!, /nosuchdev0/);
+    assert.deepEqual(nsLinks(ns), ["lo DOWN"]);
+  } finally {
+    await removeNetns(ns);
+  }
 });
