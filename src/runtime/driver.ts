@@ -192,7 +192,9 @@ export class ConmonRuntime implements RuntimeDriver {
   private async conmon(args: string[], pipes: number, cwd: string): Promise<ChildProcess> {
     const stdio: ("ignore" | "pipe")[] = ["ignore", "ignore", "pipe"];
     for (let i = 0; i < pipes; i++) stdio.push("pipe");
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" };
+    // G_SLICE=always-malloc: GLib (2.74 here) would otherwise keep slice magazines in every conmon,
+    // 12 KiB more of its heap per container (bench/density; GLib 2.76 made malloc its default).
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3", G_SLICE: "always-malloc" };
     if (pipes >= 2) env._OCI_STARTPIPE = "4";
     if (pipes >= 3) env._OCI_ATTACHPIPE = "5";
     const child = spawn("conmon", args, { stdio, env, detached: true, cwd });
