@@ -269,6 +269,21 @@ export interface SpoolPumpOptions {
   onWrite?: () => void;
 }
 
+/**
+ * The slow fallback of every running pump, on one timer: each pass finds what fs.watch may have
+ * missed. One wake-up every 2 s for the daemon, not one per container.
+ */
+const slowPumps = new Set<SpoolPump>();
+let slowTimer: NodeJS.Timeout | undefined;
+function slowJoin(p: SpoolPump): void {
+  slowPumps.add(p);
+  if (!slowTimer) { slowTimer = setInterval(() => { for (const x of slowPumps) x.poke(); }, 2000); slowTimer.unref(); }
+}
+function slowLeave(p: SpoolPump): void {
+  slowPumps.delete(p);
+  if (!slowPumps.size && slowTimer) { clearInterval(slowTimer); slowTimer = undefined; }
+}
+
 export class SpoolPump {
   private fh: fsp.FileHandle | undefined;
   private ino = 0;
@@ -276,7 +291,6 @@ export class SpoolPump {
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
-  private slow: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
   private stopped = false;
   private rotateAsked = false;
@@ -292,10 +306,12 @@ export class SpoolPump {
   start(): void {
     this.stopped = false;
     this.watchSpool();
-    this.slow = setInterval(() => this.kick(0), 2000);
-    this.slow.unref();
+    slowJoin(this);
     this.kick(0);
   }
+
+  /** The shared slow timer's visit. */
+  poke(): void { this.kick(0); }
 
   private watchSpool(): void {
     this.watcher?.close();
@@ -333,7 +349,7 @@ export class SpoolPump {
   async stop(exited = false): Promise<void> {
     this.stopped = true;
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
-    if (this.slow) { clearInterval(this.slow); this.slow = undefined; }
+    slowLeave(this);
     this.watcher?.close();
     this.watcher = undefined;
     await this.flush().catch(() => {});
