@@ -200,3 +200,29 @@ async function writeOutput(c: Ctx, out: OutputSpec, id: string, o: StreamOptions
   }
   await pipeline(res, createWriteStream(out.dest!));
 }
+
+/**
+ * `--build-context name=VALUE` as buildx: `docker-image://ref` (an image for FROM name / COPY --from=name),
+ * or a local directory (sent to the daemon as a tar, once, before the build). Other sources (URLs, git,
+ * oci-layout://) are refused by name.
+ */
+export async function uploadContexts(c: Ctx, specs: readonly string[]): Promise<Record<string, string> | undefined> {
+  if (!specs.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const i = spec.indexOf("=");
+    if (i <= 0 || i === spec.length - 1) throw new UsageError(`invalid context value: ${spec}, expected key=value`);
+    const name = spec.slice(0, i), v = spec.slice(i + 1);
+    if (v.startsWith("docker-image://")) { out[name] = v; continue; }
+    if (/^[a-z][a-z0-9+.-]*:\/\//.test(v) || v.startsWith("git@")) throw new UsageError(`build context ${name}=${v}: berth build takes docker-image://<ref> or a local directory`);
+    const { statSync } = await import("node:fs");
+    let isDir = false;
+    try { isDir = statSync(v).isDirectory(); } catch { /* below */ }
+    if (!isDir) throw new ExitError(`unable to prepare context: path "${v}" not found`, 1);
+    const { spawn } = await import("node:child_process");
+    const p = spawn("tar", ["-C", v, "-c", "."], { stdio: ["ignore", "pipe", "ignore"] });
+    const r = await c.api.json<{ ID: string }>("POST", "/berth/build/context", { raw: p.stdout, headers: { "Content-Type": "application/x-tar" } });
+    out[name] = r.ID;
+  }
+  return out;
+}

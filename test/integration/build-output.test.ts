@@ -205,3 +205,26 @@ test("Ctrl-C: SIGINT to `berth build` exits 130 (as the docker CLI's build) and 
   assert.equal(spawnSync("pgrep", ["-f", `conmon.*${d.root}`]).status, 1);
   assert.ok(existsSync(d.dataRoot));
 });
+
+test("--build-context name=DIR and name=docker-image://ref: FROM and COPY --from read them; the uploaded directory is removed after the build", () => {
+  const ctx = context({ Dockerfile: "FROM base\nCOPY --from=extra e.txt /e.txt\nCOPY --from=img /bin/busybox /bb\nCOPY --from=more m.txt /m.txt\n" });
+  const extra = context({ "e.txt": "from the extra context\n" });
+  const more = context({ "m.txt": "more\n" });
+  try {
+    const r = d.berth(["build", "-q", "--build-context", "base=docker-image://busybox", "--build-context", `extra=${extra}`,
+      "--build-context", "img=docker-image://busybox:latest", "--build-context", `more=${more}`, "-t", "bout-ctx", ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(d.berth(["run", "--rm", "bout-ctx", "cat", "/e.txt", "/m.txt"]).stdout, "from the extra context\nmore\n");
+    assert.equal(d.berth(["run", "--rm", "bout-ctx", "sh", "-c", "cmp /bb /bin/busybox && echo same"]).stdout, "same\n");
+    assert.deepEqual(readdirSync(join(d.dataRoot, "tmp")).filter((n) => n.startsWith("build-")), []);
+    // A changed file in a named context is a changed input: the step runs again.
+    writeFileSync(join(extra, "e.txt"), "changed\n");
+    assert.equal(d.berth(["build", "-q", "--build-context", "base=docker-image://busybox", "--build-context", `extra=${extra}`,
+      "--build-context", "img=docker-image://busybox:latest", "--build-context", `more=${more}`, "-t", "bout-ctx", ctx]).code, 0);
+    assert.equal(d.berth(["run", "--rm", "bout-ctx", "cat", "/e.txt"]).stdout, "changed\n");
+    // Not a directory, not an image: the docker CLI's words.
+    const bad = d.berth(["build", "--build-context", `x=${join(extra, "nope")}`, ctx]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /unable to prepare context: path ".*nope" not found/);
+  } finally { d.berth(["rmi", "-f", "bout-ctx"]); }
+});
