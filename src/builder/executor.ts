@@ -100,10 +100,10 @@ export interface BuildOptions {
   ssh?: SshAgents;
   /** Entitlements the build was given (`build --allow`): network.host, security.insecure. */
   allow?: readonly string[];
+  /** The network of RUN steps that name none (`build --network`): "default" when unset. */
+  network?: string;
   /** BuildKit's progress (progress.ts): when given, steps report there (say and output then carry nothing the client shows). */
   progress?: BuildProgress;
-  /** Named build contexts (`build --build-context name=docker-image://ref|path`), for FROM and --from words that name no stage. */
-  contexts?: ReadonlyMap<string, { image?: string; dir?: string }>;
   /** Labels the final image gets from its last step's image (the inline cache: cache-export.ts), with --label's. */
   finalLabels?: (image: string) => Promise<Record<string, string>>;
 }
@@ -293,9 +293,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       base = parentStage.image ? (await backend.imageById(parentStage.image))! : null;
       digest = parentStage.digest;
     } else {
-      const nc = opts.contexts?.get(ref);
-      if (nc?.dir) throw new BadParameterError(`FROM ${ref}: a local build context is not an image (COPY --from=${ref} reads it)`);
-      base = await baseImage(nc?.image ?? ref, !!opts.pull, out.status ?? out.say);
+      base = await baseImage(ref, !!opts.pull, out.status ?? out.say);
       digest = base.id;
     }
     out.say(` ---> ${base ? short(base.id) : "scratch"}\n`);
@@ -459,7 +457,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
         const args = argEnv(st);
         const cc: StepConfig = { ...st.config, Cmd: args.length ? [`|${args.length}`, ...args, ...cmd] : cmd, Image: st.image ?? "" };
         // Secrets given as environment variables are the command's only: not in the recorded config or history.
-        const r = await backend.run(st.image, cmd, [...args, ...secretEnv], st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal, { network: ins.network, privileged: ins.security === "insecure" });
+        const r = await backend.run(st.image, cmd, [...args, ...secretEnv], st.config, history, st.output, (cid) => st.say(` ---> Running in ${short(cid)}\n`), mounts.filter((m): m is RunMountSpec => !!m), cc, stop.signal, { network: ins.network === "default" ? opts.network || "default" : ins.network, privileged: ins.security === "insecure" });
         if (stop.signal.aborted && !r.image) throw new BuildCancelledError();
         if (r.exitCode !== 0 || !r.image) {
           throw new SystemError(`The command '${cmd.join(" ")}' returned a non-zero code: ${r.exitCode}`);
@@ -564,9 +562,7 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
 
     const copyFrom = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
       if (!from) return fn(opts.contextDir);
-      const nc = stageImage(from, st.stage) ? undefined : opts.contexts?.get(from);
-      if (nc?.dir) return fn(nc.dir);
-      const id = stageImage(from, st.stage)?.image ?? (await baseImage(nc?.image ?? from, false, st.say)).id;
+      const id = stageImage(from, st.stage)?.image ?? (await baseImage(from, false, st.say)).id;
       return backend.withRootfs(id, fn);
     };
     await copyFrom(async (root) => {

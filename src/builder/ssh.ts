@@ -82,8 +82,8 @@ export function parseSshHeader(header: string | string[] | undefined): Map<strin
   return out;
 }
 
-/** How a RUN step's container is made beyond its mounts: `--network` and `--security=insecure` (privileged). */
-export interface RunExtras { network?: "default" | "none" | "host"; privileged?: boolean }
+/** How a RUN step's container is made beyond its mounts: its network (RUN --network, else the build's) and `--security=insecure` (privileged). */
+export interface RunExtras { network?: string; privileged?: boolean }
 
 /**
  * BuildKit's entitlements: RUN --network=host needs `network.host`, RUN --security=insecure

@@ -8,7 +8,7 @@ import { contextTar, defaultDockerfileName, fileIn, type OutsideDockerfile } fro
 import type { BuildCachePruneResponse } from "../api/types.js";
 import { readLine } from "../lib/stdio.js";
 import { humanSize } from "../lib/format.js";
-import { finishBuild, importLocalCache, parseCacheSpec, parseOutput, progressMode, tagsImage, uploadContexts } from "./build-output.js";
+import { finishBuild, importLocalCache, parseCacheSpec, parseOutput, progressMode, tagsImage } from "./build-output.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -38,19 +38,18 @@ export const buildCommand: Command = {
     { long: "metadata-file", type: "string", desc: "Write build result metadata to the file" },
     { long: "annotation", type: "list", desc: "Add annotation to the image" },
     { long: "cache-from", type: "list", desc: "External cache sources (e.g., \"user/app:cache\", \"type=local,src=path/to/dir\")" },
-    { long: "build-context", type: "list", desc: "Additional build contexts (e.g., name=path or name=docker-image://ref)" },
     { long: "cache-to", type: "list", desc: "Cache export destinations (e.g., \"type=inline\", \"type=local,dest=path/to/dir\")" },
     { long: "ssh", type: "list", desc: "SSH agent socket or keys to expose to the build (format: \"default|<id>[=<socket>|<key>[,<key>]]\")" },
     { long: "allow", type: "list", desc: "Allow extra privileged entitlement (e.g., \"network.host\", \"security.insecure\")" },
+    { long: "network", type: "string", desc: "Set the networking mode for the RUN instructions during build (default \"default\")" },
   ],
   run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"build" requires exactly 1 argument.`);
-    // A git repository (as the docker CLI tells one: git://, git@, github.com/, a URL ending in .git): the daemon clones it (remote=).
+    // A git repository (as the docker CLI tells one: git://, git@, github.com/, a URL ending in .git): cloned here, as the docker CLI does.
     const gitContext = /^(git:\/\/|git@|github\.com\/)|^(https?|ssh):\/\/[^#]*\.git(#.*)?$/.test(a[0]);
     if (a[0] === "-" || (!gitContext && /^(https?|git):\/\//.test(a[0]))) throw new UsageError("berth build takes a local directory or a git repository as its context");
     const extraHeaders = { ...sshHeader((f.ssh as string[] | undefined) ?? []), ...allowHeader((f.allow as string[] | undefined) ?? []) };
-    if (gitContext) return remoteBuild(c, f, a[0], extraHeaders);
-    const dir = resolve(a[0]);
+    const dir = gitContext ? await gitCheckout(a[0]) : resolve(a[0]);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ExitError(`unable to prepare context: path "${a[0]}" not found`, 1);
     // As the docker CLI: -f is relative to the current directory; a Dockerfile outside the context (or "-",
     // stdin) is sent inside the context tar under a random name. With no -f: Dockerfile, or Containerfile
@@ -58,7 +57,7 @@ export const buildCommand: Command = {
     let source: string | OutsideDockerfile = defaultDockerfileName(fileIn(dir));
     if (f.file === "-") source = { content: readFileSync(0) };
     else if (f.file) {
-      const p = resolve(String(f.file));
+      const p = resolve(gitContext ? dir : ".", String(f.file));
       const rel = relative(dir, p);
       if (!existsSync(p)) throw new ExitError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${p}: no such file or directory`, 1);
       source = rel === ".." || rel.startsWith("../") || isAbsolute(rel) ? { content: readFileSync(p) } : rel.split(sep).join("/");
@@ -77,14 +76,14 @@ export const buildCommand: Command = {
     // Settle the API version first: a streamed context cannot be sent twice.
     await c.api.json("GET", "/version");
     for (const x of cacheFrom) if (x.type === "local") await importLocalCache(c, x.dir!);
-    const contexts = await uploadContexts(c, (f["build-context"] as string[] | undefined) ?? []);
     const res = await c.api.stream("POST", "/build", {
       query: {
         t: tagsImage(outputs) ? tags : [], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
         nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined,
+        networkmode: (f.network as string) || undefined,
         berthprogress: mode === "plain" || mode === "tty" ? "1" : undefined, berthresult: outputs.length || f["metadata-file"] || cacheToDirs.length ? "1" : undefined,
         cachefrom: cacheFrom.some((x) => x.type === "image") ? JSON.stringify(cacheFrom.filter((x) => x.type === "image").map((x) => x.ref)) : undefined,
-        berthcacheto: cacheTo.some((x) => x.type === "inline") ? "inline" : undefined, berthcontexts: contexts ? JSON.stringify(contexts) : undefined,
+        berthcacheto: cacheTo.some((x) => x.type === "inline") ? "inline" : undefined,
       },
       raw: body, headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}), ...extraHeaders },
     });
@@ -95,26 +94,22 @@ export const buildCommand: Command = {
   },
 };
 
-/** A build of a git repository the daemon clones (`remote=`): no context is sent; -f names the Dockerfile inside the repository's directory. */
-async function remoteBuild(c: Parameters<Command["run"]>[0], f: Parameters<Command["run"]>[1], url: string, headers: Record<string, string>): Promise<number> {
-  const secrets = parseSecrets((f.secret as string[] | undefined) ?? []);
-  const mode = progressMode(f.progress as string | undefined, !!f.quiet);
-  const outputs = ((f.output as string[] | undefined) ?? []).map(parseOutput);
-  if (outputs.length > 1) throw new UsageError("multiple outputs currently unsupported");
-  const tags = (f.tag as string[] | undefined) ?? [];
-  await c.api.json("GET", "/version");
-  const res = await c.api.stream("POST", "/build", {
-    query: {
-      remote: url, t: tagsImage(outputs) ? tags : [], dockerfile: (f.file as string) || undefined, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
-      nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined,
-      berthprogress: mode === "plain" || mode === "tty" || outputs.length || f["metadata-file"] ? "1" : undefined,
-    },
-    raw: Buffer.alloc(0), headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}), ...headers },
-  });
-  return finishBuild(c, res, {
-    mode, outputs, tags, annotations: (f.annotation as string[] | undefined) ?? [],
-    iidfile: (f.iidfile as string) || undefined, metadataFile: (f["metadata-file"] as string) || undefined,
-  });
+/**
+ * A git build context (`URL#ref:dir`), as the docker CLI takes one: cloned with git into a temporary
+ * directory (gone when berth exits), whose directory is then sent as any context is (its .dockerignore
+ * applied). -f is relative to it. The daemon's own `remote=` is for API clients.
+ */
+async function gitCheckout(url: string): Promise<string> {
+  const { parseGitRef, cloneGit } = await import("../lib/git.js");
+  const g = parseGitRef(url);
+  if (!g) throw new UsageError(`unable to prepare context: ${url} is not a git repository URL`);
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const tmp = mkdtempSync(join(tmpdir(), "berth-build-git-"));
+  process.once("exit", () => rmSync(tmp, { recursive: true, force: true }));
+  try { return await cloneGit(g, join(tmp, "repo")); } catch (e) {
+    throw new ExitError(`unable to prepare context: unable to 'git clone' to temporary context directory: ${(e as Error).message}`, 1);
+  }
 }
 
 /**

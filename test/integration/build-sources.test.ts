@@ -15,7 +15,7 @@ import type { AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join, basename, normalize } from "node:path";
-import { Daemon, runSync, runAsync, until, freePort, BERTH, DOCKER, type Result } from "./harness.js";
+import { Daemon, runSync, runAsync, until, freePort, api, BERTH, DOCKER, type Result } from "./harness.js";
 
 const d = new Daemon();
 const dirs: string[] = [];
@@ -174,6 +174,14 @@ test("RUN --network=none has only lo, default the build's network, host the host
     assert.deepEqual(devs(r.stdout, "plain"), ["eth0", "lo"], via);
   }
 
+  // The build's --network is the network of the RUN steps that name none (the API's networkmode).
+  const plain = context({ Dockerfile: `FROM busybox\nRUN echo "plain: $(${ifaces})"\n` });
+  for (const via of ["berth", "docker"]) {
+    const r = via === "berth" ? build(["--no-cache", "--network", "none", plain]) : dockerBuild(["--no-cache", "--network", "none", plain]);
+    assert.equal(r.code, 0, via + r.stderr + r.stdout);
+    assert.deepEqual(devs(r.stdout, "plain"), ["lo"], via);
+  }
+
   const host = context({ Dockerfile: `FROM busybox\nRUN --network=host echo "host: $(${ifaces})"\n` });
   let r = build(["--no-cache", host]);
   assert.notEqual(r.code, 0);
@@ -183,6 +191,10 @@ test("RUN --network=none has only lo, default the build's network, host the host
   const hostDevs = readFileSync("/proc/net/dev", "utf8").split("\n").slice(2).map((l) => l.split(":")[0].trim()).filter(Boolean).sort();
   // The host's interfaces, as the host lists them (other tests add and remove veths meanwhile: compare the lasting ones).
   const lasting = (l: string[]) => l.filter((x) => !/^(veth|berth|br-|docker)/.test(x));
+  assert.deepEqual(lasting(devs(r.stdout, "host")), lasting(hostDevs));
+  // A build on the host's network may use it in RUN too (dockerd grants network.host with networkmode=host).
+  r = dockerBuild(["--no-cache", "--network", "host", host]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.deepEqual(lasting(devs(r.stdout, "host")), lasting(hostDevs));
 
   const caps = "grep CapEff /proc/self/status | cut -f2";
@@ -308,7 +320,7 @@ test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a com
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, new RegExp(`failed to fetch remote ${url.replace(/[.]/g, "\\.")}`));
 
-  // The build context itself from git: the daemon clones it (berth), the docker CLI clones it and sends it.
+  // The build context itself from git: berth and the docker CLI clone it and send it; an API client's remote= has the daemon clone it.
   for (const via of ["berth", "docker"]) {
     const tag = `src-gitctx-${via}`;
     r = via === "berth" ? await buildAsync(["-t", tag, `${url}#v1:app`]) : await dockerBuildAsync(["-t", tag, `${url}#v1:app`]);
@@ -319,6 +331,14 @@ test("ADD <git url>#ref:dir (http and git://) clones at a tag, a branch or a com
   r = await buildAsync(["-t", "src-gitctx-dev", `${url}#${commit2}:app`]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.equal(sh("src-gitctx-dev", "cat /ctx/file.txt"), "two\n");
+  images.push("src-gitctx-api");
+  const res = await api(d.sock, "POST", `/build?t=src-gitctx-api&remote=${encodeURIComponent(`${gitUrl}#v1:app`)}`, "", { "Content-Type": "application/x-tar" });
+  assert.equal(res.status, 200);
+  assert.match(res.body, /Successfully tagged src-gitctx-api:latest/);
+  assert.equal(sh("src-gitctx-api", "cat /ctx/file.txt; ls -A /ctx"), "one\n.dockerignore\nDockerfile\nfile.txt\n");
+  // Not a repository: the daemon says so.
+  const notGit = await api(d.sock, "POST", `/build?remote=${encodeURIComponent("https://example.invalid/x.tar")}`, "", { "Content-Type": "application/x-tar" });
+  assert.match(notGit.body, /unsupported remote context/);
 });
 
 test("ADD of a local archive of a few MB, tar or compressed with gzip, bzip2, xz or zstd, is unpacked into the destination", () => {
