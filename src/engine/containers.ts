@@ -753,11 +753,14 @@ export class ContainerService {
         if (restart) { c.State.Status = "restarting"; c.State.Restarting = true; }
         c.Berth.ConmonPid = 0;
         await this.networks.release(c).catch(() => {});
-        // Its namespace (and with it the container ends of its veths) goes now; the kernel frees the pairs.
-        await removeNetns(this.netnsFile(id)).catch(() => {});
-        // An --rm container's rootfs goes with its removal, after its waiters are told.
-        if (!c.HostConfig.AutoRemove) await this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {});
-        await this.unmountShm(c).catch(() => {});
+        // Side by side (each is one request to the mount helper): its network namespace (the kernel then
+        // frees its veth pairs), its /dev/shm, and its rootfs (an --rm container's goes with its removal,
+        // after its waiters are told).
+        await Promise.all([
+          removeNetns(this.netnsFile(id)).catch(() => {}),
+          this.unmountShm(c).catch(() => {}),
+          c.HostConfig.AutoRemove ? undefined : this.store.snapshots.unmount(join(this.dir(id), "rootfs")).catch(() => {}),
+        ]);
         // The runtime's own state goes in the background: nothing a waiter sees depends on it. It starts once
         // the waiters have been answered (the spawn of runc holds the event loop for milliseconds, and a
         // `run --rm` waits for that answer).
