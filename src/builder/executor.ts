@@ -104,6 +104,8 @@ export interface BuildOptions {
   network?: string;
   /** BuildKit's progress (progress.ts): when given, steps report there (say and output then carry nothing the client shows). */
   progress?: BuildProgress;
+  /** Named build contexts (`build --build-context name=docker-image://ref|path`), for FROM and --from words that name no stage. */
+  contexts?: ReadonlyMap<string, { image?: string; dir?: string }>;
   /** Labels the final image gets from its last step's image (the inline cache: cache-export.ts), with --label's. */
   finalLabels?: (image: string) => Promise<Record<string, string>>;
 }
@@ -293,7 +295,9 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
       base = parentStage.image ? (await backend.imageById(parentStage.image))! : null;
       digest = parentStage.digest;
     } else {
-      base = await baseImage(ref, !!opts.pull, out.status ?? out.say);
+      const nc = opts.contexts?.get(ref);
+      if (nc?.dir) throw new BadParameterError(`FROM ${ref}: a local build context is not an image (COPY --from=${ref} reads it)`);
+      base = await baseImage(nc?.image ?? ref, !!opts.pull, out.status ?? out.say);
       digest = base.id;
     }
     out.say(` ---> ${base ? short(base.id) : "scratch"}\n`);
@@ -562,7 +566,9 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
 
     const copyFrom = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
       if (!from) return fn(opts.contextDir);
-      const id = stageImage(from, st.stage)?.image ?? (await baseImage(from, false, st.say)).id;
+      const nc = stageImage(from, st.stage) ? undefined : opts.contexts?.get(from);
+      if (nc?.dir) return fn(nc.dir);
+      const id = stageImage(from, st.stage)?.image ?? (await baseImage(nc?.image ?? from, false, st.say)).id;
       return backend.withRootfs(id, fn);
     };
     await copyFrom(async (root) => {

@@ -6,7 +6,6 @@
  */
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { UsageError } from "../lib/args.js";
 import { ExitError, type Ctx } from "./command.js";
 import { jsonLines, type Response } from "../api/client.js";
@@ -118,6 +117,7 @@ async function exportLocalCache(c: Ctx, dir: string, records: { k: string; id: s
   let err = "";
   p.stderr.on("data", (d) => { err += d; });
   const exited = new Promise<number>((r) => p.on("close", (code) => r(code ?? 1)));
+  const { pipeline } = await import("node:stream/promises");
   await pipeline(res, p.stdin);
   if ((await exited) !== 0) throw new ExitError(`failed to write the cache to ${dir}: ${err.trim()}`, 1);
 }
@@ -189,6 +189,7 @@ async function writeOutput(c: Ctx, out: OutputSpec, id: string, o: StreamOptions
     let err = "";
     p.stderr.on("data", (d) => { err += d; });
     const exited = new Promise<number>((r) => p.on("close", (code) => r(code ?? 1)));
+    const { pipeline } = await import("node:stream/promises");
     await pipeline(res, p.stdin);
     if ((await exited) !== 0) throw new ExitError(`failed to write output to ${out.dest}: ${err.trim()}`, 1);
     return;
@@ -198,6 +199,7 @@ async function writeOutput(c: Ctx, out: OutputSpec, id: string, o: StreamOptions
     for await (const chunk of res) if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once("drain", r));
     return;
   }
+  const { pipeline } = await import("node:stream/promises");
   await pipeline(res, createWriteStream(out.dest!));
 }
 

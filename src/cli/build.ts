@@ -8,7 +8,7 @@ import { contextTar, defaultDockerfileName, fileIn, type OutsideDockerfile } fro
 import type { BuildCachePruneResponse } from "../api/types.js";
 import { readLine } from "../lib/stdio.js";
 import { humanSize } from "../lib/format.js";
-import { finishBuild, importLocalCache, parseCacheSpec, parseOutput, progressMode, tagsImage } from "./build-output.js";
+import { finishBuild, importLocalCache, parseCacheSpec, parseOutput, progressMode, tagsImage, uploadContexts } from "./build-output.js";
 
 function kv(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -38,6 +38,7 @@ export const buildCommand: Command = {
     { long: "metadata-file", type: "string", desc: "Write build result metadata to the file" },
     { long: "annotation", type: "list", desc: "Add annotation to the image" },
     { long: "cache-from", type: "list", desc: "External cache sources (e.g., \"user/app:cache\", \"type=local,src=path/to/dir\")" },
+    { long: "build-context", type: "list", desc: "Additional build contexts (e.g., name=path or name=docker-image://ref)" },
     { long: "cache-to", type: "list", desc: "Cache export destinations (e.g., \"type=inline\", \"type=local,dest=path/to/dir\")" },
     { long: "ssh", type: "list", desc: "SSH agent socket or keys to expose to the build (format: \"default|<id>[=<socket>|<key>[,<key>]]\")" },
     { long: "allow", type: "list", desc: "Allow extra privileged entitlement (e.g., \"network.host\", \"security.insecure\")" },
@@ -76,6 +77,7 @@ export const buildCommand: Command = {
     // Settle the API version first: a streamed context cannot be sent twice.
     await c.api.json("GET", "/version");
     for (const x of cacheFrom) if (x.type === "local") await importLocalCache(c, x.dir!);
+    const contexts = await uploadContexts(c, (f["build-context"] as string[] | undefined) ?? []);
     const res = await c.api.stream("POST", "/build", {
       query: {
         t: tagsImage(outputs) ? tags : [], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
@@ -83,7 +85,7 @@ export const buildCommand: Command = {
         networkmode: (f.network as string) || undefined,
         berthprogress: mode === "plain" || mode === "tty" ? "1" : undefined, berthresult: outputs.length || f["metadata-file"] || cacheToDirs.length ? "1" : undefined,
         cachefrom: cacheFrom.some((x) => x.type === "image") ? JSON.stringify(cacheFrom.filter((x) => x.type === "image").map((x) => x.ref)) : undefined,
-        berthcacheto: cacheTo.some((x) => x.type === "inline") ? "inline" : undefined,
+        berthcacheto: cacheTo.some((x) => x.type === "inline") ? "inline" : undefined, berthcontexts: contexts ? JSON.stringify(contexts) : undefined,
       },
       raw: body, headers: { "Content-Type": "application/x-tar", ...(secrets ? { "X-Berth-Build-Secrets": secrets } : {}), ...extraHeaders },
     });

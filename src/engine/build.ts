@@ -73,6 +73,8 @@ export interface BuildRequest {
   cacheFrom?: string[];
   /** `--cache-to type=inline` (or the build arg BUILDKIT_INLINE_CACHE=1): the image carries its cache. */
   inlineCache?: boolean;
+  /** Named build contexts (`--build-context`): name → `docker-image://<ref>`, or `berth-context://<id>` (a directory the client uploaded: uploadContext). */
+  contexts?: Record<string, string>;
 }
 
 export class BuildService {
@@ -268,7 +270,7 @@ export class BuildService {
         contextDir, tmpDir: tmp, ssh, allow: req.allow, network: req.network, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
         finalLabels: inline ? async (image) => { const v = await inlineValue(this.store, image, [...used].map(([k, i]) => ({ k, id: i }))); return v ? { [INLINE_LABEL]: v } : ({} as Record<string, string>); } : undefined,
-        secrets: new Map(Object.entries(req.secrets ?? {})), progress,
+        secrets: new Map(Object.entries(req.secrets ?? {})), progress, contexts: this.namedContexts(req.contexts),
         output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
       });
       trace("build: done");
@@ -282,7 +284,35 @@ export class BuildService {
       await Promise.all(pending);
       await ssh?.close();
       await fsp.rm(tmp, { recursive: true, force: true });
+      for (const v of Object.values(req.contexts ?? {})) { const d = this.uploadedContext(v); if (d) await fsp.rm(join(d, ".."), { recursive: true, force: true }); }
     }
+  }
+
+  /** A named context's directory: `berth-context://<id>` is one uploadContext made. */
+  private uploadedContext(v: string): string | undefined {
+    const m = /^berth-context:\/\/([0-9a-f]{24})$/.exec(v);
+    return m ? join(this.dataRoot, "tmp", `build-ctx-${m[1]}`, "ctx") : undefined;
+  }
+
+  private namedContexts(contexts: Record<string, string> | undefined): Map<string, { image?: string; dir?: string }> | undefined {
+    if (!contexts) return undefined;
+    const out = new Map<string, { image?: string; dir?: string }>();
+    for (const [name, v] of Object.entries(contexts)) {
+      const dir = this.uploadedContext(v);
+      if (dir) out.set(name, { dir });
+      else if (v.startsWith("docker-image://") && v.length > 15) out.set(name, { image: v.slice(15) });
+      else throw new BadParameterError(`invalid build context ${name}=${v}: docker-image://<ref> or a directory`);
+    }
+    return out;
+  }
+
+  /** `--build-context name=DIR`: the directory's tar unpacked for the build that names it (which removes it; a daemon start removes any left). */
+  async uploadContext(src: NodeJS.ReadableStream): Promise<string> {
+    const id = randomBytes(12).toString("hex");
+    const dir = join(this.dataRoot, "tmp", `build-ctx-${id}`, "ctx");
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    try { await unpackContext(src, dir); } catch (e) { await fsp.rm(join(dir, ".."), { recursive: true, force: true }); throw e; }
+    return `berth-context://${id}`;
   }
 
   /** `--cache-from <image>`: the image (pulled when missing; a failed pull only means no cache, as BuildKit) and its inline cache recorded. */

@@ -27,6 +27,7 @@ route("POST", "/build", async (e, c) => {
       network: q.get("networkmode") || undefined,
       progress: bool(q, "berthprogress"), result: bool(q, "berthresult"),
       cacheFrom: (json<string[]>("cachefrom") ?? []).filter((x) => typeof x === "string" && x), inlineCache: q.get("berthcacheto") === "inline",
+      contexts: json<Record<string, string>>("berthcontexts"),
     }, p.send, p.signal);
   } catch (err) {
     p.fail(err);
@@ -95,6 +96,9 @@ route("GET", "/berth/build/export", async (e, c) => {
   res.on("close", () => { if (!res.writableFinished) (out as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); });
   return HANDLED;
 });
+
+/** berth's own: a named build context's directory (`--build-context name=DIR`) as a tar body; answers `{"ID":"berth-context://<id>"}` for berthcontexts. */
+route("POST", "/berth/build/context", async (e, c) => ({ ID: await e.builds.uploadContext(c.req) }));
 
 /** berth's own: `--cache-to type=local` (the images of these records as an OCI layout tar; body `{"Records":[{k,id}]}`). */
 route("POST", "/berth/build/cache/export", async (e, c) => {
