@@ -49,7 +49,7 @@ export const buildCommand: Command = {
     // A git repository (as the docker CLI tells one: git://, git@, github.com/, a URL ending in .git): cloned here, as the docker CLI does.
     const gitContext = /^(git:\/\/|git@|github\.com\/)|^(https?|ssh):\/\/[^#]*\.git(#.*)?$/.test(a[0]);
     if (a[0] === "-" || (!gitContext && /^(https?|git):\/\//.test(a[0]))) throw new UsageError("berth build takes a local directory or a git repository as its context");
-    const extraHeaders = { ...sshHeader((f.ssh as string[] | undefined) ?? []), ...allowHeader((f.allow as string[] | undefined) ?? []) };
+    const extraHeaders = { ...(await sshHeader((f.ssh as string[] | undefined) ?? [])), ...allowHeader((f.allow as string[] | undefined) ?? []) };
     const dir = gitContext ? await gitCheckout(a[0]) : resolve(a[0]);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ExitError(`unable to prepare context: path "${a[0]}" not found`, 1);
     // As the docker CLI: -f is relative to the current directory; a Dockerfile outside the context (or "-",
@@ -115,30 +115,59 @@ async function gitCheckout(url: string): Promise<string> {
 }
 
 /**
- * `--ssh default|ID[=SOCKET]`, as buildx reads it: an agent socket per id, `$SSH_AUTH_SOCK` when no path
- * is given. The daemon is on this machine and reaches the sockets by path: they go, absolute, in the
- * X-Berth-Build-Ssh header (base64 of a JSON object id → path). Key files are not loaded: add them to an agent.
+ * `--ssh default|ID[=SOCKET|KEY[,KEY...]]`, as buildx reads it: an agent socket per id (`$SSH_AUTH_SOCK`
+ * when no path is given), or private key files, which berth loads into an ssh-agent of its own for the
+ * build (gone when berth exits; a key with a passphrase is refused, as buildx refuses it). The daemon is
+ * on this machine and reaches the sockets by path: they go, absolute, in the X-Berth-Build-Ssh header
+ * (base64 of a JSON object id → path).
  */
-export function sshHeader(specs: readonly string[]): Record<string, string> {
+export async function sshHeader(specs: readonly string[]): Promise<Record<string, string>> {
   if (!specs.length) return {};
   const out: Record<string, string> = {};
   for (const spec of specs) {
     const eq = spec.indexOf("=");
     const id = (eq < 0 ? spec : spec.slice(0, eq)).trim() || "default";
-    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(",").filter(Boolean);
-    if (paths.length > 1) throw new UsageError(`invalid argument "${spec}" for "--ssh" flag: berth forwards one agent socket per id`);
-    let path = paths[0];
-    if (!path) {
-      path = process.env.SSH_AUTH_SOCK ?? "";
-      if (!path) throw new ExitError("invalid empty ssh agent socket, make sure SSH_AUTH_SOCK is set", 1);
+    const paths = (eq < 0 ? [] : spec.slice(eq + 1).split(",").filter(Boolean)).map((p) => resolve(p));
+    if (!paths.length) {
+      const sock = process.env.SSH_AUTH_SOCK ?? "";
+      if (!sock) throw new ExitError("invalid empty ssh agent socket, make sure SSH_AUTH_SOCK is set", 1);
+      paths.push(resolve(sock));
     }
-    path = resolve(path);
-    let st;
-    try { st = statSync(path); } catch (e) { throw new ExitError(`failed to parse ssh agent ${id}: ${(e as Error).message}`, 1); }
-    if (!st.isSocket()) throw new ExitError(`failed to parse ssh agent ${id}: ${path} is not a socket (berth forwards agents: load the key with ssh-add)`, 1);
-    out[id] = path;
+    const kinds = paths.map((p) => {
+      try { return statSync(p).isSocket() ? "socket" : "file"; } catch (e) { throw new ExitError(`failed to parse ssh agent ${id}: ${(e as Error).message}`, 1); }
+    });
+    if (kinds[0] === "socket" && paths.length === 1) { out[id] = paths[0]; continue; }
+    if (kinds.includes("socket")) throw new UsageError(`invalid argument "${spec}" for "--ssh" flag: give one agent socket or key files`);
+    out[id] = await keyAgent(id, paths);
   }
   return { "X-Berth-Build-Ssh": Buffer.from(JSON.stringify(out)).toString("base64") };
+}
+
+/** An ssh-agent of this berth's own holding these keys, for the build; its socket's path. */
+async function keyAgent(id: string, keys: string[]): Promise<string> {
+  const { spawn, spawnSync } = await import("node:child_process");
+  const { mkdtempSync, rmSync, existsSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "berth-ssh-"));
+  const sock = join(dir, "agent.sock");
+  const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+  agent.unref();
+  const stop = () => { agent.kill("SIGTERM"); rmSync(dir, { recursive: true, force: true }); };
+  process.once("exit", stop);
+  const failed = new Promise<never>((_, rej) => agent.once("error", (e) => rej(new ExitError(`failed to start ssh-agent for ${id}: ${e.message}`, 1))));
+  failed.catch(() => {});
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(sock)) {
+    if (agent.exitCode !== null || Date.now() > deadline) { stop(); throw new ExitError(`failed to start ssh-agent for ${id}`, 1); }
+    await Promise.race([new Promise((r) => setTimeout(r, 20)), failed]);
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, SSH_AUTH_SOCK: sock, SSH_ASKPASS_REQUIRE: "never" };
+  delete env.DISPLAY;
+  for (const key of keys) {
+    const r = spawnSync("ssh-add", ["-q", key], { env, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", timeout: 10_000 });
+    if (r.status !== 0) { stop(); throw new ExitError(`failed to parse ${key}: ${(r.stderr || r.error?.message || "ssh-add failed").trim()}`, 1); }
+  }
+  return sock;
 }
 
 /** `--allow network.host|security.insecure`: the entitlements, in the X-Berth-Build-Allow header. */

@@ -84,7 +84,7 @@ after(async () => {
 });
 
 /** An ssh-agent of the test's own (foreground, on a socket in a temp dir) holding one new key. */
-async function startAgent(): Promise<{ sock: string; fingerprint: string }> {
+async function startAgent(): Promise<{ sock: string; key: string; fingerprint: string }> {
   const dir = tmp("berth-agent-");
   const sock = join(dir, "agent.sock");
   const key = join(dir, "id_ed25519");
@@ -96,7 +96,7 @@ async function startAgent(): Promise<{ sock: string; fingerprint: string }> {
   assert.equal(r.code, 0, r.stderr);
   const fingerprint = runSync("ssh-keygen", ["-lf", `${key}.pub`]).stdout.split(" ")[1];
   assert.match(fingerprint, /^SHA256:/);
-  return { sock, fingerprint };
+  return { sock, key, fingerprint };
 }
 
 /**
@@ -116,19 +116,24 @@ function sshAddKit(ctx: string): void {
 const SSH_ADD = "/kit/ld.so --library-path /kit /kit/ssh-add";
 
 test("RUN --mount=type=ssh: the agent given with --ssh answers in the step (ssh-add -l lists its key), at /run/buildkit/ssh_agent.0 and SSH_AUTH_SOCK, in no layer", async () => {
-  const { sock, fingerprint } = await startAgent();
+  const { sock, key, fingerprint } = await startAgent();
   const ctx = context({
     Dockerfile: [
       "FROM busybox",
       `RUN --mount=type=bind,source=kit,target=/kit --mount=type=ssh echo "sock=$SSH_AUTH_SOCK" && stat -c 'mode=%a uid=%u' /run/buildkit/ssh_agent.0 && ${SSH_ADD} -l`,
       `RUN --mount=type=bind,source=kit,target=/kit --mount=type=ssh,id=work,target=/tmp/agent,mode=0640,uid=1000,required echo "sock=$SSH_AUTH_SOCK" && stat -c 'mode=%a uid=%u' /tmp/agent && ${SSH_ADD} -L`,
+      // A key file: berth loads it into an agent of its own for the build.
+      `RUN --mount=type=bind,source=kit,target=/kit --mount=type=ssh,id=keyed,required ${SSH_ADD} -l | sed 's/^/keyed: /'`,
       "",
     ].join("\n"),
   });
   sshAddKit(ctx);
   // --ssh default takes $SSH_AUTH_SOCK; id=path names one.
-  const r = build(["--no-cache", "--ssh", "default", "--ssh", `work=${sock}`, "-t", "src-ssh", ctx], { env: { SSH_AUTH_SOCK: sock } });
+  const r = build(["--no-cache", "--ssh", "default", "--ssh", `work=${sock}`, "--ssh", `keyed=${key}`, "-t", "src-ssh", ctx], { env: { SSH_AUTH_SOCK: sock } });
   assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.ok(r.stdout.includes(`keyed: 256 ${fingerprint} berth-test-key (ED25519)`), r.stdout);
+  // berth's own agent went with it.
+  assert.equal(runSync("pgrep", ["-f", `ssh-agent -D -a ${tmpdir()}/berth-ssh-`]).stdout, "");
   assert.match(r.stdout, /sock=\/run\/buildkit\/ssh_agent\.0\n/);
   assert.match(r.stdout, /mode=600 uid=0\n/);
   assert.ok(r.stdout.includes(`256 ${fingerprint} berth-test-key (ED25519)`), r.stdout);
@@ -150,10 +155,10 @@ test("RUN --mount=type=ssh without --ssh: a required mount fails with BuildKit's
   // As BuildKit: the variable is set (LLB names the socket), the socket is not there.
   assert.match(r.stdout, /sock=\[\/run\/buildkit\/ssh_agent\.0\]\n/);
   assert.match(r.stdout, /No such file or directory/);
-  // A socket that is not one: the client refuses it.
+  // A path that is neither an agent's socket nor a key: the client refuses it.
   r = build(["--ssh", `default=${join(opt, "Dockerfile")}`, opt]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /is not a socket/);
+  assert.match(r.stderr, /failed to parse .*Dockerfile/);
 });
 
 test("RUN --network=none has only lo, default the build's network, host the host's (only with --allow network.host); --security=insecure only with --allow security.insecure", () => {
