@@ -478,8 +478,8 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
    * RUN --mount, as BuildKit: type=cache is a directory kept between builds (by id, default the target),
    * type=bind a read-only view of the context (or of a path in it), type=tmpfs a fresh tmpfs, type=secret
    * a build secret as a read-only file (mode 0400 unless told, /run/secrets/<id> unless told) and/or an
-   * environment variable of the command. ssh agents are not provided: a required one fails the step, an
-   * optional one is left out.
+   * environment variable of the command, type=ssh the client's agent through a socket of the step's own
+   * (made when the step runs, ssh.ts; a required one the client did not forward fails the step now).
    */
   function runMount(m: RunMount, st: State, secretEnv: string[]): RunMountSpec | undefined {
     const target = m.target ? posix.resolve(st.config.WorkingDir || "/", m.target) : undefined;
