@@ -193,3 +193,48 @@ test("SIGTERM lets an in-flight upload finish, then the server exits 0", async (
   assert.equal(code, 0);
   assert.match(regOut, /"msg":"stopped"/);
 });
+
+test("a killed upload (the client cut off mid-chunk, then the registry itself killed -9) shows no blob, and resumes from the offset GET reports", async () => {
+  const root = join(work, "killed-root");
+  let r = startRegistry(["--root", root, "--addr", "127.0.0.1:0"]);
+  try {
+    let p = await r.port;
+    const blob = randomBytes(3_000_000);
+    const digest = sha256(blob);
+    const post = await fetch(`http://127.0.0.1:${p}/v2/killed/bb/blobs/uploads/`, { method: "POST" });
+    assert.equal(post.status, 202);
+    const loc = post.headers.get("location")!;
+    const path = loc.startsWith("http") ? new URL(loc).pathname + new URL(loc).search : loc;
+    // The client dies one megabyte into a three-megabyte PATCH.
+    const s = connect(p, "127.0.0.1");
+    s.on("error", () => {});
+    s.write(`PATCH ${path} HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${blob.length}\r\n\r\n`);
+    s.write(blob.subarray(0, 1_000_000));
+    await until("the first megabyte to land", async () => (await fetch(`http://127.0.0.1:${p}${path}`)).headers.get("range") === "0-999999" || undefined);
+    s.destroy();
+    assert.equal((await fetch(`http://127.0.0.1:${p}/v2/killed/bb/blobs/${digest}`, { method: "HEAD" })).status, 404, "nothing visible");
+    // Then the registry dies too, and starts again on the same root: the upload is still there, at its offset.
+    r.proc.kill("SIGKILL");
+    await until("the registry to die", () => r.proc.exitCode !== null || r.proc.signalCode !== null || undefined);
+    r = startRegistry(["--root", root, "--addr", "127.0.0.1:0"]);
+    p = await r.port;
+    assert.equal((await fetch(`http://127.0.0.1:${p}/v2/killed/bb/blobs/${digest}`, { method: "HEAD" })).status, 404, "nothing visible after the restart");
+    const st = await fetch(`http://127.0.0.1:${p}${path}`);
+    assert.equal(st.status, 204);
+    const range = st.headers.get("range")!;
+    const at = Number(/^0-(\d+)$/.exec(range)![1]) + 1;
+    assert.equal(at, 1_000_000);
+    // A chunk that does not start at the offset is refused; the rest from the offset, then the PUT, succeed.
+    const wrong = await fetch(`http://127.0.0.1:${p}${path}`, { method: "PATCH", headers: { "Content-Type": "application/octet-stream", "Content-Range": `0-9` }, body: new Uint8Array(blob.subarray(0, 10)) });
+    assert.equal(wrong.status, 416);
+    const rest = await fetch(`http://127.0.0.1:${p}${path}`, { method: "PATCH", headers: { "Content-Type": "application/octet-stream", "Content-Range": `${at}-${blob.length - 1}` }, body: new Uint8Array(blob.subarray(at)) });
+    assert.equal(rest.status, 202);
+    assert.equal(rest.headers.get("range"), `0-${blob.length - 1}`);
+    const put = await fetch(`http://127.0.0.1:${p}${path}${path.includes("?") ? "&" : "?"}digest=${digest}`, { method: "PUT" });
+    assert.equal(put.status, 201);
+    const got = Buffer.from(await (await fetch(`http://127.0.0.1:${p}/v2/killed/bb/blobs/${digest}`)).arrayBuffer());
+    assert.equal(sha256(got), digest, "the blob is whole");
+  } finally {
+    if (r.proc.exitCode === null && r.proc.signalCode === null) { r.proc.kill("SIGTERM"); await until("the second registry to exit", () => r.proc.exitCode !== null || r.proc.signalCode !== null || undefined); }
+  }
+});
