@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-pkgs="runc conmon iproute2 nftables util-linux passwd curl wrk busybox-static catatonit gcc libc6-dev tmux procps attr docker-registry skopeo apache2-utils mmdebstrap zstd xz-utils bzip2 python3-docker docker-compose golang-github-containers-common chromium docker.io git openssh-client"
+pkgs="runc conmon iproute2 nftables util-linux passwd curl wrk busybox-static catatonit gcc libc6-dev tmux procps attr docker-registry skopeo apache2-utils mmdebstrap zstd xz-utils bzip2 python3-docker docker-compose golang-github-containers-common chromium docker.io git openssh-client qemu-user-static"
 need=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
@@ -29,3 +29,5 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 getent group berth >/dev/null 2>&1 || groupadd --system berth 2>/dev/null || true
+# Foreign architectures (multi-platform builds): binfmt_misc + qemu-aarch64, an arm64 busybox-static.
+[ "$(id -u)" != 0 ] || bash scripts/foreign-arch.sh
