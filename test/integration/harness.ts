@@ -244,13 +244,15 @@ export const DOCKER_CLI_DEBIAN = "/usr/bin/docker";
 
 /**
  * A dockerd of the test's own (Debian's docker.io, which scripts/setup.sh installs): its own data root,
- * exec root and socket, no bridge and no iptables rules (the machine's FORWARD policy and tables stay
+ * exec root, socket and bridge, no iptables rules (the machine's FORWARD policy and tables stay
  * as they were), its own containerd under the exec root. The peer for tests of how Docker itself talks
  * to berth's servers (its registry client pushing to `berth registry`). stop() ends it and removes it all.
  */
 export class PrivateDockerd {
   readonly root = mkdtempSync(join(tmpdir(), "berth-dockerd-"));
   readonly sock = join(this.root, "docker.sock");
+  /** Its bridge (made and removed here). */
+  readonly bridge = `bdkr${createHash("sha256").update(this.root).digest("hex").slice(0, 8)}`;
   private proc: ChildProcess | undefined;
   log = "";
 
@@ -258,8 +260,12 @@ export class PrivateDockerd {
 
   async start(): Promise<void> {
     if (!existsSync(DOCKERD_BIN)) throw new Error(`${DOCKERD_BIN} is missing: scripts/setup.sh installs Debian's docker.io (run make deps)`);
+    // A bridge of its own: with --bridge=none dockerd deletes the machine's docker0 (removeDefaultBridgeInterface),
+    // and without -b it would take docker0 over. It runs no container; the bridge only has to exist.
+    const br = spawnSync("ip", ["link", "add", "name", this.bridge, "type", "bridge"], { encoding: "utf8" });
+    if (br.status !== 0) throw new Error(`ip link add ${this.bridge}: ${br.stderr}`);
     this.proc = spawn(DOCKERD_BIN, ["--data-root", join(this.root, "data"), "--exec-root", join(this.root, "exec"), "--pidfile", join(this.root, "dockerd.pid"),
-      "-H", this.host, "--iptables=false", "--ip6tables=false", "--bridge=none", "--userland-proxy=false"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+      "-H", this.host, "--iptables=false", "--ip6tables=false", "--ip-masq=false", `--bridge=${this.bridge}`, "--userland-proxy=false"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     this.proc.stdout!.on("data", (d) => { this.log += d; });
     this.proc.stderr!.on("data", (d) => { this.log += d; });
     await until("the private dockerd to answer", () => {
@@ -291,6 +297,7 @@ export class PrivateDockerd {
     // Its containerd (a child in the same process group) goes with it; make sure.
     spawnSync("pkill", ["-9", "-f", `containerd.*${this.root}`]);
     for (const m of mountsUnder(this.root).reverse()) spawnSync("umount", ["-l", m]);
+    spawnSync("ip", ["link", "del", this.bridge]);
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -17,7 +17,7 @@ import { Daemon, PrivateDockerd, BERTH, sleep } from "./harness.js";
 const sha256 = (b: Buffer | string): string => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 const src = new Daemon();
-/** Docker's own registry client: a dockerd of this test's (no bridge, no iptables), busybox loaded from berthd. */
+/** Docker's own registry client: a dockerd of this test's (its own bridge, no iptables), busybox loaded from berthd. */
 const dockerd = new PrivateDockerd();
 let work: string;
 let reg: ChildProcess;
