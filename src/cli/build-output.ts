@@ -127,6 +127,7 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
   let failed = false;
   let id = "", manifest = "";
   let cache: { k: string; id: string }[] = [];
+  let descriptor: { mediaType: string; digest: string; size: number } | undefined;
   const r = o.mode === "plain" ? new PlainProgress((s) => c.err(s)) : o.mode === "tty" ? new TtyProgress((s) => c.err(s)) : undefined;
   // Ctrl-C: the connection goes with the process, and the daemon cancels the build (kills its RUN, removes its containers).
   const toStdout = o.outputs.some((x) => x.dest === "-");
@@ -136,7 +137,7 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
     for await (const m of jsonLines(res) as AsyncIterable<{ id?: string; stream?: string; error?: string; aux?: unknown }>) {
       if (m.error) { r?.end(); c.err(`${m.error}\n`); failed = true; }
       else if (m.id === "berth.progress" && m.aux) r?.event(m.aux as ProgressEvent);
-      else if (m.id === "berth.result" && m.aux) { const a = m.aux as { ID: string; ManifestDigest?: string; Cache?: { k: string; id: string }[] }; id = a.ID; manifest = a.ManifestDigest ?? ""; cache = a.Cache ?? []; }
+      else if (m.id === "berth.result" && m.aux) { const a = m.aux as { ID: string; ManifestDigest?: string; Manifest?: typeof descriptor; Cache?: { k: string; id: string }[] }; id = a.ID; manifest = a.ManifestDigest ?? ""; descriptor = a.Manifest; cache = a.Cache ?? []; }
       else if (m.aux && typeof (m.aux as { ID?: unknown }).ID === "string") id = (m.aux as { ID: string }).ID;
       else if (m.stream) {
         // A daemon that sends the classic builder's lines only (dockerd): shown as they come, on stderr with a progress mode.
@@ -156,7 +157,9 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
   if (o.metadataFile) {
     const names = o.outputs.flatMap((x) => x.name ?? []);
     const all = [...(tagsImage(o.outputs) ? o.tags : []), ...names];
-    const meta: Record<string, string> = { "containerimage.config.digest": id };
+    // BuildKit's keys (buildx --metadata-file), in its order.
+    const meta: Record<string, unknown> = { "containerimage.config.digest": id };
+    if (descriptor?.digest) meta["containerimage.descriptor"] = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
     if (manifest) meta["containerimage.digest"] = manifest;
     if (all.length) meta["image.name"] = all.map(fullTagged).join(",");
     writeFileSync(o.metadataFile, JSON.stringify(meta, null, 2));

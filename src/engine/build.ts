@@ -276,7 +276,12 @@ export class BuildService {
       trace("build: done");
       send({ aux: { ID: id } });
       if (req.progress) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "" } });
-      if (req.progress || req.result) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "", Cache: [...used].map(([k, i]) => ({ k, id: i })) } });
+      if (req.progress || req.result) {
+        // The image's manifest as BuildKit's metadata names it (containerimage.digest and .descriptor).
+        const rec = this.store.images.get(id);
+        const manifest = rec ? { digest: rec.manifestDigest, size: await this.store.content.size(rec.manifestDigest) ?? 0, mediaType: (await this.store.images.manifest(rec)).mediaType ?? "" } : undefined;
+        send({ id: "berth.result", aux: { ID: id, ManifestDigest: manifest?.digest ?? "", Manifest: manifest, Cache: [...used].map(([k, i]) => ({ k, id: i })) } });
+      }
       if (req.quiet) send({ stream: id + "\n" });
       return id;
     } finally {

@@ -177,6 +177,10 @@ test("--iidfile and --metadata-file (BuildKit's keys); --label from berth and th
     assert.equal(meta["containerimage.config.digest"], id);
     assert.match(meta["containerimage.digest"], /^sha256:[0-9a-f]{64}$/);
     assert.notEqual(meta["containerimage.digest"], id);
+    const desc = meta["containerimage.descriptor"];
+    assert.equal(desc.digest, meta["containerimage.digest"]);
+    assert.equal(desc.mediaType, "application/vnd.oci.image.manifest.v1+json");
+    assert.ok(desc.size > 0);
     assert.equal(meta["image.name"], "docker.io/library/bout-meta:latest");
     assert.equal(d.berth(["image", "inspect", "-f", "{{json .Config.Labels}}", "bout-meta"]).stdout, '{"from.file":"2","team":"blue"}\n');
 
