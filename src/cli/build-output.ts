@@ -135,7 +135,7 @@ export async function finishBuild(c: Ctx, res: Response, o: StreamOptions): Prom
   process.once("SIGINT", onInt);
   try {
     for await (const m of jsonLines(res) as AsyncIterable<{ id?: string; stream?: string; error?: string; aux?: unknown }>) {
-      if (m.error) { r?.end(); c.err(`${m.error}\n`); failed = true; }
+      if (m.error) { r?.failed(); c.err(`${m.error}\n`); failed = true; }
       else if (m.id === "berth.progress" && m.aux) r?.event(m.aux as ProgressEvent);
       else if (m.id === "berth.result" && m.aux) { const a = m.aux as { ID: string; ManifestDigest?: string; Manifest?: typeof descriptor; Cache?: { k: string; id: string }[] }; id = a.ID; manifest = a.ManifestDigest ?? ""; descriptor = a.Manifest; cache = a.Cache ?? []; }
       else if (m.aux && typeof (m.aux as { ID?: unknown }).ID === "string") id = (m.aux as { ID: string }).ID;

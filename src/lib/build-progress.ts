@@ -58,7 +58,12 @@ export class PlainProgress {
       v.partial = lines.pop()!;
       if (!lines.length) return;
       this.to(v);
-      for (const l of lines) this.write(`#${v.id} ${(e.log.t / 1000).toFixed(3)} ${l}\n`);
+      for (const l of lines) {
+        const line = `#${v.id} ${(e.log.t / 1000).toFixed(3)} ${l}`;
+        this.write(line + "\n");
+        v.logs.push(line);
+      }
+      if (v.logs.length > 10) v.logs.splice(0, v.logs.length - 10);
     } else {
       const v = this.vertex(e.status.id);
       this.to(v);
@@ -75,6 +80,9 @@ export class PlainProgress {
 
   /** Nothing more to show (BuildKit's plain output ends with the last vertex's line). */
   end(): void { /* nothing held */ }
+
+  /** After a failure: each failed step framed with its last log lines, as BuildKit prints them before the error. */
+  failed(): void { this.write(failureBlocks([...this.vs.values()], (l) => l)); }
 }
 
 function secs(ms: number): string { return `${(Math.max(0, ms) / 1000).toFixed(1)}s`; }
@@ -154,6 +162,24 @@ export class TtyProgress {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
     this.draw(true);
   }
+
+  /** After a failure: the last screen, then each failed step framed with its last log lines (as BuildKit). */
+  failed(): void {
+    this.end();
+    this.write(failureBlocks([...this.vs.values()], (l, v) => `#${v.id} ${l}`));
+  }
+}
+
+/** BuildKit's summary of failed steps: `------`, ` > NAME:`, the step's last lines, `------` (a cancelled one is not framed). */
+function failureBlocks(vs: V[], line: (l: string, v: V) => string): string {
+  let out = "";
+  for (const v of vs) {
+    if (!v.error || v.error === "context canceled") continue;
+    out += `------\n > ${v.name}:\n`;
+    for (const l of v.logs.slice(-10)) out += `${line(l, v)}\n`;
+    out += "------\n";
+  }
+  return out;
 }
 
 /** label, padded, then the time flush right; cut to the width. */

@@ -63,6 +63,12 @@ test("--progress=plain prints BuildKit's vertices (as dockerd 20.10 with BuildKi
     for (const n of [5, 6, 7]) assert.match(again.stderr, new RegExp(`^#${n} CACHED$`, "m"));
     assert.doesNotMatch(again.stderr, /T\.TTT|^#6 \d/m);
 
+    // A failing step: its ERROR line, then BuildKit's frame of it with its last lines, then the error; exit 1.
+    const bad = context({ Dockerfile: "FROM busybox\nRUN echo about to fail && false\n" });
+    const f = d.berth(["build", "--progress=plain", bad]);
+    assert.equal(f.code, 1);
+    assert.match(normalize(f.stderr), /\n#5 \[2\/2\] RUN echo about to fail && false\n#5 T\.TTT about to fail\n#5 ERROR: The command '\/bin\/sh -c echo about to fail && false' returned a non-zero code: 1\n------\n > \[2\/2\] RUN echo about to fail && false:\n#5 T\.TTT about to fail\n------\nThe command '\/bin\/sh -c echo about to fail && false' returned a non-zero code: 1\n$/);
+
     // quiet: the image ID alone, on stdout (as `docker build -q` and --progress=quiet).
     for (const flag of ["--progress=quiet", "-q"]) {
       const q = d.berth(["build", flag, "-t", "bout-plain", ctx]);

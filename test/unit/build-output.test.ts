@@ -35,6 +35,12 @@ test("plain: BuildKit's printer (#N name, status lines, timed log lines, CACHED,
     "#3 [2/2] RUN echo a; sleep 1; echo b", "#3 0.238 a", "#3 1.238 b", "#3 1.338 part", "#3 DONE 1.3s", "",
     "#4 [x 1/1] RUN false", "#4 ERROR: exit code: 1", "",
   ].join("\n"));
+  // The failure summary: each failed step framed, with its last lines.
+  s = "";
+  r.event({ log: { id: 4, t: 12, data: "why\n" } });
+  s = "";
+  r.failed();
+  assert.equal(s, "------\n > [x 1/1] RUN false:\n#4 0.012 why\n------\n");
 });
 
 test("plain: interleaved vertices (parallel stages) repeat their header when the output switches back", () => {
