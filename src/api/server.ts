@@ -21,6 +21,7 @@ import "./routes/exec.js";
 import "./routes/images.js";
 import "./routes/volumes.js";
 import "./routes/build.js";
+import "./routes/manifests.js";
 import "./routes/networks.js";
 import "./routes/distribution.js";
 import "./routes/swarm.js";

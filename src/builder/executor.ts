@@ -22,7 +22,8 @@ import { join, posix } from "node:path";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 import { lstatInRoot } from "../lib/securejoin.js";
 import { trace } from "../lib/trace.js";
-import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
+import { hostPlatform, type ContainerConfigSpec, type HistoryEntry, type Platform } from "../oci/image.js";
+import { formatPlatform, normalizePlatform, platformArgs, samePlatform } from "./platform.js";
 import { parseDockerfile, parseRunMount, type Dockerfile, type Instruction, type CopyInstruction, type AddInstruction, type RunMount } from "./dockerfile.js";
 import { expandString, processWords, expandHeredoc } from "./expand.js";
 import { buildGraph, stepDigest, type StageNode } from "./graph.js";
@@ -59,8 +60,8 @@ export function nopConfig(config: ContainerConfigSpec, step: string, parent: str
 }
 
 export interface BuildBackend {
-  /** An image by reference or ID, pulled when missing (or always with pull). */
-  image(ref: string, pull: boolean, say: (line: string) => void): Promise<BuildImage>;
+  /** An image by reference or ID, pulled when missing (or always with pull); `platform`: that platform's (an index's entry). */
+  image(ref: string, pull: boolean, say: (line: string) => void, platform?: Platform): Promise<BuildImage>;
   /** By ID (a cached step's image), undefined when gone. */
   imageById(id: string): Promise<BuildImage | undefined>;
   /**
@@ -106,6 +107,8 @@ export interface BuildOptions {
   progress?: BuildProgress;
   /** Named build contexts (`build --build-context name=docker-image://ref|path`), for FROM and --from words that name no stage. */
   contexts?: ReadonlyMap<string, { image?: string; dir?: string }>;
+  /** The platform this build is for (`build --platform`, one build per platform): the automatic platform ARGs, FROM's image. Unset: the host's. */
+  platform?: Platform;
   /** Labels the final image gets from its last step's image (the inline cache: cache-export.ts), with --label's. */
   finalLabels?: (image: string) => Promise<Record<string, string>>;
 }
@@ -156,17 +159,18 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   const buildArgs = opts.buildArgs ?? {};
   const used = new Set<string>();
 
-  // Global ARGs: for FROM lines.
-  const globals = new Map<string, string | undefined>();
+  // Global ARGs: for FROM lines; the automatic platform ARGs are there without an ARG line (platform.ts).
+  const autoArgs = platformArgs(opts.platform ?? hostPlatform());
+  const globals = new Map<string, string | undefined>(Object.entries(autoArgs));
   for (const a of df.globalArgs) for (const v of a.vars) {
-    const dflt = v.value !== undefined ? expandString(v.value, (n) => globals.get(n), { escapeToken }) : undefined;
+    const dflt = v.value !== undefined ? expandString(v.value, (n) => globals.get(n), { escapeToken }) : autoArgs[v.key];
     globals.set(v.key, v.key in buildArgs ? buildArgs[v.key] : dflt);
     if (v.key in buildArgs) used.add(v.key);
   }
 
   // Pass 3: the graph. Only the stages the target needs are built; each starts once the stages it needs
   // are built, side by side with the others, at most as many at once as the machine has cores.
-  const graph = buildGraph(df, { target: opts.target, buildArgs });
+  const graph = buildGraph(df, { target: opts.target, buildArgs, autoArgs });
   const total = graph.total;
   const prog = opts.progress;
   const fromRef = (stage: StageNode["stage"]): string | undefined => {
@@ -193,9 +197,9 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   const inflight = new Map<string, Promise<string | null | undefined>>();
   /** Base images resolved (or pulled) once per build, however many stages name them. */
   const bases = new Map<string, Promise<BuildImage>>();
-  const baseImage = (ref: string, pull: boolean, say: (l: string) => void): Promise<BuildImage> => {
-    const k = `${pull}\0${ref}`;
-    if (!bases.has(k)) bases.set(k, backend.image(ref, pull, say));
+  const baseImage = (ref: string, pull: boolean, say: (l: string) => void, platform?: Platform): Promise<BuildImage> => {
+    const k = `${pull}\0${ref}\0${platform ? formatPlatform(platform) : ""}`;
+    if (!bases.has(k)) bases.set(k, backend.image(ref, pull, say, platform));
     return bases.get(k)!;
   };
   const done = new Map<number, { image: string | null; digest: string }>();
@@ -290,14 +294,16 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
     let base: BuildImage | null = null;
     let digest: string;
     const parentStage = ref.toLowerCase() === "scratch" ? undefined : stageImage(ref, stage.index);
-    if (ref.toLowerCase() === "scratch") { base = null; digest = "scratch"; }
+    // FROM --platform=<p> (often $BUILDPLATFORM): that platform's image; else the build's (undefined: the host's, as before).
+    const fromPlatform = stage.from.platform ? normalizePlatform(expandString(stage.from.platform, (n) => globals.get(n), { escapeToken })) : opts.platform;
+    if (ref.toLowerCase() === "scratch") { base = null; digest = fromPlatform && !samePlatform(fromPlatform, hostPlatform()) ? `scratch:${formatPlatform(fromPlatform)}` : "scratch"; }
     else if (parentStage) {
       base = parentStage.image ? (await backend.imageById(parentStage.image))! : null;
       digest = parentStage.digest;
     } else {
       const nc = opts.contexts?.get(ref);
       if (nc?.dir) throw new BadParameterError(`FROM ${ref}: a local build context is not an image (COPY --from=${ref} reads it)`);
-      base = await baseImage(nc?.image ?? ref, !!opts.pull, out.status ?? out.say);
+      base = await baseImage(nc?.image ?? ref, !!opts.pull, out.status ?? out.say, fromPlatform);
       digest = base.id;
     }
     out.say(` ---> ${base ? short(base.id) : "scratch"}\n`);

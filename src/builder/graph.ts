@@ -36,6 +36,8 @@ export interface BuildGraph {
 export interface GraphOptions {
   target?: string;
   buildArgs?: Record<string, string>;
+  /** The automatic platform ARGs (platform.ts): in the global scope without an ARG line. */
+  autoArgs?: Record<string, string>;
 }
 
 /**
@@ -47,9 +49,10 @@ export interface GraphOptions {
 export function buildGraph(df: Dockerfile, opts: GraphOptions = {}): BuildGraph {
   const buildArgs = opts.buildArgs ?? {};
   const escapeToken = df.escapeToken;
-  const globals = new Map<string, string | undefined>();
+  const auto = opts.autoArgs ?? {};
+  const globals = new Map<string, string | undefined>(Object.entries(auto));
   for (const a of df.globalArgs) for (const v of a.vars) {
-    const dflt = v.value !== undefined ? expandString(v.value, (n) => globals.get(n), { escapeToken }) : undefined;
+    const dflt = v.value !== undefined ? expandString(v.value, (n) => globals.get(n), { escapeToken }) : auto[v.key];
     globals.set(v.key, v.key in buildArgs ? buildArgs[v.key] : dflt);
   }
   let last = df.stages.length - 1;

@@ -31,6 +31,7 @@ export const buildCommand: Command = {
     { long: "pull", type: "bool", desc: "Always attempt to pull a newer version of the image" },
     { long: "quiet", short: "q", type: "bool", desc: "Suppress the build output and print image ID on success" },
     { long: "target", type: "string", desc: "Set the target build stage to build" },
+    { long: "platform", type: "string", desc: "Set target platform for build (several, comma-separated, make a multi-platform image)" },
     { long: "secret", type: "list", desc: "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\")" },
     { long: "progress", type: "string", desc: "Set type of progress output (\"auto\", \"plain\", \"tty\", \"quiet\")" },
     { long: "output", short: "o", type: "list", desc: "Output destination (format: \"type=local,dest=path\")" },
@@ -81,7 +82,7 @@ export const buildCommand: Command = {
     const res = await c.api.stream("POST", "/build", {
       query: {
         t: tagsImage(outputs) ? tags : [], dockerfile, buildargs: JSON.stringify(kv(f["build-arg"] as string[])), labels: JSON.stringify(kv(f.label as string[])),
-        nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined,
+        nocache: f["no-cache"] ? "1" : undefined, pull: f.pull ? "1" : undefined, q: mode === "quiet" ? "1" : undefined, target: (f.target as string) || undefined, platform: (f.platform as string) || undefined,
         networkmode: (f.network as string) || undefined,
         berthprogress: mode === "plain" || mode === "tty" ? "1" : undefined, berthresult: outputs.length || f["metadata-file"] || cacheToDirs.length ? "1" : undefined,
         cachefrom: cacheFrom.some((x) => x.type === "image") ? JSON.stringify(cacheFrom.filter((x) => x.type === "image").map((x) => x.ref)) : undefined,

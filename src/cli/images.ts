@@ -131,10 +131,11 @@ const pullCmd: Command = {
 };
 
 const bootstrapCmd: Command = {
-  name: "image bootstrap", usage: "image bootstrap NAME", desc: "Create a base image without a registry: busybox (busybox-static) or debian:<suite>[-slim] (mmdebstrap)", flags: [],
-  run: async (c, _f, a) => {
+  name: "image bootstrap", usage: "image bootstrap NAME", desc: "Create a base image without a registry: busybox (busybox-static) or debian:<suite>[-slim] (mmdebstrap)",
+  flags: [{ long: "platform", type: "string", desc: "Set platform (busybox: linux/arm64 from Debian's busybox-static:arm64, scripts/foreign-arch.sh)" }],
+  run: async (c, f, a) => {
     if (a.length !== 1) throw new UsageError(`"image bootstrap" requires exactly 1 argument.`);
-    const r = await c.api.json<{ status: string; id: string }>("POST", "/berth/images/bootstrap", { query: { name: a[0] } });
+    const r = await c.api.json<{ status: string; id: string }>("POST", "/berth/images/bootstrap", { query: { name: a[0], platform: (f.platform as string) || undefined } });
     c.out(`${r.id}\n`);
     return 0;
   },

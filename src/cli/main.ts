@@ -17,6 +17,7 @@ import { volumeCommands } from "./volumes.js";
 import { networkCommands } from "./networks.js";
 import { buildCommand, builderPruneCommand } from "./build.js";
 import { registryCommands } from "./registry.js";
+import { manifestCommands } from "./manifest.js";
 import { statsCommand } from "./stats.js";
 import { cpCommand } from "./cp.js";
 import { compile, formatRows } from "../lib/template.js";
@@ -194,7 +195,7 @@ function composeKube(a: string[]): string[] | undefined {
 const kubeCommand: Command = { name: "kube", usage: "kube COMMAND", desc: "Generate and play Kubernetes YAML", flags: [], stop: true, run: (c, _f, a) => kubePlugin().kube(c, a) };
 const podCommand: Command = { name: "pod", usage: "pod COMMAND", desc: "Manage pods (containers sharing network, IPC and UTS namespaces)", flags: [], stop: true, run: (c, _f, a) => kubePlugin().pod(c, a) };
 
-const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...systemCommands, composeCommand, registryServerCommand, kubeCommand, podCommand];
+const commands: Command[] = [...containerCommands, cpCommand, buildCommand, builderPruneCommand, statsCommand, ...imageCommands, ...volumeCommands, ...networkCommands, ...registryCommands, ...manifestCommands, ...systemCommands, composeCommand, registryServerCommand, kubeCommand, podCommand];
 
 const GLOBAL: FlagSpec[] = [
   { long: "host", short: "H", type: "string", desc: "Daemon socket to connect to" },

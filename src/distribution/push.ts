@@ -10,6 +10,7 @@
  * that fails stops the others the same way.
  */
 import type { Store } from "../store/index.js";
+import type { IndexRecord } from "../store/images.js";
 import { parseReference, familiarString } from "../oci/reference.js";
 import type { Manifest } from "../oci/image.js";
 import { MediaType } from "../oci/image.js";
@@ -28,6 +29,8 @@ async function pushWith(store: Store, refStr: string, opts: PushOptions, ac: Abo
   const ref = parseReference(refStr);
   if (ref.digest) throw new BadParameterError("cannot push a digest reference");
   const rec = store.images.resolve(refStr);
+  const index = rec ? undefined : store.images.resolveIndex(refStr);
+  if (index) return pushIndex(store, ref, index, opts, signal);
   if (!rec) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(ref).replace(/:latest$/, "")}`);
   const say = opts.onProgress ?? (() => {});
   const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds, push: true, signal });
@@ -54,6 +57,37 @@ async function pushWith(store: Store, refStr: string, opts: PushOptions, ac: Abo
   await store.images.addRepoDigest(rec.id, `${ref.domain}/${ref.path}@${rec.manifestDigest}`);
   say({ status: `${ref.tag}: digest: ${rec.manifestDigest} size: ${manifestBytes.length}` });
   return rec.manifestDigest;
+}
+
+/**
+ * A local index (a multi-platform image, a `manifest create` list): every entry's blobs and manifest (put by
+ * digest), one entry after the other, then the index under the tag, so the registry never holds an index
+ * whose manifests it lacks.
+ */
+async function pushIndex(store: Store, ref: ReturnType<typeof parseReference>, index: IndexRecord, opts: PushOptions, signal: AbortSignal): Promise<string> {
+  const say = opts.onProgress ?? (() => {});
+  const client = new RegistryClient(ref, { insecure: opts.insecure, creds: opts.creds, push: true, signal });
+  say({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
+  const short = (d: string) => d.slice(7, 19);
+  for (const entry of index.manifests) {
+    const bytes = await store.content.readBytes(entry.digest);
+    const manifest = JSON.parse(bytes.toString()) as Manifest;
+    for (const b of [...manifest.layers, manifest.config]) {
+      if (signal.aborted) throw new TransferCancelledError();
+      if (await client.hasBlob(b.digest)) { say({ status: "Layer already exists", id: short(b.digest) }); continue; }
+      if (!(await store.content.has(b.digest))) throw new NotFoundError(`blob ${b.digest} is not in the local store`);
+      say({ status: "Pushing", id: short(b.digest) });
+      await client.putBlob(b.digest, b.size, () => store.content.reader(b.digest));
+      say({ status: "Pushed", id: short(b.digest) });
+    }
+    await client.putManifest(entry.digest, bytes, manifest.mediaType ?? entry.mediaType ?? MediaType.OciManifest);
+  }
+  if (signal.aborted) throw new TransferCancelledError();
+  const bytes = await store.content.readBytes(index.id);
+  await client.putManifest(ref.tag!, bytes, index.mediaType);
+  await store.images.addIndexRepoDigest(index.id, `${ref.domain}/${ref.path}@${index.id}`);
+  say({ status: `${ref.tag}: digest: ${index.id} size: ${bytes.length}` });
+  return index.id;
 }
 
 /** `login`: checks the credentials against the registry. */

@@ -25,6 +25,9 @@ import { trace } from "../lib/trace.js";
 import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
+import { formatPlatform, normalizePlatform, parsePlatforms, samePlatform } from "../builder/platform.js";
+import type { Platform } from "../oci/image.js";
+import { multiPlatformIndex } from "./manifests.js";
 import { SshAgents } from "../builder/ssh.js";
 import { parseGitRef, cloneGit } from "../builder/git.js";
 import { pruneIgnored } from "../builder/sources.js";
@@ -75,6 +78,8 @@ export interface BuildRequest {
   inlineCache?: boolean;
   /** Named build contexts (`--build-context`): name → `docker-image://<ref>`, or `berth-context://<id>` (a directory the client uploaded: uploadContext). */
   contexts?: Record<string, string>;
+  /** `build --platform` (the API's platform): one or more os/arch[/variant], comma-separated; several make an index. */
+  platform?: string;
 }
 
 export class BuildService {
@@ -266,20 +271,33 @@ export class BuildService {
         await this.cacheFromImage(ref, cache, signal);
         v?.done();
       }
-      const id = await build(this.backend(tmp, signal, !!req.progress), {
-        contextDir, tmpDir: tmp, ssh, allow: req.allow, network: req.network, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags: req.tags, buildArgs, target: req.target,
+      // --platform with several platforms: one build each (its own automatic platform ARGs, its base images),
+      // untagged; the tags name an OCI index of their manifests (engine/manifests.ts).
+      const platforms = parsePlatforms(req.platform);
+      const one = (platform: Platform | undefined, tags: string[] | undefined) => build(this.backend(tmp, signal, !!req.progress, platform), {
+        platform, contextDir, tmpDir: tmp, ssh, allow: req.allow, network: req.network, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags, buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
         finalLabels: inline ? async (image) => { const v = await inlineValue(this.store, image, [...used].map(([k, i]) => ({ k, id: i }))); return v ? { [INLINE_LABEL]: v } : ({} as Record<string, string>); } : undefined,
         secrets: new Map(Object.entries(req.secrets ?? {})), progress, contexts: this.namedContexts(req.contexts),
         output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
       });
+      let id: string;
+      if (platforms.length <= 1) id = await one(platforms[0], req.tags);
+      else {
+        const images: { id: string; platform: Platform }[] = [];
+        for (const p of platforms) {
+          if (!quiet) send({ stream: `[${formatPlatform(p)}]\n` });
+          images.push({ id: await one(p, []), platform: p });
+        }
+        id = (await multiPlatformIndex(this.store, images, req.tags)).id;
+      }
       trace("build: done");
       send({ aux: { ID: id } });
-      if (req.progress) send({ id: "berth.result", aux: { ID: id, ManifestDigest: this.store.images.get(id)?.manifestDigest ?? "" } });
       if (req.progress || req.result) {
         // The image's manifest as BuildKit's metadata names it (containerimage.digest and .descriptor).
         const rec = this.store.images.get(id);
-        const manifest = rec ? { digest: rec.manifestDigest, size: await this.store.content.size(rec.manifestDigest) ?? 0, mediaType: (await this.store.images.manifest(rec)).mediaType ?? "" } : undefined;
+        const manifest = rec ? { digest: rec.manifestDigest, size: await this.store.content.size(rec.manifestDigest) ?? 0, mediaType: (await this.store.images.manifest(rec)).mediaType ?? "" }
+          : this.store.images.getIndex(id) ? { digest: id, size: this.store.images.getIndex(id)!.size, mediaType: this.store.images.getIndex(id)!.mediaType } : undefined;
         send({ id: "berth.result", aux: { ID: id, ManifestDigest: manifest?.digest ?? "", Manifest: manifest, Cache: [...used].map(([k, i]) => ({ k, id: i })) } });
       }
       if (req.quiet) send({ stream: id + "\n" });
@@ -355,7 +373,7 @@ export class BuildService {
     throw new BadParameterError(`unknown export kind ${JSON.stringify(kind)}: rootfs or image`);
   }
 
-  private backend(tmp: string, signal?: AbortSignal, progress = false): BuildBackend {
+  private backend(tmp: string, signal?: AbortSignal, progress = false, platform?: Platform): BuildBackend {
     const buildSignal = signal;
     const store = this.store;
     const info = async (id: string): Promise<BuildImage | undefined> => {
@@ -364,11 +382,19 @@ export class BuildService {
       return { id: rec.id, config: (await store.images.config(rec)).config ?? {} };
     };
     return {
-      image: async (ref, pull, say) => {
-        let rec = pull ? undefined : store.images.resolve(ref);
+      image: async (ref, pull, say, want) => {
+        const wanted = want ? formatPlatform(want) : undefined;
+        let rec = pull ? undefined : this.images.find(ref, wanted);
+        if (rec && want) {
+          // A plain image of another platform is not this build's base (an index gives the right entry).
+          const c = await store.images.config(rec);
+          if (!samePlatform(normalizePlatform(`${c.os || "linux"}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`), want)) {
+            throw new BadParameterError(`image ${ref} is ${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}, not ${wanted}: name an image of that platform, or a multi-platform image (berth manifest create)`);
+          }
+        }
         if (!rec) {
           // The build's signal stops its base-image pull too (the client went away).
-          await this.images.pull(ref, { signal, onProgress: (m) => { if (m.status && !m.progressDetail) say(`${m.id ? `${m.id}: ` : ""}${m.status}\n`); } })
+          await this.images.pull(ref, { platform: wanted, signal, onProgress: (m) => { if (m.status && !m.progressDetail) say(`${m.id ? `${m.id}: ` : ""}${m.status}\n`); } })
             .catch((e: unknown) => { throw signal?.aborted ? new BuildCancelledError() : e; });
           rec = store.images.resolve(ref);
         }
@@ -427,7 +453,7 @@ export class BuildService {
       commit: async (parent, layer, config, history, meta) => {
         const tar = layer ? Readable.from(writeTar(layer as Iterable<TarEntry>)) : null;
         const rec = await this.commits.newImage(parent, tar ? { tar } : null, config as ContainerConfigSpec, history as HistoryEntry,
-          meta ? { container: meta.container ?? "", containerConfig: meta.containerConfig } : {});
+          { ...(meta ? { container: meta.container ?? "", containerConfig: meta.containerConfig } : {}), ...(platform && !parent ? { platform } : {}) });
         return rec.id;
       },
       withRootfs: async (image, fn) => {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { changes, layerTar, type Change } from "../store/diff.js";
-import { MediaType, type ContainerConfigSpec, type HistoryEntry, type ImageConfig, type Manifest } from "../oci/image.js";
+import { MediaType, type ContainerConfigSpec, type HistoryEntry, type ImageConfig, type Manifest, type Platform } from "../oci/image.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { BadParameterError } from "../lib/errors.js";
 import type { ContainerService } from "./containers.js";
@@ -30,7 +30,7 @@ export interface CommitOptions {
 }
 
 /** What Docker's image config records of the container an image was committed from (`container`, `container_config`). */
-export interface CommitMeta { container?: string; containerConfig?: ContainerConfigSpec & { Image?: string } }
+export interface CommitMeta { container?: string; containerConfig?: ContainerConfigSpec & { Image?: string }; /** A new image with no parent: its platform (a multi-platform build's FROM scratch); default the host's. */ platform?: Platform }
 
 /** An image config as Docker writes it: with the container it came from (both absent for pulled and imported images). */
 export type DockerImageConfig = ImageConfig & { container?: string; container_config?: ContainerConfigSpec & { Image?: string } };
@@ -129,7 +129,7 @@ export class CommitService {
       size += applied.size;
     }
     const created = new Date().toISOString();
-    const { container: _c, container_config: _cc, ...inherited } = (parentCfg ?? { architecture: process.arch === "x64" ? "amd64" : process.arch, os: "linux" }) as DockerImageConfig;
+    const { container: _c, container_config: _cc, ...inherited } = (parentCfg ?? { architecture: opts.platform?.architecture ?? (process.arch === "x64" ? "amd64" : process.arch), os: opts.platform?.os ?? "linux", ...(opts.platform?.variant ? { variant: opts.platform.variant } : {}) }) as DockerImageConfig;
     const image: DockerImageConfig = {
       ...inherited,
       created,

@@ -3,6 +3,7 @@
  * bus into the services the API serves. Nothing above this layer touches the
  * store or the runtime directly.
  */
+import { ManifestService } from "./manifests.js";
 import { hostname, cpus, totalmem, release, machine } from "node:os";
 import { existsSync, readFileSync, readdirSync, renameSync, statfsSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
@@ -83,6 +84,10 @@ export class Engine {
     return new Engine(opts, store, runtime, events, containers, images, volumes, networks, commits, builds);
   }
 
+  private manifestService: ManifestService | undefined;
+  /** Local manifest lists and indexes (`berth manifest`, multi-platform images). */
+  get manifests(): ManifestService { return (this.manifestService ??= new ManifestService(this.store, this.images, this.opts.insecureRegistries ?? [])); }
+
   async close(): Promise<void> {
     await this.containers.close();
     await this.networks.close();
@@ -100,12 +105,12 @@ export class Engine {
   }
 
   /** Creates a container from an API create body: resolves the image (404 "No such image" when missing). */
-  async createContainer(body: CreateBody, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  async createContainer(body: CreateBody, name?: string, platform?: string): Promise<{ Id: string; Warnings: string[] }> {
     checkCreateBody(body as Parameters<typeof checkCreateBody>[0]);
     if (this.opts.userns) usernsConflicts((body.HostConfig ?? {}) as Parameters<typeof usernsConflicts>[0]);
     if (!body.Image) throw new NotFoundError("No such image: ");
     return this.store.gc.lease(async () => {
-      const image = this.images.resolve(body.Image!);
+      const image = this.images.resolve(body.Image!, platform);
       const cfg = await this.store.images.config(image);
       return this.containers.create(body, name, image, cfg);
     });

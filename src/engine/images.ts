@@ -13,7 +13,7 @@ import { pushImage, checkLogin } from "../distribution/push.js";
 import { saveImages, loadImages } from "../distribution/archive.js";
 import type { Credentials } from "../distribution/registry.js";
 import { familiarString, parseReference, formatReference } from "../oci/reference.js";
-import type { ContainerConfigSpec } from "../oci/image.js";
+import { hostPlatform, type ContainerConfigSpec, type Platform } from "../oci/image.js";
 import { BadParameterError, ConflictError, NotFoundError } from "../lib/errors.js";
 import type { EventBus } from "./events.js";
 import type { DockerImageConfig } from "./commit.js";
@@ -33,13 +33,24 @@ export class ImageService {
     store.gc.setCollector(async () => { await this.sweep(); });
   }
 
-  resolve(ref: string): ImageRecord {
-    const rec = this.store.images.resolve(ref);
+  /** An image by name or ID; a name of a local index (a multi-platform image) gives its entry for `platform` (default: the host's). */
+  resolve(ref: string, platform?: string): ImageRecord {
+    const rec = this.store.images.resolve(ref) ?? this.fromIndex(ref, platform);
     if (!rec) throw new NotFoundError(`No such image: ${ref.includes(":") || ref.includes("@") || /^[0-9a-f]{12,}$/.test(ref) ? ref : ref + ":latest"}`);
     return rec;
   }
 
-  find(ref: string): ImageRecord | undefined { return this.store.images.resolve(ref); }
+  find(ref: string, platform?: string): ImageRecord | undefined { return this.store.images.resolve(ref) ?? this.fromIndex(ref, platform); }
+
+  /** The entry of a local index that serves `platform` (os/arch[/variant]; default the host's). */
+  private fromIndex(ref: string, platform?: string): ImageRecord | undefined {
+    const idx = this.store.images.resolveIndex(ref);
+    if (!idx) return undefined;
+    const want = platform ? parsePlatform(platform) : hostPlatform();
+    const m = idx.manifests.find((e) => e.platform?.os === want.os && e.platform.architecture === want.architecture && (!want.variant || !e.platform.variant || e.platform.variant === want.variant));
+    if (!m) throw new NotFoundError(`image with reference ${ref} was found but does not provide the specified platform (${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ""})`);
+    return this.store.images.get(m.id);
+  }
 
   /** The name `ps` shows for a container whose image was given by ID or has since been retagged. */
   displayName(id: string): string {
@@ -76,8 +87,10 @@ export class ImageService {
     const uses = opts.extra ? this.containers.imageUseCounts() : undefined;
     const children = this.childCounts();
     const listed: ImageRecord[] = [];
+    const indexed = this.store.images.indexedImages();
     for (const rec of this.store.images.list()) {
       if (this.store.images.brokenReason(rec.id) !== undefined) continue;
+      if (!rec.repoTags.length && indexed.has(rec.id)) continue; // an entry of a multi-platform image
       const labels = rec.labels ?? {};
       const untagged = rec.repoTags.length === 0 && rec.repoDigests.length === 0;
       const heads = !children.get(rec.id);
@@ -296,6 +309,7 @@ export class ImageService {
       let chain: string | undefined;
       for (const d of diffIds) { chain = chain ? chainIdOf([chain, d]) : d; liveChains.add(chain); }
     };
+    for (const ix of this.store.images.listIndexes()) liveBlobs.add(ix.id);
     for (const rec of this.store.images.list()) {
       liveBlobs.add(rec.manifestDigest);
       liveBlobs.add(rec.id);
@@ -357,10 +371,12 @@ export class ImageService {
     const usedBefore = usedChains();
     // As dockerd: only images nothing was built on are candidates, and a build's intermediate images go with
     // them; with dangling=false a tagged base whose children went is looked at again (one more pass).
+    const indexed = this.store.images.indexedImages();
     for (let again = true; again;) {
       again = false;
       for (const rec of this.store.images.list()) {
         if (!this.store.images.get(rec.id)) continue; // went with an image pruned before it
+        if (indexed.has(rec.id)) continue; // an entry of a local index
         if (uses.get(rec.id)) continue;
         if (this.hasChildren(rec.id)) continue;
         if (!all && (rec.repoTags.length || rec.repoDigests.length)) continue;
@@ -423,15 +439,16 @@ export class ImageService {
     return loaded;
   }
 
-  async bootstrap(name: string): Promise<ImageRecord> {
-    return this.store.gc.lease(() => this.bootstrapUnleased(name));
+  async bootstrap(name: string, platform?: string): Promise<ImageRecord> {
+    return this.store.gc.lease(() => this.bootstrapUnleased(name, platform ? parsePlatform(platform) : undefined));
   }
 
-  private async bootstrapUnleased(name: string): Promise<ImageRecord> {
+  private async bootstrapUnleased(name: string, platform?: Platform): Promise<ImageRecord> {
     const r = parseReference(name);
     const base = familiarString(r).split(":")[0];
     let rec: ImageRecord;
-    if (base === "busybox") rec = await bootstrapBusybox(this.store, familiarString(r));
+    if (base === "busybox") rec = await bootstrapBusybox(this.store, familiarString(r), platform);
+    else if (platform && platform.architecture !== hostPlatform().architecture) throw new BadParameterError(`cannot bootstrap ${name} for ${platform.os}/${platform.architecture}: only busybox is bootstrapped for a foreign platform`);
     else if (base === "debian") {
       const m = /^(bookworm|bullseye|trixie|sid|stable|oldstable|testing|unstable)(-slim)?$/.exec(r.tag ?? "");
       if (!m) throw new BadParameterError(`cannot bootstrap ${name}: use debian:<suite> or debian:<suite>-slim, e.g. debian:bookworm-slim`);

@@ -13,12 +13,12 @@ import { Readable } from "node:stream";
 import * as tar from "tar-stream";
 import type { Store } from "./index.js";
 import type { ImageRecord } from "./images.js";
-import { MediaType, hostPlatform, type ContainerConfigSpec, type ImageConfig, type Manifest } from "../oci/image.js";
+import { MediaType, hostPlatform, type ContainerConfigSpec, type ImageConfig, type Manifest, type Platform } from "../oci/image.js";
 import { runOk } from "../lib/proc.js";
 import { spawn } from "node:child_process";
 import { SystemError } from "../lib/errors.js";
 
-export interface CreateImageOptions { ref?: string; config?: Partial<ContainerConfigSpec>; comment?: string; createdBy?: string; created?: Date }
+export interface CreateImageOptions { ref?: string; config?: Partial<ContainerConfigSpec>; comment?: string; createdBy?: string; created?: Date; platform?: Platform }
 
 async function isGzip(store: Store, digest: string): Promise<boolean> {
   const fh = await fsp.open(store.content.path(digest), "r");
@@ -43,8 +43,9 @@ export async function createImageFromTar(store: Store, src: NodeJS.ReadableStrea
   const created = (opts.created ?? new Date()).toISOString();
   const config: ImageConfig = {
     created,
-    architecture: hostPlatform().architecture,
-    os: "linux",
+    architecture: (opts.platform ?? hostPlatform()).architecture,
+    os: opts.platform?.os ?? "linux",
+    ...(opts.platform?.variant ? { variant: opts.platform.variant } : {}),
     config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], ...opts.config },
     rootfs: { type: "layers", diff_ids: [layer.diffId] },
     history: [{ created, created_by: opts.createdBy ?? "", comment: opts.comment || "Imported from -" }],
@@ -87,14 +88,27 @@ export async function busyboxTar(binary = "/bin/busybox"): Promise<{ stream: Nod
   return { stream: pack as unknown as NodeJS.ReadableStream, mtime, version };
 }
 
-export async function bootstrapBusybox(store: Store, ref = "busybox:latest"): Promise<ImageRecord> {
-  const { stream, mtime, version } = await busyboxTar();
+/**
+ * Where `bootstrap --platform` finds a foreign busybox-static (scripts/foreign-arch.sh unpacks Debian's
+ * busybox-static:<arch> there; BERTH_BUSYBOX_<ARCH> overrides). Running it (for its applet list) needs qemu
+ * registered with binfmt_misc.
+ */
+export function foreignBusybox(arch: string): string {
+  return process.env[`BERTH_BUSYBOX_${arch.toUpperCase()}`] || `/usr/local/lib/berth/busybox-static-${arch}/bin/busybox`;
+}
+
+export async function bootstrapBusybox(store: Store, ref = "busybox:latest", platform?: Platform): Promise<ImageRecord> {
+  const foreign = platform && platform.architecture !== hostPlatform().architecture;
+  const binary = foreign ? foreignBusybox(platform.architecture) : "/bin/busybox";
+  try { statSync(binary); } catch { throw new SystemError(`no busybox-static for ${platform!.os}/${platform!.architecture} at ${binary}: run scripts/foreign-arch.sh`); }
+  const { stream, mtime, version } = await busyboxTar(binary);
   return createImageFromTar(store, Readable.from(stream as AsyncIterable<Buffer>), {
     ref,
     created: mtime,
     config: { Cmd: ["sh"] },
     createdBy: `BusyBox ${version} from Debian's busybox-static`,
     comment: "berth image bootstrap busybox",
+    platform,
   });
 }
 

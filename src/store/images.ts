@@ -19,7 +19,7 @@
  * only an ID prefix scans.
  */
 import type { ContentStore } from "./content.js";
-import type { ImageConfig, Manifest } from "../oci/image.js";
+import type { ImageConfig, Index, Manifest, Platform } from "../oci/image.js";
 import { parseReference, formatReference } from "../oci/reference.js";
 import { NotFoundError, BadParameterError, SystemError } from "../lib/errors.js";
 import { chainIdOf } from "./snapshots.js";
@@ -46,7 +46,28 @@ export interface ImageRecord {
   parent?: string;
 }
 
+/**
+ * A local image index (a multi-platform build's result, or a `manifest create` list): the index blob is in
+ * the content store, each entry's manifest is an image record of its own (untagged, kept alive by the index).
+ * Tags are shared with images: a tag names an image or an index, never both.
+ */
+export interface IndexRecord {
+  /** The index blob's digest. */
+  id: string;
+  mediaType: string;
+  size: number;
+  repoTags: string[];
+  repoDigests: string[];
+  created: string;
+  /** The entries: manifest digest, the image record (config digest) it is, its platform. */
+  manifests: { digest: string; mediaType: string; size: number; id: string; platform?: Platform; annotations?: Record<string, string> }[];
+}
+
 export class ImageStore {
+  private indexes = new Map<string, IndexRecord>();
+  private indexByTag = new Map<string, string>();
+  private indexJournal: Journal<IndexRecord>;
+
   private byId = new Map<string, ImageRecord>();
   private byTag = new Map<string, string>();
   private byRepoDigest = new Map<string, string>();
@@ -60,10 +81,20 @@ export class ImageStore {
 
   constructor(dataRoot: string, private readonly content: ContentStore) {
     this.journal = new Journal<ImageRecord>(dataRoot, "images", "images", (r) => r.id, () => this.byId.values());
+    this.indexJournal = new Journal<IndexRecord>(dataRoot, "indexes", "indexes", (r) => r.id, () => this.indexes.values());
   }
 
   async load(): Promise<void> {
     const { records, damage } = await this.journal.load();
+    const ix = await this.indexJournal.load();
+    this.indexes.clear(); this.indexByTag.clear();
+    for (const r of ix.records) {
+      if (!r || typeof r.id !== "string" || !Array.isArray(r.manifests)) continue;
+      r.repoTags ??= []; r.repoDigests ??= [];
+      this.indexes.set(r.id, r);
+      for (const t of r.repoTags) this.indexByTag.set(t, r.id);
+    }
+    damage.push(...ix.damage);
     this.damage = damage;
     for (const d of damage) process.stderr.write(`berthd: warning: image metadata: ${d}\n`);
     this.byId = new Map();
@@ -210,6 +241,7 @@ export class ImageStore {
     this.commit(touched);
     this.broken.delete(id);
     await this.journal.change(touched);
+    if (ref) await this.untagIndex(ref);
     return rec;
   }
 
@@ -244,6 +276,7 @@ export class ImageStore {
     const touched = [rec, ...this.pointOthers(rec, formatReference(r))];
     this.commit(touched);
     await this.journal.change(touched);
+    await this.untagIndex(ref);
   }
 
   async addRepoDigest(id: string, digestRef: string): Promise<void> {
@@ -281,5 +314,107 @@ export class ImageStore {
     this.damage = [];
   }
 
-  async close(): Promise<void> { await this.journal.close(); }
+  async close(): Promise<void> { await this.journal.close(); await this.indexJournal.close(); }
+
+  // ---- indexes ----
+
+  listIndexes(): IndexRecord[] { return [...this.indexes.values()]; }
+  getIndex(id: string): IndexRecord | undefined { return this.indexes.get(id); }
+
+  /** An index by tag, digest reference (`name@sha256:<index>`) or its digest; undefined when the name is no index. */
+  resolveIndex(nameOrId: string): IndexRecord | undefined {
+    if (!nameOrId) return undefined;
+    if (/^sha256:[a-f0-9]{64}$/.test(nameOrId)) return this.indexes.get(nameOrId);
+    try {
+      const ref = parseReference(nameOrId);
+      const hit = this.indexByTag.get(formatReference(ref));
+      if (hit) return this.indexes.get(hit);
+      if (ref.digest) {
+        const r = this.indexes.get(ref.digest);
+        if (r && (r.repoTags.some((t) => t.startsWith(`${ref.domain}/${ref.path}:`)) || r.repoDigests.some((d) => d === `${ref.domain}/${ref.path}@${ref.digest}`))) return r;
+      }
+    } catch { /* not a reference */ }
+    const m = /^(?:sha256:)?([a-f0-9]{12,64})$/.exec(nameOrId);
+    if (m) { const hits = [...this.indexes.keys()].filter((id) => id.startsWith(m[1], 7)); if (hits.length === 1) return this.indexes.get(hits[0]); }
+    return undefined;
+  }
+
+  /** The image IDs that indexes hold (prune and lists leave them be). */
+  indexedImages(): Set<string> {
+    const s = new Set<string>();
+    for (const r of this.indexes.values()) for (const m of r.manifests) s.add(m.id);
+    return s;
+  }
+
+  /**
+   * Records an index whose blob is in the content store and whose every entry is a local image (by its
+   * manifest digest), optionally tagging it `ref` (the tag leaves any image or index that had it).
+   */
+  async addIndex(digest: string, ref?: string): Promise<IndexRecord> {
+    const bytes = await this.content.readBytes(digest).catch(() => { throw new NotFoundError(`index ${digest} missing`); });
+    let idx: Index;
+    try { idx = JSON.parse(bytes.toString("utf8")) as Index; } catch { throw new SystemError(`index ${digest} unreadable`); }
+    if (!Array.isArray(idx.manifests)) throw new BadParameterError(`${digest} is not an image index`);
+    const manifests: IndexRecord["manifests"] = [];
+    for (const m of idx.manifests) {
+      const id = [...(this.byManifest.get(m.digest) ?? [])][0];
+      if (!id) throw new NotFoundError(`manifest ${m.digest} of index ${digest} is not a local image`);
+      manifests.push({ digest: m.digest, mediaType: m.mediaType, size: m.size, id, ...(m.platform ? { platform: m.platform } : {}), ...(m.annotations ? { annotations: m.annotations as Record<string, string> } : {}) });
+    }
+    const old = this.indexes.get(digest);
+    const rec: IndexRecord = {
+      id: digest, mediaType: idx.mediaType ?? "application/vnd.oci.image.index.v1+json", size: bytes.length,
+      repoTags: [...(old?.repoTags ?? [])], repoDigests: [...(old?.repoDigests ?? [])], created: old?.created ?? new Date().toISOString(), manifests,
+    };
+    const touched = [rec];
+    if (ref) {
+      const full = formatReference(parseReference(ref));
+      await this.untag(full);
+      const prev = this.indexByTag.get(full);
+      if (prev && prev !== digest) { const o = this.indexes.get(prev)!; touched.push({ ...o, repoTags: o.repoTags.filter((t) => t !== full) }); }
+      if (!rec.repoTags.includes(full)) rec.repoTags.push(full);
+    }
+    this.commitIndexes(touched);
+    await this.indexJournal.change(touched);
+    return rec;
+  }
+
+  async addIndexRepoDigest(id: string, digestRef: string): Promise<void> {
+    const cur = this.indexes.get(id);
+    if (!cur) throw new NotFoundError(`No such index: ${id}`);
+    const repo = digestRef.split("@")[0];
+    const rec = { ...cur, repoDigests: [...cur.repoDigests.filter((d) => d.split("@")[0] !== repo), digestRef] };
+    this.commitIndexes([rec]);
+    await this.indexJournal.change([rec]);
+  }
+
+  /** Drops a tag from whichever index has it (an image took it); the index goes when it has no tag left. */
+  async untagIndex(ref: string): Promise<IndexRecord | undefined> {
+    const full = formatReference(parseReference(ref));
+    const id = this.indexByTag.get(full);
+    const cur = id ? this.indexes.get(id) : undefined;
+    if (!cur) return undefined;
+    const rec = { ...cur, repoTags: cur.repoTags.filter((t) => t !== full) };
+    if (!rec.repoTags.length) { await this.removeIndex(rec.id); return rec; }
+    this.commitIndexes([rec]);
+    await this.indexJournal.change([rec]);
+    return rec;
+  }
+
+  async removeIndex(id: string): Promise<void> {
+    const r = this.indexes.get(id);
+    if (!r) return;
+    for (const t of r.repoTags) if (this.indexByTag.get(t) === id) this.indexByTag.delete(t);
+    this.indexes.delete(id);
+    await this.indexJournal.change([], [id]);
+  }
+
+  private commitIndexes(recs: IndexRecord[]): void {
+    for (const r of recs) {
+      const old = this.indexes.get(r.id);
+      if (old) for (const t of old.repoTags) if (this.indexByTag.get(t) === r.id) this.indexByTag.delete(t);
+      this.indexes.set(r.id, r);
+      for (const t of r.repoTags) this.indexByTag.set(t, r.id);
+    }
+  }
 }

@@ -24,7 +24,7 @@ route("POST", "/build", async (e, c) => {
       tags: q.getAll("t").filter(Boolean), dockerfile: q.get("dockerfile") || undefined, target: q.get("target") || undefined,
       buildArgs: Object.fromEntries(Object.entries(json<Record<string, string | null>>("buildargs") ?? {}).filter(([, v]) => v !== null)) as Record<string, string>,
       labels: json<Record<string, string>>("labels"), noCache: bool(q, "nocache"), pull: bool(q, "pull"), quiet: bool(q, "q"), secrets, ssh, allow, remote: q.get("remote") || undefined,
-      network: q.get("networkmode") || undefined,
+      network: q.get("networkmode") || undefined, platform: q.get("platform") || undefined,
       progress: bool(q, "berthprogress"), result: bool(q, "berthresult"),
       cacheFrom: (json<string[]>("cachefrom") ?? []).filter((x) => typeof x === "string" && x), inlineCache: q.get("berthcacheto") === "inline",
       contexts: json<Record<string, string>>("berthcontexts"),

@@ -51,7 +51,7 @@ route("POST", "/containers/create", async (e, c) => {
   if (name && !CONTAINER_NAME_RE.test(name)) throw new BadParameterError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   const body = await jsonBody(c.req, ContainerCreateSchema, { empty: "Config cannot be empty in order to create a container" });
   checkMounts(body.HostConfig ?? {});
-  return new Reply(201, await e.createContainer(body as CreateBody, name));
+  return new Reply(201, await e.createContainer(body as CreateBody, name, c.query.get("platform") || undefined));
 });
 route("GET", "/containers/{id}/json", (e, c) => {
   const rec = e.containers.inspect(c.params[0]);

@@ -51,7 +51,7 @@ route("POST", "/auth", async (e, c) => {
 route("POST", "/berth/system/check", (e, c) => e.images.check({ repair: bool(c.query, "repair") }));
 route("POST", "/berth/images/bootstrap", async (e, c) => {
   const name = c.query.get("name") || "busybox";
-  const rec = await e.images.bootstrap(name);
+  const rec = await e.images.bootstrap(name, c.query.get("platform") || undefined);
   return { status: `Bootstrapped ${name}`, id: rec.id };
 });
 route("GET", "/images/get", (e, c) => {
@@ -80,7 +80,8 @@ route("GET", "/containers/{id}/export", async (e, c) => {
 route("POST", "/images/prune", (e, c) => e.images.prune(filters(c.query)));
 route("GET", "/images/{name*}/json", async (e, c) => {
   const img = await e.images.inspect(c.params[0]);
-  return imageInspectDefaults(img, await e.imageGraphDriverData(c.params[0]), c.version);
+  const out = imageInspectDefaults(img, await e.imageGraphDriverData(c.params[0]), c.version);
+  return e.manifests.inspectImage(c.params[0], out); // a multi-platform image: the index and its entries
 });
 route("GET", "/images/{name*}/get", (e, c) => {
   const out = e.images.save([c.params[0]]);
