@@ -201,7 +201,9 @@ export class ImageService {
   }
 
   async tag(source: string, repo: string, tag?: string): Promise<void> {
-    const rec = this.resolve(source);
+    // A multi-platform image (a local index) is tagged as a whole.
+    const index = this.store.images.resolve(source) ? undefined : this.store.images.resolveIndex(source);
+    const rec = index ? undefined : this.resolve(source);
     let ref: string;
     try {
       const r = parseReference(tag ? `${repo}:${tag}` : repo);
@@ -211,12 +213,23 @@ export class ImageService {
       if (e instanceof BadParameterError) throw e;
       throw new BadParameterError(`invalid reference format`);
     }
-    await this.store.images.tag(rec.id, ref);
-    this.events.publish("image", "tag", rec.id, { name: familiar(ref) });
+    if (index) { await this.store.images.addIndex(index.id, ref); this.events.publish("image", "tag", index.id, { name: familiar(ref) }); return; }
+    await this.store.images.tag(rec!.id, ref);
+    this.events.publish("image", "tag", rec!.id, { name: familiar(ref) });
   }
 
   /** `docker rmi`: untags the given reference; deletes the image when no reference is left (or by ID). */
   async remove(ref: string, opts: { force?: boolean; noprune?: boolean }): Promise<{ Untagged?: string; Deleted?: string }[]> {
+    // A multi-platform image's name: the tag goes (the index with its last one; its entries are then prunable).
+    const index = this.store.images.resolve(ref) ? undefined : this.store.images.resolveIndex(ref);
+    if (index) {
+      const full = index.repoTags.find((t) => t === formatReference(parseReference(ref))) ?? index.repoTags[0];
+      const left = full ? await this.store.images.untagIndex(full) : undefined;
+      const out: { Untagged?: string; Deleted?: string }[] = full ? [{ Untagged: familiar(full) }] : [];
+      if (!left?.repoTags.length) { await this.store.images.removeIndex(index.id); out.push({ Deleted: index.id }); }
+      this.events.publish("image", "untag", index.id, {});
+      return out;
+    }
     const rec = this.resolve(ref);
     const out: { Untagged?: string; Deleted?: string }[] = [];
     const byId = rec.id === ref || rec.id.replace("sha256:", "").startsWith(ref.replace("sha256:", "")) && /^(sha256:)?[0-9a-f]+$/.test(ref) && !rec.repoTags.some((t) => familiar(t) === ref || familiar(t).split(":")[0] === ref);

@@ -1,0 +1,109 @@
+/**
+ * Multi-platform images: an arm64 busybox made offline from Debian's busybox-static:arm64
+ * (scripts/foreign-arch.sh; `image bootstrap --platform linux/arm64`), a local manifest list of it and the
+ * host's busybox (`manifest create`), `build --platform linux/amd64,linux/arm64` whose arm64 RUN executes
+ * under qemu (binfmt_misc, F flag), the OCI index it tags (`image inspect`), `run --platform`, and the index
+ * pushed to `berth registry serve` and read back by `pull --platform` and skopeo.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Daemon, BERTH, until } from "./harness.js";
+
+const d = new Daemon();
+let work: string;
+let reg: ChildProcess | undefined;
+let regOut = "";
+let port = 0;
+const qemu = existsSync("/proc/sys/fs/binfmt_misc/qemu-aarch64") && existsSync("/usr/local/lib/berth/busybox-static-arm64/bin/busybox");
+const ok = (r: { code: number; stdout: string; stderr: string }, what: string) => { assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`); return r.stdout; };
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "berth-multiplatform-"));
+  await d.start();
+  await d.bootstrap();
+  reg = spawn(BERTH, ["registry", "serve", "--addr", "127.0.0.1:0", "--root", join(work, "reg")], { stdio: ["ignore", "pipe", "pipe"] });
+  reg.stdout!.on("data", (x) => { regOut += x; });
+  reg.stderr!.on("data", (x) => { regOut += x; });
+  port = await until("the registry to listen", () => { const m = /"msg":"listening","addr":"127\.0\.0\.1:(\d+)"/.exec(regOut); return m ? Number(m[1]) : undefined; });
+});
+
+after(async () => {
+  reg?.kill("SIGTERM");
+  if (reg && reg.exitCode === null) await new Promise((r) => reg!.once("exit", r));
+  await d.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test("platform parsing: normalised as containerd does", async () => {
+  const { parsePlatforms, platformArgs } = await import("../../src/builder/platform.js");
+  assert.deepEqual(parsePlatforms("linux/amd64, linux/arm64/v8,linux/aarch64,linux/arm"), [
+    { os: "linux", architecture: "amd64" }, { os: "linux", architecture: "arm64" }, { os: "linux", architecture: "arm", variant: "v7" },
+  ]);
+  assert.deepEqual(platformArgs({ os: "linux", architecture: "arm64" }, { os: "linux", architecture: "amd64" }), {
+    TARGETPLATFORM: "linux/arm64", TARGETOS: "linux", TARGETARCH: "arm64", TARGETVARIANT: "",
+    BUILDPLATFORM: "linux/amd64", BUILDOS: "linux", BUILDARCH: "amd64", BUILDVARIANT: "",
+  });
+});
+
+test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push and pull of the index", { skip: !qemu && "needs qemu-aarch64 in binfmt_misc and the arm64 busybox-static (scripts/foreign-arch.sh)" }, async () => {
+  // An arm64 base with no registry, and a local list of both busybox images.
+  ok(d.berth(["image", "bootstrap", "--platform", "linux/arm64", "busybox:mp-arm64"]), "bootstrap arm64");
+  assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox:mp-arm64"]), "inspect").trim(), "linux/arm64");
+  ok(d.berth(["tag", "busybox:latest", "busybox:mp-amd64"]), "tag");
+  assert.match(ok(d.berth(["manifest", "create", "mp-base", "busybox:mp-amd64", "busybox:mp-arm64"]), "manifest create"), /^Created manifest list docker\.io\/library\/mp-base:latest\n$/);
+  const list = JSON.parse(ok(d.berth(["manifest", "inspect", "mp-base"]), "manifest inspect")) as { mediaType: string; manifests: { platform: { architecture: string; os: string } }[] };
+  assert.equal(list.mediaType, "application/vnd.oci.image.index.v1+json");
+  assert.deepEqual(list.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`), ["linux/amd64", "linux/arm64"]);
+  // A cross-compilation pattern: a stage on the build platform, then the target's stage, each told its platform.
+  const ctx = join(work, "ctx");
+  spawnSync("mkdir", ["-p", ctx]);
+  writeFileSync(join(ctx, "Dockerfile"), [
+    "FROM --platform=$BUILDPLATFORM mp-base AS tool",
+    "ARG TARGETPLATFORM",
+    "ARG BUILDPLATFORM",
+    "RUN echo \"built on $BUILDPLATFORM for $TARGETPLATFORM\" > /note && uname -m >> /note",
+    "FROM mp-base",
+    "ARG TARGETARCH",
+    "COPY --from=tool /note /note",
+    "RUN uname -m > /arch && echo $TARGETARCH > /targetarch",
+    "",
+  ].join("\n"));
+  ok(d.berth(["build", "--platform", "linux/amd64,linux/arm64", "-t", "mp-app", ctx], { timeout: 300_000 }), "build");
+  const ins = JSON.parse(ok(d.berth(["image", "inspect", "mp-app"]), "image inspect"))[0] as { Id: string; Descriptor: { mediaType: string }; Manifests: { Descriptor: { platform: { architecture: string } } }[] };
+  assert.equal(ins.Descriptor.mediaType, "application/vnd.oci.image.index.v1+json");
+  assert.deepEqual(ins.Manifests.map((m) => m.Descriptor.platform.architecture), ["amd64", "arm64"]);
+  const run = (platform: string, cmd: string) => ok(d.berth(["run", "--rm", "--platform", platform, "mp-app", "sh", "-c", cmd]), `run ${platform}`);
+  assert.equal(run("linux/arm64", "cat /arch /targetarch"), "aarch64\narm64\n");
+  assert.equal(run("linux/amd64", "cat /arch /targetarch"), "x86_64\namd64\n");
+  // The tool stage ran on the host (x86_64), told the target it builds for (as BuildKit).
+  assert.equal(run("linux/arm64", "cat /note"), "built on linux/amd64 for linux/arm64\nx86_64\n");
+  // Push: every manifest and the index; pull --platform and skopeo read it back.
+  const ref = `127.0.0.1:${port}/mp/app:1`;
+  ok(d.berth(["tag", "mp-app", ref]), "tag index");
+  ok(d.berth(["push", ref], { timeout: 120_000 }), "push");
+  const sk = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" });
+  assert.equal(sk.status, 0, sk.stderr);
+  const raw = JSON.parse(sk.stdout) as { mediaType: string; manifests: { digest: string; platform: { os: string; architecture: string } }[] };
+  assert.equal(raw.mediaType, "application/vnd.oci.image.index.v1+json");
+  assert.deepEqual(raw.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`), ["linux/amd64", "linux/arm64"]);
+  const remote = JSON.parse(ok(d.berth(["manifest", "inspect", ref]), "manifest inspect remote")) as typeof raw;
+  assert.deepEqual(remote, raw);
+  ok(d.berth(["rmi", ref]), "rmi");
+  ok(d.berth(["pull", "--platform", "linux/arm64", ref], { timeout: 120_000 }), "pull");
+  assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Architecture}}", ref]), "inspect pulled").trim(), "arm64");
+  assert.equal(ok(d.berth(["run", "--rm", ref, "cat", "/arch"]), "run pulled"), "aarch64\n");
+  // manifest push LIST REF, then rm.
+  const ref2 = `127.0.0.1:${port}/mp/base:1`;
+  assert.match(ok(d.berth(["manifest", "push", "mp-base", ref2], { timeout: 120_000 }), "manifest push"), /^sha256:[0-9a-f]{64}\n$/);
+  const sk2 = JSON.parse(spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref2}`], { encoding: "utf8" }).stdout) as typeof raw;
+  assert.equal(sk2.manifests.length, 2);
+  ok(d.berth(["manifest", "annotate", "mp-base", "busybox:mp-arm64", "--variant", "v8"]), "annotate");
+  const annotated = JSON.parse(ok(d.berth(["manifest", "inspect", "mp-base"]), "inspect annotated")) as { manifests: { platform: { variant?: string } }[] };
+  assert.equal(annotated.manifests[1].platform.variant, "v8");
+  ok(d.berth(["manifest", "rm", "mp-base"]), "manifest rm");
+  assert.notEqual(d.berth(["manifest", "inspect", "mp-base"]).code, 0);
+});
