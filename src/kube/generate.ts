@@ -306,7 +306,7 @@ export function generate(p: Project, o: GenerateOptions = {}): Generated {
       const port = ds?.ports[0]?.target ?? (ds?.expose[0] ? Number(ds.expose[0].split(/[/-]/)[0]) : undefined);
       if (dep.condition === "service_completed_successfully") notes.push(`${where}.depends_on.${d}: service_completed_successfully not mapped exactly (the init container waits for its Service's name only)`);
       const script = port
-        ? `until nc -z -w 2 ${dn} ${port}; do echo waiting for ${dn}:${port}; sleep 2; done`
+        ? `until nc -w 2 ${dn} ${port} </dev/null; do echo waiting for ${dn}:${port}; sleep 2; done`
         : `until nslookup ${dn} >/dev/null 2>&1; do echo waiting for ${dn}; sleep 2; done`;
       inits.push({ name: kubeName(`wait-for-${d}`), image: o.waitImage ?? "busybox:latest", command: ["sh", "-c", script] });
     }

@@ -65,7 +65,8 @@ export async function play(c: Ctx, text: string, o: PlayOptions): Promise<number
 /** Every document of the stream (List items flattened); nulls skipped. */
 export function parse(text: string): Obj[] {
   const out: Obj[] = [];
-  for (const d of yamlLib().parseAllDocuments(text)) {
+  // YAML 1.1, as Kubernetes reads it (sigs.k8s.io/yaml, go-yaml v2): 0400 is octal, as file modes are written.
+  for (const d of yamlLib().parseAllDocuments(text, { version: "1.1" })) {
     if (d.errors.length) throw new KubeError(`invalid YAML: ${d.errors[0].message.split("\n")[0]}`);
     const v = d.toJS() as Obj | null;
     if (v === null || v === undefined) continue;

@@ -208,7 +208,7 @@ test("depends_on → init containers waiting for the dependency's Service; a dep
   const inits = g.find("Deployment", "web").spec.template.spec.initContainers;
   assert.deepEqual(inits.map((i: any) => i.name), ["wait-for-cache", "wait-for-db"]);
   assert.match(inits[0].command[2], /nslookup cache/);
-  assert.match(inits[1].command[2], /nc -z -w 2 db 5432/);
+  assert.match(inits[1].command[2], /until nc -w 2 db 5432 <\/dev\/null; do/);
   assert.equal(inits[0].image, "busybox:latest");
   assert.equal(g.find("Service", "cache").spec.clusterIP, "None");
   assert.equal(g.find("Service", "db").spec.clusterIP, undefined);
