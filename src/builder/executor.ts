@@ -175,7 +175,10 @@ export async function build(backend: BuildBackend, opts: BuildOptions): Promise<
   const prog = opts.progress;
   const fromRef = (stage: StageNode["stage"]): string | undefined => {
     const ref = expandString(stage.image, (n) => globals.get(n), { escapeToken });
-    return ref.toLowerCase() === "scratch" || df.stages.some((x) => x.index < stage.index && (x.name === ref.toLowerCase() || String(x.index) === ref)) ? undefined : ref;
+    if (ref.toLowerCase() === "scratch" || df.stages.some((x) => x.index < stage.index && (x.name === ref.toLowerCase() || String(x.index) === ref))) return undefined;
+    // A named context (--build-context) that is an image is shown as that image.
+    const nc = opts.contexts?.get(ref);
+    return nc?.dir ? undefined : nc?.image ?? ref;
   };
   const shownFrom = new Set<string>();
   if (prog) {
