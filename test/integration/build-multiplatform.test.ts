@@ -81,6 +81,9 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.equal(run("linux/amd64", "cat /arch /targetarch"), "x86_64\namd64\n");
   // The tool stage ran on the host (x86_64), told the target it builds for (as BuildKit).
   assert.equal(run("linux/arm64", "cat /note"), "built on linux/amd64 for linux/arm64\nx86_64\n");
+  // One platform: a plain image of that platform, no index.
+  ok(d.berth(["build", "--platform", "linux/arm64", "-t", "mp-one", ctx], { timeout: 300_000 }), "build one platform");
+  assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Architecture}} {{.Descriptor.mediaType}}", "mp-one"]), "inspect one").trim(), "arm64 application/vnd.oci.image.manifest.v1+json");
   // Push: every manifest and the index; pull --platform and skopeo read it back.
   const ref = `127.0.0.1:${port}/mp/app:1`;
   ok(d.berth(["tag", "mp-app", ref]), "tag index");
