@@ -179,7 +179,10 @@ const registryServerCommand: Command = {
 };
 
 // Kubernetes (src/kube → bin/berth-kube.cjs): `berth kube`, `berth pod`, and `berth compose [-f ...] kube` (= kube generate).
-function kubePlugin(): { kube: (c: Ctx, a: string[]) => Promise<number>; pod: (c: Ctx, a: string[]) => Promise<number> } {
+function kubePlugin(): {
+  kube: (c: Ctx, a: string[]) => Promise<number>; pod: (c: Ctx, a: string[]) => Promise<number>;
+  podRunArgs: (a: string[]) => { args: string[]; pod?: string }; ensurePodRunning: (c: Ctx, pod: string) => Promise<void>;
+} {
   const plugin = join(dirname(fileURLToPath(import.meta.url)), "berth-kube.cjs");
   if (!existsSync(plugin)) throw new Error(`the kube plugin is missing (${plugin}); run make build`);
   return createRequire(import.meta.url)(plugin) as ReturnType<typeof kubePlugin>;
@@ -264,7 +267,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (global.flags.version) { ctx.out(`berth version ${VERSION}\n`); return 0; }
   if (global.flags.help || global.args.length === 0) { ctx.out(usage()); return global.args.length === 0 && !global.flags.help ? 0 : 0; }
-  const { cmd, rest } = resolveCommand(global.args);
+  const resolved = resolveCommand(global.args);
+  const cmd = resolved.cmd;
+  let rest = resolved.rest;
+  // `run --pod POD` / `create --pod POD`: the pod's namespaces and label instead (the kube plugin knows pods).
+  let pod: string | undefined;
+  if ((cmd?.name === "run" || cmd?.name === "create") && rest.some((x) => x === "--pod" || x.startsWith("--pod="))) ({ args: rest, pod } = kubePlugin().podRunArgs(rest));
   if (!cmd) {
     const word = global.args[0];
     if (["image", "container", "system", "volume", "network"].includes(word)) {
@@ -297,6 +305,8 @@ async function main(argv: string[]): Promise<number> {
     if (!local) {
       if (!explicit) await ensureDaemon(ctx.api);
     }
+    // As docker run's refusals before a container exists: 125.
+    if (pod) try { await kubePlugin().ensurePodRunning(ctx, pod); } catch (e) { if (e instanceof ApiError || e instanceof ConnectionError) throw e; ctx.err(`${(e as Error).message}\n`); return 125; }
     return await cmd.run(ctx, parsed.flags, parsed.args);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -104,6 +104,8 @@ export async function kube(c: Ctx, argv: string[]): Promise<number> {
   return runSub(c, sub, rest, `kube ${name}`);
 }
 
+export { podRunArgs, ensurePodRunning } from "./pod.js";
+
 /** `berth pod ARGS...` */
 export async function pod(c: Ctx, argv: string[]): Promise<number> {
   const { podCommand } = await import("./pod.js");

@@ -265,3 +265,39 @@ CMD ["sh", "-c", "while :; do printf 'HTTP/1.0 200 OK\\r\\n\\r\\nstore says %s\\
   }
   assert.deepEqual(leftovers("k8s"), []);
 });
+
+test("berth pod create/ps/inspect/stop/start/rm and run --pod: members share the infra container's network and published port", async () => {
+  const pod = `pod${process.pid}`;
+  const port = await freePort();
+  try {
+    const id = ok(d.berth(["pod", "create", "--name", pod, "-p", `127.0.0.1:${port}:80`, "--label", "team=a"]), "pod create").stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal(d.berth(["pod", "create", "--name", pod]).code, 125, "a second pod of the same name is refused");
+    ok(d.berth(["run", "-d", "--pod", pod, "--name", `${pod}-web`, "busybox:latest", "sh", "-c", "mkdir -p /www && echo pod-web > /www/index.html && exec httpd -f -p 80 -h /www"]), "run --pod");
+    // Another member reaches it over localhost; the host on the pod's published port.
+    const got = await until("the member over localhost", () => {
+      const r = d.berth(["run", "--rm", "--pod", pod, "busybox:latest", "wget", "-q", "-O-", "http://localhost:80/"]);
+      return r.code === 0 && r.stdout;
+    }, 30_000);
+    assert.equal(got, "pod-web\n");
+    assert.equal(await until("the pod's published port", () => httpGet(port), 30_000), "pod-web\n");
+    const ps = ok(d.berth(["pod", "ps", "--format", "{{.Name}} {{.Status}} {{.NumberOfContainers}}"]), "pod ps").stdout.split("\n");
+    assert.ok(ps.includes(`${pod} Running 2`), ps.join("\n"));
+    const info = JSON.parse(ok(d.berth(["pod", "inspect", pod]), "pod inspect").stdout)[0];
+    assert.deepEqual([info.Name, info.Id, info.Hostname, info.Labels, info.NumContainers], [pod, id, pod, { team: "a" }, 2]);
+    assert.deepEqual(info.Containers.map((c: { Name: string }) => c.Name).sort(), [`${pod}-infra`, `${pod}-web`]);
+    ok(d.berth(["pod", "stop", "-t", "1", pod]), "pod stop");
+    assert.ok(d.berth(["pod", "ps", "--format", "{{.Name}} {{.Status}}"]).stdout.split("\n").includes(`${pod} Exited`));
+    ok(d.berth(["pod", "start", pod]), "pod start");
+    assert.equal(await until("the pod after start", () => httpGet(port), 30_000), "pod-web\n");
+    const rm = d.berth(["pod", "rm", pod]);
+    assert.equal(rm.code, 125);
+    assert.match(rm.stderr, /running containers/);
+  } finally {
+    d.berth(["pod", "rm", "-f", pod]);
+  }
+  assert.deepEqual(d.berth(["ps", "-a", "--filter", `label=io.berth.pod=${pod}`, "--format", "{{.Names}}"]).stdout, "");
+  const none = d.berth(["run", "--rm", "--pod", pod, "busybox:latest", "true"]);
+  assert.equal(none.code, 125);
+  assert.match(none.stderr, /no such pod/);
+});
