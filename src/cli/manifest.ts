@@ -16,6 +16,26 @@ const full = (name: string): string => {
   return last.includes(":") || last.includes("@") ? n : `${n}:latest`;
 };
 
+/**
+ * As docker manifest inspect prints: a list as its own struct (schemaVersion, mediaType, manifests of
+ * mediaType, size, digest, platform) indented by three spaces; a single manifest as the registry's bytes
+ * indented by tabs.
+ */
+export function formatManifest(m: unknown): string {
+  const o = m as { schemaVersion?: number; mediaType?: string; manifests?: Record<string, unknown>[] };
+  if (!o || !Array.isArray(o.manifests)) return JSON.stringify(m, null, "\t");
+  const platform = (p: Record<string, unknown> | undefined) => {
+    const out: Record<string, unknown> = { architecture: p?.architecture ?? "", os: p?.os ?? "" };
+    for (const k of ["os.version", "os.features", "variant", "features"]) if (p?.[k] !== undefined && p[k] !== "" && !(Array.isArray(p[k]) && !(p[k] as unknown[]).length)) out[k] = p[k];
+    return out;
+  };
+  const list = {
+    schemaVersion: o.schemaVersion ?? 2, mediaType: o.mediaType ?? "",
+    manifests: o.manifests.map((e) => ({ mediaType: e.mediaType, size: e.size, digest: e.digest, platform: platform(e.platform as Record<string, unknown> | undefined) })),
+  };
+  return JSON.stringify(list, null, 3);
+}
+
 export const manifestCommands: Command[] = [
   {
     name: "manifest create", usage: "manifest create MANIFEST_LIST MANIFEST [MANIFEST...]", desc: "Create a local manifest list for annotating and pushing to a registry",
@@ -49,7 +69,7 @@ export const manifestCommands: Command[] = [
       if (a.length < 1 || a.length > 2) throw new UsageError(`"manifest inspect" requires at least 1 and at most 2 arguments.`);
       const name = a[a.length - 1];
       const m = await c.api.json<unknown>("GET", "/berth/manifests/inspect", { query: { name }, headers: authHeader(name) });
-      c.out(JSON.stringify(m, null, "\t") + "\n");
+      c.out(formatManifest(m) + "\n");
       return 0;
     },
   },

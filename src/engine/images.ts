@@ -128,6 +128,22 @@ export class ImageService {
       for (const cs of chains) for (const c of cs) refs.set(c, (refs.get(c) ?? 0) + 1);
       chains.forEach((cs, i) => { out[i].SharedSize = cs.reduce((a, c) => a + ((refs.get(c) ?? 0) > 1 ? sizes.get(c) ?? 0 : 0), 0); });
     }
+    // Multi-platform images (local indexes): one row each, under the index's ID, as dockerd's containerd store lists them.
+    if (dangling !== true && !f.label?.length) {
+      for (const ix of this.store.images.listIndexes()) {
+        if (!ix.repoTags.length) continue;
+        const created = Math.floor(Date.parse(ix.created) / 1000) || 0;
+        if (before !== undefined && !(created * 1000 < before)) continue;
+        if (since !== undefined && !(created * 1000 > since)) continue;
+        if (f.reference?.length && !f.reference.some((pat) => ix.repoTags.some((t) => globMatch(pat, familiar(t))))) continue;
+        const size = ix.manifests.reduce((a, m) => a + (this.store.images.get(m.id)?.size ?? 0), 0);
+        out.push({
+          Containers: -1, Created: created, Id: ix.id, Labels: null, ParentId: "",
+          RepoDigests: ix.repoDigests.length ? ix.repoDigests.map(familiar) : null, RepoTags: ix.repoTags.map(familiar),
+          SharedSize: -1, Size: size, VirtualSize: size,
+        });
+      }
+    }
     return out.sort((a, b) => (b.Created as number) - (a.Created as number));
   }
 

@@ -55,7 +55,10 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox:mp-arm64"]), "inspect").trim(), "linux/arm64");
   ok(d.berth(["tag", "busybox:latest", "busybox:mp-amd64"]), "tag");
   assert.match(ok(d.berth(["manifest", "create", "mp-base", "busybox:mp-amd64", "busybox:mp-arm64"]), "manifest create"), /^Created manifest list docker\.io\/library\/mp-base:latest\n$/);
-  const list = JSON.parse(ok(d.berth(["manifest", "inspect", "mp-base"]), "manifest inspect")) as { mediaType: string; manifests: { platform: { architecture: string; os: string } }[] };
+  const shown = ok(d.berth(["manifest", "inspect", "mp-base"]), "manifest inspect");
+  // docker manifest inspect's layout of a list: its own field order, three-space indent.
+  assert.match(shown, /^\{\n   "schemaVersion": 2,\n   "mediaType": "application\/vnd\.oci\.image\.index\.v1\+json",\n   "manifests": \[\n      \{\n         "mediaType": "application\/vnd\.oci\.image\.manifest\.v1\+json",\n         "size": \d+,\n         "digest": "sha256:[0-9a-f]{64}",\n         "platform": \{\n            "architecture": "amd64",\n            "os": "linux"\n         \}\n      \},/);
+  const list = JSON.parse(shown) as { mediaType: string; manifests: { platform: { architecture: string; os: string } }[] };
   assert.equal(list.mediaType, "application/vnd.oci.image.index.v1+json");
   assert.deepEqual(list.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`), ["linux/amd64", "linux/arm64"]);
   // A cross-compilation pattern: a stage on the build platform, then the target's stage, each told its platform.
@@ -76,6 +79,10 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   const ins = JSON.parse(ok(d.berth(["image", "inspect", "mp-app"]), "image inspect"))[0] as { Id: string; Descriptor: { mediaType: string }; Manifests: { Descriptor: { platform: { architecture: string } } }[] };
   assert.equal(ins.Descriptor.mediaType, "application/vnd.oci.image.index.v1+json");
   assert.deepEqual(ins.Manifests.map((m) => m.Descriptor.platform.architecture), ["amd64", "arm64"]);
+  // `images` lists it once, under the index's ID; prune leaves its entries (the runs below use them).
+  const rows = ok(d.berth(["images", "--no-trunc", "--format", "{{.Repository}} {{.ID}}"]), "images").split("\n");
+  assert.ok(rows.includes(`mp-app ${ins.Id}`), rows.join("\n"));
+  ok(d.berth(["image", "prune", "-f"]), "prune");
   const run = (platform: string, cmd: string) => ok(d.berth(["run", "--rm", "--platform", platform, "mp-app", "sh", "-c", cmd]), `run ${platform}`);
   assert.equal(run("linux/arm64", "cat /arch /targetarch"), "aarch64\narm64\n");
   assert.equal(run("linux/amd64", "cat /arch /targetarch"), "x86_64\namd64\n");
