@@ -11,9 +11,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Daemon, BERTH, until } from "./harness.js";
+import { Daemon, PrivateDockerd, BERTH, DOCKER, until } from "./harness.js";
 
 const d = new Daemon();
+/** Docker's own registry client, for the index pushed (a dockerd of this test's: no bridge of the machine's, no iptables). */
+const dockerd = new PrivateDockerd();
 let work: string;
 let reg: ChildProcess | undefined;
 let regOut = "";
@@ -23,8 +25,7 @@ const ok = (r: { code: number; stdout: string; stderr: string }, what: string) =
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "berth-multiplatform-"));
-  await d.start();
-  await d.bootstrap();
+  await Promise.all([d.start().then(() => d.bootstrap()), qemu ? dockerd.start() : undefined]);
   reg = spawn(BERTH, ["registry", "serve", "--addr", "127.0.0.1:0", "--root", join(work, "reg")], { stdio: ["ignore", "pipe", "pipe"] });
   reg.stdout!.on("data", (x) => { regOut += x; });
   reg.stderr!.on("data", (x) => { regOut += x; });
@@ -34,6 +35,7 @@ before(async () => {
 after(async () => {
   reg?.kill("SIGTERM");
   if (reg && reg.exitCode === null) await new Promise((r) => reg!.once("exit", r));
+  await dockerd.stop();
   await d.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -102,6 +104,18 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.deepEqual(raw.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`), ["linux/amd64", "linux/arm64"]);
   const remote = JSON.parse(ok(d.berth(["manifest", "inspect", ref]), "manifest inspect remote")) as typeof raw;
   assert.deepEqual(remote, raw);
+  // The docker CLI's manifest inspect of it prints what berth's does, byte for byte.
+  const dcfg = join(work, "docker-config");
+  const dm = spawnSync(DOCKER, ["manifest", "inspect", "--insecure", ref], { encoding: "utf8", env: { ...process.env, DOCKER_CONFIG: dcfg, DOCKER_HOST: d.host } });
+  assert.equal(dm.status, 0, dm.stderr);
+  assert.equal(ok(d.berth(["manifest", "inspect", ref]), "manifest inspect remote text"), dm.stdout);
+  // dockerd pulls it: the host's entry by default, arm64 when asked (and runs it under qemu).
+  ok(dockerd.docker(["pull", ref]), "docker pull");
+  assert.equal(ok(dockerd.docker(["image", "inspect", "-f", "{{.Architecture}}", ref]), "docker inspect").trim(), "amd64");
+  ok(dockerd.docker(["pull", "--platform", "linux/arm64", ref]), "docker pull --platform");
+  assert.equal(ok(dockerd.docker(["image", "inspect", "-f", "{{.Architecture}}", ref]), "docker inspect arm64").trim(), "arm64");
+  assert.equal(ok(dockerd.docker(["run", "--rm", "--network", "none", ref, "cat", "/arch"]), "docker run arm64"), "aarch64\n");
+  ok(dockerd.docker(["rmi", ref]), "docker rmi");
   ok(d.berth(["rmi", ref]), "rmi");
   ok(d.berth(["pull", "--platform", "linux/arm64", ref], { timeout: 120_000 }), "pull");
   assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Architecture}}", ref]), "inspect pulled").trim(), "arm64");
