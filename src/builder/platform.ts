@@ -14,7 +14,10 @@ const ARCH: Record<string, string> = { x86_64: "amd64", "x86-64": "amd64", aarch
 /** One platform, normalised (`linux/arm64/v8` → linux/arm64; `linux/arm` → linux/arm/v7). */
 export function normalizePlatform(s: string): Platform {
   const parts = s.trim().toLowerCase().split("/");
-  if (parts.length < 1 || parts.length > 3 || parts.some((p) => !p)) throw new BadParameterError(`failed to parse platform ${s}: "${s}" is an invalid component of "${s}": platform specifier component must match "^[A-Za-z0-9_-]+$"`);
+  // containerd's wording: the first bad component, then the whole specifier.
+  const bad = parts.find((p) => !/^[a-z0-9_.-]+$/.test(p));
+  if (bad !== undefined) throw new BadParameterError(`failed to parse platform ${s}: "${bad}" is an invalid component of "${s}": platform specifier component must match "^[A-Za-z0-9_-]+$": invalid argument`);
+  if (parts.length > 3) throw new BadParameterError(`failed to parse platform ${s}: "${s}": unknown operating system or architecture: invalid argument`);
   let [os, architecture, variant] = parts.length === 1 ? ["linux", parts[0], undefined] : parts;
   if (ARCH[architecture]) {
     if (architecture === "armel") variant = "v6";

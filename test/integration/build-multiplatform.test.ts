@@ -40,17 +40,6 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test("platform parsing: normalised as containerd does", async () => {
-  const { parsePlatforms, platformArgs } = await import("../../src/builder/platform.js");
-  assert.deepEqual(parsePlatforms("linux/amd64, linux/arm64/v8,linux/aarch64,linux/arm"), [
-    { os: "linux", architecture: "amd64" }, { os: "linux", architecture: "arm64" }, { os: "linux", architecture: "arm", variant: "v7" },
-  ]);
-  assert.deepEqual(platformArgs({ os: "linux", architecture: "arm64" }, { os: "linux", architecture: "amd64" }), {
-    TARGETPLATFORM: "linux/arm64", TARGETOS: "linux", TARGETARCH: "arm64", TARGETVARIANT: "",
-    BUILDPLATFORM: "linux/amd64", BUILDOS: "linux", BUILDARCH: "amd64", BUILDVARIANT: "",
-  });
-});
-
 test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push and pull of the index", { skip: !qemu && "needs qemu-aarch64 in binfmt_misc and the arm64 busybox-static (scripts/foreign-arch.sh)" }, async () => {
   // An arm64 base with no registry, and a local list of both busybox images.
   ok(d.berth(["image", "bootstrap", "--platform", "linux/arm64", "busybox:mp-arm64"]), "bootstrap arm64");
@@ -129,5 +118,8 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   const annotated = JSON.parse(ok(d.berth(["manifest", "inspect", "mp-base"]), "inspect annotated")) as { manifests: { platform: { variant?: string } }[] };
   assert.equal(annotated.manifests[1].platform.variant, "v8");
   ok(d.berth(["manifest", "rm", "mp-base"]), "manifest rm");
+  // rmi of a multi-platform image's name: the tag, then the index with its last one.
+  assert.equal(ok(d.berth(["rmi", "mp-app"]), "rmi index"), `Untagged: mp-app:latest\nDeleted: ${ins.Id}\n`);
+  assert.notEqual(d.berth(["image", "inspect", "mp-app"]).code, 0);
   assert.notEqual(d.berth(["manifest", "inspect", "mp-base"]).code, 0);
 });
