@@ -79,6 +79,10 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.equal(run("linux/amd64", "cat /arch /targetarch"), "x86_64\namd64\n");
   // The tool stage ran on the host (x86_64), told the target it builds for (as BuildKit).
   assert.equal(run("linux/arm64", "cat /note"), "built on linux/amd64 for linux/arm64\nx86_64\n");
+  // The docker CLI (classic builder API, its platform parameter) builds the same index on berthd.
+  const dcli = spawnSync(DOCKER, ["build", "-q", "--platform", "linux/amd64,linux/arm64", "-t", "mp-docker", ctx], { encoding: "utf8", env: { ...process.env, DOCKER_BUILDKIT: "0", DOCKER_HOST: d.host, DOCKER_CONFIG: join(work, "docker-config") }, timeout: 300_000 });
+  assert.equal(dcli.status, 0, dcli.stderr);
+  assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Descriptor.mediaType}} {{len .Manifests}}", "mp-docker"]), "inspect docker-built").trim(), "application/vnd.oci.image.index.v1+json 2");
   // One platform: a plain image of that platform, no index.
   ok(d.berth(["build", "--platform", "linux/arm64", "-t", "mp-one", ctx], { timeout: 300_000 }), "build one platform");
   assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Architecture}} {{.Descriptor.mediaType}}", "mp-one"]), "inspect one").trim(), "arm64 application/vnd.oci.image.manifest.v1+json");
@@ -119,6 +123,8 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.equal(annotated.manifests[1].platform.variant, "v8");
   ok(d.berth(["manifest", "rm", "mp-base"]), "manifest rm");
   // rmi of a multi-platform image's name: the tag, then the index with its last one.
+  // (mp-docker is the same index: every step was cached, so the same manifests.)
+  assert.equal(ok(d.berth(["rmi", "mp-docker"]), "rmi index tag"), "Untagged: mp-docker:latest\n");
   assert.equal(ok(d.berth(["rmi", "mp-app"]), "rmi index"), `Untagged: mp-app:latest\nDeleted: ${ins.Id}\n`);
   assert.notEqual(d.berth(["image", "inspect", "mp-app"]).code, 0);
   assert.notEqual(d.berth(["manifest", "inspect", "mp-base"]).code, 0);
