@@ -196,15 +196,16 @@ test("--iidfile and --metadata-file (BuildKit's keys); --label from berth and th
   } finally { d.berth(["rmi", "-f", "bout-meta", "bout-meta-docker"]); }
 });
 
-test("Ctrl-C: SIGINT to `berth build` exits 130 (as the docker CLI's build) and the daemon kills and removes the RUN container, leaving no mount", async () => {
-  const ctx = context({ Dockerfile: "FROM busybox\nRUN echo started && sleep 60\n" });
+test("Ctrl-C: SIGINT to `berth build` exits 130 (as the docker CLI's build) and the daemon kills and removes every running RUN container, leaving no mount", async () => {
+  // Two stages side by side, each in a RUN of a minute: both are killed.
+  const ctx = context({ Dockerfile: "FROM busybox AS a\nRUN echo started && sleep 60\nFROM busybox AS b\nRUN echo started && sleep 61\nFROM busybox\nCOPY --from=a /etc/hostname /a\nCOPY --from=b /etc/hostname /b\n" });
   const p = spawn(process.execPath, [BERTH, "-H", d.host, "build", "--progress=plain", "--no-cache", ctx], { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   p.stderr.on("data", (c) => { err += c; });
   const exited = new Promise<number | null>((r) => p.on("exit", (code, sig) => r(code ?? (sig === "SIGINT" ? 130 : null))));
   try {
-    await until("the RUN step to start", () => /#\d+ \d+\.\d{3} started/.test(err), 60_000, () => err);
-    assert.equal(d.berth(["ps", "-q"]).stdout.trim().split("\n").filter(Boolean).length, 1);
+    await until("both RUN steps to start", () => (err.match(/#\d+ \d+\.\d{3} started/g) ?? []).length === 2, 60_000, () => err);
+    assert.equal(d.berth(["ps", "-q"]).stdout.trim().split("\n").filter(Boolean).length, 2);
     p.kill("SIGINT");
     assert.equal(await exited, 130);
   } finally { if (p.exitCode === null) p.kill("SIGKILL"); }
