@@ -10,7 +10,7 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { parseFlags, flagHelp, UsageError, type FlagSpec, type Flags } from "../lib/args.js";
 import type { ApiClient } from "../api/client.js";
 import { loadProject, ComposeError } from "../compose/index.js";
-import { generate, toYaml } from "./generate.js";
+import { generate, generateFromContainers, toYaml, type LivePod } from "./generate.js";
 import { buildAndPush, PushError } from "./push.js";
 
 /** What the berth CLI hands the plugin: the API client and its output. */
@@ -31,14 +31,22 @@ export class KubeError extends Error {}
 
 const subs: Sub[] = [
   {
-    name: "generate", usage: "generate [OPTIONS]", desc: "Generate Kubernetes YAML from a compose project",
+    name: "generate", usage: "generate [OPTIONS] [CONTAINER|POD...]", desc: "Generate Kubernetes YAML from a compose project",
     flags: [
       ...projectFlags,
       { long: "output", short: "o", type: "string", desc: "Write the manifests to a file (default: standard output)" },
       { long: "push", type: "string", desc: "Build the services that build, push them to REGISTRY and use the pushed digests" },
+      { long: "service", short: "s", type: "bool", desc: "With containers or pods: a LoadBalancer Service for their published ports" },
       { long: "wait-image", type: "string", desc: "Image of the init containers that wait for a dependency (default busybox:latest)" },
     ],
-    run: async (c, f) => {
+    run: async (c, f, a) => {
+      if (a.length) {
+        const { docs, notes } = generateFromContainers(await livePods(c, a), { service: !!f.service });
+        for (const n of notes) c.err(`WARN: ${n}\n`);
+        const text = toYaml(docs);
+        if (f.output) writeFileSync(f.output as string, text); else c.out(text);
+        return 0;
+      }
       const p = loadProject({ files: f.file as string[], projectName: f["project-name"] as string | undefined, projectDirectory: f["project-directory"] as string | undefined, envFiles: f["env-file"] as string[], profiles: f.profile as string[] });
       const images = f.push ? await buildAndPush(c.api, p, f.push as string, (s) => c.err(s)) : undefined;
       const { docs, notes } = generate(p, { images, waitImage: f["wait-image"] as string | undefined });
@@ -74,6 +82,29 @@ const subs: Sub[] = [
     },
   },
 ];
+
+/** The containers and pods named (a pod: its infra container `<pod>-infra` and the members labelled with it). */
+async function livePods(c: Ctx, names: string[]): Promise<LivePod[]> {
+  type J = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const inspect = (ref: string) => c.api.json<J>("GET", `/containers/${encodeURIComponent(ref)}/json`).catch((e) => { if ((e as { status?: number }).status === 404) return undefined; throw e; });
+  const image = async (ref: string) => (await c.api.json<J>("GET", `/images/${encodeURIComponent(ref)}/json`).catch(() => ({ Config: {} }))).Config as J;
+  const out: LivePod[] = [];
+  for (const n of names) {
+    let info = await inspect(n);
+    if (!info || (info.Config?.Labels?.["io.berth.pod"] && info.Config.Labels["io.berth.kube.role"] !== "infra")) {
+      const infra = await inspect(`${n}-infra`);
+      if (infra?.Config?.Labels?.["io.berth.pod"] === n) info = infra;
+    }
+    if (!info) throw new KubeError(`Error: ${n}: no such container or pod`);
+    const podName = info.Config?.Labels?.["io.berth.kube.role"] === "infra" ? info.Config.Labels["io.berth.pod"] as string | undefined : undefined;
+    if (podName) {
+      const members = await c.api.json<J[]>("GET", "/containers/json", { query: { all: true, filters: JSON.stringify({ label: [`io.berth.pod=${podName}`] }) } });
+      const infos = (await Promise.all(members.filter((m) => m.Id !== info!.Id).map((m) => inspect(m.Id)))).filter((x): x is J => !!x);
+      out.push({ name: podName, hostname: info.Config.Hostname, ports: info.HostConfig?.PortBindings ?? {}, containers: await Promise.all(infos.map(async (x) => ({ info: x, imageConfig: await image(x.Image) }))) });
+    } else out.push({ name: String(info.Name).replace(/^\//, ""), ports: {}, containers: [{ info, imageConfig: await image(info.Image) }] });
+  }
+  return out;
+}
 
 function help(): string {
   return `\nUsage:  berth kube COMMAND\n\nGenerate Kubernetes YAML from compose projects, and play Kubernetes YAML on berth\n\nCommands:\n${subs.map((s) => `  ${s.name.padEnd(12)}${s.desc}`).join("\n")}\n\nRun 'berth kube COMMAND --help' for more information on a command.\n`;

@@ -39,7 +39,7 @@ export const LABEL_SERVICE = "io.berth.compose.service";
 
 /** A DNS-1123 label (lowercase alphanumerics and '-', at most 63 characters): Kubernetes object names. */
 export function kubeName(s: string): string {
-  const n = s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63).replace(/-+$/, "");
+  const n = s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-{2,}/g, "-").replace(/^-+|-+$/g, "").slice(0, 63).replace(/-+$/, "");
   return n || "x";
 }
 
@@ -369,4 +369,96 @@ function isUtf8(b: Buffer): boolean {
 /** The manifests as one YAML stream, `---` between documents. */
 export function toYaml(docs: Obj[]): string {
   return docs.map((d) => yamlLib().stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join("---\n");
+}
+
+/** What `kube generate CONTAINER|POD...` reads of each container: its inspect answer and its image's config. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- inspect answers, read field by field
+type Json = Record<string, any>;
+export interface LiveContainer { info: Json; imageConfig?: Json }
+/** A pod (an infra container's members) or a lone container. */
+export interface LivePod { name: string; hostname?: string; ports: Json; containers: LiveContainer[] }
+
+/**
+ * Running containers and pods → Pods (Podman's `kube generate`): what the container was created with
+ * beyond its image (entrypoint and command, environment, working directory, user), its mounts (volumes →
+ * claims, binds → hostPath), published ports (hostPort, and with `service` a LoadBalancer Service),
+ * restart policy, health check, limits and security settings. What does not map is in `notes`.
+ */
+export function generateFromContainers(pods: LivePod[], o: { service?: boolean } = {}): Generated {
+  const notes: string[] = [];
+  const docs: Obj[] = [];
+  const claims = new Set<string>();
+  for (const p of pods) {
+    const name = kubeName(p.name);
+    const containers: Obj[] = [], volumes: Obj[] = [];
+    const labels: Record<string, string> = { app: name };
+    let restart = "Never";
+    for (const { info, imageConfig } of p.containers) {
+      const cfg = (info.Config ?? {}) as Json, hc = (info.HostConfig ?? {}) as Json, img = (imageConfig ?? {}) as Json;
+      const cname = kubeName(String(info.Name ?? "").replace(/^\//, "").replace(new RegExp(`^${p.name}-`), "")) || "main";
+      const where = `container ${String(info.Name ?? "").replace(/^\//, "")}`;
+      const c: Obj = { name: cname, image: cfg.Image };
+      const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+      if (cfg.Entrypoint?.length && !same(cfg.Entrypoint, img.Entrypoint)) c.command = cfg.Entrypoint;
+      if (cfg.Cmd?.length && (!same(cfg.Cmd, img.Cmd) || c.command)) c.args = cfg.Cmd;
+      const imageEnv = new Set<string>((img.Env ?? []) as string[]);
+      const env = ((cfg.Env ?? []) as string[]).filter((e) => !imageEnv.has(e)).map((e) => ({ name: e.split("=")[0], value: e.slice(e.indexOf("=") + 1) }));
+      if (env.length) c.env = env;
+      if (cfg.WorkingDir && cfg.WorkingDir !== (img.WorkingDir ?? "")) c.workingDir = cfg.WorkingDir;
+      const ports: Obj[] = [];
+      const bindings = { ...(hc.PortBindings ?? {}), ...p.ports } as Record<string, { HostIp?: string; HostPort?: string }[] | null>;
+      if (p.containers.length === 1 || p.containers[0] === p.containers.find((x) => x.info === info)) {
+        for (const [k, bs] of Object.entries(bindings)) {
+          const [port, proto = "tcp"] = k.split("/");
+          for (const b of bs ?? [{}]) ports.push({ containerPort: Number(port), protocol: proto.toUpperCase(), ...(b.HostPort ? { hostPort: Number(b.HostPort) } : {}), ...(b.HostIp && b.HostIp !== "0.0.0.0" ? { hostIP: b.HostIp } : {}) });
+        }
+      }
+      if (ports.length) c.ports = ports;
+      const mounts: Obj[] = [];
+      for (const m of (info.Mounts ?? []) as Json[]) {
+        const vn = kubeName(m.Type === "volume" ? `${m.Name}` : `${cname}-${String(m.Destination)}`);
+        if (m.Type === "volume") {
+          if (!volumes.some((v) => v.name === vn)) volumes.push({ name: vn, persistentVolumeClaim: { claimName: kubeName(m.Name) } });
+          if (!claims.has(m.Name)) { claims.add(m.Name); docs.push({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: kubeName(m.Name) }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } }); }
+        } else if (m.Type === "bind") {
+          volumes.push({ name: vn, hostPath: { path: m.Source } });
+          notes.push(`${where}: bind mount ${m.Source} → hostPath (the path must exist on the node)`);
+        } else if (m.Type === "tmpfs") volumes.push({ name: vn, emptyDir: { medium: "Memory" } });
+        else { notes.push(`${where}: mount of type ${m.Type} at ${m.Destination} not mapped`); continue; }
+        mounts.push({ name: vn, mountPath: m.Destination, ...(m.RW === false ? { readOnly: true } : {}) });
+      }
+      if (mounts.length) c.volumeMounts = mounts;
+      if (cfg.Healthcheck?.Test?.length) {
+        const pr = probe(cfg.Healthcheck);
+        if (pr) c.livenessProbe = pr;
+      }
+      const sc: Obj = {};
+      if (hc.Privileged) sc.privileged = true;
+      if (hc.ReadonlyRootfs) sc.readOnlyRootFilesystem = true;
+      if (hc.CapAdd?.length || hc.CapDrop?.length) sc.capabilities = { ...(hc.CapAdd?.length ? { add: hc.CapAdd } : {}), ...(hc.CapDrop?.length ? { drop: hc.CapDrop } : {}) };
+      if (cfg.User && cfg.User !== (img.User ?? "")) {
+        const m = /^(\d+)(?::(\d+))?$/.exec(cfg.User);
+        if (m) { sc.runAsUser = Number(m[1]); if (m[2]) sc.runAsGroup = Number(m[2]); } else notes.push(`${where}: user "${cfg.User}" not mapped (Kubernetes takes a numeric runAsUser)`);
+      }
+      if (Object.keys(sc).length) c.securityContext = sc;
+      const limits: Obj = {};
+      if (hc.Memory) limits.memory = String(hc.Memory);
+      if (hc.NanoCpus) limits.cpu = cpuQuantity(hc.NanoCpus / 1e9);
+      if (Object.keys(limits).length) c.resources = { limits };
+      if (cfg.Tty) c.tty = true;
+      if (cfg.OpenStdin) c.stdin = true;
+      const rp = hc.RestartPolicy?.Name ?? "no";
+      restart = rp === "always" || rp === "unless-stopped" ? "Always" : rp === "on-failure" ? (restart === "Always" ? "Always" : "OnFailure") : restart;
+      for (const [k, v] of Object.entries((cfg.Labels ?? {}) as Record<string, string>)) if (!k.startsWith("io.berth.") && !k.startsWith("com.docker.") && !(img.Labels ?? {})[k] && validLabel(k, v)) labels[k] = v;
+      for (const k of ["Dns", "ExtraHosts", "SecurityOpt", "Devices", "Ulimits", "Sysctls"]) if (Array.isArray(hc[k]) ? hc[k].length : hc[k] && Object.keys(hc[k]).length) notes.push(`${where}: ${k} not mapped`);
+      containers.push(c);
+    }
+    const pod: Obj = { apiVersion: "v1", kind: "Pod", metadata: { name, labels }, spec: { ...(p.hostname ? { hostname: kubeName(p.hostname) } : {}), restartPolicy: restart, containers, ...(volumes.length ? { volumes } : {}) } };
+    docs.push(pod);
+    if (o.service) {
+      const sp = containers.flatMap((c) => ((c.ports ?? []) as Obj[]).filter((x) => x.hostPort).map((x) => ({ name: `${x.hostPort}-${String(x.protocol).toLowerCase()}`, port: x.hostPort, targetPort: x.containerPort, protocol: x.protocol })));
+      if (sp.length) docs.push({ apiVersion: "v1", kind: "Service", metadata: { name }, spec: { type: "LoadBalancer", selector: { app: name }, ports: sp } });
+    }
+  }
+  return { docs, notes };
 }

@@ -282,7 +282,8 @@ class Play {
       for (const cp of (ct.ports ?? []) as Obj[]) {
         const key = `${cp.containerPort}/${String(cp.protocol ?? "TCP").toLowerCase()}`;
         exposed[key] = {};
-        if (cp.hostPort) portBindings[key] = [...(portBindings[key] ?? []), { HostIp: cp.hostIP ?? "", HostPort: String(cp.hostPort) }];
+        // A hostPort a Service already publishes (kube generate -s writes both) is bound once.
+        if (cp.hostPort && !(portBindings[key] ?? []).some((b: Obj) => b.HostPort === String(cp.hostPort))) portBindings[key] = [...(portBindings[key] ?? []), { HostIp: cp.hostIP ?? "", HostPort: String(cp.hostPort) }];
       }
     }
     for (const k of Object.keys(portBindings)) exposed[k] = {};

@@ -301,3 +301,32 @@ test("berth pod create/ps/inspect/stop/start/rm and run --pod: members share the
   assert.equal(none.code, 125);
   assert.match(none.stderr, /no such pod/);
 });
+
+test("kube generate CONTAINER: a running container → a valid Pod (and Service with -s) that kube play runs again", async () => {
+  const name = `live${process.pid}`;
+  const port = await freePort();
+  const out = join(work, `${name}.yaml`);
+  try {
+    ok(d.berth(["run", "-d", "--name", name, "-p", `${port}:80`, "-e", "MSG=from-live", "-v", `${name}-vol:/data`, "--restart", "always", "busybox:latest",
+      "sh", "-c", "mkdir -p /www && echo $MSG > /www/index.html && exec httpd -f -p 80 -h /www"]), "run");
+    const g = ok(d.berth(["kube", "generate", "-s", "-o", out, name]), "kube generate");
+    assert.equal(g.stderr, "");
+    const docs = (await import("yaml")).parseAllDocuments(readFileSync(out, "utf8")).map((x) => x.toJS());
+    assert.deepEqual(docs.map((x) => `${x.kind}/${x.metadata.name}`), [`PersistentVolumeClaim/${name}-vol`, `Pod/${name}`, `Service/${name}`]);
+    const c = docs[1].spec.containers[0];
+    assert.deepEqual([c.image, c.env, c.ports, docs[1].spec.restartPolicy], ["busybox:latest", [{ name: "MSG", value: "from-live" }], [{ containerPort: 80, protocol: "TCP", hostPort: port }], "Always"]);
+    for (const x of docs) {
+      const mod = await import(x.apiVersion === "v1" ? `kubernetes-models/v1/${x.kind}` : `kubernetes-models/${x.apiVersion}/${x.kind}`);
+      new mod[x.kind](x).validate();
+    }
+    ok(d.berth(["rm", "-f", name]), "rm");
+    ok(d.berth(["volume", "rm", `${name}-vol`]), "volume rm");
+    ok(d.berth(["kube", "play", out]), "kube play");
+    assert.equal(await until("the played pod on its port", () => httpGet(port), 30_000), "from-live\n");
+  } finally {
+    d.berth(["kube", "play", "--down", out]);
+    d.berth(["rm", "-f", name]);
+    d.berth(["volume", "rm", `${name}-vol`]);
+  }
+  assert.deepEqual(leftovers(name), []);
+});

@@ -291,3 +291,29 @@ volumes:
     ["Deployment/web", "PersistentVolumeClaim/redis-data", "Service/redis", "Service/web", "Service/web-published", "StatefulSet/redis"]);
   await validateAll(g.docs);
 });
+
+test("running containers → Pods: a pod's members in one Pod, the infra's ports on the first, what the image set left out, binds as hostPath (reported)", async () => {
+  const { generateFromContainers } = await import("../../src/kube/generate.js");
+  const image = { Entrypoint: null, Cmd: ["sh"], Env: ["PATH=/usr/bin"], WorkingDir: "", User: "", Labels: {} };
+  const member = (name: string, extra: Record<string, unknown>) => ({
+    info: { Name: `/${name}`, Config: { Image: "busybox:latest", Cmd: ["sh"], Env: ["PATH=/usr/bin"], WorkingDir: "", User: "", Labels: { "io.berth.pod": "p", tier: "x" }, ...extra }, HostConfig: { RestartPolicy: { Name: "on-failure" }, PortBindings: {} }, Mounts: [] as unknown[] },
+    imageConfig: image,
+  });
+  const web = member("p-web", { Cmd: ["httpd", "-f"], Env: ["PATH=/usr/bin", "A=1"], User: "nobody" });
+  web.info.Mounts = [{ Type: "bind", Source: "/srv/www", Destination: "/www", RW: false }];
+  const g = generateFromContainers([{ name: "p", hostname: "p", ports: { "80/tcp": [{ HostIp: "", HostPort: "8080" }] }, containers: [web, member("p-side", {})] }], { service: true });
+  const pod = g.docs.find((x) => x.kind === "Pod") as any;
+  assert.deepEqual(pod.spec.containers.map((c: any) => c.name), ["web", "side"]);
+  assert.deepEqual(pod.spec.containers[0].args, ["httpd", "-f"]);
+  assert.equal(pod.spec.containers[1].args, undefined, "the image's own command is not repeated");
+  assert.deepEqual(pod.spec.containers[0].env, [{ name: "A", value: "1" }]);
+  assert.deepEqual(pod.spec.containers[0].ports, [{ containerPort: 80, protocol: "TCP", hostPort: 8080 }]);
+  assert.equal(pod.spec.containers[1].ports, undefined);
+  assert.deepEqual(pod.spec.volumes, [{ name: "web-www", hostPath: { path: "/srv/www" } }]);
+  assert.deepEqual(pod.spec.containers[0].volumeMounts, [{ name: "web-www", mountPath: "/www", readOnly: true }]);
+  assert.deepEqual([pod.spec.restartPolicy, pod.spec.hostname, pod.metadata.labels], ["OnFailure", "p", { app: "p", tier: "x" }]);
+  assert.ok(g.notes.some((x) => /bind mount \/srv\/www → hostPath/.test(x)));
+  assert.ok(g.notes.some((x) => /user "nobody" not mapped/.test(x)));
+  assert.deepEqual((g.docs.find((x) => x.kind === "Service") as any).spec.ports, [{ name: "8080-tcp", port: 8080, targetPort: 80, protocol: "TCP" }]);
+  await validateAll(g.docs);
+});
