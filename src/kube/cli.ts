@@ -67,7 +67,8 @@ const subs: Sub[] = [
     run: async (c, f, a) => {
       if (a.length !== 1) throw new UsageError(`"kube play" requires exactly 1 argument.`);
       const { play, playName } = await import("./play.js");
-      const text = a[0] === "-" ? readFileSync(0, "utf8") : readFileSync(a[0], "utf8");
+      // --down needs only the play's name (what it made is found by label), not the file.
+      const text = f.down ? "" : a[0] === "-" ? readFileSync(0, "utf8") : readFileSync(a[0], "utf8");
       const name = (f.name as string | undefined) ?? playName(a[0]);
       return play(c, text, { name, down: !!f.down, replace: !!f.replace, wait: !!f.wait });
     },
@@ -77,8 +78,7 @@ const subs: Sub[] = [
     run: async (c, f, a) => {
       if (a.length !== 1) throw new UsageError(`"kube down" requires exactly 1 argument.`);
       const { play, playName } = await import("./play.js");
-      const text = a[0] === "-" ? readFileSync(0, "utf8") : readFileSync(a[0], "utf8");
-      return play(c, text, { name: (f.name as string | undefined) ?? playName(a[0]), down: true });
+      return play(c, "", { name: (f.name as string | undefined) ?? playName(a[0]), down: true });
     },
   },
 ];

@@ -126,6 +126,7 @@ class Play {
       this.unknown(meta, KNOWN.meta, `${where}: metadata`);
       if (meta.namespace) this.warn(`${where}: metadata.namespace ${meta.namespace} not supported (one namespace per play)`);
       const spec = (d.spec ?? {}) as Obj;
+      if (!["ConfigMap", "Secret"].includes(kind)) for (const k of Object.keys(d)) if (!["apiVersion", "kind", "metadata", "spec", "status"].includes(k)) this.warn(`${where}: ${k} not supported (ignored)`);
       switch (kind) {
         case "ConfigMap": case "Secret": {
           const data: Record<string, Buffer> = {};
