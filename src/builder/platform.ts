@@ -8,6 +8,7 @@
  */
 import { hostPlatform, type Platform } from "../oci/image.js";
 import { BadParameterError } from "../lib/errors.js";
+import type { BuildProgress } from "./progress.js";
 
 const ARCH: Record<string, string> = { x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm", armel: "arm", i386: "386", i686: "386" };
 
@@ -57,3 +58,16 @@ export function platformArgs(target: Platform, build: Platform = hostPlatform())
 }
 
 export const PLATFORM_ARGS = Object.keys(platformArgs({ os: "linux", architecture: "amd64" }));
+
+/**
+ * The progress of one platform's build in a multi-platform build: its steps are named as BuildKit names
+ * them (`[linux/arm64 2/3] RUN ...`, `[linux/arm64 build 2/3] ...`); the internal steps keep their names.
+ */
+export function platformProgress(p: BuildProgress, platform: Platform): BuildProgress {
+  const tag = formatPlatform(platform);
+  const name = (n: string) => (n.startsWith("[") && !n.startsWith("[internal]") ? `[${tag} ${n.slice(1)}` : n);
+  return Object.assign(Object.create(p) as BuildProgress, {
+    start: (n: string) => p.start(name(n)),
+    instant: (n: string, statuses?: string[]) => p.instant(name(n), statuses),
+  });
+}

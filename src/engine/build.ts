@@ -25,14 +25,14 @@ import { trace } from "../lib/trace.js";
 import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
-import { formatPlatform, normalizePlatform, parsePlatforms, samePlatform } from "../builder/platform.js";
+import { formatPlatform, normalizePlatform, parsePlatforms, platformProgress, samePlatform } from "../builder/platform.js";
 import type { Platform } from "../oci/image.js";
 import { multiPlatformIndex } from "./manifests.js";
 import { SshAgents } from "../builder/ssh.js";
 import { parseGitRef, cloneGit } from "../builder/git.js";
 import { pruneIgnored } from "../builder/sources.js";
 import { defaultDockerfileName } from "../lib/build-context.js";
-import { BuildProgress } from "../builder/progress.js";
+import { BuildProgress, fullNameTagged } from "../builder/progress.js";
 import { imageArchive, parseAnnotation, rootfsTar } from "../builder/output.js";
 import { NotFoundError } from "../lib/errors.js";
 import { exportLocal, importInline, importLayout, inlineValue, INLINE_LABEL, type CacheRecord } from "../builder/cache-export.js";
@@ -278,7 +278,7 @@ export class BuildService {
         platform, contextDir, tmpDir: tmp, ssh, allow: req.allow, network: req.network, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags, buildArgs, target: req.target,
         noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
         finalLabels: inline ? async (image) => { const v = await inlineValue(this.store, image, [...used].map(([k, i]) => ({ k, id: i }))); return v ? { [INLINE_LABEL]: v } : ({} as Record<string, string>); } : undefined,
-        secrets: new Map(Object.entries(req.secrets ?? {})), progress, contexts: this.namedContexts(req.contexts),
+        secrets: new Map(Object.entries(req.secrets ?? {})), progress: progress && platform && platforms.length > 1 ? platformProgress(progress, platform) : progress, contexts: this.namedContexts(req.contexts),
         output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
       });
       let id: string;
@@ -290,6 +290,8 @@ export class BuildService {
           images.push({ id: await one(p, []), platform: p });
         }
         id = (await multiPlatformIndex(this.store, images, req.tags)).id;
+        for (const t of req.tags) say(`Successfully tagged ${/:[^/]+$/.test(t) ? t : `${t}:latest`}\n`);
+        progress?.instant("exporting manifest list", [`exporting manifest list ${id} done`, ...req.tags.map((t) => `naming to ${fullNameTagged(t)} done`)]);
       }
       trace("build: done");
       send({ aux: { ID: id } });

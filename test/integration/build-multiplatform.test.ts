@@ -66,7 +66,12 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
     "RUN uname -m > /arch && echo $TARGETARCH > /targetarch",
     "",
   ].join("\n"));
-  ok(d.berth(["build", "--platform", "linux/amd64,linux/arm64", "-t", "mp-app", ctx], { timeout: 300_000 }), "build");
+  const built = d.berth(["build", "--progress=plain", "--platform", "linux/amd64,linux/arm64", "-t", "mp-app", ctx], { timeout: 300_000 });
+  ok(built, "build");
+  // Each platform's steps named as BuildKit names them.
+  assert.match(built.stdout + built.stderr, /#\d+ \[linux\/arm64 stage-1 3\/3\] RUN uname -m > \/arch/);
+  assert.match(built.stdout + built.stderr, /#\d+ \[linux\/amd64 tool 2\/2\] RUN echo/);
+  assert.match(built.stdout + built.stderr, /#\d+ naming to docker\.io\/library\/mp-app:latest done/);
   const ins = JSON.parse(ok(d.berth(["image", "inspect", "mp-app"]), "image inspect"))[0] as { Id: string; Descriptor: { mediaType: string }; Manifests: { Descriptor: { platform: { architecture: string } } }[] };
   assert.equal(ins.Descriptor.mediaType, "application/vnd.oci.image.index.v1+json");
   assert.deepEqual(ins.Manifests.map((m) => m.Descriptor.platform.architecture), ["amd64", "arm64"]);
