@@ -317,3 +317,16 @@ test("running containers → Pods: a pod's members in one Pod, the infra's ports
   assert.deepEqual((g.docs.find((x) => x.kind === "Service") as any).spec.ports, [{ name: "8080-tcp", port: 8080, targetPort: 80, protocol: "TCP" }]);
   await validateAll(g.docs);
 });
+
+test("berth compose kube / kube generate need no daemon: the manifests on stdout, the unmapped on stderr", () => {
+  const dir = join(base, "cli");
+  spawnSync("mkdir", ["-p", dir]);
+  writeFileSync(join(dir, "compose.yaml"), "services:\n  a:\n    image: busybox\n    volumes: [\"./x:/x\"]\n");
+  const bin = join(import.meta.dirname, "../../bin/berth");
+  for (const args of [["compose", "kube"], ["kube", "generate", "-f", join(dir, "compose.yaml")]]) {
+    const r = spawnSync(process.execPath, [bin, "-H", `unix://${join(dir, "no-daemon.sock")}`, ...args], { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /kind: Deployment\n/);
+    assert.match(r.stderr, /bind mount .*\/x:\/x not mapped/);
+  }
+});
