@@ -127,6 +127,21 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   const annotated = JSON.parse(ok(d.berth(["manifest", "inspect", "mp-base"]), "inspect annotated")) as { manifests: { platform: { variant?: string } }[] };
   assert.equal(annotated.manifests[1].platform.variant, "v8");
   ok(d.berth(["manifest", "rm", "mp-base"]), "manifest rm");
+  // A list of images only the registry has (docker manifest's usual case): a single manifest inspects as
+  // docker's does (the registry's bytes, tab-indented), the list is made from it and pushed.
+  const single = `127.0.0.1:${port}/mp/bb:arm64`;
+  ok(d.berth(["tag", "busybox:mp-arm64", single]), "tag single");
+  ok(d.berth(["push", single], { timeout: 120_000 }), "push single");
+  ok(d.berth(["rmi", single]), "rmi single");
+  const dsingle = spawnSync(DOCKER, ["manifest", "inspect", "--insecure", single], { encoding: "utf8", env: { ...process.env, DOCKER_CONFIG: dcfg, DOCKER_HOST: d.host } });
+  assert.equal(dsingle.status, 0, dsingle.stderr);
+  assert.equal(ok(d.berth(["manifest", "inspect", single]), "inspect single"), dsingle.stdout);
+  const listRef = `127.0.0.1:${port}/mp/bb:list`;
+  assert.equal(ok(d.berth(["manifest", "create", listRef, single]), "create from remote"), `Created manifest list ${listRef}\n`);
+  ok(d.berth(["manifest", "push", listRef], { timeout: 120_000 }), "push remote list");
+  const sk3 = JSON.parse(spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${listRef}`], { encoding: "utf8" }).stdout) as typeof raw;
+  assert.deepEqual(sk3.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`), ["linux/arm64"]);
+  ok(d.berth(["manifest", "rm", listRef]), "rm remote list");
   // rmi of a multi-platform image's name: the tag, then the index with its last one.
   // (mp-docker is the same index: every step was cached, so the same manifests.)
   assert.equal(ok(d.berth(["rmi", "mp-docker"]), "rmi index tag"), "Untagged: mp-docker:latest\n");
