@@ -39,4 +39,4 @@ bench: build
 	@./bench/run-latency
 
 clean:
-	rm -rf bin/berth bin/berth.cjs bin/berthd bin/berthd.map bin/berth-attach bin/berth-mounter bin/berth-layer-worker.mjs bin/berth-compose.cjs bin/berth-registry.cjs dist
+	rm -rf bin/berth bin/berth.cjs bin/berthd bin/berthd.map bin/berth-attach bin/berth-mounter bin/berth-layer-worker.mjs bin/berth-compose.cjs bin/berth-registry.cjs bin/berth-kube.cjs dist
