@@ -4,7 +4,7 @@
  */
 import type { Command } from "./command.js";
 import { UsageError } from "../lib/args.js";
-import { jsonLines } from "../api/client.js";
+import { ApiError, jsonLines } from "../api/client.js";
 import { authHeader } from "./registry.js";
 
 const full = (name: string): string => {
@@ -36,7 +36,18 @@ export function formatManifest(m: unknown): string {
   return JSON.stringify(list, null, 3);
 }
 
-export const manifestCommands: Command[] = [
+/** docker manifest works in the client: its errors print as they are, with no "Error response from daemon". */
+const plainErrors = (cmd: Command): Command => ({
+  ...cmd,
+  run: async (c, f, a) => {
+    try { return await cmd.run(c, f, a); } catch (e) {
+      if (e instanceof ApiError) { c.err(`${e.message}\n`); return 1; }
+      throw e;
+    }
+  },
+});
+
+const commands: Command[] = [
   {
     name: "manifest create", usage: "manifest create MANIFEST_LIST MANIFEST [MANIFEST...]", desc: "Create a local manifest list for annotating and pushing to a registry",
     flags: [{ long: "amend", short: "a", type: "bool", desc: "Amend an existing manifest list" }, { long: "insecure", type: "bool", desc: "Allow communication with an insecure registry" }],
@@ -95,3 +106,5 @@ export const manifestCommands: Command[] = [
     },
   },
 ];
+
+export const manifestCommands: Command[] = commands.map(plainErrors);

@@ -110,7 +110,7 @@ export class ManifestService {
 
   private local(list: string): IndexRecord {
     const idx = this.store.images.resolveIndex(list);
-    if (!idx) throw new NotFoundError(`No such manifest: ${familiarString(parseReference(list))}`);
+    if (!idx) throw new NotFoundError(`No such manifest: ${formatReference(parseReference(list))}`);
     return idx;
   }
 

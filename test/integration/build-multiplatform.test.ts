@@ -46,6 +46,8 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox:mp-arm64"]), "inspect").trim(), "linux/arm64");
   ok(d.berth(["tag", "busybox:latest", "busybox:mp-amd64"]), "tag");
   assert.match(ok(d.berth(["manifest", "create", "mp-base", "busybox:mp-amd64", "busybox:mp-arm64"]), "manifest create"), /^Created manifest list docker\.io\/library\/mp-base:latest\n$/);
+  const amend = d.berth(["manifest", "create", "mp-base", "busybox:mp-arm64"]);
+  assert.deepEqual([amend.code, amend.stderr], [1, "refusing to amend an existing manifest list with no --amend flag\n"]);
   const shown = ok(d.berth(["manifest", "inspect", "mp-base"]), "manifest inspect");
   // docker manifest inspect's layout of a list: its own field order, three-space indent.
   assert.match(shown, /^\{\n   "schemaVersion": 2,\n   "mediaType": "application\/vnd\.oci\.image\.index\.v1\+json",\n   "manifests": \[\n      \{\n         "mediaType": "application\/vnd\.oci\.image\.manifest\.v1\+json",\n         "size": \d+,\n         "digest": "sha256:[0-9a-f]{64}",\n         "platform": \{\n            "architecture": "amd64",\n            "os": "linux"\n         \}\n      \},/);
@@ -147,5 +149,7 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   assert.equal(ok(d.berth(["rmi", "mp-docker"]), "rmi index tag"), "Untagged: mp-docker:latest\n");
   assert.equal(ok(d.berth(["rmi", "mp-app"]), "rmi index"), `Untagged: mp-app:latest\nDeleted: ${ins.Id}\n`);
   assert.notEqual(d.berth(["image", "inspect", "mp-app"]).code, 0);
-  assert.notEqual(d.berth(["manifest", "inspect", "mp-base"]).code, 0);
+  // docker manifest's errors, word for word (its commands work in the client: no "Error response from daemon").
+  const again = d.berth(["manifest", "rm", "mp-base"]);
+  assert.deepEqual([again.code, again.stderr], [1, "No such manifest: docker.io/library/mp-base:latest\n"]);
 });
