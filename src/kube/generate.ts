@@ -142,10 +142,19 @@ export function generate(p: Project, o: GenerateOptions = {}): Generated {
     if (LOADER_WARNINGS_MAPPED.test(w)) continue;
     notes.push(w.replace(/is not supported by berth and is ignored/, "is not mapped"));
   }
-  // Top-level networks: a cluster has one pod network.
-  for (const [n, net] of Object.entries(p.networks)) {
-    if (n === "default") continue;
-    notes.push(`networks.${n}: not mapped (pods share the cluster's network; every Service is reachable from every pod${net.internal ? "; internal: use a NetworkPolicy" : ""})`);
+  // Networks → NetworkPolicies. A cluster has one pod network; when the project has networks of its own, each
+  // network's pods carry its label and admit traffic only from pods with the same label (compose's isolation:
+  // services reach each other only over a network they share); published ports admit anyone (see below).
+  const isolated = Object.keys(p.networks).some((n) => n !== "default");
+  const netLabel = (n: string) => `io.berth.compose.network/${kubeName(n)}`;
+  if (isolated) {
+    for (const [n, net] of Object.entries(p.networks)) {
+      if (!Object.values(p.services).some((s) => !s.network_mode && n in s.networks)) continue;
+      const sel = { matchLabels: { [netLabel(n)]: "true" } };
+      add(5, { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta(kubeName(`net-${n}`)), spec: { podSelector: sel, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: sel }] }] } });
+      if (net.internal) notes.push(`networks.${n}.internal: not mapped (the NetworkPolicy net-${kubeName(n)} limits ingress; egress out of the cluster is not limited)`);
+      if (net.driver !== "bridge") notes.push(`networks.${n}.driver ${net.driver}: not mapped`);
+    }
   }
   // Named volumes → claims.
   const claims = new Map<string, string>();
@@ -261,7 +270,7 @@ export function generate(p: Project, o: GenerateOptions = {}): Generated {
     if (s.stop_signal) notes.push(`${where}.stop_signal: ${s.stop_signal} not mapped (Kubernetes sends SIGTERM)`);
     if (s.init) notes.push(`${where}.init: not mapped (add an init such as tini or catatonit to the image)`);
     if (s.container_name) notes.push(`${where}.container_name: not mapped (Kubernetes names the pods)`);
-    if (s.network_mode) notes.push(`${where}.network_mode: ${s.network_mode} not mapped (containers share a network only within one pod)`);
+    if (s.network_mode) notes.push(`${where}.network_mode: ${s.network_mode} not mapped (containers share a network only within one pod${isolated ? "; in no network's NetworkPolicy" : ""})`);
     for (const [n, net] of Object.entries(s.networks)) {
       if (net.aliases.length) notes.push(`${where}.networks.${n}.aliases: ${net.aliases.join(", ")} not mapped (the Service is named ${name})`);
       if (net.ipv4_address) notes.push(`${where}.networks.${n}.ipv4_address: not mapped`);
@@ -333,12 +342,13 @@ export function generate(p: Project, o: GenerateOptions = {}): Generated {
     }
     const rp = deploy.restart_policy as Obj | undefined;
     const restart = rp?.condition === "none" ? "no" : rp?.condition === "on-failure" ? `on-failure${rp.max_attempts ? `:${rp.max_attempts}` : ""}` : s.restart;
-    const template = { metadata: { labels: { ...projectLabels, ...sel, ...labels }, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: pod };
+    const netLabels = isolated && !s.network_mode ? Object.fromEntries(Object.keys(s.networks).map((n) => [netLabel(n), "true"])) : {};
+    const template = { metadata: { labels: { ...projectLabels, ...sel, ...netLabels, ...labels }, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: pod };
     const wmeta = meta(name, { labels: workloadLabels, annotations: Object.keys(workloadAnnotations).length ? workloadAnnotations : undefined });
     const replicas = s.scale ?? 1;
     if (restart === "no" || restart?.startsWith("on-failure")) {
       if (replicas !== 1) notes.push(`${where}: replicas ${replicas} not mapped for a run-once service (one ${restart === "no" ? "Pod" : "Job"})`);
-      if (restart === "no") add(4, { apiVersion: "v1", kind: "Pod", metadata: { ...wmeta, labels: { ...wmeta.labels, ...sel } }, spec: { ...pod, restartPolicy: "Never" } });
+      if (restart === "no") add(4, { apiVersion: "v1", kind: "Pod", metadata: { ...wmeta, labels: { ...wmeta.labels, ...sel, ...netLabels } }, spec: { ...pod, restartPolicy: "Never" } });
       else {
         const max = Number(restart.split(":")[1] ?? 6);
         add(4, { apiVersion: "batch/v1", kind: "Job", metadata: wmeta, spec: { backoffLimit: max, template: { ...template, spec: { ...pod, restartPolicy: "OnFailure" } } } });
@@ -356,6 +366,9 @@ export function generate(p: Project, o: GenerateOptions = {}): Generated {
     const statefulNeedsService = named && !(restart === "no" || restart?.startsWith("on-failure")) && deploy.mode !== "global";
     if (clusterPorts.size) add(3, { apiVersion: "v1", kind: "Service", metadata: meta(name), spec: { selector: sel, ports: [...clusterPorts.values()] } });
     else if (dependedOn.has(s.name) || statefulNeedsService) add(3, { apiVersion: "v1", kind: "Service", metadata: meta(name), spec: { clusterIP: "None", selector: sel } });
+    if (publishedPorts.length && isolated) {
+      add(5, { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta(kubeName(`${s.name}-published`)), spec: { podSelector: { matchLabels: sel }, policyTypes: ["Ingress"], ingress: [{ ports: [...new Map(publishedPorts.map((x) => [`${x.targetPort}/${x.protocol}`, { port: x.targetPort, protocol: x.protocol }])).values()] }] } });
+    }
     if (publishedPorts.length) add(3, { apiVersion: "v1", kind: "Service", metadata: meta(kubeName(`${s.name}-published`)), spec: { type: "LoadBalancer", selector: sel, ports: publishedPorts } });
   }
   docs.sort((a, b) => a.order - b.order);

@@ -256,9 +256,36 @@ networks:
   assert.equal(spec.terminationGracePeriodSeconds, 90);
   const expect = [/services\.a\.build: not built .*--push/, /host-gateway not mapped/, /stop_signal: SIGINT not mapped/, /services\.a\.init: not mapped/, /container_name: not mapped/,
     /security_opt: no-new-privileges:true not mapped/, /network_mode: host not mapped/, /develop: not mapped/, /ulimits is not mapped/, /deploy\.placement/, /services\.b\.user: "www-data" not mapped/,
-    /networks\.back\.aliases: bee not mapped/, /networks\.back: not mapped .*NetworkPolicy/];
+    /networks\.back\.aliases: bee not mapped/, /networks\.back\.internal: not mapped/];
   for (const re of expect) assert.ok(g.notes.some((x) => re.test(x)), `${re} in:\n${g.notes.join("\n")}`);
   await validateAll(g.docs);
+});
+
+test("networks → NetworkPolicies: pods of a network admit only its members; published ports admit anyone; one network → none", async () => {
+  const g = gen(`services:
+  web:
+    image: busybox
+    ports: ["80:80"]
+    networks: [front]
+  api:
+    image: busybox
+    networks: [front, back]
+  db:
+    image: busybox
+    networks: [back]
+networks:
+  front: {}
+  back: {}
+`);
+  const label = (n: string) => `io.berth.compose.network/${n}`;
+  assert.deepEqual(g.find("NetworkPolicy", "net-back").spec, { podSelector: { matchLabels: { [label("back")]: "true" } }, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: { matchLabels: { [label("back")]: "true" } } }] }] });
+  assert.ok(g.find("NetworkPolicy", "net-front"));
+  const labels = (n: string) => g.find("Deployment", n).spec.template.metadata.labels;
+  assert.deepEqual([labels("api")[label("front")], labels("api")[label("back")], labels("db")[label("front")], labels("web")[label("back")]], ["true", "true", undefined, undefined]);
+  assert.deepEqual(g.find("NetworkPolicy", "web-published").spec.ingress, [{ ports: [{ port: 80, protocol: "TCP" }] }]);
+  await validateAll(g.docs);
+  const plain = gen(`services:\n  a: { image: busybox, ports: ["80:80"] }\n  b: { image: busybox }\n`);
+  assert.equal(plain.docs.filter((d) => d.kind === "NetworkPolicy").length, 0);
 });
 
 test("--push's images are used by digest; the output is one YAML stream that parses back to the same objects", async () => {
