@@ -37,7 +37,11 @@ async function validate(doc: Obj): Promise<void> {
   new Kind(doc).validate();
 }
 
+/** Every manifest validated here, for the strict check at the end (unknown fields). */
+const seen: Obj[] = [];
+
 async function validateAll(docs: Obj[]): Promise<void> {
+  seen.push(...docs);
   for (const d of docs) {
     try { await validate(d); } catch (e) { assert.fail(`${d.kind}/${(d.metadata as Obj).name}: ${(e as Error).message}`); }
     assert.match(String((d.metadata as Obj).name), /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
@@ -356,4 +360,20 @@ test("berth compose kube / kube generate need no daemon: the manifests on stdout
     assert.match(r.stdout, /kind: Deployment\n/);
     assert.match(r.stderr, /bind mount .*\/x:\/x not mapped/);
   }
+});
+
+test("no unknown field in any manifest above: each one type-checks as a literal of its kind's interface (generated from the same OpenAPI)", () => {
+  // The schema validators accept unknown fields (as a server without strict validation does); TypeScript's
+  // excess-property check on a literal does not: a misspelt field anywhere in a manifest fails here.
+  assert.ok(seen.length > 40, `${seen.length} manifests`);
+  const repo = join(import.meta.dirname, "../..");
+  const dir = mkdtempSync(join(repo, "node_modules", ".kube-strict-"));
+  try {
+    const kinds = [...new Set(seen.map((d) => `${d.apiVersion}|${d.kind}`))];
+    const imports = kinds.map((k) => { const [api, kind] = k.split("|"); return `import type { I${kind} } from "kubernetes-models/${api === "v1" ? "v1" : api}/${kind}";`; });
+    const body = seen.map((d, i) => `export const m${i}: I${d.kind} = ${JSON.stringify(d)};`);
+    writeFileSync(join(dir, "manifests.ts"), [...imports, ...body].join("\n") + "\n");
+    const r = spawnSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "--noEmit", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", join(dir, "manifests.ts")], { encoding: "utf8", cwd: repo });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
