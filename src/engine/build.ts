@@ -390,7 +390,7 @@ export class BuildService {
         if (rec && want) {
           // A plain image of another platform is not this build's base (an index gives the right entry).
           const c = await store.images.config(rec);
-          if (!samePlatform(normalizePlatform(`${c.os || "linux"}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`), want)) {
+          if (c.architecture && !samePlatform(normalizePlatform(`${c.os || "linux"}/${c.architecture}${c.variant ? `/${c.variant}` : ""}`), want)) {
             throw new BadParameterError(`image ${ref} is ${c.os}/${c.architecture}${c.variant ? `/${c.variant}` : ""}, not ${wanted}: name an image of that platform, or a multi-platform image (berth manifest create)`);
           }
         }

@@ -93,6 +93,13 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
   // One platform: a plain image of that platform, no index.
   ok(d.berth(["build", "--platform", "linux/arm64", "-t", "mp-one", ctx], { timeout: 300_000 }), "build one platform");
   assert.equal(ok(d.berth(["image", "inspect", "-f", "{{.Architecture}} {{.Descriptor.mediaType}}", "mp-one"]), "inspect one").trim(), "arm64 application/vnd.oci.image.manifest.v1+json");
+  // A plain image of another platform is no base for the target's stage (no silent amd64 in an arm64 image).
+  const ctx3 = join(work, "ctx3");
+  spawnSync("mkdir", ["-p", ctx3]);
+  writeFileSync(join(ctx3, "Dockerfile"), "FROM busybox:mp-amd64\nLABEL x=1\n");
+  const wrong = d.berth(["build", "--platform", "linux/arm64", "-t", "mp-wrong", ctx3]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stdout + wrong.stderr, /image busybox:mp-amd64 is linux\/amd64, not linux\/arm64/);
   // Push: every manifest and the index; pull --platform and skopeo read it back.
   const ref = `127.0.0.1:${port}/mp/app:1`;
   ok(d.berth(["tag", "mp-app", ref]), "tag index");
