@@ -393,7 +393,10 @@ class Play {
       }
     }
     const probe = ct.livenessProbe ?? ct.readinessProbe ?? ct.startupProbe;
-    const limits = ct.resources?.limits ?? {};
+    const probes = ["livenessProbe", "readinessProbe", "startupProbe"].filter((k) => ct[k]);
+    if (probes.length > 1 && probes.some((k) => JSON.stringify(ct[k]) !== JSON.stringify(probe))) this.warn(`${where}: one health check per container: ${probes[0]} is used, ${probes.slice(1).join(", ")} ignored`);
+    const limits = ct.resources?.limits ?? {}, requests = ct.resources?.requests ?? {};
+    for (const [k, m] of [["limits", limits], ["requests", requests]] as const) for (const r of Object.keys(m)) if (r !== "cpu" && r !== "memory") this.warn(`${where}: resources.${k}.${r} not supported (ignored)`);
     const sc = (ct.securityContext ?? {}) as Obj;
     for (const k of Object.keys(sc)) if (!["privileged", "readOnlyRootFilesystem", "capabilities", "runAsUser", "runAsGroup", "allowPrivilegeEscalation", "runAsNonRoot"].includes(k)) this.warn(`${where}: securityContext.${k} not supported (ignored)`);
     const user = sc.runAsUser !== undefined ? `${sc.runAsUser}${sc.runAsGroup !== undefined ? `:${sc.runAsGroup}` : ""}` : undefined;
@@ -410,6 +413,8 @@ class Play {
         ...(sc.capabilities?.add ? { CapAdd: sc.capabilities.add } : {}), ...(sc.capabilities?.drop ? { CapDrop: sc.capabilities.drop } : {}),
         ...(sc.allowPrivilegeEscalation === false ? { SecurityOpt: ["no-new-privileges"] } : {}),
         ...(limits.memory ? { Memory: bytes(limits.memory) } : {}), ...(limits.cpu ? { NanoCpus: Math.round(cpus(limits.cpu) * 1e9) } : {}),
+        // Requests as Docker's soft settings: a memory reservation, CPU shares (1024 a core).
+        ...(requests.memory ? { MemoryReservation: bytes(requests.memory) } : {}), ...(requests.cpu ? { CpuShares: Math.max(2, Math.round(cpus(requests.cpu) * 1024)) } : {}),
       },
     };
     const id = await this.create(`${p.name}-${ct.name}${role === "init" ? "-init" : ""}`, body);

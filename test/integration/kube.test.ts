@@ -169,6 +169,7 @@ spec:
           ports: [{ containerPort: 80, name: http }]
           readinessProbe: { exec: { command: ["true"] }, periodSeconds: 1 }
           lifecycle: { preStop: { exec: { command: ["true"] } } }
+          resources: { limits: { memory: 64Mi, cpu: 500m }, requests: { memory: 32Mi, cpu: 250m, ephemeral-storage: 1Gi } }
 ---
 apiVersion: v1
 kind: Service
@@ -214,6 +215,10 @@ spec: {}
     // Probes became health checks.
     const h = JSON.parse(ok(d.berth(["inspect", "web-0-httpd"]), "inspect").stdout)[0].Config.Healthcheck;
     assert.deepEqual([h.Test, h.Interval], [["CMD", "true"], 1e9]);
+    // Limits and requests became the container's resources.
+    const hc = JSON.parse(ok(d.berth(["inspect", "web-0-httpd"]), "inspect").stdout)[0].HostConfig;
+    assert.deepEqual([hc.Memory, hc.NanoCpus, hc.MemoryReservation, hc.CpuShares], [64 * 1024 * 1024, 5e8, 32 * 1024 * 1024, 256]);
+    assert.match(r.stderr, /resources\.requests\.ephemeral-storage not supported/);
   } finally {
     ok(d.berth(["kube", "play", "--down", "--name", play, f]), "kube play --down");
   }
