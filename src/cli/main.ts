@@ -212,7 +212,7 @@ const GLOBAL: FlagSpec[] = [
 
 function usage(): string {
   const main = commands.filter((c) => !c.name.includes(" ")).map((c) => `  ${c.name.padEnd(12)}${c.desc}`).join("\n");
-  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n  network     Manage networks\n  volume      Manage volumes\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
+  return `\nUsage:  berth [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n${main}\n  image       Manage images (bootstrap, inspect, ls, rm, prune, ...)\n  container   Manage containers\n  system      Manage berth (df, info, events)\n  network     Manage networks\n  volume      Manage volumes\n  manifest    Manage image manifests and manifest lists\n${flagHelp(GLOBAL)}\nRun 'berth COMMAND --help' for more information on a command.\n`;
 }
 
 function commandHelp(cmd: Command): string {
@@ -275,7 +275,7 @@ async function main(argv: string[]): Promise<number> {
   if ((cmd?.name === "run" || cmd?.name === "create") && rest.some((x) => x === "--pod" || x.startsWith("--pod="))) ({ args: rest, pod } = kubePlugin().podRunArgs(rest));
   if (!cmd) {
     const word = global.args[0];
-    if (["image", "container", "system", "volume", "network"].includes(word)) {
+    if (["image", "container", "system", "volume", "network", "manifest"].includes(word)) {
       const subs = [...commands.filter((c) => c.name.startsWith(word + " ")).map((c) => [c.name.slice(word.length + 1), c.desc] as const),
         ...Object.entries(ALIASES).filter(([a]) => a.startsWith(word + " ")).map(([a, t]) => [a.slice(word.length + 1), commands.find((c) => c.name === t)?.desc ?? ""] as const)];
       const seen = new Set<string>();
