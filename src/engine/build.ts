@@ -10,8 +10,8 @@
  * and the scratch directory removed; the steps that finished stay in the
  * cache, and no tag is set.
  */
-import { promises as fsp } from "node:fs";
-import { join } from "node:path";
+import { promises as fsp, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, posix } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -285,7 +285,10 @@ export class BuildService {
       if (platforms.length <= 1) id = await one(platforms[0], req.tags);
       else {
         const images: { id: string; platform: Platform }[] = [];
+        // Each build drops the Dockerfile and ignore file when .dockerignore names them: the next one gets them back.
+        const restore = keepBuildFiles(contextDir, req.dockerfile || defaultDockerfileName((rel) => !!lstatInRoot(contextDir, rel).stat?.isFile()));
         for (const p of platforms) {
+          restore();
           if (!quiet) send({ stream: `[${formatPlatform(p)}]\n` });
           images.push({ id: await one(p, []), platform: p });
         }
@@ -476,6 +479,17 @@ export class BuildService {
       },
     };
   }
+}
+
+/** The build files a build may remove from its context (Dockerfile, ignore files), and a function that puts back any gone. */
+function keepBuildFiles(contextDir: string, dockerfile: string): () => void {
+  const df = posix.normalize("/" + dockerfile).slice(1);
+  const kept: { path: string; bytes: Buffer; mode: number }[] = [];
+  for (const name of new Set([df, `${df}.dockerignore`, ".containerignore", ".dockerignore"])) {
+    const f = lstatInRoot(contextDir, name, false);
+    if (f.stat?.isFile()) kept.push({ path: f.path, bytes: readFileSync(f.path), mode: f.stat.mode & 0o7777 });
+  }
+  return () => { for (const k of kept) if (!existsSync(k.path)) writeFileSync(k.path, k.bytes, { mode: k.mode }); };
 }
 
 /** The bytes of the files under dir (what `du -b` counts, directories aside), never following a symlink. */

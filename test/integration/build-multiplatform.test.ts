@@ -68,6 +68,8 @@ test("a two-platform build: an index, arm64 RUN under qemu, run --platform, push
     "RUN uname -m > /arch && echo $TARGETARCH > /targetarch",
     "",
   ].join("\n"));
+  // An ignore file naming the Dockerfile and itself (each build drops them from the context): every platform's build still reads them.
+  writeFileSync(join(ctx, ".dockerignore"), "Dockerfile\n.dockerignore\n");
   const built = d.berth(["build", "--progress=plain", "--platform", "linux/amd64,linux/arm64", "-t", "mp-app", ctx], { timeout: 300_000 });
   ok(built, "build");
   // Each platform's steps named as BuildKit names them.
