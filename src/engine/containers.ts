@@ -382,7 +382,19 @@ export class ContainerService {
       throw new BadParameterError("conflicting options: port publishing and the container type network mode");
     }
     for (const k of Object.keys(hc.PortBindings ?? {})) if (!/^\d+(\/(tcp|udp|sctp))?$/i.test(k)) throw new BadParameterError(`invalid port specification: "${k}"`);
-    if (netMode.startsWith("container:") && body.Hostname) throw new BadParameterError("conflicting options: hostname and the network mode");
+    // dockerd's validateNetContainerMode, in its order: a container that joins another's network takes that one's
+    // hostname, /etc/hosts and resolv.conf, so nothing that would change them may be given.
+    if (netMode.startsWith("container:")) {
+      if (body.Hostname) throw new BadParameterError("conflicting options: hostname and the network mode");
+      if ((hc.Links as string[] | null | undefined)?.length) throw new BadParameterError("conflicting options: container type network can't be used with links. This would result in undefined behavior");
+      if ((hc.Dns as string[] | null | undefined)?.length) throw new BadParameterError("conflicting options: dns and the network mode");
+      if ((hc.ExtraHosts as string[] | null | undefined)?.length) throw new BadParameterError("conflicting options: custom host-to-IP mapping and the network mode");
+    }
+    // The MAC in the body (API < 1.44) or in an endpoint's settings (the CLI's since 1.44).
+    const epMacs = Object.values((body.NetworkingConfig as { EndpointsConfig?: Record<string, { MacAddress?: string } | null> } | undefined)?.EndpointsConfig ?? {}).map((e) => e?.MacAddress);
+    if (/^(host|container:.+)$/.test(netMode) && (body.MacAddress || epMacs.some(Boolean))) throw new BadParameterError("conflicting options: mac-address and the network mode");
+    if (netMode.startsWith("container:") && hc.PublishAllPorts) throw new BadParameterError("conflicting options: port publishing and the container type network mode");
+    if (netMode.startsWith("container:") && Object.keys(body.ExposedPorts ?? {}).length) throw new BadParameterError("conflicting options: port exposing and the container type network mode");
     const endpointsConfig = (body.NetworkingConfig as { EndpointsConfig?: Record<string, Partial<EndpointSettings>> } | undefined)?.EndpointsConfig;
     const networkSettings = this.networks.initialSettings(netMode, endpointsConfig ?? undefined, exposedKeys);
     if (hc.Memory !== undefined && (typeof hc.Memory !== "number" || (hc.Memory > 0 && hc.Memory < 6 * 1024 * 1024))) {
@@ -533,6 +545,17 @@ export class ContainerService {
     });
   }
 
+  /** The running container whose network namespace c joins (NetworkMode container:X); none for other modes. */
+  private networkDonor(c: ContainerRecord): ContainerRecord | undefined {
+    const mode = String(c.HostConfig.NetworkMode ?? "");
+    if (!mode.startsWith("container:")) return undefined;
+    const ref = mode.slice("container:".length);
+    const t = this.find(ref);
+    if (!t) throw new NotFoundError(`No such container: ${ref}`);
+    if (!t.State.Running || !t.State.Pid) throw new ConflictError(`cannot join network namespace of a non running container: container ${t.Id} is ${t.State.Status}`);
+    return t;
+  }
+
   /** A start: the rootfs and /etc files, the spec, the runtime's create and start (network plugged between), the record. */
   private async launch(c: ContainerRecord): Promise<void> {
     const logSet = this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
@@ -576,7 +599,14 @@ export class ContainerService {
     }
     await ensureDir(p.bundle);
     trace(`launch ${c.Id.slice(0, 12)}`);
-    const etc = etcPaths(d);
+    // As dockerd's initializeNetworking: a container on another's network takes its hostname, hosts and resolv.conf.
+    const donor = this.networkDonor(c);
+    const etc = donor ? { hostname: donor.HostnamePath, hosts: donor.HostsPath, resolv: donor.ResolvConfPath } : etcPaths(d);
+    if (donor) {
+      c.Config.Hostname = donor.Config.Hostname;
+      c.Config.Domainname = donor.Config.Domainname;
+      c.HostnamePath = etc.hostname; c.HostsPath = etc.hosts; c.ResolvConfPath = etc.resolv;
+    }
     // Addresses and published host ports first: a port already taken fails here, before anything is made.
     const ips = await this.networks.prepare(c).catch(async (e) => {
       c.State.Error = errorMessage(e);
@@ -592,7 +622,7 @@ export class ContainerService {
     } catch (e) { await this.networks.release(c); throw e; }
     const [mounted, etcDone] = await Promise.allSettled([
       this.store.snapshots.mount(c.Berth.ChainId, d, rootfs),
-      writeEtcFiles(etc, c.Config.Hostname, ips, [...((c.HostConfig.ExtraHosts as string[] | null) ?? []), ...links.hosts], {
+      donor ? Promise.resolve() : writeEtcFiles(etc, c.Config.Hostname, ips, [...((c.HostConfig.ExtraHosts as string[] | null) ?? []), ...links.hosts], {
         embedded: this.networks.dnsServerFor(c), servers: c.HostConfig.Dns as string[] | undefined,
         search: c.HostConfig.DnsSearch as string[] | undefined, options: c.HostConfig.DnsOptions as string[] | undefined,
       }, c.Config.Domainname),
