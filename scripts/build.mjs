@@ -14,6 +14,10 @@ const common = {
 // little more scavenging. The source map is a file beside it: inline, it was 1.6 MB of the bundle that
 // every daemon kept in memory; `NODE_OPTIONS=--enable-source-maps berthd` reads it.
 const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
+// ...and its malloc settings (its shebang's env, and the auto-start's): a fixed mmap threshold, so a large
+// buffer freed goes back to the system instead of raising glibc's threshold for good, and two arenas instead
+// of one per thread (the libuv pool, the layer worker). 3 MB less RSS after an image is made (bench/density).
+const DAEMON_ENV = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
 // The Compose Specification's JSON Schema goes into the compose bundle as an object literal without its
 // annotations (descriptions are half of its 75 kB), so validating a project reads and compiles nothing at start.
 const composeSchema = {
@@ -39,7 +43,7 @@ await Promise.all([
   // The CLI is CommonJS: Node 20 loads a CJS file ~6 ms faster than an ES module, and `berth` runs thousands of times a day.
   build({
     ...common, format: "cjs", entryPoints: ["src/cli/main.ts"], outfile: "bin/berth.cjs", minify: true,
-    define: { "import.meta.url": "__importMetaUrl", "BERTHD_NODE_FLAGS": JSON.stringify(DAEMON_NODE_FLAGS) },
+    define: { "import.meta.url": "__importMetaUrl", "BERTHD_NODE_FLAGS": JSON.stringify(DAEMON_NODE_FLAGS), "BERTHD_ENV": JSON.stringify(DAEMON_ENV) },
     // NODE_EXTRA_CA_CERTS makes every node start read and parse the CA file (~35 ms here, on a ~40 ms floor);
     // the CLI only talks to a unix socket. GNU env -S drops it for this process and keeps the user's value in
     // BERTH_NODE_EXTRA_CA_CERTS, which main.ts puts back into process.env for what the CLI spawns (berthd).
@@ -47,7 +51,7 @@ await Promise.all([
   }),
   build({
     ...common, entryPoints: ["src/api/daemon-main.ts"], outfile: "bin/berthd", sourcemap: "linked",
-    banner: { js: common.banner.js.replace("#!/usr/bin/env node", `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(" ")}`) },
+    banner: { js: common.banner.js.replace("#!/usr/bin/env node", `#!/usr/bin/env -S ${Object.entries(DAEMON_ENV).map(([k, v]) => `${k}=${v}`).join(" ")} node ${DAEMON_NODE_FLAGS.join(" ")}`) },
   }),
   // The compose plugin, loaded by bin/berth.cjs on `berth compose` only (like docker's compose plugin).
   build({

@@ -23,6 +23,7 @@ import { cpCommand } from "./cp.js";
 import { compile, formatRows } from "../lib/template.js";
 
 declare const BERTHD_NODE_FLAGS: string[] | undefined;
+declare const BERTHD_ENV: Record<string, string> | undefined;
 import { humanSize } from "../lib/format.js";
 import { readLine } from "../lib/stdio.js";
 
@@ -235,9 +236,10 @@ async function ensureDaemon(api: ApiClient): Promise<void> {
   const log = openSync("/run/berth/berthd.log", "a");
   // berthd's node flags come from scripts/build.mjs (they are its shebang's too); none when run from sources.
   const flags: string[] = typeof BERTHD_NODE_FLAGS !== "undefined" ? BERTHD_NODE_FLAGS : [];
+  const env: Record<string, string> = typeof BERTHD_ENV !== "undefined" ? BERTHD_ENV : {};
   // child_process only here: loading it costs every other command a few milliseconds.
   const { spawn } = await import("node:child_process");
-  const child = spawn(process.execPath, [...flags, bin], { detached: true, stdio: ["ignore", log, log] });
+  const child = spawn(process.execPath, [...flags, bin], { detached: true, stdio: ["ignore", log, log], env: { ...process.env, ...env } });
   child.unref();
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
