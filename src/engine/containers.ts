@@ -563,18 +563,17 @@ export class ContainerService {
     const { rootfs, etc, links, etcDone } = await this.prepareRootfs(c, p);
     try {
       if (etcDone.status === "rejected") throw etcDone.reason;
+      const spec = await launchSpec({
+        c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
+        find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns,
+      });
       // A container on bridge networks gets its namespace now, so that plugging it runs beside runc create.
-      const netns = this.networks.needsPlug(c) ? this.netnsFile(c.Id) : undefined;
-      const [specDone, nsDone] = await Promise.allSettled([
-        launchSpec({
-          c, rootfs, etc, linkEnv: links.env, volumes: this.store.volumes, defaultInit: !!this.paths.defaultInit,
-          find: (ref) => this.find(ref), shmDir: (id) => this.shmDir(id), userns: this.paths.userns, netns,
-        }),
-        netns ? makeNetns(netns) : undefined,
-      ]);
-      if (specDone.status === "rejected") throw specDone.reason;
-      if (nsDone.status === "rejected") throw nsDone.reason;
-      const spec = specDone.value;
+      // Not one in a user namespace of its own: a network namespace the host's user namespace owns would
+      // not let its root mount sysfs (runc makes that one inside, and it is plugged after create).
+      const nsSpec = spec.linux?.namespaces?.find((n) => n.type === "network");
+      const ownUserns = !!spec.linux?.namespaces?.some((n) => n.type === "user");
+      const netns = this.networks.needsPlug(c) && nsSpec && !nsSpec.path && !ownUserns ? this.netnsFile(c.Id) : undefined;
+      if (netns) { await makeNetns(netns); nsSpec!.path = netns; }
       await this.mountShm(c);
       trace("spec built");
       const created = await this.createAndStart(c, spec, p, logSet, netns);

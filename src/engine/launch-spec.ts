@@ -136,8 +136,6 @@ function netnsPath(mode: string, find: FindContainer): string | null {
 
 export interface LaunchSpecInput {
   c: ContainerRecord;
-  /** The network namespace made for it beforehand (a container plugged into bridges); none: runc makes one. */
-  netns?: string;
   /** The mounted rootfs (users, groups and volume paths are resolved in it). */
   rootfs: string;
   /** The container's /etc/hosts, /etc/hostname and /etc/resolv.conf on the host. */
@@ -203,7 +201,7 @@ export async function launchSpec(x: LaunchSpecInput): Promise<RuntimeSpec> {
     oomScoreAdj: (hc.OomScoreAdj as number) || undefined,
     hostname: c.Config.Hostname, domainname: c.Config.Domainname || undefined, tty: c.Config.Tty, consoleSize: hc.ConsoleSize as [number, number] | undefined, readonlyRootfs: hc.ReadonlyRootfs, privileged: hc.Privileged,
     capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [], cgroupsPath: `/berth/${c.Id}`,
-    networkNamespacePath: netnsPath(hc.NetworkMode, x.find) ?? x.netns ?? null,
+    networkNamespacePath: netnsPath(hc.NetworkMode, x.find),
     extraMounts: [...etcMounts, ...userMounts.map((m) => ({ destination: m.destination, source: m.source ?? "", type: m.type, options: m.options }))],
     resources: resourcesOf(hc),
     sysctls: hc.Sysctls, init: hc.Init === null || hc.Init === undefined ? x.defaultInit : !!hc.Init, securityOpt: hc.SecurityOpt as string[] | null | undefined,
