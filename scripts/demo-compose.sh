@@ -18,38 +18,8 @@ app=$(mktemp -d /tmp/berth-demo-app-XXXX)
 # Whatever happens, the project goes (containers, network, volume) and so does its directory.
 cleanup() { (cd "$app" && "$root/bin/berth" compose down --volumes -t 1 >/dev/null 2>&1) || true; rm -rf "$app"; }
 trap cleanup EXIT
-mkdir -p "$app/redis"
-cat > "$app/app.py" <<'EOF'
-import os
-from flask import Flask
-import redis
-
-app = Flask(__name__)
-r = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=6379)
-
-@app.route("/")
-def hello():
-    count = r.incr("hits")
-    return f"Hello! This page has been viewed {count} time(s).\n"
-
-if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=5000)
-EOF
-cat > "$app/Dockerfile" <<'EOF'
-FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends python3-flask python3-redis && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY app.py .
-EXPOSE 5000
-CMD ["python3", "app.py"]
-EOF
-cat > "$app/redis/Dockerfile" <<'EOF'
-FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/*
-WORKDIR /data
-EXPOSE 6379
-CMD ["redis-server", "--protected-mode", "no", "--dir", "/data", "--appendonly", "yes"]
-EOF
+# The application (scripts/seed-app: app.py, its Dockerfile, redis/Dockerfile; the kube-seed test builds it too).
+cp -r scripts/seed-app/. "$app/"
 cat > "$app/compose.yaml" <<EOF
 name: seedapp
 services:

@@ -8,10 +8,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, cpSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Daemon, BERTH, until, freePort, type Result } from "./harness.js";
+import { Daemon, BERTH, REPO, until, freePort, type Result } from "./harness.js";
 
 const d = new Daemon();
 const work = mkdtempSync(join(tmpdir(), "berth-kube-seed-"));
@@ -36,39 +36,11 @@ async function httpGet(port: number): Promise<string | undefined> {
   } catch { return undefined; }
 }
 
-const APP = `import os
-from flask import Flask
-import redis
-
-app = Flask(__name__)
-r = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=6379)
-
-@app.route("/")
-def hello():
-    count = r.incr("hits")
-    return f"Hello! This page has been viewed {count} time(s).\\n"
-
-if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=5000)
-`;
 
 test("the seed Flask + Redis project: compose kube --push to a local registry, kube play of the output serves the counter on the published port, --down leaves nothing", async () => {
   const dir = join(work, "seed");
-  mkdirSync(join(dir, "redis"), { recursive: true });
-  writeFileSync(join(dir, "app.py"), APP);
-  writeFileSync(join(dir, "Dockerfile"), `FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends python3-flask python3-redis && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY app.py .
-EXPOSE 5000
-CMD ["python3", "app.py"]
-`);
-  writeFileSync(join(dir, "redis", "Dockerfile"), `FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/*
-WORKDIR /data
-EXPOSE 6379
-CMD ["redis-server", "--protected-mode", "no", "--dir", "/data", "--appendonly", "yes"]
-`);
+  // The seed application as `make demo` runs it (scripts/seed-app: app.py, its Dockerfile, redis/Dockerfile).
+  cpSync(join(REPO, "scripts/seed-app"), dir, { recursive: true });
   const [regPort, webPort] = [await freePort(), await freePort()];
   const project = "seedapp";
   writeFileSync(join(dir, "compose.yaml"), `name: ${project}
