@@ -15,7 +15,7 @@ import type { ContainerInspectResponse, IdResponse } from "../api/types.js";
 import { loadProject, projectModel, yamlLib, ComposeError, Orchestrator, L, streamLogs, type Project, type ContainerSummary } from "./index.js";
 import { useColor } from "./logs.js";
 import type { Started } from "./orchestrator.js";
-import { timeoutFlag, type Ctx, type Sub } from "./command.js";
+import { timeoutFlag, PROJECT_FLAGS, type Ctx, type Sub } from "./command.js";
 import { runSub } from "./run.js";
 import { extraSubs, parseScale } from "./commands.js";
 import { watchSub } from "./watch.js";
@@ -23,11 +23,7 @@ import { watchSub } from "./watch.js";
 export type { Ctx };
 
 const GLOBAL: FlagSpec[] = [
-  { long: "file", short: "f", type: "list", desc: "Compose configuration files" },
-  { long: "project-name", short: "p", type: "string", desc: "Project name" },
-  { long: "project-directory", type: "string", desc: "Specify an alternate working directory" },
-  { long: "profile", type: "list", desc: "Specify a profile to enable" },
-  { long: "env-file", type: "list", desc: "Specify an alternate environment file" },
+  ...PROJECT_FLAGS,
   { long: "ansi", type: "string", default: "auto", desc: "Control when to print ANSI control characters (\"never\"|\"always\"|\"auto\")" },
   { long: "help", type: "bool", hidden: true },
 ];

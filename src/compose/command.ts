@@ -17,6 +17,15 @@ export interface Sub {
 
 export const timeoutFlag: FlagSpec = { long: "timeout", short: "t", type: "int", desc: "Specify a shutdown timeout in seconds" };
 
+/** The flags that name a project (files, name, directory, profiles, env files): `berth compose`'s and `berth kube generate`'s. */
+export const PROJECT_FLAGS: FlagSpec[] = [
+  { long: "file", short: "f", type: "list", desc: "Compose configuration files" },
+  { long: "project-name", short: "p", type: "string", desc: "Project name" },
+  { long: "project-directory", type: "string", desc: "Specify an alternate working directory" },
+  { long: "profile", type: "list", desc: "Specify a profile to enable" },
+  { long: "env-file", type: "list", desc: "Specify an alternate environment file" },
+];
+
 /** Reads a POST /containers/{id}/wait answer. */
 export async function readWait(res: NodeJS.ReadableStream): Promise<number> {
   let text = "";

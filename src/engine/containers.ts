@@ -43,7 +43,7 @@ import type { NetworkService, EndpointSettings } from "./networks.js";
 import { checkCpusets, checkHostConfig, dockerEnvMerge, inspectHostConfig } from "./hostconfig.js";
 import { HealthChecks, execProbe, mergeHealth, type HealthConfig } from "./health.js";
 import { ExecService, type ExecCreateBody, type ExecStarted } from "./exec.js";
-import { launchSpec, linkSettings, resourcesOf } from "./launch-spec.js";
+import { launchSpec, linkSettings, networkDonor, resourcesOf } from "./launch-spec.js";
 import { ZERO_TIME, listContainers, sortedKeys, type ListOptions } from "./container-list.js";
 import { containerStats } from "./container-stats.js";
 
@@ -545,17 +545,6 @@ export class ContainerService {
     });
   }
 
-  /** The running container whose network namespace c joins (NetworkMode container:X); none for other modes. */
-  private networkDonor(c: ContainerRecord): ContainerRecord | undefined {
-    const mode = String(c.HostConfig.NetworkMode ?? "");
-    if (!mode.startsWith("container:")) return undefined;
-    const ref = mode.slice("container:".length);
-    const t = this.find(ref);
-    if (!t) throw new NotFoundError(`No such container: ${ref}`);
-    if (!t.State.Running || !t.State.Pid) throw new ConflictError(`cannot join network namespace of a non running container: container ${t.Id} is ${t.State.Status}`);
-    return t;
-  }
-
   /** A start: the rootfs and /etc files, the spec, the runtime's create and start (network plugged between), the record. */
   private async launch(c: ContainerRecord): Promise<void> {
     const logSet = this.logSettings(c); // dockerd checks the log options' values when the logger starts: before anything is made
@@ -599,7 +588,7 @@ export class ContainerService {
     await ensureDir(p.bundle);
     trace(`launch ${c.Id.slice(0, 12)}`);
     // As dockerd's initializeNetworking: a container on another's network takes its hostname, hosts and resolv.conf.
-    const donor = this.networkDonor(c);
+    const donor = networkDonor(String(c.HostConfig.NetworkMode ?? ""), (ref) => this.find(ref));
     const etc = donor ? { hostname: donor.HostnamePath, hosts: donor.HostsPath, resolv: donor.ResolvConfPath } : etcPaths(d);
     if (donor) {
       c.Config.Hostname = donor.Config.Hostname;

@@ -124,14 +124,21 @@ function namespaces(c: ContainerRecord, find: FindContainer, shmDir: (id: string
   return { pidNamespacePath, ipcNamespacePath, utsHost: uts === "host", shm, cgroupns: hc.CgroupnsMode === "private" };
 }
 
+/** NetworkMode container:<name|id>: that container, which must be running; undefined for other modes. */
+export function networkDonor(mode: string, find: FindContainer): ContainerRecord | undefined {
+  if (!mode.startsWith("container:")) return undefined;
+  const ref = mode.slice("container:".length);
+  const target = find(ref);
+  if (!target) throw new NotFoundError(`No such container: ${ref}`);
+  if (!target.State.Running || !target.State.Pid) throw new ConflictError(`cannot join network namespace of a non running container: container ${target.Id} is ${target.State.Status}`);
+  return target;
+}
+
 /** --network host: the host's; container:<name|id>: that running container's; otherwise a new one. */
 function netnsPath(mode: string, find: FindContainer): string | null {
   if (mode === "host") return "host";
-  if (!mode.startsWith("container:")) return null;
-  const target = find(mode.slice("container:".length));
-  if (!target) throw new NotFoundError(`No such container: ${mode.slice("container:".length)}`);
-  if (!target.State.Running || !target.State.Pid) throw new ConflictError(`cannot join network namespace of a non running container: container ${target.Id} is ${target.State.Status}`);
-  return `/proc/${target.State.Pid}/ns/net`;
+  const target = networkDonor(mode, find);
+  return target ? `/proc/${target.State.Pid}/ns/net` : null;
 }
 
 export interface LaunchSpecInput {

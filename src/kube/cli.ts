@@ -10,6 +10,7 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { parseFlags, flagHelp, UsageError, type FlagSpec, type Flags } from "../lib/args.js";
 import type { ApiClient } from "../api/client.js";
 import { loadProject, ComposeError } from "../compose/index.js";
+import { PROJECT_FLAGS } from "../compose/command.js";
 import { generate, generateFromContainers, toYaml, type LivePod } from "./generate.js";
 import { buildAndPush, PushError } from "./push.js";
 
@@ -18,14 +19,7 @@ export interface Ctx { api: ApiClient; out(s: string): void; err(s: string): voi
 
 interface Sub { name: string; usage: string; desc: string; flags: FlagSpec[]; run(c: Ctx, f: Flags, a: string[]): Promise<number> }
 
-const projectFlags: FlagSpec[] = [
-  { long: "file", short: "f", type: "list", desc: "Compose configuration files" },
-  { long: "project-name", short: "p", type: "string", desc: "Project name" },
-  { long: "project-directory", type: "string", desc: "Specify an alternate working directory" },
-  { long: "profile", type: "list", desc: "Specify a profile to enable" },
-  { long: "env-file", type: "list", desc: "Specify an alternate environment file" },
-  { long: "ansi", type: "string", hidden: true },
-];
+const projectFlags: FlagSpec[] = [...PROJECT_FLAGS, { long: "ansi", type: "string", hidden: true }];
 
 export class KubeError extends Error {}
 

@@ -5,9 +5,10 @@
  * side then the inside of its namespace); without the helper, spawned (two
  * processes to plug a container in: one on the host side, one inside its
  * namespace via nsenter).
- * A container's end lives in its namespace, so when the namespace goes (the
- * container exits) the kernel removes the pair: nothing to clean up, even
- * after a crash of the daemon.
+ * A container's end lives in its namespace, so when the namespace goes the
+ * kernel removes the pair: with the container's last process, or, for a
+ * namespace kept on a file (engine/containers.ts), when berthd lets the file
+ * go at exit (or, after a crash of the daemon, at its next start).
  */
 import { existsSync, writeFileSync, readFileSync, readlinkSync } from "node:fs";
 import { basename } from "node:path";
@@ -21,7 +22,7 @@ async function viaHelper(steps: { netns?: string; lines: string[] }[]): Promise<
   const p = ipBatches(steps);
   if (!p) return false;
   try { await p; return true; } catch (e) {
-    if (e instanceof MountError) throw new SystemError(e.message.split("; ").slice(-2).join("; "));
+    if (e instanceof MountError) throw new SystemError(e.message);
     return false; // the helper died before it answered: spawn ip instead
   }
 }
