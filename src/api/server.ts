@@ -82,6 +82,35 @@ function watchBody(req: http.IncomingMessage, res: http.ServerResponse): void {
 const DRAIN_LIMIT = 1 << 20;
 const DRAIN_MS = 2_000;
 
+/**
+ * Before an answer to a request whose body the handler did not read whole:
+ * read and drop the rest (up to DRAIN_LIMIT, for DRAIN_MS at most), so the
+ * connection's close cannot reset a client that is still writing and make it
+ * lose the answer (Node ends a `Connection: close` socket right after the
+ * response, with the unread body still queued). A body declared larger than
+ * the limit is not waited for; that answer goes out at once and the
+ * connection closes.
+ */
+function drainFirst(req: http.IncomingMessage): Promise<void> {
+  if (req.complete || req.destroyed || req.socket?.destroyed) return Promise.resolve();
+  const cl = req.headers["content-length"];
+  if (cl === undefined && req.headers["transfer-encoding"] === undefined) return Promise.resolve();
+  if (cl !== undefined && Number(cl) > DRAIN_LIMIT) return Promise.resolve();
+  return new Promise((resolve) => {
+    let left = DRAIN_LIMIT;
+    const done = () => {
+      clearTimeout(timer);
+      req.off("data", onData); req.off("end", done); req.off("error", done); req.off("close", done);
+      resolve();
+    };
+    const onData = (d: Buffer) => { left -= d.length; if (left < 0) { req.pause(); done(); } };
+    const timer = setTimeout(done, DRAIN_MS);
+    timer.unref();
+    req.on("data", onData); req.once("end", done); req.once("error", done); req.once("close", done);
+    req.resume();
+  });
+}
+
 async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
   // A hijackable socket has an error listener from the start: a client that resets it must never reach the process's handlers.
   socket?.on("error", () => { socket.destroy(); });
@@ -133,6 +162,7 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     if (out === HANDLED) return;
     const reply = out instanceof Reply ? out : new Reply(200, out);
     if (!res) { sendError(undefined, socket, 400, "this endpoint does not upgrade the connection"); return; }
+    await drainFirst(req);
     const headers: Record<string, string> = { "Api-Version": API_VERSION, "Server": `berth/${ENGINE_VERSION}`, "Docker-Experimental": "false", "Ostype": "linux" };
     if (path === "/_ping") { headers["Builder-Version"] = "1"; headers["Cache-Control"] = "no-cache, no-store, must-revalidate"; headers["Pragma"] = "no-cache"; headers["Content-Type"] = "text/plain; charset=utf-8"; }
     if (reply.body === undefined || reply.status === 204 || reply.status === 304) { res.writeHead(reply.status, headers); res.end(); return; }
@@ -142,6 +172,7 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     res.end(JSON.stringify(reply.body) + "\n");
   } catch (e) {
     const status = e instanceof BerthError ? e.status : 500;
+    if (res && !res.headersSent) await drainFirst(req);
     safeSendError(res, socket, status, errorMessage(e));
   }
 }

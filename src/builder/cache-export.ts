@@ -117,7 +117,7 @@ export function recordsOfIndex(index: Index): { records: CacheRecord[]; parents:
  * and the records whose image is there go into the build cache by `record`.
  */
 export async function importLayout(store: Store, src: NodeJS.ReadableStream, tmpRoot: string, index: { records: CacheRecord[]; parents: [string, string][] }, record: (r: CacheRecord) => void): Promise<number> {
-  await store.gc.lease(() => loadImages(store, src, tmpRoot));
+  await store.gc.lease((lease) => loadImages(store, src, tmpRoot, lease));
   for (const [child, parent] of index.parents) {
     const c = store.images.get(child);
     if (c && store.images.get(parent)) await store.images.add(c.manifestDigest, undefined, c.size, parent);

@@ -19,6 +19,7 @@ import { MediaType, hostPlatform, type Index, type Manifest, type ImageConfig, t
 import { BadParameterError, BerthError, SystemError } from "../lib/errors.js";
 import { chainIdOf, cleanEntryName } from "../store/snapshots.js";
 import { layerLimits } from "../store/layer-jobs.js";
+import { SOLE_LEASE, type Lease } from "../store/gc.js";
 
 /** Streams a save archive of the given images (with the references they were asked by). */
 export function saveImages(store: Store, images: { rec: ImageRecord; refs: string[] }[]): NodeJS.ReadableStream {
@@ -324,7 +325,7 @@ async function planOci(arc: Spooled, indexBytes: Buffer): Promise<Planned[]> {
  * blobs and snapshots this load added are removed, so a failed load leaves nothing behind (the spool
  * directory under tmpRoot included). Spooling and layers are bounded as layer-jobs.ts states.
  */
-export async function loadImages(store: Store, src: NodeJS.ReadableStream, tmpRoot: string): Promise<string[]> {
+export async function loadImages(store: Store, src: NodeJS.ReadableStream, tmpRoot: string, lease: Lease = SOLE_LEASE): Promise<string[]> {
   const dir = join(tmpRoot, `load-${randomBytes(6).toString("hex")}`);
   await fsp.mkdir(dir, { recursive: true });
   const newBlobs: string[] = [];
@@ -383,8 +384,12 @@ export async function loadImages(store: Store, src: NodeJS.ReadableStream, tmpRo
     }
     return loaded;
   } catch (e) {
-    for (const c of newSnaps.reverse()) await store.snapshots.remove(c).catch(() => {});
-    for (const d of newBlobs) await store.content.delete(d).catch(() => {});
+    // Another writer may share (and have committed) what this one wrote: then the collection takes the rest (store/gc.ts).
+    if (!lease.alone()) lease.leftovers();
+    else {
+      for (const c of newSnaps.reverse()) await store.snapshots.remove(c).catch(() => {});
+      for (const d of newBlobs) await store.content.delete(d).catch(() => {});
+    }
     throw scrub(e, [dir, tmpRoot, dirname(tmpRoot), store.content.root, store.snapshots.root]);
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { checkStore, type CheckReport } from "../store/check.js";
 import { chainIdOf } from "../store/snapshots.js";
+import type { Lease } from "../store/gc.js";
 import { createImageFromTar, bootstrapBusybox, bootstrapDebian } from "../store/create-image.js";
 import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
 import { pushImage, checkLogin } from "../distribution/push.js";
@@ -428,7 +429,7 @@ export class ImageService {
     let ref: string | undefined;
     if (opts.repo) ref = formatReference(parseReference(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo));
     const config = parseChanges(opts.changes ?? []);
-    const rec = await this.store.gc.lease(() => createImageFromTar(this.store, tar, { ref, config, comment: opts.message, createdBy: "" }));
+    const rec = await this.store.gc.lease((lease) => createImageFromTar(this.store, tar, { lease, ref, config, comment: opts.message, createdBy: "" }));
     this.events.publish("image", "import", rec.id, ref ? { name: familiar(ref) } : {});
     return rec;
   }
@@ -463,25 +464,25 @@ export class ImageService {
   }
 
   async load(src: NodeJS.ReadableStream, tmpRoot: string): Promise<string[]> {
-    const loaded = await this.store.gc.lease(() => loadImages(this.store, src, tmpRoot));
+    const loaded = await this.store.gc.lease((lease) => loadImages(this.store, src, tmpRoot, lease));
     for (const l of loaded) this.events.publish("image", "load", l.replace(/^Loaded image( ID)?: /, ""), {});
     return loaded;
   }
 
   async bootstrap(name: string, platform?: string): Promise<ImageRecord> {
-    return this.store.gc.lease(() => this.bootstrapUnleased(name, platform ? parsePlatform(platform) : undefined));
+    return this.store.gc.lease((lease) => this.bootstrapUnleased(name, platform ? parsePlatform(platform) : undefined, lease));
   }
 
-  private async bootstrapUnleased(name: string, platform?: Platform): Promise<ImageRecord> {
+  private async bootstrapUnleased(name: string, platform: Platform | undefined, lease: Lease): Promise<ImageRecord> {
     const r = parseReference(name);
     const base = familiarString(r).split(":")[0];
     let rec: ImageRecord;
-    if (base === "busybox") rec = await bootstrapBusybox(this.store, familiarString(r), platform);
+    if (base === "busybox") rec = await bootstrapBusybox(this.store, familiarString(r), platform, lease);
     else if (platform && platform.architecture !== hostPlatform().architecture) throw new BadParameterError(`cannot bootstrap ${name} for ${platform.os}/${platform.architecture}: only busybox is bootstrapped for a foreign platform`);
     else if (base === "debian") {
       const m = /^(bookworm|bullseye|trixie|sid|stable|oldstable|testing|unstable)(-slim)?$/.exec(r.tag ?? "");
       if (!m) throw new BadParameterError(`cannot bootstrap ${name}: use debian:<suite> or debian:<suite>-slim, e.g. debian:bookworm-slim`);
-      rec = await bootstrapDebian(this.store, m[1], !!m[2], familiarString(r));
+      rec = await bootstrapDebian(this.store, m[1], !!m[2], familiarString(r), undefined, lease);
     } else {
       throw new BadParameterError(`cannot bootstrap ${name}: berth can bootstrap busybox (from Debian's busybox-static) and debian:<suite>[-slim] (with mmdebstrap)`);
     }

@@ -6,7 +6,8 @@
  * whole layer in memory: the tar is ingested into the content store, then
  * streamed from there into the snapshotter, which decompresses it in a layer
  * worker under the limits of layer-jobs.ts (a gzip bomb is refused there). A
- * failed import leaves nothing: the blob it ingested is removed again.
+ * failed import leaves nothing: the blob it ingested is removed again, at
+ * once when its lease was alone, else by the collection (store/gc.ts).
  */
 import { createReadStream, promises as fsp, statSync } from "node:fs";
 import { Readable } from "node:stream";
@@ -17,8 +18,9 @@ import { MediaType, hostPlatform, type ContainerConfigSpec, type ImageConfig, ty
 import { runOk } from "../lib/proc.js";
 import { spawn } from "node:child_process";
 import { SystemError } from "../lib/errors.js";
+import { SOLE_LEASE, type Lease } from "./gc.js";
 
-export interface CreateImageOptions { ref?: string; config?: Partial<ContainerConfigSpec>; comment?: string; createdBy?: string; created?: Date; platform?: Platform }
+export interface CreateImageOptions { lease?: Lease; ref?: string; config?: Partial<ContainerConfigSpec>; comment?: string; createdBy?: string; created?: Date; platform?: Platform }
 
 async function isGzip(store: Store, digest: string): Promise<boolean> {
   const fh = await fsp.open(store.content.path(digest), "r");
@@ -37,7 +39,9 @@ export async function createImageFromTar(store: Store, src: NodeJS.ReadableStrea
   try {
     layer = await store.snapshots.applyLayer(null, store.content.reader(blob.digest), gz ? undefined : blob.digest, { compression: gz ? "gzip" : "none" });
   } catch (e) {
-    if (!known.has(blob.digest)) await store.content.delete(blob.digest).catch(() => {});
+    const lease = opts.lease ?? SOLE_LEASE;
+    if (!lease.alone()) lease.leftovers();
+    else if (!known.has(blob.digest)) await store.content.delete(blob.digest).catch(() => {});
     throw e;
   }
   const created = (opts.created ?? new Date()).toISOString();
@@ -97,7 +101,7 @@ export function foreignBusybox(arch: string): string {
   return process.env[`BERTH_BUSYBOX_${arch.toUpperCase()}`] || `/usr/local/lib/berth/busybox-static-${arch}/bin/busybox`;
 }
 
-export async function bootstrapBusybox(store: Store, ref = "busybox:latest", platform?: Platform): Promise<ImageRecord> {
+export async function bootstrapBusybox(store: Store, ref = "busybox:latest", platform?: Platform, lease?: Lease): Promise<ImageRecord> {
   const foreign = platform && platform.architecture !== hostPlatform().architecture;
   const binary = foreign ? foreignBusybox(platform.architecture) : "/bin/busybox";
   try { statSync(binary); } catch { throw new SystemError(`no busybox-static for ${platform!.os}/${platform!.architecture} at ${binary}: run scripts/foreign-arch.sh`); }
@@ -109,6 +113,7 @@ export async function bootstrapBusybox(store: Store, ref = "busybox:latest", pla
     createdBy: `BusyBox ${version} from Debian's busybox-static`,
     comment: "berth image bootstrap busybox",
     platform,
+    lease,
   });
 }
 
@@ -123,7 +128,7 @@ const SLIM_EXCLUDES = [
  * `berth image bootstrap debian:bookworm[-slim]`: a minimal Debian root made by mmdebstrap from Debian's
  * packages (minbase variant), streamed as a tar straight into an image. No registry involved.
  */
-export async function bootstrapDebian(store: Store, suite: string, slim: boolean, ref: string, mirror = process.env.BERTH_DEBIAN_MIRROR ?? "http://deb.debian.org/debian"): Promise<ImageRecord> {
+export async function bootstrapDebian(store: Store, suite: string, slim: boolean, ref: string, mirror = process.env.BERTH_DEBIAN_MIRROR ?? "http://deb.debian.org/debian", lease?: Lease): Promise<ImageRecord> {
   const args = ["--variant=minbase", "--mode=root", "--format=tar", "--quiet", ...(slim ? SLIM_EXCLUDES.map((o) => `--dpkgopt=${o}`) : []), suite, "-", mirror];
   const child = spawn("mmdebstrap", args, { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
@@ -134,7 +139,7 @@ export async function bootstrapDebian(store: Store, suite: string, slim: boolean
   let rec: ImageRecord;
   try {
     rec = await createImageFromTar(store, child.stdout, {
-      ref, created, config: { Cmd: ["bash"] },
+      lease, ref, created, config: { Cmd: ["bash"] },
       createdBy: `mmdebstrap --variant=minbase${slim ? " (slim)" : ""} ${suite} ${mirror}`, comment: "berth image bootstrap",
     });
   } catch (e) {

@@ -16,24 +16,44 @@
  *   one more pass after it.
  * - exclusive() runs a function as the collector does (`system check
  *   --repair`), waiting for the leases held to end.
+ * - A writer that fails may remove what it wrote itself only while its
+ *   lease is `alone()`: no other lease was held at any moment of it. Else
+ *   another writer may have written the same blob or snapshot (content
+ *   addressing dedupes them) and even committed a record using it, so the
+ *   failed writer leaves it to the collection it asks for (`leftovers()`),
+ *   which runs when the last lease ends and knows what records use.
  */
+export interface Lease {
+  /** No other lease was held at any time during this one (so far). */
+  alone(): boolean;
+  /** Asks for a collection, to take what a failed writer leaves when it is not alone. */
+  leftovers(): void;
+}
+
+/** For a store used without a guard (tests, tools): always alone. */
+export const SOLE_LEASE: Lease = { alone: () => true, leftovers: () => {} };
+
 export class GcGuard {
   private active = 0;
   private running: Promise<void> | undefined;
   private pending = false;
   private collector: (() => Promise<void>) | undefined;
   private drained: (() => void)[] = [];
+  private started = 0;
 
   /** The mark-and-sweep to run (the engine's: it knows containers as well as images). */
   setCollector(fn: () => Promise<void>): void { this.collector = fn; }
 
   get leases(): number { return this.active; }
 
-  async lease<T>(fn: () => Promise<T>): Promise<T> {
+  async lease<T>(fn: (lease: Lease) => Promise<T>): Promise<T> {
     while (this.running) await this.running.catch(() => {});
+    const shared = this.active > 0;
+    const mine = ++this.started;
     this.active++;
+    const lease: Lease = { alone: () => !shared && this.started === mine, leftovers: () => { this.pending = true; } };
     try {
-      return await fn();
+      return await fn(lease);
     } finally {
       this.active--;
       if (this.active === 0) {

@@ -22,7 +22,7 @@ import net from "node:net";
 import * as tar from "tar-stream";
 import { Store } from "../../src/store/index.js";
 import { setLayerLimits, layerLimits, DEFAULT_LAYER_LIMITS } from "../../src/store/layer-jobs.js";
-import { Daemon, api, sleep } from "../integration/harness.js";
+import { Daemon, api, sleep, until } from "../integration/harness.js";
 
 const sha = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
@@ -335,6 +335,56 @@ test("POST /images/load refuses garbage and archives whose paths are wrong with 
   assert.match(r.body, /Loaded image: sec\/load:1/);
   assert.deepEqual(readdirSync(join(d.dataRoot, "tmp")).filter((n) => n.startsWith("load-")), [], "the spool directory is gone");
   assert.equal((await api(d.sock, "DELETE", "/v1.41/images/sec/load:1")).status, 200);
+});
+
+test("refused imports and loads racing good ones of the same content: each refused one is a 400 (never a 500), every good image keeps its blobs, and once idle nothing refused is left", async () => {
+  const good = await makeTar([{ name: "shared", body: "the same layer in every request\n", mode: 0o755 }]);
+  const bad = Buffer.from("{".repeat(300));
+  // A load that writes the good layer's blob and snapshot, then fails on its second layer.
+  const junk = Buffer.from("garbage ".repeat(200));
+  const cfg = configFor([sha(good), sha(junk)]);
+  const failing = await archive({
+    [`${sha(cfg).slice(7)}.json`]: cfg, "a/layer.tar": good, "b/layer.tar": junk,
+    "manifest.json": JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ["sec/race:1"], Layers: ["a/layer.tar", "b/layer.tar"] }]),
+  });
+  const before = await daemonState();
+  const imported: string[] = [];
+  const wrong: string[] = [];
+  const jobs: Promise<void>[] = [];
+  for (let w = 0; w < 8; w++) {
+    jobs.push((async () => {
+      for (let i = 0; i < 6; i++) {
+        const kind = (w + i) % 3;
+        if (kind === 0) {
+          const r = await api(d.sock, "POST", "/v1.41/images/create?fromSrc=-", good, { "Content-Type": "application/x-tar" });
+          if (r.status !== 200) wrong.push(`good import: ${r.status} ${r.body}`);
+          else imported.push((JSON.parse(r.body) as { status: string }).status);
+        } else if (kind === 1) {
+          const r = await api(d.sock, "POST", "/v1.41/images/create?fromSrc=-", bad, { "Content-Type": "application/x-tar" });
+          if (r.status !== 400) wrong.push(`bad import: ${r.status} ${r.body}`);
+        } else {
+          const r = await api(d.sock, "POST", "/v1.41/images/load?quiet=1", failing, { "Content-Type": "application/x-tar" });
+          if (r.status !== 400) wrong.push(`failing load: ${r.status} ${r.body}`);
+        }
+      }
+    })());
+  }
+  await Promise.all(jobs);
+  assert.deepEqual(wrong, []);
+  assert.ok(imported.length > 0);
+  // Every imported image is whole: its layer blob is there and the image saves.
+  const blob = join(d.dataRoot, "content", "blobs", "sha256", sha(good).slice(7));
+  assert.ok(existsSync(blob), "the shared layer blob is still there");
+  for (const id of new Set(imported)) {
+    const s = await api(d.sock, "GET", `/v1.41/images/get?names=${encodeURIComponent(id)}`);
+    assert.equal(s.status, 200, s.body.slice(0, 300));
+  }
+  const check = await api(d.sock, "POST", "/v1.41/berth/system/check");
+  assert.equal(check.status, 200, check.body);
+  for (const id of new Set(imported)) assert.equal((await api(d.sock, "DELETE", `/v1.41/images/${id}`)).status, 200);
+  // What the refused ones wrote goes with the collection that runs once no write is in flight.
+  await until("nothing of the race is left", async () => { const now = await daemonState(); return JSON.stringify(now) === JSON.stringify(before) && now; }, 30_000,
+    () => JSON.stringify(snapshotState(d.dataRoot)));
 });
 
 test("POST /images/load: fewer (or more) diff_ids than layers is refused with Docker's message; a sparse layer loads; an old GNU sparse one is refused", async () => {

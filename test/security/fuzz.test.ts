@@ -344,3 +344,27 @@ test(`API fuzz (seed ${SEED}): no 500s, nothing created, /_ping answers, memory 
     await d.stop();
   }
 });
+
+test("an answer given before the body is read reaches a client that is still writing it (Connection: close), and a keep-alive connection goes on to its next request", async () => {
+  const d = new Daemon();
+  await d.start();
+  try {
+    // 300 KB the handler never reads: the 404 must arrive, not a reset that loses it.
+    const body = Buffer.from(deepObj);
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      raw(d.sock, request(i % 2 ? "DELETE" : "POST", i % 2 ? "/v1.41/plugins/fz-none" : "/v1.41/plugins/fz-none/disable", body))));
+    assert.deepEqual(answers.map((a) => a.status), answers.map(() => 404), answers.map((a) => a.head.slice(0, 80)).join("\n"));
+    // The same on a keep-alive connection: the answer, and then the next request on it is answered too.
+    const two = Buffer.concat([request("DELETE", "/v1.41/plugins/fz-none", body, { Connection: "keep-alive" }), request("GET", "/_ping")]);
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(d.sock, () => s.write(two));
+      let buf = "";
+      s.on("data", (b) => { buf += b.toString("latin1"); if (/HTTP\/1\.1 200 OK[^]*\r\n\r\n[^]*OK/.test(buf)) { s.destroy(); resolve(buf); } });
+      s.on("error", () => resolve(buf));
+      s.on("close", () => resolve(buf));
+    });
+    assert.match(got, /^HTTP\/1\.1 404 [^]*not found[^]*HTTP\/1\.1 200 OK[^]*\r\n\r\n[^]*OK/);
+  } finally {
+    await d.stop();
+  }
+});
