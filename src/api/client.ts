@@ -222,16 +222,34 @@ export class ApiClient {
     }
   }
 
-  private connect(): Promise<net.Socket> {
+  /**
+   * Run once, by the first connection that finds nothing listening on the socket (the CLI starts its
+   * default daemon there); that connection, and every one after, is then tried again. A command that
+   * never talks to the daemon (`compose --help`) never starts one.
+   */
+  whenUnreachable?: () => Promise<void>;
+  private starting: Promise<void> | undefined;
+
+  private dial(): Promise<net.Socket> {
     const sock = this.socketPath ? net.connect(this.socketPath) : net.connect(this.tcp!.port, this.tcp!.host);
     return new Promise((res, rej) => { sock.once("connect", () => { sock.off("error", rej); res(sock); }); sock.once("error", rej); });
+  }
+
+  private async connect(): Promise<net.Socket> {
+    try { return await this.dial(); } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!this.whenUnreachable || (code !== "ENOENT" && code !== "ECONNREFUSED")) throw e;
+      this.starting ??= this.whenUnreachable();
+      await this.starting;
+      return this.dial();
+    }
   }
 
   close(): void { /* connections close with each exchange */ }
 
   /** Is anything listening on the socket? (a bare connect, no HTTP) */
   async reachable(): Promise<boolean> {
-    try { (await this.connect()).destroy(); return true; } catch (e) {
+    try { (await this.dial()).destroy(); return true; } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ECONNREFUSED") return false;
       throw e;

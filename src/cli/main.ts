@@ -227,7 +227,9 @@ function daemonPath(): string {
 }
 
 /** No daemon on the default socket: start one (detached) and wait for /_ping. */
-async function ensureDaemon(api: ApiClient): Promise<void> {
+async function ensureDaemon(host: string): Promise<void> {
+  // A client of its own: the command's one waits on this (its whenUnreachable).
+  const api = new ApiClient(host);
   if (await api.reachable()) return;
   const bin = daemonPath();
   if (!existsSync(bin)) throw new Error(`no daemon answers on ${DEFAULT_HOST} and ${bin} is missing`);
@@ -301,12 +303,10 @@ async function main(argv: string[]): Promise<number> {
   if (parsed.flags.help) { ctx.out(commandHelp(cmd)); return 0; }
   const explicit = (global.flags.host as string | undefined) ?? process.env.BERTH_HOST ?? process.env.DOCKER_HOST;
   ctx.api = new ApiClient(explicit ?? DEFAULT_HOST);
+  // The default daemon is started by the first request that finds none (so help, `version --client`,
+  // `kube generate` and `registry serve` never start one); an explicit -H/DOCKER_HOST is never started.
+  if (!explicit) ctx.api.whenUnreachable = () => ensureDaemon(ctx.api.host);
   try {
-    const local = (cmd.name === "version" && parsed.flags.client) || cmd === registryServerCommand
-      || ((cmd === kubeCommand ? rest[0] === "generate" || rest[0] === "--help" || !rest.length : cmd === composeCommand && !!composeKube(rest)) && !rest.some((x) => x === "--push" || x.startsWith("--push=")));
-    if (!local) {
-      if (!explicit) await ensureDaemon(ctx.api);
-    }
     // As docker run's refusals before a container exists: 125.
     if (pod) try { await kubePlugin().ensurePodRunning(ctx, pod); } catch (e) { if (e instanceof ApiError || e instanceof ConnectionError) throw e; ctx.err(`${(e as Error).message}\n`); return 125; }
     return await cmd.run(ctx, parsed.flags, parsed.args);

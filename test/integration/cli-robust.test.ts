@@ -226,7 +226,7 @@ test("bin/berth starts node without NODE_EXTRA_CA_CERTS; through node it keeps i
   assert.match(viaNode.stderr, /Ignoring extra certs/);
 });
 
-test("an auto-started daemon gets the user's NODE_EXTRA_CA_CERTS back", { skip: (existsSync("/run/berth/berth.sock") || process.getuid?.() !== 0) && "a daemon owns the default socket" }, async () => {
+test("a command that needs no daemon starts none; an auto-started daemon gets the user's NODE_EXTRA_CA_CERTS back", { skip: (existsSync("/run/berth/berth.sock") || process.getuid?.() !== 0) && "a daemon owns the default socket" }, async () => {
   // A stand-in for berthd (BERTH_DAEMON): records its environment, answers /_ping and /containers/json.
   const fake = join(work, "fake-berthd.cjs");
   const envFile = join(work, "fake-env.json");
@@ -246,6 +246,13 @@ test("an auto-started daemon gets the user's NODE_EXTRA_CA_CERTS back", { skip: 
   const ca = "/etc/ssl/certs/ca-certificates.crt";
   try {
     const env: Record<string, string> = { BERTH_DAEMON: fake, NODE_EXTRA_CA_CERTS: ca };
+    // Commands that need no daemon start none (the stand-in would write its file when started).
+    const clean = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([k]) => k !== "DOCKER_HOST" && k !== "BERTH_HOST")) as Record<string, string>;
+    for (const args of [["compose", "--help"], ["compose", "up", "--help"], ["kube", "play", "--help"], ["pod", "--help"], ["run", "--help"], ["version", "--client"], ["registry", "--help"]]) {
+      const h = spawnSync(BERTH, args, { encoding: "utf8", env: clean, timeout: 30_000 });
+      assert.equal(h.status, 0, `${args.join(" ")}: ${h.stderr}`);
+      assert.ok(!existsSync(envFile), `berth ${args.join(" ")} started a daemon`);
+    }
     const r = spawnSync(BERTH, ["ps", "-q"], { encoding: "utf8", env: Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([k]) => k !== "DOCKER_HOST" && k !== "BERTH_HOST")) as Record<string, string>, timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
     const seen = JSON.parse(readFileSync(envFile, "utf8")) as { ca: string | null; saved: string | null };
