@@ -447,7 +447,7 @@ export class BuildService {
             // The directories made for it alone go too (rmdir: only while empty).
             for (const d of m.stubDirs ?? []) await fsp.rmdir(lstatInRoot(upper, d, false).path).catch(() => {});
           }
-          const { Id: image } = await this.commits.commit(Id, { pause: false, exactConfig: config, history, containerConfig: containerConfig ?? { ...config, Cmd: cmd, Image: parent } });
+          const { Id: image } = await this.commits.commit(Id, { pause: false, adoptUpper: true, exactConfig: config, history, containerConfig: containerConfig ?? { ...config, Cmd: cmd, Image: parent } });
           return { exitCode: 0, image };
         } finally {
           signal?.removeEventListener("abort", kill);

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
-import { changes, layerTar, type Change } from "../store/diff.js";
+import { changes, layerTar, pruneToLayer, upperLayer, type Change, type UpperLayer } from "../store/diff.js";
+import { isMountPoint } from "../store/snapshots.js";
 import { MediaType, type ContainerConfigSpec, type HistoryEntry, type ImageConfig, type Manifest, type Platform } from "../oci/image.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { BadParameterError } from "../lib/errors.js";
@@ -16,6 +17,7 @@ import type { ContainerService } from "./containers.js";
 import { mergeEnv } from "./launch-spec.js";
 import type { EventBus } from "./events.js";
 import { parseChanges } from "./images.js";
+import { trace } from "../lib/trace.js";
 
 export interface CommitOptions {
   repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean;
@@ -27,6 +29,11 @@ export interface CommitOptions {
   history?: HistoryEntry;
   /** The builder: the config its step ran with (recorded as the image's ContainerConfig; default: the container's). */
   containerConfig?: ContainerConfigSpec & { Image?: string };
+  /**
+   * The builder, for a step's container that has exited and goes next: its upper directory becomes the
+   * layer's snapshot (moved, not unpacked again from the blob); the container must not be started again.
+   */
+  adoptUpper?: boolean;
 }
 
 /** What Docker's image config records of the container an image was committed from (`container`, `container_config`). */
@@ -34,6 +41,9 @@ export interface CommitMeta { container?: string; containerConfig?: ContainerCon
 
 /** An image config as Docker writes it: with the container it came from (both absent for pulled and imported images). */
 export type DockerImageConfig = ImageConfig & { container?: string; container_config?: ContainerConfigSpec & { Image?: string } };
+
+/** A new image's layer: a blob in the content store (with the upper directory it was read from, to become its snapshot), or a tar to ingest. */
+export interface NewLayer { blob?: { digest: string; size: number }; upper?: UpperLayer; tar?: NodeJS.ReadableStream }
 
 const OCI_OF: Record<string, string> = {
   [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
@@ -74,9 +84,17 @@ export class CommitService {
     // A counted hold: concurrent commits (and cp-in) share one pause; a container the user paused stays paused.
     const release = await holdPaused(this.containers, c, opts.pause !== false);
     let blob: { digest: string; size: number };
+    let upper: UpperLayer | undefined;
     try {
       const lowers = c.Berth.ChainId ? await this.store.snapshots.lowerDirs(c.Berth.ChainId) : [];
-      blob = await this.store.content.ingest(layerTar(this.dirs(c.Id).upper, lowers, this.store.snapshots.maps));
+      trace(`commit ${c.Id.slice(0, 12)}: layer`);
+      // Its upper directory can become the snapshot only once nothing has it mounted.
+      const adopt = opts.adoptUpper && !c.State.Running && !!c.Berth.ChainId && c.Berth.ChainId === parent?.chainId && !isMountPoint(join(this.dataRoot, "containers", c.Id, "rootfs"));
+      if (adopt) {
+        upper = upperLayer(this.dirs(c.Id).upper, lowers, this.store.snapshots.maps);
+        blob = await this.store.content.ingest(upper.tar);
+      } else blob = await this.store.content.ingest(layerTar(this.dirs(c.Id).upper, lowers, this.store.snapshots.maps));
+      trace(`commit ${c.Id.slice(0, 12)}: layer ingested (${blob.size} bytes)`);
     } finally {
       await release();
     }
@@ -100,7 +118,7 @@ export class CommitService {
         Labels: cc.Labels, Volumes: cc.Volumes ?? undefined, ExposedPorts: cc.ExposedPorts && Object.keys(cc.ExposedPorts).length ? cc.ExposedPorts : undefined, StopSignal: cc.StopSignal }),
       Image: c.Image,
     };
-    const rec = await this.newImage(parent?.id ?? null, { blob }, config, history, { author: opts.author, ref: target, container: c.Id, containerConfig });
+    const rec = await this.newImage(parent?.id ?? null, { blob, upper }, config, history, { author: opts.author, ref: target, container: c.Id, containerConfig });
     this.events.publish("container", "commit", c.Id, { comment: opts.comment ?? "", imageID: rec.id, imageRef: target ?? "", name: c.Name.slice(1) });
     return { Id: rec.id };
   }
@@ -111,12 +129,12 @@ export class CommitService {
    * more history entry. Always an OCI manifest (a Docker parent's layer types
    * are mapped: same bytes).
    */
-  newImage(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
+  newImage(parentId: string | null, layer: NewLayer | null, config: ContainerConfigSpec,
     history: HistoryEntry, opts: { author?: string; ref?: string } & CommitMeta = {}): Promise<ImageRecord> {
     return this.store.gc.lease(() => this.newImageLeased(parentId, layer, config, history, opts));
   }
 
-  private async newImageLeased(parentId: string | null, layer: { blob?: { digest: string; size: number }; tar?: NodeJS.ReadableStream } | null, config: ContainerConfigSpec,
+  private async newImageLeased(parentId: string | null, layer: NewLayer | null, config: ContainerConfigSpec,
     history: HistoryEntry, opts: { author?: string; ref?: string } & CommitMeta = {}): Promise<ImageRecord> {
     const parent = parentId ? this.store.images.resolve(parentId) : undefined;
     const parentCfg: ImageConfig | undefined = parent ? await this.store.images.config(parent) : undefined;
@@ -125,8 +143,15 @@ export class CommitService {
     if (!blob && layer?.tar) blob = await this.store.content.ingest(layer.tar);
     let size = parent?.size ?? 0;
     if (blob) {
-      const applied = await this.store.snapshots.applyLayer(parent?.chainId ?? null, this.store.content.reader(blob.digest), blob.digest);
+      let applied: { size: number } | undefined;
+      if (layer?.upper) {
+        // The directory the blob was read from, made to hold just what the blob holds, moved into the snapshotter.
+        await pruneToLayer(layer.upper, this.store.snapshots.rootOwner(layer.upper.upper));
+        applied = await this.store.snapshots.adoptDir(parent?.chainId ?? null, layer.upper.upper, blob.digest, layer.upper.size);
+      }
+      applied ??= await this.store.snapshots.applyLayer(parent?.chainId ?? null, this.store.content.reader(blob.digest), blob.digest);
       size += applied.size;
+      trace(`commit: snapshot applied`);
     }
     const created = new Date().toISOString();
     const { container: _c, container_config: _cc, ...inherited } = (parentCfg ?? { architecture: opts.platform?.architecture ?? (process.arch === "x64" ? "amd64" : process.arch), os: opts.platform?.os ?? "linux", ...(opts.platform?.variant ? { variant: opts.platform.variant } : {}) }) as DockerImageConfig;
@@ -151,7 +176,9 @@ export class CommitService {
       ],
     };
     const m = await this.store.content.writeBytes(JSON.stringify(manifest));
-    return this.store.images.add(m.digest, opts.ref, size, parent?.id);
+    const rec = await this.store.images.add(m.digest, opts.ref, size, parent?.id);
+    trace("commit: image added");
+    return rec;
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * Overlay snapshotter. Lifecycle (after containerd's snapshots.Snapshotter):
  *
+ *   adoptDir(parent, dir) → the same from a directory that already holds the
+ *       layer (a finished build step's upper directory), moved, not copied.
  *   applyLayer(parent, tar) → a committed, read-only snapshot keyed by the
  *       layer's chain ID, unpacked once: applying a layer whose chain ID
  *       exists drains the stream and returns the existing snapshot. The tar
@@ -172,6 +174,45 @@ export class Snapshotter {
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Makes `dir` (a container's upper directory, already holding exactly the
+   * layer whose diff ID is given: whiteouts as 0/0 character devices, opaque
+   * directories marked, as an unpack leaves them) a committed snapshot on
+   * `parent`, by moving it (as containerd commits an active snapshot: the
+   * layer is not written a second time). Committed as applyLayer does: moved
+   * under a temporary name, renamed into place, then the index line. Returns
+   * undefined, leaving `dir` where it is, when it cannot be moved (another
+   * filesystem): the caller unpacks the layer instead. A snapshot that exists
+   * already is returned as it is (`dir` stays the caller's).
+   */
+  async adoptDir(parent: string | null, dir: string, diffId: string, size: number): Promise<{ chainId: string; diffId: string; size: number } | undefined> {
+    if (parent && !this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
+    const chainId = parent ? chainIdOf([parent, diffId]) : diffId;
+    const have = this.index.snapshots[chainId];
+    if (have) return { chainId, diffId, size: have.size };
+    const tmp = join(this.root, `tmp-${randomBytes(6).toString("hex")}`);
+    await fsp.mkdir(tmp, { mode: 0o755 });
+    try {
+      try { await fsp.rename(dir, join(tmp, "fs")); } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EXDEV") return undefined;
+        throw e;
+      }
+      if (this.index.snapshots[chainId]) return { chainId, diffId, size: this.index.snapshots[chainId].size };
+      const n = this.index.next++;
+      await fsp.rename(tmp, join(this.root, String(n)));
+      this.index.snapshots[chainId] = { n, parent, size, diffId };
+      await this.journal.change([{ chainId, n, parent, size, diffId }]);
+      return { chainId, diffId, size };
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** The owner a layer's root gets (root; a remapped daemon's mapped root). */
+  rootOwner(at: string): { uid: number; gid: number } {
+    return this.idMaps ? { uid: mapId(this.idMaps.uids, 0, at), gid: mapId(this.idMaps.gids, 0, at) } : { uid: 0, gid: 0 };
   }
 
   async lowerDirs(chainId: string): Promise<string[]> {
