@@ -461,6 +461,16 @@ export class BuildService {
           { ...(meta ? { container: meta.container ?? "", containerConfig: meta.containerConfig } : {}), ...(platform && !parent ? { platform } : {}) });
         return rec.id;
       },
+      // COPY --link's layer onto a new parent: the same blob (the builder's layers are uncompressed, their digest the diff ID).
+      rebase: async (parent, layerOf, config, history, meta) => {
+        const rec = store.images.resolve(layerOf);
+        if (!rec) return undefined;
+        const top = (await store.images.manifest(rec)).layers.at(-1);
+        if (!top || top.digest !== (await store.images.config(rec)).rootfs?.diff_ids?.at(-1)) return undefined;
+        const img = await this.commits.newImage(parent, { blob: { digest: top.digest, size: top.size } }, config as ContainerConfigSpec, history as HistoryEntry,
+          { ...(meta ? { container: meta.container ?? "", containerConfig: meta.containerConfig } : {}), ...(platform && !parent ? { platform } : {}) }).catch(() => undefined);
+        return img?.id;
+      },
       withRootfs: async (image, fn) => {
         const rec = image ? store.images.resolve(image) : undefined;
         if (!rec?.chainId) {
