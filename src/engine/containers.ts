@@ -1154,8 +1154,9 @@ export class ContainerService {
     await this.logMgr.finish(c.Id).catch(() => {});
     // A container that exited cleanly was already torn down by onExit; others may have left runtime state.
     const clean = c.State.FinishedAt !== ZERO_TIME && !c.State.Running && c.Berth.ConmonPid === 0;
-    // ...unless that teardown's runtime call was cut short by its deadline: its state is still there.
-    if (!clean || (await this.runtime.known()).includes(c.Id)) {
+    // ...unless that teardown's runtime call was cut short by its deadline: its state is still there. A teardown
+    // still to run (an --rm container is removed before onExit lets its runtime cleanup go) does it itself.
+    if (!this.cleanups.has(c.Id) && (!clean || (await this.runtime.known()).includes(c.Id))) {
       await this.runtime.delete(c.Id, true).catch(() => {});
       await removeCgroup(`/berth/${c.Id}`).catch(() => {});
     }
