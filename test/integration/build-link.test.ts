@@ -102,6 +102,26 @@ test("COPY --link after a changed step: the same layer (diff ID) on the new pare
   assert.equal(l3.steps["COPY --link big /opt/app/big"], "CACHED");
 });
 
+test("COPY --link on another base image: the same layer on it, CACHED", () => {
+  const base = context({ Dockerfile: "FROM busybox\nRUN echo other > /other\n" });
+  tags.push("blink-base2");
+  const r = d.berth(["build", "-q", "-t", "blink-base2", base]);
+  assert.equal(r.code, 0, r.stderr);
+  const ctx = context({ Dockerfile: "ARG BASE\nFROM $BASE\nCOPY --link --chmod=600 big /opt/app/big\n", big: randomBytes(1000) });
+  const layers = (tag: string, b: string) => {
+    tags.push(tag);
+    const out = d.berth(["build", "--progress=plain", "--build-arg", `BASE=${b}`, "-t", tag, ctx]);
+    assert.equal(out.code, 0, out.stderr);
+    return { top: (JSON.parse(d.berth(["image", "inspect", "-f", "{{json .RootFS.Layers}}", tag]).stdout) as string[]).at(-1), steps: steps(out.stderr) };
+  };
+  const a = layers("blink-onbase:1", "busybox");
+  utimesSync(join(ctx, "big"), new Date("2022-01-01T00:00:00Z"), new Date("2022-01-01T00:00:00Z"));
+  const b = layers("blink-onbase:2", "blink-base2");
+  assert.equal(b.top, a.top);
+  assert.equal(b.steps["COPY --link --chmod=600 big /opt/app/big"], "CACHED");
+  assert.equal(d.berth(["run", "--rm", "blink-onbase:2", "sh", "-c", "cat /other; stat -c %a /opt/app/big"]).stdout, "other\n600\n");
+});
+
 test("COPY --link into a path that is a symlink in the parent: not followed, the path is made a directory (plain COPY follows it, as Docker)", () => {
   const head = "FROM busybox\nRUN mkdir /real && ln -s /real /lnk\n";
   const show = ["sh", "-c", "ls -ld /lnk | cut -c1; echo real:; ls /real; echo lnk:; ls /lnk/"];
