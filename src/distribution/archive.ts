@@ -13,7 +13,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import type { Store } from "../store/index.js";
-import type { ImageRecord } from "../store/images.js";
+import type { ImageRecord, IndexRecord } from "../store/images.js";
 import { familiarString, parseReference, familiarName } from "../oci/reference.js";
 import { MediaType, hostPlatform, type Index, type Manifest, type ImageConfig, type Descriptor } from "../oci/image.js";
 import { BadParameterError, BerthError, SystemError } from "../lib/errors.js";
@@ -22,7 +22,12 @@ import { layerLimits } from "../store/layer-jobs.js";
 import { SOLE_LEASE, type Lease } from "../store/gc.js";
 
 /** Streams a save archive of the given images (with the references they were asked by). */
-export function saveImages(store: Store, images: { rec: ImageRecord; refs: string[] }[]): NodeJS.ReadableStream {
+/**
+ * `index`: the image is a local index (a multi-platform build, a manifest list): its blob and every entry's
+ * manifest, config and layers go in, index.json names the index (as docker's containerd store saves one),
+ * and manifest.json lists `rec` (the host's entry) for loaders that read only a docker-archive.
+ */
+export function saveImages(store: Store, images: { rec: ImageRecord; refs: string[]; index?: IndexRecord }[]): NodeJS.ReadableStream {
   const pack = tar.pack();
   const fill = async () => {
     const written = new Set<string>();
@@ -41,14 +46,24 @@ export function saveImages(store: Store, images: { rec: ImageRecord; refs: strin
     const repositories: Record<string, Record<string, string>> = {};
     pack.entry({ name: "blobs/", type: "directory", mode: 0o755, mtime: new Date(0) });
     pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, mtime: new Date(0) });
-    for (const { rec, refs } of images) {
+    for (const { rec, refs, index: idx } of images) {
       const m = await store.images.manifest(rec);
       const mbytes = await store.content.readBytes(rec.manifestDigest);
       for (const d of [rec.manifestDigest, m.config.digest, ...m.layers.map((l) => l.digest)]) await blob(d);
+      if (idx) {
+        for (const e of idx.manifests) {
+          const er = store.images.get(e.id);
+          if (!er) throw new BadParameterError(`image ${e.id} of index ${idx.id} is missing from the store`);
+          const em = await store.images.manifest(er);
+          for (const d of [er.manifestDigest, em.config.digest, ...em.layers.map((l) => l.digest)]) await blob(d);
+        }
+        await blob(idx.id);
+      }
+      const top = idx ? { mediaType: idx.mediaType, digest: idx.id, size: idx.size } : { mediaType: m.mediaType ?? MediaType.OciManifest, digest: rec.manifestDigest, size: mbytes.length };
       const tags = refs.map((r) => familiarString(parseReference(r)));
       for (const t of tags.length ? tags : [undefined]) {
         index.manifests.push({
-          mediaType: m.mediaType ?? MediaType.OciManifest, digest: rec.manifestDigest, size: mbytes.length,
+          ...top,
           annotations: t ? { "io.containerd.image.name": formatFull(t), "org.opencontainers.image.ref.name": t.split(":").pop()! } : undefined,
         });
       }
@@ -237,7 +252,10 @@ function checkDescriptor(d: unknown, what: string): Descriptor {
 }
 
 /** One image to make: its config bytes, its layers (archive file, expected digest if the format names it), its references. */
-interface Planned { config: Buffer; configDigest?: string; layers: { file: { name: string; path: string; size: number }; digest?: string; size?: number }[]; diffIds: string[]; refs: string[]; blobs: { bytes: Buffer; digest: string }[]; manifestDigest?: string }
+interface Planned { config: Buffer; configDigest?: string; layers: { file: { name: string; path: string; size: number }; digest?: string; size?: number }[]; diffIds: string[]; refs: string[]; blobs: { bytes: Buffer; digest: string }[]; manifestDigest?: string; inIndex?: boolean }
+
+/** An OCI layout's index entry whose every manifest the archive holds: loaded as a local index, tagged `refs`. */
+interface PlannedIndex { digest: string; bytes: Buffer; refs: string[] }
 
 function planDockerArchive(arc: Spooled, manifestBytes: Buffer): Promise<Planned[]> {
   const entries = parseJson<unknown>(manifestBytes, "manifest.json");
@@ -265,7 +283,7 @@ function planDockerArchive(arc: Spooled, manifestBytes: Buffer): Promise<Planned
   }));
 }
 
-async function planOci(arc: Spooled, indexBytes: Buffer): Promise<Planned[]> {
+async function planOci(arc: Spooled, indexBytes: Buffer, indexes: PlannedIndex[] = []): Promise<Planned[]> {
   const index = parseJson<Index>(indexBytes, "index.json");
   if (!index || typeof index !== "object" || !Array.isArray(index.manifests)) bad("index.json has no manifests list");
   const want = hostPlatform();
@@ -277,6 +295,12 @@ async function planOci(arc: Spooled, indexBytes: Buffer): Promise<Planned[]> {
     return b;
   };
   const out: Planned[] = [];
+  const planned = new Set<string>();
+  const refsOf = (top: Descriptor, i: number): string[] => {
+    const name = top.annotations?.["io.containerd.image.name"] ?? top.annotations?.["org.opencontainers.image.ref.name"];
+    if (!name || !/[:/]/.test(name)) return [];
+    try { return [familiarString(parseReference(name))]; } catch { return bad(`index.json manifests[${i}]: ${JSON.stringify(name)} is not a valid reference`); }
+  };
   for (const [i, rawTop] of index.manifests.entries()) {
     const top = checkDescriptor(rawTop, `index.json manifests[${i}]`);
     const blobs: { bytes: Buffer; digest: string }[] = [];
@@ -285,33 +309,48 @@ async function planOci(arc: Spooled, indexBytes: Buffer): Promise<Planned[]> {
     let parsed = parseJson<Manifest | Index>(bytes, `blobs/sha256/${desc.digest.slice(7)}`);
     if (parsed && typeof parsed === "object" && "manifests" in parsed) {
       if (!Array.isArray(parsed.manifests) || !parsed.manifests.length) bad(`blobs/sha256/${desc.digest.slice(7)}: an index without manifests`);
+      const entries = parsed.manifests.map((x, j) => checkDescriptor(x, `blobs/sha256/${top.digest.slice(7)} manifests[${j}]`));
+      // Every entry there (berth's and docker's save of a multi-platform image): each is loaded, and the index
+      // with them under the entry's name. A sparse one (some platforms left out): its host entry, as before.
+      if (entries.every((e) => arc.files.has(`blobs/sha256/${e.digest.slice(7)}`))) {
+        const refs = refsOf(top, i);
+        const known = indexes.find((x) => x.digest === top.digest);
+        if (known) { known.refs.push(...refs); continue; }
+        indexes.push({ digest: top.digest, bytes, refs });
+        for (const [j, e] of entries.entries()) {
+          if (planned.has(e.digest)) continue;
+          planned.add(e.digest);
+          out.push({ ...(await planManifest(arc, blob, e, await blob(e, `blobs/sha256/${top.digest.slice(7)} manifests[${j}]`, MAX_JSON), [], [])), inIndex: true });
+        }
+        continue;
+      }
       blobs.push({ bytes, digest: desc.digest });
       const pick = parsed.manifests.find((x) => x?.platform?.os === want.os && x?.platform?.architecture === want.architecture) ?? parsed.manifests[0];
       desc = checkDescriptor(pick, `blobs/sha256/${top.digest.slice(7)} manifests`);
       bytes = await blob(desc, `blobs/sha256/${top.digest.slice(7)}`, MAX_JSON);
-      parsed = parseJson<Manifest>(bytes, `blobs/sha256/${desc.digest.slice(7)}`);
     }
-    const manifest = parsed as Manifest;
-    const mname = `blobs/sha256/${desc.digest.slice(7)}`;
-    if (!manifest || typeof manifest !== "object" || !Array.isArray(manifest.layers)) bad(`${mname} is not an image manifest`);
-    blobs.push({ bytes, digest: desc.digest });
-    const cfgDesc = checkDescriptor(manifest.config, `${mname} config`);
-    const config = await blob(cfgDesc, `${mname} config`, MAX_CONFIG);
-    const diffIds = checkDiffIds(parseJson<ImageConfig>(config, `blobs/sha256/${cfgDesc.digest.slice(7)}`), manifest.layers.length, `blobs/sha256/${cfgDesc.digest.slice(7)}`);
-    const layers = manifest.layers.map((l, j) => {
-      const d = checkDescriptor(l, `${mname} layers[${j}]`);
-      const file = locate(arc, `blobs/sha256/${d.digest.slice(7)}`, `${mname} layers[${j}]`);
-      if (file.size !== d.size) bad(`${file.name}: ${file.size} bytes, its descriptor says ${d.size}`);
-      return { file, digest: d.digest, size: d.size };
-    });
-    const name = top.annotations?.["io.containerd.image.name"] ?? top.annotations?.["org.opencontainers.image.ref.name"];
-    let refs: string[] = [];
-    if (name && /[:/]/.test(name)) {
-      try { refs = [familiarString(parseReference(name))]; } catch { bad(`index.json manifests[${i}]: ${JSON.stringify(name)} is not a valid reference`); }
-    }
-    out.push({ config, configDigest: cfgDesc.digest, layers, diffIds, refs, blobs, manifestDigest: desc.digest });
+    out.push(await planManifest(arc, blob, desc, bytes, blobs, refsOf(top, i)));
   }
   return out;
+}
+
+/** One image manifest of an OCI layout, checked, with its config and layer files. */
+async function planManifest(arc: Spooled, blob: (d: Descriptor, what: string, max: number) => Promise<Buffer>, desc: Descriptor, bytes: Buffer, blobs: { bytes: Buffer; digest: string }[], refs: string[]): Promise<Planned> {
+  const parsed = parseJson<Manifest>(bytes, `blobs/sha256/${desc.digest.slice(7)}`);
+  const manifest = parsed as Manifest;
+  const mname = `blobs/sha256/${desc.digest.slice(7)}`;
+  if (!manifest || typeof manifest !== "object" || !Array.isArray(manifest.layers)) bad(`${mname} is not an image manifest`);
+  blobs.push({ bytes, digest: desc.digest });
+  const cfgDesc = checkDescriptor(manifest.config, `${mname} config`);
+  const config = await blob(cfgDesc, `${mname} config`, MAX_CONFIG);
+  const diffIds = checkDiffIds(parseJson<ImageConfig>(config, `blobs/sha256/${cfgDesc.digest.slice(7)}`), manifest.layers.length, `blobs/sha256/${cfgDesc.digest.slice(7)}`);
+  const layers = manifest.layers.map((l, j) => {
+    const d = checkDescriptor(l, `${mname} layers[${j}]`);
+    const file = locate(arc, `blobs/sha256/${d.digest.slice(7)}`, `${mname} layers[${j}]`);
+    if (file.size !== d.size) bad(`${file.name}: ${file.size} bytes, its descriptor says ${d.size}`);
+    return { file, digest: d.digest, size: d.size };
+  });
+  return { config, configDigest: cfgDesc.digest, layers, diffIds, refs, blobs, manifestDigest: desc.digest };
 }
 
 /**
@@ -338,10 +377,15 @@ export async function loadImages(store: Store, src: NodeJS.ReadableStream, tmpRo
   try {
     const arc = await spool(src, dir);
     let plan: Planned[];
-    if (arc.files.has("manifest.json")) plan = await planDockerArchive(arc, await readSmall(locate(arc, "manifest.json", "manifest.json"), MAX_JSON));
-    else if (arc.files.has("index.json")) plan = await planOci(arc, await readSmall(locate(arc, "index.json", "index.json"), MAX_JSON));
+    const indexes: PlannedIndex[] = [];
+    // An archive that is both (berth's, docker's) is read as its index.json when that names an index: the
+    // manifest.json beside it lists only one platform's image.
+    const ociIndex = arc.files.has("index.json") ? await readSmall(locate(arc, "index.json", "index.json"), MAX_JSON) : undefined;
+    const namesIndex = !!ociIndex && (parseJson<Index>(ociIndex, "index.json")?.manifests ?? []).some?.((m) => m?.mediaType === MediaType.OciIndex || m?.mediaType === MediaType.DockerManifestList);
+    if (arc.files.has("manifest.json") && !namesIndex) plan = await planDockerArchive(arc, await readSmall(locate(arc, "manifest.json", "manifest.json"), MAX_JSON));
+    else if (ociIndex) plan = await planOci(arc, ociIndex, indexes);
     else bad("neither manifest.json (docker-archive) nor index.json (OCI layout) found");
-    const records: { manifestDigest: string; refs: string[]; size: number }[] = [];
+    const records: { manifestDigest: string; refs: string[]; size: number; inIndex?: boolean }[] = [];
     for (const img of plan) {
       for (const b of img.blobs) await addBlob(b.bytes, b.digest);
       const cfg = await addBlob(img.config, img.configDigest);
@@ -373,14 +417,20 @@ export async function loadImages(store: Store, src: NodeJS.ReadableStream, tmpRo
         const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size }, layers };
         manifestDigest = (await addBlob(Buffer.from(JSON.stringify(manifest)))).digest;
       }
-      records.push({ manifestDigest, refs: img.refs, size: await chainSize(store, parent) });
+      records.push({ manifestDigest, refs: img.refs, size: await chainSize(store, parent), inIndex: img.inIndex });
     }
     // Everything is in: now, and only now, the images.
     const loaded: string[] = [];
     for (const r of records) {
       let rec = await store.images.add(r.manifestDigest, undefined, r.size);
       for (const t of r.refs) { rec = await store.images.add(r.manifestDigest, t, r.size); loaded.push(`Loaded image: ${t}`); }
-      if (!r.refs.length) loaded.push(`Loaded image ID: ${rec.id}`);
+      if (!r.refs.length && !r.inIndex) loaded.push(`Loaded image ID: ${rec.id}`);
+    }
+    for (const x of indexes) {
+      await addBlob(x.bytes, x.digest);
+      const rec = await store.images.addIndex(x.digest);
+      for (const t of x.refs) { await store.images.addIndex(x.digest, t); loaded.push(`Loaded image: ${t}`); }
+      if (!x.refs.length) loaded.push(`Loaded image ID: ${rec.id}`);
     }
     return loaded;
   } catch (e) {

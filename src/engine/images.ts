@@ -4,7 +4,7 @@
  * storage are the store's; this file decides Docker's semantics.
  */
 import type { Store } from "../store/index.js";
-import type { ImageRecord } from "../store/images.js";
+import type { ImageRecord, IndexRecord } from "../store/images.js";
 import { checkStore, type CheckReport } from "../store/check.js";
 import { chainIdOf } from "../store/snapshots.js";
 import type { Lease } from "../store/gc.js";
@@ -452,13 +452,16 @@ export class ImageService {
 
   save(names: string[]): NodeJS.ReadableStream {
     if (!names.length) throw new BadParameterError("no images given to save");
-    const byId = new Map<string, { rec: ImageRecord; refs: string[] }>();
+    const byId = new Map<string, { rec: ImageRecord; refs: string[]; index?: IndexRecord }>();
     for (const n of names) {
+      // A name of a local index (a multi-platform build): the whole index, every platform (archive.ts).
+      const index = this.store.images.resolve(n) ? undefined : this.store.images.resolveIndex(n);
       const rec = this.resolve(n);
-      const entry = byId.get(rec.id) ?? { rec, refs: [] };
-      const isId = rec.id.includes(n.replace(/^sha256:/, "")) && /^(sha256:)?[0-9a-f]+$/.test(n);
+      const key = index?.id ?? rec.id;
+      const entry = byId.get(key) ?? { rec, refs: [], ...(index ? { index } : {}) };
+      const isId = key.includes(n.replace(/^sha256:/, "")) && /^(sha256:)?[0-9a-f]+$/.test(n);
       if (!isId) entry.refs.push(formatReference(parseReference(n)));
-      byId.set(rec.id, entry);
+      byId.set(key, entry);
     }
     return saveImages(this.store, [...byId.values()]);
   }

@@ -1,0 +1,87 @@
+/**
+ * `save` of a multi-platform image (a local index) keeps every platform: the archive's index.json names the
+ * index (as docker's containerd image store saves one) and holds each entry's manifest, config and layers;
+ * manifest.json lists the host's entry for loaders that read only a docker-archive. `load` of it, into
+ * another daemon, gives the index back under its tag with both platforms, and `run` picks the host's.
+ * A build FROM scratch with COPY only makes the two platforms without running foreign code (no qemu).
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tar from "tar-stream";
+import { Daemon } from "./harness.js";
+
+const a = new Daemon();
+const b = new Daemon();
+let work: string;
+const ok = (r: { code: number; stdout: string; stderr: string }, what: string) => { assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`); return r.stdout; };
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "berth-save-index-"));
+  await Promise.all([a.start().then(() => a.bootstrap()), b.start().then(() => b.bootstrap())]);
+});
+
+after(async () => {
+  await Promise.all([a.stop(), b.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function entries(file: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const x = tar.extract();
+  x.on("entry", (h, s, next) => { const c: Buffer[] = []; s.on("data", (d: Buffer) => c.push(d)); s.on("end", () => { out.set(h.name, Buffer.concat(c)); next(); }); });
+  const done = new Promise((r, j) => { x.on("finish", r); x.on("error", j); });
+  x.end(readFileSync(file));
+  await done;
+  return out;
+}
+
+test("save of a two-platform image keeps the index and both platforms; load into another daemon gives them back", async () => {
+  const ctx = join(work, "ctx");
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(join(ctx, "hello-amd64"), "hello from amd64\n");
+  writeFileSync(join(ctx, "hello-arm64"), "hello from arm64\n");
+  writeFileSync(join(ctx, "Dockerfile"), "FROM scratch\nARG TARGETARCH\nCOPY hello-$TARGETARCH /hello\nLABEL arch=$TARGETARCH\n");
+  ok(a.berth(["build", "--platform", "linux/amd64,linux/arm64", "-t", "si/multi:1", ctx]), "build");
+  const tarFile = join(work, "multi.tar");
+  ok(a.berth(["save", "-o", tarFile, "si/multi:1"]), "save");
+
+  const files = await entries(tarFile);
+  const index = JSON.parse(files.get("index.json")!.toString()) as { manifests: { mediaType: string; digest: string; annotations?: Record<string, string> }[] };
+  assert.equal(index.manifests.length, 1);
+  assert.equal(index.manifests[0].mediaType, "application/vnd.oci.image.index.v1+json");
+  assert.equal(index.manifests[0].annotations?.["io.containerd.image.name"], "docker.io/si/multi:1");
+  const inner = JSON.parse(files.get(`blobs/sha256/${index.manifests[0].digest.slice(7)}`)!.toString()) as { manifests: { digest: string; platform: { architecture: string } }[] };
+  assert.deepEqual(inner.manifests.map((m) => m.platform.architecture).sort(), ["amd64", "arm64"]);
+  for (const m of inner.manifests) {
+    const man = JSON.parse(files.get(`blobs/sha256/${m.digest.slice(7)}`)!.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+    const cfg = JSON.parse(files.get(`blobs/sha256/${man.config.digest.slice(7)}`)!.toString()) as { architecture: string };
+    assert.equal(cfg.architecture, m.platform.architecture);
+    for (const l of man.layers) assert.ok(files.has(`blobs/sha256/${l.digest.slice(7)}`), `layer ${l.digest} of ${m.platform.architecture}`);
+  }
+  // manifest.json: the host's entry, for docker-archive loaders.
+  const mj = JSON.parse(files.get("manifest.json")!.toString()) as { RepoTags: string[]; Config: string }[];
+  assert.deepEqual(mj.map((x) => x.RepoTags), [["si/multi:1"]]);
+  assert.equal((JSON.parse(files.get(mj[0].Config)!.toString()) as { architecture: string }).architecture, "amd64");
+
+  // Into another daemon: the index under its tag, both platforms, and run takes the host's entry.
+  const loaded = ok(b.berth(["load", "-i", tarFile]), "load");
+  assert.match(loaded, /Loaded image: si\/multi:1/);
+  const list = JSON.parse(ok(b.berth(["manifest", "inspect", "si/multi:1"]), "manifest inspect")) as { manifests: { platform: { architecture: string } }[] };
+  assert.deepEqual(list.manifests.map((m) => m.platform.architecture).sort(), ["amd64", "arm64"]);
+  const label = ok(b.berth(["image", "inspect", "--format", "{{.Config.Labels.arch}}", "si/multi:1"]), "inspect");
+  assert.equal(label.trim(), "amd64");
+  // What b has is whole: its own save of the tag is the same archive, byte for byte in every blob.
+  const again = join(work, "again.tar");
+  ok(b.berth(["save", "-o", again, "si/multi:1"]), "save from b");
+  const files2 = await entries(again);
+  assert.deepEqual([...files2.keys()].sort(), [...files.keys()].sort());
+  for (const [k, v] of files) assert.ok(files2.get(k)!.equals(v), `${k} differs`);
+  // The same archive again: nothing new, the same answer.
+  assert.match(ok(b.berth(["load", "-i", tarFile]), "load again"), /Loaded image: si\/multi:1/);
+  ok(b.berth(["rmi", "si/multi:1"]), "rmi b");
+  ok(a.berth(["rmi", "si/multi:1"]), "rmi a");
+});
+
