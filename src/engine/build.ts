@@ -26,7 +26,8 @@ import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
 import { formatPlatform, normalizePlatform, parsePlatforms, platformProgress, samePlatform } from "../builder/platform.js";
-import type { Platform } from "../oci/image.js";
+import { hostPlatform, type Platform } from "../oci/image.js";
+import { saveImages } from "../distribution/archive.js";
 import { multiPlatformIndex } from "./manifests.js";
 import { SshAgents } from "../builder/ssh.js";
 import { parseGitRef, cloneGit } from "../builder/git.js";
@@ -371,9 +372,15 @@ export class BuildService {
    * type=tar) or `image` (an OCI layout + docker-archive named `names`, with `annotations`: type=oci, docker).
    */
   async exportBuild(ref: string, kind: string, names: string[], annotations: string[]): Promise<NodeJS.ReadableStream> {
-    const rec = this.store.images.resolve(ref);
+    // A multi-platform build's result is an index: its archive holds every platform (distribution/archive.ts).
+    const index = this.store.images.resolve(ref) ? undefined : this.store.images.resolveIndex(ref);
+    const host = index ? index.manifests.find((m) => m.platform && samePlatform(m.platform, hostPlatform())) ?? index.manifests[0] : undefined;
+    const rec = index ? this.store.images.get(host!.id) : this.store.images.resolve(ref);
     if (!rec) throw new NotFoundError(`No such image: ${ref}`);
+    if (index && kind === "image" && annotations.length) throw new BadParameterError("--annotation with an export of a multi-platform build is not supported by berth yet");
+    if (index && kind === "rootfs") throw new BadParameterError("type=local and type=tar exports of a multi-platform build are not supported by berth yet: build one --platform at a time");
     if (kind === "rootfs") return rootfsTar(this.store, rec, join(this.dataRoot, "tmp"));
+    if (index && kind === "image") return saveImages(this.store, [{ rec, refs: names, index }]);
     if (kind === "image") return imageArchive(this.store, rec, names, annotations.map(parseAnnotation));
     throw new BadParameterError(`unknown export kind ${JSON.stringify(kind)}: rootfs or image`);
   }

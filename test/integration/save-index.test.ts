@@ -31,8 +31,8 @@ after(async () => {
 async function entries(file: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   const x = tar.extract();
-  x.on("entry", (h, s, next) => { const c: Buffer[] = []; s.on("data", (d: Buffer) => c.push(d)); s.on("end", () => { out.set(h.name, Buffer.concat(c)); next(); }); });
-  const done = new Promise((r, j) => { x.on("finish", r); x.on("error", j); });
+  x.on("entry", (h, s, next) => { const c: Buffer[] = []; s.on("data", (d) => c.push(d as Buffer)); s.on("end", () => { out.set(h.name, Buffer.concat(c)); next(); }); });
+  const done = new Promise<void>((r, j) => { x.on("finish", () => r()); x.on("error", j); });
   x.end(readFileSync(file));
   await done;
   return out;
@@ -81,6 +81,13 @@ test("save of a two-platform image keeps the index and both platforms; load into
   for (const [k, v] of files) assert.ok(files2.get(k)!.equals(v), `${k} differs`);
   // The same archive again: nothing new, the same answer.
   assert.match(ok(b.berth(["load", "-i", tarFile]), "load again"), /Loaded image: si\/multi:1/);
+  // build --output type=oci of the same build: the same index, every platform in the archive.
+  const oci = join(work, "out-oci.tar");
+  ok(a.berth(["build", "--platform", "linux/amd64,linux/arm64", "--output", `type=oci,dest=${oci}`, "-t", "si/multi:1", ctx]), "build --output type=oci");
+  const files3 = await entries(oci);
+  const index3 = JSON.parse(files3.get("index.json")!.toString()) as typeof index;
+  assert.equal(index3.manifests[0].digest, index.manifests[0].digest, "the same index as save's");
+  for (const k of files.keys()) if (k.startsWith("blobs/")) assert.ok(files3.has(k), `${k} in the type=oci archive`);
   ok(b.berth(["rmi", "si/multi:1"]), "rmi b");
   ok(a.berth(["rmi", "si/multi:1"]), "rmi a");
 });
