@@ -37,19 +37,33 @@ export function parseAnnotation(spec: string): Annotation {
  * no "./" prefix): unmounted and its scratch directory removed once the stream ends or fails.
  */
 export async function rootfsTar(store: Store, rec: ImageRecord, tmpRoot: string): Promise<NodeJS.ReadableStream> {
+  return rootfsTars(store, [{ rec }], tmpRoot);
+}
+
+/**
+ * Several images' filesystems in one tar, each under its `prefix` (a multi-platform build's type=local and
+ * type=tar: BuildKit's linux_amd64/, linux_arm64/ ...); one image without a prefix is its filesystem itself.
+ */
+export async function rootfsTars(store: Store, images: { rec: ImageRecord; prefix?: string }[], tmpRoot: string): Promise<NodeJS.ReadableStream> {
   const dir = join(tmpRoot, `build-export-${randomBytes(6).toString("hex")}`);
-  const fs = join(dir, "fs");
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  let mounted = false;
+  const mounted: string[] = [];
   const cleanup = async () => {
-    if (mounted) { mounted = false; await store.snapshots.unmount(fs).catch(() => {}); }
+    for (const fs of mounted.splice(0)) await store.snapshots.unmount(fs).catch(() => {});
     await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
   };
   try {
-    if (rec.chainId) { await store.snapshots.mount(rec.chainId, dir, fs); mounted = true; }
-    else await fsp.mkdir(fs);
-    const names = (await fsp.readdir(fs)).sort();
-    const child = spawn("tar", ["--numeric-owner", "--xattrs", "--sort=name", "-C", fs, "-cf", "-", "--null", "--verbatim-files-from", "-T", "-"], { stdio: ["pipe", "pipe", "ignore"] });
+    const top = join(dir, "top");
+    await fsp.mkdir(top);
+    for (const [i, { rec, prefix }] of images.entries()) {
+      const fs = prefix ? join(top, prefix) : top;
+      const work = join(dir, `w${i}`);
+      await fsp.mkdir(work);
+      if (rec.chainId) { await store.snapshots.mount(rec.chainId, work, fs); mounted.push(fs); }
+      else await fsp.mkdir(fs, { recursive: true });
+    }
+    const names = (await fsp.readdir(top)).sort();
+    const child = spawn("tar", ["--numeric-owner", "--xattrs", "--sort=name", "-C", top, "-cf", "-", "--null", "--verbatim-files-from", "-T", "-"], { stdio: ["pipe", "pipe", "ignore"] });
     child.stdin.on("error", () => {});
     child.stdin.end(names.map((n) => n + "\0").join(""));
     child.on("close", () => { void cleanup(); });

@@ -34,7 +34,7 @@ import { parseGitRef, cloneGit } from "../builder/git.js";
 import { pruneIgnored } from "../builder/sources.js";
 import { defaultDockerfileName } from "../lib/build-context.js";
 import { BuildProgress, fullNameTagged } from "../builder/progress.js";
-import { imageArchive, parseAnnotation, rootfsTar } from "../builder/output.js";
+import { imageArchive, parseAnnotation, rootfsTar, rootfsTars } from "../builder/output.js";
 import { NotFoundError } from "../lib/errors.js";
 import { exportLocal, importInline, importLayout, inlineValue, INLINE_LABEL, type CacheRecord } from "../builder/cache-export.js";
 import type { ContainerService } from "./containers.js";
@@ -378,7 +378,15 @@ export class BuildService {
     const rec = index ? this.store.images.get(host!.id) : this.store.images.resolve(ref);
     if (!rec) throw new NotFoundError(`No such image: ${ref}`);
     if (index && kind === "image" && annotations.length) throw new BadParameterError("--annotation with an export of a multi-platform build is not supported by berth yet");
-    if (index && kind === "rootfs") throw new BadParameterError("type=local and type=tar exports of a multi-platform build are not supported by berth yet: build one --platform at a time");
+    // As BuildKit: each platform's filesystem under linux_amd64/, linux_arm64/, ...
+    if (index && kind === "rootfs") {
+      const images = index.manifests.map((m) => {
+        const r = this.store.images.get(m.id);
+        if (!r) throw new NotFoundError(`No such image: ${m.id}`);
+        return { rec: r, prefix: m.platform ? formatPlatform(m.platform).replace(/\//g, "_") : m.digest.slice(7, 19) };
+      });
+      return rootfsTars(this.store, images, join(this.dataRoot, "tmp"));
+    }
     if (kind === "rootfs") return rootfsTar(this.store, rec, join(this.dataRoot, "tmp"));
     if (index && kind === "image") return saveImages(this.store, [{ rec, refs: names, index }]);
     if (kind === "image") return imageArchive(this.store, rec, names, annotations.map(parseAnnotation));

@@ -3,6 +3,8 @@
  * index (as docker's containerd image store saves one) and holds each entry's manifest, config and layers;
  * manifest.json lists the host's entry for loaders that read only a docker-archive. `load` of it, into
  * another daemon, gives the index back under its tag with both platforms, and `run` picks the host's.
+ * `build --output` of such a build: type=oci the same index; type=local and type=tar each platform's
+ * filesystem under linux_amd64/ and linux_arm64/, as BuildKit writes them.
  * A build FROM scratch with COPY only makes the two platforms without running foreign code (no qemu).
  */
 import { test, before, after } from "node:test";
@@ -88,6 +90,16 @@ test("save of a two-platform image keeps the index and both platforms; load into
   const index3 = JSON.parse(files3.get("index.json")!.toString()) as typeof index;
   assert.equal(index3.manifests[0].digest, index.manifests[0].digest, "the same index as save's");
   for (const k of files.keys()) if (k.startsWith("blobs/")) assert.ok(files3.has(k), `${k} in the type=oci archive`);
+  // type=local and type=tar: each platform's filesystem under linux_amd64/ and linux_arm64/, as BuildKit writes them.
+  const local = join(work, "out-local");
+  ok(a.berth(["build", "--platform", "linux/amd64,linux/arm64", "--output", `type=local,dest=${local}`, ctx]), "build --output type=local");
+  assert.equal(readFileSync(join(local, "linux_amd64", "hello"), "utf8"), "hello from amd64\n");
+  assert.equal(readFileSync(join(local, "linux_arm64", "hello"), "utf8"), "hello from arm64\n");
+  const tarOut = join(work, "out.tar");
+  ok(a.berth(["build", "--platform", "linux/amd64,linux/arm64", "--output", `type=tar,dest=${tarOut}`, ctx]), "build --output type=tar");
+  const files4 = await entries(tarOut);
+  assert.equal(files4.get("linux_arm64/hello")?.toString(), "hello from arm64\n");
+  assert.equal(files4.get("linux_amd64/hello")?.toString(), "hello from amd64\n");
   ok(b.berth(["rmi", "si/multi:1"]), "rmi b");
   ok(a.berth(["rmi", "si/multi:1"]), "rmi a");
 });
