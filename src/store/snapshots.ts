@@ -166,11 +166,7 @@ export class Snapshotter {
         if (!this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
         inheritDirs(fs, await this.lowerDirs(parent), invented);
       }
-      const n = this.index.next++;
-      await fsp.rename(tmp, join(this.root, String(n)));
-      this.index.snapshots[chainId] = { n, parent, size, diffId };
-      await this.journal.change([{ chainId, n, parent, size, diffId }]);
-      return { chainId, diffId, size };
+      return await this.commitTmp(tmp, chainId, parent, size, diffId);
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
@@ -185,7 +181,8 @@ export class Snapshotter {
    * under a temporary name, renamed into place, then the index line. Returns
    * undefined, leaving `dir` where it is, when it cannot be moved (another
    * filesystem): the caller unpacks the layer instead. A snapshot that exists
-   * already is returned as it is (`dir` stays the caller's).
+   * already is returned as it is (`dir` stays the caller's, unless the same
+   * snapshot was committed while it was being moved: then it is removed).
    */
   async adoptDir(parent: string | null, dir: string, diffId: string, size: number): Promise<{ chainId: string; diffId: string; size: number } | undefined> {
     if (parent && !this.index.snapshots[parent]) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
@@ -200,14 +197,19 @@ export class Snapshotter {
         throw e;
       }
       if (this.index.snapshots[chainId]) return { chainId, diffId, size: this.index.snapshots[chainId].size };
-      const n = this.index.next++;
-      await fsp.rename(tmp, join(this.root, String(n)));
-      this.index.snapshots[chainId] = { n, parent, size, diffId };
-      await this.journal.change([{ chainId, n, parent, size, diffId }]);
-      return { chainId, diffId, size };
+      return await this.commitTmp(tmp, chainId, parent, size, diffId);
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /** The commit of a snapshot made under `tmp` (its fs/ complete): renamed into place, then its index line. */
+  private async commitTmp(tmp: string, chainId: string, parent: string | null, size: number, diffId: string): Promise<{ chainId: string; diffId: string; size: number }> {
+    const n = this.index.next++;
+    await fsp.rename(tmp, join(this.root, String(n)));
+    this.index.snapshots[chainId] = { n, parent, size, diffId };
+    await this.journal.change([{ chainId, n, parent, size, diffId }]);
+    return { chainId, diffId, size };
   }
 
   /** The owner a layer's root gets (root; a remapped daemon's mapped root). */
