@@ -77,7 +77,7 @@ class Solver implements StepContext {
     const inContext = (rel: string) => !!lstatInRoot(opts.contextDir, rel).stat?.isFile();
     // No name given: Dockerfile, or Containerfile when the context has none (as Podman).
     this.dockerfileName = opts.dockerfile || defaultDockerfileName(inContext);
-    this.text = readDockerfile(opts.contextDir, this.dockerfileName);
+    this.text = opts.dockerfileText ?? readDockerfile(opts.contextDir, this.dockerfileName);
     dropIgnoredBuildFiles(opts.contextDir, this.dockerfileName);
     this.df = parseDockerfile(this.text);
     this.escapeToken = this.df.escapeToken;

@@ -61,6 +61,8 @@ export interface BuildOptions {
   /** Where RUN --mount=type=cache directories persist between builds. */
   cacheMountDir: string;
   dockerfile?: string;
+  /** The Dockerfile's text, read already (the builds of several platforms share one read of it). */
+  dockerfileText?: string;
   tags?: string[];
   buildArgs?: Record<string, string>;
   target?: string;

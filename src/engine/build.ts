@@ -10,8 +10,8 @@
  * and the scratch directory removed; the steps that finished stay in the
  * cache, and no tag is set.
  */
-import { promises as fsp, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join, posix } from "node:path";
+import { promises as fsp } from "node:fs";
+import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -31,7 +31,7 @@ import { saveImages } from "../distribution/archive.js";
 import { multiPlatformIndex } from "./manifests.js";
 import { SshAgents } from "../builder/ssh.js";
 import { parseGitRef, cloneGit } from "../builder/git.js";
-import { pruneIgnored } from "../builder/sources.js";
+import { pruneIgnored, readDockerfile } from "../builder/sources.js";
 import { defaultDockerfileName } from "../lib/build-context.js";
 import { BuildProgress, fullNameTagged } from "../builder/progress.js";
 import { imageArchive, parseAnnotation, rootfsTar, rootfsTars } from "../builder/output.js";
@@ -275,24 +275,38 @@ export class BuildService {
       // --platform with several platforms: one build each (its own automatic platform ARGs, its base images),
       // untagged; the tags name an OCI index of their manifests (engine/manifests.ts).
       const platforms = parsePlatforms(req.platform);
-      const one = (platform: Platform | undefined, tags: string[] | undefined) => build(this.backend(tmp, signal, !!req.progress, platform), {
-        platform, contextDir, tmpDir: tmp, ssh, allow: req.allow, network: req.network, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, tags, buildArgs, target: req.target,
-        noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say, signal,
+      const one = (platform: Platform | undefined, tags: string[] | undefined, o: { signal?: AbortSignal; say?: (l: string) => void; output?: (c: Buffer) => void; dockerfileText?: string } = {}) => build(this.backend(tmp, o.signal ?? signal, !!req.progress, platform), {
+        platform, contextDir, tmpDir: tmp, ssh, allow: req.allow, network: req.network, cacheMountDir: join(this.dataRoot, "buildcache", "mounts"), dockerfile: req.dockerfile, dockerfileText: o.dockerfileText, tags, buildArgs, target: req.target,
+        noCache: req.noCache, pull: req.pull, labels: req.labels, cache, say: o.say ?? say, signal: o.signal ?? signal,
         finalLabels: inline ? async (image) => { const v = await inlineValue(this.store, image, [...used].map(([k, i]) => ({ k, id: i }))); return v ? { [INLINE_LABEL]: v } : ({} as Record<string, string>); } : undefined,
         secrets: new Map(Object.entries(req.secrets ?? {})), progress: progress && platform && platforms.length > 1 ? platformProgress(progress, platform) : progress, contexts: this.namedContexts(req.contexts),
-        output: (chunk) => { if (!quiet) send({ stream: chunk.toString() }); },
+        output: o.output ?? ((chunk) => { if (!quiet) send({ stream: chunk.toString() }); }),
       });
       let id: string;
       if (platforms.length <= 1) id = await one(platforms[0], req.tags);
       else {
-        const images: { id: string; platform: Platform }[] = [];
-        // Each build drops the Dockerfile and ignore file when .dockerignore names them: the next one gets them back.
-        const restore = keepBuildFiles(contextDir, req.dockerfile || defaultDockerfileName((rel) => !!lstatInRoot(contextDir, rel).stat?.isFile()));
-        for (const p of platforms) {
-          restore();
-          if (!quiet) send({ stream: `[${formatPlatform(p)}]\n` });
-          images.push({ id: await one(p, []), platform: p });
-        }
+        // The platforms build side by side (as BuildKit's), from one read of the Dockerfile (a build drops it
+        // from the context when .dockerignore names it); a failing one stops the others. Their classic output
+        // lines carry the platform.
+        const dockerfileText = readDockerfile(contextDir, req.dockerfile || defaultDockerfileName((rel) => !!lstatInRoot(contextDir, rel).stat?.isFile()));
+        const stop = new AbortController();
+        const onAbort = () => stop.abort();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        let firstError: unknown;
+        const runs = platforms.map(async (p) => {
+          const lines = prefixLines(`[${formatPlatform(p)}] `, (l) => { if (!quiet) send({ stream: l }); });
+          try {
+            return { id: await one(p, [], { signal: stop.signal, say: lines.write, output: (c) => lines.write(c.toString()), dockerfileText }), platform: p };
+          } catch (e) {
+            if (firstError === undefined && !(e instanceof BuildCancelledError && !signal?.aborted)) firstError = e;
+            stop.abort();
+            throw e;
+          } finally { lines.flush(); }
+        });
+        const settled = await Promise.allSettled(runs);
+        signal?.removeEventListener("abort", onAbort);
+        if (settled.some((r) => r.status === "rejected")) throw firstError ?? new BuildCancelledError();
+        const images = settled.map((r) => (r as PromiseFulfilledResult<{ id: string; platform: Platform }>).value);
         id = (await multiPlatformIndex(this.store, images, req.tags)).id;
         for (const t of req.tags) say(`Successfully tagged ${/:[^/]+$/.test(t) ? t : `${t}:latest`}\n`);
         progress?.instant("exporting manifest list", [`exporting manifest list ${id} done`, ...req.tags.map((t) => `naming to ${fullNameTagged(t)} done`)]);
@@ -507,14 +521,17 @@ export class BuildService {
 }
 
 /** The build files a build may remove from its context (Dockerfile, ignore files), and a function that puts back any gone. */
-function keepBuildFiles(contextDir: string, dockerfile: string): () => void {
-  const df = posix.normalize("/" + dockerfile).slice(1);
-  const kept: { path: string; bytes: Buffer; mode: number }[] = [];
-  for (const name of new Set([df, `${df}.dockerignore`, ".containerignore", ".dockerignore"])) {
-    const f = lstatInRoot(contextDir, name, false);
-    if (f.stat?.isFile()) kept.push({ path: f.path, bytes: readFileSync(f.path), mode: f.stat.mode & 0o7777 });
-  }
-  return () => { for (const k of kept) if (!existsSync(k.path)) writeFileSync(k.path, k.bytes, { mode: k.mode }); };
+/** Text written in chunks, out again line by line, each line with `prefix` in front (the rest at flush). */
+function prefixLines(prefix: string, out: (line: string) => void): { write: (s: string) => void; flush: () => void } {
+  let rest = "";
+  return {
+    write: (s) => {
+      rest += s;
+      let i;
+      while ((i = rest.indexOf("\n")) >= 0) { out(prefix + rest.slice(0, i + 1)); rest = rest.slice(i + 1); }
+    },
+    flush: () => { if (rest) out(prefix + rest + "\n"); rest = ""; },
+  };
 }
 
 /** The bytes of the files under dir (what `du -b` counts, directories aside), never following a symlink. */

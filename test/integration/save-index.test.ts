@@ -104,3 +104,40 @@ test("save of a two-platform image keeps the index and both platforms; load into
   ok(a.berth(["rmi", "si/multi:1"]), "rmi a");
 });
 
+
+test("the platforms of a multi-platform build run side by side, and a failing one stops the build", async () => {
+  const ctx = join(work, "par");
+  mkdirSync(ctx, { recursive: true });
+  // The RUN runs on the build's own platform (as a cross-compile does), once per target platform.
+  writeFileSync(join(ctx, "Dockerfile"), [
+    "FROM --platform=$BUILDPLATFORM busybox AS work",
+    "ARG TARGETARCH",
+    "RUN cut -d' ' -f1 /proc/uptime > /t0 && echo $TARGETARCH > /arch && sleep 1 && cut -d' ' -f1 /proc/uptime > /t1",
+    "FROM scratch",
+    "COPY --from=work /t0 /t1 /arch /",
+    "",
+  ].join("\n"));
+  const out = join(work, "par-out");
+  const r = a.berth(["build", "--platform", "linux/amd64,linux/arm64", "--output", `type=local,dest=${out}`, ctx]);
+  ok(r, "build");
+  // Classic output lines carry their platform.
+  assert.match(r.stdout, /^\[linux\/arm64\] Step 3\/5 : RUN /m);
+  // The kernel's uptime: one clock for every container.
+  const span = (p: string) => [Number(readFileSync(join(out, p, "t0"), "utf8")), Number(readFileSync(join(out, p, "t1"), "utf8"))];
+  const [a0, a1] = span("linux_amd64"), [b0, b1] = span("linux_arm64");
+  assert.equal(readFileSync(join(out, "linux_arm64", "arch"), "utf8"), "arm64\n");
+  assert.ok(a0 < b1 && b0 < a1, `the two RUN steps overlap in time (amd64 ${a0}-${a1}, arm64 ${b0}-${b1})`);
+  // One platform's RUN fails: the build fails with its error, and the other's is stopped.
+  writeFileSync(join(ctx, "Dockerfile"), [
+    "FROM --platform=$BUILDPLATFORM busybox",
+    "ARG TARGETARCH",
+    "RUN if [ $TARGETARCH = arm64 ]; then echo arm64 fails; exit 3; else sleep 60; fi",
+    "",
+  ].join("\n"));
+  const t0 = Date.now();
+  const f = a.berth(["build", "--platform", "linux/amd64,linux/arm64", "-t", "si/fail", ctx], { timeout: 50_000 });
+  assert.equal(f.code, 1, f.stdout + f.stderr);
+  assert.match(f.stderr, /returned a non-zero code: 3/);
+  assert.ok(Date.now() - t0 < 50_000, "the amd64 RUN (sleep 60) was stopped");
+  assert.equal(a.berth(["image", "inspect", "si/fail"]).code, 1);
+});
