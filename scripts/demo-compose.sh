@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 berth() { ./bin/berth "$@"; }
 say() { printf '\n\033[1m$ berth %s\033[0m\n' "$*"; }
 PORT=${DEMO_PORT:-8081}
+export WEB_PORT=$PORT   # scripts/seed-app/compose.yaml publishes the page there
 
 if ! berth image inspect debian:bookworm-slim >/dev/null 2>&1; then
   say image bootstrap debian:bookworm-slim; berth image bootstrap debian:bookworm-slim
@@ -18,22 +19,8 @@ app=$(mktemp -d /tmp/berth-demo-app-XXXX)
 # Whatever happens, the project goes (containers, network, volume) and so does its directory.
 cleanup() { (cd "$app" && "$root/bin/berth" compose down --volumes -t 1 >/dev/null 2>&1) || true; rm -rf "$app"; }
 trap cleanup EXIT
-# The application (scripts/seed-app: app.py, its Dockerfile, redis/Dockerfile; the kube-seed test builds it too).
+# The application (scripts/seed-app: compose.yaml, app.py, its Dockerfile, redis/Dockerfile; the kube-seed test builds it too).
 cp -r scripts/seed-app/. "$app/"
-cat > "$app/compose.yaml" <<EOF
-name: seedapp
-services:
-  web:
-    build: .
-    ports: ["$PORT:5000"]
-    environment: { REDIS_HOST: redis }
-    depends_on: [redis]
-  redis:
-    build: ./redis
-    volumes: ["redis-data:/data"]
-volumes:
-  redis-data: {}
-EOF
 printf '\n\033[1m$ cat compose.yaml\033[0m\n'; cat "$app/compose.yaml"
 cd "$app"
 bc() { "$root/bin/berth" compose "$@"; }

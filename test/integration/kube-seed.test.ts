@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, cpSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, cpSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, BERTH, REPO, until, freePort, type Result } from "./harness.js";
@@ -39,30 +39,18 @@ async function httpGet(port: number): Promise<string | undefined> {
 
 test("the seed Flask + Redis project: compose kube --push to a local registry, kube play of the output serves the counter on the published port, --down leaves nothing", async () => {
   const dir = join(work, "seed");
-  // The seed application as `make demo` runs it (scripts/seed-app: app.py, its Dockerfile, redis/Dockerfile).
+  // The seed application as `make demo` runs it (scripts/seed-app: compose.yaml, app.py, its Dockerfile, redis/Dockerfile),
+  // its page published on WEB_PORT.
   cpSync(join(REPO, "scripts/seed-app"), dir, { recursive: true });
   const [regPort, webPort] = [await freePort(), await freePort()];
   const project = "seedapp";
-  writeFileSync(join(dir, "compose.yaml"), `name: ${project}
-services:
-  web:
-    build: .
-    ports: ["${webPort}:5000"]
-    environment: { REDIS_HOST: redis }
-    depends_on: [redis]
-  redis:
-    build: ./redis
-    volumes: ["redis-data:/data"]
-volumes:
-  redis-data: {}
-`);
   const out = join(dir, "k8s.yaml");
   let reg: ChildProcess | undefined;
   let played = false;
   try {
     reg = spawn(process.execPath, [BERTH, "registry", "serve", "--addr", `127.0.0.1:${regPort}`, "--root", join(work, "registry")], { stdio: "ignore" });
     await until("the registry", async () => (await fetch(`http://127.0.0.1:${regPort}/v2/`).catch(() => undefined))?.status === 200, 15_000);
-    const g = ok(d.berth(["compose", "-f", join(dir, "compose.yaml"), "kube", "--push", `127.0.0.1:${regPort}`, "-o", out], { timeout: 600_000 }), "compose kube --push");
+    const g = ok(d.berth(["compose", "-f", join(dir, "compose.yaml"), "kube", "--push", `127.0.0.1:${regPort}`, "-o", out], { timeout: 600_000, env: { WEB_PORT: String(webPort) } }), "compose kube --push");
     for (const s of ["web", "redis"]) assert.match(g.stderr, new RegExp(`Pushed 127\\.0\\.0\\.1:${regPort}/${project}-${s}@sha256:[0-9a-f]{64}`));
     const yaml = readFileSync(out, "utf8");
     for (const s of ["web", "redis"]) assert.match(yaml, new RegExp(`image: 127\\.0\\.0\\.1:${regPort}/${project}-${s}@sha256:[0-9a-f]{64}`));
