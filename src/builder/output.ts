@@ -6,14 +6,11 @@
  */
 import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import * as tar from "tar-stream";
 import type { Store } from "../store/index.js";
 import type { ImageRecord } from "../store/images.js";
 import { saveImages } from "../distribution/archive.js";
-import { MediaType, type Index, type Manifest } from "../oci/image.js";
-import { familiarName, familiarString, parseReference } from "../oci/reference.js";
 import { BadParameterError } from "../lib/errors.js";
 
 /** Where an annotation goes (BuildKit's `type:` prefix; none: the manifest). */
@@ -78,49 +75,6 @@ export async function rootfsTars(store: Store, images: { rec: ImageRecord; prefi
 /** The image as an OCI layout + docker-archive, named `names`, with these annotations. */
 export function imageArchive(store: Store, rec: ImageRecord, names: string[], annotations: Annotation[]): NodeJS.ReadableStream {
   if (!annotations.length) return saveImages(store, [{ rec, refs: names }]);
-  const pack = tar.pack();
-  const fill = async () => {
-    const entry = (name: string, data: Buffer | string) => pack.entry({ name, mode: 0o444, mtime: new Date(0) }, data);
-    const blob = async (digest: string) => {
-      const size = await store.content.size(digest);
-      if (size === undefined) throw new BadParameterError(`blob ${digest} is missing from the store`);
-      await new Promise<void>((res, rej) => {
-        const e = pack.entry({ name: `blobs/sha256/${digest.slice(7)}`, size, mode: 0o444, mtime: new Date(0) }, (err) => (err ? rej(err) : res()));
-        (store.content.reader(digest) as NodeJS.ReadableStream).on("error", rej).pipe(e);
-      });
-    };
-    const of = (level: AnnotationLevel) => Object.fromEntries(annotations.filter((a) => a.level === level).map((a) => [a.key, a.value]));
-    const orig = await store.images.manifest(rec);
-    const manifest: Manifest = { ...orig, annotations: { ...(orig.annotations ?? {}), ...of("manifest") } };
-    if (!Object.keys(manifest.annotations!).length) delete manifest.annotations;
-    // The layers and config as they are: only the manifest's own bytes change (their annotations).
-    const mbytes = Buffer.from(JSON.stringify(manifest));
-    const mdigest = "sha256:" + createHash("sha256").update(mbytes).digest("hex");
-    pack.entry({ name: "blobs/", type: "directory", mode: 0o755, mtime: new Date(0) });
-    pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, mtime: new Date(0) });
-    for (const d of [orig.config.digest, ...orig.layers.map((l) => l.digest)]) await blob(d);
-    entry(`blobs/sha256/${mdigest.slice(7)}`, mbytes);
-    const tags = names.map((n) => familiarString(parseReference(n)));
-    const desc = of("manifest-descriptor");
-    const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-    for (const t of tags.length ? tags : [undefined]) {
-      const r = t ? parseReference(t) : undefined;
-      const a = { ...desc, ...(r ? { "io.containerd.image.name": `${r.domain}/${r.path}:${r.tag ?? "latest"}`, "org.opencontainers.image.ref.name": r.tag ?? "latest" } : {}) };
-      index.manifests.push({ mediaType: manifest.mediaType ?? MediaType.OciManifest, digest: mdigest, size: mbytes.length, ...(Object.keys(a).length ? { annotations: a } : {}) });
-    }
-    const ia = of("index");
-    if (Object.keys(ia).length) index.annotations = ia;
-    const repositories: Record<string, Record<string, string>> = {};
-    for (const t of tags) {
-      const r = parseReference(t);
-      (repositories[familiarName(r)] ??= {})[r.tag ?? "latest"] = orig.layers.length ? orig.layers[orig.layers.length - 1].digest.slice(7) : "";
-    }
-    entry("oci-layout", JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-    entry("index.json", JSON.stringify(index));
-    entry("manifest.json", JSON.stringify([{ Config: `blobs/sha256/${orig.config.digest.slice(7)}`, RepoTags: tags, Layers: orig.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) }]));
-    entry("repositories", JSON.stringify(repositories));
-    pack.finalize();
-  };
-  fill().catch((e: Error) => pack.destroy(e));
-  return pack as unknown as NodeJS.ReadableStream;
+  const of = (level: AnnotationLevel) => Object.fromEntries(annotations.filter((a) => a.level === level).map((a) => [a.key, a.value]));
+  return saveImages(store, [{ rec, refs: names, annotations: { manifest: of("manifest"), descriptor: of("manifest-descriptor") } }], { indexAnnotations: of("index") });
 }

@@ -25,9 +25,17 @@ import { SOLE_LEASE, type Lease } from "../store/gc.js";
 /**
  * `index`: the image is a local index (a multi-platform build, a manifest list): its blob and every entry's
  * manifest, config and layers go in, index.json names the index (as docker's containerd store saves one),
- * and manifest.json lists `rec` (the host's entry) for loaders that read only a docker-archive.
+ * and manifest.json lists the host's entry (else the first) for loaders that read only a docker-archive.
  */
-export function saveImages(store: Store, images: { rec: ImageRecord; refs: string[]; index?: IndexRecord }[]): NodeJS.ReadableStream {
+/**
+ * `annotations` (build --output's --annotation): the image's manifest is written anew with `manifest` merged
+ * into its annotations, and `descriptor` goes on its descriptor in index.json; `indexAnnotations` on index.json.
+ */
+export type SaveEntry =
+  | { rec: ImageRecord; refs: string[]; index?: undefined; annotations?: { manifest: Record<string, string>; descriptor: Record<string, string> } }
+  | { rec?: undefined; refs: string[]; index: IndexRecord; annotations?: undefined };
+
+export function saveImages(store: Store, images: SaveEntry[], opts: { indexAnnotations?: Record<string, string> } = {}): NodeJS.ReadableStream {
   const pack = tar.pack();
   const fill = async () => {
     const written = new Set<string>();
@@ -46,10 +54,23 @@ export function saveImages(store: Store, images: { rec: ImageRecord; refs: strin
     const repositories: Record<string, Record<string, string>> = {};
     pack.entry({ name: "blobs/", type: "directory", mode: 0o755, mtime: new Date(0) });
     pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, mtime: new Date(0) });
-    for (const { rec, refs, index: idx } of images) {
+    for (const { rec: given, refs, index: idx, annotations: ann } of images) {
+      const pick = idx ? store.images.entryFor(idx, hostPlatform()) ?? idx.manifests[0] : undefined;
+      const rec = given ?? store.images.get(pick!.id);
+      if (!rec) throw new BadParameterError(`image ${pick!.id} of index ${idx!.id} is missing from the store`);
       const m = await store.images.manifest(rec);
-      const mbytes = await store.content.readBytes(rec.manifestDigest);
-      for (const d of [rec.manifestDigest, m.config.digest, ...m.layers.map((l) => l.digest)]) await blob(d);
+      let mbytes = await store.content.readBytes(rec.manifestDigest);
+      let mdigest = rec.manifestDigest;
+      if (ann) {
+        // The layers and config as they are: only the manifest's own bytes change (their annotations).
+        const manifest: Manifest = { ...m, annotations: { ...(m.annotations ?? {}), ...ann.manifest } };
+        if (!Object.keys(manifest.annotations!).length) delete manifest.annotations;
+        mbytes = Buffer.from(JSON.stringify(manifest));
+        mdigest = `sha256:${sha256hex(mbytes)}`;
+        written.add(mdigest);
+        pack.entry({ name: `blobs/sha256/${mdigest.slice(7)}`, mode: 0o444, mtime: new Date(0) }, mbytes);
+      }
+      for (const d of [mdigest, m.config.digest, ...m.layers.map((l) => l.digest)]) await blob(d);
       if (idx) {
         for (const e of idx.manifests) {
           const er = store.images.get(e.id);
@@ -59,13 +80,11 @@ export function saveImages(store: Store, images: { rec: ImageRecord; refs: strin
         }
         await blob(idx.id);
       }
-      const top = idx ? { mediaType: idx.mediaType, digest: idx.id, size: idx.size } : { mediaType: m.mediaType ?? MediaType.OciManifest, digest: rec.manifestDigest, size: mbytes.length };
+      const top = idx ? { mediaType: idx.mediaType, digest: idx.id, size: idx.size } : { mediaType: m.mediaType ?? MediaType.OciManifest, digest: mdigest, size: mbytes.length };
       const tags = refs.map((r) => familiarString(parseReference(r)));
       for (const t of tags.length ? tags : [undefined]) {
-        index.manifests.push({
-          ...top,
-          annotations: t ? { "io.containerd.image.name": formatFull(t), "org.opencontainers.image.ref.name": t.split(":").pop()! } : undefined,
-        });
+        const a = { ...(ann?.descriptor ?? {}), ...(t ? { "io.containerd.image.name": formatFull(t), "org.opencontainers.image.ref.name": t.split(":").pop()! } : {}) };
+        index.manifests.push({ ...top, annotations: Object.keys(a).length ? a : undefined });
       }
       manifestJson.push({ Config: `blobs/sha256/${m.config.digest.slice(7)}`, RepoTags: tags, Layers: m.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) });
       for (const t of tags) {
@@ -73,6 +92,7 @@ export function saveImages(store: Store, images: { rec: ImageRecord; refs: strin
         (repositories[familiarName(r)] ??= {})[r.tag ?? "latest"] = m.layers.length ? m.layers[m.layers.length - 1].digest.slice(7) : "";
       }
     }
+    if (opts.indexAnnotations && Object.keys(opts.indexAnnotations).length) index.annotations = opts.indexAnnotations;
     pack.entry({ name: "oci-layout", mtime: new Date(0) }, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     pack.entry({ name: "index.json", mtime: new Date(0) }, JSON.stringify(index));
     pack.entry({ name: "manifest.json", mtime: new Date(0) }, JSON.stringify(manifestJson));

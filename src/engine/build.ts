@@ -26,7 +26,7 @@ import { lstatInRoot } from "../lib/securejoin.js";
 import type { ContainerConfigSpec, HistoryEntry } from "../oci/image.js";
 import { build, BuildCancelledError, type BuildBackend, type BuildImage } from "../builder/executor.js";
 import { formatPlatform, normalizePlatform, parsePlatforms, platformProgress, samePlatform } from "../builder/platform.js";
-import { hostPlatform, type Platform } from "../oci/image.js";
+import type { Platform } from "../oci/image.js";
 import { saveImages } from "../distribution/archive.js";
 import { multiPlatformIndex } from "./manifests.js";
 import { SshAgents } from "../builder/ssh.js";
@@ -387,10 +387,9 @@ export class BuildService {
    */
   async exportBuild(ref: string, kind: string, names: string[], annotations: string[]): Promise<NodeJS.ReadableStream> {
     // A multi-platform build's result is an index: its archive holds every platform (distribution/archive.ts).
-    const index = this.store.images.resolve(ref) ? undefined : this.store.images.resolveIndex(ref);
-    const host = index ? index.manifests.find((m) => m.platform && samePlatform(m.platform, hostPlatform())) ?? index.manifests[0] : undefined;
-    const rec = index ? this.store.images.get(host!.id) : this.store.images.resolve(ref);
-    if (!rec) throw new NotFoundError(`No such image: ${ref}`);
+    const rec = this.store.images.resolve(ref);
+    const index = rec ? undefined : this.store.images.resolveIndex(ref);
+    if (!rec && !index) throw new NotFoundError(`No such image: ${ref}`);
     if (index && kind === "image" && annotations.length) throw new BadParameterError("--annotation with an export of a multi-platform build is not supported by berth yet");
     // As BuildKit: each platform's filesystem under linux_amd64/, linux_arm64/, ...
     if (index && kind === "rootfs") {
@@ -401,9 +400,9 @@ export class BuildService {
       });
       return rootfsTars(this.store, images, join(this.dataRoot, "tmp"));
     }
-    if (kind === "rootfs") return rootfsTar(this.store, rec, join(this.dataRoot, "tmp"));
-    if (index && kind === "image") return saveImages(this.store, [{ rec, refs: names, index }]);
-    if (kind === "image") return imageArchive(this.store, rec, names, annotations.map(parseAnnotation));
+    if (index && kind === "image") return saveImages(this.store, [{ refs: names, index }]);
+    if (kind === "rootfs") return rootfsTar(this.store, rec!, join(this.dataRoot, "tmp"));
+    if (kind === "image") return imageArchive(this.store, rec!, names, annotations.map(parseAnnotation));
     throw new BadParameterError(`unknown export kind ${JSON.stringify(kind)}: rootfs or image`);
   }
 

@@ -4,14 +4,14 @@
  * storage are the store's; this file decides Docker's semantics.
  */
 import type { Store } from "../store/index.js";
-import type { ImageRecord, IndexRecord } from "../store/images.js";
+import type { ImageRecord } from "../store/images.js";
 import { checkStore, type CheckReport } from "../store/check.js";
 import { chainIdOf } from "../store/snapshots.js";
 import type { Lease } from "../store/gc.js";
 import { createImageFromTar, bootstrapBusybox, bootstrapDebian } from "../store/create-image.js";
 import { pullImage, parsePlatform, type ProgressMessage } from "../distribution/pull.js";
 import { pushImage, checkLogin } from "../distribution/push.js";
-import { saveImages, loadImages } from "../distribution/archive.js";
+import { saveImages, loadImages, type SaveEntry } from "../distribution/archive.js";
 import type { Credentials } from "../distribution/registry.js";
 import { familiarString, parseReference, formatReference } from "../oci/reference.js";
 import { hostPlatform, type ContainerConfigSpec, type Platform } from "../oci/image.js";
@@ -48,7 +48,7 @@ export class ImageService {
     const idx = this.store.images.resolveIndex(ref);
     if (!idx) return undefined;
     const want = platform ? parsePlatform(platform) : hostPlatform();
-    const m = idx.manifests.find((e) => e.platform?.os === want.os && e.platform.architecture === want.architecture && (!want.variant || !e.platform.variant || e.platform.variant === want.variant));
+    const m = this.store.images.entryFor(idx, want);
     if (!m) throw new NotFoundError(`image with reference ${ref} was found but does not provide the specified platform (${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ""})`);
     return this.store.images.get(m.id);
   }
@@ -452,13 +452,12 @@ export class ImageService {
 
   save(names: string[]): NodeJS.ReadableStream {
     if (!names.length) throw new BadParameterError("no images given to save");
-    const byId = new Map<string, { rec: ImageRecord; refs: string[]; index?: IndexRecord }>();
+    const byId = new Map<string, SaveEntry>();
     for (const n of names) {
       // A name of a local index (a multi-platform build): the whole index, every platform (archive.ts).
       const index = this.store.images.resolve(n) ? undefined : this.store.images.resolveIndex(n);
-      const rec = this.resolve(n);
-      const key = index?.id ?? rec.id;
-      const entry = byId.get(key) ?? { rec, refs: [], ...(index ? { index } : {}) };
+      const key = index?.id ?? this.resolve(n).id;
+      const entry: SaveEntry = byId.get(key) ?? (index ? { refs: [], index } : { rec: this.resolve(n), refs: [] });
       const isId = key.includes(n.replace(/^sha256:/, "")) && /^(sha256:)?[0-9a-f]+$/.test(n);
       if (!isId) entry.refs.push(formatReference(parseReference(n)));
       byId.set(key, entry);

@@ -339,6 +339,11 @@ export class ImageStore {
     return undefined;
   }
 
+  /** The entry of an index that serves `want` (a variant matches when either side names none). */
+  entryFor(idx: IndexRecord, want: Platform): IndexRecord["manifests"][number] | undefined {
+    return idx.manifests.find((e) => e.platform?.os === want.os && e.platform.architecture === want.architecture && (!want.variant || !e.platform.variant || e.platform.variant === want.variant));
+  }
+
   /** The image IDs that indexes hold (prune and lists leave them be). */
   indexedImages(): Set<string> {
     const s = new Set<string>();
