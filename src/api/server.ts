@@ -82,33 +82,37 @@ function watchBody(req: http.IncomingMessage, res: http.ServerResponse): void {
 const DRAIN_LIMIT = 1 << 20;
 const DRAIN_MS = 2_000;
 
-/**
- * Before an answer to a request whose body the handler did not read whole:
- * read and drop the rest (up to DRAIN_LIMIT, for DRAIN_MS at most), so the
- * connection's close cannot reset a client that is still writing and make it
- * lose the answer (Node ends a `Connection: close` socket right after the
- * response, with the unread body still queued). A body declared larger than
- * the limit is not waited for; that answer goes out at once and the
- * connection closes.
- */
-function drainFirst(req: http.IncomingMessage): Promise<void> {
-  if (req.complete || req.destroyed || req.socket?.destroyed) return Promise.resolve();
-  const cl = req.headers["content-length"];
-  if (cl === undefined && req.headers["transfer-encoding"] === undefined) return Promise.resolve();
-  if (cl !== undefined && Number(cl) > DRAIN_LIMIT) return Promise.resolve();
+/** Reads and drops what is left of a request body, up to DRAIN_LIMIT and for DRAIN_MS at most: true when it ended. */
+function dropBody(req: http.IncomingMessage): Promise<boolean> {
   return new Promise((resolve) => {
     let left = DRAIN_LIMIT;
-    const done = () => {
+    const done = (ended: boolean) => {
       clearTimeout(timer);
-      req.off("data", onData); req.off("end", done); req.off("error", done); req.off("close", done);
-      resolve();
+      req.off("data", onData); req.off("end", onEnd); req.off("error", onFail); req.off("close", onFail);
+      resolve(ended);
     };
-    const onData = (d: Buffer) => { left -= d.length; if (left < 0) { req.pause(); done(); } };
-    const timer = setTimeout(done, DRAIN_MS);
+    const onEnd = () => done(true);
+    const onFail = () => done(req.complete);
+    const onData = (d: Buffer) => { left -= d.length; if (left < 0) { req.pause(); done(false); } };
+    const timer = setTimeout(() => done(false), DRAIN_MS);
     timer.unref();
-    req.on("data", onData); req.once("end", done); req.once("error", done); req.once("close", done);
+    req.on("data", onData); req.once("end", onEnd); req.once("error", onFail); req.once("close", onFail);
     req.resume();
   });
+}
+
+/**
+ * Before an answer to a request whose body the handler did not read whole: the rest is dropped first
+ * (dropBody), so the connection's close cannot reset a client that is still writing and make it lose the
+ * answer (Node ends a `Connection: close` socket right after the response, with the unread body still
+ * queued). A body declared larger than the limit is not waited for; that answer goes out at once.
+ */
+async function drainFirst(req: http.IncomingMessage): Promise<void> {
+  if (req.complete || req.destroyed || req.socket?.destroyed) return;
+  const cl = req.headers["content-length"];
+  if (cl === undefined && req.headers["transfer-encoding"] === undefined) return;
+  if (cl !== undefined && Number(cl) > DRAIN_LIMIT) return;
+  await dropBody(req);
 }
 
 async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
@@ -121,14 +125,7 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     const conn = req.socket;
     res.once("finish", () => {
       if (req.complete || !conn || conn.destroyed) return;
-      let left = DRAIN_LIMIT;
-      const close = () => { clearTimeout(timer); if (conn.destroyed) return; conn.end(); conn.once("finish", () => conn.destroy()); };
-      const timer = setTimeout(close, DRAIN_MS);
-      timer.unref();
-      req.on("data", (d: Buffer) => { left -= d.length; if (left < 0) { req.pause(); close(); } });
-      req.once("end", () => clearTimeout(timer));
-      req.once("error", close);
-      req.resume();
+      void dropBody(req).then((ended) => { if (!ended && !conn.destroyed) { conn.end(); conn.once("finish", () => conn.destroy()); } });
     });
   }
   let url: URL;
