@@ -13,9 +13,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { writeFileSync, rmSync, mkdirSync } from "node:fs";
+import { copyFileSync, writeFileSync, rmSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Daemon, type Result } from "../integration/harness.js";
+import { Daemon, REPO, type Result } from "../integration/harness.js";
 import { ok, poll, freePort, scratch, httpGet } from "./helpers.js";
 
 const d = new Daemon();
@@ -44,19 +44,8 @@ before(async () => {
   ok(docker(["import", join(work, "base.tar"), BASE]), "import the base");
   rmSync(join(work, "base.tar"));
   mkdirSync(dir, { recursive: true });
-  // The seed's files (lecture 003: the Flask app extended with a Redis counter).
-  writeFileSync(join(dir, "app.py"), `import os
-from flask import Flask
-import redis
-app = Flask(__name__)
-r = redis.Redis(host=os.environ.get("REDIS_HOST", "localhost"), port=6379)
-@app.route("/")
-def hello():
-    count = r.incr("hits")
-    return f"Hello! This page has been viewed {count} time(s).\\n"
-if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=5000)
-`);
+  // The seed's app (lecture 003: the Flask app extended with a Redis counter), as make demo runs it.
+  copyFileSync(join(REPO, "scripts/seed-app/app.py"), join(dir, "app.py"));
   writeFileSync(join(dir, "requirements.txt"), "flask==3.1.*\nredis==5.*\n");
   writeFileSync(join(dir, "Dockerfile"), `FROM ${BASE}
 WORKDIR /app
