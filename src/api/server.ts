@@ -12,6 +12,7 @@ import type { Engine } from "../engine/engine.js";
 import { ENGINE_VERSION } from "../engine/engine.js";
 import { BadParameterError, BerthError, NotFoundError, errorMessage } from "../lib/errors.js";
 import { unescapePath, checkQueryEscapes } from "./validate.js";
+import { trace } from "../lib/trace.js";
 import { API_VERSION, MIN_API_VERSION, routes, Reply, HANDLED, BODY_IDLE_MS, HEADERS_TIMEOUT_MS, type Handler } from "./router.js";
 // Route files register themselves in this order (the first match wins).
 import "./routes/system.js";
@@ -141,6 +142,7 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     if (cmpVersion(version, API_VERSION) > 0) throw new BadParameterError(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
     if (cmpVersion(version, MIN_API_VERSION) < 0) throw new BadParameterError(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
     const method = req.method ?? "GET";
+    trace(`> ${method} ${path}`);
     let found: { h: Handler; params: string[] } | undefined;
     let pathMatched = false;
     for (const r of routes) {
@@ -156,6 +158,7 @@ async function dispatch(engine: Engine, req: http.IncomingMessage, res: http.Ser
     }
     if (socket && !UPGRADABLE.some((re) => re.test(path))) throw new BadParameterError("this endpoint does not upgrade the connection");
     const out = await found.h(engine, { req, res, socket, head, params: found.params, query: url.searchParams, version });
+    trace(`< ${method} ${path}`);
     if (out === HANDLED) return;
     const reply = out instanceof Reply ? out : new Reply(200, out);
     if (!res) { sendError(undefined, socket, 400, "this endpoint does not upgrade the connection"); return; }

@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, promises as fsp } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runOk, run, ProcTimeoutError } from "./proc.js";
@@ -30,7 +31,7 @@ export class MountError extends Error {
   constructor(message: string, readonly errno: number) { super(message); }
 }
 
-interface Pending { resolve: () => void; reject: (e: Error) => void; what: string }
+interface Pending { resolve: (msg: string) => void; reject: (e: Error) => void; what: string }
 
 let helper: ChildProcess | undefined;
 let helperMissing = false;
@@ -80,7 +81,7 @@ function start(): ChildProcess | undefined {
       if (!p) continue;
       pending.delete(Number(id));
       const code = Number(errno);
-      if (code === 0) p.resolve(); else p.reject(new MountError(`${p.what}: ${msg || `errno ${code}`}`, code));
+      if (code === 0) p.resolve(msg ?? ""); else p.reject(new MountError(`${p.what}: ${msg || `errno ${code}`}`, code));
     }
     if (!pending.size) setRef(false);
   });
@@ -96,16 +97,77 @@ function start(): ChildProcess | undefined {
   return child;
 }
 
-function call(fields: string[], what: string): Promise<void> | undefined {
+function call(fields: string[], what: string): Promise<string> | undefined {
   if (fields.some((f) => /[\t\n\0]/.test(f))) return undefined;
   const child = start();
   if (!child) return undefined;
   const id = ++seq;
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     pending.set(id, { resolve, reject, what });
     setRef(true);
     child.stdin!.write([String(id), ...fields].join("\t") + "\n");
   });
+}
+
+const ETIMEDOUT = 110;
+
+/** A program the helper ran did not finish (w) or write its line (s) within its time: its process group was killed (w). */
+export class HelperTimeoutError extends Error {
+  constructor(readonly pid: number, readonly timeoutMs: number) { super(`did not finish within ${timeoutMs}ms`); }
+}
+
+interface ProgramOptions { cwd?: string; env?: Record<string, string>; timeoutMs?: number }
+
+function programFields(mode: "w" | "s", argv: string[], o: ProgramOptions): string[] | undefined {
+  const env = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  if (!argv[0]?.startsWith("/") || [...argv, ...env].some((a) => a.includes("\x1e"))) return undefined;
+  return ["P", mode, String(Math.max(0, Math.ceil(o.timeoutMs ?? 0))), o.cwd ?? "", env.join("\x1e"), argv.join("\x1e")];
+}
+
+function unescapeField(s: string): string {
+  return s.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c === "t" ? "\t" : c === "s" ? "\x1f" : c));
+}
+
+/** A MountError of a P request as what spawn() would have thrown. */
+function programError(e: unknown, argv: string[], timeoutMs: number | undefined): Error {
+  if (e instanceof MountError && e.errno === ETIMEDOUT) return new HelperTimeoutError(Number(/\d+$/.exec(e.message)?.[0] ?? 0), timeoutMs ?? 0);
+  return e instanceof MountError ? new Error(`spawn ${argv[0]}: ${e.message.replace(/^[^:]*: /, "")}`) : (e as Error);
+}
+
+/**
+ * argv[0] (an absolute path) run by the helper, in a session of its own with stdin /dev/null: its
+ * exit code or signal and what it printed. No fork of the daemon: node's spawn() copies the page
+ * tables of a process of tens of MB and holds the event loop until the child has exec'd (3-5 ms a
+ * call in berthd). Undefined when the helper is not there or an argument cannot go on its line
+ * protocol (the caller spawns the program itself). Past timeoutMs its process group is killed and
+ * the promise rejects with a HelperTimeoutError.
+ */
+export function helperRun(argv: string[], o: ProgramOptions = {}): Promise<{ code: number; signal: NodeJS.Signals | null; stdout: string; stderr: string }> | undefined {
+  const fields = programFields("w", argv, o);
+  const p = fields && call(fields, argv[0]);
+  if (!p) return undefined;
+  return p.then((msg) => {
+    const [code, sig, stdout = "", stderr = ""] = msg.split("\x1f");
+    const signal = Number(sig) ? (Object.entries(osConstants.signals).find(([, n]) => n === Number(sig))?.[0] as NodeJS.Signals | undefined) ?? null : null;
+    return { code: signal ? -1 : Number(code), signal, stdout: unescapeField(stdout), stderr: unescapeField(stderr) };
+  }, (e) => { throw programError(e, argv, o.timeoutMs); });
+}
+
+/**
+ * argv[0] started by the helper with fd 3 a pipe (conmon's _OCI_SYNCPIPE), answered at the first
+ * line it writes there (empty when the pipe ended without one): the pid the helper started, that
+ * line, and what it wrote on stderr. The program goes on running (conmon daemonizes). Undefined as
+ * for helperRun; past timeoutMs, a HelperTimeoutError (the helper kills the process group it started;
+ * what that program made in a session of its own is the caller's to end).
+ */
+export function helperStartSynced(argv: string[], o: ProgramOptions = {}): Promise<{ pid: number; line: string; stderr: string }> | undefined {
+  const fields = programFields("s", argv, o);
+  const p = fields && call(fields, argv[0]);
+  if (!p) return undefined;
+  return p.then((msg) => {
+    const [pid, line = "", stderr = ""] = msg.split("\x1f");
+    return { pid: Number(pid), line: unescapeField(line), stderr: unescapeField(stderr) };
+  }, (e) => { throw programError(e, argv, o.timeoutMs); });
 }
 
 /** Splits mount(8)-style options into mount(2) flags and the filesystem's data string. */
@@ -124,7 +186,7 @@ export async function mountFs(type: string, source: string, target: string, opti
   const { flags, data } = mountOptions(options);
   const p = call(["M", source, target, type, String(flags), data], `mount ${type} on ${target}`);
   if (p) {
-    try { return await p; } catch (e) { if (e instanceof MountError) throw e; /* the helper died: the command below */ }
+    try { await p; return; } catch (e) { if (e instanceof MountError) throw e; /* the helper died: the command below */ }
   }
   await runOk("mount", ["-t", type, ...(options.length ? ["-o", options.join(",")] : []), source, target]);
 }
@@ -170,7 +232,7 @@ export async function makeNetns(path: string): Promise<void> {
   await fsp.writeFile(path, "", { flag: "a" });
   const p = call(["N", path], `netns ${path}`);
   if (p) {
-    try { return await p; } catch (e) { if (e instanceof MountError) throw e; /* the helper died: the command below */ }
+    try { await p; return; } catch (e) { if (e instanceof MountError) throw e; /* the helper died: the command below */ }
   }
   await runOk("unshare", [`--net=${path}`, "true"]);
 }
@@ -195,7 +257,7 @@ export function ipBatches(steps: { netns?: string; lines: string[] }[]): Promise
     if (s.lines.some((l) => l.includes("\x1e"))) return undefined;
     fields.push(s.netns ?? "", s.lines.join("\x1e"));
   }
-  return call(fields, "ip");
+  return call(fields, "ip")?.then(() => undefined);
 }
 
 /** Stops the helper (tests; the daemon's exit closes its stdin anyway). */

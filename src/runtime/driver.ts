@@ -17,13 +17,15 @@
  * Resizes go to the `ctl` fifo in the bundle ("1 <h> <w>\n").
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { promises as fsp, watch, existsSync, constants as fsc } from "node:fs";
+import { promises as fsp, watch, existsSync, accessSync, constants as fsc } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable, type Readable } from "node:stream";
 import type { RuntimeSpec, SpecLinuxResources, SpecProcess } from "../oci/spec.js";
 import { run, ProcTimeoutError, type RunResult } from "../lib/proc.js";
 import { deadline, TIMED_OUT } from "../lib/deadline.js";
+import { trace } from "../lib/trace.js";
+import { helperRun, helperStartSynced, HelperTimeoutError } from "../lib/mounter.js";
 import { BadParameterError, SystemError } from "../lib/errors.js";
 
 export interface ContainerPaths {
@@ -79,6 +81,28 @@ export interface RuntimeDriver {
 }
 
 const RUNC = "/usr/sbin/runc";
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+let conmonAt: string | undefined;
+/** conmon's path: the first on PATH (the helper runs programs by path), found once. */
+function conmonPath(): string {
+  if (conmonAt) return conmonAt;
+  for (const dir of (process.env.PATH ?? DEFAULT_PATH).split(":")) {
+    if (!dir.startsWith("/")) continue;
+    const p = join(dir, "conmon");
+    try { accessSync(p, fsc.X_OK); return (conmonAt = p); } catch { /* next */ }
+  }
+  return "conmon";
+}
+
+/** What a spawned runtime gets (as spawn() gives it): berthd's environment. */
+function processEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+function errorText(e: unknown): string { return e instanceof Error ? e.message : String(e); }
 const RUNTIMES: Record<string, string> = { runc: RUNC, crun: "/usr/bin/crun" };
 
 /** A runtime by name (dockerd's `--add-runtime name=path`, daemon.json "runtimes"): containers and `--runtime` may name it. */
@@ -180,24 +204,33 @@ export class ConmonRuntime implements RuntimeDriver {
    * children go with it when the deadline passes). `id` names the container in a timeout's error.
    */
   private async runtime(args: string[], id: string, o: { what?: string; input?: string } = {}): Promise<RunResult> {
+    const argv = ["--root", this.root, ...args];
     try {
-      return await run(this.bin, ["--root", this.root, ...args], { timeoutMs: runtimeTimeoutMs, detached: true, ...(o.input !== undefined ? { input: o.input } : {}) });
+      // Through the mount helper where it runs (no fork of berthd, whose spawn holds the event loop for milliseconds).
+      const viaHelper = o.input === undefined && this.bin.startsWith("/") ? helperRun([this.bin, ...argv], { timeoutMs: runtimeTimeoutMs, env: processEnv() }) : undefined;
+      if (viaHelper) return await viaHelper;
+      return await run(this.bin, argv, { timeoutMs: runtimeTimeoutMs, detached: true, ...(o.input !== undefined ? { input: o.input } : {}) });
     } catch (e) {
-      if (e instanceof ProcTimeoutError) throw new RuntimeTimeoutError(o.what ?? `runtime ${args[0]}`, id, runtimeTimeoutMs);
+      if (e instanceof ProcTimeoutError || e instanceof HelperTimeoutError) throw new RuntimeTimeoutError(o.what ?? `runtime ${args[0]}`, id, runtimeTimeoutMs);
       throw e;
     }
+  }
+
+  /** conmon's environment: its pipes' fds, and G_SLICE. */
+  private conmonEnv(pipes: number): Record<string, string> {
+    // G_SLICE=always-malloc: GLib (2.74 here) would otherwise keep slice magazines in every conmon,
+    // 12 KiB more of its heap per container (bench/density; GLib 2.76 made malloc its default).
+    const env: Record<string, string> = { PATH: process.env.PATH ?? DEFAULT_PATH, _OCI_SYNCPIPE: "3", G_SLICE: "always-malloc" };
+    if (pipes >= 2) env._OCI_STARTPIPE = "4";
+    if (pipes >= 3) env._OCI_ATTACHPIPE = "5";
+    return env;
   }
 
   /** conmon runs in cwd (the bundle, or the exec's dir): it writes an "oom" file into its working directory too. */
   private async conmon(args: string[], pipes: number, cwd: string): Promise<ChildProcess> {
     const stdio: ("ignore" | "pipe")[] = ["ignore", "ignore", "pipe"];
     for (let i = 0; i < pipes; i++) stdio.push("pipe");
-    // G_SLICE=always-malloc: GLib (2.74 here) would otherwise keep slice magazines in every conmon,
-    // 12 KiB more of its heap per container (bench/density; GLib 2.76 made malloc its default).
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3", G_SLICE: "always-malloc" };
-    if (pipes >= 2) env._OCI_STARTPIPE = "4";
-    if (pipes >= 3) env._OCI_ATTACHPIPE = "5";
-    const child = spawn("conmon", args, { stdio, env, detached: true, cwd });
+    const child = spawn(conmonPath(), args, { stdio, env: this.conmonEnv(pipes), detached: true, cwd });
     child.unref();
     await new Promise<void>((res, rej) => { child.once("spawn", res); child.once("error", (e) => rej(new SystemError(`conmon: ${e.message}`))); });
     return child;
@@ -216,28 +249,45 @@ export class ConmonRuntime implements RuntimeDriver {
     const p = o.paths;
     await Promise.all([fsp.mkdir(p.bundle, { recursive: true }), fsp.mkdir(p.exitDir, { recursive: true }), fsp.mkdir(p.socketDir, { recursive: true })]);
     await fsp.writeFile(join(p.bundle, "config.json"), JSON.stringify(o.spec));
+    trace("create: config written");
     const args = this.baseArgs(o.id, o.id, p.bundle, p.socketDir, p.exitDir, p.logPath, p.pidFile);
     args.push("-P", p.conmonPidFile);
     if (o.log?.none) args[args.indexOf(`k8s-file:${p.logPath}`)] = "none:/dev/null";
     else if (o.log?.sizeMax) args.push("--log-size-max", String(o.log.sizeMax));
     if (o.terminal) args.push("-t");
     if (o.stdin) { args.push("-i"); if (!o.stdinOnce) args.push("--leave-stdin-open"); }
-    const child = await this.conmon(args, 1, p.bundle);
-    o.onSpawned?.();
-    const sync = new PipeReader(child.stdio[3] as Readable);
-    let stderr = "";
-    (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
-    const got = await deadline(sync.next(), createTimeoutMs());
-    (child.stdio[3] as Readable).destroy();
-    (child.stderr as Readable).destroy();
-    if (got === TIMED_OUT) {
+    const timedOut = async (pid: number | undefined): Promise<never> => {
       // conmon waits for a `runc create` that does not return: both go, and what runc made with them.
-      killGroup(child.pid);
+      killGroup(pid);
       killGroup(Number(await fsp.readFile(p.conmonPidFile, "utf8").catch(() => "0")) || undefined);
       await this.delete(o.id, true).catch(() => {});
       throw new RuntimeTimeoutError("OCI runtime create failed: container", o.id, createTimeoutMs());
+    };
+    let msg: { data: number; message?: string } | null;
+    let stderr = "";
+    // Through the mount helper where it runs: node's spawn of conmon would hold the event loop for milliseconds.
+    const viaHelper = helperStartSynced([conmonPath(), ...args], { cwd: p.bundle, env: this.conmonEnv(1), timeoutMs: createTimeoutMs() });
+    if (viaHelper) {
+      o.onSpawned?.();
+      let got: { pid: number; line: string; stderr: string };
+      try { got = await viaHelper; } catch (e) {
+        if (e instanceof HelperTimeoutError) return timedOut(e.pid);
+        throw new SystemError(`conmon: ${errorText(e)}`);
+      }
+      stderr = got.stderr;
+      try { msg = got.line ? JSON.parse(got.line) as { data: number; message?: string } : null; } catch { msg = null; }
+    } else {
+      const child = await this.conmon(args, 1, p.bundle);
+      o.onSpawned?.();
+      const sync = new PipeReader(child.stdio[3] as Readable);
+      (child.stderr as Readable).on("data", (d) => { if (stderr.length < 8192) stderr += d; });
+      const got = await deadline(sync.next(), createTimeoutMs());
+      (child.stdio[3] as Readable).destroy();
+      (child.stderr as Readable).destroy();
+      if (got === TIMED_OUT) return timedOut(child.pid);
+      msg = got;
     }
-    const msg = got;
+    trace("create: conmon answered");
     if (!msg || msg.data < 0) {
       await this.delete(o.id, true).catch(() => {});
       throw new SystemError(`OCI runtime create failed: ${cleanRuncError(msg?.message ?? stderr) || "conmon failed"}`);

@@ -11,7 +11,7 @@ import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writ
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
-import { mountFs, unmountFs, mountOptions, stopMounter, MountError, makeNetns, removeNetns, ipBatches } from "../../src/lib/mounter.js";
+import { mountFs, unmountFs, mountOptions, stopMounter, MountError, makeNetns, removeNetns, ipBatches, helperRun, helperStartSynced, HelperTimeoutError } from "../../src/lib/mounter.js";
 
 const root = mkdtempSync(join(tmpdir(), "berth-mounter-"));
 after(() => {
@@ -134,4 +134,51 @@ test("a batch ip refuses: rejected with ip's words; the steps after it do not ru
   } finally {
     await removeNetns(ns);
   }
+});
+
+const haveHelper = existsSync(join(import.meta.dirname, "../../bin/berth-mounter"));
+
+test("helperRun: a program's exit code, signal and output, byte for byte, in its cwd with the environment given", { skip: !haveHelper && "bin/berth-mounter not built" }, async () => {
+  const r = await helperRun(["/bin/sh", "-c", "printf 'a\\tb\\\\n\\n\\037x'; printf 'err %s' \"$X\" >&2; pwd; exit 3"], { cwd: root, env: { X: "v=1", PATH: "/bin" } });
+  assert.ok(r, "the helper should run it");
+  assert.equal(r!.code, 3);
+  assert.equal(r!.signal, null);
+  assert.equal(r!.stdout, `a\tb\\n\n\x1fx${root}\n`);
+  assert.equal(r!.stderr, "err v=1");
+  const killed = await helperRun(["/bin/sh", "-c", "kill -9 $$"]);
+  assert.equal(killed!.signal, "SIGKILL");
+  assert.equal(killed!.code, -1);
+  // Many at once: each answer whole, even past what a pipe writes in one piece (PIPE_BUF).
+  const big = await Promise.all(Array.from({ length: 12 }, (_, i) => helperRun(["/bin/sh", "-c", `head -c ${20000 + i} /dev/zero | tr '\\0' '${i % 10}'`])));
+  big.forEach((b, i) => { assert.equal(b!.stdout.length, 20000 + i); assert.equal(b!.stdout, String(i % 10).repeat(20000 + i)); });
+});
+
+test("helperRun: a program that does not finish in time is killed with its process group; a missing one is an error", { skip: !haveHelper && "bin/berth-mounter not built" }, async () => {
+  const pidFile = join(root, "grandchild.pid");
+  const t0 = Date.now();
+  await assert.rejects(helperRun(["/bin/sh", "-c", `sleep 30 & echo $! > ${pidFile}; wait`], { timeoutMs: 300 })!, (e: unknown) => e instanceof HelperTimeoutError && e.pid > 0);
+  assert.ok(Date.now() - t0 < 10_000);
+  const grandchild = Number(readFileSync(pidFile, "utf8"));
+  const deadline = Date.now() + 5000;
+  while (existsSync(`/proc/${grandchild}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${grandchild}/status`, "utf8")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(!existsSync(`/proc/${grandchild}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${grandchild}/status`, "utf8")), "the program's child outlived the timeout");
+  await assert.rejects(helperRun(["/nonexistent/prog"])!, /nonexistent\/prog.*No such file/);
+  // Not run by the helper: a relative program, or an argument its line cannot carry.
+  assert.equal(helperRun(["sh", "-c", "true"]), undefined);
+  assert.equal(helperRun(["/bin/echo", "a\nb"]), undefined);
+});
+
+test("helperStartSynced: answered at the first line on fd 3 while the program runs on; its stderr when the pipe ends without one", { skip: !haveHelper && "bin/berth-mounter not built" }, async () => {
+  const marker = join(root, "synced-still-running");
+  const t0 = Date.now();
+  const r = await helperStartSynced(["/bin/sh", "-c", `echo '{"data": 42}' >&3; sleep 0.5; touch ${marker}`], { env: { PATH: "/bin:/usr/bin" } });
+  assert.ok(Date.now() - t0 < 450, "answered before the program ended");
+  assert.deepEqual(JSON.parse(r!.line), { data: 42 });
+  assert.ok(r!.pid > 0);
+  const deadline = Date.now() + 5000;
+  while (!existsSync(marker) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  assert.ok(existsSync(marker), "the program went on after the answer");
+  const failed = await helperStartSynced(["/bin/sh", "-c", "echo 'conmon: bad' >&2; exit 1"]);
+  assert.equal(failed!.line, "");
+  assert.equal(failed!.stderr, "conmon: bad\n");
 });
