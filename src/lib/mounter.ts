@@ -9,6 +9,11 @@
  * calls in a child of its own per request (so one that blocks holds up only
  * itself). Where the helper is missing, or a path cannot go on its line
  * protocol, the `mount` and `umount` commands do the work as before.
+ *
+ * For the same reason the helper also starts programs for berthd: the runtime's
+ * calls (runc delete, kill, state, …: helperRun) and conmon's start, answered at
+ * its sync line (helperStartSynced). A fork of the small helper costs a fraction
+ * of a millisecond and never holds berthd's event loop.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, promises as fsp } from "node:fs";
