@@ -16,7 +16,8 @@
  *   SEQ  P  MODE  TIMEOUT_MS  CWD  ENV  ARGV       a program run without a fork of berthd (whose
  *                                                   fork copies the page tables of tens of MB and
  *                                                   holds its event loop for milliseconds): ARGV[0]
- *                                                   (a path) with ARGV and ENV (each \x1e-separated),
+ *                                                   (a path) with ARGV and ENV (each \x1e-separated;
+ *                                                   ENV "-": the helper's own, which is berthd's),
  *                                                   in CWD ("": the helper's), in a session of its
  *                                                   own, stdin /dev/null. MODE w: stdout and stderr
  *                                                   are read, and the answer comes at its exit:
@@ -25,7 +26,7 @@
  *                                                   _OCI_SYNCPIPE) and the answer comes with the first
  *                                                   line on it, or its end: PID \x1f LINE \x1f STDERR.
  *                                                   Past TIMEOUT_MS (0: none) its process group is
- *                                                   killed (w) and the answer is ETIMEDOUT with PID.
+ *                                                   killed and the answer is ETIMEDOUT with PID.
  *                                                   In MESSAGE, \\ \n \t and \x1f are written
  *                                                   \\\\ \\n \\t and \\s.
  *
@@ -182,7 +183,8 @@ static void run_program(const char *seq, const char *mode, const char *timeout, 
   int sync_mode = strcmp(mode, "s") == 0;
   long long limit = strtoll(timeout, NULL, 10);
   long long end = limit > 0 ? now_ms() + limit : 0;
-  char **envp = split_rs(env), **argv = split_rs(argvs);
+  extern char **environ;
+  char **envp = strcmp(env, "-") == 0 ? environ : split_rs(env), **argv = split_rs(argvs);
   if (!envp || !argv || !argv[0] || (!sync_mode && strcmp(mode, "w") != 0)) { answer(seq, EINVAL); return; }
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) < 0) { answer(seq, errno); return; }
@@ -213,9 +215,7 @@ static void run_program(const char *seq, const char *mode, const char *timeout, 
   close(execp[0]);
   if (r == (ssize_t)sizeof e) {
     waitpid(pid, NULL, 0);
-    char m[600];
-    snprintf(m, sizeof m, "%s: %s", argv[0], strerror(e));
-    answer_msg(seq, e, m);
+    answer(seq, e);
     return;
   }
   fcntl(out[0], F_SETFL, O_NONBLOCK);

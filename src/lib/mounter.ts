@@ -116,17 +116,18 @@ function call(fields: string[], what: string): Promise<string> | undefined {
 
 const ETIMEDOUT = 110;
 
-/** A program the helper ran did not finish (w) or write its line (s) within its time: its process group was killed (w). */
+/** A program the helper ran did not finish (w) or write its line (s) within its time: its process group was killed. */
 export class HelperTimeoutError extends Error {
   constructor(readonly pid: number, readonly timeoutMs: number) { super(`did not finish within ${timeoutMs}ms`); }
 }
 
+/** env: the program's whole environment; without one it gets the helper's, which is the daemon's. */
 interface ProgramOptions { cwd?: string; env?: Record<string, string>; timeoutMs?: number }
 
 function programFields(mode: "w" | "s", argv: string[], o: ProgramOptions): string[] | undefined {
-  const env = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  if (!argv[0]?.startsWith("/") || [...argv, ...env].some((a) => a.includes("\x1e"))) return undefined;
-  return ["P", mode, String(Math.max(0, Math.ceil(o.timeoutMs ?? 0))), o.cwd ?? "", env.join("\x1e"), argv.join("\x1e")];
+  const env = o.env ? Object.entries(o.env).map(([k, v]) => `${k}=${v}`) : undefined;
+  if (!argv[0]?.startsWith("/") || [...argv, ...(env ?? [])].some((a) => a.includes("\x1e"))) return undefined;
+  return ["P", mode, String(Math.max(0, Math.ceil(o.timeoutMs ?? 0))), o.cwd ?? "", env ? env.join("\x1e") : "-", argv.join("\x1e")];
 }
 
 function unescapeField(s: string): string {
@@ -134,9 +135,9 @@ function unescapeField(s: string): string {
 }
 
 /** A MountError of a P request as what spawn() would have thrown. */
-function programError(e: unknown, argv: string[], timeoutMs: number | undefined): Error {
+function programError(e: unknown, timeoutMs: number | undefined): Error {
   if (e instanceof MountError && e.errno === ETIMEDOUT) return new HelperTimeoutError(Number(/\d+$/.exec(e.message)?.[0] ?? 0), timeoutMs ?? 0);
-  return e instanceof MountError ? new Error(`spawn ${argv[0]}: ${e.message.replace(/^[^:]*: /, "")}`) : (e as Error);
+  return e instanceof MountError ? new Error(`spawn ${e.message}`) : (e as Error); // "spawn /path: No such file or directory"
 }
 
 /**
@@ -155,7 +156,7 @@ export function helperRun(argv: string[], o: ProgramOptions = {}): Promise<{ cod
     const [code, sig, stdout = "", stderr = ""] = msg.split("\x1f");
     const signal = Number(sig) ? (Object.entries(osConstants.signals).find(([, n]) => n === Number(sig))?.[0] as NodeJS.Signals | undefined) ?? null : null;
     return { code: signal ? -1 : Number(code), signal, stdout: unescapeField(stdout), stderr: unescapeField(stderr) };
-  }, (e) => { throw programError(e, argv, o.timeoutMs); });
+  }, (e) => { throw programError(e, o.timeoutMs); });
 }
 
 /**
@@ -172,7 +173,7 @@ export function helperStartSynced(argv: string[], o: ProgramOptions = {}): Promi
   return p.then((msg) => {
     const [pid, line = "", stderr = ""] = msg.split("\x1f");
     return { pid: Number(pid), line: unescapeField(line), stderr: unescapeField(stderr) };
-  }, (e) => { throw programError(e, argv, o.timeoutMs); });
+  }, (e) => { throw programError(e, o.timeoutMs); });
 }
 
 /** Splits mount(8)-style options into mount(2) flags and the filesystem's data string. */

@@ -95,13 +95,6 @@ function conmonPath(): string {
   return "conmon";
 }
 
-/** What a spawned runtime gets (as spawn() gives it): berthd's environment. */
-function processEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  return env;
-}
-
 function errorText(e: unknown): string { return e instanceof Error ? e.message : String(e); }
 const RUNTIMES: Record<string, string> = { runc: RUNC, crun: "/usr/bin/crun" };
 
@@ -207,7 +200,7 @@ export class ConmonRuntime implements RuntimeDriver {
     const argv = ["--root", this.root, ...args];
     try {
       // Through the mount helper where it runs (no fork of berthd, whose spawn holds the event loop for milliseconds).
-      const viaHelper = o.input === undefined && this.bin.startsWith("/") ? helperRun([this.bin, ...argv], { timeoutMs: runtimeTimeoutMs, env: processEnv() }) : undefined;
+      const viaHelper = o.input === undefined && this.bin.startsWith("/") ? helperRun([this.bin, ...argv], { timeoutMs: runtimeTimeoutMs }) : undefined;
       if (viaHelper) return await viaHelper;
       return await run(this.bin, argv, { timeoutMs: runtimeTimeoutMs, detached: true, ...(o.input !== undefined ? { input: o.input } : {}) });
     } catch (e) {

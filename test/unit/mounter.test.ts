@@ -145,6 +145,9 @@ test("helperRun: a program's exit code, signal and output, byte for byte, in its
   assert.equal(r!.signal, null);
   assert.equal(r!.stdout, `a\tb\\n\n\x1fx${root}\n`);
   assert.equal(r!.stderr, "err v=1");
+  // Without an environment of its own, the program gets the helper's (its caller's, as spawn() gives it).
+  const inherited = await helperRun(["/bin/sh", "-c", "printf %s \"$PATH\""]);
+  assert.equal(inherited!.stdout, process.env.PATH ?? "");
   const killed = await helperRun(["/bin/sh", "-c", "kill -9 $$"]);
   assert.equal(killed!.signal, "SIGKILL");
   assert.equal(killed!.code, -1);
