@@ -248,6 +248,7 @@ export class ContainerService {
     this.health.stopAll();
     for (const r of this.restarts.values()) if (r.timer) clearTimeout(r.timer);
     await Promise.allSettled([...this.cleanups.values()]);
+    await this.runtime.close?.().catch(() => {});
   }
 
   // ---------------------------------------------------------------- lookup

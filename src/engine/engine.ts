@@ -68,7 +68,7 @@ export class Engine {
       store.snapshots.setIdMaps(opts.userns);
       store.volumes.rootOwner = rootPair(opts.userns);
     }
-    const runtime = createRuntime(opts.runtime ?? "runc", { runtimeRoot: join(opts.execRoot, "runc") });
+    const runtime = createRuntime(opts.runtime ?? "runc", { runtimeRoot: join(opts.execRoot, "runc"), relaySocket: join(opts.execRoot, "attach-relay.sock") });
     const events = new EventBus();
     const networks = new NetworkService(store, events, { dataRoot: opts.dataRoot, dns: opts.dns, teardown: opts.teardownNetworks });
     await networks.init();

@@ -20,13 +20,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fsp, watch, existsSync, accessSync, constants as fsc } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Writable, type Readable } from "node:stream";
+import { PassThrough, Writable, type Readable } from "node:stream";
 import type { RuntimeSpec, SpecLinuxResources, SpecProcess } from "../oci/spec.js";
 import { run, ProcTimeoutError, type RunResult } from "../lib/proc.js";
 import { deadline, TIMED_OUT } from "../lib/deadline.js";
 import { trace } from "../lib/trace.js";
 import { helperRun, helperStartSynced, HelperTimeoutError } from "../lib/mounter.js";
 import { BadParameterError, SystemError } from "../lib/errors.js";
+import { AttachRelay } from "./attach-relay.js";
 
 export interface ContainerPaths {
   bundle: string;
@@ -78,6 +79,8 @@ export interface RuntimeDriver {
   /** Changes a running container's cgroup limits (`runc update -r`). */
   update(id: string, resources: SpecLinuxResources): Promise<void>;
   watchExits(exitDir: string, cb: (id: string, exitCode: number) => void): () => void;
+  /** What the driver holds open for the daemon (the attach relays' socket). */
+  close?(): Promise<void>;
 }
 
 const RUNC = "/usr/sbin/runc";
@@ -129,6 +132,9 @@ export class RuntimeTimeoutError extends SystemError {
     super(`${op} ${id}: the OCI runtime did not return within ${timeoutMs % 1000 === 0 ? `${timeoutMs / 1000}s` : `${timeoutMs}ms`}`);
   }
 }
+
+/** How long an attach relay started by the helper may take to connect to conmon's socket and back to berthd. */
+const RELAY_CONNECT_MS = 10_000;
 
 function helperPath(): string {
   if (process.env.BERTH_ATTACH_HELPER) return process.env.BERTH_ATTACH_HELPER;
@@ -186,10 +192,13 @@ export class ConmonRuntime implements RuntimeDriver {
   private readonly bin: string;
   private readonly root: string;
 
-  constructor(name = "runc", opts: { runtimeRoot?: string } = {}) {
+  private readonly relay?: AttachRelay;
+
+  constructor(name = "runc", opts: { runtimeRoot?: string; relaySocket?: string } = {}) {
     this.name = name;
     this.bin = RUNTIMES[name] ?? name;
     this.root = opts.runtimeRoot ?? "/run/berth/runc";
+    if (opts.relaySocket) this.relay = new AttachRelay(opts.relaySocket);
   }
 
   /**
@@ -293,6 +302,10 @@ export class ConmonRuntime implements RuntimeDriver {
     const args = [socket];
     if (opts.tty) args.push("--tty");
     if (opts.stdin) args.push("--stdin");
+    return this.relayAttach(args).then((relayed) => relayed ?? this.spawnRelay(args, opts));
+  }
+
+  private spawnRelay(args: string[], opts: { stdin: boolean }): Promise<AttachStreams> {
     const child = spawn(helperPath(), args, { stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
     const done = new Promise<void>((r) => child.once("close", () => r()));
     return new Promise((resolve, reject) => {
@@ -312,6 +325,37 @@ export class ConmonRuntime implements RuntimeDriver {
       child.once("close", (code) => { if (!err.includes("connected\n")) reject(new SystemError(`attach failed: ${err.trim() || `exit ${code}`}`)); });
     });
   }
+
+  /**
+   * The relay started by the mount helper, connected back to berthd's relay socket (attach-relay.ts).
+   * Undefined where there is no helper or relay socket (the caller spawns the relay itself).
+   */
+  private async relayAttach(args: string[]): Promise<AttachStreams | undefined> {
+    const relay = this.relay;
+    const bin = helperPath();
+    if (!relay || !bin.startsWith("/")) return undefined;
+    try { await relay.ready(); } catch (e) { trace(`attach relay socket: ${errorText(e)}`); return undefined; }
+    const want = relay.expect();
+    const started = helperStartSynced([bin, ...args, "--relay", relay.path, want.token], { timeoutMs: RELAY_CONNECT_MS });
+    if (!started) { want.cancel(); return undefined; }
+    const failed = started.then(
+      (got) => got.line ? new Promise<never>(() => {}) : Promise.reject(new SystemError(`attach failed: ${got.stderr.trim() || "the relay ended"}`)),
+      (e) => Promise.reject(new SystemError(`attach failed: ${e instanceof HelperTimeoutError ? "conmon's attach socket did not answer" : errorText(e)}`)),
+    );
+    return await Promise.race([want.connection, failed]).then((s) => {
+      const done = new Promise<void>((r) => s.once("close", () => r()));
+      // The relay's end (conmon closed the attach socket) is answered with ours (the relay waits for it).
+      s.once("end", () => s.end());
+      // The output ends when the connection does, also when it ends in an error (a reset).
+      const output = new PassThrough();
+      s.on("data", (d: Buffer) => { if (!output.write(d)) s.pause(); });
+      output.on("drain", () => s.resume());
+      s.once("close", () => output.end());
+      return { output, input: s, close: () => s.destroy(), done };
+    }, (e) => { want.cancel(); throw e; });
+  }
+
+  async close(): Promise<void> { await this.relay?.close(); }
 
   attach(id: string, paths: ContainerPaths, opts: { stdin: boolean; tty: boolean }): Promise<AttachStreams> {
     return this.spawnAttach(join(paths.socketDir, id, "attach"), opts);
@@ -485,6 +529,6 @@ function nullWritable(): NodeJS.WritableStream {
   return new Writable({ write(_c, _e, cb) { cb(); } });
 }
 
-export function createRuntime(name = "runc", opts: { runtimeRoot?: string } = {}): RuntimeDriver {
+export function createRuntime(name = "runc", opts: { runtimeRoot?: string; relaySocket?: string } = {}): RuntimeDriver {
   return new ConmonRuntime(name, opts);
 }

@@ -109,6 +109,8 @@ export class Daemon {
       }
       await this.stopDaemon();
     }
+    // Attach relays end when their container's conmon or berthd closes their sockets: shortly after.
+    for (const deadline = Date.now() + 5_000; relays(this.root) && Date.now() < deadline;) await sleep(50);
     const leaks = leftovers(this.root);
     // Network objects: --teardown-networks removes bridges and the table at stop; veths go with their containers.
     const links = new Set(spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(": ")[1]?.split("@")[0]).filter(Boolean));
@@ -125,6 +127,7 @@ export class Daemon {
     if (leaks.length) {
       for (const m of mountsUnder(this.root).reverse()) spawnSync("umount", ["-l", m]);
       spawnSync("pkill", ["-9", "-f", `conmon.*${this.root}`]);
+      spawnSync("pkill", ["-9", "-f", `berth-attach .*${this.root}`]);
     }
     rmSync(this.root, { recursive: true, force: true });
     if (leaks.length) throw new Error(`left behind: ${leaks.join("; ")}\n--- berthd log ---\n${this.log.slice(-4000)}\n--- rm -f said ---\n${this.lastRm}`);
@@ -149,11 +152,18 @@ export function leftovers(root: string): string[] {
   if (m.length) out.push(`mounts: ${m.join(", ")}`);
   const ps = spawnSync("pgrep", ["-af", `conmon.*${root}`], { encoding: "utf8" }).stdout.trim();
   if (ps) out.push(`conmon: ${ps}`);
+  const relaying = relays(root);
+  if (relaying) out.push(`attach relays: ${relaying}`);
   const socketLinks = join(root, "run", "s");
   if (existsSync(socketLinks) && readdirSync(socketLinks).length) out.push(`attach socket links: ${readdirSync(socketLinks).length}`);
   const runcRoot = join(root, "run", "runc");
   if (existsSync(runcRoot) && readdirSync(runcRoot).length) out.push(`runc state: ${readdirSync(runcRoot).join(",")}`);
   return out;
+}
+
+/** The attach relays (bin/berth-attach) still running for sockets under root. */
+export function relays(root: string): string {
+  return spawnSync("pgrep", ["-af", `berth-attach .*${root}`], { encoding: "utf8" }).stdout.trim();
 }
 
 export function runSync(cmd: string, args: string[], opts: { input?: string; env?: Record<string, string>; timeout?: number } = {}): Result {
