@@ -73,7 +73,8 @@ export function checkCpu(hc: Record<string, unknown>): void {
   const nano = n("NanoCpus"), period = n("CpuPeriod"), quota = n("CpuQuota");
   if (nano > 0 && period > 0) throw new BadParameterError("Conflicting options: Nano CPUs and CPU Period cannot both be set");
   if (nano > 0 && quota > 0) throw new BadParameterError("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
-  const ncpu = cpus().length;
+  // The host's CPU count only when --cpus is given (os.cpus() reads /proc/stat and /proc/cpuinfo).
+  const ncpu = nano !== 0 ? cpus().length : 0;
   if (nano < 0 || nano > ncpu * 1e9) throw new BadParameterError(`Range of CPUs is from 0.01 to ${ncpu.toFixed(2)}, as there are only ${ncpu} CPUs available`);
   if (period !== 0 && (period < 1000 || period > 1_000_000)) throw new BadParameterError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
   if (quota > 0 && quota < 1000) throw new BadParameterError("CPU cfs quota can not be less than 1ms (i.e. 1000)");
