@@ -338,11 +338,15 @@ export class ConmonRuntime implements RuntimeDriver {
     const want = relay.expect();
     const started = helperStartSynced([bin, ...args, "--relay", relay.path, want.token], { timeoutMs: RELAY_CONNECT_MS });
     if (!started) { want.cancel(); return undefined; }
+    let timer: NodeJS.Timeout | undefined, connected = false;
     const failed = started.then(
-      (got) => got.line ? new Promise<never>(() => {}) : Promise.reject(new SystemError(`attach failed: ${got.stderr.trim() || "the relay ended"}`)),
+      // The relay connects back before it answers: a connection that has not arrived by then never will.
+      (got) => got.line
+        ? new Promise<never>((_, rej) => { if (connected) return; timer = setTimeout(() => rej(new SystemError("attach failed: the relay did not connect back")), RELAY_CONNECT_MS); timer.unref(); })
+        : Promise.reject(new SystemError(`attach failed: ${got.stderr.trim() || "the relay ended"}`)),
       (e) => Promise.reject(new SystemError(`attach failed: ${e instanceof HelperTimeoutError ? "conmon's attach socket did not answer" : errorText(e)}`)),
     );
-    return await Promise.race([want.connection, failed]).then((s) => {
+    return await Promise.race([want.connection.finally(() => { connected = true; clearTimeout(timer); }), failed]).then((s) => {
       const done = new Promise<void>((r) => s.once("close", () => r()));
       // The relay's end (conmon closed the attach socket) is answered with ours (the relay waits for it).
       s.once("end", () => s.end());
