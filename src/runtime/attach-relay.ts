@@ -69,9 +69,10 @@ export class AttachRelay {
         clearTimeout(timer);
         const rest = head.subarray(nl + 1);
         if (rest.length) s.unshift(rest);
-        const give = this.waiting.get(head.subarray(0, nl).toString("latin1"));
+        const token = head.subarray(0, nl).toString("latin1");
+        const give = this.waiting.get(token);
         if (!give) { s.destroy(); return; }
-        this.waiting.delete(head.subarray(0, nl).toString("latin1"));
+        this.waiting.delete(token);
         give(s);
         return;
       }

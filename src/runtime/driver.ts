@@ -136,11 +136,14 @@ export class RuntimeTimeoutError extends SystemError {
 /** How long an attach relay started by the helper may take to connect to conmon's socket and back to berthd. */
 const RELAY_CONNECT_MS = 10_000;
 
+let helperAt: string | undefined;
+/** bin/berth-attach's path, found once (every attach starts it). */
 function helperPath(): string {
-  if (process.env.BERTH_ATTACH_HELPER) return process.env.BERTH_ATTACH_HELPER;
+  if (helperAt) return helperAt;
+  if (process.env.BERTH_ATTACH_HELPER) return (helperAt = process.env.BERTH_ATTACH_HELPER);
   const here = dirname(fileURLToPath(import.meta.url));
   for (const p of [join(here, "berth-attach"), join(here, "../../bin/berth-attach"), join(here, "../bin/berth-attach")]) {
-    if (existsSync(p)) return p;
+    if (existsSync(p)) return (helperAt = p);
   }
   return "berth-attach";
 }
